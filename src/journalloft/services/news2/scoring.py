@@ -1,0 +1,270 @@
+"""NEWS2 scoring: sub-scores, aggregate and clinical risk from one set of vital signs.
+
+Source: Royal College of Physicians, *National Early Warning Score (NEWS) 2: Standardising the
+assessment of acute-illness severity in the NHS*, updated report of a working party, London: RCP,
+2017 (chart 1, the NEWS2 scoring system; chart 2, thresholds and triggers).
+
+Each band of the chart is written as a half-open interval with chained ``<=`` on the measured
+value, so that any decimal (36.05 °C, 90.5 mmHg, 20.5 breaths/min) falls in exactly one band and
+never in a gap between the chart's printed integer or 0.1 °C ranges.
+
+Public implementations are wrong in places: one Go library scores respiration rate 21-24 as 1
+(the chart says 2) and SpO2 scale 2 on air wrongly; HL7 Norway's draft VKP example scores SpO2
+93-94 on oxygen (scale 2) as 3 (the chart says 1). Every band edge is tested against the chart.
+
+Rules that protect the patient:
+
+- SpO2 scale 2 (hypercapnic respiratory failure) is chosen by a clinician and is an explicit
+  input; it is never inferred. Above 92 % on scale 2 the sub-score depends on whether the patient
+  is on supplemental oxygen; if that is unknown the sub-score is not decided.
+- A missing parameter is never scored as 0. Its sub-score is ``None``, the set is incomplete and
+  the total is a lower bound. Only "high" can be decided from an incomplete set.
+- "C" in ACVPU means *new* confusion. NEWS2 is not validated for under-16s or in pregnancy.
+"""
+
+from __future__ import annotations
+
+import math
+from collections.abc import Callable, Mapping
+from dataclasses import dataclass
+from typing import Literal, TypeVar
+
+__all__ = [
+    "PARAMETERS",
+    "Risk",
+    "Score",
+    "Vitals",
+    "air_or_oxygen_score",
+    "clinical_risk",
+    "consciousness_score",
+    "pulse_score",
+    "respiration_rate_score",
+    "score",
+    "spo2_scale1_score",
+    "spo2_scale2_score",
+    "systolic_bp_score",
+    "temperature_score",
+]
+
+Risk = Literal["low", "low-medium", "medium", "high"]
+
+PARAMETERS = (
+    "respiration_rate",
+    "spo2",
+    "air_or_oxygen",
+    "systolic_bp",
+    "pulse",
+    "consciousness",
+    "temperature",
+)
+
+_ALERT = "A"
+_NOT_ALERT = frozenset({"C", "V", "P", "U"})
+
+_T = TypeVar("_T")
+
+
+@dataclass(frozen=True, slots=True)
+class Vitals:
+    """One set of observations; ``None`` means not measured."""
+
+    spo2_scale: Literal[1, 2]
+    respiration_rate: int | None = None
+    spo2: int | None = None
+    supplemental_oxygen: bool | None = None
+    systolic_bp: int | None = None
+    pulse: int | None = None
+    consciousness: str | None = None
+    temperature: float | None = None
+
+
+@dataclass(frozen=True, slots=True)
+class Score:
+    """The NEWS2 result for one set of vitals.
+
+    ``parameters`` has exactly the keys of ``PARAMETERS``; ``None`` marks a parameter that was not
+    measured or cannot be scored. ``total`` is the sum of the scored parameters: a lower bound when
+    ``complete`` is false. ``risk`` is ``None`` when an incomplete set cannot decide it.
+    """
+
+    total: int
+    risk: Risk | None
+    complete: bool
+    parameters: dict[str, int | None]
+
+
+def _finite(value: float, name: str) -> float:
+    if not math.isfinite(value):
+        raise ValueError(f"{name} must be a finite number, got {value!r}")
+    return value
+
+
+def respiration_rate_score(rate: float) -> int:
+    """Score respiration rate (breaths/min): ≤8 3, 9-11 1, 12-20 0, 21-24 2, ≥25 3."""
+    rate = _finite(rate, "respiration rate")
+    if rate <= 8:
+        return 3
+    if 8 < rate <= 11:
+        return 1
+    if 11 < rate <= 20:
+        return 0
+    if 20 < rate <= 24:
+        return 2
+    return 3
+
+
+def spo2_scale1_score(spo2: float) -> int:
+    """Score SpO2 (%) on scale 1: ≤91 3, 92-93 2, 94-95 1, ≥96 0. Oxygen does not matter."""
+    spo2 = _finite(spo2, "SpO2")
+    if spo2 <= 91:
+        return 3
+    if 91 < spo2 <= 93:
+        return 2
+    if 93 < spo2 <= 95:
+        return 1
+    return 0
+
+
+def spo2_scale2_score(spo2: float, *, on_oxygen: bool) -> int:
+    """Score SpO2 (%) on scale 2.
+
+    ≤83 3, 84-85 2, 86-87 1, 88-92 0; above 92 on air 0; on oxygen 93-94 1, 95-96 2, ≥97 3.
+    """
+    spo2 = _finite(spo2, "SpO2")
+    if spo2 <= 83:
+        return 3
+    if 83 < spo2 <= 85:
+        return 2
+    if 85 < spo2 <= 87:
+        return 1
+    if 87 < spo2 <= 92:
+        return 0
+    if not on_oxygen:
+        return 0
+    if 92 < spo2 <= 94:
+        return 1
+    if 94 < spo2 <= 96:
+        return 2
+    return 3
+
+
+def air_or_oxygen_score(on_oxygen: bool) -> int:
+    """Score supplemental oxygen: oxygen 2, air 0."""
+    return 2 if on_oxygen else 0
+
+
+def systolic_bp_score(bp: float) -> int:
+    """Score systolic blood pressure (mmHg): ≤90 3, 91-100 2, 101-110 1, 111-219 0, ≥220 3."""
+    bp = _finite(bp, "systolic blood pressure")
+    if bp <= 90:
+        return 3
+    if 90 < bp <= 100:
+        return 2
+    if 100 < bp <= 110:
+        return 1
+    if 110 < bp <= 219:
+        return 0
+    return 3
+
+
+def pulse_score(pulse: float) -> int:
+    """Score pulse (/min): ≤40 3, 41-50 1, 51-90 0, 91-110 1, 111-130 2, ≥131 3."""
+    pulse = _finite(pulse, "pulse")
+    if pulse <= 40:
+        return 3
+    if 40 < pulse <= 50:
+        return 1
+    if 50 < pulse <= 90:
+        return 0
+    if 90 < pulse <= 110:
+        return 1
+    if 110 < pulse <= 130:
+        return 2
+    return 3
+
+
+def consciousness_score(level: str) -> int:
+    """Score ACVPU: "A" 0; "C" (new confusion), "V", "P", "U" 3. Anything else is refused."""
+    if level == _ALERT:
+        return 0
+    if level in _NOT_ALERT:
+        return 3
+    raise ValueError(f"consciousness must be one of A, C, V, P, U; got {level!r}")
+
+
+def temperature_score(celsius: float) -> int:
+    """Score temperature (°C): ≤35.0 3, 35.1-36.0 1, 36.1-38.0 0, 38.1-39.0 1, ≥39.1 2."""
+    celsius = _finite(celsius, "temperature")
+    if celsius <= 35.0:
+        return 3
+    if 35.0 < celsius <= 36.0:
+        return 1
+    if 36.0 < celsius <= 38.0:
+        return 0
+    if 38.0 < celsius <= 39.0:
+        return 1
+    return 2
+
+
+def clinical_risk(
+    total: int, parameters: Mapping[str, int | None], *, complete: bool
+) -> Risk | None:
+    """Return the RCP clinical risk, in order of precedence.
+
+    Aggregate ≥7 "high"; 5-6 "medium"; otherwise a 3 in any single parameter "low-medium";
+    otherwise "low". For an incomplete set only "high" is decided (the measured part alone
+    reaches 7); anything else is ``None``, since a missing parameter could still add up to 3.
+    """
+    if total >= 7:
+        return "high"
+    if not complete:
+        return None
+    if total >= 5:
+        return "medium"
+    if any(sub_score == 3 for sub_score in parameters.values()):
+        return "low-medium"
+    return "low"
+
+
+def _scored(value: _T | None, scorer: Callable[[_T], int]) -> int | None:
+    return None if value is None else scorer(value)
+
+
+def _spo2_sub_score(vitals: Vitals) -> int | None:
+    if vitals.spo2 is None:
+        return None
+    if vitals.spo2_scale == 1:
+        return spo2_scale1_score(vitals.spo2)
+    if vitals.supplemental_oxygen is None:
+        if vitals.spo2 > 92:
+            return None
+        return spo2_scale2_score(vitals.spo2, on_oxygen=False)
+    return spo2_scale2_score(vitals.spo2, on_oxygen=vitals.supplemental_oxygen)
+
+
+def score(vitals: Vitals) -> Score:
+    """Score one set of vitals against the RCP NEWS2 chart.
+
+    Raises ``ValueError`` for an SpO2 scale other than 1 or 2, a non-finite measurement or an
+    unknown consciousness level.
+    """
+    if vitals.spo2_scale not in (1, 2):
+        raise ValueError(f"spo2_scale must be 1 or 2, got {vitals.spo2_scale!r}")
+
+    parameters: dict[str, int | None] = {
+        "respiration_rate": _scored(vitals.respiration_rate, respiration_rate_score),
+        "spo2": _spo2_sub_score(vitals),
+        "air_or_oxygen": _scored(vitals.supplemental_oxygen, air_or_oxygen_score),
+        "systolic_bp": _scored(vitals.systolic_bp, systolic_bp_score),
+        "pulse": _scored(vitals.pulse, pulse_score),
+        "consciousness": _scored(vitals.consciousness, consciousness_score),
+        "temperature": _scored(vitals.temperature, temperature_score),
+    }
+    complete = all(sub_score is not None for sub_score in parameters.values())
+    total = sum(sub_score for sub_score in parameters.values() if sub_score is not None)
+    return Score(
+        total=total,
+        risk=clinical_risk(total, parameters, complete=complete),
+        complete=complete,
+        parameters=parameters,
+    )
