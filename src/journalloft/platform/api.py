@@ -1,0 +1,604 @@
+"""The public API of CONTRACT.md: the built-in issuer, operations, and the generic ingest, withdraw
+and query routes of every registered sharing service."""
+
+from __future__ import annotations
+
+import time
+from collections.abc import Callable, Sequence
+from datetime import datetime
+from typing import Annotated, Any
+from urllib.parse import parse_qsl
+
+from fastapi import APIRouter, Path, Request, Response
+from sqlalchemy import select
+from sqlalchemy.exc import IntegrityError
+
+from journalloft.platform.audit import RequestContext, events_for_patient, record_access
+from journalloft.platform.deps import ContextDep, JsonBody, RuntimeDep, TenantDep
+from journalloft.platform.errors import (
+    FieldError,
+    Forbidden,
+    InvalidContent,
+    NotFound,
+    RateLimited,
+    ServiceUnavailable,
+    Unauthorized,
+    UnsupportedMediaType,
+)
+from journalloft.platform.http import JSONResponse
+from journalloft.platform.identifiers import InvalidPersonId, parse_person_id
+from journalloft.platform.jsonschemas import SCHEMA_BASE
+from journalloft.platform.migrations import platform_is_current, tenant_is_current
+from journalloft.platform.models import Restriction
+from journalloft.platform.records import content_hash, upsert_records, withdraw_record
+from journalloft.platform.runtime import Runtime, ingest_schema_id
+from journalloft.platform.services import (
+    IngestContext,
+    QueryContext,
+    RecordRejected,
+    SharingService,
+)
+from journalloft.platform.tenancy import Tenant
+
+RESTRICTION = Restriction.__table__  # type: ignore[attr-defined]
+AUDIT_QUERY_SCHEMA = SCHEMA_BASE + "platform/v1/audit-query.schema.json"
+UNIT_OF_WORK_ATTEMPTS = 3
+
+
+def schema_ref(schema_id: str, fragment: str = "") -> dict[str, str]:
+    """An OpenAPI reference to one of the JSON Schemas (see :func:`openapi_components`)."""
+    return {"$ref": f"#/components/schemas/{component_name(schema_id)}{fragment}"}
+
+
+def component_name(schema_id: str) -> str:
+    return schema_id.removeprefix(SCHEMA_BASE).removesuffix(".schema.json").replace("/", ".")
+
+
+PROBLEM = {"application/problem+json": {"schema": schema_ref(SCHEMA_BASE + "platform/v1/common.schema.json", "/$defs/problem")}}  # fmt: skip
+ERRORS: dict[int | str, dict[str, Any]] = {
+    status: {"description": text, "content": PROBLEM}
+    for status, text in {
+        400: "Malformed JSON",
+        401: "Missing or invalid access token",
+        403: "The token does not carry the right, or the municipality has not granted it",
+        404: "Unknown municipality, service or record",
+        413: "Body larger than 5 MiB",
+        415: "Body not application/json",
+        422: "Invalid content: every violation with a JSON Pointer",
+        429: "Rate limited (Retry-After)",
+        503: "A dependency is down (Retry-After)",
+    }.items()
+}
+
+
+def json_body_spec(schema_id: str, fragment: str = "") -> dict[str, Any]:
+    return {
+        "requestBody": {
+            "required": True,
+            "content": {"application/json": {"schema": schema_ref(schema_id, fragment)}},
+        }
+    }
+
+
+def require_scope(context: RequestContext, scope: str) -> None:
+    if not context.principal.has_scope(scope):
+        raise Forbidden(f"the token does not carry the scope {scope}", title="Missing scope")
+
+
+def admit(runtime: Runtime, tenant: Tenant, context: RequestContext) -> None:
+    """The tenant's own policy for every client: DPoP where required, and its rate limit."""
+    if tenant.policy.require_dpop and context.principal.dpop_jkt is None:
+        raise Unauthorized(f"{tenant.name} requires DPoP-bound tokens", scheme="DPoP")
+    window = int(time.time() // 60)
+    hits = runtime.kv.count(
+        f"rate:{tenant.kommunenummer}:{context.principal.client_id}:{window}", window_seconds=60
+    )
+    if hits > tenant.policy.rate_limit_per_minute:
+        raise RateLimited(
+            f"more than {tenant.policy.rate_limit_per_minute} requests a minute to {tenant.name}",
+            retry_after=max(1, 60 - int(time.time()) % 60),
+        )
+
+
+def require_service(tenant: Tenant, service: SharingService) -> None:
+    if not tenant.has_service(service.name):
+        raise NotFound(
+            f"{tenant.name} has not adopted the service {service.name}",
+            title="Service not enabled for this municipality",
+        )
+
+
+def parse_instant(value: str) -> datetime:
+    return datetime.fromisoformat(value)
+
+
+def _person_errors(
+    values: Sequence[Any], *, allow_synthetic: bool, pointer: Callable[[int], str]
+) -> list[FieldError]:
+    errors = []
+    for i, value in enumerate(values):
+        try:
+            parse_person_id(value, allow_synthetic=allow_synthetic)
+        except InvalidPersonId as exc:
+            errors.append(FieldError(pointer(i), exc.reason))
+    return errors
+
+
+def _in_unit_of_work(runtime: Runtime, kommunenummer: str, work: Callable[[Any], Any]) -> Any:
+    """Run ``work`` in one transaction of the tenant store; commit before returning."""
+    for attempt in range(1, UNIT_OF_WORK_ATTEMPTS + 1):
+        try:
+            with runtime.stores.tenant_transaction(kommunenummer) as connection:
+                return work(connection)
+        except IntegrityError:
+            # Two requests raced to create the same record; the next attempt sees the winner's row.
+            if attempt == UNIT_OF_WORK_ATTEMPTS:
+                raise ServiceUnavailable("the store is busy with the same records") from None
+    raise AssertionError("unreachable")
+
+
+def ingest(
+    service: SharingService, *, tenant: Tenant, body: Any, context: RequestContext, runtime: Runtime
+) -> dict[str, int]:
+    require_scope(context, f"{service.name}:write")
+    require_service(tenant, service)
+    if not tenant.may_write(context.principal.client_id, service.name):
+        raise Forbidden(
+            f"{tenant.name} has not granted this client to write {service.name}",
+            title="No grant from this municipality",
+        )
+    admit(runtime, tenant, context)
+    errors = runtime.schemas.errors(body, ingest_schema_id(service))
+    if errors:
+        raise InvalidContent("no record was stored: the batch has invalid records", errors=errors)
+    records: list[dict[str, Any]] = body["records"]
+    ingest_context = IngestContext(
+        kommunenummer=tenant.kommunenummer,
+        source=context.principal.client_id,
+        now=context.now,
+        settings=tenant.service_settings(service.name),
+    )
+    allow_synthetic = bool(runtime.settings.allow_synthetic_ids)
+    rows = []
+    for i, record in enumerate(records):
+        errors += _person_errors(
+            [record["patient"]], allow_synthetic=allow_synthetic, pointer=lambda _: f"/records/{i}/patient"
+        )  # fmt: skip
+        try:
+            values = service.prepare(record, context=ingest_context)
+        except RecordRejected as rejected:
+            errors += [e.at(f"/records/{i}") for e in rejected.errors]
+            continue
+        rows.append(
+            {
+                **values,
+                "source": context.principal.client_id,
+                "record_id": record["id"],
+                "patient": record["patient"],
+                "updated": parse_instant(record["updated"]),
+                "content_hash": content_hash(record),
+                "received_at": context.now,
+            }
+        )
+    if errors:
+        raise InvalidContent("no record was stored: the batch has invalid records", errors=errors)
+
+    def store(connection: Any) -> dict[str, int]:
+        counts = upsert_records(
+            connection, service.table, source=context.principal.client_id, rows=rows
+        )
+        per_patient: dict[str, int] = {}
+        for row in rows:
+            per_patient[row["patient"]] = per_patient.get(row["patient"], 0) + 1
+        record_access(
+            connection,
+            context=context,
+            action="write",
+            service=service.name,
+            patients=per_patient.items(),
+        )
+        return counts.as_dict()
+
+    result: dict[str, int] = _in_unit_of_work(runtime, tenant.kommunenummer, store)
+    return result
+
+
+def withdraw(
+    service: SharingService,
+    *,
+    tenant: Tenant,
+    record_id: str,
+    context: RequestContext,
+    runtime: Runtime,
+) -> None:
+    require_scope(context, f"{service.name}:write")
+    require_service(tenant, service)
+    if not tenant.may_write(context.principal.client_id, service.name):
+        raise Forbidden(f"{tenant.name} has not granted this client to write {service.name}")
+    admit(runtime, tenant, context)
+
+    def remove(connection: Any) -> str | None:
+        patient = withdraw_record(
+            connection,
+            service.table,
+            source=context.principal.client_id,
+            record_id=record_id,
+            now=context.now,
+        )
+        if patient is not None:
+            record_access(
+                connection,
+                context=context,
+                action="withdraw",
+                service=service.name,
+                patients=[(patient, 1)],
+            )
+        return patient
+
+    if _in_unit_of_work(runtime, tenant.kommunenummer, remove) is None:
+        raise NotFound("this source has no such record to withdraw", title="Unknown record")
+
+
+def _query_targets(
+    service: SharingService,
+    *,
+    kommuner: list[str] | None,
+    context: RequestContext,
+    runtime: Runtime,
+) -> list[Tenant]:
+    client_id = context.principal.client_id
+    if kommuner is None:
+        granted = [t for t in runtime.tenants.all() if t.may_read(client_id, service.name)]
+        if not granted:
+            raise Forbidden(
+                f"no municipality has granted this client to read {service.name}",
+                title="No grant from any municipality",
+            )
+        return granted
+    targets = []
+    for kommunenummer in kommuner:
+        tenant = runtime.tenants.get(kommunenummer)
+        if tenant is None:
+            raise NotFound(
+                f"no municipality {kommunenummer} on this platform", title="Unknown tenant"
+            )
+        require_service(tenant, service)
+        if not tenant.may_read(client_id, service.name):
+            raise Forbidden(
+                f"{tenant.name} has not granted this client to read {service.name}",
+                title="No grant from this municipality",
+            )
+        targets.append(tenant)
+    return targets
+
+
+def query(
+    service: SharingService, *, body: Any, context: RequestContext, runtime: Runtime
+) -> dict[str, Any]:
+    require_scope(context, f"{service.name}:read")
+    errors = runtime.schemas.errors(body, service.query_schema)
+    if not errors:
+        errors = _person_errors(
+            body["patients"],
+            allow_synthetic=bool(runtime.settings.allow_synthetic_ids),
+            pointer=lambda i: f"/patients/{i}",
+        )
+    if errors:
+        raise InvalidContent("the query is not valid", errors=errors)
+    patients = list(dict.fromkeys(body["patients"]))
+    targets = _query_targets(
+        service, kommuner=body.get("kommuner"), context=context, runtime=runtime
+    )
+    for tenant in targets:
+        admit(runtime, tenant, context)
+
+    found: dict[tuple[str, str], dict[str, Any]] = {}
+    for tenant in targets:
+
+        def look_up(connection: Any, tenant: Tenant = tenant) -> dict[str, dict[str, Any]]:
+            restricted = set(
+                connection.execute(
+                    select(RESTRICTION.c.patient).where(RESTRICTION.c.patient.in_(patients))
+                ).scalars()
+            )
+            shared = [p for p in patients if p not in restricted]
+            data = service.query(
+                connection,
+                patients=shared,
+                context=QueryContext(
+                    kommunenummer=tenant.kommunenummer,
+                    now=context.now,
+                    settings=tenant.service_settings(service.name),
+                    options=body,
+                ),
+            ) if shared else {}  # fmt: skip
+            record_access(
+                connection,
+                context=context,
+                action="read",
+                service=service.name,
+                patients=[(p, 1 if p in data else 0) for p in shared],
+            )
+            record_access(
+                connection,
+                context=context,
+                action="read",
+                service=service.name,
+                patients=[(p, 0) for p in patients if p in restricted],
+                outcome="restricted",
+            )
+            return {
+                **{p: {"restricted": True} for p in restricted},
+                **data,
+            }
+
+        for patient, fields in _in_unit_of_work(runtime, tenant.kommunenummer, look_up).items():
+            found[(patient, tenant.kommunenummer)] = {
+                "patient": patient,
+                "kommunenummer": tenant.kommunenummer,
+                **fields,
+            }
+    order = {p: i for i, p in enumerate(patients)}
+    results = [found[key] for key in sorted(found, key=lambda k: (order[k[0]], k[1]))]
+    return {"results": results}
+
+
+def audit_query(
+    *, tenant: Tenant, body: Any, context: RequestContext, runtime: Runtime
+) -> dict[str, Any]:
+    require_scope(context, "audit:read")
+    if not tenant.is_operator(context.principal.client_id):
+        raise Forbidden(f"only {tenant.name}'s own operators may read its audit log")
+    admit(runtime, tenant, context)
+    errors = runtime.schemas.errors(body, AUDIT_QUERY_SCHEMA)
+    if not errors:
+        errors = _person_errors(
+            [body["patient"]],
+            allow_synthetic=bool(runtime.settings.allow_synthetic_ids),
+            pointer=lambda _: "/patient",
+        )
+    if errors:
+        raise InvalidContent("the audit query is not valid", errors=errors)
+
+    def read(connection: Any) -> list[dict[str, Any]]:
+        events = events_for_patient(connection, patient=body["patient"])
+        record_access(
+            connection,
+            context=context,
+            action="audit-read",
+            service=None,
+            patients=[(body["patient"], len(events))],
+        )
+        return events
+
+    events = _in_unit_of_work(runtime, tenant.kommunenummer, read)
+    return {"patient": body["patient"], "kommunenummer": tenant.kommunenummer, "events": events}
+
+
+def service_router(service: SharingService) -> APIRouter:
+    """The generic routes of one sharing service."""
+    router = APIRouter(tags=[service.title])
+    name = service.name
+    result_list = {
+        "type": "object",
+        "required": ["results"],
+        "properties": {
+            "results": {
+                "type": "array",
+                "items": {
+                    "oneOf": [
+                        schema_ref(service.result_schema),
+                        schema_ref(SCHEMA_BASE + "platform/v1/common.schema.json", "/$defs/restricted_result"),
+                    ]
+                },
+            }
+        },
+    }  # fmt: skip
+
+    @router.post(
+        f"/v1/tenants/{{kommunenummer}}/{name}/records",
+        operation_id=f"ingest_{name.replace('-', '_')}",
+        summary=f"Push {service.title} records from a journal system",
+        response_class=JSONResponse,
+        openapi_extra=json_body_spec(ingest_schema_id(service)),
+        responses={
+            200: {
+                "content": {
+                    "application/json": {
+                        "schema": schema_ref(
+                            SCHEMA_BASE + "platform/v1/common.schema.json", "/$defs/ingest_result"
+                        )
+                    }
+                }
+            },  # fmt: skip
+            **ERRORS,
+        },
+    )
+    def post_records(
+        tenant: TenantDep, body: JsonBody, context: ContextDep, runtime: RuntimeDep
+    ) -> Any:
+        """Store a batch of records: all or nothing, idempotent per (source, id)."""
+        return ingest(service, tenant=tenant, body=body, context=context, runtime=runtime)
+
+    @router.delete(
+        f"/v1/tenants/{{kommunenummer}}/{name}/records/{{record_id}}",
+        operation_id=f"withdraw_{name.replace('-', '_')}",
+        summary=f"Withdraw a {service.title} record sent in error",
+        status_code=204,
+        response_class=Response,
+        responses=ERRORS,
+    )
+    def delete_record(
+        tenant: TenantDep,
+        record_id: Annotated[str, Path(min_length=1, max_length=128)],
+        context: ContextDep,
+        runtime: RuntimeDep,
+    ) -> Response:
+        """Withdraw one record by the source that sent it."""
+        withdraw(service, tenant=tenant, record_id=record_id, context=context, runtime=runtime)
+        return Response(status_code=204)
+
+    @router.post(
+        f"/v1/{name}/query",
+        operation_id=f"query_{name.replace('-', '_')}",
+        summary=f"Look up {service.title} for up to 200 people",
+        response_class=JSONResponse,
+        openapi_extra=json_body_spec(service.query_schema),
+        responses={200: {"content": {"application/json": {"schema": result_list}}}, **ERRORS},
+    )
+    def post_query(body: JsonBody, context: ContextDep, runtime: RuntimeDep) -> Any:
+        """Return what the granting municipalities hold on these people."""
+        return query(service, body=body, context=context, runtime=runtime)
+
+    return router
+
+
+def platform_router() -> APIRouter:
+    router = APIRouter()
+
+    @router.get("/healthz", tags=["Operations"], response_class=JSONResponse)
+    def healthz() -> Any:
+        """Answer while the process is alive."""
+        return {"status": "ok"}
+
+    @router.get(
+        "/readyz",
+        tags=["Operations"],
+        response_class=JSONResponse,
+        responses={503: {"description": "Not ready", "content": PROBLEM}},
+    )
+    def readyz(runtime: RuntimeDep) -> Any:
+        """Answer 200 when the stores are reachable and migrated and Redis answers."""
+        checks: dict[str, str] = {}
+        try:
+            checks["platform_store"] = (
+                "ok" if platform_is_current(runtime.stores) else "not migrated"
+            )
+            for tenant in runtime.tenants.all():
+                current = tenant_is_current(
+                    runtime.stores, tenant.kommunenummer, runtime.services.values()
+                )
+                checks[f"tenant_{tenant.kommunenummer}"] = "ok" if current else "not migrated"
+        except Exception:  # noqa: BLE001 - any failure to reach a store means not ready
+            checks["platform_store"] = "unreachable"
+        if runtime.settings.redis_url:
+            checks["redis"] = "ok" if runtime.kv.ping() else "unreachable"
+        failing = {k: v for k, v in checks.items() if v != "ok"}
+        if failing:
+            raise ServiceUnavailable(
+                "not ready: " + ", ".join(f"{k} {v}" for k, v in failing.items())
+            )
+        return {"status": "ready", "checks": checks}
+
+    @router.get(
+        "/v1/tenants",
+        tags=["Operations"],
+        response_class=JSONResponse,
+        responses={401: ERRORS[401], 403: ERRORS[403]},
+    )
+    def list_tenants(context: ContextDep, runtime: RuntimeDep) -> Any:
+        """List the municipalities on the platform and the services each has adopted."""
+        require_scope(context, "admin")
+        return {
+            "tenants": [
+                {
+                    "kommunenummer": t.kommunenummer,
+                    "name": t.name,
+                    "organisasjonsnummer": t.organisasjonsnummer,
+                    "services": sorted(t.services),
+                }
+                for t in runtime.tenants.all()
+            ]
+        }
+
+    @router.post(
+        "/v1/tenants/{kommunenummer}/audit/query",
+        tags=["Audit"],
+        response_class=JSONResponse,
+        openapi_extra=json_body_spec(AUDIT_QUERY_SCHEMA),
+        responses=ERRORS,
+    )
+    def post_audit_query(
+        tenant: TenantDep, body: JsonBody, context: ContextDep, runtime: RuntimeDep
+    ) -> Any:
+        """Tell who accessed one person's data in this municipality, newest first."""
+        return audit_query(tenant=tenant, body=body, context=context, runtime=runtime)
+
+    return router
+
+
+def unknown_service_router(known: Sequence[str]) -> APIRouter:
+    """Clear 404s for service names no one registered (after the real routes)."""
+    router = APIRouter(include_in_schema=False)
+    names = ", ".join(known)
+
+    def unknown(service: str) -> Any:
+        raise NotFound(f"no sharing service {service} (known: {names})", title="Unknown service")
+
+    router.add_api_route("/v1/tenants/{kommunenummer}/{service}/records", unknown, methods=["POST"])
+    router.add_api_route(
+        "/v1/tenants/{kommunenummer}/{service}/records/{record_id}", unknown, methods=["DELETE"]
+    )
+    router.add_api_route("/v1/{service}/query", unknown, methods=["POST"])
+    return router
+
+
+def issuer_router() -> APIRouter:
+    router = APIRouter(tags=["Built-in token issuer"])
+
+    def builtin(runtime: Runtime) -> Any:
+        if runtime.issuer is None:
+            raise NotFound("the built-in issuer is turned off here", title="No built-in issuer")
+        return runtime.issuer
+
+    @router.get("/.well-known/oauth-authorization-server", response_class=JSONResponse)
+    def metadata(runtime: RuntimeDep) -> Any:
+        """Describe the built-in issuer (RFC 8414)."""
+        scopes = [f"{s}:{a}" for s in runtime.services for a in ("read", "write")]
+        return builtin(runtime).metadata([*scopes, "audit:read", "admin"])
+
+    @router.get("/oauth/jwks", response_class=JSONResponse)
+    def jwks(runtime: RuntimeDep) -> Any:
+        """Publish the built-in issuer's signing keys."""
+        return builtin(runtime).jwks()
+
+    @router.post(
+        "/oauth/token",
+        response_class=JSONResponse,
+        openapi_extra={
+            "requestBody": {
+                "required": True,
+                "content": {
+                    "application/x-www-form-urlencoded": {
+                        "schema": {
+                            "type": "object",
+                            "required": ["grant_type", "client_assertion_type", "client_assertion"],
+                            "properties": {
+                                "grant_type": {"type": "string", "enum": ["client_credentials"]},
+                                "client_assertion_type": {"type": "string"},
+                                "client_assertion": {"type": "string"},
+                                "scope": {"type": "string"},
+                            },
+                        }
+                    }
+                },
+            }
+        },
+        responses={400: ERRORS[400], 401: ERRORS[401], 415: ERRORS[415]},
+    )
+    async def token(request: Request, runtime: RuntimeDep) -> Any:
+        """Issue an access token for client_credentials with private_key_jwt (and DPoP)."""
+        issuer = builtin(runtime)
+        media_type = request.headers.get("content-type", "").split(";")[0].strip().lower()
+        if media_type != "application/x-www-form-urlencoded":
+            raise UnsupportedMediaType(
+                "send the token request as application/x-www-form-urlencoded"
+            )
+        raw = (await request.body()).decode("utf-8", errors="replace")
+        form = dict(parse_qsl(raw, keep_blank_values=True))
+        from starlette.concurrency import run_in_threadpool
+
+        response = await run_in_threadpool(issuer.token, form, dpop=request.headers.get("dpop"))
+        return JSONResponse(response, headers={"Cache-Control": "no-store"})
+
+    return router

@@ -1,0 +1,247 @@
+"""The built-in token issuer: mimics HelseID for development, tests and pilots.
+
+``client_credentials`` with ``private_key_jwt`` client authentication (RFC 7523) and optional DPoP
+binding (RFC 9449). The scopes a client may get follow from the tenants' grants. Production turns it
+off and trusts HelseID instead.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import time
+import uuid
+from collections.abc import Mapping
+from pathlib import Path
+from typing import Any
+
+from joserfc import jwt
+from joserfc.errors import JoseError
+from joserfc.jwk import ECKey, KeySet, import_key
+
+from journalloft.platform.auth import (
+    ASYMMETRIC_ALGORITHMS,
+    CLOCK_SKEW_SECONDS,
+    ORGNR_PARENT,
+    IssuerKeys,
+    unverified_parts,
+    verify_dpop_proof,
+)
+from journalloft.platform.clients import client_keys, get_client
+from journalloft.platform.directory import TenantDirectory
+from journalloft.platform.errors import Problem
+from journalloft.platform.kv import KeyValue
+from journalloft.platform.settings import Settings
+from journalloft.platform.storage import Stores
+
+CLIENT_ASSERTION_TYPE = "urn:ietf:params:oauth:client-assertion-type:jwt-bearer"
+ASSERTION_MAX_LIFETIME_SECONDS = 60
+ALL_SCOPES = ("audit:read", "admin")
+
+
+def oauth_error(error: str, description: str, *, status: int = 400) -> Problem:
+    """An RFC 6749 error, as problem+json that also carries ``error`` and ``error_description``."""
+    return Problem(
+        description,
+        title="Token request refused",
+        status=status,
+        extra={"error": error, "error_description": description},
+        headers={"WWW-Authenticate": f'Bearer error="{error}"'} if status == 401 else None,
+    )
+
+
+def load_signing_key(settings: Settings) -> ECKey:
+    """The issuer's signing key: the configured file, or a development key made on first use."""
+    path = settings.issuer_key_file or settings.data_path / "issuer-dev-key.json"
+    if path.exists():
+        key = import_key(json.loads(path.read_text(encoding="utf-8")))
+        if not isinstance(key, ECKey):
+            raise ValueError(f"{path}: the issuer key must be an EC key")
+        return key
+    if settings.issuer_key_file is not None:
+        raise FileNotFoundError(f"issuer key file {path} does not exist")
+    key = ECKey.generate_key("P-256", auto_kid=True)
+    _write_private(path, key.as_dict(private=True))
+    return key
+
+
+def _write_private(path: Path, document: Mapping[str, Any]) -> None:
+    path.parent.mkdir(parents=True, exist_ok=True)
+    descriptor = os.open(path, os.O_WRONLY | os.O_CREAT | os.O_TRUNC, 0o600)
+    with os.fdopen(descriptor, "w", encoding="utf-8") as handle:
+        json.dump(document, handle)
+
+
+class BuiltinIssuer:
+    def __init__(
+        self,
+        *,
+        settings: Settings,
+        stores: Stores,
+        tenants: TenantDirectory,
+        replay: KeyValue,
+        key: ECKey,
+    ) -> None:
+        self.url = settings.issuer_url
+        self.audience = settings.audience
+        self.lifetime = settings.access_token_lifetime_seconds
+        self._stores = stores
+        self._tenants = tenants
+        self._replay = replay
+        self._key = key
+
+    @property
+    def token_endpoint(self) -> str:
+        return self.url + "/oauth/token"
+
+    def metadata(self, scopes: list[str]) -> dict[str, Any]:
+        return {
+            "issuer": self.url,
+            "token_endpoint": self.token_endpoint,
+            "jwks_uri": self.url + "/oauth/jwks",
+            "grant_types_supported": ["client_credentials"],
+            "token_endpoint_auth_methods_supported": ["private_key_jwt"],
+            "token_endpoint_auth_signing_alg_values_supported": list(ASYMMETRIC_ALGORITHMS),
+            "dpop_signing_alg_values_supported": list(ASYMMETRIC_ALGORITHMS),
+            "scopes_supported": scopes,
+            "response_types_supported": ["token"],
+        }
+
+    def jwks(self) -> dict[str, Any]:
+        return {"keys": [{**self._key.as_dict(private=False), "use": "sig", "alg": "ES256"}]}
+
+    def issuer_keys(self) -> IssuerKeys:
+        return IssuerKeys(
+            issuer=self.url,
+            audience=self.audience,
+            keys=KeySet([import_key(self.jwks()["keys"][0])]),
+        )
+
+    def allowed_scopes(self, client_id: str, *, admin: bool) -> set[str]:
+        scopes = {"admin"} if admin else set()
+        for tenant in self._tenants.all():
+            for grant in tenant.sources:
+                if grant.client_id == client_id:
+                    scopes |= {f"{s}:write" for s in grant.services if tenant.has_service(s)}
+            for grant in tenant.consumers:
+                if grant.client_id == client_id:
+                    scopes |= {f"{s}:read" for s in grant.services if tenant.has_service(s)}
+            if tenant.is_operator(client_id):
+                scopes.add("audit:read")
+        return scopes
+
+    def _organisation(self, client_id: str) -> str | None:
+        orgs = {t.organisasjonsnummer for t in self._tenants.all() if client_id in
+                {g.client_id for g in t.clients()}}  # fmt: skip
+        return orgs.pop() if len(orgs) == 1 else None
+
+    def _authenticate(self, assertion: str, *, now: float) -> str:
+        try:
+            header, claims = unverified_parts(assertion)
+        except ValueError as exc:
+            raise oauth_error(
+                "invalid_client", "the client assertion is not a JWT", status=401
+            ) from exc
+        client_id = claims.get("iss")
+        if not isinstance(client_id, str) or claims.get("sub") != client_id:
+            raise oauth_error(
+                "invalid_client",
+                "the assertion's iss and sub must both be the client_id",
+                status=401,
+            )
+        if header.get("alg") not in ASYMMETRIC_ALGORITHMS:
+            raise oauth_error(
+                "invalid_client", "the assertion's algorithm is not accepted", status=401
+            )
+        with self._stores.platform_engine.connect() as connection:
+            keys = client_keys(connection, client_id)
+        if not keys:
+            raise oauth_error(
+                "invalid_client", "unknown client, or a client with no keys", status=401
+            )
+        try:
+            verified = jwt.decode(
+                assertion, KeySet.import_key_set({"keys": keys}), algorithms=[header["alg"]]
+            )
+        except (JoseError, ValueError) as exc:
+            raise oauth_error(
+                "invalid_client", "the assertion's signature is not valid", status=401
+            ) from exc
+        audience = verified.claims.get("aud")
+        audiences = audience if isinstance(audience, list) else [audience]
+        if not {self.url, self.token_endpoint} & set(audiences):
+            raise oauth_error(
+                "invalid_client", "the assertion's aud must be the issuer", status=401
+            )
+        exp = verified.claims.get("exp")
+        if not isinstance(exp, int | float) or exp < now - CLOCK_SKEW_SECONDS:
+            raise oauth_error("invalid_client", "the assertion has expired", status=401)
+        if exp > now + ASSERTION_MAX_LIFETIME_SECONDS + CLOCK_SKEW_SECONDS:
+            raise oauth_error(
+                "invalid_client", "the assertion's exp is more than 60 s ahead", status=401
+            )
+        nbf = verified.claims.get("nbf", verified.claims.get("iat"))
+        if isinstance(nbf, int | float) and nbf > now + CLOCK_SKEW_SECONDS:
+            raise oauth_error("invalid_client", "the assertion is not valid yet", status=401)
+        jti = verified.claims.get("jti")
+        if not isinstance(jti, str) or not jti:
+            raise oauth_error("invalid_client", "the assertion needs a jti", status=401)
+        ttl = ASSERTION_MAX_LIFETIME_SECONDS + 2 * CLOCK_SKEW_SECONDS
+        if not self._replay.add_once(f"assertion:{client_id}:{jti}", ttl_seconds=ttl):
+            raise oauth_error("invalid_client", "the assertion has been used before", status=401)
+        return client_id
+
+    def token(
+        self, form: Mapping[str, str], *, dpop: str | None, now: float | None = None
+    ) -> dict[str, Any]:
+        """Answer a token request (RFC 6749 §4.4 with RFC 7523 client authentication)."""
+        now = time.time() if now is None else now
+        if form.get("grant_type") != "client_credentials":
+            raise oauth_error("unsupported_grant_type", "only client_credentials is supported")
+        if form.get("client_assertion_type") != CLIENT_ASSERTION_TYPE:
+            raise oauth_error(
+                "invalid_client",
+                f"client_assertion_type must be {CLIENT_ASSERTION_TYPE}",
+                status=401,
+            )
+        client_id = self._authenticate(form.get("client_assertion", ""), now=now)
+        if form.get("client_id") not in (None, client_id):
+            raise oauth_error(
+                "invalid_client", "client_id does not match the assertion", status=401
+            )
+        with self._stores.platform_engine.connect() as connection:
+            client = get_client(connection, client_id)
+        allowed = self.allowed_scopes(client_id, admin=bool(client and client["admin"]))
+        requested = set(form.get("scope", "").split()) or allowed
+        if not requested or not requested <= allowed:
+            refused = " ".join(sorted(requested - allowed)) or "(none granted)"
+            raise oauth_error("invalid_scope", f"scopes not granted to this client: {refused}")
+        claims: dict[str, Any] = {
+            "iss": self.url,
+            "sub": client_id,
+            "aud": self.audience,
+            "client_id": client_id,
+            "scope": " ".join(sorted(requested)),
+            "iat": int(now),
+            "nbf": int(now),
+            "exp": int(now) + self.lifetime,
+            "jti": uuid.uuid4().hex,
+        }
+        organisation = self._organisation(client_id)
+        if organisation:
+            claims[ORGNR_PARENT] = organisation
+        token_type = "Bearer"
+        if dpop is not None:
+            jkt = verify_dpop_proof(
+                dpop, method="POST", url=self.token_endpoint, access_token=None,
+                replay=self._replay, now=now,
+            )  # fmt: skip
+            claims["cnf"] = {"jkt": jkt}
+            token_type = "DPoP"
+        header = {"alg": "ES256", "kid": self._key.kid, "typ": "at+jwt"}
+        return {
+            "access_token": jwt.encode(header, claims, self._key),
+            "token_type": token_type,
+            "expires_in": self.lifetime,
+            "scope": claims["scope"],
+        }

@@ -1,0 +1,133 @@
+"""The JSON Schemas in ``schemas/``, loaded once into a local registry and compiled once.
+
+Every violation becomes a :class:`FieldError` with a JSON Pointer into the instance, so that a client
+sees schema errors and the platform's own rule errors in one shape.
+"""
+
+from __future__ import annotations
+
+import json
+from collections.abc import Iterator, Mapping
+from pathlib import Path
+from typing import Any
+
+from jsonschema import Draft202012Validator, ValidationError
+from referencing import Registry, Resource
+from referencing.jsonschema import DRAFT202012
+
+from journalloft.platform.errors import FieldError
+
+SCHEMA_BASE = "https://schemas.journalloft.no/"
+
+
+class SchemaError(Exception):
+    """A schema file is broken: the platform refuses to start."""
+
+
+def _pointer(parts: Iterator[Any] | Any) -> str:
+    return "".join("/" + str(p).replace("~", "~0").replace("/", "~1") for p in parts)
+
+
+def _field_errors(error: ValidationError) -> list[FieldError]:
+    """Turn one jsonschema error into pointers that name the offending member where possible."""
+    path = _pointer(error.absolute_path)
+    if error.validator == "required" and isinstance(error.validator_value, list):
+        instance = error.instance if isinstance(error.instance, dict) else {}
+        return [
+            FieldError(f"{path}/{name}", "is required")
+            for name in error.validator_value
+            if name not in instance
+        ] or [FieldError(path, error.message)]
+    if error.validator in ("additionalProperties", "unevaluatedProperties") and isinstance(
+        error.instance, dict
+    ):
+        known = set(error.schema.get("properties", {})) if isinstance(error.schema, dict) else set()
+        extra = [k for k in error.instance if k not in known]
+        if extra:
+            return [FieldError(f"{path}/{_pointer([k])[1:]}", "is not allowed") for k in extra]
+    if error.context:
+        best = min(error.context, key=lambda e: len(list(e.absolute_path)) * -1)
+        return _field_errors(best)
+    return [FieldError(path, _short_message(error))]
+
+
+def _short_message(error: ValidationError) -> str:
+    if error.validator == "enum":
+        return "must be one of " + ", ".join(json.dumps(v) for v in error.validator_value)
+    if error.validator == "type":
+        return f"must be of type {error.validator_value}"
+    if error.validator == "format":
+        return f"is not a valid {error.validator_value}"
+    if error.validator in ("minimum", "maximum", "exclusiveMinimum", "exclusiveMaximum"):
+        words = {
+            "minimum": "at least",
+            "maximum": "at most",
+            "exclusiveMinimum": "more than",
+            "exclusiveMaximum": "less than",
+        }
+        return f"must be {words[str(error.validator)]} {error.validator_value}"
+    if error.validator in ("minLength", "maxLength"):
+        word = "at least" if error.validator == "minLength" else "at most"
+        return f"must be {word} {error.validator_value} characters long"
+    if error.validator in ("minItems", "maxItems"):
+        word = "at least" if error.validator == "minItems" else "at most"
+        return f"must have {word} {error.validator_value} items"
+    if error.validator == "pattern":
+        return "does not have the expected form"
+    return error.message
+
+
+class Schemas:
+    """All schemas by ``$id``, with one compiled validator each."""
+
+    def __init__(self, documents: Mapping[str, dict[str, Any]]) -> None:
+        self.documents = dict(documents)
+        self.registry: Registry[Any] = Registry().with_resources(
+            (uri, Resource(contents=doc, specification=DRAFT202012))
+            for uri, doc in self.documents.items()
+        )
+        self._validators: dict[str, Draft202012Validator] = {}
+
+    @classmethod
+    def load(cls, directory: Path) -> Schemas:
+        documents: dict[str, dict[str, Any]] = {}
+        for path in sorted(directory.rglob("*.json")):
+            try:
+                doc = json.loads(path.read_text(encoding="utf-8"))
+                Draft202012Validator.check_schema(doc)
+            except (ValueError, Exception) as exc:
+                raise SchemaError(f"{path}: {exc}") from exc
+            schema_id = doc.get("$id")
+            if not isinstance(schema_id, str) or not schema_id.startswith(SCHEMA_BASE):
+                raise SchemaError(f"{path}: $id must start with {SCHEMA_BASE}")
+            if schema_id in documents:
+                raise SchemaError(f"{path}: duplicate $id {schema_id}")
+            documents[schema_id] = doc
+        return cls(documents)
+
+    def with_schema(self, document: dict[str, Any]) -> Schemas:
+        """A copy that also knows ``document`` (e.g. an envelope generated in code)."""
+        return Schemas({**self.documents, document["$id"]: document})
+
+    def validator(self, schema_id: str) -> Draft202012Validator:
+        validator = self._validators.get(schema_id)
+        if validator is None:
+            if schema_id not in self.documents:
+                raise SchemaError(f"unknown schema {schema_id}")
+            validator = Draft202012Validator(
+                self.documents[schema_id],
+                registry=self.registry,
+                format_checker=Draft202012Validator.FORMAT_CHECKER,
+            )
+            self._validators[schema_id] = validator
+        return validator
+
+    def errors(self, instance: Any, schema_id: str, *, prefix: str = "") -> list[FieldError]:
+        """Every violation of ``schema_id`` by ``instance``, ordered by pointer."""
+        found = [
+            field.at(prefix)
+            for error in self.validator(schema_id).iter_errors(instance)
+            for field in _field_errors(error)
+        ]
+        unique = {(f.pointer, f.message): f for f in found}
+        return sorted(unique.values(), key=lambda f: f.pointer)

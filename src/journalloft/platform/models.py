@@ -1,0 +1,79 @@
+"""The platform's tables: tenants and clients in the platform store; audit and restrictions in
+every tenant's store."""
+
+from __future__ import annotations
+
+from datetime import datetime
+from typing import Any
+
+from sqlalchemy import JSON, BigInteger, Column, Index
+from sqlmodel import Field
+
+from journalloft.platform.tables import TENANT, PlatformModel, TenantModel, utc_field
+
+
+class TenantRow(PlatformModel, table=True):
+    __tablename__ = "tenant"
+
+    kommunenummer: str = Field(primary_key=True, max_length=4)
+    name: str = Field(max_length=200)
+    organisasjonsnummer: str = Field(max_length=9)
+    document: dict[str, Any] = Field(sa_column=Column(JSON, nullable=False))
+    onboarded_at: datetime = utc_field()
+    updated_at: datetime = utc_field()
+
+
+class ClientRow(PlatformModel, table=True):
+    __tablename__ = "client"
+
+    client_id: str = Field(primary_key=True, max_length=128)
+    name: str = Field(max_length=200)
+    admin: bool = False
+    created_at: datetime = utc_field()
+
+
+class ClientKeyRow(PlatformModel, table=True):
+    __tablename__ = "client_key"
+
+    kid: str = Field(primary_key=True, max_length=128)
+    client_id: str = Field(index=True, max_length=128, foreign_key="client.client_id")
+    jwk: dict[str, Any] = Field(sa_column=Column(JSON, nullable=False))
+    created_at: datetime = utc_field()
+
+
+class AuditEvent(TenantModel, table=True):
+    """One access to patient data, or one change to it, in the tenant's own store."""
+
+    __tablename__ = "audit_event"
+    __table_args__ = (
+        Index("ix_audit_event_patient_time", "patient", "occurred_at"),
+        {"schema": TENANT},
+    )
+
+    id: int | None = Field(default=None, sa_type=BigInteger, primary_key=True)
+    occurred_at: datetime = utc_field(index=True)
+    action: str = Field(max_length=32)
+    service: str | None = Field(default=None, max_length=64)
+    patient: str | None = Field(default=None, max_length=11)
+    client_id: str = Field(max_length=128)
+    organisasjonsnummer: str | None = Field(default=None, max_length=9)
+    practitioner_name: str | None = Field(default=None, max_length=200)
+    practitioner_hpr: str | None = Field(default=None, max_length=16)
+    purpose: str | None = Field(default=None, max_length=32)
+    healthcare_service: str | None = Field(default=None, max_length=32)
+    break_the_glass: bool = False
+    epj_system: str | None = Field(default=None, max_length=200)
+    correlation_id: str = Field(max_length=128)
+    result_count: int = 0
+    outcome: str = Field(default="ok", max_length=32)
+
+
+class Restriction(TenantModel, table=True):
+    """A person who has restricted sharing (sperring): nothing about them leaves the platform."""
+
+    __tablename__ = "restriction"
+    __table_args__ = {"schema": TENANT}
+
+    patient: str = Field(primary_key=True, max_length=11)
+    restricted_at: datetime = utc_field()
+    restricted_by: str = Field(max_length=128)

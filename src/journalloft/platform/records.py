@@ -1,0 +1,132 @@
+"""Idempotent storage of shared records, the same for every service.
+
+Records are keyed by (source client, the source's own ``id``). The same content again changes
+nothing; a newer ``updated`` replaces; an older ``updated`` is ignored (stale). A record with the same
+``updated`` but other content replaces the stored one: the source has said something new and losing
+it silently would be worse. A withdrawn record stays withdrawn until the source sends a newer version.
+"""
+
+from __future__ import annotations
+
+import hashlib
+from collections.abc import Iterable, Mapping
+from dataclasses import dataclass
+from datetime import datetime
+from typing import Any
+
+import orjson
+from sqlalchemy import ColumnElement, Connection, Table, and_, bindparam, insert, select, update
+
+
+@dataclass(slots=True)
+class IngestCounts:
+    received: int = 0
+    created: int = 0
+    updated: int = 0
+    unchanged: int = 0
+    stale: int = 0
+
+    def as_dict(self) -> dict[str, int]:
+        return {
+            "received": self.received,
+            "created": self.created,
+            "updated": self.updated,
+            "unchanged": self.unchanged,
+            "stale": self.stale,
+        }
+
+
+def content_hash(record: Mapping[str, Any]) -> str:
+    """A fingerprint of a record as sent, independent of key order."""
+    return hashlib.sha256(orjson.dumps(record, option=orjson.OPT_SORT_KEYS)).hexdigest()
+
+
+def visible(table: Table) -> ColumnElement[bool]:
+    """Rows that may be shared: not withdrawn by their source."""
+    return table.c.withdrawn_at.is_(None)
+
+
+@dataclass(slots=True)
+class _Stored:
+    updated: datetime
+    content_hash: str
+    withdrawn: bool
+
+
+def upsert_records(
+    connection: Connection, table: Table, *, source: str, rows: Iterable[dict[str, Any]]
+) -> IngestCounts:
+    """Store a batch of rows from one source; each row holds every column of ``table``.
+
+    Rows are applied in order, so a batch that names one ``id`` twice behaves like two pushes.
+    """
+    rows = list(rows)
+    counts = IngestCounts(received=len(rows))
+    ids = list({row["record_id"] for row in rows})
+    stored: dict[str, _Stored] = {}
+    for start in range(0, len(ids), 500):
+        chunk = ids[start : start + 500]
+        query = select(
+            table.c.record_id, table.c.updated, table.c.content_hash, table.c.withdrawn_at
+        ).where(table.c.source == source, table.c.record_id.in_(chunk))
+        for record_id, updated, digest, withdrawn_at in connection.execute(query):
+            stored[record_id] = _Stored(updated, digest, withdrawn_at is not None)
+
+    inserts: dict[str, dict[str, Any]] = {}
+    updates: dict[str, dict[str, Any]] = {}
+    for row in rows:
+        record_id = row["record_id"]
+        current = stored.get(record_id)
+        if current is None:
+            inserts[record_id] = row
+            counts.created += 1
+        elif row["updated"] < current.updated or (
+            current.withdrawn and row["updated"] == current.updated
+        ):
+            counts.stale += 1
+            continue
+        elif row["updated"] == current.updated and row["content_hash"] == current.content_hash:
+            counts.unchanged += 1
+            continue
+        else:
+            (inserts if record_id in inserts else updates)[record_id] = row
+            counts.updated += 1
+        stored[record_id] = _Stored(row["updated"], row["content_hash"], withdrawn=False)
+
+    if inserts:
+        connection.execute(insert(table), [{**r, "withdrawn_at": None} for r in inserts.values()])
+    if updates:
+        columns = [c.name for c in table.columns if c.name not in ("source", "record_id")]
+        statement = (
+            update(table)
+            .where(
+                and_(
+                    table.c.source == bindparam("key_source"),
+                    table.c.record_id == bindparam("key_record_id"),
+                )
+            )
+            .values({name: bindparam(name) for name in columns})
+        )
+        connection.execute(
+            statement,
+            [
+                {
+                    **{name: row.get(name) for name in columns},
+                    "key_source": source,
+                    "key_record_id": row["record_id"],
+                }
+                for row in updates.values()
+            ],
+        )
+    return counts
+
+
+def withdraw_record(
+    connection: Connection, table: Table, *, source: str, record_id: str, now: datetime
+) -> str | None:
+    """Withdraw one record sent in error; return its patient, or None if there was none to withdraw."""
+    key = and_(table.c.source == source, table.c.record_id == record_id, visible(table))
+    patient = connection.execute(select(table.c.patient).where(key)).scalar_one_or_none()
+    if patient is not None:
+        connection.execute(update(table).where(key).values(withdrawn_at=now))
+    return patient

@@ -1,0 +1,106 @@
+"""Everything a running platform holds, built once per process in the app's lifespan."""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+from dataclasses import dataclass, field
+from datetime import UTC, datetime
+from typing import Any
+
+from journalloft.platform.auth import IssuerKeys, TokenVerifier
+from journalloft.platform.directory import TenantDirectory
+from journalloft.platform.issuer import BuiltinIssuer, load_signing_key
+from journalloft.platform.jsonschemas import SCHEMA_BASE, Schemas
+from journalloft.platform.kv import KeyValue, connect_key_value
+from journalloft.platform.registry import ServiceRegistry, load_registry
+from journalloft.platform.services import SharingService
+from journalloft.platform.settings import Settings
+from journalloft.platform.storage import Stores
+
+COMMON = SCHEMA_BASE + "platform/v1/common.schema.json"
+
+
+def ingest_schema_id(service: SharingService) -> str:
+    return f"{SCHEMA_BASE}{service.name}/{service.version}/ingest.schema.json"
+
+
+def ingest_schema(service: SharingService, *, max_records: int = 1000) -> dict[str, Any]:
+    """The ingest envelope of one service: ``{"records": [1..1000 records]}``."""
+    return {
+        "$schema": "https://json-schema.org/draft/2020-12/schema",
+        "$id": ingest_schema_id(service),
+        "title": f"{service.title}: records from a journal system",
+        "type": "object",
+        "required": ["records"],
+        "additionalProperties": False,
+        "properties": {
+            "records": {
+                "type": "array",
+                "minItems": 1,
+                "maxItems": max_records,
+                "items": {"$ref": service.record_schema},
+            }
+        },
+    }
+
+
+def load_schemas(settings: Settings) -> tuple[Schemas, ServiceRegistry]:
+    """Load and check every schema and service; raises at start-up if anything is broken."""
+    schemas = Schemas.load(settings.home / "schemas")
+    services = load_registry(schemas)
+    for service in services.values():
+        schemas = schemas.with_schema(ingest_schema(service))
+    return schemas, services
+
+
+@dataclass
+class Runtime:
+    settings: Settings
+    stores: Stores
+    schemas: Schemas
+    services: ServiceRegistry
+    tenants: TenantDirectory
+    kv: KeyValue
+    verifier: TokenVerifier
+    issuer: BuiltinIssuer | None
+    clock: Callable[[], datetime] = field(default=lambda: datetime.now(UTC))
+
+    def close(self) -> None:
+        self.kv.close()
+        self.stores.dispose()
+
+
+def build_runtime(settings: Settings, *, stores: Stores | None = None) -> Runtime:
+    schemas, services = load_schemas(settings)
+    stores = stores or Stores(settings)
+    tenants = TenantDirectory(
+        stores,
+        schemas=schemas,
+        service_names=services.keys(),
+        ttl_seconds=settings.tenant_cache_seconds,
+    )
+    kv = connect_key_value(settings.redis_url)
+    issuer = None
+    trusted = [
+        IssuerKeys(issuer=t.issuer, audience=t.audience, jwks_uri=t.jwks_uri, jwks_file=t.jwks_file)
+        for t in settings.trusted_issuers
+    ]
+    if settings.builtin_issuer:
+        issuer = BuiltinIssuer(
+            settings=settings,
+            stores=stores,
+            tenants=tenants,
+            replay=kv,
+            key=load_signing_key(settings),
+        )
+        trusted.append(issuer.issuer_keys())
+    return Runtime(
+        settings=settings,
+        stores=stores,
+        schemas=schemas,
+        services=services,
+        tenants=tenants,
+        kv=kv,
+        verifier=TokenVerifier(trusted),
+        issuer=issuer,
+    )

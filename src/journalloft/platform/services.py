@@ -1,0 +1,100 @@
+"""The plugin protocol every sharing service implements, and the context it is called with.
+
+A sharing service is one package under ``journalloft.services`` exporting one ``spec``; the platform
+reaches it only through :mod:`journalloft.platform.registry`. The platform owns HTTP, tokens, grants,
+person identifiers, audit, the unit of work and idempotent storage of records; the service owns its
+schema, its rules and its query.
+"""
+
+from __future__ import annotations
+
+import random
+from collections.abc import Mapping, Sequence
+from dataclasses import dataclass
+from datetime import datetime
+from pathlib import Path
+from typing import Any, Protocol, runtime_checkable
+
+from sqlalchemy import Connection, Table
+
+from journalloft.platform.errors import FieldError
+
+
+class RecordRejected(Exception):
+    """A record breaks a rule beyond its schema; pointers are relative to the record."""
+
+    def __init__(self, errors: list[FieldError]) -> None:
+        super().__init__("; ".join(f"{e.pointer}: {e.message}" for e in errors))
+        self.errors = errors
+
+
+@dataclass(frozen=True, slots=True)
+class IngestContext:
+    kommunenummer: str
+    source: str
+    now: datetime
+    settings: Mapping[str, Any]
+
+
+@dataclass(frozen=True, slots=True)
+class QueryContext:
+    kommunenummer: str
+    now: datetime
+    settings: Mapping[str, Any]
+    options: Mapping[str, Any]
+
+
+@dataclass(frozen=True, slots=True)
+class PurgeContext:
+    kommunenummer: str
+    now: datetime
+    settings: Mapping[str, Any]
+
+
+class SharingService(Protocol):
+    """What a sharing service gives the platform."""
+
+    name: str
+    """As in URLs and scopes: ``news2`` → ``/v1/news2/query``, ``news2:read``."""
+    title: str
+    version: str
+    record_schema: str
+    """``$id`` of the JSON Schema of one ingested record."""
+    query_schema: str
+    """``$id`` of the JSON Schema of the query body (patients, kommuner and the service's options)."""
+    result_schema: str
+    """``$id`` of the JSON Schema of one query result entry."""
+    settings_schema: str | None
+    """``$id`` of the JSON Schema of the service's settings in a tenant file, if it has any."""
+    table: Table
+    """The records table (a :class:`~journalloft.platform.tables.SharedRecord`)."""
+    migrations: Path
+    """Folder of the service's Alembic revisions (its own branch in every tenant store)."""
+
+    def prepare(self, record: Mapping[str, Any], *, context: IngestContext) -> dict[str, Any]:
+        """Apply the rules beyond the schema; return the row's service columns.
+
+        Raise :class:`RecordRejected` with every violation found.
+        """
+        ...
+
+    def query(
+        self, connection: Connection, *, patients: Sequence[str], context: QueryContext
+    ) -> dict[str, dict[str, Any]]:
+        """Return the result fields per patient that has data, in one round trip per tenant."""
+        ...
+
+    def demo_records(
+        self, *, rng: random.Random, patients: Sequence[str], now: datetime
+    ) -> list[dict[str, Any]]:
+        """Synthetic records, as a journal system would send them, for ``journalloft demo``."""
+        ...
+
+
+@runtime_checkable
+class Purgeable(Protocol):
+    """A service whose records expire (retention)."""
+
+    def purge(self, connection: Connection, *, context: PurgeContext) -> int:
+        """Delete what is past its retention; return how many records went."""
+        ...

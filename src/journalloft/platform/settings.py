@@ -1,0 +1,97 @@
+"""Settings, read from the environment (prefix ``JOURNALLOFT_``) through :func:`get_settings`."""
+
+from __future__ import annotations
+
+from functools import lru_cache
+from pathlib import Path
+from typing import Literal, Self
+
+from pydantic import BaseModel, Field, model_validator
+from pydantic_settings import BaseSettings, SettingsConfigDict
+
+Environment = Literal["development", "test", "production"]
+
+
+def _source_checkout() -> Path:
+    """The checkout this package runs from (holds ``schemas/``, ``migrations/``, ``tenants/``)."""
+    root = Path(__file__).resolve().parents[3]
+    return root if (root / "schemas").is_dir() else Path.cwd()
+
+
+class TrustedIssuer(BaseModel):
+    """An external token issuer, e.g. HelseID: tokens signed by its keys are accepted."""
+
+    issuer: str
+    audience: str
+    jwks_uri: str | None = None
+    jwks_file: Path | None = None
+
+    @model_validator(mode="after")
+    def _one_key_source(self) -> Self:
+        if (self.jwks_uri is None) == (self.jwks_file is None):
+            raise ValueError("a trusted issuer needs exactly one of jwks_uri or jwks_file")
+        return self
+
+
+class Settings(BaseSettings):
+    """Everything the platform reads from its environment."""
+
+    model_config = SettingsConfigDict(
+        env_prefix="JOURNALLOFT_", env_nested_delimiter="__", extra="ignore"
+    )
+
+    environment: Environment = "development"
+    home: Path = Field(default_factory=_source_checkout)
+    data_dir: Path = Path("var")
+    database_url: str | None = None
+    tenant_database_urls: dict[str, str] = Field(default_factory=dict)
+    redis_url: str | None = None
+    host: str = "127.0.0.1"
+    port: int = 8000
+    public_url: str | None = None
+    audience: str = "journalloft"
+    builtin_issuer: bool | None = None
+    issuer_key_file: Path | None = None
+    trusted_issuers: list[TrustedIssuer] = Field(default_factory=list)
+    allow_bearer: bool | None = None
+    allow_synthetic_ids: bool | None = None
+    access_token_lifetime_seconds: int = Field(default=600, ge=60, le=3600)
+    max_body_bytes: int = 5 * 1024 * 1024
+    purge_interval_seconds: int = Field(default=3600, ge=0)
+    tenant_cache_seconds: float = Field(default=5.0, ge=0)
+    log_level: str = "INFO"
+
+    @model_validator(mode="after")
+    def _production_is_strict(self) -> Self:
+        production = self.environment == "production"
+        if self.builtin_issuer is None:
+            self.builtin_issuer = not production
+        if self.allow_bearer is None:
+            self.allow_bearer = not production
+        if self.allow_synthetic_ids is None:
+            self.allow_synthetic_ids = not production
+        if production:
+            if self.builtin_issuer and self.issuer_key_file is None:
+                raise ValueError(
+                    "production refuses the built-in issuer's development key: "
+                    "set JOURNALLOFT_ISSUER_KEY_FILE or turn the built-in issuer off"
+                )
+            if self.database_url is None:
+                raise ValueError("production needs JOURNALLOFT_DATABASE_URL (PostgreSQL)")
+            if not self.builtin_issuer and not self.trusted_issuers:
+                raise ValueError("production needs at least one trusted issuer (HelseID)")
+        return self
+
+    @property
+    def data_path(self) -> Path:
+        return self.data_dir if self.data_dir.is_absolute() else self.home / self.data_dir
+
+    @property
+    def issuer_url(self) -> str:
+        return (self.public_url or f"http://{self.host}:{self.port}").rstrip("/")
+
+
+@lru_cache
+def get_settings() -> Settings:
+    """The process's settings, read once on first use."""
+    return Settings()

@@ -1,0 +1,147 @@
+"""Stores: the platform's own, and one logically separated store per tenant.
+
+- PostgreSQL: one schema per tenant (``tenant_1804``). A tenant's engine is the shared engine with a
+  ``schema_translate_map``, so every tenant on one server shares one connection pool.
+- SQLite (embedded default): one database file per tenant under the data directory.
+"""
+
+from __future__ import annotations
+
+import threading
+from collections.abc import Iterator
+from contextlib import contextmanager
+from pathlib import Path
+from typing import Any
+
+from sqlalchemy import Connection, Engine, create_engine, event, inspect
+from sqlalchemy.engine import make_url
+from sqlalchemy.schema import CreateSchema, DropSchema
+
+from journalloft.platform.settings import Settings
+from journalloft.platform.tables import TENANT
+from journalloft.platform.tenancy import tenant_schema_name
+
+
+def normalise_database_url(url: str) -> str:
+    """Use psycopg 3 for PostgreSQL whatever driver the URL names."""
+    parsed = make_url(url)
+    if parsed.get_backend_name() == "postgresql" and parsed.get_driver_name() != "psycopg":
+        parsed = parsed.set(drivername="postgresql+psycopg")
+    return parsed.render_as_string(hide_password=False)
+
+
+def _sqlite_engine(path: Path) -> Engine:
+    path.parent.mkdir(parents=True, exist_ok=True)
+    engine = create_engine(
+        f"sqlite:///{path}",
+        connect_args={"timeout": 30, "check_same_thread": False},
+    )
+
+    @event.listens_for(engine, "connect")
+    def _on_connect(dbapi_connection: Any, _record: Any) -> None:
+        dbapi_connection.isolation_level = None
+        cursor = dbapi_connection.cursor()
+        cursor.execute("PRAGMA journal_mode=WAL")
+        cursor.execute("PRAGMA synchronous=NORMAL")
+        cursor.execute("PRAGMA foreign_keys=ON")
+        cursor.close()
+
+    @event.listens_for(engine, "begin")
+    def _on_begin(connection: Connection) -> None:
+        # Every request may write (an audit event at least): take the write lock up front so that
+        # two transactions never deadlock upgrading a read lock.
+        connection.exec_driver_sql("BEGIN IMMEDIATE")
+
+    return engine
+
+
+class Stores:
+    """Engines for the platform store and every tenant store, created once per process."""
+
+    def __init__(self, settings: Settings) -> None:
+        self.settings = settings
+        self._lock = threading.Lock()
+        self._server_engines: dict[str, Engine] = {}
+        self._tenant_engines: dict[str, Engine] = {}
+        if settings.database_url is None:
+            self.postgres = False
+            self.platform_engine = _sqlite_engine(settings.data_path / "platform.sqlite3")
+        else:
+            self.postgres = True
+            self.platform_engine = self._server(settings.database_url)
+
+    def _server(self, url: str) -> Engine:
+        url = normalise_database_url(url)
+        with self._lock:
+            engine = self._server_engines.get(url)
+            if engine is None:
+                engine = create_engine(
+                    url, pool_size=10, max_overflow=20, pool_pre_ping=True, pool_recycle=1800
+                )
+                self._server_engines[url] = engine
+            return engine
+
+    def sqlite_path(self, kommunenummer: str) -> Path:
+        tenant_schema_name(kommunenummer)
+        return self.settings.data_path / "tenants" / f"{kommunenummer}.sqlite3"
+
+    def tenant_engine(self, kommunenummer: str) -> Engine:
+        """The engine that reaches exactly this tenant's store."""
+        engine = self._tenant_engines.get(kommunenummer)
+        if engine is not None:
+            return engine
+        schema = tenant_schema_name(kommunenummer)
+        if self.postgres:
+            url = self.settings.tenant_database_urls.get(kommunenummer)
+            server = self._server(url) if url else self.platform_engine
+            engine = server.execution_options(schema_translate_map={TENANT: schema})
+        else:
+            engine = _sqlite_engine(self.sqlite_path(kommunenummer)).execution_options(
+                schema_translate_map={TENANT: None}
+            )
+        with self._lock:
+            return self._tenant_engines.setdefault(kommunenummer, engine)
+
+    @contextmanager
+    def tenant_transaction(self, kommunenummer: str) -> Iterator[Connection]:
+        """One unit of work in a tenant store: commits on success, rolls back on any error."""
+        with self.tenant_engine(kommunenummer).begin() as connection:
+            yield connection
+
+    def tenant_store_exists(self, kommunenummer: str) -> bool:
+        if not self.postgres:
+            return self.sqlite_path(kommunenummer).exists()
+        schema = tenant_schema_name(kommunenummer)
+        with self.tenant_engine(kommunenummer).connect() as connection:
+            return schema in inspect(connection).get_schema_names()
+
+    def create_tenant_store(self, kommunenummer: str) -> None:
+        if not self.postgres:
+            self.sqlite_path(kommunenummer).parent.mkdir(parents=True, exist_ok=True)
+            return
+        with self.tenant_engine(kommunenummer).begin() as connection:
+            connection.execute(CreateSchema(tenant_schema_name(kommunenummer), if_not_exists=True))
+
+    def drop_tenant_store(self, kommunenummer: str) -> None:
+        """Remove a tenant's store and everything in it."""
+        engine = self._tenant_engines.pop(kommunenummer, None)
+        if not self.postgres:
+            if engine is not None:
+                engine.dispose()
+            path = self.sqlite_path(kommunenummer)
+            for suffix in ("", "-wal", "-shm"):
+                path.with_name(path.name + suffix).unlink(missing_ok=True)
+            return
+        target = engine or self.tenant_engine(kommunenummer)
+        with target.begin() as connection:
+            connection.execute(
+                DropSchema(tenant_schema_name(kommunenummer), cascade=True, if_exists=True)
+            )
+        self._tenant_engines.pop(kommunenummer, None)
+
+    def dispose(self) -> None:
+        for engine in self._tenant_engines.values():
+            engine.dispose()
+        for engine in self._server_engines.values():
+            engine.dispose()
+        self.platform_engine.dispose()

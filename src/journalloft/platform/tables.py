@@ -1,0 +1,63 @@
+"""Table bases: the platform's own tables, and the tables every tenant store has.
+
+Tenant tables are declared in the placeholder schema :data:`TENANT`; the engine of each tenant maps
+it to that tenant's PostgreSQL schema (or to no schema in its own SQLite file) through
+``schema_translate_map``. No other mechanism selects a tenant's tables.
+"""
+
+from __future__ import annotations
+
+from datetime import UTC, datetime
+from typing import Any
+
+from sqlalchemy import DateTime, Dialect
+from sqlalchemy.orm import registry
+from sqlalchemy.types import TypeDecorator
+from sqlmodel import Field, SQLModel
+
+TENANT = "tenant"
+
+
+class UTCDateTime(TypeDecorator[datetime]):
+    """A timezone-aware instant, stored in UTC; naive values are refused, never guessed."""
+
+    impl = DateTime(timezone=True)
+    cache_ok = True
+
+    def process_bind_param(self, value: datetime | None, dialect: Dialect) -> datetime | None:
+        if value is None:
+            return None
+        if value.tzinfo is None:
+            raise ValueError("naive datetime: an instant needs its offset")
+        return value.astimezone(UTC)
+
+    def process_result_value(self, value: Any, dialect: Dialect) -> datetime | None:
+        if value is None:
+            return None
+        if isinstance(value, str):
+            value = datetime.fromisoformat(value)
+        return value.replace(tzinfo=UTC) if value.tzinfo is None else value.astimezone(UTC)
+
+
+class PlatformModel(SQLModel, registry=registry()):
+    """Base of the platform's own tables (tenants, clients)."""
+
+
+class TenantModel(SQLModel, registry=registry()):
+    """Base of the tables in every tenant's store."""
+
+
+def utc_field(*, index: bool = False, nullable: bool = False) -> Any:
+    return Field(sa_type=UTCDateTime, index=index, nullable=nullable)
+
+
+class SharedRecord(TenantModel):
+    """Columns every shared record has: keyed by (source client, the source's own id)."""
+
+    source: str = Field(primary_key=True, max_length=128)
+    record_id: str = Field(primary_key=True, max_length=128)
+    patient: str = Field(index=True, max_length=11)
+    updated: datetime = utc_field()
+    content_hash: str = Field(max_length=64)
+    received_at: datetime = utc_field()
+    withdrawn_at: datetime | None = utc_field(nullable=True)
