@@ -1,0 +1,49 @@
+# The front door: `make run` serves the platform with demo data; `make test` runs every test.
+PYTHON ?= python3
+VENV := .venv
+BIN := $(VENV)/bin
+PORT ?= 8000
+STAMP := $(VENV)/.installed
+
+.PHONY: run test check lint typecheck install serve bench bench-quick clean
+
+$(STAMP): pyproject.toml
+	test -x $(BIN)/python || $(PYTHON) -m venv $(VENV)
+	$(BIN)/python -m pip install --quiet --upgrade pip
+	$(BIN)/python -m pip install --quiet -e '.[dev]'
+	touch $(STAMP)
+
+install: $(STAMP)
+
+run: $(STAMP)
+	$(BIN)/journalloft tenants onboard tenants/*.yaml
+	$(BIN)/journalloft demo --people 50
+	@echo
+	@echo "journalloft serves on http://127.0.0.1:$(PORT)  (API docs: http://127.0.0.1:$(PORT)/docs)"
+	@echo "Get a token for the Bodø legevakt and look a demo person up (see README.md):"
+	@echo "  TOKEN=\$$(JOURNALLOFT_PORT=$(PORT) $(BIN)/journalloft token bodo-legevakt)"
+	@echo "  curl -s -H \"Authorization: Bearer \$$TOKEN\" -H 'Content-Type: application/json' \\"
+	@echo "    -d '{\"patients\": [\"<a person id printed above>\"]}' http://127.0.0.1:$(PORT)/v1/news2/query"
+	@echo
+	JOURNALLOFT_PORT=$(PORT) $(BIN)/journalloft serve --port $(PORT)
+
+test: check
+
+check: $(STAMP) lint typecheck
+	$(BIN)/python -m pytest --cov=journalloft --cov-report=term:skip-covered -q
+
+lint: $(STAMP)
+	$(BIN)/ruff check src tests bench migrations
+	$(BIN)/ruff format --check src tests bench migrations
+
+typecheck: $(STAMP)
+	$(BIN)/mypy
+
+bench: $(STAMP)
+	$(BIN)/python -m bench
+
+bench-quick: $(STAMP)
+	$(BIN)/python -m bench --quick
+
+clean:
+	rm -rf $(VENV) var .pytest_cache .mypy_cache .ruff_cache .hypothesis

@@ -1,0 +1,82 @@
+"""The app factory: one FastAPI app per process, its state built in ``lifespan``."""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import logging
+from collections.abc import AsyncIterator
+from typing import Any
+
+from fastapi import FastAPI
+from starlette.concurrency import run_in_threadpool
+
+from journalloft.platform.api import (
+    issuer_router,
+    platform_router,
+    service_router,
+    unknown_service_router,
+)
+from journalloft.platform.http import PlatformMiddleware, install_error_handlers
+from journalloft.platform.openapi import openapi_document
+from journalloft.platform.retention import purge_all
+from journalloft.platform.runtime import Runtime, build_runtime, load_schemas
+from journalloft.platform.settings import Settings, get_settings
+
+log = logging.getLogger("journalloft")
+
+
+async def _purge_periodically(runtime: Runtime) -> None:
+    interval = runtime.settings.purge_interval_seconds
+    while True:
+        await asyncio.sleep(interval)
+        try:
+            await run_in_threadpool(purge_all, runtime)
+        except Exception:  # a failed purge is retried at the next interval, and logged
+            log.exception("retention purge failed")
+
+
+def create_app(settings: Settings | None = None, *, runtime: Runtime | None = None) -> FastAPI:
+    """Build the app; the database engine and Redis are created when it starts."""
+    settings = settings or get_settings()
+    schemas, services = load_schemas(settings)
+
+    @contextlib.asynccontextmanager
+    async def lifespan(app: FastAPI) -> AsyncIterator[None]:
+        app.state.runtime = runtime or build_runtime(settings)
+        purger = None
+        if settings.purge_interval_seconds > 0:
+            purger = asyncio.create_task(_purge_periodically(app.state.runtime))
+        try:
+            yield
+        finally:
+            if purger is not None:
+                purger.cancel()
+                with contextlib.suppress(asyncio.CancelledError):
+                    await purger
+            if runtime is None:
+                app.state.runtime.close()
+
+    app = FastAPI(
+        title="journalløft sharing platform",
+        version="1",
+        summary="Standardized sharing services over each municipality's own store.",
+        lifespan=lifespan,
+        docs_url="/docs",
+        redoc_url=None,
+    )
+    install_error_handlers(app)
+    app.add_middleware(PlatformMiddleware, max_body_bytes=settings.max_body_bytes)
+    app.include_router(platform_router())
+    app.include_router(issuer_router())
+    for service in services.values():
+        app.include_router(service_router(service))
+    app.include_router(unknown_service_router(list(services)))
+
+    def openapi() -> dict[str, Any]:
+        if app.openapi_schema is None:
+            app.openapi_schema = openapi_document(app, schemas)
+        return app.openapi_schema
+
+    app.openapi = openapi  # type: ignore[method-assign]
+    return app

@@ -1,0 +1,329 @@
+"""The ``journalloft`` command: serve, onboard and offboard municipalities, migrate, seed demo
+data, purge, and manage the built-in issuer's clients."""
+
+from __future__ import annotations
+
+import argparse
+import json
+import sys
+import time
+import uuid
+from collections.abc import Sequence
+from pathlib import Path
+
+import httpx
+from joserfc import jwt
+from joserfc.jwk import import_key
+
+from journalloft.platform.clients import (
+    add_key,
+    list_clients,
+    register_client,
+    remove_client,
+    remove_key,
+)
+from journalloft.platform.issuer import CLIENT_ASSERTION_TYPE
+from journalloft.platform.migrations import migrate_platform, migrate_tenant
+from journalloft.platform.settings import get_settings
+
+
+class CommandError(Exception):
+    """A failure to report in one line, exiting non-zero."""
+
+
+def _runtime():  # type: ignore[no-untyped-def]
+    from journalloft.platform.runtime import build_runtime
+
+    settings = get_settings()
+    runtime = build_runtime(settings)
+    migrate_platform(runtime.stores)
+    return runtime
+
+
+def cmd_serve(args: argparse.Namespace) -> None:
+    import uvicorn
+
+    settings = get_settings()
+    runtime = _runtime()
+    runtime.close()
+    uvicorn.run(
+        "journalloft.platform.app:create_app",
+        factory=True,
+        host=args.host or settings.host,
+        port=args.port or settings.port,
+        workers=args.workers,
+        loop="uvloop",
+        http="httptools",
+        proxy_headers=True,
+        log_level=settings.log_level.lower(),
+    )
+
+
+def cmd_migrate(args: argparse.Namespace) -> None:
+    runtime = _runtime()
+    tenants = runtime.tenants.all()
+    print(f"platform store: up to date; {len(tenants)} tenant stores")
+    failed = 0
+    for i, tenant in enumerate(tenants, 1):
+        try:
+            report = migrate_tenant(runtime.stores, tenant.kommunenummer, runtime.services.values())
+            state = "migrated" if report.changed else "up to date"
+            print(f"[{i}/{len(tenants)}] {tenant.kommunenummer} {tenant.name}: {state}", flush=True)
+        except Exception as exc:  # report per tenant and go on: one broken store must not stop 356
+            failed += 1
+            print(
+                f"[{i}/{len(tenants)}] {tenant.kommunenummer} {tenant.name}: FAILED {exc}",
+                flush=True,
+            )
+    runtime.close()
+    if failed:
+        raise CommandError(f"{failed} of {len(tenants)} tenant stores failed to migrate")
+
+
+def cmd_onboard(args: argparse.Namespace) -> None:
+    from journalloft.platform.onboarding import onboard
+
+    runtime = _runtime()
+    try:
+        for file in args.files:
+            report = onboard(
+                Path(file),
+                stores=runtime.stores,
+                schemas=runtime.schemas,
+                services=runtime.services,
+            )
+            tenant = report.tenant
+            verb = "onboarded" if report.new_tenant else "updated"
+            print(
+                f"{verb} {tenant.kommunenummer} {tenant.name}: services "
+                f"{', '.join(sorted(tenant.services))}; store "
+                f"{'migrated' if report.migration.changed else 'up to date'}; "
+                f"{len(tenant.clients())} clients ({len(report.new_clients)} new)"
+            )
+    finally:
+        runtime.close()
+
+
+def cmd_list(args: argparse.Namespace) -> None:
+    runtime = _runtime()
+    for tenant in runtime.tenants.all():
+        print(
+            f"{tenant.kommunenummer}  {tenant.name:<24} {tenant.organisasjonsnummer}  "
+            f"{', '.join(sorted(tenant.services))}"
+        )
+    runtime.close()
+
+
+def cmd_offboard(args: argparse.Namespace) -> None:
+    from journalloft.platform.onboarding import offboard
+
+    if not args.yes:
+        raise CommandError(
+            "offboarding deletes the municipality's store and all its data: add --yes"
+        )
+    runtime = _runtime()
+    try:
+        if not offboard(args.kommunenummer, stores=runtime.stores):
+            raise CommandError(f"no municipality {args.kommunenummer} is onboarded")
+        print(f"offboarded {args.kommunenummer}: its store is removed")
+    finally:
+        runtime.close()
+
+
+def cmd_demo(args: argparse.Namespace) -> None:
+    from journalloft.platform.demo import ensure_demo_clients, seed_demo_data
+
+    runtime = _runtime()
+    try:
+        path = runtime.settings.data_path / "demo-clients.json"
+        clients = ensure_demo_clients(runtime, path)
+        print(f"demo clients: {len(clients)} written to {path}")
+        seeded = seed_demo_data(runtime, people=args.people)
+        people_file = runtime.settings.data_path / "demo-people.json"
+        people_file.write_text(json.dumps(seeded, indent=2), encoding="utf-8")
+        for kommunenummer, patients in seeded.items():
+            print(
+                f"{kommunenummer}: {len(patients)} synthetic people, e.g. {', '.join(patients[:3])}"
+            )
+        print(f"all demo person ids: {people_file}")
+    finally:
+        runtime.close()
+
+
+def cmd_purge(args: argparse.Namespace) -> None:
+    from journalloft.platform.retention import purge_all
+
+    runtime = _runtime()
+    try:
+        for result in purge_all(runtime):
+            print(f"{result.kommunenummer} {result.service}: {result.deleted} purged")
+    finally:
+        runtime.close()
+
+
+def _load_jwk(path: str) -> dict[str, object]:
+    document = json.loads(Path(path).read_text(encoding="utf-8"))
+    if not isinstance(document, dict):
+        raise CommandError(f"{path}: a JWK is a JSON object")
+    return document
+
+
+def cmd_clients(args: argparse.Namespace) -> None:
+    runtime = _runtime()
+    try:
+        with runtime.stores.platform_engine.begin() as connection:
+            if args.action == "list":
+                for client in list_clients(connection):
+                    role = "admin" if client["admin"] else "client"
+                    print(
+                        f"{client['client_id']:<28} {role:<6} keys: {', '.join(client['kids']) or '-'}"
+                    )
+            elif args.action == "add":
+                register_client(
+                    connection,
+                    client_id=args.client_id,
+                    name=args.name or args.client_id,
+                    admin=args.admin,
+                )
+                if args.jwk:
+                    print(
+                        f"{args.client_id}: key {add_key(connection, client_id=args.client_id, jwk=_load_jwk(args.jwk))}"
+                    )
+                else:
+                    print(f"{args.client_id}: registered (no key yet: add one with rotate-key)")
+            elif args.action == "rotate-key":
+                kid = add_key(connection, client_id=args.client_id, jwk=_load_jwk(args.jwk))
+                print(f"{args.client_id}: added key {kid}")
+                for old in args.remove or []:
+                    if not remove_key(connection, client_id=args.client_id, kid=old):
+                        raise CommandError(f"{args.client_id} has no key {old}")
+                    print(f"{args.client_id}: removed key {old}")
+            elif args.action == "remove":
+                if not args.yes:
+                    raise CommandError("removing a client stops it from getting tokens: add --yes")
+                if not remove_client(connection, client_id=args.client_id):
+                    raise CommandError(f"no client {args.client_id}")
+                print(f"removed {args.client_id}")
+    except ValueError as exc:
+        raise CommandError(str(exc)) from exc
+    finally:
+        runtime.close()
+
+
+def cmd_token(args: argparse.Namespace) -> None:
+    settings = get_settings()
+    path = (
+        Path(args.clients_file) if args.clients_file else settings.data_path / "demo-clients.json"
+    )
+    if not path.exists():
+        raise CommandError(f"{path} does not exist: run 'make run' (or 'journalloft demo') first")
+    clients = {c["client_id"]: c for c in json.loads(path.read_text(encoding="utf-8"))}
+    client = clients.get(args.client_id)
+    if client is None:
+        raise CommandError(f"no client {args.client_id} in {path} (have: {', '.join(clients)})")
+    base = (args.url or settings.issuer_url).rstrip("/")
+    metadata = httpx.get(f"{base}/.well-known/oauth-authorization-server", timeout=10).json()
+    key = import_key(client["private_jwk"])
+    now = int(time.time())
+    assertion = jwt.encode(
+        {"alg": "ES256", "kid": client["private_jwk"]["kid"], "typ": "client-authentication+jwt"},
+        {"iss": args.client_id, "sub": args.client_id, "aud": metadata["issuer"],
+         "iat": now, "exp": now + 30, "jti": uuid.uuid4().hex},
+        key,
+    )  # fmt: skip
+    form = {
+        "grant_type": "client_credentials",
+        "client_assertion_type": CLIENT_ASSERTION_TYPE,
+        "client_assertion": assertion,
+        "scope": args.scope or " ".join(client["scopes"]),
+    }
+    response = httpx.post(metadata["token_endpoint"], data=form, timeout=10)
+    if response.status_code != 200:
+        raise CommandError(f"token request refused: {response.text}")
+    print(response.json()["access_token"])
+
+
+def build_parser() -> argparse.ArgumentParser:
+    parser = argparse.ArgumentParser(prog="journalloft", description=__doc__)
+    commands = parser.add_subparsers(dest="command", required=True)
+
+    serve = commands.add_parser("serve", help="serve the API with uvicorn")
+    serve.add_argument("--host")
+    serve.add_argument("--port", type=int)
+    serve.add_argument("--workers", type=int, default=1)
+    serve.set_defaults(run=cmd_serve)
+
+    commands.add_parser(
+        "migrate", help="migrate the platform store and every tenant store"
+    ).set_defaults(run=cmd_migrate)
+
+    tenants = commands.add_parser("tenants", help="onboard, list and offboard municipalities")
+    tenant_commands = tenants.add_subparsers(dest="tenant_command", required=True)
+    onboard = tenant_commands.add_parser(
+        "onboard", help="onboard (or update) from tenant files; idempotent"
+    )
+    onboard.add_argument("files", nargs="+", metavar="FILE")
+    onboard.set_defaults(run=cmd_onboard)
+    tenant_commands.add_parser("list", help="list onboarded municipalities").set_defaults(
+        run=cmd_list
+    )
+    offboard = tenant_commands.add_parser("offboard", help="remove a municipality and its store")
+    offboard.add_argument("kommunenummer")
+    offboard.add_argument("--yes", action="store_true", help="confirm: all its data is deleted")
+    offboard.set_defaults(run=cmd_offboard)
+
+    demo = commands.add_parser("demo", help="seed synthetic demo data and demo clients")
+    demo.add_argument("--people", type=int, default=50, help="synthetic people per municipality")
+    demo.set_defaults(run=cmd_demo)
+
+    commands.add_parser("purge", help="delete what is past retention in every tenant").set_defaults(
+        run=cmd_purge
+    )
+
+    clients = commands.add_parser("clients", help="clients of the built-in issuer")
+    client_commands = clients.add_subparsers(dest="action", required=True)
+    client_commands.add_parser("list").set_defaults(run=cmd_clients)
+    add = client_commands.add_parser("add")
+    add.add_argument("client_id")
+    add.add_argument("--name")
+    add.add_argument("--jwk", help="file with the client's public JWK")
+    add.add_argument("--admin", action="store_true", help="may get the admin scope")
+    add.set_defaults(run=cmd_clients)
+    rotate = client_commands.add_parser("rotate-key")
+    rotate.add_argument("client_id")
+    rotate.add_argument("--jwk", required=True, help="file with the new public JWK")
+    rotate.add_argument("--remove", action="append", metavar="KID", help="old key to remove")
+    rotate.set_defaults(run=cmd_clients)
+    remove = client_commands.add_parser("remove")
+    remove.add_argument("client_id")
+    remove.add_argument("--yes", action="store_true")
+    remove.set_defaults(run=cmd_clients)
+
+    token = commands.add_parser(
+        "token", help="get an access token for a demo client from a running server"
+    )
+    token.add_argument("client_id")
+    token.add_argument("--scope")
+    token.add_argument("--url", help="the server (default: the configured public URL)")
+    token.add_argument("--clients-file")
+    token.set_defaults(run=cmd_token)
+    return parser
+
+
+def main(argv: Sequence[str] | None = None) -> int:
+    args = build_parser().parse_args(argv)
+    try:
+        args.run(args)
+    except CommandError as exc:
+        print(f"journalloft: {exc}", file=sys.stderr)
+        return 1
+    except KeyboardInterrupt:
+        return 130
+    except Exception as exc:  # one line for the operator; the traceback is not for them
+        print(f"journalloft: {type(exc).__name__}: {exc}", file=sys.stderr)
+        return 1
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())

@@ -1,0 +1,38 @@
+"""Retention: each service that expires records purges them in every tenant store."""
+
+from __future__ import annotations
+
+import logging
+from dataclasses import dataclass
+
+from journalloft.platform.runtime import Runtime
+from journalloft.platform.services import PurgeContext, Purgeable
+
+log = logging.getLogger("journalloft.retention")
+
+
+@dataclass(frozen=True, slots=True)
+class PurgeResult:
+    kommunenummer: str
+    service: str
+    deleted: int
+
+
+def purge_all(runtime: Runtime) -> list[PurgeResult]:
+    """Purge what is past retention in every tenant and service; log one line per result."""
+    results = []
+    now = runtime.clock()
+    for tenant in runtime.tenants.all():
+        for name, service in runtime.services.items():
+            if not tenant.has_service(name) or not isinstance(service, Purgeable):
+                continue
+            context = PurgeContext(
+                kommunenummer=tenant.kommunenummer,
+                now=now,
+                settings=tenant.service_settings(name),
+            )
+            with runtime.stores.tenant_transaction(tenant.kommunenummer) as connection:
+                deleted = service.purge(connection, context=context)
+            log.info("purged tenant=%s service=%s deleted=%d", tenant.kommunenummer, name, deleted)
+            results.append(PurgeResult(tenant.kommunenummer, name, deleted))
+    return results

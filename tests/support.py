@@ -1,0 +1,113 @@
+"""Builders for tests: tenant documents, synthetic people, client assertions and DPoP proofs."""
+
+from __future__ import annotations
+
+import random
+import time
+import uuid
+from typing import Any
+
+from joserfc import jwt
+from joserfc.jwk import ECKey
+
+from journalloft.platform.auth import b64url_sha256
+from journalloft.platform.identifiers import synthetic_person_id
+from journalloft.platform.issuer import CLIENT_ASSERTION_TYPE
+
+SERVICES = ("kommunale-tjenester", "news2")
+PILOTS = {
+    "1804": ("Bodø kommune", "972418013", "bodo"),
+    "3201": ("Bærum kommune", "935478715", "baerum"),
+}
+
+
+def tenant_document(
+    kommunenummer: str = "1804",
+    *,
+    name: str | None = None,
+    organisasjonsnummer: str | None = None,
+    prefix: str | None = None,
+    services: dict[str, Any] | None = None,
+    policy: dict[str, Any] | None = None,
+    extra_consumers: list[dict[str, Any]] | None = None,
+) -> dict[str, Any]:
+    """A valid tenant document with one source, one consumer and one operator."""
+    default_name, default_orgnr, default_prefix = PILOTS.get(
+        kommunenummer, (f"Testkommune {kommunenummer}", "974760673", f"k{kommunenummer}")
+    )
+    prefix = prefix or default_prefix
+    services = services if services is not None else {s: {} for s in SERVICES}
+    return {
+        "kommunenummer": kommunenummer,
+        "name": name or default_name,
+        "organisasjonsnummer": organisasjonsnummer or default_orgnr,
+        "services": services,
+        "sources": [{"client_id": f"{prefix}-epj", "name": "EPJ", "services": list(services)}],
+        "consumers": [
+            {"client_id": f"{prefix}-legevakt", "name": "Legevakt", "services": list(services)},
+            *(extra_consumers or []),
+        ],
+        "operators": [{"client_id": f"{prefix}-drift", "name": "Drift"}],
+        "policy": policy or {},
+    }
+
+
+def people(n: int, *, seed: str = "people") -> list[str]:
+    """``n`` distinct synthetic person ids (never a real person's)."""
+    rng = random.Random(seed)
+    found: dict[str, None] = {}
+    while len(found) < n:
+        found[synthetic_person_id(rng)] = None
+    return list(found)
+
+
+def client_assertion(
+    client_id: str, key: ECKey, *, audience: str, lifetime: int = 30, **overrides: Any
+) -> str:
+    now = int(time.time())
+    claims = {
+        "iss": client_id,
+        "sub": client_id,
+        "aud": audience,
+        "iat": now,
+        "exp": now + lifetime,
+        "jti": uuid.uuid4().hex,
+    }
+    claims.update(overrides)
+    return jwt.encode({"alg": "ES256", "kid": key.kid}, claims, key)
+
+
+def token_form(client_id: str, key: ECKey, *, audience: str, scope: str | None = None) -> dict[str, str]:
+    form = {
+        "grant_type": "client_credentials",
+        "client_assertion_type": CLIENT_ASSERTION_TYPE,
+        "client_assertion": client_assertion(client_id, key, audience=audience),
+    }
+    if scope is not None:
+        form["scope"] = scope
+    return form
+
+
+def dpop_proof(
+    key: ECKey,
+    *,
+    method: str,
+    url: str,
+    access_token: str | None = None,
+    iat: int | None = None,
+    jti: str | None = None,
+    header: dict[str, Any] | None = None,
+    claims: dict[str, Any] | None = None,
+) -> str:
+    payload: dict[str, Any] = {
+        "htm": method,
+        "htu": url,
+        "iat": int(time.time()) if iat is None else iat,
+        "jti": jti or uuid.uuid4().hex,
+    }
+    if access_token is not None:
+        payload["ath"] = b64url_sha256(access_token)
+    payload.update(claims or {})
+    protected = {"typ": "dpop+jwt", "alg": "ES256", "jwk": key.as_dict(private=False)}
+    protected.update(header or {})
+    return jwt.encode(protected, payload, key)
