@@ -1,7 +1,7 @@
 """The test platform: the real app, in process, on SQLite and (when configured) on PostgreSQL and
-Redis. ``JOURNALLOFT_TEST_DATABASE_URL`` and ``JOURNALLOFT_TEST_REDIS_URL`` turn on the second
-backend; with ``JOURNALLOFT_TEST_REQUIRE_SERVICES=1`` (CI) a missing or unreachable one fails the run
-instead of skipping."""
+Redis. ``JOURNALLOFT_TEST_DATABASE_URL`` and ``JOURNALLOFT_TEST_REDIS_URL`` turn on the
+second backend; with ``JOURNALLOFT_TEST_REQUIRE_SERVICES=1`` (CI) a missing or unreachable one
+fails the run instead of skipping."""
 
 from __future__ import annotations
 
@@ -20,7 +20,6 @@ from fastapi.testclient import TestClient
 from joserfc.jwk import ECKey
 from sqlalchemy import create_engine
 from sqlalchemy.engine import make_url
-from support import SERVICES, tenant_document, token_form
 
 from journalloft.platform.app import create_app
 from journalloft.platform.clients import add_key
@@ -30,6 +29,7 @@ from journalloft.platform.runtime import Runtime, build_runtime
 from journalloft.platform.settings import Settings
 from journalloft.platform.storage import normalise_database_url
 from journalloft.platform.tenancy import Tenant
+from support import SERVICES, tenant_document, token_form
 
 REPO = Path(__file__).resolve().parents[1]
 DATABASE_URL = os.environ.get("JOURNALLOFT_TEST_DATABASE_URL")
@@ -60,7 +60,8 @@ def backend(request: pytest.FixtureRequest) -> Iterator[Backend]:
         return
     if not DATABASE_URL or not REDIS_URL:
         _unavailable("JOURNALLOFT_TEST_DATABASE_URL and JOURNALLOFT_TEST_REDIS_URL are not set")
-    assert DATABASE_URL and REDIS_URL
+    assert DATABASE_URL
+    assert REDIS_URL
     try:
         redis.Redis.from_url(REDIS_URL, socket_connect_timeout=2).flushdb()
     except redis.RedisError as exc:
@@ -120,7 +121,9 @@ class TestPlatform:
         )
         with self.runtime.stores.platform_engine.begin() as connection:
             for grant in report.tenant.clients():
-                key = self.keys.setdefault(grant.client_id, ECKey.generate_key("P-256", auto_kid=True))
+                key = self.keys.setdefault(
+                    grant.client_id, ECKey.generate_key("P-256", auto_kid=True)
+                )
                 add_key(connection, client_id=grant.client_id, jwk=key.as_dict(private=False))
         self.runtime.tenants.reload()
         self._tokens.clear()
@@ -136,7 +139,9 @@ class TestPlatform:
             return cached
         response = self.client.post(
             "/oauth/token",
-            data=token_form(client_id, self.keys[client_id], audience="http://testserver", scope=scope),
+            data=token_form(
+                client_id, self.keys[client_id], audience="http://testserver", scope=scope
+            ),
         )
         assert response.status_code == 200, response.text
         token: str = response.json()["access_token"]

@@ -77,7 +77,9 @@ def client_assertion(
     return jwt.encode({"alg": "ES256", "kid": key.kid}, claims, key)
 
 
-def token_form(client_id: str, key: ECKey, *, audience: str, scope: str | None = None) -> dict[str, str]:
+def token_form(
+    client_id: str, key: ECKey, *, audience: str, scope: str | None = None
+) -> dict[str, str]:
     form = {
         "grant_type": "client_credentials",
         "client_assertion_type": CLIENT_ASSERTION_TYPE,

@@ -1,1 +1,1 @@
-"""The multi-tenant core: settings, tenancy, storage, auth, audit, app factory, CLI, service registry."""
+"""The multi-tenant core: settings, tenancy, storage, auth, audit, app, CLI, service registry."""

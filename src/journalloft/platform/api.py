@@ -54,7 +54,8 @@ def component_name(schema_id: str) -> str:
     return schema_id.removeprefix(SCHEMA_BASE).removesuffix(".schema.json").replace("/", ".")
 
 
-PROBLEM = {"application/problem+json": {"schema": schema_ref(SCHEMA_BASE + "platform/v1/common.schema.json", "/$defs/problem")}}  # fmt: skip
+COMMON_SCHEMA = SCHEMA_BASE + "platform/v1/common.schema.json"
+PROBLEM = {"application/problem+json": {"schema": schema_ref(COMMON_SCHEMA, "/$defs/problem")}}
 ERRORS: dict[int | str, dict[str, Any]] = {
     status: {"description": text, "content": PROBLEM}
     for status, text in {
@@ -161,9 +162,10 @@ def ingest(
     allow_synthetic = bool(runtime.settings.allow_synthetic_ids)
     rows = []
     for i, record in enumerate(records):
-        errors += _person_errors(
-            [record["patient"]], allow_synthetic=allow_synthetic, pointer=lambda _: f"/records/{i}/patient"
-        )  # fmt: skip
+        try:
+            parse_person_id(record["patient"], allow_synthetic=allow_synthetic)
+        except InvalidPersonId as exc:
+            errors.append(FieldError(f"/records/{i}/patient", exc.reason))
         try:
             values = service.prepare(record, context=ingest_context)
         except RecordRejected as rejected:
@@ -302,16 +304,15 @@ def query(
                 ).scalars()
             )
             shared = [p for p in patients if p not in restricted]
-            data = service.query(
-                connection,
-                patients=shared,
-                context=QueryContext(
-                    kommunenummer=tenant.kommunenummer,
-                    now=context.now,
-                    settings=tenant.service_settings(service.name),
-                    options=body,
-                ),
-            ) if shared else {}  # fmt: skip
+            query_context = QueryContext(
+                kommunenummer=tenant.kommunenummer,
+                now=context.now,
+                settings=tenant.service_settings(service.name),
+                options=body,
+            )
+            data = (
+                service.query(connection, patients=shared, context=query_context) if shared else {}
+            )
             record_access(
                 connection,
                 context=context,
@@ -388,12 +389,14 @@ def service_router(service: SharingService) -> APIRouter:
                 "items": {
                     "oneOf": [
                         schema_ref(service.result_schema),
-                        schema_ref(SCHEMA_BASE + "platform/v1/common.schema.json", "/$defs/restricted_result"),
+                        schema_ref(COMMON_SCHEMA, "/$defs/restricted_result"),
                     ]
                 },
             }
         },
-    }  # fmt: skip
+    }
+
+    ingest_result = schema_ref(COMMON_SCHEMA, "/$defs/ingest_result")
 
     @router.post(
         f"/v1/tenants/{{kommunenummer}}/{name}/records",
@@ -402,15 +405,7 @@ def service_router(service: SharingService) -> APIRouter:
         response_class=JSONResponse,
         openapi_extra=json_body_spec(ingest_schema_id(service)),
         responses={
-            200: {
-                "content": {
-                    "application/json": {
-                        "schema": schema_ref(
-                            SCHEMA_BASE + "platform/v1/common.schema.json", "/$defs/ingest_result"
-                        )
-                    }
-                }
-            },  # fmt: skip
+            200: {"content": {"application/json": {"schema": ingest_result}}},
             **ERRORS,
         },
     )
@@ -479,7 +474,7 @@ def platform_router() -> APIRouter:
                     runtime.stores, tenant.kommunenummer, runtime.services.values()
                 )
                 checks[f"tenant_{tenant.kommunenummer}"] = "ok" if current else "not migrated"
-        except Exception:  # noqa: BLE001 - any failure to reach a store means not ready
+        except Exception:
             checks["platform_store"] = "unreachable"
         if runtime.settings.redis_url:
             checks["redis"] = "ok" if runtime.kv.ping() else "unreachable"

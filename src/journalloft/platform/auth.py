@@ -2,7 +2,8 @@
 
 A token is accepted only from a trusted issuer (HelseID, another configured OIDC issuer, or the
 built-in issuer), signed with an asymmetric algorithm by a key in that issuer's JWKS, and with
-``exp``, ``nbf``, ``iss`` and ``aud`` right. A token bound to a key (``cnf.jkt``) is accepted only as
+``exp``, ``nbf``, ``iss`` and ``aud`` right. A token bound to a key (``cnf.jkt``) is accepted only
+as
 ``Authorization: DPoP`` with a valid proof of that key (RFC 9449).
 """
 

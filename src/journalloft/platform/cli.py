@@ -175,9 +175,8 @@ def cmd_clients(args: argparse.Namespace) -> None:
             if args.action == "list":
                 for client in list_clients(connection):
                     role = "admin" if client["admin"] else "client"
-                    print(
-                        f"{client['client_id']:<28} {role:<6} keys: {', '.join(client['kids']) or '-'}"
-                    )
+                    kids = ", ".join(client["kids"]) or "-"
+                    print(f"{client['client_id']:<28} {role:<6} keys: {kids}")
             elif args.action == "add":
                 register_client(
                     connection,
@@ -186,9 +185,9 @@ def cmd_clients(args: argparse.Namespace) -> None:
                     admin=args.admin,
                 )
                 if args.jwk:
-                    print(
-                        f"{args.client_id}: key {add_key(connection, client_id=args.client_id, jwk=_load_jwk(args.jwk))}"
-                    )
+                    jwk = _load_jwk(args.jwk)
+                    kid = add_key(connection, client_id=args.client_id, jwk=jwk)
+                    print(f"{args.client_id}: key {kid}")
                 else:
                     print(f"{args.client_id}: registered (no key yet: add one with rotate-key)")
             elif args.action == "rotate-key":
@@ -227,10 +226,16 @@ def cmd_token(args: argparse.Namespace) -> None:
     now = int(time.time())
     assertion = jwt.encode(
         {"alg": "ES256", "kid": client["private_jwk"]["kid"], "typ": "client-authentication+jwt"},
-        {"iss": args.client_id, "sub": args.client_id, "aud": metadata["issuer"],
-         "iat": now, "exp": now + 30, "jti": uuid.uuid4().hex},
+        {
+            "iss": args.client_id,
+            "sub": args.client_id,
+            "aud": metadata["issuer"],
+            "iat": now,
+            "exp": now + 30,
+            "jti": uuid.uuid4().hex,
+        },
         key,
-    )  # fmt: skip
+    )
     form = {
         "grant_type": "client_credentials",
         "client_assertion_type": CLIENT_ASSERTION_TYPE,

@@ -93,7 +93,7 @@ def ensure_demo_clients(runtime: Runtime, path: Path) -> list[DemoClient]:
 
 
 def seed_demo_data(runtime: Runtime, *, people: int) -> dict[str, list[str]]:
-    """Push synthetic records for ``people`` people per tenant through the platform's ingest path."""
+    """Push synthetic records for ``people`` people per tenant through the ingest path."""
     now = runtime.clock()
     seeded: dict[str, list[str]] = {}
     for tenant in runtime.tenants.all():

@@ -131,8 +131,11 @@ class BuiltinIssuer:
         return scopes
 
     def _organisation(self, client_id: str) -> str | None:
-        orgs = {t.organisasjonsnummer for t in self._tenants.all() if client_id in
-                {g.client_id for g in t.clients()}}  # fmt: skip
+        orgs = {
+            t.organisasjonsnummer
+            for t in self._tenants.all()
+            if any(g.client_id == client_id for g in t.clients())
+        }
         return orgs.pop() if len(orgs) == 1 else None
 
     def _authenticate(self, assertion: str, *, now: float) -> str:
@@ -233,9 +236,13 @@ class BuiltinIssuer:
         token_type = "Bearer"
         if dpop is not None:
             jkt = verify_dpop_proof(
-                dpop, method="POST", url=self.token_endpoint, access_token=None,
-                replay=self._replay, now=now,
-            )  # fmt: skip
+                dpop,
+                method="POST",
+                url=self.token_endpoint,
+                access_token=None,
+                replay=self._replay,
+                now=now,
+            )
             claims["cnf"] = {"jkt": jkt}
             token_type = "DPoP"
         header = {"alg": "ES256", "kid": self._key.kid, "typ": "at+jwt"}

@@ -1,7 +1,7 @@
 """The JSON Schemas in ``schemas/``, loaded once into a local registry and compiled once.
 
-Every violation becomes a :class:`FieldError` with a JSON Pointer into the instance, so that a client
-sees schema errors and the platform's own rule errors in one shape.
+Every violation becomes a :class:`FieldError` with a JSON Pointer into the instance, so that a
+client sees schema errors and the platform's own rule errors in one shape.
 """
 
 from __future__ import annotations

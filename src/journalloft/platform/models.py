@@ -72,7 +72,7 @@ class Restriction(TenantModel, table=True):
     """A person who has restricted sharing (sperring): nothing about them leaves the platform."""
 
     __tablename__ = "restriction"
-    __table_args__ = {"schema": TENANT}
+    __table_args__ = ({"schema": TENANT},)
 
     patient: str = Field(primary_key=True, max_length=11)
     restricted_at: datetime = utc_field()

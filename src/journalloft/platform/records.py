@@ -1,9 +1,10 @@
 """Idempotent storage of shared records, the same for every service.
 
 Records are keyed by (source client, the source's own ``id``). The same content again changes
-nothing; a newer ``updated`` replaces; an older ``updated`` is ignored (stale). A record with the same
-``updated`` but other content replaces the stored one: the source has said something new and losing
-it silently would be worse. A withdrawn record stays withdrawn until the source sends a newer version.
+nothing; a newer ``updated`` replaces; an older ``updated`` is ignored (stale). A record with the
+same ``updated`` but other content replaces the stored one: the source has said something new and
+losing it silently would be worse. A withdrawn record stays withdrawn until the source sends a
+newer version.
 """
 
 from __future__ import annotations
@@ -124,7 +125,7 @@ def upsert_records(
 def withdraw_record(
     connection: Connection, table: Table, *, source: str, record_id: str, now: datetime
 ) -> str | None:
-    """Withdraw one record sent in error; return its patient, or None if there was none to withdraw."""
+    """Withdraw one record sent in error; return its patient, or None if there was none."""
     key = and_(table.c.source == source, table.c.record_id == record_id, visible(table))
     patient = connection.execute(select(table.c.patient).where(key)).scalar_one_or_none()
     if patient is not None:

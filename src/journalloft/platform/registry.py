@@ -7,7 +7,7 @@ from __future__ import annotations
 
 from collections.abc import Iterable, Iterator, Mapping
 
-from journalloft.platform.jsonschemas import Schemas, SchemaError
+from journalloft.platform.jsonschemas import SchemaError, Schemas
 from journalloft.platform.services import SharingService
 from journalloft.services import kommunale_tjenester, news2
 

@@ -6,7 +6,7 @@ import logging
 from dataclasses import dataclass
 
 from journalloft.platform.runtime import Runtime
-from journalloft.platform.services import PurgeContext, Purgeable
+from journalloft.platform.services import Purgeable, PurgeContext
 
 log = logging.getLogger("journalloft.retention")
 

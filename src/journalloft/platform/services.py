@@ -1,9 +1,9 @@
 """The plugin protocol every sharing service implements, and the context it is called with.
 
-A sharing service is one package under ``journalloft.services`` exporting one ``spec``; the platform
-reaches it only through :mod:`journalloft.platform.registry`. The platform owns HTTP, tokens, grants,
-person identifiers, audit, the unit of work and idempotent storage of records; the service owns its
-schema, its rules and its query.
+A sharing service is one package under ``journalloft.services`` exporting one ``spec``; the
+platform reaches it only through :mod:`journalloft.platform.registry`. The platform owns HTTP,
+tokens, grants, person identifiers, audit, the unit of work and idempotent storage of records; the
+service owns its schema, its rules and its query.
 """
 
 from __future__ import annotations
@@ -61,7 +61,7 @@ class SharingService(Protocol):
     record_schema: str
     """``$id`` of the JSON Schema of one ingested record."""
     query_schema: str
-    """``$id`` of the JSON Schema of the query body (patients, kommuner and the service's options)."""
+    """``$id`` of the JSON Schema of the query body (patients, kommuner, the service's options)."""
     result_schema: str
     """``$id`` of the JSON Schema of one query result entry."""
     settings_schema: str | None
