@@ -104,6 +104,8 @@ def make_settings(backend: Backend, data_dir: Path, **overrides: Any) -> Setting
 class TestPlatform:
     """The app in process, with helpers to onboard tenants and act as their clients."""
 
+    __test__ = False
+
     client: TestClient
     runtime: Runtime
     tmp: Path

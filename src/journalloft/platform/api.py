@@ -149,9 +149,9 @@ def ingest(
             title="No grant from this municipality",
         )
     admit(runtime, tenant, context)
-    errors = runtime.schemas.errors(body, ingest_schema_id(service))
+    errors = runtime.schemas.errors(body, ingest_schema_id(service, envelope_only=True))
     if errors:
-        raise InvalidContent("no record was stored: the batch has invalid records", errors=errors)
+        raise InvalidContent("no record was stored: the batch is not valid", errors=errors)
     records: list[dict[str, Any]] = body["records"]
     ingest_context = IngestContext(
         kommunenummer=tenant.kommunenummer,
@@ -162,6 +162,12 @@ def ingest(
     allow_synthetic = bool(runtime.settings.allow_synthetic_ids)
     rows = []
     for i, record in enumerate(records):
+        schema_errors = runtime.schemas.errors(
+            record, service.record_schema, prefix=f"/records/{i}"
+        )
+        if schema_errors:
+            errors += schema_errors
+            continue
         try:
             parse_person_id(record["patient"], allow_synthetic=allow_synthetic)
         except InvalidPersonId as exc:

@@ -24,6 +24,7 @@ from journalloft.platform.clients import (
 )
 from journalloft.platform.issuer import CLIENT_ASSERTION_TYPE
 from journalloft.platform.migrations import migrate_platform, migrate_tenant
+from journalloft.platform.runtime import Runtime, build_runtime
 from journalloft.platform.settings import get_settings
 
 
@@ -31,9 +32,7 @@ class CommandError(Exception):
     """A failure to report in one line, exiting non-zero."""
 
 
-def _runtime():  # type: ignore[no-untyped-def]
-    from journalloft.platform.runtime import build_runtime
-
+def _runtime() -> Runtime:
     settings = get_settings()
     runtime = build_runtime(settings)
     migrate_platform(runtime.stores)

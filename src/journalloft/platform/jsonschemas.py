@@ -12,7 +12,7 @@ from pathlib import Path
 from typing import Any
 
 from jsonschema import Draft202012Validator, ValidationError
-from referencing import Registry, Resource
+from referencing import Registry
 from referencing.jsonschema import DRAFT202012
 
 from journalloft.platform.errors import FieldError
@@ -53,7 +53,8 @@ def _field_errors(error: ValidationError) -> list[FieldError]:
 
 def _short_message(error: ValidationError) -> str:
     if error.validator == "enum":
-        return "must be one of " + ", ".join(json.dumps(v) for v in error.validator_value)
+        allowed: list[Any] = list(error.validator_value)  # type: ignore[arg-type]
+        return "must be one of " + ", ".join(json.dumps(v) for v in allowed)
     if error.validator == "type":
         return f"must be of type {error.validator_value}"
     if error.validator == "format":
@@ -83,8 +84,7 @@ class Schemas:
     def __init__(self, documents: Mapping[str, dict[str, Any]]) -> None:
         self.documents = dict(documents)
         self.registry: Registry[Any] = Registry().with_resources(
-            (uri, Resource(contents=doc, specification=DRAFT202012))
-            for uri, doc in self.documents.items()
+            (uri, DRAFT202012.create_resource(doc)) for uri, doc in self.documents.items()
         )
         self._validators: dict[str, Draft202012Validator] = {}
 

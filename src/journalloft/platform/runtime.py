@@ -20,15 +20,23 @@ from journalloft.platform.storage import Stores
 COMMON = SCHEMA_BASE + "platform/v1/common.schema.json"
 
 
-def ingest_schema_id(service: SharingService) -> str:
-    return f"{SCHEMA_BASE}{service.name}/{service.version}/ingest.schema.json"
+def ingest_schema_id(service: SharingService, *, envelope_only: bool = False) -> str:
+    name = "envelope" if envelope_only else "ingest"
+    return f"{SCHEMA_BASE}{service.name}/{service.version}/{name}.schema.json"
 
 
-def ingest_schema(service: SharingService, *, max_records: int = 1000) -> dict[str, Any]:
-    """The ingest envelope of one service: ``{"records": [1..1000 records]}``."""
+def ingest_schema(
+    service: SharingService, *, envelope_only: bool = False, max_records: int = 1000
+) -> dict[str, Any]:
+    """The ingest body of one service: ``{"records": [1..1000 records]}``.
+
+    The envelope-only variant leaves the records to be checked one by one, so that a 422 lists
+    every invalid record, each with its own pointers.
+    """
+    items = {"type": "object"} if envelope_only else {"$ref": service.record_schema}
     return {
         "$schema": "https://json-schema.org/draft/2020-12/schema",
-        "$id": ingest_schema_id(service),
+        "$id": ingest_schema_id(service, envelope_only=envelope_only),
         "title": f"{service.title}: records from a journal system",
         "type": "object",
         "required": ["records"],
@@ -38,7 +46,7 @@ def ingest_schema(service: SharingService, *, max_records: int = 1000) -> dict[s
                 "type": "array",
                 "minItems": 1,
                 "maxItems": max_records,
-                "items": {"$ref": service.record_schema},
+                "items": items,
             }
         },
     }
@@ -50,6 +58,7 @@ def load_schemas(settings: Settings) -> tuple[Schemas, ServiceRegistry]:
     services = load_registry(schemas)
     for service in services.values():
         schemas = schemas.with_schema(ingest_schema(service))
+        schemas = schemas.with_schema(ingest_schema(service, envelope_only=True))
     return schemas, services
 
 
