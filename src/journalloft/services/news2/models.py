@@ -1,0 +1,39 @@
+"""The table of NEWS2 measurements in every tenant store.
+
+Vital signs are stored as sent; scores are computed when queried, so that a correction of the
+scoring applies to every stored measurement.
+"""
+
+from __future__ import annotations
+
+from datetime import datetime
+
+from sqlalchemy import Double, Index, SmallInteger
+from sqlmodel import Field
+
+from journalloft.platform.tables import TENANT, SharedRecord, utc_field
+
+
+class Measurement(SharedRecord, table=True):
+    """One set of vital signs of one person, keyed by (source, the source's id)."""
+
+    __tablename__ = "news2_measurement"
+    __table_args__ = (
+        Index("ix_news2_measurement_patient_effective", "patient", "effective"),
+        {"schema": TENANT},
+    )
+
+    patient: str = Field(max_length=11)
+    """Indexed together with ``effective`` (the board's query), not on its own."""
+    effective: datetime = utc_field()
+    spo2_scale: int = Field(sa_type=SmallInteger)
+    respiration_rate: int | None = Field(default=None, sa_type=SmallInteger)
+    spo2: int | None = Field(default=None, sa_type=SmallInteger)
+    supplemental_oxygen: bool | None = None
+    systolic_bp: int | None = Field(default=None, sa_type=SmallInteger)
+    pulse: int | None = Field(default=None, sa_type=SmallInteger)
+    consciousness: str | None = Field(default=None, max_length=1)
+    temperature: float | None = Field(default=None, sa_type=Double)
+    recorded_by_name: str | None = Field(default=None, max_length=200)
+    recorded_by_hpr: str | None = Field(default=None, max_length=9)
+    location: str | None = Field(default=None, max_length=200)

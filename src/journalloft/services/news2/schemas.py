@@ -1,0 +1,118 @@
+"""Typed shapes of news2 data: the ingested record, stored rows and the query result.
+
+They mirror ``schemas/news2/v1/*.schema.json``: the JSON Schemas are the contract, these are
+what the code reads and writes.
+"""
+
+from __future__ import annotations
+
+from datetime import datetime
+from typing import Literal, NamedTuple, NotRequired, TypedDict
+
+from journalloft.services.news2.scoring import Risk
+
+Change = Literal["rising", "falling", "stable"]
+
+
+class RecordedBy(TypedDict, total=False):
+    name: str | None
+    hpr: str | None
+
+
+class News2Record(TypedDict):
+    """One record as a journal system sends it (already valid against record.schema.json)."""
+
+    id: str
+    patient: str
+    updated: str
+    effective: str
+    spo2_scale: Literal[1, 2]
+    respiration_rate: NotRequired[int | None]
+    spo2: NotRequired[int | None]
+    supplemental_oxygen: NotRequired[bool | None]
+    systolic_bp: NotRequired[int | None]
+    pulse: NotRequired[int | None]
+    consciousness: NotRequired[str | None]
+    temperature: NotRequired[float | None]
+    total_score: NotRequired[int | None]
+    recorded_by: NotRequired[RecordedBy | None]
+    location: NotRequired[str | None]
+
+
+class MeasurementColumns(TypedDict):
+    """The service's own columns of one stored measurement."""
+
+    effective: datetime
+    spo2_scale: int
+    respiration_rate: int | None
+    spo2: int | None
+    supplemental_oxygen: bool | None
+    systolic_bp: int | None
+    pulse: int | None
+    consciousness: str | None
+    temperature: float | None
+    recorded_by_name: str | None
+    recorded_by_hpr: str | None
+    location: str | None
+
+
+class MeasurementRow(NamedTuple):
+    """One stored measurement as the repository reads it (a row, not an ORM instance)."""
+
+    patient: str
+    record_id: str
+    updated: datetime
+    effective: datetime
+    spo2_scale: int
+    respiration_rate: int | None
+    spo2: int | None
+    supplemental_oxygen: bool | None
+    systolic_bp: int | None
+    pulse: int | None
+    consciousness: str | None
+    temperature: float | None
+    recorded_by_name: str | None
+    recorded_by_hpr: str | None
+    location: str | None
+
+
+class ScoreOut(TypedDict):
+    total: int
+    risk: Risk | None
+    complete: bool
+    parameters: dict[str, int | None]
+
+
+class RecordedByOut(TypedDict):
+    name: str | None
+    hpr: str | None
+
+
+class MeasurementOut(TypedDict):
+    id: str
+    effective: str
+    updated: str
+    respiration_rate: int | None
+    spo2: int | None
+    spo2_scale: int
+    supplemental_oxygen: bool | None
+    systolic_bp: int | None
+    pulse: int | None
+    consciousness: str | None
+    temperature: float | None
+    recorded_by: RecordedByOut | None
+    location: str | None
+    score: ScoreOut
+
+
+class Trend(TypedDict):
+    previous_total: int
+    change: Change
+
+
+class PatientResult(TypedDict):
+    """One query result entry without ``patient`` and ``kommunenummer`` (the platform adds them)."""
+
+    latest: MeasurementOut
+    measurements: list[MeasurementOut]
+    trend: Trend | None

@@ -1,0 +1,246 @@
+"""NEWS2 målinger: ingest rules, the board's query and retention.
+
+Vital signs are stored as the source sent them and scored with :mod:`.scoring` when queried, so a
+correction of the scoring applies to every stored measurement at once.
+"""
+
+from __future__ import annotations
+
+import random
+from collections.abc import Mapping, Sequence
+from datetime import datetime, timedelta
+from pathlib import Path
+from typing import Any, Literal, cast
+
+from sqlalchemy import Connection, Table
+
+from journalloft.platform.errors import FieldError
+from journalloft.platform.jsonschemas import SCHEMA_BASE
+from journalloft.platform.services import (
+    IngestContext,
+    PurgeContext,
+    QueryContext,
+    RecordRejected,
+)
+from journalloft.services.news2 import demo, repository
+from journalloft.services.news2.schemas import (
+    Change,
+    MeasurementColumns,
+    MeasurementOut,
+    MeasurementRow,
+    PatientResult,
+    RecordedByOut,
+    ScoreOut,
+    Trend,
+)
+from journalloft.services.news2.scoring import Vitals, score
+
+FUTURE_SKEW = timedelta(minutes=5)
+DEFAULT_HOURS = 72
+DEFAULT_RETENTION_DAYS = 30
+
+
+def _optional_int(value: Any) -> int | None:
+    return None if value is None else int(value)
+
+
+def _spo2_scale(value: Any) -> Literal[1, 2]:
+    if value == 1:
+        return 1
+    if value == 2:
+        return 2
+    raise ValueError(f"spo2_scale must be 1 or 2, got {value!r}")
+
+
+def vitals_of(values: Mapping[str, Any]) -> Vitals:
+    """The vital signs of a record or a stored row; ``None`` where not measured."""
+    temperature = values.get("temperature")
+    return Vitals(
+        spo2_scale=_spo2_scale(values["spo2_scale"]),
+        respiration_rate=_optional_int(values.get("respiration_rate")),
+        spo2=_optional_int(values.get("spo2")),
+        supplemental_oxygen=values.get("supplemental_oxygen"),
+        systolic_bp=_optional_int(values.get("systolic_bp")),
+        pulse=_optional_int(values.get("pulse")),
+        consciousness=values.get("consciousness"),
+        temperature=None if temperature is None else float(temperature),
+    )
+
+
+def _effective_errors(effective: datetime, now: datetime) -> list[FieldError]:
+    if effective <= now + FUTURE_SKEW:
+        return []
+    ahead = effective - now
+    return [
+        FieldError(
+            "/effective",
+            f"is {_duration(ahead)} after the platform's clock ({now.isoformat()}); "
+            "a measurement cannot be in the future (5 minutes of clock skew are allowed)",
+        )
+    ]
+
+
+def _duration(delta: timedelta) -> str:
+    seconds = int(delta.total_seconds())
+    if seconds < 3600:
+        return f"{seconds // 60} min {seconds % 60} s"
+    return f"{seconds // 3600} h {seconds % 3600 // 60} min"
+
+
+def _total_errors(sent: int | None, vitals: Vitals) -> list[FieldError]:
+    if sent is None:
+        return []
+    result = score(vitals)
+    if sent == result.total:
+        return []
+    if result.complete:
+        message = (
+            f"the source's total {sent} does not match the platform's NEWS2 total {result.total}"
+        )
+    else:
+        unscored = ", ".join(name for name, sub in result.parameters.items() if sub is None)
+        message = (
+            f"the source's total {sent} does not match the platform's total {result.total}; "
+            f"the set is incomplete ({unscored} not scored), so {result.total} is a lower bound: "
+            "the sum of the parameters that were measured"
+        )
+    return [FieldError("/total_score", message)]
+
+
+def prepare_measurement(record: Mapping[str, Any], *, now: datetime) -> MeasurementColumns:
+    """Check a schema-valid record against the rules beyond its schema; return its columns.
+
+    Raises :class:`RecordRejected` with every violation: ``effective`` more than 5 minutes after
+    ``now``, or a ``total_score`` that differs from the platform's total.
+    """
+    errors: list[FieldError] = []
+    try:
+        effective = datetime.fromisoformat(record["effective"])
+    except ValueError:
+        raise RecordRejected([FieldError("/effective", "is not a valid date-time")]) from None
+    errors += _effective_errors(effective, now)
+    vitals = vitals_of(record)
+    try:
+        errors += _total_errors(_optional_int(record.get("total_score")), vitals)
+    except ValueError as exc:
+        errors.append(FieldError("", f"cannot be scored: {exc}"))
+    if errors:
+        raise RecordRejected(errors)
+    recorded_by = record.get("recorded_by") or {}
+    return {
+        "effective": effective,
+        "spo2_scale": vitals.spo2_scale,
+        "respiration_rate": vitals.respiration_rate,
+        "spo2": vitals.spo2,
+        "supplemental_oxygen": vitals.supplemental_oxygen,
+        "systolic_bp": vitals.systolic_bp,
+        "pulse": vitals.pulse,
+        "consciousness": vitals.consciousness,
+        "temperature": vitals.temperature,
+        "recorded_by_name": recorded_by.get("name"),
+        "recorded_by_hpr": recorded_by.get("hpr"),
+        "location": record.get("location"),
+    }
+
+
+def measurement_out(row: MeasurementRow) -> MeasurementOut:
+    """One stored measurement as the board sees it, scored now."""
+    result = score(vitals_of(row._asdict()))
+    scored: ScoreOut = {
+        "total": result.total,
+        "risk": result.risk,
+        "complete": result.complete,
+        "parameters": dict(result.parameters),
+    }
+    recorded_by: RecordedByOut | None = None
+    if row.recorded_by_name is not None or row.recorded_by_hpr is not None:
+        recorded_by = {"name": row.recorded_by_name, "hpr": row.recorded_by_hpr}
+    return {
+        "id": row.record_id,
+        "effective": row.effective.isoformat(),
+        "updated": row.updated.isoformat(),
+        "respiration_rate": row.respiration_rate,
+        "spo2": row.spo2,
+        "spo2_scale": row.spo2_scale,
+        "supplemental_oxygen": row.supplemental_oxygen,
+        "systolic_bp": row.systolic_bp,
+        "pulse": row.pulse,
+        "consciousness": row.consciousness,
+        "temperature": row.temperature,
+        "recorded_by": recorded_by,
+        "location": row.location,
+        "score": scored,
+    }
+
+
+def trend_of(measurements: Sequence[MeasurementOut]) -> Trend | None:
+    """The latest total against the one before it; ``None`` with a single measurement."""
+    if len(measurements) < 2:
+        return None
+    latest, previous = measurements[0]["score"]["total"], measurements[1]["score"]["total"]
+    change: Change = "rising" if latest > previous else "falling" if latest < previous else "stable"
+    return {"previous_total": previous, "change": change}
+
+
+def board(
+    connection: Connection, *, patients: Sequence[str], now: datetime, hours: int = DEFAULT_HOURS
+) -> dict[str, PatientResult]:
+    """Each person's measurements in the ``hours`` before ``now``, newest first, with the trend.
+
+    A person without a measurement in the window is absent.
+    """
+    rows = repository.measurements_since(
+        connection, patients=patients, since=now - timedelta(hours=hours)
+    )
+    by_patient: dict[str, list[MeasurementOut]] = {}
+    for row in rows:
+        by_patient.setdefault(row.patient, []).append(measurement_out(row))
+    return {
+        patient: {
+            "latest": measurements[0],
+            "measurements": measurements,
+            "trend": trend_of(measurements),
+        }
+        for patient, measurements in by_patient.items()
+    }
+
+
+def retention_days(settings: Mapping[str, Any]) -> int:
+    return int(settings.get("retention_days") or DEFAULT_RETENTION_DAYS)
+
+
+class News2Service:
+    """The NEWS2 målinger sharing service; see :class:`SharingService` and :class:`Purgeable`."""
+
+    name: str = "news2"
+    title: str = "NEWS2 målinger"
+    version: str = "v1"
+    record_schema: str = SCHEMA_BASE + "news2/v1/record.schema.json"
+    query_schema: str = SCHEMA_BASE + "news2/v1/query.schema.json"
+    result_schema: str = SCHEMA_BASE + "news2/v1/result.schema.json"
+    settings_schema: str | None = SCHEMA_BASE + "news2/v1/settings.schema.json"
+    table: Table = repository.MEASUREMENT
+    migrations: Path = Path(__file__).parent / "migrations"
+
+    def prepare(self, record: Mapping[str, Any], *, context: IngestContext) -> dict[str, Any]:
+        """Refuse a future ``effective`` or a disagreeing ``total_score``; return the columns."""
+        return dict(prepare_measurement(record, now=context.now))
+
+    def query(
+        self, connection: Connection, *, patients: Sequence[str], context: QueryContext
+    ) -> dict[str, dict[str, Any]]:
+        """Latest, history and trend per person within ``hours`` (default 72) before now."""
+        hours = int(context.options.get("hours") or DEFAULT_HOURS)
+        result = board(connection, patients=patients, now=context.now, hours=hours)
+        return cast(dict[str, dict[str, Any]], result)
+
+    def purge(self, connection: Connection, *, context: PurgeContext) -> int:
+        """Delete measurements taken more than ``retention_days`` (default 30) before now."""
+        cutoff = context.now - timedelta(days=retention_days(context.settings))
+        return repository.delete_measured_before(connection, cutoff=cutoff)
+
+    def demo_records(
+        self, *, rng: random.Random, patients: Sequence[str], now: datetime
+    ) -> list[dict[str, Any]]:
+        """Series of measurements over the last three days, some deteriorating."""
+        return demo.demo_records(rng=rng, patients=patients, now=now)
