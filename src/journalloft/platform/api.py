@@ -162,16 +162,17 @@ def ingest(
     allow_synthetic = bool(runtime.settings.allow_synthetic_ids)
     rows = []
     for i, record in enumerate(records):
-        schema_errors = runtime.schemas.errors(
-            record, service.record_schema, prefix=f"/records/{i}"
-        )
+        at = f"/records/{i}"
+        schema_errors = runtime.schemas.errors(record, service.record_schema, prefix=at)
+        errors += schema_errors
+        patient = record.get("patient")
+        if isinstance(patient, str) and not any(e.pointer == f"{at}/patient" for e in errors):
+            try:
+                parse_person_id(patient, allow_synthetic=allow_synthetic)
+            except InvalidPersonId as exc:
+                errors.append(FieldError(f"{at}/patient", exc.reason))
         if schema_errors:
-            errors += schema_errors
             continue
-        try:
-            parse_person_id(record["patient"], allow_synthetic=allow_synthetic)
-        except InvalidPersonId as exc:
-            errors.append(FieldError(f"/records/{i}/patient", exc.reason))
         try:
             values = service.prepare(record, context=ingest_context)
         except RecordRejected as rejected:

@@ -54,8 +54,23 @@ def cmd_serve(args: argparse.Namespace) -> None:
         loop="uvloop",
         http="httptools",
         proxy_headers=True,
-        log_level=settings.log_level.lower(),
+        log_config=logging_config(settings.log_level),
+        access_log=False,
     )
+
+
+def logging_config(level: str) -> dict[str, object]:
+    """One line per event on stderr; the platform's own access log replaces uvicorn's."""
+    return {
+        "version": 1,
+        "disable_existing_loggers": False,
+        "formatters": {"line": {"format": "%(asctime)s %(levelname)s %(name)s %(message)s"}},
+        "handlers": {"stderr": {"class": "logging.StreamHandler", "formatter": "line"}},
+        "loggers": {
+            "journalloft": {"handlers": ["stderr"], "level": level.upper(), "propagate": False},
+            "uvicorn": {"handlers": ["stderr"], "level": level.upper(), "propagate": False},
+        },
+    }
 
 
 def cmd_migrate(args: argparse.Namespace) -> None:
