@@ -2,11 +2,11 @@ from pathlib import Path
 
 import pytest
 import yaml
-from support import tenant_document
 
 from journalloft.platform.runtime import load_schemas
 from journalloft.platform.settings import Settings
 from journalloft.platform.tenancy import TenantFileError, load_tenant_file, tenant_schema_name
+from support import tenant_document
 
 REPO = Path(__file__).resolve().parents[2]
 
@@ -89,9 +89,9 @@ def test_private_keys_in_a_tenant_file_are_refused(tmp_path: Path, registry) -> 
 def test_not_yaml_and_missing_files_are_reported(tmp_path: Path, registry) -> None:  # type: ignore[no-untyped-def]
     broken = tmp_path / "broken.yaml"
     broken.write_text("kommunenummer: [1804", encoding="utf-8")
-    with pytest.raises(TenantFileError, match="broken.yaml: /: not valid YAML"):
+    with pytest.raises(TenantFileError, match=r"broken\.yaml: /: not valid YAML"):
         load(broken, registry)
-    with pytest.raises(TenantFileError, match="missing.yaml"):
+    with pytest.raises(TenantFileError, match=r"missing\.yaml"):
         load(tmp_path / "missing.yaml", registry)
 
 

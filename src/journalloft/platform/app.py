@@ -79,4 +79,6 @@ def create_app(settings: Settings | None = None, *, runtime: Runtime | None = No
         return app.openapi_schema
 
     app.openapi = openapi  # type: ignore[method-assign]
+    if runtime is not None:
+        app.state.runtime = runtime
     return app

@@ -1,0 +1,124 @@
+"""The ``journalloft`` command as an operator uses it."""
+
+from __future__ import annotations
+
+import json
+from collections.abc import Iterator
+from pathlib import Path
+
+import pytest
+import yaml
+
+from conftest import REPO, Backend
+from journalloft.platform.cli import main
+from journalloft.platform.settings import get_settings
+from support import tenant_document
+
+
+@pytest.fixture
+def env(backend: Backend, tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Iterator[Path]:
+    """Settings for the command, as an operator's environment would give them."""
+    monkeypatch.setenv("JOURNALLOFT_ENVIRONMENT", "test")
+    monkeypatch.setenv("JOURNALLOFT_HOME", str(REPO))
+    monkeypatch.setenv("JOURNALLOFT_DATA_DIR", str(tmp_path / "var"))
+    if backend.database_url:
+        monkeypatch.setenv("JOURNALLOFT_DATABASE_URL", backend.database_url)
+    if backend.redis_url:
+        monkeypatch.setenv("JOURNALLOFT_REDIS_URL", backend.redis_url)
+    get_settings.cache_clear()
+    yield tmp_path
+    get_settings.cache_clear()
+
+
+def write_tenant(tmp: Path, document: dict[str, object]) -> Path:
+    path = tmp / f"{document['kommunenummer']}.yaml"
+    path.write_text(yaml.safe_dump(document, allow_unicode=True), encoding="utf-8")
+    return path
+
+
+def test_onboard_the_pilots_twice_list_and_offboard(
+    env: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    pilots = [str(REPO / "tenants" / "bodo.yaml"), str(REPO / "tenants" / "baerum.yaml")]
+    assert main(["tenants", "onboard", *pilots]) == 0
+    first = capsys.readouterr().out
+    assert "onboarded 1804 Bodø kommune" in first
+    assert "store migrated" in first
+    assert main(["tenants", "onboard", *pilots]) == 0
+    again = capsys.readouterr().out
+    assert "updated 1804 Bodø kommune" in again
+    assert "store up to date" in again
+    assert main(["tenants", "list"]) == 0
+    listing = capsys.readouterr().out
+    assert "1804  Bodø kommune" in listing
+    assert "3201  Bærum kommune" in listing
+    assert main(["migrate"]) == 0
+    assert "[2/2]" in capsys.readouterr().out
+
+
+def test_a_third_municipality_joins_and_leaves_without_code_changes(
+    env: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    tromso = write_tenant(
+        env,
+        tenant_document(
+            "5501",
+            name="Tromsø kommune",
+            organisasjonsnummer="940101808",
+            services={"news2": {"retention_days": 14}},
+        ),
+    )
+    assert main(["tenants", "onboard", str(tromso)]) == 0
+    assert "onboarded 5501 Tromsø kommune: services news2" in capsys.readouterr().out
+    assert main(["tenants", "offboard", "5501"]) == 1
+    assert "--yes" in capsys.readouterr().err
+    assert main(["tenants", "offboard", "5501", "--yes"]) == 0
+    assert "store is removed" in capsys.readouterr().out
+    assert main(["tenants", "list"]) == 0
+    assert "5501" not in capsys.readouterr().out
+    assert main(["tenants", "offboard", "5501", "--yes"]) == 1
+    assert "no municipality 5501" in capsys.readouterr().err
+
+
+def test_a_bad_file_fails_with_one_line_naming_file_field_and_reason(
+    env: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    bad = write_tenant(env, tenant_document("1804", organisasjonsnummer="972418014"))
+    assert main(["tenants", "onboard", str(bad)]) == 1
+    error = capsys.readouterr().err.strip()
+    assert len(error.splitlines()) == 1
+    assert str(bad) in error
+    assert "/organisasjonsnummer" in error
+
+
+def test_demo_seeds_synthetic_people_and_writes_usable_clients(
+    env: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    assert main(["tenants", "onboard", str(REPO / "tenants" / "bodo.yaml")]) == 0
+    assert main(["demo", "--people", "5"]) == 0
+    output = capsys.readouterr().out
+    assert "1804: 5 synthetic people" in output
+    clients = json.loads((env / "var" / "demo-clients.json").read_text(encoding="utf-8"))
+    roles = {c["client_id"]: c["role"] for c in clients}
+    assert roles == {
+        "journalloft-admin": "admin",
+        "bodo-epj": "source",
+        "bodo-legevakt": "consumer",
+        "bodo-drift": "operator",
+    }
+    assert all("d" in c["private_jwk"] for c in clients)
+    keys_before = {c["client_id"]: c["private_jwk"]["kid"] for c in clients}
+    assert main(["demo", "--people", "5"]) == 0
+    again = json.loads((env / "var" / "demo-clients.json").read_text(encoding="utf-8"))
+    assert {c["client_id"]: c["private_jwk"]["kid"] for c in again} == keys_before
+    people = json.loads((env / "var" / "demo-people.json").read_text(encoding="utf-8"))
+    assert len(people["1804"]) == 5
+
+
+def test_purge_reports_per_tenant_and_service(
+    env: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    assert main(["tenants", "onboard", str(REPO / "tenants" / "bodo.yaml")]) == 0
+    capsys.readouterr()
+    assert main(["purge"]) == 0
+    assert "1804 news2: 0 purged" in capsys.readouterr().out
