@@ -80,7 +80,7 @@ def reason_of(value: Any, *, allow_synthetic: bool = True) -> str:
     return caught.value.reason
 
 
-OLD_BIRTH = date(1885, 6, 15)
+UNBORN = date(2038, 6, 15)  # not yet born: no real person has these numbers
 
 
 @pytest.mark.parametrize(
@@ -103,33 +103,33 @@ def test_nhn_okt_test_persons_are_refused_in_production(value: str) -> None:
 
 
 def test_fodselsnummer() -> None:
-    parsed = parse_person_id(person_id(OLD_BIRTH, 612), allow_synthetic=False)
+    parsed = parse_person_id(person_id(UNBORN, 612), allow_synthetic=False)
 
     assert (parsed.kind, parsed.synthetic, parsed.birth_date) == (
         PersonIdKind.FNR,
         False,
-        OLD_BIRTH,
+        UNBORN,
     )
 
 
 def test_d_number_has_day_plus_40() -> None:
-    parsed = parse_person_id(person_id(OLD_BIRTH, 612, day_offset=40), allow_synthetic=False)
+    parsed = parse_person_id(person_id(UNBORN, 612, day_offset=40), allow_synthetic=False)
 
-    assert (parsed.kind, parsed.birth_date) == (PersonIdKind.DNR, OLD_BIRTH)
+    assert (parsed.kind, parsed.birth_date) == (PersonIdKind.DNR, UNBORN)
 
 
 def test_h_number_has_month_plus_40_and_is_not_synthetic() -> None:
-    parsed = parse_person_id(person_id(OLD_BIRTH, 612, month_offset=40), allow_synthetic=False)
+    parsed = parse_person_id(person_id(UNBORN, 612, month_offset=40), allow_synthetic=False)
 
     assert (parsed.kind, parsed.synthetic, parsed.birth_date) == (
         PersonIdKind.HNR,
         False,
-        OLD_BIRTH,
+        UNBORN,
     )
 
 
 def test_d_number_cannot_also_be_an_h_number() -> None:
-    value = person_id(OLD_BIRTH, 612, day_offset=40, month_offset=40)
+    value = person_id(UNBORN, 612, day_offset=40, month_offset=40)
 
     assert "D-number" in reason_of(value)
 
@@ -154,22 +154,22 @@ def test_fh_number_still_needs_check_digits() -> None:
 
 @pytest.mark.parametrize("k1_remainder", [1, 2, 3])
 def test_2032_rule_accepts_k1_with_remainder_1_to_3(k1_remainder: int) -> None:
-    value = person_id(date(1985, 3, 14), 123, k1_remainder=k1_remainder)
+    value = person_id(date(2037, 3, 14), 500, k1_remainder=k1_remainder)
     classic = complete(value[:9])
     assert classic is not None
     assert value[9] != classic[9]
 
-    assert parse_person_id(value, allow_synthetic=False).birth_date == date(1985, 3, 14)
+    assert parse_person_id(value, allow_synthetic=False).birth_date == date(2037, 3, 14)
 
 
 def test_k1_with_remainder_4_is_rejected() -> None:
-    value = person_id(date(1985, 3, 14), 123, k1_remainder=4)
+    value = person_id(date(2037, 3, 14), 500, k1_remainder=4)
 
     assert "check digits" in reason_of(value)
 
 
 def test_k2_is_never_relaxed() -> None:
-    value = person_id(date(1985, 3, 14), 123, k1_remainder=2)
+    value = person_id(date(2037, 3, 14), 500, k1_remainder=2)
     broken = value[:10] + str((int(value[10]) + 1) % 10)
 
     assert "check digits" in reason_of(broken)
@@ -182,7 +182,7 @@ def test_29_february_is_rejected_outside_leap_years(year: int, individual: int) 
     assert "calendar date" in reason_of(value)
 
 
-@pytest.mark.parametrize(("year", "individual"), [(2000, 512), (1904, 123), (1884, 600)])
+@pytest.mark.parametrize(("year", "individual"), [(2036, 512), (2032, 600), (2028, 950)])
 def test_29_february_in_leap_years(year: int, individual: int) -> None:
     value = person_id(date(year, 2, 29), individual)
 
@@ -211,15 +211,12 @@ def test_invalid_dates_months_and_series(first_six: str, individual: int, what: 
 
 
 def test_century_comes_from_the_individual_number() -> None:
-    assert parse_person_id(person_id(date(1940, 5, 1), 950), allow_synthetic=False).birth_date == (
-        date(1940, 5, 1)
-    )
-    assert parse_person_id(person_id(date(2039, 5, 1), 950), allow_synthetic=False).birth_date == (
-        date(2039, 5, 1)
-    )
-    assert parse_person_id(person_id(date(1860, 5, 1), 700), allow_synthetic=False).birth_date == (
-        date(1860, 5, 1)
-    )
+    # Past centuries are shown on synthetic numbers (month + 80): no real person's number.
+    for birth, individual in [(date(1940, 5, 1), 950), (date(1860, 5, 1), 700)]:
+        synthetic = person_id(birth, individual, month_offset=80)
+        assert parse_person_id(synthetic, allow_synthetic=True).birth_date == birth
+    future = person_id(date(2039, 5, 1), 950)
+    assert parse_person_id(future, allow_synthetic=False).birth_date == date(2039, 5, 1)
 
 
 @pytest.mark.parametrize(
@@ -251,7 +248,10 @@ def valid_person_ids(draw: st.DrawFn) -> tuple[str, PersonIdKind, date | None]:
         first_nine = f"{draw(st.sampled_from('89'))}{draw(st.integers(0, 10**8 - 1)):08d}"
         birth = None
     else:
-        birth = draw(st.dates(date(1854, 1, 1), date(2039, 12, 31)))
+        # Real kinds only with birth dates still in the future, so that no real person's number
+        # is ever generated; synthetic kinds over the whole range.
+        earliest = date(1854, 1, 1) if kind is PersonIdKind.SYNTHETIC else date(2027, 1, 1)
+        birth = draw(st.dates(earliest, date(2039, 12, 31)))
         individual = draw(
             st.sampled_from([i for i in range(1000) if individual_fits(i, birth.year)])
         )
