@@ -6,6 +6,7 @@ from datetime import UTC, datetime, timedelta
 from typing import Any
 
 import pytest
+
 from conftest import TestPlatform
 from support import people, tenant_document
 
@@ -306,8 +307,9 @@ def test_every_access_is_in_the_tenants_audit_log(pilots: TestPlatform) -> None:
 
 
 def test_the_admin_lists_tenants_and_no_one_else_may(pilots: TestPlatform) -> None:
-    from journalloft.platform.clients import add_key, register_client
     from joserfc.jwk import ECKey
+
+    from journalloft.platform.clients import add_key, register_client
 
     key = ECKey.generate_key("P-256", auto_kid=True)
     with pilots.runtime.stores.platform_engine.begin() as connection:
@@ -343,3 +345,15 @@ def test_production_refuses_synthetic_people(backend, tmp_path) -> None:  # type
     assert response.status_code == 422
     assert response.json()["errors"][0]["pointer"] == "/records/0/patient"
     gen.close()
+
+
+def test_the_access_log_names_no_person(
+    pilots: TestPlatform, caplog: pytest.LogCaptureFixture
+) -> None:
+    with caplog.at_level("INFO", logger="journalloft.access"):
+        push(pilots, "1804", measurement())
+        look_up(pilots, "bodo-legevakt", ALICE)
+        push(pilots, "1804", measurement(spo2=140))
+    lines = [r.getMessage() for r in caplog.records if r.name == "journalloft.access"]
+    assert any("/v1/news2/query 200" in line and "client=bodo-legevakt" in line for line in lines)
+    assert not any(ALICE in line for line in caplog.text.splitlines())
