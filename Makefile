@@ -32,9 +32,11 @@ test: check
 check: $(STAMP) lint typecheck
 	$(BIN)/python -m pytest --cov=journalloft --cov-report=term:skip-covered -q
 
+LINTED := src tests migrations $(wildcard bench)
+
 lint: $(STAMP)
-	$(BIN)/ruff check src tests bench migrations
-	$(BIN)/ruff format --check src tests bench migrations
+	$(BIN)/ruff check $(LINTED)
+	$(BIN)/ruff format --check $(LINTED)
 
 typecheck: $(STAMP)
 	$(BIN)/mypy

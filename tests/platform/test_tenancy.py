@@ -24,7 +24,7 @@ def write(tmp_path: Path, document: object, name: str = "tenant.yaml") -> Path:
 
 def load(path: Path, registry):  # type: ignore[no-untyped-def]
     schemas, services = registry
-    return load_tenant_file(path, schemas=schemas, service_names=services.keys())
+    return load_tenant_file(path, schemas=schemas, services=services.settings_schemas())
 
 
 @pytest.mark.parametrize("name", ["bodo.yaml", "baerum.yaml"])
@@ -49,6 +49,16 @@ def test_pilot_identities_are_right(registry) -> None:  # type: ignore[no-untype
         ({"organisasjonsnummer": "972418014"}, "/organisasjonsnummer", "check digit"),
         ({"services": {"news3": {}}}, "/services/news3", "unknown service"),
         ({"name": ""}, "/name", "at least 1"),
+        (
+            {"services": {"news2": {"retention_days": 0}}},
+            "/services/news2/retention_days",
+            "at least 1",
+        ),
+        (
+            {"services": {"news2": {"retension_days": 9}}},
+            "/services/news2/retension_days",
+            "not allowed",
+        ),
         ({"colour": "blue"}, "/colour", "not allowed"),
     ],
 )

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import threading
 import time
-from collections.abc import Collection
+from collections.abc import Mapping
 
 from sqlalchemy import select
 
@@ -25,12 +25,12 @@ class TenantDirectory:
         stores: Stores,
         *,
         schemas: Schemas,
-        service_names: Collection[str],
+        services: Mapping[str, str | None],
         ttl_seconds: float,
     ) -> None:
         self._stores = stores
         self._schemas = schemas
-        self._service_names = frozenset(service_names)
+        self._services = dict(services)
         self._ttl = ttl_seconds
         self._lock = threading.Lock()
         self._tenants: dict[str, Tenant] = {}
@@ -52,7 +52,7 @@ class TenantDirectory:
             kommunenummer: tenant_from_document(
                 document,
                 schemas=self._schemas,
-                service_names=self._service_names,
+                services=self._services,
                 source=f"tenant {kommunenummer}",
             )
             for kommunenummer, document in rows

@@ -7,9 +7,10 @@ client sees schema errors and the platform's own rule errors in one shape.
 from __future__ import annotations
 
 import json
-from collections.abc import Iterator, Mapping
+from collections.abc import Callable, Iterator, Mapping
 from pathlib import Path
 from typing import Any
+from urllib.parse import urljoin
 
 from jsonschema import Draft202012Validator, ValidationError
 from referencing import Registry
@@ -28,8 +29,13 @@ def _pointer(parts: Iterator[Any] | Any) -> str:
     return "".join("/" + str(p).replace("~", "~0").replace("/", "~1") for p in parts)
 
 
-def _field_errors(error: ValidationError) -> list[FieldError]:
-    """Turn one jsonschema error into pointers that name the offending member where possible."""
+def _field_errors(
+    error: ValidationError, declared: Callable[[Any], set[str]] = lambda _: set()
+) -> list[FieldError]:
+    """Turn one jsonschema error into pointers that name the offending member where possible.
+
+    ``declared`` names the properties a (sub)schema declares, through ``allOf`` and ``$ref`` too.
+    """
     path = _pointer(error.absolute_path)
     if error.validator == "required" and isinstance(error.validator_value, list):
         instance = error.instance if isinstance(error.instance, dict) else {}
@@ -41,13 +47,13 @@ def _field_errors(error: ValidationError) -> list[FieldError]:
     if error.validator in ("additionalProperties", "unevaluatedProperties") and isinstance(
         error.instance, dict
     ):
-        known = set(error.schema.get("properties", {})) if isinstance(error.schema, dict) else set()
+        known = declared(error.schema)
         extra = [k for k in error.instance if k not in known]
         if extra:
             return [FieldError(f"{path}/{_pointer([k])[1:]}", "is not allowed") for k in extra]
     if error.context:
         best = min(error.context, key=lambda e: len(list(e.absolute_path)) * -1)
-        return _field_errors(best)
+        return _field_errors(best, declared)
     return [FieldError(path, _short_message(error))]
 
 
@@ -122,12 +128,30 @@ class Schemas:
             self._validators[schema_id] = validator
         return validator
 
+    def declared_properties(self, schema: Any, *, base: str = SCHEMA_BASE) -> set[str]:
+        """The property names a schema declares itself or through ``allOf`` and ``$ref``."""
+        if not isinstance(schema, dict):
+            return set()
+        names = set(schema.get("properties", {}))
+        for part in schema.get("allOf", []):
+            names |= self.declared_properties(part, base=base)
+        reference = schema.get("$ref")
+        if isinstance(reference, str):
+            target = urljoin(base, reference)
+            resolved = self.registry.resolver(base_uri=base).lookup(reference)
+            names |= self.declared_properties(resolved.contents, base=target.split("#")[0])
+        return names
+
     def errors(self, instance: Any, schema_id: str, *, prefix: str = "") -> list[FieldError]:
         """Every violation of ``schema_id`` by ``instance``, ordered by pointer."""
+
+        def declared(schema: Any) -> set[str]:
+            return self.declared_properties(schema, base=schema_id)
+
         found = [
             field.at(prefix)
             for error in self.validator(schema_id).iter_errors(instance)
-            for field in _field_errors(error)
+            for field in _field_errors(error, declared)
         ]
         unique = {(f.pointer, f.message): f for f in found}
         return sorted(unique.values(), key=lambda f: f.pointer)

@@ -29,7 +29,7 @@ def onboard(
     path: Path, *, stores: Stores, schemas: Schemas, services: ServiceRegistry
 ) -> OnboardingReport:
     """Validate the tenant file, create and migrate its store, register it and its clients."""
-    tenant = load_tenant_file(path, schemas=schemas, service_names=services.keys())
+    tenant = load_tenant_file(path, schemas=schemas, services=services.settings_schemas())
     stores.create_tenant_store(tenant.kommunenummer)
     migration = migrate_tenant(stores, tenant.kommunenummer, services.values())
     now = datetime.now(UTC)

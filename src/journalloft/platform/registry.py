@@ -46,6 +46,10 @@ class ServiceRegistry(Mapping[str, SharingService]):
     def __len__(self) -> int:
         return len(self._services)
 
+    def settings_schemas(self) -> dict[str, str | None]:
+        """Each service's name and the ``$id`` of its tenant-settings schema."""
+        return {name: service.settings_schema for name, service in self._services.items()}
+
 
 def load_registry(schemas: Schemas) -> ServiceRegistry:
     return ServiceRegistry(SERVICES, schemas=schemas)

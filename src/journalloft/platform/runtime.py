@@ -85,7 +85,7 @@ def build_runtime(settings: Settings, *, stores: Stores | None = None) -> Runtim
     tenants = TenantDirectory(
         stores,
         schemas=schemas,
-        service_names=services.keys(),
+        services=services.settings_schemas(),
         ttl_seconds=settings.tenant_cache_seconds,
     )
     kv = connect_key_value(settings.redis_url)

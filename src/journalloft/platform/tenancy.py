@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 import re
-from collections.abc import Collection, Mapping
+from collections.abc import Mapping
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
@@ -111,10 +111,13 @@ def tenant_from_document(
     document: Mapping[str, Any],
     *,
     schemas: Schemas,
-    service_names: Collection[str],
+    services: Mapping[str, str | None],
     source: str = "tenant document",
 ) -> Tenant:
-    """Validate a tenant document against its schema and the registered services."""
+    """Validate a tenant document against its schema and the registered services.
+
+    ``services`` maps each registered service to the ``$id`` of its settings schema (or None).
+    """
     errors = schemas.errors(document, TENANT_SCHEMA_ID)
     if errors:
         raise TenantFileError(source, errors)
@@ -122,15 +125,19 @@ def tenant_from_document(
         parse_organisasjonsnummer(document["organisasjonsnummer"])
     except ValueError as exc:
         errors.append(FieldError("/organisasjonsnummer", str(exc)))
-    services: dict[str, Any] = document["services"]
-    for name in services:
-        if name not in service_names:
-            known = ", ".join(sorted(service_names))
+    adopted: dict[str, Any] = document["services"]
+    for name, settings in adopted.items():
+        if name not in services:
+            known = ", ".join(sorted(services))
             errors.append(FieldError(f"/services/{name}", f"unknown service (known: {known})"))
+        elif services[name] is not None:
+            errors += schemas.errors(
+                settings or {}, str(services[name]), prefix=f"/services/{name}"
+            )
     for role in ("sources", "consumers"):
         for i, grant in enumerate(document.get(role, [])):
             for j, name in enumerate(grant.get("services", [])):
-                if name not in services:
+                if name not in adopted:
                     errors.append(
                         FieldError(f"/{role}/{i}/services/{j}", f"{name} is not enabled here")
                     )
@@ -141,7 +148,7 @@ def tenant_from_document(
         kommunenummer=document["kommunenummer"],
         name=document["name"],
         organisasjonsnummer=document["organisasjonsnummer"],
-        services={name: dict(value or {}) for name, value in services.items()},
+        services={name: dict(value or {}) for name, value in adopted.items()},
         sources=_grants(document.get("sources", [])),
         consumers=_grants(document.get("consumers", [])),
         operators=_grants(document.get("operators", [])),
@@ -150,7 +157,7 @@ def tenant_from_document(
     )
 
 
-def load_tenant_file(path: Path, *, schemas: Schemas, service_names: Collection[str]) -> Tenant:
+def load_tenant_file(path: Path, *, schemas: Schemas, services: Mapping[str, str | None]) -> Tenant:
     """Read and validate one ``tenants/*.yaml`` file."""
     try:
         document = yaml.safe_load(path.read_text(encoding="utf-8"))
@@ -158,6 +165,4 @@ def load_tenant_file(path: Path, *, schemas: Schemas, service_names: Collection[
         raise TenantFileError(str(path), [FieldError("", exc.strerror or str(exc))]) from exc
     except yaml.YAMLError as exc:
         raise TenantFileError(str(path), [FieldError("", f"not valid YAML: {exc}")]) from exc
-    return tenant_from_document(
-        document, schemas=schemas, service_names=service_names, source=str(path)
-    )
+    return tenant_from_document(document, schemas=schemas, services=services, source=str(path))
