@@ -102,4 +102,3 @@ def test_every_tenant_on_one_server_shares_one_pool(backend: Backend, tmp_path: 
     engines = {stores.tenant_engine(k).pool for k in ("1804", "3201", "5501")}
     assert engines == {stores.platform_engine.pool}
     stores.dispose()
-
