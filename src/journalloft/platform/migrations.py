@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import functools
 import os
 from collections.abc import Iterable
 from dataclasses import dataclass
@@ -38,8 +39,21 @@ def _config(stores: Stores, kind: str, services: Iterable[SharingService] = ()) 
     return config
 
 
-def _heads(config: Config) -> frozenset[str]:
+@functools.cache
+def _heads_of(script_location: str, version_locations: str) -> frozenset[str]:
+    config = Config()
+    config.set_main_option("script_location", script_location)
+    config.set_main_option("path_separator", "os")
+    config.set_main_option("version_locations", version_locations)
     return frozenset(ScriptDirectory.from_config(config).get_heads())
+
+
+def _heads(config: Config) -> frozenset[str]:
+    """The newest revisions on disk; read once per process (the scripts do not change)."""
+    return _heads_of(
+        str(config.get_main_option("script_location")),
+        str(config.get_main_option("version_locations")),
+    )
 
 
 def _current(connection: Connection, version_table_schema: str | None) -> frozenset[str]:

@@ -55,7 +55,8 @@ class SharedRecord(TenantModel):
 
     source: str = Field(primary_key=True, max_length=128)
     record_id: str = Field(primary_key=True, max_length=128)
-    patient: str = Field(index=True, max_length=11)
+    patient: str = Field(max_length=11)
+    """Each service indexes it together with what its query needs."""
     updated: datetime = utc_field()
     content_hash: str = Field(max_length=64)
     received_at: datetime = utc_field()

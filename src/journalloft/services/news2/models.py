@@ -23,8 +23,6 @@ class Measurement(SharedRecord, table=True):
         {"schema": TENANT},
     )
 
-    patient: str = Field(max_length=11)
-    """Indexed together with ``effective`` (the board's query), not on its own."""
     effective: datetime = utc_field()
     spo2_scale: int = Field(sa_type=SmallInteger)
     respiration_rate: int | None = Field(default=None, sa_type=SmallInteger)

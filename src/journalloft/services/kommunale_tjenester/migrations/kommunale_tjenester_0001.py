@@ -37,9 +37,6 @@ def upgrade() -> None:
         schema=TENANT,
     )
     op.create_index(
-        "ix_tenant_kommunal_tjeneste_patient", "kommunal_tjeneste", ["patient"], schema=TENANT
-    )
-    op.create_index(
         "ix_kommunal_tjeneste_patient_visible",
         "kommunal_tjeneste",
         ["patient"],
