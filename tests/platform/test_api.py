@@ -272,7 +272,6 @@ def test_a_consumer_granted_by_two_tenants_sees_both(pilots: TestPlatform) -> No
     shared = {"client_id": "salten-legevakt", "name": "Salten", "services": ["news2"]}
     for kommunenummer in ("1804", "3201"):
         pilots.onboard(tenant_document(kommunenummer, extra_consumers=[shared]))
-    pilots.keys.setdefault("salten-legevakt", pilots.keys.get("salten-legevakt"))  # type: ignore[arg-type]
     push(pilots, "1804", measurement("x", ALICE))
     push(pilots, "3201", measurement("y", ALICE))
     results = look_up(pilots, "salten-legevakt", ALICE).json()["results"]

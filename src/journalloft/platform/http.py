@@ -13,7 +13,7 @@ import orjson
 import redis
 from fastapi import FastAPI, Request
 from fastapi.exceptions import RequestValidationError
-from sqlalchemy.exc import DBAPIError, OperationalError
+from sqlalchemy.exc import OperationalError
 from starlette.exceptions import HTTPException as StarletteHTTPException
 from starlette.responses import Response
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
@@ -202,4 +202,3 @@ def install_error_handlers(app: FastAPI) -> None:
     app.add_exception_handler(OperationalError, on_unavailable)
     app.add_exception_handler(redis.RedisError, on_unavailable)
     app.add_exception_handler(Exception, on_unexpected)
-    _ = DBAPIError
