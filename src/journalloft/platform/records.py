@@ -60,6 +60,8 @@ def upsert_records(
     """Store a batch of rows from one source; each row holds every column of ``table``.
 
     Rows are applied in order, so a batch that names one ``id`` twice behaves like two pushes.
+    The stored rows are locked while they are compared (``FOR UPDATE``), so that two concurrent
+    pushes of one record are ordered by ``updated``, not by which transaction commits last.
     """
     rows = list(rows)
     counts = IngestCounts(received=len(rows))
@@ -70,6 +72,7 @@ def upsert_records(
         query = select(
             table.c.record_id, table.c.updated, table.c.content_hash, table.c.withdrawn_at
         ).where(table.c.source == source, table.c.record_id.in_(chunk))
+        query = query.order_by(table.c.record_id).with_for_update()
         for record_id, updated, digest, withdrawn_at in connection.execute(query):
             stored[record_id] = _Stored(updated, digest, withdrawn_at is not None)
 
@@ -127,7 +130,9 @@ def withdraw_record(
 ) -> str | None:
     """Withdraw one record sent in error; return its patient, or None if there was none."""
     key = and_(table.c.source == source, table.c.record_id == record_id, visible(table))
-    patient = connection.execute(select(table.c.patient).where(key)).scalar_one_or_none()
+    patient = connection.execute(
+        select(table.c.patient).where(key).with_for_update()
+    ).scalar_one_or_none()
     if patient is not None:
         connection.execute(update(table).where(key).values(withdrawn_at=now))
     return patient
