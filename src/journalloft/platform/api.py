@@ -9,11 +9,19 @@ from datetime import datetime
 from typing import Annotated, Any
 from urllib.parse import parse_qsl
 
-from fastapi import APIRouter, Path, Request, Response
-from sqlalchemy import select
+from fastapi import APIRouter, Path, Query, Request, Response
 from sqlalchemy.exc import IntegrityError
 
-from journalloft.platform.audit import RequestContext, events_for_patient, record_access
+from journalloft.platform.audit import (
+    EPOCH,
+    FEED_MAX_PAGE,
+    FeedPosition,
+    RequestContext,
+    events_for_patient,
+    events_page,
+    record_access,
+)
+from journalloft.platform.auth import AUDIT_READ_SCOPE, RESTRICTIONS_SCOPE
 from journalloft.platform.deps import ContextDep, JsonBody, RuntimeDep, TenantDep
 from journalloft.platform.errors import (
     FieldError,
@@ -29,8 +37,8 @@ from journalloft.platform.http import JSONResponse
 from journalloft.platform.identifiers import InvalidPersonId, parse_person_id
 from journalloft.platform.jsonschemas import SCHEMA_BASE
 from journalloft.platform.migrations import platform_is_current, tenant_is_current
-from journalloft.platform.models import Restriction
 from journalloft.platform.records import content_hash, upsert_records, withdraw_record
+from journalloft.platform.restrictions import breaks_the_glass, restricted_among, set_restriction
 from journalloft.platform.runtime import Runtime, ingest_schema_id
 from journalloft.platform.services import (
     IngestContext,
@@ -40,8 +48,8 @@ from journalloft.platform.services import (
 )
 from journalloft.platform.tenancy import Tenant
 
-RESTRICTION = Restriction.__table__  # type: ignore[attr-defined]
 AUDIT_QUERY_SCHEMA = SCHEMA_BASE + "platform/v1/audit-query.schema.json"
+RESTRICTION_SCHEMA = SCHEMA_BASE + "platform/v1/restriction.schema.json"
 UNIT_OF_WORK_ATTEMPTS = 3
 
 
@@ -99,6 +107,21 @@ def admit(runtime: Runtime, tenant: Tenant, context: RequestContext) -> None:
             f"more than {tenant.policy.rate_limit_per_minute} requests a minute to {tenant.name}",
             retry_after=max(1, 60 - int(time.time()) % 60),
         )
+
+
+def require_attestation(tenant: Tenant, context: RequestContext) -> None:
+    """The tenant's policy may demand a tillitsrammeverk attestation for patient lookups."""
+    if tenant.policy.require_attestation and context.principal.attestation is None:
+        raise Forbidden(
+            f"{tenant.name} requires a tillitsrammeverk attestation for patient lookups",
+            title="Attestation required",
+        )
+
+
+def require_operator(tenant: Tenant, context: RequestContext) -> None:
+    require_scope(context, AUDIT_READ_SCOPE)
+    if not tenant.is_operator(context.principal.client_id):
+        raise Forbidden(f"only {tenant.name}'s own operators may read its audit log")
 
 
 def require_service(tenant: Tenant, service: SharingService) -> None:
@@ -300,17 +323,18 @@ def query(
     )
     for tenant in targets:
         admit(runtime, tenant, context)
+        require_attestation(tenant, context)
 
     found: dict[tuple[str, str], dict[str, Any]] = {}
     for tenant in targets:
 
         def look_up(connection: Any, tenant: Tenant = tenant) -> dict[str, dict[str, Any]]:
-            restricted = set(
-                connection.execute(
-                    select(RESTRICTION.c.patient).where(RESTRICTION.c.patient.in_(patients))
-                ).scalars()
+            restricted = restricted_among(connection, patients)
+            opened = (
+                restricted if breaks_the_glass(tenant, context.principal.attestation) else set()
             )
-            shared = [p for p in patients if p not in restricted]
+            closed = restricted - opened
+            shared = [p for p in patients if p not in closed]
             query_context = QueryContext(
                 kommunenummer=tenant.kommunenummer,
                 now=context.now,
@@ -325,20 +349,25 @@ def query(
                 context=context,
                 action="read",
                 service=service.name,
-                patients=[(p, 1 if p in data else 0) for p in shared],
+                patients=[(p, 1 if p in data else 0) for p in shared if p not in opened],
             )
             record_access(
                 connection,
                 context=context,
                 action="read",
                 service=service.name,
-                patients=[(p, 0) for p in patients if p in restricted],
+                patients=[(p, 1 if p in data else 0) for p in shared if p in opened],
+                break_the_glass=True,
+            )
+            record_access(
+                connection,
+                context=context,
+                action="read",
+                service=service.name,
+                patients=[(p, 0) for p in patients if p in closed],
                 outcome="restricted",
             )
-            return {
-                **{p: {"restricted": True} for p in restricted},
-                **data,
-            }
+            return {**{p: {"restricted": True} for p in closed}, **data}
 
         for patient, fields in _in_unit_of_work(runtime, tenant.kommunenummer, look_up).items():
             found[(patient, tenant.kommunenummer)] = {
@@ -354,9 +383,7 @@ def query(
 def audit_query(
     *, tenant: Tenant, body: Any, context: RequestContext, runtime: Runtime
 ) -> dict[str, Any]:
-    require_scope(context, "audit:read")
-    if not tenant.is_operator(context.principal.client_id):
-        raise Forbidden(f"only {tenant.name}'s own operators may read its audit log")
+    require_operator(tenant, context)
     admit(runtime, tenant, context)
     errors = runtime.schemas.errors(body, AUDIT_QUERY_SCHEMA)
     if not errors:
@@ -381,6 +408,115 @@ def audit_query(
 
     events = _in_unit_of_work(runtime, tenant.kommunenummer, read)
     return {"patient": body["patient"], "kommunenummer": tenant.kommunenummer, "events": events}
+
+
+def parse_since(value: str) -> datetime:
+    """An RFC 3339 instant from a query string, where an unencoded ``+`` arrives as a space."""
+    instant = datetime.fromisoformat(value.strip().replace(" ", "+"))
+    if instant.tzinfo is None:
+        raise ValueError("an instant needs its offset (Z or +01:00)")
+    return instant
+
+
+def audit_events(
+    *,
+    tenant: Tenant,
+    since: str | None,
+    cursor: str | None,
+    limit: int,
+    break_the_glass_only: bool,
+    context: RequestContext,
+    runtime: Runtime,
+) -> dict[str, Any]:
+    """One page of the review feed (see :func:`journalloft.platform.audit.events_page`).
+
+    ``cursor`` (from the previous page's ``next_cursor``) wins over ``since``; with neither the
+    feed starts at the oldest event kept. Reading the feed is itself an audit event.
+    """
+    require_operator(tenant, context)
+    admit(runtime, tenant, context)
+    try:
+        if cursor is not None:
+            after = FeedPosition.from_cursor(cursor)
+        else:
+            after = FeedPosition.since(parse_since(since) if since is not None else EPOCH)
+    except ValueError as exc:
+        pointer = "/query/cursor" if cursor is not None else "/query/since"
+        raise InvalidContent(
+            "the feed position is not valid", errors=[FieldError(pointer, str(exc))]
+        ) from exc
+
+    def read(connection: Any) -> Any:
+        page = events_page(
+            connection,
+            after=after,
+            now=context.now,
+            limit=limit,
+            break_the_glass_only=break_the_glass_only,
+        )
+        record_access(
+            connection,
+            context=context,
+            action="audit-feed",
+            service=None,
+            patients=[(None, len(page.events))],
+        )
+        return page
+
+    page = _in_unit_of_work(runtime, tenant.kommunenummer, read)
+    return {
+        "kommunenummer": tenant.kommunenummer,
+        "events": page.events,
+        "next_cursor": page.next_position.cursor(),
+        "more": page.more,
+        "until": page.until,
+    }
+
+
+def change_restriction(
+    *, tenant: Tenant, body: Any, context: RequestContext, runtime: Runtime
+) -> dict[str, Any]:
+    """Mark or lift one person's restriction (sperring) in this tenant; audited either way."""
+    require_scope(context, RESTRICTIONS_SCOPE)
+    client_id = context.principal.client_id
+    if not (tenant.is_source(client_id) or tenant.is_operator(client_id)):
+        raise Forbidden(
+            f"only {tenant.name}'s own sources and operators may mark restrictions",
+            title="No grant from this municipality",
+        )
+    admit(runtime, tenant, context)
+    errors = runtime.schemas.errors(body, RESTRICTION_SCHEMA)
+    if not errors:
+        errors = _person_errors(
+            [body["patient"]],
+            allow_synthetic=bool(runtime.settings.allow_synthetic_ids),
+            pointer=lambda _: "/patient",
+        )
+    if errors:
+        raise InvalidContent("the restriction is not valid", errors=errors)
+    patient: str = body["patient"]
+    restricted: bool = body["restricted"]
+
+    def change(connection: Any) -> bool:
+        changed = set_restriction(
+            connection, patient=patient, restricted=restricted, by=client_id, now=context.now
+        )
+        record_access(
+            connection,
+            context=context,
+            action="restrict" if restricted else "lift-restriction",
+            service=None,
+            patients=[(patient, 1 if changed else 0)],
+        )
+        return changed
+
+    changed = _in_unit_of_work(runtime, tenant.kommunenummer, change)
+    return {
+        "patient": patient,
+        "kommunenummer": tenant.kommunenummer,
+        "restricted": restricted,
+        "changed": changed,
+    }
 
 
 def service_router(service: SharingService) -> APIRouter:
@@ -526,6 +662,53 @@ def platform_router() -> APIRouter:
         """Tell who accessed one person's data in this municipality, newest first."""
         return audit_query(tenant=tenant, body=body, context=context, runtime=runtime)
 
+    @router.get(
+        "/v1/tenants/{kommunenummer}/audit/events",
+        tags=["Audit"],
+        response_class=JSONResponse,
+        responses=ERRORS,
+    )
+    def get_audit_events(
+        tenant: TenantDep,
+        context: ContextDep,
+        runtime: RuntimeDep,
+        since: Annotated[
+            str | None,
+            Query(max_length=64, description="RFC 3339; the first page starts here"),
+        ] = None,
+        cursor: Annotated[
+            str | None,
+            Query(max_length=256, description="next_cursor of the previous page"),
+        ] = None,
+        limit: Annotated[int, Query(ge=1, le=FEED_MAX_PAGE)] = 500,
+        break_the_glass: Annotated[
+            bool, Query(description="only accesses that opened a restricted person")
+        ] = False,
+    ) -> Any:
+        """Page through this municipality's audit log for log review, oldest first."""
+        return audit_events(
+            tenant=tenant,
+            since=since,
+            cursor=cursor,
+            limit=limit,
+            break_the_glass_only=break_the_glass,
+            context=context,
+            runtime=runtime,
+        )
+
+    @router.put(
+        "/v1/tenants/{kommunenummer}/restrictions",
+        tags=["Restrictions"],
+        response_class=JSONResponse,
+        openapi_extra=json_body_spec(RESTRICTION_SCHEMA),
+        responses=ERRORS,
+    )
+    def put_restriction(
+        tenant: TenantDep, body: JsonBody, context: ContextDep, runtime: RuntimeDep
+    ) -> Any:
+        """Mark (restricted: true) or lift (false) one person's restriction on sharing."""
+        return change_restriction(tenant=tenant, body=body, context=context, runtime=runtime)
+
     return router
 
 
@@ -557,7 +740,7 @@ def issuer_router() -> APIRouter:
     def metadata(runtime: RuntimeDep) -> Any:
         """Describe the built-in issuer (RFC 8414)."""
         scopes = [f"{s}:{a}" for s in runtime.services for a in ("read", "write")]
-        return builtin(runtime).metadata([*scopes, "audit:read", "admin"])
+        return builtin(runtime).metadata([*scopes, AUDIT_READ_SCOPE, RESTRICTIONS_SCOPE, "admin"])
 
     @router.get("/oauth/jwks", response_class=JSONResponse)
     def jwks(runtime: RuntimeDep) -> Any:

@@ -1,22 +1,50 @@
 """The audit log: every read or write of patient data, in the tenant's own store.
 
 Events are written in the same transaction as the access they describe, before any data leaves; if
-the event cannot be written the access fails.
+the event cannot be written the whole access fails with 503 and nothing of it is stored or sent.
+
+Three ways out: the citizen's access log (:func:`events_for_patient`), the municipality's review
+feed (:func:`events_page`, paged by a stable cursor) and the break-the-glass report (the same feed,
+only the events where a restriction was overridden). Events are kept
+:data:`DEFAULT_RETENTION_YEARS` years unless the tenant's policy says otherwise
+(:func:`purge_events`).
 """
 
 from __future__ import annotations
 
+import base64
+import binascii
+import json
+import logging
 from collections.abc import Iterable
 from dataclasses import dataclass
-from datetime import datetime
+from datetime import UTC, datetime, timedelta
 from typing import Any
 
-from sqlalchemy import Connection, insert, select
+from sqlalchemy import Connection, and_, delete, insert, or_, select
+from sqlalchemy.exc import SQLAlchemyError
 
 from journalloft.platform.auth import Principal
+from journalloft.platform.errors import ServiceUnavailable
 from journalloft.platform.models import AuditEvent
 
 AUDIT_EVENT = AuditEvent.__table__  # type: ignore[attr-defined]
+DEFAULT_RETENTION_YEARS = 5
+FEED_DELAY_SECONDS = 120
+"""The review feed lags live traffic by this much, so that every event it could show has been
+committed and a page, once read, never changes (ids are assigned before commit, and a request that
+began earlier may commit later). No request runs this long."""
+FEED_MAX_PAGE = 1000
+EPOCH = datetime(1970, 1, 1, tzinfo=UTC)
+
+log = logging.getLogger("journalloft.audit")
+
+
+class AuditUnavailable(ServiceUnavailable):
+    """503: the audit event could not be written, so the access it describes did not happen."""
+
+    title = "Audit log unavailable"
+    slug = "audit-unavailable"
 
 
 @dataclass(frozen=True, slots=True)
@@ -39,7 +67,8 @@ def record_access(
     break_the_glass: bool = False,
     outcome: str = "ok",
 ) -> None:
-    """Write one event per (patient, result count)."""
+    """Write one event per (patient, result count); raise :class:`AuditUnavailable` if the store
+    refuses them (the caller's transaction then rolls back)."""
     principal = context.principal
     attestation = principal.attestation
     common: dict[str, Any] = {
@@ -47,19 +76,31 @@ def record_access(
         "action": action,
         "service": service,
         "client_id": principal.client_id,
-        "organisasjonsnummer": attestation.legal_entity or principal.organisasjonsnummer,
-        "practitioner_name": attestation.practitioner_name,
-        "practitioner_hpr": attestation.practitioner_hpr,
-        "purpose": attestation.purpose,
-        "healthcare_service": attestation.healthcare_service,
+        "organisasjonsnummer": principal.organisasjonsnummer,
+        "practitioner_name": attestation.practitioner_name if attestation else None,
+        "practitioner_hpr": attestation.practitioner_hpr if attestation else None,
+        "purpose": attestation.purpose if attestation else None,
+        "healthcare_service": attestation.healthcare_service if attestation else None,
+        "legal_entity": attestation.legal_entity if attestation else None,
+        "point_of_care": attestation.point_of_care if attestation else None,
+        "decision_ref": attestation.decision_ref if attestation else None,
         "break_the_glass": break_the_glass,
         "epj_system": context.epj_system,
         "correlation_id": context.correlation_id,
         "outcome": outcome,
     }
     rows = [{**common, "patient": patient, "result_count": count} for patient, count in patients]
-    if rows:
+    if not rows:
+        return
+    try:
         connection.execute(insert(AUDIT_EVENT), rows)
+    except SQLAlchemyError as exc:
+        log.error(
+            "audit write failed: %s correlation-id=%s", type(exc).__name__, context.correlation_id
+        )
+        raise AuditUnavailable(
+            "the access could not be written to the audit log, so it was not carried out"
+        ) from exc
 
 
 AUDIT_FIELDS = (
@@ -68,10 +109,13 @@ AUDIT_FIELDS = (
     "service",
     "client_id",
     "organisasjonsnummer",
+    "legal_entity",
+    "point_of_care",
     "practitioner_name",
     "practitioner_hpr",
     "purpose",
     "healthcare_service",
+    "decision_ref",
     "break_the_glass",
     "epj_system",
     "correlation_id",
@@ -89,3 +133,101 @@ def events_for_patient(connection: Connection, *, patient: str) -> list[dict[str
         .order_by(AUDIT_EVENT.c.occurred_at.desc(), AUDIT_EVENT.c.id.desc())
     ).mappings()
     return [dict(row) for row in rows]
+
+
+@dataclass(frozen=True, slots=True)
+class FeedPosition:
+    """A place in the review feed: events strictly after (``occurred_at``, ``id``)."""
+
+    occurred_at: datetime
+    event_id: int
+
+    def cursor(self) -> str:
+        """The opaque cursor a client sends back: names no person."""
+        document = {"t": self.occurred_at.astimezone(UTC).isoformat(), "i": self.event_id}
+        raw = json.dumps(document, separators=(",", ":")).encode("ascii")
+        return base64.urlsafe_b64encode(raw).rstrip(b"=").decode("ascii")
+
+    @classmethod
+    def from_cursor(cls, cursor: str) -> FeedPosition:
+        """Raise ValueError for anything :meth:`cursor` did not make."""
+        try:
+            raw = base64.urlsafe_b64decode(cursor + "=" * (-len(cursor) % 4))
+            document = json.loads(raw)
+            occurred_at = datetime.fromisoformat(document["t"])
+            event_id = document["i"]
+        except (binascii.Error, ValueError, KeyError, TypeError) as exc:
+            raise ValueError("not a cursor of this feed") from exc
+        if occurred_at.tzinfo is None or not isinstance(event_id, int) or event_id < 0:
+            raise ValueError("not a cursor of this feed")
+        return cls(occurred_at, event_id)
+
+    @classmethod
+    def since(cls, instant: datetime) -> FeedPosition:
+        """The position just before every event at or after ``instant``."""
+        return cls(instant, 0)
+
+
+@dataclass(frozen=True, slots=True)
+class FeedPage:
+    events: list[dict[str, Any]]
+    next_position: FeedPosition
+    more: bool
+    until: datetime
+
+
+def feed_horizon(now: datetime) -> datetime:
+    return now - timedelta(seconds=FEED_DELAY_SECONDS)
+
+
+def events_page(
+    connection: Connection,
+    *,
+    after: FeedPosition,
+    now: datetime,
+    limit: int,
+    break_the_glass_only: bool = False,
+) -> FeedPage:
+    """The events after ``after`` in (time, id) order, up to the feed's horizon.
+
+    Ordered by the time the access began and then by id; only events at least
+    :data:`FEED_DELAY_SECONDS` old are shown, so a page never changes once read and the next
+    cursor never skips an event that commits late. The next position is the last event shown, or
+    ``after`` again when there is nothing new: polling from it later shows what came since.
+    """
+    until = feed_horizon(now)
+    table = AUDIT_EVENT
+    query = (
+        select(table.c.id, table.c.patient, *(table.c[name] for name in AUDIT_FIELDS))
+        .where(
+            or_(
+                table.c.occurred_at > after.occurred_at,
+                and_(table.c.occurred_at == after.occurred_at, table.c.id > after.event_id),
+            ),
+            table.c.occurred_at <= until,
+        )
+        .order_by(table.c.occurred_at, table.c.id)
+        .limit(limit + 1)
+    )
+    if break_the_glass_only:
+        query = query.where(table.c.break_the_glass.is_(True))
+    rows = [dict(row) for row in connection.execute(query).mappings()]
+    more = len(rows) > limit
+    rows = rows[:limit]
+    position = FeedPosition(rows[-1]["occurred_at"], rows[-1]["id"]) if rows else after
+    return FeedPage(events=rows, next_position=position, more=more, until=until)
+
+
+def retention_cutoff(now: datetime, years: int) -> datetime:
+    """``now`` minus whole calendar years (29 February becomes 28 February)."""
+    try:
+        return now.replace(year=now.year - years)
+    except ValueError:
+        return now.replace(year=now.year - years, day=28)
+
+
+def purge_events(connection: Connection, *, now: datetime, years: int) -> int:
+    """Delete audit events older than ``years``; return how many went."""
+    cutoff = retention_cutoff(now, years)
+    result = connection.execute(delete(AUDIT_EVENT).where(AUDIT_EVENT.c.occurred_at < cutoff))
+    return int(result.rowcount or 0)

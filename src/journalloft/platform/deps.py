@@ -3,12 +3,21 @@
 from __future__ import annotations
 
 import time
+from dataclasses import replace
 from typing import Annotated, Any
 
 from fastapi import Depends, Path, Request
 
 from journalloft.platform.audit import RequestContext
-from journalloft.platform.auth import Principal, principal_from_claims, verify_dpop_proof
+from journalloft.platform.auth import (
+    ATTESTATION_HEADER,
+    AttestationRefused,
+    Principal,
+    attestation_from_header,
+    bound_key,
+    principal_from_claims,
+    verify_dpop_proof,
+)
 from journalloft.platform.errors import NotFound, Unauthorized
 from journalloft.platform.http import correlation_id, read_json
 from journalloft.platform.runtime import Runtime
@@ -33,23 +42,47 @@ JsonBody = Annotated[Any, Depends(read_json)]
 
 
 def request_url(request: Request, settings: Settings) -> str:
-    """The URL the client used, as DPoP's ``htu`` must name it."""
+    """The URL the client used, as DPoP's ``htu`` must name it: the public URL and the path as
+    sent (still percent-encoded), without the query."""
+    raw = request.scope.get("raw_path")
+    path = raw.decode("latin-1") if isinstance(raw, bytes) else request.url.path
+    path = path.split("?", 1)[0]
     if settings.public_url:
-        return settings.public_url.rstrip("/") + request.url.path
-    return str(request.url.replace(query=None, fragment=None))
+        return settings.public_url.rstrip("/") + path
+    return f"{request.url.scheme}://{request.url.netloc}{path}"
+
+
+def _single_header(request: Request, name: str, *, scheme: str, error: str) -> str | None:
+    values = request.headers.getlist(name)
+    if len(values) > 1:
+        raise Unauthorized(f"send one {name} header, not {len(values)}", error=error, scheme=scheme)
+    return values[0] if values else None
 
 
 def get_principal(request: Request, runtime: RuntimeDep) -> Principal:
-    """Authenticate the caller from ``Authorization`` (and ``DPoP``)."""
-    header = request.headers.get("authorization", "")
+    """Authenticate the caller from ``Authorization`` (and ``DPoP``), then read its attestation.
+
+    ``Authorization: DPoP`` needs exactly one valid ``DPoP`` proof of the key the token is bound
+    to; a token bound to a key is refused as ``Bearer``; an unbound token is accepted as
+    ``Bearer`` only where the deployment allows it. Every 401 challenges in the scheme the client
+    used. The attestation comes from the ``Tillitsrammeverk-Attestation`` header if sent (it
+    replaces one in the token), else from the token's ``authorization_details``.
+    """
+    header = _single_header(request, "authorization", scheme="Bearer", error="invalid_request")
+    if not header:
+        raise Unauthorized("an access token is required", error=None)
     scheme, _, token = header.partition(" ")
     scheme, token = scheme.lower(), token.strip()
     if scheme not in ("bearer", "dpop") or not token:
-        raise Unauthorized("an access token is required", error="invalid_request")
-    claims, issuer = runtime.verifier.verify(token)
-    principal = principal_from_claims(claims, issuer=issuer)
+        raise Unauthorized(
+            "an access token is required: Authorization: DPoP (or Bearer)", error="invalid_request"
+        )
+    challenge = "DPoP" if scheme == "dpop" else "Bearer"
+    claims, issuer = runtime.verifier.verify(token, scheme=challenge)
+    now = time.time()
+    bound_to = bound_key(claims)
     if scheme == "dpop":
-        proof = request.headers.get("dpop")
+        proof = _single_header(request, "dpop", scheme="DPoP", error="invalid_dpop_proof")
         if not proof:
             raise Unauthorized(
                 "a DPoP proof is required", error="invalid_dpop_proof", scheme="DPoP"
@@ -60,15 +93,36 @@ def get_principal(request: Request, runtime: RuntimeDep) -> Principal:
             url=request_url(request, runtime.settings),
             access_token=token,
             replay=runtime.kv,
-            now=time.time(),
+            now=now,
         )
-        if principal.dpop_jkt != jkt:
-            raise Unauthorized("the token is not bound to the DPoP proof's key", scheme="DPoP")
-    elif principal.dpop_jkt is not None:
+        if bound_to is None:
+            raise Unauthorized("the access token is not bound to a key (cnf.jkt)", scheme="DPoP")
+        if bound_to != jkt:
+            raise Unauthorized(
+                "the access token is bound to another key than the DPoP proof's",
+                error="invalid_dpop_proof",
+                scheme="DPoP",
+            )
+    elif bound_to is not None:
         raise Unauthorized("a DPoP-bound token must be sent as Authorization: DPoP", scheme="DPoP")
     elif not runtime.settings.allow_bearer:
         raise Unauthorized("bearer tokens are not accepted here: use DPoP", scheme="DPoP")
+    attestations = request.headers.getlist(ATTESTATION_HEADER)
+    principal = principal_from_claims(
+        claims, issuer=issuer, now=now, read_attestation=not attestations
+    )
     request.scope["state"]["client_id"] = principal.client_id
+    if len(attestations) > 1:
+        raise AttestationRefused(f"send one {ATTESTATION_HEADER} header")
+    if attestations:
+        attestation = attestation_from_header(
+            attestations[0],
+            client_id=principal.client_id,
+            dpop_jkt=principal.dpop_jkt if scheme == "dpop" else None,
+            audience=runtime.settings.issuer_url,
+            now=now,
+        )
+        principal = replace(principal, attestation=attestation)
     return principal
 
 

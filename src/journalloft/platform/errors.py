@@ -74,17 +74,37 @@ class BadRequest(Problem):
     slug = "malformed-request"
 
 
+SIGNING_ALGORITHMS = (
+    "ES256", "ES384", "ES512", "RS256", "RS384", "RS512", "PS256", "PS384", "PS512", "EdDSA",
+)  # fmt: skip
+"""The JWS algorithms accepted for tokens, client assertions and DPoP proofs: asymmetric only."""
+
+
+def _quoted(value: str) -> str:
+    """An RFC 9110 quoted-string of printable ASCII (anything else becomes ``?``)."""
+    printable = "".join(c if " " <= c <= "~" else "?" for c in value)
+    return '"' + printable.replace("\\", "\\\\").replace('"', '\\"') + '"'
+
+
 class Unauthorized(Problem):
+    """401 with a ``WWW-Authenticate`` challenge in the scheme the client used (RFC 6750, RFC 9449
+    §7.1). ``error=None`` is for a request that carried no credentials at all: the challenge then
+    names no error. A ``Bearer`` challenge also offers ``DPoP``."""
+
     status = 401
     title = "Not authenticated"
     slug = "not-authenticated"
 
     def __init__(
-        self, detail: str, *, error: str = "invalid_token", scheme: str = "Bearer"
+        self, detail: str, *, error: str | None = "invalid_token", scheme: str = "Bearer"
     ) -> None:
-        challenge = f'{scheme} error="{error}", error_description="{detail}"'
-        if scheme == "Bearer":
-            challenge += ', DPoP algs="ES256 RS256 PS256 EdDSA"'
+        algs = f"algs={_quoted(' '.join(SIGNING_ALGORITHMS))}"
+        params = f"error={_quoted(error)}, error_description={_quoted(detail)}" if error else ""
+        if scheme == "DPoP":
+            challenge = f"DPoP {params}, {algs}" if params else f"DPoP {algs}"
+        else:
+            challenge = f"Bearer {params}, DPoP {algs}" if params else f"Bearer, DPoP {algs}"
+        self.error = error
         super().__init__(detail, headers={"WWW-Authenticate": challenge})
 
 

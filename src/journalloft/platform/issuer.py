@@ -3,6 +3,13 @@
 ``client_credentials`` with ``private_key_jwt`` client authentication (RFC 7523) and optional DPoP
 binding (RFC 9449). The scopes a client may get follow from the tenants' grants. Production turns it
 off and trusts HelseID instead.
+
+Client assertion rules, as HelseID's: ``iss`` = ``sub`` = a registered client, signed with an
+asymmetric algorithm by one of its registered public keys, ``aud`` the issuer (or its token
+endpoint), ``exp`` at most 60 s ahead (and at most 60 s after ``iat`` when it is given), a ``jti``
+used only once (remembered past the assertion's lifetime), ``typ`` absent, ``JWT`` or
+``client-authentication+jwt``. A token request may carry ``authorization_details`` (RFC 9396) with a
+tillitsrammeverk entry, which the token then carries as HelseID's do, without any national id.
 """
 
 from __future__ import annotations
@@ -21,22 +28,26 @@ from joserfc.jwk import ECKey, KeySet, import_key
 
 from journalloft.platform.auth import (
     ASYMMETRIC_ALGORITHMS,
+    AUDIT_READ_SCOPE,
     CLOCK_SKEW_SECONDS,
     ORGNR_PARENT,
+    RESTRICTIONS_SCOPE,
+    AttestationRefused,
     IssuerKeys,
+    attestation_from_details,
     unverified_parts,
     verify_dpop_proof,
 )
 from journalloft.platform.clients import client_keys, get_client
 from journalloft.platform.directory import TenantDirectory
-from journalloft.platform.errors import Problem
+from journalloft.platform.errors import Problem, Unauthorized
 from journalloft.platform.kv import KeyValue
 from journalloft.platform.settings import Settings
 from journalloft.platform.storage import Stores
 
 CLIENT_ASSERTION_TYPE = "urn:ietf:params:oauth:client-assertion-type:jwt-bearer"
 ASSERTION_MAX_LIFETIME_SECONDS = 60
-ALL_SCOPES = ("audit:read", "admin")
+ASSERTION_TYPES = (None, "JWT", "client-authentication+jwt")
 
 
 def oauth_error(error: str, description: str, *, status: int = 400) -> Problem:
@@ -123,11 +134,12 @@ class BuiltinIssuer:
             for grant in tenant.sources:
                 if grant.client_id == client_id:
                     scopes |= {f"{s}:write" for s in grant.services if tenant.has_service(s)}
+                    scopes.add(RESTRICTIONS_SCOPE)
             for grant in tenant.consumers:
                 if grant.client_id == client_id:
                     scopes |= {f"{s}:read" for s in grant.services if tenant.has_service(s)}
             if tenant.is_operator(client_id):
-                scopes.add("audit:read")
+                scopes |= {AUDIT_READ_SCOPE, RESTRICTIONS_SCOPE}
         return scopes
 
     def _organisation(self, client_id: str) -> str | None:
@@ -156,6 +168,12 @@ class BuiltinIssuer:
             raise oauth_error(
                 "invalid_client", "the assertion's algorithm is not accepted", status=401
             )
+        if header.get("typ") not in ASSERTION_TYPES:
+            raise oauth_error(
+                "invalid_client",
+                "the assertion's typ must be client-authentication+jwt",
+                status=401,
+            )
         with self._stores.platform_engine.connect() as connection:
             keys = client_keys(connection, client_id)
         if not keys:
@@ -179,7 +197,10 @@ class BuiltinIssuer:
         exp = verified.claims.get("exp")
         if not isinstance(exp, int | float) or exp < now - CLOCK_SKEW_SECONDS:
             raise oauth_error("invalid_client", "the assertion has expired", status=401)
-        if exp > now + ASSERTION_MAX_LIFETIME_SECONDS + CLOCK_SKEW_SECONDS:
+        iat = verified.claims.get("iat")
+        if exp > now + ASSERTION_MAX_LIFETIME_SECONDS + CLOCK_SKEW_SECONDS or (
+            isinstance(iat, int | float) and exp - iat > ASSERTION_MAX_LIFETIME_SECONDS
+        ):
             raise oauth_error(
                 "invalid_client", "the assertion's exp is more than 60 s ahead", status=401
             )
@@ -189,10 +210,24 @@ class BuiltinIssuer:
         jti = verified.claims.get("jti")
         if not isinstance(jti, str) or not jti:
             raise oauth_error("invalid_client", "the assertion needs a jti", status=401)
-        ttl = ASSERTION_MAX_LIFETIME_SECONDS + 2 * CLOCK_SKEW_SECONDS
+        ttl = ASSERTION_MAX_LIFETIME_SECONDS + 3 * CLOCK_SKEW_SECONDS
         if not self._replay.add_once(f"assertion:{client_id}:{jti}", ttl_seconds=ttl):
             raise oauth_error("invalid_client", "the assertion has been used before", status=401)
         return client_id
+
+    @staticmethod
+    def _attestation(details: str, *, now: float) -> dict[str, Any]:
+        """The tillitsrammeverk entry of a token request, checked and without any national id."""
+        try:
+            attestation = attestation_from_details(details, issued_at=now, now=now, source="token")
+        except AttestationRefused as exc:
+            raise oauth_error("invalid_authorization_details", exc.detail) from exc
+        if attestation is None:
+            raise oauth_error(
+                "invalid_authorization_details",
+                "only authorization_details of type nhn:tillitsrammeverk:parameters are issued",
+            )
+        return attestation.as_details()
 
     def token(
         self, form: Mapping[str, str], *, dpop: str | None, now: float | None = None
@@ -233,16 +268,23 @@ class BuiltinIssuer:
         organisation = self._organisation(client_id)
         if organisation:
             claims[ORGNR_PARENT] = organisation
+        if form.get("authorization_details"):
+            claims["authorization_details"] = [
+                self._attestation(form["authorization_details"], now=now)
+            ]
         token_type = "Bearer"
         if dpop is not None:
-            jkt = verify_dpop_proof(
-                dpop,
-                method="POST",
-                url=self.token_endpoint,
-                access_token=None,
-                replay=self._replay,
-                now=now,
-            )
+            try:
+                jkt = verify_dpop_proof(
+                    dpop,
+                    method="POST",
+                    url=self.token_endpoint,
+                    access_token=None,
+                    replay=self._replay,
+                    now=now,
+                )
+            except Unauthorized as exc:
+                raise oauth_error("invalid_dpop_proof", exc.detail) from exc
             claims["cnf"] = {"jkt": jkt}
             token_type = "DPoP"
         header = {"alg": "ES256", "kid": self._key.kid, "typ": "at+jwt"}

@@ -42,7 +42,13 @@ class ClientKeyRow(PlatformModel, table=True):
 
 
 class AuditEvent(TenantModel, table=True):
-    """One access to patient data, or one change to it, in the tenant's own store."""
+    """One access to patient data, or one change to it, in the tenant's own store.
+
+    ``organisasjonsnummer`` is the calling client's organisation as its token names it;
+    ``legal_entity``, ``point_of_care``, the practitioner, ``purpose``, ``healthcare_service`` and
+    ``decision_ref`` come from the trust-framework attestation when one was sent. Never a
+    practitioner's national id.
+    """
 
     __tablename__ = "audit_event"
     __table_args__ = (
@@ -61,6 +67,9 @@ class AuditEvent(TenantModel, table=True):
     practitioner_hpr: str | None = Field(default=None, max_length=16)
     purpose: str | None = Field(default=None, max_length=32)
     healthcare_service: str | None = Field(default=None, max_length=32)
+    legal_entity: str | None = Field(default=None, max_length=9)
+    point_of_care: str | None = Field(default=None, max_length=9)
+    decision_ref: str | None = Field(default=None, max_length=128)
     break_the_glass: bool = False
     epj_system: str | None = Field(default=None, max_length=200)
     correlation_id: str = Field(max_length=128)

@@ -1,10 +1,12 @@
-"""Retention: each service that expires records purges them in every tenant store."""
+"""Retention: each service that expires records purges them in every tenant store, and every
+tenant's audit log drops events older than its policy's ``audit_retention_years`` (5 by default)."""
 
 from __future__ import annotations
 
 import logging
 from dataclasses import dataclass
 
+from journalloft.platform.audit import purge_events
 from journalloft.platform.runtime import Runtime
 from journalloft.platform.services import Purgeable, PurgeContext
 
@@ -35,4 +37,8 @@ def purge_all(runtime: Runtime) -> list[PurgeResult]:
                 deleted = service.purge(connection, context=context)
             log.info("purged tenant=%s service=%s deleted=%d", tenant.kommunenummer, name, deleted)
             results.append(PurgeResult(tenant.kommunenummer, name, deleted))
+        with runtime.stores.tenant_transaction(tenant.kommunenummer) as connection:
+            deleted = purge_events(connection, now=now, years=tenant.policy.audit_retention_years)
+        log.info("purged tenant=%s audit deleted=%d", tenant.kommunenummer, deleted)
+        results.append(PurgeResult(tenant.kommunenummer, "audit", deleted))
     return results

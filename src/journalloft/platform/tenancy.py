@@ -41,10 +41,20 @@ class ClientGrant:
 
 @dataclass(frozen=True, slots=True)
 class Policy:
+    """A tenant's security policy (``policy`` in its file).
+
+    - ``require_dpop``: every client must call with a DPoP-bound token (401 otherwise).
+    - ``require_attestation``: a patient lookup needs a tillitsrammeverk attestation (403).
+    - ``allow_break_the_glass``: purpose BTG opens restricted people's data (flagged, reported).
+    - ``rate_limit_per_minute``: requests per client to this tenant (429 beyond it).
+    - ``audit_retention_years``: how long audit events are kept (5 years by default).
+    """
+
     require_dpop: bool = False
     require_attestation: bool = False
     allow_break_the_glass: bool = False
     rate_limit_per_minute: int = 1200
+    audit_retention_years: int = 5
 
 
 @dataclass(frozen=True, slots=True)

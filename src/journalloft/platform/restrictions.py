@@ -1,0 +1,68 @@
+"""Restrictions (sperring): people who have said no to sharing in one municipality.
+
+Enforced at the source, in the query, before data leaves: a restricted person's entry is
+``{"patient", "kommunenummer", "restricted": true}`` and nothing else. Only purpose BTG (break the
+glass), where the tenant's policy allows it and the attestation names the practitioner, opens it,
+and that access is flagged in the audit log. Every mark and lift is an audit event too.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Iterable
+from datetime import datetime
+from typing import Any
+
+from sqlalchemy import Connection, delete, insert, select
+
+from journalloft.platform.auth import Attestation
+from journalloft.platform.models import Restriction
+from journalloft.platform.tenancy import Tenant
+
+RESTRICTION = Restriction.__table__  # type: ignore[attr-defined]
+
+
+def restricted_among(connection: Connection, patients: Iterable[str]) -> set[str]:
+    """Which of these people are restricted in this tenant."""
+    wanted = list(patients)
+    if not wanted:
+        return set()
+    return set(
+        connection.execute(
+            select(RESTRICTION.c.patient).where(RESTRICTION.c.patient.in_(wanted))
+        ).scalars()
+    )
+
+
+def set_restriction(
+    connection: Connection, *, patient: str, restricted: bool, by: str, now: datetime
+) -> bool:
+    """Mark (or lift) a restriction; True if that changed anything."""
+    exists = bool(restricted_among(connection, [patient]))
+    if restricted and not exists:
+        connection.execute(
+            insert(RESTRICTION).values(patient=patient, restricted_at=now, restricted_by=by)
+        )
+        return True
+    if not restricted and exists:
+        connection.execute(delete(RESTRICTION).where(RESTRICTION.c.patient == patient))
+        return True
+    return False
+
+
+def list_restrictions(connection: Connection) -> list[dict[str, Any]]:
+    rows = connection.execute(
+        select(RESTRICTION).order_by(RESTRICTION.c.restricted_at, RESTRICTION.c.patient)
+    ).mappings()
+    return [dict(row) for row in rows]
+
+
+def breaks_the_glass(tenant: Tenant, attestation: Attestation | None) -> bool:
+    """Whether this access may open restricted people's data in this tenant: purpose BTG, a
+    tenant policy that allows it, and an attestation that names the practitioner (an emergency
+    access must be traceable to a person)."""
+    return (
+        tenant.policy.allow_break_the_glass
+        and attestation is not None
+        and attestation.break_the_glass
+        and attestation.names_practitioner
+    )
