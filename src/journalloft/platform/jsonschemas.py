@@ -12,6 +12,7 @@ from pathlib import Path
 from typing import Any
 from urllib.parse import urljoin
 
+import jsonschema_rs
 from jsonschema import Draft202012Validator, ValidationError
 from referencing import Registry
 from referencing.jsonschema import DRAFT202012
@@ -84,6 +85,28 @@ def _short_message(error: ValidationError) -> str:
     return error.message
 
 
+_JSON_SCALARS = frozenset({str, int, float, bool, type(None)})
+
+
+def _json_native(instance: Any) -> bool:
+    """Whether ``instance`` is made only of what JSON parsing yields (dict with str keys, list,
+    str, int, float, bool, None): where the fast validator and the reference one see the same
+    value (a tuple, say, is an array to one and not to the other)."""
+    pending = [instance]
+    while pending:
+        value = pending.pop()
+        kind = type(value)
+        if kind is dict:
+            if not all(type(key) is str for key in value):
+                return False
+            pending.extend(value.values())
+        elif kind is list:
+            pending.extend(value)
+        elif kind not in _JSON_SCALARS:
+            return False
+    return True
+
+
 class Schemas:
     """All schemas by ``$id``, with one compiled validator each."""
 
@@ -93,6 +116,8 @@ class Schemas:
             (uri, DRAFT202012.create_resource(doc)) for uri, doc in self.documents.items()
         )
         self._validators: dict[str, Draft202012Validator] = {}
+        self._fast: dict[str, Any] = {}
+        self._fast_registry: Any = None
 
     @classmethod
     def load(cls, directory: Path) -> Schemas:
@@ -142,8 +167,36 @@ class Schemas:
             names |= self.declared_properties(resolved.contents, base=target.split("#")[0])
         return names
 
+    def fast_validator(self, schema_id: str) -> Any:
+        """A compiled Rust validator (jsonschema-rs) of ``schema_id``, or None where it fails.
+
+        Only ever used to say "valid" quickly: anything it refuses is checked again by
+        :meth:`validator`, whose verdict and errors are the platform's. It is stricter, never
+        laxer, on what the schemas use (``$`` does not match before a final newline, formats
+        are checked), so a "valid" from it is one the reference validator gives too.
+        """
+        if schema_id in self._fast:
+            return self._fast[schema_id]
+        fast = None
+        try:
+            if self._fast_registry is None:
+                self._fast_registry = jsonschema_rs.Registry(list(self.documents.items()))
+            fast = jsonschema_rs.validator_for(
+                self.documents[schema_id],
+                registry=self._fast_registry,
+                validate_formats=True,
+                base_uri=schema_id,
+            )
+        except Exception:  # any schema it cannot compile is left to the reference validator
+            fast = None
+        self._fast[schema_id] = fast
+        return fast
+
     def errors(self, instance: Any, schema_id: str, *, prefix: str = "") -> list[FieldError]:
         """Every violation of ``schema_id`` by ``instance``, ordered by pointer."""
+        fast = self.fast_validator(schema_id) if schema_id in self.documents else None
+        if fast is not None and _json_native(instance) and fast.is_valid(instance):
+            return []
 
         def declared(schema: Any) -> set[str]:
             return self.declared_properties(schema, base=schema_id)
