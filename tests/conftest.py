@@ -50,12 +50,23 @@ class Backend:
     redis_url: str | None
 
 
-@pytest.fixture(
-    params=["sqlite", pytest.param("postgresql", marks=[pytest.mark.postgres, pytest.mark.redis])]
-)
+BACKENDS = ["sqlite", pytest.param("postgresql", marks=[pytest.mark.postgres, pytest.mark.redis])]
+
+
+@pytest.fixture(params=BACKENDS)
 def backend(request: pytest.FixtureRequest) -> Iterator[Backend]:
     """SQLite files and in-process state; or a fresh PostgreSQL database and Redis."""
-    if request.param == "sqlite":
+    yield from provide_backend(request.param)
+
+
+@pytest.fixture(scope="module", params=BACKENDS)
+def module_backend(request: pytest.FixtureRequest) -> Iterator[Backend]:
+    """As :func:`backend`, shared by the tests of one module (one database, not one per test)."""
+    yield from provide_backend(request.param)
+
+
+def provide_backend(kind: str) -> Iterator[Backend]:
+    if kind == "sqlite":
         yield Backend("sqlite", None, None)
         return
     if not DATABASE_URL or not REDIS_URL:

@@ -19,6 +19,7 @@ from journalloft.platform.audit import (
     RequestContext,
     events_for_patient,
     events_page,
+    feed_horizon,
     record_access,
 )
 from journalloft.platform.auth import AUDIT_READ_SCOPE, RESTRICTIONS_SCOPE
@@ -450,7 +451,7 @@ def audit_events(
         page = events_page(
             connection,
             after=after,
-            now=context.now,
+            until=feed_horizon(context.now),
             limit=limit,
             break_the_glass_only=break_the_glass_only,
         )

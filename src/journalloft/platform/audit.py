@@ -184,18 +184,18 @@ def events_page(
     connection: Connection,
     *,
     after: FeedPosition,
-    now: datetime,
+    until: datetime,
     limit: int,
     break_the_glass_only: bool = False,
 ) -> FeedPage:
-    """The events after ``after`` in (time, id) order, up to the feed's horizon.
+    """The events after ``after`` and at or before ``until``, in (time, id) order.
 
-    Ordered by the time the access began and then by id; only events at least
-    :data:`FEED_DELAY_SECONDS` old are shown, so a page never changes once read and the next
-    cursor never skips an event that commits late. The next position is the last event shown, or
-    ``after`` again when there is nothing new: polling from it later shows what came since.
+    Ordered by the time the access began and then by id. The review feed passes
+    :func:`feed_horizon` as ``until`` (events at least :data:`FEED_DELAY_SECONDS` old), so that a
+    page never changes once read and the next cursor never skips an event that commits late. The
+    next position is the last event shown, or ``after`` again when there is nothing new: polling
+    from it later shows what came since.
     """
-    until = feed_horizon(now)
     table = AUDIT_EVENT
     query = (
         select(table.c.id, table.c.patient, *(table.c[name] for name in AUDIT_FIELDS))

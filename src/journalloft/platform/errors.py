@@ -75,8 +75,17 @@ class BadRequest(Problem):
 
 
 SIGNING_ALGORITHMS = (
-    "ES256", "ES384", "ES512", "RS256", "RS384", "RS512", "PS256", "PS384", "PS512", "EdDSA",
-)  # fmt: skip
+    "ES256",
+    "ES384",
+    "ES512",
+    "RS256",
+    "RS384",
+    "RS512",
+    "PS256",
+    "PS384",
+    "PS512",
+    "EdDSA",
+)
 """The JWS algorithms accepted for tokens, client assertions and DPoP proofs: asymmetric only."""
 
 
