@@ -10,6 +10,7 @@ import json
 import time
 import uuid
 from collections.abc import Iterator
+from datetime import UTC, datetime, timedelta
 from pathlib import Path
 from typing import Any
 
@@ -17,7 +18,9 @@ from joserfc import jwt
 from joserfc.jwk import ECKey, RSAKey
 
 from conftest import Backend, TestPlatform, start_platform
+from journalloft.platform.audit import FEED_DELAY_SECONDS
 from journalloft.platform.auth import ORGNR_PARENT, TILLITSRAMMEVERK, b64url_sha256
+from journalloft.platform.settings import get_settings
 from support import dpop_proof, token_form
 
 PUBLIC_URL = "http://testserver"
@@ -210,3 +213,41 @@ def access_token_hash(token: str) -> str:
 def module_platform(backend: Backend, tmp: Path, **settings: Any) -> Iterator[TestPlatform]:
     """A platform shared by the tests of one module."""
     yield from start_platform(backend, tmp, **settings)
+
+
+def read_feed(
+    platform: TestPlatform, kommunenummer: str, operator: str, **params: Any
+) -> dict[str, Any]:
+    """One page of the review feed, read a few minutes from now so that what just happened is
+    past the feed's delay."""
+    original = platform.runtime.clock
+    later = original() + timedelta(seconds=FEED_DELAY_SECONDS + 60)
+    platform.runtime.clock = lambda: later
+    try:
+        response = platform.client.get(
+            f"/v1/tenants/{kommunenummer}/audit/events",
+            params=params,
+            headers=platform.headers(operator),
+        )
+    finally:
+        platform.runtime.clock = original
+    assert response.status_code == 200, response.text
+    page: dict[str, Any] = response.json()
+    assert datetime.fromisoformat(page["until"]) <= later.astimezone(UTC)
+    return page
+
+
+def use_platform_settings(platform: TestPlatform, monkeypatch: Any) -> None:
+    """Point the ``journalloft`` command at this platform's stores, as an operator's environment
+    would (call ``get_settings.cache_clear()`` after the test)."""
+    settings = platform.runtime.settings
+    monkeypatch.setenv("JOURNALLOFT_ENVIRONMENT", "test")
+    monkeypatch.setenv("JOURNALLOFT_HOME", str(settings.home))
+    monkeypatch.setenv("JOURNALLOFT_DATA_DIR", str(settings.data_dir))
+    monkeypatch.setenv("JOURNALLOFT_PUBLIC_URL", PUBLIC_URL)
+    for name, value in (("DATABASE_URL", settings.database_url), ("REDIS_URL", settings.redis_url)):
+        if value:
+            monkeypatch.setenv(f"JOURNALLOFT_{name}", value)
+        else:
+            monkeypatch.delenv(f"JOURNALLOFT_{name}", raising=False)
+    get_settings.cache_clear()

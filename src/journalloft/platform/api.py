@@ -487,9 +487,10 @@ def change_restriction(
         )
     admit(runtime, tenant, context)
     errors = runtime.schemas.errors(body, RESTRICTION_SCHEMA)
-    if not errors:
-        errors = _person_errors(
-            [body["patient"]],
+    patient_value = body.get("patient") if isinstance(body, dict) else None
+    if isinstance(patient_value, str) and not any(e.pointer == "/patient" for e in errors):
+        errors += _person_errors(
+            [patient_value],
             allow_synthetic=bool(runtime.settings.allow_synthetic_ids),
             pointer=lambda _: "/patient",
         )

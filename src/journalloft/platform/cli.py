@@ -1,31 +1,60 @@
 """The ``journalloft`` command: serve, onboard and offboard municipalities, migrate, seed demo
-data, purge, and manage the built-in issuer's clients."""
+data, purge, manage the built-in issuer's clients, mark and lift restrictions, and report
+break-the-glass accesses."""
 
 from __future__ import annotations
 
 import argparse
+import getpass
 import json
 import sys
 import time
 import uuid
 from collections.abc import Sequence
+from datetime import UTC, datetime
 from pathlib import Path
+from typing import Any
 
 import httpx
 from joserfc import jwt
 from joserfc.jwk import import_key
 
+from journalloft.platform.audit import (
+    EPOCH,
+    FEED_MAX_PAGE,
+    FeedPosition,
+    RequestContext,
+    events_page,
+    record_access,
+)
+from journalloft.platform.auth import Principal
 from journalloft.platform.clients import (
     add_key,
+    get_client,
     list_clients,
     register_client,
     remove_client,
     remove_key,
 )
+from journalloft.platform.identifiers import InvalidPersonId, parse_person_id
 from journalloft.platform.issuer import CLIENT_ASSERTION_TYPE
 from journalloft.platform.migrations import migrate_platform, migrate_tenant
+from journalloft.platform.restrictions import list_restrictions, set_restriction
 from journalloft.platform.runtime import Runtime, build_runtime
 from journalloft.platform.settings import get_settings
+from journalloft.platform.tenancy import Tenant
+
+BTG_REPORT_COLUMNS = (
+    "occurred_at",
+    "patient",
+    "service",
+    "client_id",
+    "practitioner_name",
+    "practitioner_hpr",
+    "point_of_care",
+    "purpose",
+    "correlation_id",
+)
 
 
 class CommandError(Exception):
@@ -175,11 +204,17 @@ def cmd_purge(args: argparse.Namespace) -> None:
         runtime.close()
 
 
-def _load_jwk(path: str) -> dict[str, object]:
-    document = json.loads(Path(path).read_text(encoding="utf-8"))
-    if not isinstance(document, dict):
-        raise CommandError(f"{path}: a JWK is a JSON object")
-    return document
+def _load_jwks(path: str) -> list[dict[str, Any]]:
+    """Public keys from a file (``-``: standard input): one JWK, or a JWKS ``{"keys": [...]}``."""
+    text = sys.stdin.read() if path == "-" else Path(path).read_text(encoding="utf-8")
+    try:
+        document = json.loads(text)
+    except ValueError as exc:
+        raise CommandError(f"{path}: not JSON") from exc
+    keys = document.get("keys", [document]) if isinstance(document, dict) else None
+    if not keys or not all(isinstance(k, dict) for k in keys):
+        raise CommandError(f"{path}: a JWK is a JSON object, a JWKS one with keys")
+    return list(keys)
 
 
 def cmd_clients(args: argparse.Namespace) -> None:
@@ -199,14 +234,17 @@ def cmd_clients(args: argparse.Namespace) -> None:
                     admin=args.admin,
                 )
                 if args.jwk:
-                    jwk = _load_jwk(args.jwk)
-                    kid = add_key(connection, client_id=args.client_id, jwk=jwk)
-                    print(f"{args.client_id}: key {kid}")
+                    for jwk in _load_jwks(args.jwk):
+                        kid = add_key(connection, client_id=args.client_id, jwk=jwk)
+                        print(f"{args.client_id}: key {kid}")
                 else:
                     print(f"{args.client_id}: registered (no key yet: add one with rotate-key)")
             elif args.action == "rotate-key":
-                kid = add_key(connection, client_id=args.client_id, jwk=_load_jwk(args.jwk))
-                print(f"{args.client_id}: added key {kid}")
+                if get_client(connection, args.client_id) is None:
+                    raise CommandError(f"no client {args.client_id}")
+                for jwk in _load_jwks(args.jwk):
+                    kid = add_key(connection, client_id=args.client_id, jwk=jwk)
+                    print(f"{args.client_id}: added key {kid}")
                 for old in args.remove or []:
                     if not remove_key(connection, client_id=args.client_id, kid=old):
                         raise CommandError(f"{args.client_id} has no key {old}")
@@ -219,6 +257,151 @@ def cmd_clients(args: argparse.Namespace) -> None:
                 print(f"removed {args.client_id}")
     except ValueError as exc:
         raise CommandError(str(exc)) from exc
+    finally:
+        runtime.close()
+
+
+def _tenant(runtime: Runtime, kommunenummer: str) -> Tenant:
+    tenant = runtime.tenants.get(kommunenummer)
+    if tenant is None:
+        raise CommandError(f"no municipality {kommunenummer} is onboarded")
+    return tenant
+
+
+def _operator_context(runtime: Runtime) -> RequestContext:
+    """Who acts in an audit event written by this command: the operating-system user."""
+    return RequestContext(
+        principal=Principal(
+            client_id=f"cli:{getpass.getuser()}"[:128],
+            scopes=frozenset(),
+            issuer="journalloft command line",
+        ),
+        correlation_id=str(uuid.uuid4()),
+        epj_system="journalloft-cli",
+        now=runtime.clock(),
+    )
+
+
+def _person_ids(args: argparse.Namespace, *, allow_synthetic: bool) -> list[str]:
+    """Person ids, one a line, from ``--file`` or standard input: never from the command line,
+    where they would stay in the shell's history and in the process list. Errors name the line,
+    not the id."""
+    if args.file:
+        text = Path(args.file).read_text(encoding="utf-8")
+    else:
+        if sys.stdin.isatty():
+            print("person ids, one a line; end with Ctrl-D:", file=sys.stderr)
+        text = sys.stdin.read()
+    ids: list[str] = []
+    errors = []
+    for number, line in enumerate(text.splitlines(), 1):
+        value = line.strip()
+        if not value:
+            continue
+        try:
+            parse_person_id(value, allow_synthetic=allow_synthetic)
+        except InvalidPersonId as exc:
+            errors.append(f"line {number}: {exc.reason}")
+            continue
+        ids.append(value)
+    if errors:
+        raise CommandError("nothing changed: " + "; ".join(errors))
+    if not ids:
+        raise CommandError("no person ids given (one a line on standard input, or --file)")
+    return list(dict.fromkeys(ids))
+
+
+def cmd_restrictions(args: argparse.Namespace) -> None:
+    runtime = _runtime()
+    try:
+        tenant = _tenant(runtime, args.kommunenummer)
+        context = _operator_context(runtime)
+        if args.action == "list":
+            with runtime.stores.tenant_transaction(tenant.kommunenummer) as connection:
+                rows = list_restrictions(connection)
+                record_access(
+                    connection,
+                    context=context,
+                    action="restrictions-list",
+                    service=None,
+                    patients=[(None, len(rows))],
+                )
+            for row in rows:
+                print(
+                    f"{row['patient']}  since {row['restricted_at'].isoformat()}  "
+                    f"by {row['restricted_by']}"
+                )
+            print(f"{tenant.kommunenummer}: {len(rows)} restricted", file=sys.stderr)
+            return
+        restricted = args.action == "add"
+        patients = _person_ids(args, allow_synthetic=bool(runtime.settings.allow_synthetic_ids))
+        changed = 0
+        with runtime.stores.tenant_transaction(tenant.kommunenummer) as connection:
+            for patient in patients:
+                change = set_restriction(
+                    connection,
+                    patient=patient,
+                    restricted=restricted,
+                    by=context.principal.client_id,
+                    now=context.now,
+                )
+                changed += change
+                record_access(
+                    connection,
+                    context=context,
+                    action="restrict" if restricted else "lift-restriction",
+                    service=None,
+                    patients=[(patient, int(change))],
+                )
+        verb = "restricted" if restricted else "lifted"
+        print(
+            f"{tenant.kommunenummer}: {changed} {verb}, {len(patients) - changed} unchanged "
+            f"(every change is in the audit log)"
+        )
+    finally:
+        runtime.close()
+
+
+def cmd_audit(args: argparse.Namespace) -> None:
+    runtime = _runtime()
+    try:
+        tenant = _tenant(runtime, args.kommunenummer)
+        try:
+            since = datetime.fromisoformat(args.since) if args.since else EPOCH
+        except ValueError as exc:
+            raise CommandError(f"--since: {exc}") from exc
+        if since.tzinfo is None:
+            raise CommandError("--since needs an offset, e.g. 2026-01-01T00:00:00+01:00")
+        context = _operator_context(runtime)
+        events: list[dict[str, Any]] = []
+        with runtime.stores.tenant_transaction(tenant.kommunenummer) as connection:
+            position = FeedPosition.since(since)
+            while True:
+                page = events_page(
+                    connection,
+                    after=position,
+                    until=datetime.now(UTC),
+                    limit=FEED_MAX_PAGE,
+                    break_the_glass_only=True,
+                )
+                events += page.events
+                position = page.next_position
+                if not page.more:
+                    break
+            record_access(
+                connection,
+                context=context,
+                action="audit-report",
+                service=None,
+                patients=[(None, len(events))],
+            )
+        for event in events:
+            print("  ".join(str(event[name] or "-") for name in BTG_REPORT_COLUMNS))
+        print(
+            f"{tenant.kommunenummer}: {len(events)} break-the-glass accesses since "
+            f"{since.isoformat()}",
+            file=sys.stderr,
+        )
     finally:
         runtime.close()
 
@@ -305,18 +488,45 @@ def build_parser() -> argparse.ArgumentParser:
     add = client_commands.add_parser("add")
     add.add_argument("client_id")
     add.add_argument("--name")
-    add.add_argument("--jwk", help="file with the client's public JWK")
+    add.add_argument("--jwk", help="file with the client's public JWK or JWKS ('-': stdin)")
     add.add_argument("--admin", action="store_true", help="may get the admin scope")
     add.set_defaults(run=cmd_clients)
     rotate = client_commands.add_parser("rotate-key")
     rotate.add_argument("client_id")
-    rotate.add_argument("--jwk", required=True, help="file with the new public JWK")
+    rotate.add_argument(
+        "--jwk", required=True, help="file with the new public JWK or JWKS ('-': stdin)"
+    )
     rotate.add_argument("--remove", action="append", metavar="KID", help="old key to remove")
     rotate.set_defaults(run=cmd_clients)
     remove = client_commands.add_parser("remove")
     remove.add_argument("client_id")
     remove.add_argument("--yes", action="store_true")
     remove.set_defaults(run=cmd_clients)
+
+    restrictions = commands.add_parser(
+        "restrictions", help="mark, lift and list restrictions (sperring) in a municipality"
+    )
+    restriction_commands = restrictions.add_subparsers(dest="action", required=True)
+    for action, text in (
+        ("add", "restrict the people whose ids are read from stdin (or --file)"),
+        ("remove", "lift the restriction of the people read from stdin (or --file)"),
+    ):
+        command = restriction_commands.add_parser(action, help=text)
+        command.add_argument("kommunenummer")
+        command.add_argument("--file", help="person ids, one a line (default: stdin)")
+        command.set_defaults(run=cmd_restrictions)
+    listing = restriction_commands.add_parser("list", help="list the restricted people")
+    listing.add_argument("kommunenummer")
+    listing.set_defaults(run=cmd_restrictions)
+
+    audit = commands.add_parser("audit", help="reports from a municipality's audit log")
+    audit_commands = audit.add_subparsers(dest="report", required=True)
+    glass = audit_commands.add_parser(
+        "break-the-glass", help="accesses that opened a restricted person's data (purpose BTG)"
+    )
+    glass.add_argument("kommunenummer")
+    glass.add_argument("--since", help="RFC 3339 instant (default: everything kept)")
+    glass.set_defaults(run=cmd_audit)
 
     token = commands.add_parser(
         "token", help="get an access token for a demo client from a running server"
