@@ -251,3 +251,8 @@ def use_platform_settings(platform: TestPlatform, monkeypatch: Any) -> None:
         else:
             monkeypatch.delenv(f"JOURNALLOFT_{name}", raising=False)
     get_settings.cache_clear()
+
+
+def an_hour_ago() -> str:
+    """An instant for records pushed on the real clock (NEWS2 shows the last 72 hours)."""
+    return (datetime.now(UTC) - timedelta(hours=1)).isoformat()

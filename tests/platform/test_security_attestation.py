@@ -24,6 +24,7 @@ from journalloft.platform.auth import (
 from security_support import (
     PRACTITIONER_PID,
     PUBLIC_URL,
+    an_hour_ago,
     attestation_details,
     attestation_header,
     claims_of,
@@ -34,7 +35,7 @@ from support import people, tenant_document, token_form
 
 ALICE, BOB = people(2, seed="security-attestation")
 QUERY = "/v1/news2/query"
-AT = "2026-11-22T02:00:00+00:00"
+AT = an_hour_ago()
 
 
 @pytest.fixture(scope="module")

@@ -17,6 +17,7 @@ from conftest import Backend, TestPlatform, start_platform
 from journalloft.platform.auth import normalise_htu
 from security_support import (
     PUBLIC_URL,
+    an_hour_ago,
     b64url,
     claims_of,
     dpop_headers,
@@ -26,7 +27,7 @@ from support import dpop_proof, people, tenant_document, token_form
 
 ALICE, BOB = people(2, seed="security-dpop")
 QUERY = "/v1/news2/query"
-AT = "2026-11-22T02:00:00+00:00"
+AT = an_hour_ago()
 
 
 def measurement(record_id: str, patient: str = ALICE) -> dict[str, Any]:

@@ -19,13 +19,14 @@ from journalloft.platform.cli import main
 from journalloft.platform.settings import get_settings
 from security_support import (
     PUBLIC_URL,
+    an_hour_ago,
     attestation_details,
     read_feed,
     use_platform_settings,
 )
 from support import people, tenant_document, token_form
 
-AT = "2026-11-22T02:00:00+00:00"
+AT = an_hour_ago()
 OPERATOR = {"1804": "bodo-drift", "3201": "baerum-drift"}
 LEGEVAKT = {"1804": "bodo-legevakt", "3201": "baerum-legevakt"}
 

@@ -24,6 +24,7 @@ from journalloft.platform.errors import ServiceUnavailable, Unauthorized
 from security_support import (
     HELSEID,
     FakeHelseID,
+    an_hour_ago,
     attestation_details,
     claims_of,
     dpop_headers,
@@ -54,7 +55,7 @@ def platform(
     for platform in start_platform(module_backend, tmp, trusted_issuers=[helseid.trusted(jwks)]):
         helseid_consumer = {"client_id": HELSEID_CLIENT, "name": "Legevakt", "services": ["news2"]}
         platform.onboard(tenant_document("1804", extra_consumers=[helseid_consumer]))
-        at = "2026-11-22T02:00:00+00:00"
+        at = an_hour_ago()
         record = {"id": "m-1", "patient": ALICE, "updated": at, "effective": at, "spo2_scale": 1}
         pushed = platform.client.post(
             "/v1/tenants/1804/news2/records",

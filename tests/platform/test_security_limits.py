@@ -1,0 +1,67 @@
+"""Rate limits per client per tenant, from the tenant's policy: 429 with Retry-After; counted in
+Redis on the production backend, so that every process shares them."""
+
+from __future__ import annotations
+
+import time
+from collections.abc import Iterator
+
+import httpx
+import pytest
+import redis
+
+from conftest import Backend, TestPlatform, start_platform
+from support import people, tenant_document
+
+(ALICE,) = people(1, seed="security-limits")
+SALTEN = {"client_id": "salten-legevakt", "name": "Salten legevakt", "services": ["news2"]}
+
+
+@pytest.fixture(scope="module")
+def platform(
+    module_backend: Backend, tmp_path_factory: pytest.TempPathFactory
+) -> Iterator[TestPlatform]:
+    """Bodø with the default limit and Tromsø (5501) with 3 requests a minute; Salten's
+    legevakt is a consumer of both."""
+    for platform in start_platform(module_backend, tmp_path_factory.mktemp("limits")):
+        platform.onboard(tenant_document("1804", extra_consumers=[SALTEN]))
+        platform.onboard(
+            tenant_document(
+                "5501",
+                name="Tromsø kommune",
+                organisasjonsnummer="940101808",
+                policy={"rate_limit_per_minute": 3},
+                extra_consumers=[SALTEN],
+            )
+        )
+        yield platform
+
+
+def look_up(platform: TestPlatform, client: str, *kommuner: str) -> httpx.Response:
+    body = {"patients": [ALICE], **({"kommuner": list(kommuner)} if kommuner else {})}
+    return platform.client.post("/v1/news2/query", json=body, headers=platform.headers(client))
+
+
+def test_a_client_over_a_tenants_limit_gets_429_with_retry_after(platform: TestPlatform) -> None:
+    for client in ("salten-legevakt", "k5501-legevakt"):
+        platform.token(client)  # tokens first: the token endpoint is not the tenant's
+    if time.time() % 60 > 55:  # the limit counts per clock minute: start inside one
+        time.sleep(60.05 - time.time() % 60)
+    statuses = [look_up(platform, "salten-legevakt", "5501").status_code for _ in range(4)]
+    assert statuses == [200, 200, 200, 429]
+    limited = look_up(platform, "salten-legevakt", "5501")
+    assert limited.status_code == 429
+    assert limited.headers["content-type"] == "application/problem+json"
+    assert 1 <= int(limited.headers["retry-after"]) <= 60
+    assert "Tromsø kommune" in limited.json()["detail"]
+
+    assert look_up(platform, "salten-legevakt", "1804").status_code == 200  # another tenant
+    assert look_up(platform, "k5501-legevakt", "5501").status_code == 200  # another client
+    assert look_up(platform, "salten-legevakt").status_code == 429  # 5501 is among its tenants
+
+    redis_url = platform.runtime.settings.redis_url
+    if redis_url:
+        window = int(time.time() // 60)
+        shared = redis.Redis.from_url(redis_url)
+        assert int(shared.get(f"journalloft:rate:5501:salten-legevakt:{window}") or 0) >= 5
+        assert 0 < shared.ttl(f"journalloft:rate:5501:salten-legevakt:{window}") <= 60
