@@ -103,7 +103,7 @@ def configurations(draw: st.DrawFn) -> dict[str, tuple[frozenset[str], dict[str,
     return chosen
 
 
-@settings(max_examples=8, deadline=None, suppress_health_check=[HealthCheck.too_slow])
+@settings(max_examples=6, deadline=None, suppress_health_check=[HealthCheck.too_slow])
 @given(configuration=configurations())
 def test_no_read_returns_data_outside_the_grants(
     platform: TestPlatform,

@@ -114,11 +114,21 @@ def test_helseid_claims_map_to_the_principal_the_built_in_issuer_yields(
     assert built_in.scopes == frozenset({"news2:read", "kommunale-tjenester:read"})
 
 
-def _matrix(helseid: FakeHelseID) -> dict[str, tuple[Callable[[], str], int, str]]:
+@pytest.fixture(scope="module")
+def strangers() -> tuple[RSAKey, RSAKey]:
+    """A key that claims HelseID's kid, and one with a kid HelseID never published."""
+    return (
+        RSAKey.generate_key(2048, parameters={"kid": "helseid-1"}),
+        RSAKey.generate_key(2048, parameters={"kid": "not-published"}),
+    )
+
+
+def _matrix(
+    helseid: FakeHelseID, strangers: tuple[RSAKey, RSAKey]
+) -> dict[str, tuple[Callable[[], str], int, str]]:
     """Each case: a token maker, the status it must get, and a word the refusal must name."""
     now = int(time.time())
-    stranger = RSAKey.generate_key(2048, parameters={"kid": "helseid-1"})
-    other_kid = RSAKey.generate_key(2048, parameters={"kid": "not-published"})
+    stranger, other_kid = strangers
     public_pem = helseid.key.as_pem(private=False)
     return {
         "valid (control)": (lambda: helseid.token(HELSEID_CLIENT), 200, ""),
@@ -195,8 +205,10 @@ CASES = [
 
 
 @pytest.mark.parametrize("case", CASES)
-def test_token_matrix(platform: TestPlatform, helseid: FakeHelseID, case: str) -> None:
-    matrix = _matrix(helseid)
+def test_token_matrix(
+    platform: TestPlatform, helseid: FakeHelseID, strangers: tuple[RSAKey, RSAKey], case: str
+) -> None:
+    matrix = _matrix(helseid, strangers)
     assert list(matrix) == CASES
     make, status, reason = matrix[case]
     response = look_up(platform, make())
