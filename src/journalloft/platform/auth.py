@@ -95,10 +95,10 @@ def unverified_parts(token: str) -> tuple[dict[str, Any], dict[str, Any]]:
 
 def public_key(jwk: Mapping[str, Any]) -> PublicKey:
     """Import a public JWK; refuse private members and symmetric keys."""
-    if PRIVATE_JWK_MEMBERS & set(jwk):
-        raise ValueError("a public key must not carry private members")
     if jwk.get("kty") not in ("EC", "RSA", "OKP"):
         raise ValueError("only EC, RSA and OKP public keys are accepted")
+    if PRIVATE_JWK_MEMBERS & set(jwk):
+        raise ValueError("a public key must not carry private members")
     key = import_key(dict(jwk))
     assert isinstance(key, ECKey | RSAKey | OKPKey)
     return key
