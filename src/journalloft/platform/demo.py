@@ -13,7 +13,7 @@ from joserfc.jwk import ECKey, import_key
 
 from journalloft.platform.api import ingest
 from journalloft.platform.audit import RequestContext
-from journalloft.platform.auth import Principal
+from journalloft.platform.auth import AUDIT_READ_SCOPE, RESTRICTIONS_SCOPE, Principal
 from journalloft.platform.clients import add_key, register_client
 from journalloft.platform.identifiers import synthetic_person_id
 from journalloft.platform.runtime import Runtime
@@ -43,15 +43,14 @@ class DemoClient:
 def _roles(tenant: Tenant) -> list[tuple[str, str, tuple[str, ...]]]:
     roles = []
     for grant in tenant.sources:
-        roles.append(
-            (grant.client_id, "source", tuple(f"{s}:write" for s in sorted(grant.services)))
-        )
+        writes = tuple(f"{s}:write" for s in sorted(grant.services))
+        roles.append((grant.client_id, "source", (*writes, RESTRICTIONS_SCOPE)))
     for grant in tenant.consumers:
         roles.append(
             (grant.client_id, "consumer", tuple(f"{s}:read" for s in sorted(grant.services)))
         )
     for grant in tenant.operators:
-        roles.append((grant.client_id, "operator", ("audit:read",)))
+        roles.append((grant.client_id, "operator", (AUDIT_READ_SCOPE, RESTRICTIONS_SCOPE)))
     return roles
 
 
