@@ -123,6 +123,22 @@ def strangers() -> tuple[RSAKey, RSAKey]:
     )
 
 
+@pytest.mark.parametrize(
+    ("claims", "reason"),
+    [
+        ({"client_id": "x" * 129, "sub": None}, "names no client"),
+        ({"client_id": None, "sub": None}, "names no client"),
+        ({"helseid://claims/client/claims/orgnr_parent": "Bodø"}, "orgnr_parent"),
+    ],
+)
+def test_claims_the_audit_log_could_not_hold_are_refused(
+    helseid: FakeHelseID, claims: dict[str, Any], reason: str
+) -> None:
+    token_claims = {**helseid.claims(HELSEID_CLIENT, ["news2:read"]), **claims}
+    with pytest.raises(Unauthorized, match=reason):
+        principal_from_claims(token_claims, issuer=HELSEID)
+
+
 def _matrix(
     helseid: FakeHelseID, strangers: tuple[RSAKey, RSAKey]
 ) -> dict[str, tuple[Callable[[], str], int, str]]:

@@ -71,6 +71,7 @@ coordination of care, and break the glass."""
 BREAK_THE_GLASS = "BTG"
 _HPR = re.compile(r"^[0-9]{1,16}$")
 _CODE = re.compile(r"^[A-Za-z0-9._:-]{1,32}$")
+_ORGNR = re.compile(r"^[0-9]{9}$")
 
 PublicKey = ECKey | RSAKey | OKPKey
 
@@ -361,9 +362,11 @@ def principal_from_claims(
     scope = claims.get("scope", "")
     names = scope.split() if isinstance(scope, str) else scope if isinstance(scope, list) else []
     client_id = claims.get("client_id") or claims.get("sub")
-    if not isinstance(client_id, str) or not client_id:
-        raise Unauthorized("the token names no client")
+    if not isinstance(client_id, str) or not 1 <= len(client_id) <= 128:
+        raise Unauthorized("the token names no client (client_id of 1 to 128 characters)")
     orgnr = claims.get(ORGNR_PARENT)
+    if orgnr is not None and not (isinstance(orgnr, str) and _ORGNR.fullmatch(orgnr)):
+        raise Unauthorized("the token's orgnr_parent is not an organisasjonsnummer")
     attestation = None
     if read_attestation and "authorization_details" in claims:
         attestation = attestation_from_details(
@@ -376,7 +379,7 @@ def principal_from_claims(
         client_id=client_id,
         scopes=frozenset(n for n in names if isinstance(n, str)),
         issuer=issuer,
-        organisasjonsnummer=orgnr if isinstance(orgnr, str) else None,
+        organisasjonsnummer=orgnr,
         dpop_jkt=bound_key(claims),
         attestation=attestation,
     )
