@@ -281,7 +281,7 @@ def _query_targets(
 ) -> list[Tenant]:
     client_id = context.principal.client_id
     if kommuner is None:
-        granted = [t for t in runtime.tenants.all() if t.may_read(client_id, service.name)]
+        granted = runtime.tenants.readable_by(client_id, service.name)
         if not granted:
             raise Forbidden(
                 f"no municipality has granted this client to read {service.name}",
