@@ -37,12 +37,12 @@ CORRELATION_ID = re.compile(r"^[A-Za-z0-9._:\-]{1,128}$")
 
 
 class JSONResponse(Response):
-    """JSON rendered by orjson (RFC 3339 instants, ISO dates)."""
+    """JSON rendered by orjson: instants in RFC 3339 with ``Z`` for UTC, dates as ``YYYY-MM-DD``."""
 
     media_type = "application/json"
 
     def render(self, content: Any) -> bytes:
-        return orjson.dumps(content)
+        return orjson.dumps(content, option=orjson.OPT_UTC_Z)
 
 
 def problem_response(problem: Problem, *, correlation_id: str | None = None) -> Response:
