@@ -185,16 +185,24 @@ def ingest(
     )
     allow_synthetic = bool(runtime.settings.allow_synthetic_ids)
     rows = []
+    person_errors: dict[str, str | None] = {}  # a batch names each person many times
     for i, record in enumerate(records):
         at = f"/records/{i}"
         schema_errors = runtime.schemas.errors(record, service.record_schema, prefix=at)
         errors += schema_errors
         patient = record.get("patient")
-        if isinstance(patient, str) and not any(e.pointer == f"{at}/patient" for e in errors):
-            try:
-                parse_person_id(patient, allow_synthetic=allow_synthetic)
-            except InvalidPersonId as exc:
-                errors.append(FieldError(f"{at}/patient", exc.reason))
+        if isinstance(patient, str) and not any(
+            e.pointer == f"{at}/patient" for e in schema_errors
+        ):
+            if patient not in person_errors:
+                try:
+                    parse_person_id(patient, allow_synthetic=allow_synthetic)
+                    person_errors[patient] = None
+                except InvalidPersonId as exc:
+                    person_errors[patient] = exc.reason
+            reason = person_errors[patient]
+            if reason is not None:
+                errors.append(FieldError(f"{at}/patient", reason))
         if schema_errors:
             continue
         try:

@@ -92,19 +92,20 @@ def _json_native(instance: Any) -> bool:
     """Whether ``instance`` is made only of what JSON parsing yields (dict with str keys, list,
     str, int, float, bool, None): where the fast validator and the reference one see the same
     value (a tuple, say, is an array to one and not to the other)."""
-    pending = [instance]
-    while pending:
-        value = pending.pop()
-        kind = type(value)
-        if kind is dict:
-            if not all(type(key) is str for key in value):
+    kind = type(instance)
+    if kind is dict:
+        for key, value in instance.items():
+            if type(key) is not str:
                 return False
-            pending.extend(value.values())
-        elif kind is list:
-            pending.extend(value)
-        elif kind not in _JSON_SCALARS:
-            return False
-    return True
+            if type(value) not in _JSON_SCALARS and not _json_native(value):
+                return False
+        return True
+    if kind is list:
+        for value in instance:
+            if type(value) not in _JSON_SCALARS and not _json_native(value):
+                return False
+        return True
+    return kind in _JSON_SCALARS
 
 
 class Schemas:
