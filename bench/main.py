@@ -1,0 +1,598 @@
+"""``python -m bench [--quick]``: the platform against the machine's own ceilings, in one run.
+
+Phases (each prints as it goes; the table comes at the end and is appended to RESULTS.md):
+
+1. PostgreSQL + Redis, the app as production runs it (``journalloft serve --workers 2``): data
+   loaded through HTTP ingest in batches of 1000 (kept between runs while it is the same dataset
+   and less than a day old), ingest rates for batches of 100 and 1000, the query matrix (both
+   services, 1 and 50 patients, concurrency 1/32/128 with wrk and real tokens), peak memory, and
+   one small tenant beside a large one.
+2. Ceilings on the same data: (a) pgbench with the same lookup prepared, (b) a bare FastAPI
+   endpoint with a psycopg 3 pool and orjson, (c) a FastAPI hello world; and the raw multi-row
+   insert rate of the same NEWS2 rows.
+3. 357 tenants holding the same total data as the 2 tenants: latency and memory.
+4. The embedded default (SQLite, one process): 10 000 people per tenant.
+"""
+
+from __future__ import annotations
+
+import argparse
+import contextlib
+import json
+import os
+import platform
+import random
+import shutil
+import signal
+import subprocess
+import sys
+import time
+from collections.abc import Sequence
+from dataclasses import dataclass, field
+from datetime import UTC, datetime
+from pathlib import Path
+from typing import Any
+
+import httpx
+import orjson
+
+from bench import ceilings, cpu, data, load, stack
+from bench.load import Request
+from bench.report import render, write_results
+
+ROOT = stack.ROOT
+WORK = Path(os.environ.get("BENCH_WORKDIR") or ROOT / "var" / "bench")
+PYTHONPATH = f"{ROOT / 'src'}{os.pathsep}{ROOT}"
+PORTS = {"platform": 8301, "bare": 8302, "hello": 8303, "sqlite": 8304}
+SERVICES = data.SERVICES
+DATASET_MAX_AGE_SECONDS = 12 * 3600
+
+
+@dataclass(frozen=True)
+class Scale:
+    name: str
+    people: int  # per tenant, 2 tenants
+    small_people: int  # the small tenant beside a large one
+    many_tenants: int  # the scaling run: same total people over this many tenants
+    sqlite_people: int  # per tenant in the embedded default, 2 tenants
+    seconds: float  # per load point
+    ingest_batches_1000: int
+    ingest_batches_100: int
+
+
+FULL = Scale("full", 30_000, 10_000, 357, 10_000, 6.0, 40, 300)
+QUICK = Scale("quick", 2_000, 500, 357, 1_000, 2.0, 8, 40)
+
+
+def log(message: str) -> None:
+    print(f"[{datetime.now().strftime('%H:%M:%S')}] {message}", flush=True)
+
+
+# -- datasets ------------------------------------------------------------------------------------
+
+
+@dataclass
+class Dataset:
+    stack: stack.Stack
+    tenants: dict[str, int]  # kommunenummer -> people
+    ingest_tenant: str | None = None
+    _people: dict[str, list[str]] = field(default_factory=dict)
+
+    def people(self, knr: str) -> list[str]:
+        if knr not in self._people:
+            self._people[knr] = data.people(self.tenants[knr], seed=f"bench-{knr}")
+        return self._people[knr]
+
+
+def ensure_dataset(
+    dataset: Dataset, *, port: int, workers: int, results: dict[str, Any], key: str
+) -> None:
+    """Onboard and load through HTTP unless the same dataset is already there and fresh."""
+    wanted = {
+        "tenants": dataset.tenants,
+        "ingest_tenant": dataset.ingest_tenant,
+        "generator": 2,
+    }
+    meta = dataset.stack.read_meta()
+    if (
+        meta
+        and meta.get("wanted") == wanted
+        and time.time() - meta.get("loaded_at", 0) < DATASET_MAX_AGE_SECONDS
+    ):
+        log(f"{dataset.stack.name}: reusing the loaded dataset ({meta['records']} records)")
+        dataset.stack.migrate(port)
+        results[key] = meta["load"]
+        return
+    log(f"{dataset.stack.name}: new store, onboarding {len(wanted['tenants'])} tenants")
+    dataset.stack.reset()
+    documents = [data.tenant_document(i, knr) for i, knr in enumerate(dataset.tenants)]
+    if dataset.ingest_tenant:
+        documents.append(data.tenant_document(len(documents), dataset.ingest_tenant))
+    onboarding = dataset.stack.onboard(documents, port)
+    log(f"{dataset.stack.name}: onboarded in {onboarding:.1f} s; loading through HTTP ingest")
+    server = stack.journalloft_server(
+        dataset.stack, port=port, workers=workers, log=WORK / f"{dataset.stack.name}-load.log"
+    )
+    with stack.running(server):
+        keys = dataset.stack.private_keys()
+        tokens = stack.get_tokens(
+            server.base, keys, [f"bench-{knr}-epj" for knr in dataset.tenants]
+        )
+        now = datetime.now(UTC)
+
+        def batches() -> Any:
+            for knr in dataset.tenants:
+                for service, records in data.batches(
+                    dataset.people(knr), now=now, seed=f"records-{knr}", tag="b"
+                ):
+                    yield knr, service, tokens[f"bench-{knr}-epj"], records
+
+        result = load.push(server.base, batches(), concurrency=4)
+    loaded = {
+        "records": result.records,
+        "seconds": round(result.seconds, 1),
+        "records_per_s": round(result.records_per_second),
+        "errors": result.errors,
+        "onboarding_s": round(onboarding, 1),
+    }
+    log(f"{dataset.stack.name}: loaded {loaded}")
+    if result.errors:
+        raise RuntimeError("loading failed; see the first error above")
+    dataset.stack.write_meta(
+        {"wanted": wanted, "loaded_at": time.time(), "records": result.records, "load": loaded}
+    )
+    results[key] = loaded
+
+
+# -- load points -----------------------------------------------------------------------------------
+
+
+def query_requests(
+    dataset: Dataset,
+    service: str,
+    size: int,
+    tokens: dict[str, str] | None,
+    *,
+    count: int,
+    tenants: Sequence[str] | None = None,
+    bare: bool = False,
+) -> list[Request]:
+    """``count`` query requests spread round-robin over the tenants, real people of each."""
+    rng = random.Random(f"{service}-{size}-{count}")
+    chosen = list(tenants or dataset.tenants)
+    people = {knr: dataset.people(knr) for knr in chosen}
+    requests = []
+    for i in range(count):
+        knr = chosen[i % len(chosen)]
+        body = orjson.dumps({"patients": rng.sample(people[knr], size)})
+        if bare:
+            requests.append(Request("POST", f"/bare/{service}/{knr}", body))
+        else:
+            assert tokens is not None
+            token = tokens[f"bench-{knr}-legevakt"]
+            requests.append(Request("POST", f"/v1/{service}/query", body, token))
+    return requests
+
+
+def settle(server: stack.Server, *, limit: float = 60.0) -> None:
+    """Wait until the server has worked off what the previous point left queued (a closed-loop
+    client stops sending, but the requests in flight still run): /healthz answers promptly."""
+    deadline = time.monotonic() + limit
+    while time.monotonic() < deadline:
+        started = time.perf_counter()
+        with contextlib.suppress(httpx.HTTPError):
+            httpx.get(server.base + "/healthz", timeout=limit)
+        if time.perf_counter() - started < 0.05:
+            return
+        time.sleep(0.2)
+
+
+def run_point(
+    server: stack.Server,
+    requests: list[Request],
+    *,
+    connections: int,
+    seconds: float,
+    name: str,
+) -> dict[str, Any]:
+    settle(server)
+    pids = server.workers()
+    backends = cpu.postgres_backends(server.database) if server.database else []
+    before = cpu.snapshot(pids, backends)
+    result = load.wrk(
+        server.base,
+        requests,
+        connections=connections,
+        seconds=seconds,
+        workdir=WORK / "wrk",
+        name=name,
+    )
+    point = result.as_dict()
+    after = cpu.snapshot(pids, backends)
+    point["cpu_ms"] = cpu.per_request_ms(before, after, result.requests)
+    log(f"  {name:<34} c={connections:<4} {point}")
+    return point
+
+
+def query_matrix(
+    server: stack.Server,
+    dataset: Dataset,
+    tokens: dict[str, str] | None,
+    *,
+    scale: Scale,
+    label: str,
+    points: Sequence[tuple[str, int, int]],
+    bare: bool = False,
+    tenants: Sequence[str] | None = None,
+) -> dict[str, Any]:
+    out: dict[str, Any] = {}
+    cache: dict[tuple[str, int], list[Request]] = {}
+    for service, size, connections in points:
+        if (service, size) not in cache:
+            count = 2000 if size == 1 else 300
+            cache[(service, size)] = query_requests(
+                dataset, service, size, tokens, count=count, tenants=tenants, bare=bare
+            )
+        out[f"{service}/{size}/c{connections}"] = run_point(
+            server,
+            cache[(service, size)],
+            connections=connections,
+            seconds=scale.seconds,
+            name=f"{label}-{service}-{size}p",
+        )
+    return out
+
+
+def warm_up(base: str, requests: list[Request]) -> None:
+    load.wrk(base, requests, connections=32, seconds=2, workdir=WORK / "wrk", name="warmup")
+
+
+MATRIX = [
+    (service, size, connections)
+    for service in ("news2", "kommunale-tjenester")
+    for size in (1, 50)
+    for connections in (1, 32, 128)
+]
+
+
+# -- phases --------------------------------------------------------------------------------------
+
+
+def phase_postgres(scale: Scale, results: dict[str, Any]) -> Dataset:
+    main_stack = stack.Stack(
+        "pg-2", WORK / f"{scale.name}-pg-2", f"journalloft_bench_{scale.name}_2"
+    )
+    tenants = {data.kommunenummer(0): scale.people, data.kommunenummer(1): scale.people}
+    small = data.kommunenummer(2)
+    tenants[small] = scale.small_people
+    dataset = Dataset(main_stack, tenants, ingest_tenant=data.kommunenummer(3))
+    port = PORTS["platform"]
+    ensure_dataset(dataset, port=port, workers=2, results=results, key="load_pg")
+    large = [data.kommunenummer(0), data.kommunenummer(1)]
+
+    server = stack.journalloft_server(main_stack, port=port, workers=2, log=WORK / "pg-2.log")
+    with stack.running(server):
+        keys = main_stack.private_keys()
+        clients = [f"bench-{knr}-legevakt" for knr in tenants]
+        clients.append(f"bench-{dataset.ingest_tenant}-epj")
+        tokens = stack.get_tokens(server.base, keys, clients)
+        log("platform (PostgreSQL + Redis, 2 workers): ingest")
+        results["ingest"] = ingest_phase(server, dataset, tokens, scale)
+        log("platform (PostgreSQL + Redis, 2 workers): queries")
+        warm_up(server.base, query_requests(dataset, "news2", 1, tokens, count=500, tenants=large))
+        points = [*MATRIX, ("news2", 1, 8)]
+        results["platform"] = query_matrix(
+            server,
+            dataset,
+            tokens,
+            scale=scale,
+            label="platform",
+            points=points,
+            tenants=large,
+        )
+        results["memory_2"] = server.peak_rss_mib()
+        log(f"  peak RSS (largest process, whole tree) MiB: {results['memory_2']}")
+        log("one tenant: small vs large")
+        scaling_points = [("news2", 1, 1), ("news2", 1, 32)]
+        results["one_tenant"] = {
+            "small": query_matrix(
+                server,
+                dataset,
+                tokens,
+                scale=scale,
+                label="small-tenant",
+                points=scaling_points,
+                tenants=[small],
+            ),
+            "large": query_matrix(
+                server,
+                dataset,
+                tokens,
+                scale=scale,
+                label="large-tenant",
+                points=scaling_points,
+                tenants=[large[0]],
+            ),
+            "people": {"small": scale.small_people, "large": scale.people},
+        }
+    results["dataset_pg"] = {"tenants": len(large), "people_per_tenant": scale.people}
+    return dataset
+
+
+def ingest_phase(
+    server: stack.Server, dataset: Dataset, tokens: dict[str, str], scale: Scale
+) -> dict[str, Any]:
+    """NEWS2 ingest of fresh records (all created) into the ingest tenant, 4 requests in flight."""
+    knr = dataset.ingest_tenant
+    assert knr is not None
+    token = tokens[f"bench-{knr}-epj"]
+    run = datetime.now(UTC).strftime("%Y%m%d%H%M%S")
+    out: dict[str, Any] = {}
+    raw_batches: list[list[dict[str, Any]]] = []
+    for size, count in ((100, scale.ingest_batches_100), (1000, scale.ingest_batches_1000)):
+        patients = data.people(count * size // 18 + 60, seed=f"ingest-{run}-{size}")
+        rng = random.Random(f"ingest-{size}")
+        records = data.news2_records(rng, patients, now=datetime.now(UTC), tag=f"i{run}-{size}")
+        records = records[: count * size]
+        encoded = [
+            (knr, "news2", token, orjson.dumps({"records": records[i : i + size]}), size)
+            for i in range(0, len(records), size)
+        ]
+        pids = server.workers()
+        backends = cpu.postgres_backends(server.database)
+        before = cpu.snapshot(pids, backends)
+        result = load.push_encoded(server.base, encoded, concurrency=4)
+        point = result.as_dict()
+        after = cpu.snapshot(pids, backends)
+        point["cpu_ms"] = cpu.per_request_ms(before, after, result.records)
+        out[f"news2/{size}"] = point
+        log(f"  ingest news2 batches of {size}: {point} (cpu_ms per record)")
+        if size == 1000:
+            raw_records = data.news2_records(
+                rng, patients, now=datetime.now(UTC), tag=f"r{run}-{size}"
+            )[: count * size]
+            rows = ceilings.prepared_rows(raw_records, source="bench-raw", now=datetime.now(UTC))
+            raw_batches = [rows[i : i + size] for i in range(0, len(rows), size)]
+    assert dataset.stack.database_url is not None
+    raw = ceilings.raw_insert_rate(
+        stack.pg_url(dataset.stack.database or "", driver=False), f"tenant_{knr}", raw_batches
+    )
+    log(f"  raw multi-row INSERT of the same rows (1000 a statement): {raw}")
+    out["raw_insert_1000"] = raw
+    for batch in raw_batches:
+        for row in batch:
+            row["record_id"] += "-copy"
+    copy = ceilings.raw_copy_rate(
+        stack.pg_url(dataset.stack.database or "", driver=False), f"tenant_{knr}", raw_batches
+    )
+    log(f"  raw COPY of the same rows (1000 a transaction): {copy}")
+    out["raw_copy_1000"] = copy
+    return out
+
+
+def phase_ceilings(scale: Scale, dataset: Dataset, results: dict[str, Any]) -> None:
+    assert dataset.stack.database
+    large = [data.kommunenummer(0), data.kommunenummer(1)]
+    url = stack.pg_url(dataset.stack.database, driver=False)
+    log("ceiling (a): pgbench, prepared, the same lookup")
+    first = large[0]
+    ceilings.store_people(url, dataset.people(first))
+    pg: dict[str, Any] = {}
+    for service in SERVICES:
+        for size in (1, 50):
+            script = ceilings.pgbench_script(
+                service, f"tenant_{first}", patients=size, people=dataset.tenants[first]
+            )
+            for clients in (1, 32):
+                name = f"pgbench-{service}-{size}p"
+                pg[f"{service}/{size}/c{clients}"] = result = ceilings.pgbench(
+                    dataset.stack.database,
+                    script,
+                    clients=clients,
+                    seconds=scale.seconds,
+                    workdir=WORK / "pgbench",
+                    name=name,
+                )
+                log(f"  {name:<44} c={clients:<4} {result}")
+    results["pgbench"] = pg
+
+    log("ceiling (b): bare FastAPI + psycopg 3 pool + orjson, 2 workers")
+    bare = stack.uvicorn_server(
+        "bare",
+        "bench.ceiling_apps:bare_app",
+        port=PORTS["bare"],
+        workers=2,
+        database=dataset.stack.database,
+        env={"BENCH_DSN": url, "PYTHONPATH": PYTHONPATH},
+        log=WORK / "bare.log",
+    )
+    with stack.running(bare):
+        warm_up(bare.base, query_requests(dataset, "news2", 1, None, count=500, bare=True))
+        results["bare"] = query_matrix(
+            bare,
+            dataset,
+            None,
+            scale=scale,
+            label="bare",
+            points=MATRIX,
+            bare=True,
+            tenants=large,
+        )
+        results["memory_bare"] = bare.peak_rss_mib()
+
+    log("ceiling (c): FastAPI hello world, 2 workers")
+    hello = stack.uvicorn_server(
+        "hello",
+        "bench.ceiling_apps:hello_app",
+        port=PORTS["hello"],
+        workers=2,
+        env={"PYTHONPATH": PYTHONPATH},
+        log=WORK / "hello.log",
+    )
+    with stack.running(hello):
+        requests = [Request("GET", "/hello")]
+        results["hello"] = {
+            f"c{c}": run_point(hello, requests, connections=c, seconds=scale.seconds, name="hello")
+            for c in (1, 32, 128)
+        }
+
+
+def phase_many_tenants(scale: Scale, results: dict[str, Any]) -> None:
+    count = scale.many_tenants
+    total = 2 * scale.people
+    many_stack = stack.Stack(
+        f"pg-{count}", WORK / f"{scale.name}-pg-{count}", f"journalloft_bench_{scale.name}_{count}"
+    )
+    tenants = {
+        data.kommunenummer(i): total // count + (1 if i < total % count else 0)
+        for i in range(count)
+    }
+    dataset = Dataset(many_stack, tenants)
+    port = PORTS["platform"]
+    ensure_dataset(dataset, port=port, workers=2, results=results, key="load_many")
+    server = stack.journalloft_server(many_stack, port=port, workers=2, log=WORK / "pg-many.log")
+    with stack.running(server):
+        keys = many_stack.private_keys()
+        tokens = stack.get_tokens(server.base, keys, [f"bench-{knr}-legevakt" for knr in tenants])
+        log(f"platform with {count} tenants (same total data): queries over every tenant")
+        warm_up(server.base, query_requests(dataset, "news2", 1, tokens, count=2000))
+        points = [
+            ("news2", 1, 1),
+            ("news2", 1, 32),
+            ("news2", 50, 32),
+            ("kommunale-tjenester", 1, 32),
+            ("kommunale-tjenester", 50, 32),
+        ]
+        results["many"] = query_matrix(
+            server, dataset, tokens, scale=scale, label=f"{count}-tenants", points=points
+        )
+        results["memory_many"] = server.peak_rss_mib()
+        log(f"  peak RSS MiB: {results['memory_many']}")
+    results["dataset_many"] = {"tenants": count, "people_total": total}
+
+
+def phase_sqlite(scale: Scale, results: dict[str, Any]) -> None:
+    sqlite_stack = stack.Stack("sqlite", WORK / f"{scale.name}-sqlite", None)
+    tenants = {
+        data.kommunenummer(0): scale.sqlite_people,
+        data.kommunenummer(1): scale.sqlite_people,
+    }
+    dataset = Dataset(sqlite_stack, tenants)
+    port = PORTS["sqlite"]
+    ensure_dataset(dataset, port=port, workers=1, results=results, key="load_sqlite")
+    server = stack.journalloft_server(sqlite_stack, port=port, workers=1, log=WORK / "sqlite.log")
+    with stack.running(server):
+        keys = sqlite_stack.private_keys()
+        tokens = stack.get_tokens(server.base, keys, [f"bench-{knr}-legevakt" for knr in tenants])
+        log("embedded default (SQLite, 1 process): queries")
+        warm_up(server.base, query_requests(dataset, "news2", 1, tokens, count=500))
+        points = [
+            ("news2", 1, 1),
+            ("news2", 1, 32),
+            ("news2", 50, 32),
+            ("kommunale-tjenester", 1, 1),
+            ("kommunale-tjenester", 1, 32),
+            ("kommunale-tjenester", 50, 32),
+        ]
+        results["sqlite"] = query_matrix(
+            server, dataset, tokens, scale=scale, label="sqlite", points=points
+        )
+        results["memory_sqlite"] = server.peak_rss_mib()
+    results["dataset_sqlite"] = {"tenants": 2, "people_per_tenant": scale.sqlite_people}
+
+
+# -- the run ---------------------------------------------------------------------------------------
+
+
+def machine() -> dict[str, str]:
+    cpu = "unknown CPU"
+    for line in Path("/proc/cpuinfo").read_text().splitlines():
+        if line.startswith("model name"):
+            cpu = line.split(":", 1)[1].strip()
+            break
+    memory = ""
+    for line in Path("/proc/meminfo").read_text().splitlines():
+        if line.startswith("MemTotal"):
+            memory = f"{int(line.split()[1]) // 1024 // 1024} GiB"
+    commit = subprocess.run(
+        ["git", "rev-parse", "--short", "HEAD"],
+        cwd=ROOT,
+        capture_output=True,
+        text=True,
+        check=False,
+    ).stdout.strip()
+    dirty = subprocess.run(
+        ["git", "status", "--porcelain", "--untracked-files=no", "src"],
+        cwd=ROOT,
+        capture_output=True,
+        text=True,
+        check=False,
+    ).stdout.strip()
+    pg = subprocess.run(
+        ["psql", "-h", "127.0.0.1", "-U", "postgres", "-Atc", "SHOW server_version"],
+        capture_output=True,
+        text=True,
+        check=False,
+    ).stdout.strip()
+    return {
+        "date": datetime.now(UTC).strftime("%Y-%m-%d %H:%M UTC"),
+        "machine": f"{platform.node()}: {os.cpu_count()} cores, {cpu}, {memory}",
+        "commit": commit + (" (src modified)" if dirty else ""),
+        "python": platform.python_version(),
+        "postgresql": pg or "?",
+    }
+
+
+def main(argv: Sequence[str] | None = None) -> int:
+    parser = argparse.ArgumentParser(prog="python -m bench", description=__doc__.split("\n")[0])
+    parser.add_argument("--quick", action="store_true", help="a small smoke run (~2 minutes)")
+    parser.add_argument(
+        "--phases",
+        default="postgres,ceilings,many,sqlite",
+        help="comma-separated subset of postgres,ceilings,many,sqlite (default: all)",
+    )
+    parser.add_argument("--people", type=int, help="people per tenant (default 100000, quick 2000)")
+    parser.add_argument("--seconds", type=float, help="seconds per load point")
+    parser.add_argument("--no-write", action="store_true", help="print only, leave RESULTS.md")
+    args = parser.parse_args(argv)
+    scale = QUICK if args.quick else FULL
+    if args.people:
+        scale = Scale(**{**scale.__dict__, "people": args.people})
+    if args.seconds:
+        scale = Scale(**{**scale.__dict__, "seconds": args.seconds})
+    missing = [tool for tool in ("wrk",) if shutil.which(tool) is None]
+    if ceilings.pgbench_binary() is None:
+        missing.append("pgbench")
+    if missing:
+        print(f"bench needs {', '.join(missing)} (apt-get install wrk postgresql-client)")
+        return 2
+    for signum in (signal.SIGTERM, signal.SIGINT, signal.SIGHUP):
+        signal.signal(signum, stack.stop_all)
+    phases = set(args.phases.split(","))
+    WORK.mkdir(parents=True, exist_ok=True)
+    info = machine()
+    results: dict[str, Any] = {"scale": scale.__dict__, "machine": info}
+    log(f"bench {scale.name}: {info}")
+    started = time.monotonic()
+    dataset = None
+    if phases & {"postgres", "ceilings"}:
+        dataset = phase_postgres(scale, results)
+    if "ceilings" in phases and dataset is not None:
+        phase_ceilings(scale, dataset, results)
+    if "many" in phases:
+        phase_many_tenants(scale, results)
+    if "sqlite" in phases:
+        phase_sqlite(scale, results)
+    results["seconds"] = round(time.monotonic() - started)
+    (WORK / f"results-{scale.name}.json").write_text(json.dumps(results, indent=1), "utf-8")
+    text = render(results)
+    print()
+    print(text)
+    if not args.no_write:
+        write_results(ROOT / "bench" / "RESULTS.md", text)
+        print(f"appended to {ROOT / 'bench' / 'RESULTS.md'}")
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())

@@ -1,0 +1,331 @@
+"""The results table: printed at the end of a run and appended to ``bench/RESULTS.md``."""
+
+from __future__ import annotations
+
+from pathlib import Path
+from typing import Any
+
+SHORT = {"news2": "news2", "kommunale-tjenester": "kommunale-tjenester"}
+
+
+def _num(value: Any, digits: int = 0) -> str:
+    if value is None:
+        return "–"
+    if isinstance(value, float) and digits:
+        return f"{value:,.{digits}f}"
+    return f"{round(value):,}"
+
+
+def _ratio(a: Any, b: Any) -> str:
+    if not a or not b:
+        return "–"
+    return f"{a / b:.0%}"
+
+
+def _times(a: Any, b: Any) -> str:
+    if not a or not b:
+        return "–"
+    return f"{a / b:.2f}×"
+
+
+def _errors(point: dict[str, Any] | None) -> str:
+    return f" ⚠{point['errors']} errors" if point and point.get("errors") else ""
+
+
+def _cpu(point: dict[str, Any] | None) -> str:
+    cpu = (point or {}).get("cpu_ms")
+    if not cpu:
+        return "–"
+    return f"{cpu['app']:.2f} + {cpu['postgres']:.2f} + {cpu['redis']:.2f} ({cpu['other']:.2f})"
+
+
+def capacity(point: dict[str, Any] | None, cores: int = 2) -> float | None:
+    """Requests/s the stack's own CPU per request allows on ``cores`` cores (app + PostgreSQL +
+    Redis, not the load generator nor other work on the machine): a figure that other sessions
+    sharing the machine do not move, unlike the measured rate."""
+    cpu = (point or {}).get("cpu_ms")
+    if not cpu:
+        return None
+    spent = cpu["app"] + cpu["postgres"] + cpu["redis"]
+    return cores * 1000 / spent if spent > 0 else None
+
+
+def query_table(results: dict[str, Any]) -> list[str]:
+    platform = results.get("platform", {})
+    bare = results.get("bare", {})
+    pgbench = results.get("pgbench", {})
+    lines = [
+        "| service | patients | conc. | platform req/s | p50 ms | p99 ms | patient results/s "
+        "| (b) bare req/s | platform/(b) | (a) pgbench tx/s | platform/(a) "
+        "| CPU ms/req app + pg + redis (other) | (b) CPU ms/req "
+        "| CPU capacity req/s: platform / (b) |",
+        "| --- | ---: | ---: | ---: | ---: | ---: | ---: | ---: | ---: | ---: | ---: | ---: "
+        "| ---: | ---: |",
+    ]
+    for key, point in platform.items():
+        service, size, conc = key.split("/")
+        b = bare.get(key, {})
+        a = pgbench.get(key) or pgbench.get(f"{service}/{size}/c32" if conc != "c1" else key)
+        a_text = _num(a["rps"]) + ("" if f"{key}" in pgbench else " (c32)") if a else "–"
+        lines.append(
+            f"| {SHORT[service]} | {size} | {conc[1:]} | {_num(point['rps'])}{_errors(point)} "
+            f"| {point['p50_ms']:.2f} | {point['p99_ms']:.2f} "
+            f"| {_num(point['rps'] * int(size))} | {_num(b.get('rps'))}{_errors(b)} "
+            f"| {_ratio(point['rps'], b.get('rps'))} | {a_text} "
+            f"| {_ratio(point['rps'], a['rps'] if a else None)} | {_cpu(point)} | {_cpu(b)} "
+            f"| {_num(capacity(point))} / {_num(capacity(b))} "
+            f"({_ratio(capacity(point), capacity(b))}) |"
+        )
+    return lines
+
+
+def render(results: dict[str, Any]) -> str:
+    info = results["machine"]
+    scale = results["scale"]
+    out = [
+        f"## {info['date']} · commit {info['commit']} · {scale['name']} run",
+        "",
+        f"Machine: {info['machine']}; Python {info['python']}; PostgreSQL {info['postgresql']}. "
+        f"Run took {results.get('seconds', '?')} s; {scale['seconds']:g} s per load point "
+        "(wrk, closed loop, real bearer tokens from the built-in issuer; server and load share "
+        "the 2 cores).",
+        "",
+    ]
+    if "dataset_pg" in results:
+        load = results.get("load_pg", {})
+        out += [
+            "### Queries: PostgreSQL + Redis, `journalloft serve --workers 2`, audit and auth on",
+            "",
+            f"Data: 2 tenants × {scale['people']:,} people (+ a {scale['small_people']:,}-people "
+            f"tenant), ~18 NEWS2 measurements (half in the 72 h window) and ~1.8 municipal "
+            f"services per person, loaded through HTTP ingest in batches of 1000: "
+            f"{_num(load.get('records'))} records at {_num(load.get('records_per_s'))} records/s "
+            f"(loader generating them in the same 2 cores).",
+            "",
+            *query_table(results),
+            "",
+            "CPU ms/req: CPU time per request of the server's processes, of this database's "
+            "PostgreSQL backends and of Redis; (other) is the rest of the machine's busy time "
+            "meanwhile, per request (other sessions on the machine, the kernel). CPU capacity = "
+            "2 cores ÷ (app + pg + redis) CPU per request: what the stack could serve with the "
+            "machine to itself, which other load does not move; the measured req/s does move.",
+            "",
+        ]
+    hello = results.get("hello")
+    if hello:
+        out += [
+            "Ceiling (c), bare FastAPI hello world, 2 workers: "
+            + ", ".join(
+                f"c={k[1:]}: {_num(v['rps'])} req/s (p50 {v['p50_ms']:.2f} ms)"
+                for k, v in hello.items()
+            ),
+            "",
+        ]
+    ingest = results.get("ingest")
+    if ingest:
+        raw = ingest.get("raw_insert_1000", {})
+        copy = ingest.get("raw_copy_1000", {})
+        out += [
+            "### Ingest: NEWS2, validated and scored, 4 requests in flight",
+            "",
+            "| batch | records/s | batch p50 ms | batch p99 ms "
+            "| CPU µs/record app + pg + redis (other) | raw multi-row INSERT records/s "
+            "| platform/raw | raw COPY records/s | platform/COPY |",
+            "| ---: | ---: | ---: | ---: | ---: | ---: | ---: | ---: | ---: |",
+        ]
+        for size in (100, 1000):
+            point = ingest.get(f"news2/{size}")
+            if point:
+                raw_rate = raw.get("records_per_s") if size == 1000 else None
+                copy_rate = copy.get("records_per_s") if size == 1000 else None
+                cpu = point.get("cpu_ms") or {}
+                cpu_text = (
+                    f"{cpu['app'] * 1000:.0f} + {cpu['postgres'] * 1000:.0f} + "
+                    f"{cpu['redis'] * 1000:.0f} ({cpu['other'] * 1000:.0f})"
+                    if cpu
+                    else "–"
+                )
+                out.append(
+                    f"| {size} | {_num(point['records_per_s'])}{_errors(point)} "
+                    f"| {point['batch_p50_ms']:.0f} | {point['batch_p99_ms']:.0f} | {cpu_text} "
+                    f"| {_num(raw_rate)} | {_ratio(point['records_per_s'], raw_rate)} "
+                    f"| {_num(copy_rate)} | {_ratio(point['records_per_s'], copy_rate)} |"
+                )
+        out.append("")
+    out += scaling(results)
+    sqlite = results.get("sqlite")
+    if sqlite:
+        people = results.get("dataset_sqlite", {}).get("people_per_tenant")
+        out += [
+            f"### Embedded default: SQLite, one process, 2 tenants × {_num(people)} people",
+            "",
+            "| service | patients | conc. | req/s | p50 ms | p99 ms |",
+            "| --- | ---: | ---: | ---: | ---: | ---: |",
+        ]
+        for key, point in sqlite.items():
+            service, size, conc = key.split("/")
+            out.append(
+                f"| {SHORT[service]} | {size} | {conc[1:]} | {_num(point['rps'])}{_errors(point)} "
+                f"| {point['p50_ms']:.2f} | {point['p99_ms']:.2f} |"
+            )
+        memory = results.get("memory_sqlite")
+        if memory:
+            out.append(f"\nPeak RSS: {memory[0]:.0f} MiB.")
+        out.append("")
+    out += targets(results)
+    return "\n".join(out) + "\n"
+
+
+def _spent(point: dict[str, Any]) -> float:
+    cpu = point.get("cpu_ms") or {}
+    return float(cpu.get("app", 0) + cpu.get("postgres", 0))
+
+
+def scaling(results: dict[str, Any]) -> list[str]:
+    out: list[str] = []
+    many = results.get("many")
+    platform = results.get("platform", {})
+    if many:
+        count = results["dataset_many"]["tenants"]
+        m2, mm = results.get("memory_2"), results.get("memory_many")
+        out += [
+            f"### Scaling: 2 vs {count} tenants, same total people "
+            f"({_num(results['dataset_many']['people_total'])})",
+            "",
+            f"| point | 2 tenants p50 / p99 ms | {count} tenants p50 / p99 ms | p50 ratio "
+            f"| 2 tenants req/s | {count} tenants req/s | CPU ms/req app+pg: 2 / {count} "
+            "| CPU ratio |",
+            "| --- | ---: | ---: | ---: | ---: | ---: | ---: | ---: |",
+        ]
+        for key, point in many.items():
+            two = platform.get(key)
+            if not two:
+                continue
+            out.append(
+                f"| {key} | {two['p50_ms']:.2f} / {two['p99_ms']:.2f} "
+                f"| {point['p50_ms']:.2f} / {point['p99_ms']:.2f}{_errors(point)} "
+                f"| {_times(point['p50_ms'], two['p50_ms'])} | {_num(two['rps'])} "
+                f"| {_num(point['rps'])} | {_spent(two):.2f} / {_spent(point):.2f} "
+                f"| {_times(_spent(point), _spent(two))} |"
+            )
+        if m2 and mm:
+            out += [
+                "",
+                f"Peak RSS of the largest worker: 2 tenants {m2[0]:.0f} MiB, {count} tenants "
+                f"{mm[0]:.0f} MiB ({_times(mm[0], m2[0])}); whole process tree {m2[1]:.0f} vs "
+                f"{mm[1]:.0f} MiB.",
+            ]
+        out.append("")
+    one = results.get("one_tenant")
+    if one:
+        small, large = one["people"]["small"], one["people"]["large"]
+        out += [
+            f"### Scaling: one tenant with {small:,} vs {large:,} people (news2, 1 patient)",
+            "",
+            "| conc. | small p50 / p99 ms | small req/s | large p50 / p99 ms | large req/s "
+            "| p50 ratio |",
+            "| ---: | ---: | ---: | ---: | ---: | ---: |",
+        ]
+        for key, s in one["small"].items():
+            big = one["large"][key]
+            out.append(
+                f"| {key.split('/')[-1][1:]} | {s['p50_ms']:.2f} / {s['p99_ms']:.2f} "
+                f"| {_num(s['rps'])} | {big['p50_ms']:.2f} / {big['p99_ms']:.2f} "
+                f"| {_num(big['rps'])} | {_times(big['p50_ms'], s['p50_ms'])} |"
+            )
+        out.append("")
+    return out
+
+
+def targets(results: dict[str, Any]) -> list[str]:
+    rows: list[tuple[str, str, bool | None]] = []
+    platform, bare = results.get("platform", {}), results.get("bare", {})
+    for service in ("news2", "kommunale-tjenester"):
+        point = platform.get(f"{service}/1/c32")
+        if point:
+            b = bare.get(f"{service}/1/c32", {}).get("rps")
+            ok = point["rps"] >= 1500 and (b is None or point["rps"] >= 0.5 * b)
+            rows.append(
+                (
+                    f"{service}, 1 patient, c=32: ≥ 1 500 req/s and ≥ 50 % of (b)",
+                    f"{_num(point['rps'])} req/s, {_ratio(point['rps'], b)} of (b)",
+                    ok,
+                )
+            )
+    point = platform.get("news2/1/c8")
+    if point:
+        rows.append(
+            (
+                "news2, 1 patient, c=8: p99 < 20 ms",
+                f"{point['p99_ms']:.1f} ms",
+                point["p99_ms"] < 20,
+            )
+        )
+    for service in ("news2", "kommunale-tjenester"):
+        point = platform.get(f"{service}/50/c32")
+        if point:
+            rate = point["rps"] * 50
+            rows.append(
+                (
+                    f"{service}, 50 patients, c=32: ≥ 10 000 patient results/s",
+                    f"{_num(rate)} /s",
+                    rate >= 10_000,
+                )
+            )
+    ingest = results.get("ingest", {})
+    if "news2/1000" in ingest:
+        rate = ingest["news2/1000"]["records_per_s"]
+        raw = max(
+            ingest.get("raw_insert_1000", {}).get("records_per_s") or 0,
+            ingest.get("raw_copy_1000", {}).get("records_per_s") or 0,
+        )
+        rows.append(
+            (
+                "ingest NEWS2, batches of 1000: ≥ 10 000 records/s and ≥ 10 % of raw",
+                f"{_num(rate)} /s, {_ratio(rate, raw)} of the faster raw path (COPY)",
+                rate >= 10_000 and (raw is None or rate >= 0.1 * raw),
+            )
+        )
+    many = results.get("many", {})
+    if many and "news2/1/c32" in many and "news2/1/c32" in platform:
+        lat = many["news2/1/c32"]["p50_ms"] / platform["news2/1/c32"]["p50_ms"]
+        lat1 = many["news2/1/c1"]["p50_ms"] / platform["news2/1/c1"]["p50_ms"]
+        mem = results["memory_many"][0] / results["memory_2"][0]
+        rows.append(
+            (
+                f"{results['dataset_many']['tenants']} tenants ≤ 1.2× latency and memory of 2",
+                f"news2 p50 {lat1:.2f}× at c=1, {lat:.2f}× at c=32; largest worker RSS {mem:.2f}×",
+                lat <= 1.2 and lat1 <= 1.2 and mem <= 1.2,
+            )
+        )
+    sqlite = results.get("sqlite", {})
+    if "news2/1/c32" in sqlite:
+        rps = sqlite["news2/1/c32"]["rps"]
+        people = results.get("dataset_sqlite", {}).get("people_per_tenant", 0)
+        rows.append(
+            (
+                f"embedded SQLite ({people:,} people/tenant): ≥ 500 queries/s",
+                f"news2 {_num(rps)} req/s, kommunale-tjenester "
+                f"{_num(sqlite.get('kommunale-tjenester/1/c32', {}).get('rps'))} req/s",
+                rps >= 500 and sqlite.get("kommunale-tjenester/1/c32", {}).get("rps", 0) >= 500,
+            )
+        )
+    if not rows:
+        return []
+    out = ["### Targets (issue 6)", "", "| target | measured | met |", "| --- | --- | --- |"]
+    for target, measured, ok in rows:
+        out.append(f"| {target} | {measured} | {'yes' if ok else 'NO'} |")
+    return [*out, ""]
+
+
+HEADER = """# Benchmark results
+
+Appended by `make bench` (`python -m bench`); each run measures the platform and the machine's own
+ceilings in the same run on the same data. Newest last. Figures, not tests: nothing here fails CI.
+
+"""
+
+
+def write_results(path: Path, text: str) -> None:
+    existing = path.read_text("utf-8") if path.exists() else HEADER
+    path.write_text(existing.rstrip("\n") + "\n\n" + text, "utf-8")
