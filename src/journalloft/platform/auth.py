@@ -482,11 +482,36 @@ def fetch_jwks(url: str, *, transport: httpx.BaseTransport | None = None) -> Map
 
 
 class TokenVerifier:
-    """Checks access tokens against the trusted issuers."""
+    """Checks access tokens against the trusted issuers.
+
+    A token that passed is remembered until it expires (the signature check is most of the cost
+    of a small request); its DPoP proof, scopes and grants are still checked on every request. A
+    key withdrawn from an issuer's JWKS therefore stops only new tokens, as with any JWT.
+    """
+
+    CACHE_SIZE = 10_000
 
     def __init__(self, issuers: list[IssuerKeys], *, now: Callable[[], float] = time.time) -> None:
         self._issuers = {i.issuer: i for i in issuers}
         self._now = now
+        self._verified: dict[str, tuple[dict[str, Any], str, float]] = {}
+        self._lock = threading.Lock()
+
+    def _remember(self, token: str, claims: dict[str, Any], issuer: str) -> None:
+        expires = claims.get("exp")
+        if not isinstance(expires, int | float):
+            return
+        with self._lock:
+            if len(self._verified) >= self.CACHE_SIZE:
+                now = self._now()
+                self._verified = {
+                    t: entry
+                    for t, entry in self._verified.items()
+                    if entry[2] + CLOCK_SKEW_SECONDS >= now
+                }
+                if len(self._verified) >= self.CACHE_SIZE:
+                    self._verified.clear()
+            self._verified[token] = (claims, issuer, float(expires))
 
     def issuers(self) -> list[IssuerKeys]:
         return list(self._issuers.values())
@@ -497,6 +522,13 @@ class TokenVerifier:
         def refuse(reason: str) -> Unauthorized:
             return Unauthorized(reason, scheme=scheme)
 
+        known = self._verified.get(token)
+        if known is not None:
+            claims, issuer_url, expires = known
+            if self._now() <= expires + CLOCK_SKEW_SECONDS:
+                return claims, issuer_url
+            with self._lock:
+                self._verified.pop(token, None)
         try:
             header, claims = unverified_parts(token)
         except ValueError as exc:
@@ -528,6 +560,7 @@ class TokenVerifier:
             registry.validate(verified.claims)
         except JoseError as exc:
             raise refuse(f"the access token is not valid: {exc.description}") from exc
+        self._remember(token, verified.claims, issuer.issuer)
         return verified.claims, issuer.issuer
 
 
