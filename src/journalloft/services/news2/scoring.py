@@ -4,9 +4,9 @@ Source: Royal College of Physicians, *National Early Warning Score (NEWS) 2: Sta
 assessment of acute-illness severity in the NHS*, updated report of a working party, London: RCP,
 2017 (chart 1, the NEWS2 scoring system; chart 2, thresholds and triggers).
 
-Each band of the chart is written as a half-open interval with chained ``<=`` on the measured
-value, so that any decimal (36.05 °C, 90.5 mmHg, 20.5 breaths/min) falls in exactly one band and
-never in a gap between the chart's printed integer or 0.1 °C ranges.
+Each row of the chart is data (:data:`PULSE` and its kin): bands as half-open intervals with
+``<=`` on the measured value, so that any decimal (36.05 °C, 90.5 mmHg, 20.5 breaths/min) falls
+in exactly one band and never in a gap between the chart's printed integer or 0.1 °C ranges.
 
 Public implementations are wrong in places: one Go library scores respiration rate 21-24 as 1
 (the chart says 2) and SpO2 scale 2 on air wrongly; HL7 Norway's draft VKP example scores SpO2
@@ -99,30 +99,44 @@ def _finite(value: float, name: str) -> float:
     return value
 
 
+Bands = tuple[tuple[float, int], ...]
+"""A chart row: (highest value of the band, its score), in ascending order."""
+
+RESPIRATION_RATE: Bands = ((8, 3), (11, 1), (20, 0), (24, 2))
+RESPIRATION_RATE_ABOVE = 3
+SPO2_SCALE1: Bands = ((91, 3), (93, 2), (95, 1))
+SPO2_SCALE1_ABOVE = 0
+SPO2_SCALE2: Bands = ((83, 3), (85, 2), (87, 1), (92, 0))
+SPO2_SCALE2_ON_OXYGEN: Bands = ((94, 1), (96, 2))
+SPO2_SCALE2_ON_OXYGEN_ABOVE = 3
+SYSTOLIC_BP: Bands = ((90, 3), (100, 2), (110, 1), (219, 0))
+SYSTOLIC_BP_ABOVE = 3
+PULSE: Bands = ((40, 3), (50, 1), (90, 0), (110, 1), (130, 2))
+PULSE_ABOVE = 3
+TEMPERATURE: Bands = ((35.0, 3), (36.0, 1), (38.0, 0), (39.0, 1))
+TEMPERATURE_ABOVE = 2
+
+
+def _band(value: float, bands: Bands, above: int) -> int:
+    """The score of the first band whose upper edge is at or above ``value``.
+
+    Each band is the half-open interval (previous edge, edge]: a decimal between two printed
+    ranges (36.05 °C) belongs to the band above the lower edge, never to a gap.
+    """
+    for edge, points in bands:
+        if value <= edge:
+            return points
+    return above
+
+
 def respiration_rate_score(rate: float) -> int:
     """Score respiration rate (breaths/min): ≤8 3, 9-11 1, 12-20 0, 21-24 2, ≥25 3."""
-    rate = _finite(rate, "respiration rate")
-    if rate <= 8:
-        return 3
-    if 8 < rate <= 11:
-        return 1
-    if 11 < rate <= 20:
-        return 0
-    if 20 < rate <= 24:
-        return 2
-    return 3
+    return _band(_finite(rate, "respiration rate"), RESPIRATION_RATE, RESPIRATION_RATE_ABOVE)
 
 
 def spo2_scale1_score(spo2: float) -> int:
     """Score SpO2 (%) on scale 1: ≤91 3, 92-93 2, 94-95 1, ≥96 0. Oxygen does not matter."""
-    spo2 = _finite(spo2, "SpO2")
-    if spo2 <= 91:
-        return 3
-    if 91 < spo2 <= 93:
-        return 2
-    if 93 < spo2 <= 95:
-        return 1
-    return 0
+    return _band(_finite(spo2, "SpO2"), SPO2_SCALE1, SPO2_SCALE1_ABOVE)
 
 
 def spo2_scale2_score(spo2: float, *, on_oxygen: bool) -> int:
@@ -131,21 +145,9 @@ def spo2_scale2_score(spo2: float, *, on_oxygen: bool) -> int:
     ≤83 3, 84-85 2, 86-87 1, 88-92 0; above 92 on air 0; on oxygen 93-94 1, 95-96 2, ≥97 3.
     """
     spo2 = _finite(spo2, "SpO2")
-    if spo2 <= 83:
-        return 3
-    if 83 < spo2 <= 85:
-        return 2
-    if 85 < spo2 <= 87:
-        return 1
-    if 87 < spo2 <= 92:
-        return 0
-    if not on_oxygen:
-        return 0
-    if 92 < spo2 <= 94:
-        return 1
-    if 94 < spo2 <= 96:
-        return 2
-    return 3
+    if spo2 <= SPO2_SCALE2[-1][0] or not on_oxygen:
+        return _band(spo2, SPO2_SCALE2, 0)
+    return _band(spo2, SPO2_SCALE2_ON_OXYGEN, SPO2_SCALE2_ON_OXYGEN_ABOVE)
 
 
 def air_or_oxygen_score(on_oxygen: bool) -> int:
@@ -155,32 +157,12 @@ def air_or_oxygen_score(on_oxygen: bool) -> int:
 
 def systolic_bp_score(bp: float) -> int:
     """Score systolic blood pressure (mmHg): ≤90 3, 91-100 2, 101-110 1, 111-219 0, ≥220 3."""
-    bp = _finite(bp, "systolic blood pressure")
-    if bp <= 90:
-        return 3
-    if 90 < bp <= 100:
-        return 2
-    if 100 < bp <= 110:
-        return 1
-    if 110 < bp <= 219:
-        return 0
-    return 3
+    return _band(_finite(bp, "systolic blood pressure"), SYSTOLIC_BP, SYSTOLIC_BP_ABOVE)
 
 
 def pulse_score(pulse: float) -> int:
     """Score pulse (/min): ≤40 3, 41-50 1, 51-90 0, 91-110 1, 111-130 2, ≥131 3."""
-    pulse = _finite(pulse, "pulse")
-    if pulse <= 40:
-        return 3
-    if 40 < pulse <= 50:
-        return 1
-    if 50 < pulse <= 90:
-        return 0
-    if 90 < pulse <= 110:
-        return 1
-    if 110 < pulse <= 130:
-        return 2
-    return 3
+    return _band(_finite(pulse, "pulse"), PULSE, PULSE_ABOVE)
 
 
 def consciousness_score(level: str) -> int:
@@ -194,16 +176,7 @@ def consciousness_score(level: str) -> int:
 
 def temperature_score(celsius: float) -> int:
     """Score temperature (°C): ≤35.0 3, 35.1-36.0 1, 36.1-38.0 0, 38.1-39.0 1, ≥39.1 2."""
-    celsius = _finite(celsius, "temperature")
-    if celsius <= 35.0:
-        return 3
-    if 35.0 < celsius <= 36.0:
-        return 1
-    if 36.0 < celsius <= 38.0:
-        return 0
-    if 38.0 < celsius <= 39.0:
-        return 1
-    return 2
+    return _band(_finite(celsius, "temperature"), TEMPERATURE, TEMPERATURE_ABOVE)
 
 
 def clinical_risk(
