@@ -18,6 +18,11 @@ from sqlmodel import Field, SQLModel
 TENANT = "tenant"
 
 
+def rfc3339(instant: datetime) -> str:
+    """An instant as the API writes it: RFC 3339 in UTC with ``Z`` (as the JSON renderer does)."""
+    return instant.astimezone(UTC).isoformat().replace("+00:00", "Z")
+
+
 class UTCDateTime(TypeDecorator[datetime]):
     """A timezone-aware instant, stored in UTC; naive values are refused, never guessed."""
 

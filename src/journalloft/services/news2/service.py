@@ -22,6 +22,7 @@ from journalloft.platform.services import (
     QueryContext,
     RecordRejected,
 )
+from journalloft.platform.tables import rfc3339
 from journalloft.services.news2 import demo, repository
 from journalloft.services.news2.schemas import (
     Change,
@@ -157,8 +158,8 @@ def measurement_out(row: MeasurementRow) -> MeasurementOut:
         recorded_by = {"name": row.recorded_by_name, "hpr": row.recorded_by_hpr}
     return {
         "id": row.record_id,
-        "effective": row.effective.isoformat(),
-        "updated": row.updated.isoformat(),
+        "effective": rfc3339(row.effective),
+        "updated": rfc3339(row.updated),
         "respiration_rate": row.respiration_rate,
         "spo2": row.spo2,
         "spo2_scale": row.spo2_scale,
