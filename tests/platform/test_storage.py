@@ -95,10 +95,17 @@ def test_tenant_stores_are_separate_and_offboarding_removes_one(
     stores.dispose()
 
 
-def test_every_tenant_on_one_server_shares_one_pool(backend: Backend, tmp_path: Path) -> None:
+def test_tenant_engines_share_a_server_pool_or_have_their_own_file(
+    backend: Backend, tmp_path: Path
+) -> None:
+    """PostgreSQL: every tenant on one server shares one pool (357 tenants, not 357 pools).
+    SQLite: each tenant reaches exactly its own file."""
     stores = Stores(make_settings(backend, tmp_path))
-    if not stores.postgres:
-        return
-    engines = {stores.tenant_engine(k).pool for k in ("1804", "3201", "5501")}
-    assert engines == {stores.platform_engine.pool}
+    tenants = ("1804", "3201", "5501")
+    if stores.postgres:
+        pools = {stores.tenant_engine(k).pool for k in tenants}
+        assert pools == {stores.platform_engine.pool}
+    else:
+        files = [stores.tenant_engine(k).url.database for k in tenants]
+        assert files == [str(stores.sqlite_path(k)) for k in tenants]
     stores.dispose()

@@ -11,6 +11,7 @@ from urllib.parse import parse_qsl
 
 from fastapi import APIRouter, Path, Query, Request, Response
 from sqlalchemy.exc import IntegrityError
+from starlette.concurrency import run_in_threadpool
 
 from journalloft.platform.audit import (
     EPOCH,
@@ -791,8 +792,6 @@ def issuer_router() -> APIRouter:
             )
         raw = (await request.body()).decode("utf-8", errors="replace")
         form = dict(parse_qsl(raw, keep_blank_values=True))
-        from starlette.concurrency import run_in_threadpool
-
         response = await run_in_threadpool(issuer.token, form, dpop=request.headers.get("dpop"))
         return JSONResponse(response, headers={"Cache-Control": "no-store"})
 
