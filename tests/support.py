@@ -2,17 +2,24 @@
 
 from __future__ import annotations
 
+import asyncio
 import random
 import time
 import uuid
+from collections.abc import Sequence
 from typing import Any
 
 from joserfc import jwt
 from joserfc.jwk import ECKey
+from sqlalchemy.sql import ClauseElement
 
 from journalloft.platform.auth import b64url_sha256
 from journalloft.platform.identifiers import synthetic_person_id
 from journalloft.platform.issuer import CLIENT_ASSERTION_TYPE
+from journalloft.platform.reads import connect_reads
+from journalloft.platform.services import QueryContext, SharingService
+from journalloft.platform.statements import PATIENTS
+from journalloft.platform.storage import Stores
 
 SERVICES = ("kommunale-tjenester", "news2")
 PILOTS = {
@@ -113,3 +120,38 @@ def dpop_proof(
     protected = {"typ": "dpop+jwt", "alg": "ES256", "jwk": key.as_dict(private=False)}
     protected.update(header or {})
     return jwt.encode(protected, payload, key)
+
+
+def query_service(
+    stores: Stores,
+    service: SharingService,
+    kommunenummer: str,
+    *,
+    patients: Sequence[str],
+    context: QueryContext,
+) -> dict[str, dict[str, Any]]:
+    """A service's lookup and results in one tenant store, through the query path's own driver
+    session (as the API runs it, without auth, restrictions or audit)."""
+
+    lookup = service.lookup(context=context)
+    values = {**lookup.parameters, PATIENTS: list(patients)}
+    rows = fetch_rows(stores, kommunenummer, lookup.statement, values)
+    return service.results(rows, context=context)
+
+
+def fetch_rows(
+    stores: Stores, kommunenummer: str, statement: ClauseElement, values: dict[str, Any]
+) -> list[tuple[Any, ...]]:
+    """One statement in one tenant store through the query path's driver session."""
+
+    async def run() -> list[tuple[Any, ...]]:
+        reads = connect_reads(stores, pool_size=1)
+        await reads.open()
+        try:
+            async with reads.session(kommunenummer) as session:
+                [rows] = await session.fetch((statement, values))
+            return rows
+        finally:
+            await reads.close()
+
+    return asyncio.run(run())

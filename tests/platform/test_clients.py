@@ -85,7 +85,7 @@ def test_add_list_rotate_and_remove_a_client(
     assert request_token(platform, "ops", second).status_code == 200
 
     third_file = write_jwk(tmp_path / "3.jwk", third)
-    rotate = ["clients", "rotate-key", "ops", "--jwk", third_file, "--remove", first.thumbprint()]
+    rotate = ["clients", "rotate-key", "ops", "--jwk", third_file, f"--remove={first.thumbprint()}"]
     assert main(rotate) == 0
     assert f"ops: removed key {first.thumbprint()}" in capsys.readouterr().out
     retired = request_token(platform, "ops", first)

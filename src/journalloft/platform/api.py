@@ -3,6 +3,7 @@ and query routes of every registered sharing service."""
 
 from __future__ import annotations
 
+import asyncio
 import time
 from collections.abc import Callable, Sequence
 from datetime import datetime
@@ -18,10 +19,12 @@ from journalloft.platform.audit import (
     FEED_MAX_PAGE,
     FeedPosition,
     RequestContext,
+    audit_rows,
     events_for_patient,
     events_page,
     feed_horizon,
     record_access,
+    record_reads,
 )
 from journalloft.platform.auth import AUDIT_READ_SCOPE, RESTRICTIONS_SCOPE
 from journalloft.platform.deps import ContextDep, JsonBody, RuntimeDep, TenantDep
@@ -40,7 +43,7 @@ from journalloft.platform.identifiers import InvalidPersonId, parse_person_id
 from journalloft.platform.jsonschemas import SCHEMA_BASE
 from journalloft.platform.migrations import platform_is_current, tenant_is_current
 from journalloft.platform.records import content_hash, upsert_records, withdraw_record
-from journalloft.platform.restrictions import breaks_the_glass, restricted_among, set_restriction
+from journalloft.platform.restrictions import RESTRICTED_AMONG, breaks_the_glass, set_restriction
 from journalloft.platform.runtime import Runtime, ingest_schema_id
 from journalloft.platform.services import (
     IngestContext,
@@ -48,6 +51,7 @@ from journalloft.platform.services import (
     RecordRejected,
     SharingService,
 )
+from journalloft.platform.statements import PATIENTS
 from journalloft.platform.tenancy import Tenant
 
 AUDIT_QUERY_SCHEMA = SCHEMA_BASE + "platform/v1/audit-query.schema.json"
@@ -96,19 +100,32 @@ def require_scope(context: RequestContext, scope: str) -> None:
         raise Forbidden(f"the token does not carry the scope {scope}", title="Missing scope")
 
 
-def admit(runtime: Runtime, tenant: Tenant, context: RequestContext) -> None:
-    """The tenant's own policy for every client: DPoP where required, and its rate limit."""
+def _rate_key(tenant: Tenant, context: RequestContext) -> str:
+    """The tenant's own policy for every client: DPoP where required; the key of its rate limit."""
     if tenant.policy.require_dpop and context.principal.dpop_jkt is None:
         raise Unauthorized(f"{tenant.name} requires DPoP-bound tokens", scheme="DPoP")
     window = int(time.time() // 60)
-    hits = runtime.kv.count(
-        f"rate:{tenant.kommunenummer}:{context.principal.client_id}:{window}", window_seconds=60
-    )
+    return f"rate:{tenant.kommunenummer}:{context.principal.client_id}:{window}"
+
+
+def _within_rate(tenant: Tenant, hits: int) -> None:
     if hits > tenant.policy.rate_limit_per_minute:
         raise RateLimited(
             f"more than {tenant.policy.rate_limit_per_minute} requests a minute to {tenant.name}",
             retry_after=max(1, 60 - int(time.time()) % 60),
         )
+
+
+def admit(runtime: Runtime, tenant: Tenant, context: RequestContext) -> None:
+    """The tenant's own policy for every client: DPoP where required, and its rate limit."""
+    hits = runtime.kv.count(_rate_key(tenant, context), window_seconds=60)
+    _within_rate(tenant, hits)
+
+
+async def admit_async(runtime: Runtime, tenant: Tenant, context: RequestContext) -> None:
+    """:func:`admit` on the event loop."""
+    hits = await runtime.kv.count_async(_rate_key(tenant, context), window_seconds=60)
+    _within_rate(tenant, hits)
 
 
 def require_attestation(tenant: Tenant, context: RequestContext) -> None:
@@ -314,7 +331,7 @@ def _query_targets(
     return targets
 
 
-def query(
+async def query(
     service: SharingService, *, body: Any, context: RequestContext, runtime: Runtime
 ) -> dict[str, Any]:
     require_scope(context, f"{service.name}:read")
@@ -328,66 +345,89 @@ def query(
     if errors:
         raise InvalidContent("the query is not valid", errors=errors)
     patients = list(dict.fromkeys(body["patients"]))
+    await runtime.tenants.refresh()
     targets = _query_targets(
         service, kommuner=body.get("kommuner"), context=context, runtime=runtime
     )
     for tenant in targets:
-        admit(runtime, tenant, context)
+        await admit_async(runtime, tenant, context)
         require_attestation(tenant, context)
+    found = await asyncio.gather(
+        *(
+            _look_up(service, t, patients=patients, body=body, context=context, runtime=runtime)
+            for t in targets
+        )
+    )
+    order = {p: i for i, p in enumerate(patients)}
+    results = [
+        {"patient": patient, "kommunenummer": tenant.kommunenummer, **fields}
+        for tenant, per_patient in zip(targets, found, strict=True)
+        for patient, fields in per_patient.items()
+    ]
+    results.sort(key=lambda r: (order[r["patient"]], r["kommunenummer"]))
+    return {"results": results}
 
-    found: dict[tuple[str, str], dict[str, Any]] = {}
-    for tenant in targets:
 
-        def look_up(connection: Any, tenant: Tenant = tenant) -> dict[str, dict[str, Any]]:
-            restricted = restricted_among(connection, patients)
-            opened = (
-                restricted if breaks_the_glass(tenant, context.principal.attestation) else set()
-            )
-            closed = restricted - opened
-            shared = [p for p in patients if p not in closed]
-            query_context = QueryContext(
-                kommunenummer=tenant.kommunenummer,
-                now=context.now,
-                settings=tenant.service_settings(service.name),
-                options=body,
-            )
-            data = (
-                service.query(connection, patients=shared, context=query_context) if shared else {}
-            )
-            record_access(
-                connection,
-                context=context,
+async def _look_up(
+    service: SharingService,
+    tenant: Tenant,
+    *,
+    patients: list[str],
+    body: Any,
+    context: RequestContext,
+    runtime: Runtime,
+) -> dict[str, dict[str, Any]]:
+    """One tenant's part of a query, in one transaction of its store: its restrictions and the
+    service's rows in one round trip, then the audit events, committed before anything leaves.
+
+    A restricted person's rows are read with the rest but dropped here, unless this access breaks
+    the glass; their entry says only ``"restricted": true``.
+    """
+    query_context = QueryContext(
+        kommunenummer=tenant.kommunenummer,
+        now=context.now,
+        settings=tenant.service_settings(service.name),
+        options=body,
+    )
+    lookup = service.lookup(context=query_context)
+    async with runtime.reads.session(tenant.kommunenummer) as session:
+        restricted_rows, rows = await session.fetch(
+            (RESTRICTED_AMONG, {PATIENTS: patients}),
+            (lookup.statement, {**lookup.parameters, PATIENTS: patients}),
+        )
+        restricted = {row[0] for row in restricted_rows}
+        opened = restricted if breaks_the_glass(tenant, context.principal.attestation) else set()
+        closed = restricted - opened
+        data = {
+            patient: fields
+            for patient, fields in service.results(rows, context=query_context).items()
+            if patient not in closed
+        }
+        shared = [p for p in patients if p not in closed]
+        events = [
+            *audit_rows(
+                context,
                 action="read",
                 service=service.name,
                 patients=[(p, 1 if p in data else 0) for p in shared if p not in opened],
-            )
-            record_access(
-                connection,
-                context=context,
+            ),
+            *audit_rows(
+                context,
                 action="read",
                 service=service.name,
                 patients=[(p, 1 if p in data else 0) for p in shared if p in opened],
                 break_the_glass=True,
-            )
-            record_access(
-                connection,
-                context=context,
+            ),
+            *audit_rows(
+                context,
                 action="read",
                 service=service.name,
                 patients=[(p, 0) for p in patients if p in closed],
                 outcome="restricted",
-            )
-            return {**{p: {"restricted": True} for p in closed}, **data}
-
-        for patient, fields in _in_unit_of_work(runtime, tenant.kommunenummer, look_up).items():
-            found[(patient, tenant.kommunenummer)] = {
-                "patient": patient,
-                "kommunenummer": tenant.kommunenummer,
-                **fields,
-            }
-    order = {p: i for i, p in enumerate(patients)}
-    results = [found[key] for key in sorted(found, key=lambda k: (order[k[0]], k[1]))]
-    return {"results": results}
+            ),
+        ]
+        await record_reads(session, context, events)
+    return {**{p: {"restricted": True} for p in closed}, **data}
 
 
 def audit_query(
@@ -595,9 +635,9 @@ def service_router(service: SharingService) -> APIRouter:
         openapi_extra=json_body_spec(service.query_schema),
         responses={200: {"content": {"application/json": {"schema": result_list}}}, **ERRORS},
     )
-    def post_query(body: JsonBody, context: ContextDep, runtime: RuntimeDep) -> Any:
+    async def post_query(body: JsonBody, context: ContextDep, runtime: RuntimeDep) -> Response:
         """Return what the granting municipalities hold on these people."""
-        return query(service, body=body, context=context, runtime=runtime)
+        return JSONResponse(await query(service, body=body, context=context, runtime=runtime))
 
     return router
 

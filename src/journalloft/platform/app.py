@@ -44,6 +44,7 @@ def create_app(settings: Settings | None = None, *, runtime: Runtime | None = No
     @contextlib.asynccontextmanager
     async def lifespan(app: FastAPI) -> AsyncIterator[None]:
         app.state.runtime = runtime or build_runtime(settings)
+        await app.state.runtime.open_async()
         purger = None
         if settings.purge_interval_seconds > 0:
             purger = asyncio.create_task(_purge_periodically(app.state.runtime))
@@ -54,6 +55,7 @@ def create_app(settings: Settings | None = None, *, runtime: Runtime | None = No
                 purger.cancel()
                 with contextlib.suppress(asyncio.CancelledError):
                     await purger
+            await app.state.runtime.close_async()
             if runtime is None:
                 app.state.runtime.close()
 

@@ -27,8 +27,11 @@ from sqlalchemy.exc import SQLAlchemyError
 from journalloft.platform.auth import Principal
 from journalloft.platform.errors import ServiceUnavailable
 from journalloft.platform.models import AuditEvent
+from journalloft.platform.reads import ReadSession, WriteRefused
 
 AUDIT_EVENT = AuditEvent.__table__  # type: ignore[attr-defined]
+AUDIT_COLUMNS = tuple(column.key for column in AUDIT_EVENT.c if column.key != "id")
+AUDIT_INSERT = insert(AUDIT_EVENT).inline()
 DEFAULT_RETENTION_YEARS = 5
 FEED_DELAY_SECONDS = 120
 """The review feed lags live traffic by this much, so that every event it could show has been
@@ -57,18 +60,16 @@ class RequestContext:
     now: datetime
 
 
-def record_access(
-    connection: Connection,
-    *,
+def audit_rows(
     context: RequestContext,
+    *,
     action: str,
     service: str | None,
     patients: Iterable[tuple[str | None, int]],
     break_the_glass: bool = False,
     outcome: str = "ok",
-) -> None:
-    """Write one event per (patient, result count); raise :class:`AuditUnavailable` if the store
-    refuses them (the caller's transaction then rolls back)."""
+) -> list[dict[str, Any]]:
+    """One event per (patient, result count), every column of :data:`AUDIT_COLUMNS` filled."""
     principal = context.principal
     attestation = principal.attestation
     common: dict[str, Any] = {
@@ -89,18 +90,57 @@ def record_access(
         "correlation_id": context.correlation_id,
         "outcome": outcome,
     }
-    rows = [{**common, "patient": patient, "result_count": count} for patient, count in patients]
+    return [{**common, "patient": patient, "result_count": count} for patient, count in patients]
+
+
+def _unavailable(context: RequestContext, exc: Exception) -> AuditUnavailable:
+    log.error(
+        "audit write failed: %s correlation-id=%s", type(exc).__name__, context.correlation_id
+    )
+    return AuditUnavailable(
+        "the access could not be written to the audit log, so it was not carried out"
+    )
+
+
+def record_access(
+    connection: Connection,
+    *,
+    context: RequestContext,
+    action: str,
+    service: str | None,
+    patients: Iterable[tuple[str | None, int]],
+    break_the_glass: bool = False,
+    outcome: str = "ok",
+) -> None:
+    """Write one event per (patient, result count); raise :class:`AuditUnavailable` if the store
+    refuses them (the caller's transaction then rolls back)."""
+    rows = audit_rows(
+        context,
+        action=action,
+        service=service,
+        patients=patients,
+        break_the_glass=break_the_glass,
+        outcome=outcome,
+    )
     if not rows:
         return
     try:
         connection.execute(insert(AUDIT_EVENT), rows)
     except SQLAlchemyError as exc:
-        log.error(
-            "audit write failed: %s correlation-id=%s", type(exc).__name__, context.correlation_id
-        )
-        raise AuditUnavailable(
-            "the access could not be written to the audit log, so it was not carried out"
-        ) from exc
+        raise _unavailable(context, exc) from exc
+
+
+async def record_reads(
+    session: ReadSession, context: RequestContext, rows: list[dict[str, Any]]
+) -> None:
+    """The query path's :func:`record_access`: ``rows`` from :func:`audit_rows`, written in the
+    session's transaction before any data leaves."""
+    if not rows:
+        return
+    try:
+        await session.insert(AUDIT_INSERT, AUDIT_COLUMNS, rows)
+    except WriteRefused as exc:
+        raise _unavailable(context, exc) from exc
 
 
 AUDIT_FIELDS = (

@@ -516,19 +516,28 @@ class TokenVerifier:
     def issuers(self) -> list[IssuerKeys]:
         return list(self._issuers.values())
 
+    def remembered(self, token: str) -> tuple[dict[str, Any], str] | None:
+        """The claims and issuer of a token that passed and has not expired; None otherwise (then
+        :meth:`verify` decides, and may have to fetch the issuer's keys)."""
+        known = self._verified.get(token)
+        if known is None:
+            return None
+        claims, issuer_url, expires = known
+        if self._now() <= expires + CLOCK_SKEW_SECONDS:
+            return claims, issuer_url
+        with self._lock:
+            self._verified.pop(token, None)
+        return None
+
     def verify(self, token: str, *, scheme: str = "Bearer") -> tuple[dict[str, Any], str]:
         """Return the token's claims and its issuer; raise :class:`Unauthorized` otherwise."""
 
         def refuse(reason: str) -> Unauthorized:
             return Unauthorized(reason, scheme=scheme)
 
-        known = self._verified.get(token)
+        known = self.remembered(token)
         if known is not None:
-            claims, issuer_url, expires = known
-            if self._now() <= expires + CLOCK_SKEW_SECONDS:
-                return claims, issuer_url
-            with self._lock:
-                self._verified.pop(token, None)
+            return known
         try:
             header, claims = unverified_parts(token)
         except ValueError as exc:

@@ -496,7 +496,12 @@ def build_parser() -> argparse.ArgumentParser:
     rotate.add_argument(
         "--jwk", required=True, help="file with the new public JWK or JWKS ('-': stdin)"
     )
-    rotate.add_argument("--remove", action="append", metavar="KID", help="old key to remove")
+    rotate.add_argument(
+        "--remove",
+        action="append",
+        metavar="KID",
+        help="old key to remove (write --remove=KID: a kid may start with '-')",
+    )
     rotate.set_defaults(run=cmd_clients)
     remove = client_commands.add_parser("remove")
     remove.add_argument("client_id")

@@ -7,6 +7,7 @@ from dataclasses import replace
 from typing import Annotated, Any
 
 from fastapi import Depends, Path, Request
+from starlette.concurrency import run_in_threadpool
 
 from journalloft.platform.audit import RequestContext
 from journalloft.platform.auth import (
@@ -25,7 +26,7 @@ from journalloft.platform.settings import Settings
 from journalloft.platform.tenancy import Tenant
 
 
-def get_runtime(request: Request) -> Runtime:
+async def get_runtime(request: Request) -> Runtime:
     runtime: Runtime = request.app.state.runtime
     return runtime
 
@@ -33,7 +34,7 @@ def get_runtime(request: Request) -> Runtime:
 RuntimeDep = Annotated[Runtime, Depends(get_runtime)]
 
 
-def get_settings_from_runtime(runtime: RuntimeDep) -> Settings:
+async def get_settings_from_runtime(runtime: RuntimeDep) -> Settings:
     return runtime.settings
 
 
@@ -59,7 +60,7 @@ def _single_header(request: Request, name: str, *, scheme: str, error: str) -> s
     return values[0] if values else None
 
 
-def get_principal(request: Request, runtime: RuntimeDep) -> Principal:
+async def get_principal(request: Request, runtime: RuntimeDep) -> Principal:
     """Authenticate the caller from ``Authorization`` (and ``DPoP``), then read its attestation.
 
     ``Authorization: DPoP`` needs exactly one valid ``DPoP`` proof of the key the token is bound
@@ -67,6 +68,9 @@ def get_principal(request: Request, runtime: RuntimeDep) -> Principal:
     ``Bearer`` only where the deployment allows it. Every 401 challenges in the scheme the client
     used. The attestation comes from the ``Tillitsrammeverk-Attestation`` header if sent (it
     replaces one in the token), else from the token's ``authorization_details``.
+
+    Runs on the event loop; what may wait on the network (an issuer's keys for a token not seen
+    before, the DPoP replay check in Redis) runs on a worker thread.
     """
     header = _single_header(request, "authorization", scheme="Bearer", error="invalid_request")
     if not header:
@@ -78,7 +82,10 @@ def get_principal(request: Request, runtime: RuntimeDep) -> Principal:
             "an access token is required: Authorization: DPoP (or Bearer)", error="invalid_request"
         )
     challenge = "DPoP" if scheme == "dpop" else "Bearer"
-    claims, issuer = runtime.verifier.verify(token, scheme=challenge)
+    known = runtime.verifier.remembered(token)
+    if known is None:
+        known = await run_in_threadpool(runtime.verifier.verify, token, scheme=challenge)
+    claims, issuer = known
     now = time.time()
     bound_to = bound_key(claims)
     if scheme == "dpop":
@@ -87,7 +94,8 @@ def get_principal(request: Request, runtime: RuntimeDep) -> Principal:
             raise Unauthorized(
                 "a DPoP proof is required", error="invalid_dpop_proof", scheme="DPoP"
             )
-        jkt = verify_dpop_proof(
+        jkt = await run_in_threadpool(
+            verify_dpop_proof,
             proof,
             method=request.method,
             url=request_url(request, runtime.settings),
@@ -129,11 +137,12 @@ def get_principal(request: Request, runtime: RuntimeDep) -> Principal:
 PrincipalDep = Annotated[Principal, Depends(get_principal)]
 
 
-def get_tenant(
+async def get_tenant(
     kommunenummer: Annotated[str, Path(pattern=r"^[0-9]{4}$", examples=["1804"])],
     runtime: RuntimeDep,
 ) -> Tenant:
     """The tenant named in the path; 404 if it is not onboarded."""
+    await runtime.tenants.refresh()
     tenant = runtime.tenants.get(kommunenummer)
     if tenant is None:
         raise NotFound(f"no municipality {kommunenummer} on this platform", title="Unknown tenant")
@@ -143,7 +152,7 @@ def get_tenant(
 TenantDep = Annotated[Tenant, Depends(get_tenant)]
 
 
-def get_request_context(
+async def get_request_context(
     request: Request, principal: PrincipalDep, runtime: RuntimeDep
 ) -> RequestContext:
     epj_system = request.headers.get("x-epj-system")

@@ -7,6 +7,7 @@ import time
 from collections.abc import Mapping
 
 from sqlalchemy import select
+from starlette.concurrency import run_in_threadpool
 
 from journalloft.platform.jsonschemas import Schemas
 from journalloft.platform.models import TenantRow
@@ -41,6 +42,12 @@ class TenantDirectory:
         if time.monotonic() - self._loaded_at > self._ttl:
             self.reload()
         return self._tenants
+
+    async def refresh(self) -> None:
+        """Reload when stale, on a worker thread: for callers on the event loop, which must not
+        wait on the store (after this, :meth:`get` and :meth:`readable_by` do not)."""
+        if time.monotonic() - self._loaded_at > self._ttl:
+            await run_in_threadpool(self.reload)
 
     def reload(self) -> None:
         with self._stores.platform_engine.connect() as connection:

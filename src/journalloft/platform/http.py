@@ -5,14 +5,17 @@ from __future__ import annotations
 
 import logging
 import re
+import sqlite3
 import time
 import uuid
 from typing import Any
 
 import orjson
+import psycopg
 import redis
 from fastapi import FastAPI, Request
 from fastapi.exceptions import RequestValidationError
+from psycopg_pool import PoolTimeout
 from sqlalchemy.exc import OperationalError
 from starlette.exceptions import HTTPException as StarletteHTTPException
 from starlette.responses import Response
@@ -199,6 +202,12 @@ def install_error_handlers(app: FastAPI) -> None:
     app.add_exception_handler(Problem, on_problem)
     app.add_exception_handler(RequestValidationError, on_validation)
     app.add_exception_handler(StarletteHTTPException, on_http)
-    app.add_exception_handler(OperationalError, on_unavailable)
+    for unavailable in (
+        OperationalError,
+        psycopg.OperationalError,
+        PoolTimeout,
+        sqlite3.OperationalError,
+    ):
+        app.add_exception_handler(unavailable, on_unavailable)
     app.add_exception_handler(redis.RedisError, on_unavailable)
     app.add_exception_handler(Exception, on_unexpected)

@@ -6,11 +6,13 @@ Redis when configured, so that every process and host sees the same state; in pr
 
 from __future__ import annotations
 
+import asyncio
 import threading
 import time
 from typing import Protocol
 
 import redis
+import redis.asyncio
 
 
 class KeyValue(Protocol):
@@ -22,9 +24,17 @@ class KeyValue(Protocol):
         """Count one more hit on ``key`` in its window; return the count so far."""
         ...
 
+    async def count_async(self, key: str, *, window_seconds: int) -> int:
+        """:meth:`count` on the event loop."""
+        ...
+
     def ping(self) -> bool: ...
 
     def close(self) -> None: ...
+
+    async def close_async(self) -> None:
+        """Release what the event loop holds (called when the app stops)."""
+        ...
 
 
 class MemoryKeyValue:
@@ -61,27 +71,62 @@ class MemoryKeyValue:
             self._counts[key] = self._counts.get(key, 0) + 1
             return self._counts[key]
 
+    async def count_async(self, key: str, *, window_seconds: int) -> int:
+        return self.count(key, window_seconds=window_seconds)
+
     def ping(self) -> bool:
         return True
 
     def close(self) -> None:
         return None
 
+    async def close_async(self) -> None:
+        return None
+
 
 class RedisKeyValue:
+    """Redis through a blocking client for worker threads and an asyncio client for the event
+    loop (made on the loop that first needs it)."""
+
     def __init__(self, url: str) -> None:
+        self._url = url
         self._redis = redis.Redis.from_url(url, socket_timeout=2, socket_connect_timeout=2)
+        self._async: redis.asyncio.Redis | None = None
+        self._async_loop: asyncio.AbstractEventLoop | None = None
+
+    def _on_loop(self) -> redis.asyncio.Redis:
+        loop = asyncio.get_running_loop()
+        if self._async is None or self._async_loop is not loop:
+            self._async = redis.asyncio.Redis.from_url(
+                self._url, socket_timeout=2, socket_connect_timeout=2
+            )
+            self._async_loop = loop
+        return self._async
 
     def add_once(self, key: str, *, ttl_seconds: int) -> bool:
         return bool(self._redis.set(f"journalloft:{key}", b"1", nx=True, ex=ttl_seconds))
 
     def count(self, key: str, *, window_seconds: int) -> int:
+        # One round trip, no MULTI: INCR is atomic, and EXPIRE NX only ever sets the first expiry.
         name = f"journalloft:{key}"
-        pipeline = self._redis.pipeline()
+        pipeline = self._redis.pipeline(transaction=False)
         pipeline.incr(name)
         pipeline.expire(name, window_seconds, nx=True)
         hits, _ = pipeline.execute()
         return int(hits)
+
+    async def count_async(self, key: str, *, window_seconds: int) -> int:
+        name = f"journalloft:{key}"
+        pipeline = self._on_loop().pipeline(transaction=False)
+        pipeline.incr(name)
+        pipeline.expire(name, window_seconds, nx=True)
+        hits, _ = await pipeline.execute()
+        return int(hits)
+
+    async def close_async(self) -> None:
+        client, self._async, self._async_loop = self._async, None, None
+        if client is not None:
+            await client.aclose()
 
     def ping(self) -> bool:
         try:

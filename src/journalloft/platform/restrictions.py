@@ -16,9 +16,12 @@ from sqlalchemy import Connection, delete, insert, select
 
 from journalloft.platform.auth import Attestation
 from journalloft.platform.models import Restriction
+from journalloft.platform.statements import PATIENTS, among_people
 from journalloft.platform.tenancy import Tenant
 
 RESTRICTION = Restriction.__table__  # type: ignore[attr-defined]
+RESTRICTED_AMONG = select(RESTRICTION.c.patient).where(among_people(RESTRICTION.c.patient))
+"""Which of the people bound as ``patients`` are restricted in this tenant."""
 
 
 def restricted_among(connection: Connection, patients: Iterable[str]) -> set[str]:
@@ -26,11 +29,7 @@ def restricted_among(connection: Connection, patients: Iterable[str]) -> set[str
     wanted = list(patients)
     if not wanted:
         return set()
-    return set(
-        connection.execute(
-            select(RESTRICTION.c.patient).where(RESTRICTION.c.patient.in_(wanted))
-        ).scalars()
-    )
+    return set(connection.execute(RESTRICTED_AMONG, {PATIENTS: wanted}).scalars())
 
 
 def set_restriction(

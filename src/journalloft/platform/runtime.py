@@ -12,6 +12,7 @@ from journalloft.platform.directory import TenantDirectory
 from journalloft.platform.issuer import BuiltinIssuer, load_signing_key
 from journalloft.platform.jsonschemas import SCHEMA_BASE, Schemas
 from journalloft.platform.kv import KeyValue, connect_key_value
+from journalloft.platform.reads import TenantReads, connect_reads
 from journalloft.platform.registry import ServiceRegistry, load_registry
 from journalloft.platform.services import SharingService
 from journalloft.platform.settings import Settings
@@ -72,7 +73,17 @@ class Runtime:
     kv: KeyValue
     verifier: TokenVerifier
     issuer: BuiltinIssuer | None
+    reads: TenantReads
     clock: Callable[[], datetime] = field(default=lambda: datetime.now(UTC))
+
+    async def open_async(self) -> None:
+        """Open what lives on the event loop (the query path's pools); the app's lifespan calls
+        this on start and :meth:`close_async` on stop."""
+        await self.reads.open()
+
+    async def close_async(self) -> None:
+        await self.reads.close()
+        await self.kv.close_async()
 
     def close(self) -> None:
         self.kv.close()
@@ -112,4 +123,5 @@ def build_runtime(settings: Settings, *, stores: Stores | None = None) -> Runtim
         kv=kv,
         verifier=TokenVerifier(trusted),
         issuer=issuer,
+        reads=connect_reads(stores, pool_size=settings.query_pool_size),
     )

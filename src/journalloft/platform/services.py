@@ -15,7 +15,7 @@ from datetime import datetime
 from pathlib import Path
 from typing import Any, Protocol, runtime_checkable
 
-from sqlalchemy import Connection, Table
+from sqlalchemy import Connection, Select, Table
 
 from journalloft.platform.errors import FieldError
 
@@ -42,6 +42,13 @@ class QueryContext:
     now: datetime
     settings: Mapping[str, Any]
     options: Mapping[str, Any]
+
+
+@dataclass(frozen=True, slots=True)
+class Lookup:
+    statement: Select[Any]
+    parameters: Mapping[str, Any]
+    """Values of the statement's binds besides ``patients``."""
 
 
 @dataclass(frozen=True, slots=True)
@@ -78,10 +85,20 @@ class SharingService(Protocol):
         """
         ...
 
-    def query(
-        self, connection: Connection, *, patients: Sequence[str], context: QueryContext
+    def lookup(self, *, context: QueryContext) -> Lookup:
+        """The one statement that reads what the query needs, and its parameters.
+
+        The statement is a module-level constant (it is compiled once), filters the people with
+        :func:`~journalloft.platform.statements.among_people` and selects plain columns; the
+        platform binds the people, runs it in the tenant's store and hands the rows to
+        :meth:`results`.
+        """
+        ...
+
+    def results(
+        self, rows: Sequence[tuple[Any, ...]], *, context: QueryContext
     ) -> dict[str, dict[str, Any]]:
-        """Return the result fields per patient that has data, in one round trip per tenant."""
+        """The result fields per person that has data, from the rows of :meth:`lookup`."""
         ...
 
     def demo_records(

@@ -45,6 +45,8 @@ class Settings(BaseSettings):
     data_dir: Path = Path("var")
     database_url: str | None = None
     tenant_database_urls: dict[str, str] = Field(default_factory=dict)
+    query_pool_size: int = Field(default=10, ge=1, le=100)
+    """PostgreSQL connections per process for queries (the async pool, shared by all tenants)."""
     redis_url: str | None = None
     host: str = "127.0.0.1"
     port: int = 8000

@@ -16,8 +16,10 @@ from journalloft.platform.settings import Settings
 from journalloft.platform.storage import Stores
 from journalloft.services.kommunale_tjenester import spec
 from journalloft.services.kommunale_tjenester.codes import service_type
+from journalloft.services.kommunale_tjenester.repository import ServiceRow
 from journalloft.services.kommunale_tjenester.service import summarise
 from journalloft.services.kommunale_tjenester.status import STATUS_ORDER, today_in_oslo
+from support import query_service
 
 BODO = "1804"
 SOURCE = "bodo-epj"
@@ -98,7 +100,7 @@ def test_every_service_lands_in_exactly_one_status_in_order(
     today = today_in_oslo(now)
     patient = synthetic_person_id(random.Random(1))
     rows = [as_row(patient, f"id-{i}", s) for i, s in enumerate(drawn)]
-    [(found_patient, found)] = summarise(rows, today=today).items()
+    [(found_patient, found)] = summarise([ServiceRow(**r) for r in rows], today=today).items()
     assert found_patient == patient
     by_id = {s["id"]: s for s in found["services"]}
     assert sorted(by_id) == sorted(r["record_id"] for r in rows)
@@ -158,7 +160,7 @@ def test_query_returns_exactly_the_services_inside_the_window(
     )
     with stores.tenant_transaction(BODO) as connection:
         upsert_records(connection, spec.table, source=SOURCE, rows=rows)
-        found = spec.query(connection, patients=[patient], context=query_context)
+    found = query_service(stores, spec, BODO, patients=[patient], context=query_context)
 
     cutoff = today - timedelta(days=window)
     shown = {

@@ -5,20 +5,22 @@ from pathlib import Path
 from typing import Any
 
 import pytest
-from sqlalchemy import event, insert, inspect, update
+from sqlalchemy import insert, inspect, update
 
 from journalloft.platform.identifiers import synthetic_person_id
 from journalloft.platform.migrations import migrate_tenant
 from journalloft.platform.settings import Settings
+from journalloft.platform.statements import PATIENTS, StatementCompiler
 from journalloft.platform.storage import Stores
-from journalloft.platform.tables import TENANT
 from journalloft.services.kommunale_tjenester import spec
 from journalloft.services.kommunale_tjenester.models import PATIENT_INDEX
 from journalloft.services.kommunale_tjenester.repository import (
+    SERVICES,
+    SERVICES_ENDED_SINCE,
     TABLE,
-    services_for_patients,
-    services_query,
+    ServiceRow,
 )
+from support import fetch_rows
 
 BODO = "1804"
 BAERUM = "3201"
@@ -82,9 +84,12 @@ def fetch(
     ended_since: date | None = None,
     kommunenummer: str = BODO,
 ) -> list[dict[str, Any]]:
-    with stores.tenant_transaction(kommunenummer) as connection:
-        found = services_for_patients(connection, patients=patients, ended_since=ended_since)
-        return [dict(r) for r in found]
+    statement, values = SERVICES, {PATIENTS: patients}
+    if ended_since is not None:
+        statement, values = SERVICES_ENDED_SINCE, {**values, "ended_since": ended_since}
+    return [
+        ServiceRow._make(r)._asdict() for r in fetch_rows(stores, kommunenummer, statement, values)
+    ]
 
 
 def test_migration_creates_the_table_the_model_declares(stores: Stores) -> None:
@@ -120,35 +125,23 @@ def test_stored_values_come_back_with_their_types(stores: Stores) -> None:
     assert found["temporary_cessation"] is False
 
 
-def test_two_hundred_patients_in_one_round_trip(stores: Stores) -> None:
+def test_two_hundred_patients_in_one_statement_with_one_parameter(stores: Stores) -> None:
     patients = [person(seed) for seed in range(200)]
     store(stores, BODO, *(row(p, f"id-{i}") for i, p in enumerate(patients)))
-    statements: list[str] = []
-    with stores.tenant_transaction(BODO) as connection:
-
-        def count(*args: Any) -> None:
-            statements.append(args[2])
-
-        event.listen(connection, "before_cursor_execute", count)
-        found = services_for_patients(connection, patients=patients, ended_since=None)
-    assert len(statements) == 1
-    assert {r["patient"] for r in found} == set(patients)
+    for postgres in (False, True):
+        compiled = StatementCompiler.for_backend(postgres=postgres)(SERVICES)
+        assert list(compiled.binds) == [PATIENTS]
+    assert {r["patient"] for r in fetch(stores, patients)} == set(patients)
 
 
 def test_query_uses_the_patient_index(stores: Stores) -> None:
     patients = [person(seed) for seed in range(200)]
     store(stores, BODO, *(row(p, f"id-{i}") for i, p in enumerate(patients)))
-    query = services_query(patients=patients[:3], ended_since=date(2026, 1, 1))
+    compiled = StatementCompiler.for_backend(postgres=False)(SERVICES_ENDED_SINCE)
+    values = compiled.parameters({PATIENTS: patients[:3], "ended_since": date(2026, 1, 1)})
     with stores.tenant_engine(BODO).connect() as connection:
-        compiled = query.compile(
-            dialect=connection.dialect,
-            schema_translate_map={TENANT: None},
-            render_schema_translate=True,
-            compile_kwargs={"literal_binds": True},
-        )
-        plan = " ".join(
-            str(r[-1]) for r in connection.exec_driver_sql(f"EXPLAIN QUERY PLAN {compiled}")
-        )
+        found = connection.exec_driver_sql(f"EXPLAIN QUERY PLAN {compiled.sql}", values)
+        plan = " ".join(str(r[-1]) for r in found)
     assert f"USING INDEX {PATIENT_INDEX}" in plan, plan
 
 

@@ -22,6 +22,7 @@ from journalloft.platform.storage import Stores
 from journalloft.services.kommunale_tjenester import spec
 from journalloft.services.kommunale_tjenester.service import ended_window_days
 from journalloft.services.kommunale_tjenester.status import OSLO
+from support import query_service
 
 BODO = "1804"
 SOURCE = "bodo-epj"
@@ -109,8 +110,7 @@ def query(
         settings={"ended_window_days": 90} if settings is None else settings,
         options={"patients": list(patients), **options},
     )
-    with stores.tenant_transaction(BODO) as connection:
-        return spec.query(connection, patients=list(patients), context=context)
+    return query_service(stores, spec, BODO, patients=patients, context=context)
 
 
 def statuses(found: dict[str, Any]) -> list[tuple[str, str]]:

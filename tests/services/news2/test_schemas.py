@@ -18,6 +18,7 @@ from journalloft.platform.services import IngestContext, QueryContext
 from journalloft.platform.settings import Settings
 from journalloft.platform.storage import Stores
 from journalloft.services.news2 import spec
+from support import query_service
 
 REPO = Path(__file__).resolve().parents[3]
 NOW = datetime(2026, 11, 22, 3, 0, tzinfo=UTC)
@@ -234,13 +235,10 @@ def demo(stores: Stores) -> tuple[list[dict[str, Any]], dict[str, dict[str, Any]
     ]
     with stores.tenant_transaction("1804") as connection:
         upsert_records(connection, spec.table, source="demo", rows=rows)
-        board = spec.query(
-            connection,
-            patients=patients,
-            context=QueryContext(
-                kommunenummer="1804", now=NOW, settings={}, options={"patients": patients}
-            ),
-        )
+    context = QueryContext(
+        kommunenummer="1804", now=NOW, settings={}, options={"patients": patients}
+    )
+    board = query_service(stores, spec, "1804", patients=patients, context=context)
     return records, board
 
 

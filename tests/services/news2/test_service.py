@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import logging
 import random
 from collections.abc import Iterator, Sequence
 from datetime import UTC, datetime, timedelta
@@ -9,7 +10,7 @@ from pathlib import Path
 from typing import Any
 
 import pytest
-from sqlalchemy import Connection, event, inspect, select
+from sqlalchemy import inspect, select
 
 from journalloft.platform.identifiers import synthetic_person_id
 from journalloft.platform.migrations import migrate_tenant
@@ -25,6 +26,7 @@ from journalloft.platform.settings import Settings
 from journalloft.platform.storage import Stores
 from journalloft.services.news2 import spec
 from journalloft.services.news2.scoring import Vitals, score
+from support import query_service
 
 NOW = datetime(2026, 11, 22, 3, 0, tzinfo=UTC)
 KOMMUNE = "1804"
@@ -136,8 +138,7 @@ def board(
         settings={},
         options={"patients": list(patients), **options},
     )
-    with stores.tenant_transaction(KOMMUNE) as connection:
-        return spec.query(connection, patients=patients, context=context)
+    return query_service(stores, spec, KOMMUNE, patients=patients, context=context)
 
 
 def ids(result: dict[str, Any]) -> list[str]:
@@ -390,27 +391,20 @@ def test_measurements_from_two_sources_are_merged(stores: Stores) -> None:
     assert len(board(stores, [ANNE])[ANNE]["measurements"]) == 2
 
 
-def test_200_people_are_read_in_one_round_trip(stores: Stores) -> None:
+def test_200_people_are_read_in_one_round_trip(
+    stores: Stores, caplog: pytest.LogCaptureFixture
+) -> None:
     rng = random.Random("two hundred")
     patients = list(dict.fromkeys(synthetic_person_id(rng) for _ in range(260)))[:200]
     store(
         stores,
         *(measurement(p, ago=timedelta(hours=h)) for p in patients[:150] for h in (1, 10)),
     )
-    statements: list[str] = []
-
-    def count(_c: Connection, _cursor: Any, statement: str, *_args: Any) -> None:
-        statements.append(statement)
-
-    engine = stores.tenant_engine(KOMMUNE)
-    event.listen(engine, "before_cursor_execute", count)
-    try:
+    with caplog.at_level(logging.DEBUG, logger="journalloft.sql"):
         result = board(stores, patients)
-    finally:
-        event.remove(engine, "before_cursor_execute", count)
     assert len(result) == 150
     assert all(len(r["measurements"]) == 2 for r in result.values())
-    queries = [s for s in statements if not s.upper().startswith("BEGIN")]
+    queries = [r.getMessage() for r in caplog.records if r.name == "journalloft.sql"]
     assert len(queries) == 1
     assert queries[0].upper().startswith("SELECT")
 

@@ -13,17 +13,22 @@ from datetime import date, datetime, timedelta
 from pathlib import Path
 from typing import Any, Final
 
-from sqlalchemy import Connection, Table
+from sqlalchemy import Table
 
 from journalloft.platform.errors import FieldError
 from journalloft.platform.jsonschemas import SCHEMA_BASE
-from journalloft.platform.services import IngestContext, QueryContext, RecordRejected
+from journalloft.platform.services import IngestContext, Lookup, QueryContext, RecordRejected
 from journalloft.services.kommunale_tjenester.codes import (
     SERVICE_CODE_SYSTEM,
     normalise_service_code,
     service_type,
 )
-from journalloft.services.kommunale_tjenester.repository import TABLE, services_for_patients
+from journalloft.services.kommunale_tjenester.repository import (
+    SERVICES,
+    SERVICES_ENDED_SINCE,
+    TABLE,
+    ServiceRow,
+)
 from journalloft.services.kommunale_tjenester.schemas import (
     PatientServices,
     ResultUnit,
@@ -122,29 +127,29 @@ def _service_name(code: str) -> str:
     return found.name if found is not None else f"Tjenestetype {code}"
 
 
-def service_entry(row: Mapping[str, Any], *, today: date) -> ServiceEntry:
+def service_entry(row: ServiceRow, *, today: date) -> ServiceEntry:
     """One stored row as the legevakt sees it, with its status on ``today`` (a date in Norway)."""
     unit: ResultUnit | None = None
-    if row["unit_name"] is not None:
-        unit = {"name": row["unit_name"], "phone": row["unit_phone"]}
+    if row.unit_name is not None:
+        unit = {"name": row.unit_name, "phone": row.unit_phone}
     return {
-        "id": row["record_id"],
-        "service_code": row["service_code"],
-        "service_name": _service_name(row["service_code"]),
-        "description": row["description"],
+        "id": row.record_id,
+        "service_code": row.service_code,
+        "service_name": _service_name(row.service_code),
+        "description": row.description,
         "unit": unit,
-        "start": row["start_date"],
-        "end": row["end_date"],
-        "temporary_cessation": row["temporary_cessation"],
-        "weekly_extent": row["weekly_extent"],
-        "stay_type": row["stay_type"],
+        "start": row.start_date,
+        "end": row.end_date,
+        "temporary_cessation": row.temporary_cessation,
+        "weekly_extent": row.weekly_extent,
+        "stay_type": row.stay_type,
         "status": service_status(
-            start=row["start_date"],
-            end=row["end_date"],
-            temporary_cessation=row["temporary_cessation"],
+            start=row.start_date,
+            end=row.end_date,
+            temporary_cessation=row.temporary_cessation,
             today=today,
         ),
-        "updated": row["updated"],
+        "updated": row.updated,
     }
 
 
@@ -153,12 +158,12 @@ def _order(entry: ServiceEntry) -> tuple[int, int, int, str]:
     return status_rank, newest_first, int(entry["service_code"]), entry["id"]
 
 
-def summarise(rows: Iterable[Mapping[str, Any]], *, today: date) -> dict[str, PatientServices]:
+def summarise(rows: Iterable[ServiceRow], *, today: date) -> dict[str, PatientServices]:
     """Group rows by patient: each patient's services in the order the legevakt reads them
     (active, planned, paused, ended; the newest start first) and how many are active."""
     grouped: dict[str, list[ServiceEntry]] = {}
     for row in rows:
-        grouped.setdefault(row["patient"], []).append(service_entry(row, today=today))
+        grouped.setdefault(row.patient, []).append(service_entry(row, today=today))
     return {
         patient: {
             "active_count": sum(1 for e in entries if e["status"] == "active"),
@@ -185,20 +190,23 @@ class KommunaleTjenester:
         """Refuse unknown or retired codes and ``end`` before ``start``; return the columns."""
         return dict(service_columns(record))
 
-    def query(
-        self, connection: Connection, *, patients: Sequence[str], context: QueryContext
-    ) -> dict[str, dict[str, Any]]:
-        """Each person's services with their status today in Europe/Oslo, active first.
-
-        Ended services whose end is more than the tenant's ``ended_window_days`` ago are left
-        out unless the query says ``"include_ended": true``; a person left with nothing is absent.
-        """
+    def lookup(self, *, context: QueryContext) -> Lookup:
+        """Ended services whose end is more than the tenant's ``ended_window_days`` ago are left
+        out unless the query says ``"include_ended": true``."""
+        if context.options.get("include_ended") is True:
+            return Lookup(SERVICES, {})
         today = today_in_oslo(context.now)
-        ended_since = None
-        if context.options.get("include_ended") is not True:
-            ended_since = today - timedelta(days=ended_window_days(context.settings))
-        rows = services_for_patients(connection, patients=patients, ended_since=ended_since)
-        return {patient: dict(found) for patient, found in summarise(rows, today=today).items()}
+        ended_since = today - timedelta(days=ended_window_days(context.settings))
+        return Lookup(SERVICES_ENDED_SINCE, {"ended_since": ended_since})
+
+    def results(
+        self, rows: Sequence[tuple[Any, ...]], *, context: QueryContext
+    ) -> dict[str, dict[str, Any]]:
+        """Each person's services with their status today in Europe/Oslo, active first; a person
+        left with nothing is absent."""
+        today = today_in_oslo(context.now)
+        found = summarise(map(ServiceRow._make, rows), today=today)
+        return {patient: dict(services) for patient, services in found.items()}
 
     def demo_records(
         self, *, rng: random.Random, patients: Sequence[str], now: datetime

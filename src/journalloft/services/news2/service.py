@@ -18,6 +18,7 @@ from journalloft.platform.errors import FieldError
 from journalloft.platform.jsonschemas import SCHEMA_BASE
 from journalloft.platform.services import (
     IngestContext,
+    Lookup,
     PurgeContext,
     QueryContext,
     RecordRejected,
@@ -183,18 +184,11 @@ def trend_of(measurements: Sequence[MeasurementOut]) -> Trend | None:
     return {"previous_total": previous, "change": change}
 
 
-def board(
-    connection: Connection, *, patients: Sequence[str], now: datetime, hours: int = DEFAULT_HOURS
-) -> dict[str, PatientResult]:
-    """Each person's measurements in the ``hours`` before ``now``, newest first, with the trend.
-
-    A person without a measurement in the window is absent.
-    """
-    rows = repository.measurements_since(
-        connection, patients=patients, since=now - timedelta(hours=hours)
-    )
+def board(rows: Sequence[tuple[Any, ...]]) -> dict[str, PatientResult]:
+    """Each person's measurements (rows of :data:`~.repository.MEASUREMENTS_SINCE`, newest
+    first), with the latest and the trend. A person without a measurement is absent."""
     by_patient: dict[str, list[MeasurementOut]] = {}
-    for row in rows:
+    for row in map(MeasurementRow._make, rows):
         by_patient.setdefault(row.patient, []).append(measurement_out(row))
     return {
         patient: {
@@ -227,13 +221,17 @@ class News2Service:
         """Refuse a future ``effective`` or a disagreeing ``total_score``; return the columns."""
         return dict(prepare_measurement(record, now=context.now))
 
-    def query(
-        self, connection: Connection, *, patients: Sequence[str], context: QueryContext
-    ) -> dict[str, dict[str, Any]]:
-        """Latest, history and trend per person within ``hours`` (default 72) before now."""
+    def lookup(self, *, context: QueryContext) -> Lookup:
+        """Measurements within ``hours`` (default 72) before now."""
         hours = int(context.options.get("hours") or DEFAULT_HOURS)
-        result = board(connection, patients=patients, now=context.now, hours=hours)
-        return cast(dict[str, dict[str, Any]], result)
+        since = context.now - timedelta(hours=hours)
+        return Lookup(repository.MEASUREMENTS_SINCE, {"since": since})
+
+    def results(
+        self, rows: Sequence[tuple[Any, ...]], *, context: QueryContext
+    ) -> dict[str, dict[str, Any]]:
+        """Latest, history and trend per person."""
+        return cast(dict[str, dict[str, Any]], board(rows))
 
     def purge(self, connection: Connection, *, context: PurgeContext) -> int:
         """Delete measurements taken more than ``retention_days`` (default 30) before now."""

@@ -1,0 +1,206 @@
+"""Statements of the query path: written with SQLAlchemy Core, compiled once, run by the driver.
+
+A legevakt board polls dozens of people every few seconds, so the query path skips SQLAlchemy's
+per-execution work (statement construction, cache keys, post-compile rendering), which cost five
+times the driver's own time per statement. Each statement is a module-level constant; it is
+compiled once per dialect, with a placeholder for the tenant's schema that is replaced by the
+tenant's schema name at execution. Values and rows still pass through the same SQLAlchemy type
+processors as everywhere else, so a ``UTCDateTime`` reads the same on both paths.
+
+A list of people is one parameter, not an expanding ``IN``: ``= ANY(%s)`` with an array on
+PostgreSQL, ``IN (SELECT value FROM json_each(?))`` on SQLite. The SQL text is then the same for
+one person or two hundred, so PostgreSQL can keep it prepared.
+"""
+
+from __future__ import annotations
+
+import threading
+from collections.abc import Callable, Mapping, Sequence
+from dataclasses import dataclass
+from typing import Any
+
+import orjson
+from sqlalchemy import Boolean, ColumnElement, Dialect, String, TypeDecorator, bindparam
+from sqlalchemy.dialects import postgresql, sqlite
+from sqlalchemy.ext.compiler import compiles
+from sqlalchemy.sql import ClauseElement
+from sqlalchemy.sql.compiler import SQLCompiler
+from sqlalchemy.sql.visitors import InternalTraversal
+from sqlalchemy.types import TypeEngine
+
+from journalloft.platform.tables import TENANT
+
+SCHEMA_MARK = "journalloft_tenant_schema"
+"""Rendered where a tenant table's schema goes; replaced by the tenant's schema name."""
+PATIENTS = "patients"
+"""The bind name of the list of people in every query-path statement."""
+
+
+class PersonList(TypeDecorator[Sequence[str]]):
+    """A list of person identifiers bound as one value: a text array, or JSON for SQLite."""
+
+    impl = String
+    cache_ok = True
+
+    def load_dialect_impl(self, dialect: Dialect) -> TypeEngine[Any]:
+        if dialect.name == "postgresql":
+            return dialect.type_descriptor(postgresql.ARRAY(String))
+        return dialect.type_descriptor(String())
+
+    def process_bind_param(self, value: Sequence[str] | None, dialect: Dialect) -> Any:
+        if value is None:
+            return None
+        if dialect.name == "postgresql":
+            return list(value)
+        return orjson.dumps(list(value)).decode()
+
+
+class _AmongPeople(ColumnElement[bool]):
+    """``column`` is one of the people bound as :data:`PATIENTS`."""
+
+    inherit_cache = True
+    type = Boolean()
+    # A comparison: SQLite must not get "… = 1" appended, which would keep it off the index.
+    _is_implicitly_boolean = True
+    _traverse_internals = [  # noqa: RUF012 (declared so by SQLAlchemy)
+        ("column", InternalTraversal.dp_clauseelement),
+        ("people", InternalTraversal.dp_clauseelement),
+    ]
+
+    def __init__(self, column: ColumnElement[str]) -> None:
+        self.column = column
+        self.people = bindparam(PATIENTS, type_=PersonList())
+
+
+@compiles(_AmongPeople, "postgresql")
+def _among_people_postgresql(element: _AmongPeople, compiler: SQLCompiler, **kw: Any) -> str:
+    people = compiler.process(element.people, **kw)
+    return f"{compiler.process(element.column, **kw)} = ANY({people})"
+
+
+@compiles(_AmongPeople)
+def _among_people_sqlite(element: _AmongPeople, compiler: SQLCompiler, **kw: Any) -> str:
+    people = compiler.process(element.people, **kw)
+    column = compiler.process(element.column, **kw)
+    return f"{column} IN (SELECT value FROM json_each({people}))"  # noqa: S608 (both are compiled)
+
+
+def among_people(column: ColumnElement[str]) -> ColumnElement[bool]:
+    """A filter on the people of the request, bound by name as ``patients``."""
+    return _AmongPeople(column)
+
+
+Processor = Callable[[Any], Any] | None
+
+
+@dataclass(frozen=True, slots=True)
+class CompiledStatement:
+    """One statement compiled for one dialect; the tenant's schema is still a placeholder."""
+
+    sql: str
+    positions: tuple[str, ...] | None
+    """Bind names in order for a positional driver (sqlite3); None for named (psycopg)."""
+    defaults: Mapping[str, Any]
+    binds: Mapping[str, Processor]
+    results: tuple[Processor, ...]
+
+    def text(self, schema: str | None) -> str:
+        if schema is None:
+            return self.sql
+        return self.sql.replace(f"{SCHEMA_MARK}.", f"{schema}.")
+
+    def parameters(self, values: Mapping[str, Any]) -> Any:
+        """The driver's parameters for ``values`` (the statement's defaults fill the rest)."""
+        merged = {**self.defaults, **values}
+        for name, process in self.binds.items():
+            if process is not None and name in merged:
+                merged[name] = process(merged[name])
+        if self.positions is None:
+            return merged
+        return tuple(merged[name] for name in self.positions)
+
+    def rows(self, fetched: Sequence[Sequence[Any]]) -> list[tuple[Any, ...]]:
+        """Driver rows with each column's result processor applied."""
+        processors = self.results
+        if not any(processors):
+            return [tuple(row) for row in fetched]
+        return [
+            tuple(
+                value if process is None else process(value)
+                for value, process in zip(row, processors, strict=True)
+            )
+            for row in fetched
+        ]
+
+
+def _result_processor(type_: TypeEngine[Any], dialect: Dialect) -> Processor:
+    if dialect.name == "postgresql" and not isinstance(type_, TypeDecorator):
+        return None  # psycopg returns a Python value of every PostgreSQL type itself
+    return type_.dialect_impl(dialect).result_processor(dialect, None)
+
+
+class StatementCompiler:
+    """Compiles statements for one dialect, once each (statements are module-level constants)."""
+
+    MAX_STATEMENTS = 256
+
+    def __init__(self, dialect: Dialect) -> None:
+        self.dialect = dialect
+        self._compiled: dict[int, tuple[ClauseElement, CompiledStatement]] = {}
+        self._lock = threading.Lock()
+
+    @classmethod
+    def for_backend(cls, *, postgres: bool) -> StatementCompiler:
+        if postgres:
+            return cls(postgresql.psycopg.dialect())  # type: ignore[no-untyped-call]
+        return cls(sqlite.pysqlite.dialect())
+
+    def __call__(
+        self, statement: ClauseElement, column_keys: Sequence[str] | None = None
+    ) -> CompiledStatement:
+        known = self._compiled.get(id(statement))
+        if known is not None and known[0] is statement:
+            return known[1]
+        compiled = self._compile(statement, column_keys)
+        with self._lock:
+            if len(self._compiled) >= self.MAX_STATEMENTS:
+                # Statements are meant to be constants: a caller building one per request would
+                # otherwise grow this without bound.
+                self._compiled.clear()
+            self._compiled[id(statement)] = (statement, compiled)
+        return compiled
+
+    def _compile(
+        self, statement: ClauseElement, column_keys: Sequence[str] | None
+    ) -> CompiledStatement:
+        dialect = self.dialect
+        # SQLite: every tenant has its own file, whose tables live in its ``main`` schema.
+        schema = SCHEMA_MARK if dialect.name == "postgresql" else "main"
+        compiled = statement.compile(
+            dialect=dialect,
+            schema_translate_map={TENANT: schema},
+            render_schema_translate=True,
+            column_keys=list(column_keys) if column_keys is not None else None,
+        )
+        assert isinstance(compiled, SQLCompiler)
+        binds = {
+            name: bind.type.dialect_impl(dialect).bind_processor(dialect)
+            for bind, name in compiled.bind_names.items()
+        }
+        defaults = {
+            name: bind.value
+            for bind, name in compiled.bind_names.items()
+            if bind.value is not None and not bind.required
+        }
+        results = tuple(
+            _result_processor(column.type, dialect)
+            for column in getattr(statement, "selected_columns", ())
+        )
+        positions = tuple(compiled.positiontup or ()) if compiled.positional else None
+        return CompiledStatement(
+            sql=compiled.string,
+            positions=positions,
+            defaults=defaults,
+            binds=binds,
+            results=results,
+        )
