@@ -106,22 +106,24 @@ class RedisKeyValue:
     def add_once(self, key: str, *, ttl_seconds: int) -> bool:
         return bool(self._redis.set(f"journalloft:{key}", b"1", nx=True, ex=ttl_seconds))
 
+    # One command per hit: INCR is atomic, and only the hit that creates the counter sets its
+    # expiry (EXPIRE NX, so a retry never extends it). Keys name their window, so a counter whose
+    # EXPIRE was lost to a crash is never counted again.
+
     def count(self, key: str, *, window_seconds: int) -> int:
-        # One round trip, no MULTI: INCR is atomic, and EXPIRE NX only ever sets the first expiry.
         name = f"journalloft:{key}"
-        pipeline = self._redis.pipeline(transaction=False)
-        pipeline.incr(name)
-        pipeline.expire(name, window_seconds, nx=True)
-        hits, _ = pipeline.execute()
-        return int(hits)
+        hits = int(self._redis.incr(name))
+        if hits == 1:
+            self._redis.expire(name, window_seconds, nx=True)
+        return hits
 
     async def count_async(self, key: str, *, window_seconds: int) -> int:
         name = f"journalloft:{key}"
-        pipeline = self._on_loop().pipeline(transaction=False)
-        pipeline.incr(name)
-        pipeline.expire(name, window_seconds, nx=True)
-        hits, _ = await pipeline.execute()
-        return int(hits)
+        client = self._on_loop()
+        hits = int(await client.incr(name))
+        if hits == 1:
+            await client.expire(name, window_seconds, nx=True)
+        return hits
 
     async def close_async(self) -> None:
         client, self._async, self._async_loop = self._async, None, None

@@ -2,13 +2,16 @@
 
 - PostgreSQL: psycopg 3's async pool, on the event loop (no worker thread), one pool per server for
   every tenant on it; statements are pipelined, so a lookup (restrictions and data) is one round
-  trip and its audit insert and commit another.
+  trip and its audit insert another. Each statement commits on its own (autocommit): a read needs
+  no transaction around it, and the audit insert is committed when :meth:`ReadSession.insert`
+  returns, before anything is sent.
 - SQLite (embedded default): the tenant's file through sqlite3 on a worker thread, under
   ``BEGIN IMMEDIATE`` as every other unit of work there.
 
-Statements come from :mod:`journalloft.platform.statements`. A session commits when its block
-ends without an error and rolls back otherwise; a write it could not make raises
-:class:`WriteRefused`.
+Statements come from :mod:`journalloft.platform.statements`. A write the store could not make
+raises :class:`WriteRefused`; nothing written in a session outlives an error in its block except
+on PostgreSQL, where an insert is committed when it returns (the query path's only write is its
+audit events, which must stand whatever happens after them).
 """
 
 from __future__ import annotations
@@ -129,6 +132,7 @@ class PostgresReads:
                     libpq_url(url),
                     min_size=1,
                     max_size=self._pool_size,
+                    kwargs={"autocommit": True},
                     open=False,
                     name="journalloft-reads",
                 )
@@ -155,7 +159,6 @@ class PostgresReads:
     async def session(self, kommunenummer: str) -> AsyncIterator[ReadSession]:
         schema = tenant_schema_name(kommunenummer)
         pool = await self._pool(self._server_url(kommunenummer))
-        # The pool commits when the block ends cleanly and rolls back otherwise.
         async with pool.connection() as connection, connection.pipeline() as pipeline:
             yield _PostgresSession(connection, pipeline, schema, self._compile)
 
