@@ -148,8 +148,7 @@ def fetch_rows(
         reads = connect_reads(stores, pool_size=1)
         await reads.open()
         try:
-            async with reads.session(kommunenummer) as session:
-                [rows] = await session.fetch((statement, values))
+            [rows] = await reads.fetch(kommunenummer, (statement, values))
             return rows
         finally:
             await reads.close()

@@ -63,5 +63,11 @@ def test_a_client_over_a_tenants_limit_gets_429_with_retry_after(platform: TestP
     if redis_url:
         window = int(time.time() // 60)
         shared = redis.Redis.from_url(redis_url)
-        assert int(shared.get(f"journalloft:rate:5501:salten-legevakt:{window}") or 0) >= 5
+        counted = 0
+        for _ in range(40):  # hits after a process's first are shared within a flush interval
+            counted = int(shared.get(f"journalloft:rate:5501:salten-legevakt:{window}") or 0)
+            if counted >= 5:
+                break
+            time.sleep(0.05)
+        assert counted >= 5
         assert 0 < shared.ttl(f"journalloft:rate:5501:salten-legevakt:{window}") <= 60

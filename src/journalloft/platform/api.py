@@ -377,8 +377,8 @@ async def _look_up(
     context: RequestContext,
     runtime: Runtime,
 ) -> dict[str, dict[str, Any]]:
-    """One tenant's part of a query, in one transaction of its store: its restrictions and the
-    service's rows in one round trip, then the audit events, committed before anything leaves.
+    """One tenant's part of a query: its restrictions and the service's rows, then the audit
+    events, committed before anything leaves.
 
     A restricted person's rows are read with the rest but dropped here, unless this access breaks
     the glass; their entry says only ``"restricted": true``.
@@ -390,43 +390,43 @@ async def _look_up(
         options=body,
     )
     lookup = service.lookup(context=query_context)
-    async with runtime.reads.session(tenant.kommunenummer) as session:
-        restricted_rows, rows = await session.fetch(
-            (RESTRICTED_AMONG, {PATIENTS: patients}),
-            (lookup.statement, {**lookup.parameters, PATIENTS: patients}),
-        )
-        restricted = {row[0] for row in restricted_rows}
-        opened = restricted if breaks_the_glass(tenant, context.principal.attestation) else set()
-        closed = restricted - opened
-        data = {
-            patient: fields
-            for patient, fields in service.results(rows, context=query_context).items()
-            if patient not in closed
-        }
-        shared = [p for p in patients if p not in closed]
-        events = [
-            *audit_rows(
-                context,
-                action="read",
-                service=service.name,
-                patients=[(p, 1 if p in data else 0) for p in shared if p not in opened],
-            ),
-            *audit_rows(
-                context,
-                action="read",
-                service=service.name,
-                patients=[(p, 1 if p in data else 0) for p in shared if p in opened],
-                break_the_glass=True,
-            ),
-            *audit_rows(
-                context,
-                action="read",
-                service=service.name,
-                patients=[(p, 0) for p in patients if p in closed],
-                outcome="restricted",
-            ),
-        ]
-        await record_reads(session, context, events)
+    restricted_rows, rows = await runtime.reads.fetch(
+        tenant.kommunenummer,
+        (RESTRICTED_AMONG, {PATIENTS: patients}),
+        (lookup.statement, {**lookup.parameters, PATIENTS: patients}),
+    )
+    restricted = {row[0] for row in restricted_rows}
+    opened = restricted if breaks_the_glass(tenant, context.principal.attestation) else set()
+    closed = restricted - opened
+    data = {
+        patient: fields
+        for patient, fields in service.results(rows, context=query_context).items()
+        if patient not in closed
+    }
+    shared = [p for p in patients if p not in closed]
+    events = [
+        *audit_rows(
+            context,
+            action="read",
+            service=service.name,
+            patients=[(p, 1 if p in data else 0) for p in shared if p not in opened],
+        ),
+        *audit_rows(
+            context,
+            action="read",
+            service=service.name,
+            patients=[(p, 1 if p in data else 0) for p in shared if p in opened],
+            break_the_glass=True,
+        ),
+        *audit_rows(
+            context,
+            action="read",
+            service=service.name,
+            patients=[(p, 0) for p in patients if p in closed],
+            outcome="restricted",
+        ),
+    ]
+    await record_reads(runtime.reads, tenant.kommunenummer, context, events)
     return {**{p: {"restricted": True} for p in closed}, **data}
 
 

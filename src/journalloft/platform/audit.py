@@ -27,7 +27,7 @@ from sqlalchemy.exc import SQLAlchemyError
 from journalloft.platform.auth import Principal
 from journalloft.platform.errors import ServiceUnavailable
 from journalloft.platform.models import AuditEvent
-from journalloft.platform.reads import ReadSession, WriteRefused
+from journalloft.platform.reads import TenantReads, WriteRefused
 
 AUDIT_EVENT = AuditEvent.__table__  # type: ignore[attr-defined]
 AUDIT_COLUMNS = tuple(column.key for column in AUDIT_EVENT.c if column.key != "id")
@@ -131,14 +131,13 @@ def record_access(
 
 
 async def record_reads(
-    session: ReadSession, context: RequestContext, rows: list[dict[str, Any]]
+    reads: TenantReads, kommunenummer: str, context: RequestContext, rows: list[dict[str, Any]]
 ) -> None:
-    """The query path's :func:`record_access`: ``rows`` from :func:`audit_rows`, written in the
-    session's transaction before any data leaves."""
-    if not rows:
-        return
+    """The query path's :func:`record_access`: ``rows`` from :func:`audit_rows`, committed
+    (group-committed with other requests' events) before this returns, and so before any data
+    leaves; :class:`AuditUnavailable` if they could not be."""
     try:
-        await session.insert(AUDIT_INSERT, AUDIT_COLUMNS, rows)
+        await reads.write(kommunenummer, AUDIT_INSERT, AUDIT_COLUMNS, rows)
     except WriteRefused as exc:
         raise _unavailable(context, exc) from exc
 

@@ -20,10 +20,24 @@ from dataclasses import dataclass
 from typing import Any
 
 import orjson
-from sqlalchemy import Boolean, ColumnElement, Dialect, String, TypeDecorator, bindparam
+from sqlalchemy import (
+    Boolean,
+    ColumnElement,
+    Dialect,
+    Insert,
+    String,
+    TypeDecorator,
+    bindparam,
+    cast,
+    column,
+    func,
+    insert,
+    select,
+)
 from sqlalchemy.dialects import postgresql, sqlite
+from sqlalchemy.dialects.postgresql import JSONB
 from sqlalchemy.ext.compiler import compiles
-from sqlalchemy.sql import ClauseElement
+from sqlalchemy.sql import ClauseElement, TableClause
 from sqlalchemy.sql.compiler import SQLCompiler
 from sqlalchemy.sql.visitors import InternalTraversal
 from sqlalchemy.types import TypeEngine
@@ -88,6 +102,20 @@ def among_people(column: ColumnElement[str]) -> ColumnElement[bool]:
     """A filter on the people of the request, bound by name as ``patients``."""
     return _AmongPeople(column)
 
+
+def insert_from_json(table: TableClause, columns: Sequence[str]) -> Insert:
+    """PostgreSQL: insert any number of rows, given as one JSON array bound as ``rows``, in one
+    statement (so one round trip and one commit, and the same prepared SQL for any count)."""
+    records = (
+        func.jsonb_to_recordset(cast(bindparam(ROWS, type_=String), JSONB))
+        .table_valued(*(column(name, table.c[name].type) for name in columns))
+        .render_derived(name="rows", with_types=True)
+    )
+    return insert(table).from_select(list(columns), select(*(records.c[n] for n in columns)))
+
+
+ROWS = "rows"
+"""The bind name of the JSON array of :func:`insert_from_json`."""
 
 Processor = Callable[[Any], Any] | None
 
