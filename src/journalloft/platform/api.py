@@ -403,29 +403,28 @@ async def _look_up(
         for patient, fields in service.results(rows, context=query_context).items()
         if patient not in closed
     }
-    shared = [p for p in patients if p not in closed]
-    events = [
-        *audit_rows(
+    events = audit_rows(
+        context,
+        action="read",
+        service=service.name,
+        patients=[(p, 1 if p in data else 0) for p in patients if p not in restricted],
+    )
+    if opened:
+        events += audit_rows(
             context,
             action="read",
             service=service.name,
-            patients=[(p, 1 if p in data else 0) for p in shared if p not in opened],
-        ),
-        *audit_rows(
-            context,
-            action="read",
-            service=service.name,
-            patients=[(p, 1 if p in data else 0) for p in shared if p in opened],
+            patients=[(p, 1 if p in data else 0) for p in patients if p in opened],
             break_the_glass=True,
-        ),
-        *audit_rows(
+        )
+    if closed:
+        events += audit_rows(
             context,
             action="read",
             service=service.name,
             patients=[(p, 0) for p in patients if p in closed],
             outcome="restricted",
-        ),
-    ]
+        )
     await record_reads(runtime.reads, tenant.kommunenummer, context, events)
     return {**{p: {"restricted": True} for p in closed}, **data}
 

@@ -1,7 +1,9 @@
 """The audit log: every read or write of patient data, in the tenant's own store.
 
-Events are written in the same transaction as the access they describe, before any data leaves; if
-the event cannot be written the whole access fails with 503 and nothing of it is stored or sent.
+A write's events are written in the same transaction as the write (:func:`record_access`); a
+lookup's are committed before any data leaves (:func:`record_reads`, group-committed with other
+lookups of the tenant). If the events cannot be written the whole access fails with 503 and nothing
+of it is stored or sent.
 
 Three ways out: the citizen's access log (:func:`events_for_patient`), the municipality's review
 feed (:func:`events_page`, paged by a stable cursor) and the break-the-glass report (the same feed,
