@@ -24,10 +24,11 @@ Rules that protect the patient:
 
 from __future__ import annotations
 
-import math
+from bisect import bisect_left
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass
-from typing import Literal, TypeVar
+from math import isfinite
+from typing import Literal
 
 __all__ = [
     "PARAMETERS",
@@ -40,6 +41,7 @@ __all__ = [
     "pulse_score",
     "respiration_rate_score",
     "score",
+    "score_parts",
     "spo2_scale1_score",
     "spo2_scale2_score",
     "systolic_bp_score",
@@ -60,8 +62,6 @@ PARAMETERS = (
 
 _ALERT = "A"
 _NOT_ALERT = frozenset({"C", "V", "P", "U"})
-
-_T = TypeVar("_T")
 
 
 @dataclass(frozen=True, slots=True)
@@ -93,12 +93,6 @@ class Score:
     parameters: dict[str, int | None]
 
 
-def _finite(value: float, name: str) -> float:
-    if not math.isfinite(value):
-        raise ValueError(f"{name} must be a finite number, got {value!r}")
-    return value
-
-
 Bands = tuple[tuple[float, int], ...]
 """A chart row: (highest value of the band, its score), in ascending order."""
 
@@ -117,26 +111,46 @@ TEMPERATURE: Bands = ((35.0, 3), (36.0, 1), (38.0, 0), (39.0, 1))
 TEMPERATURE_ABOVE = 2
 
 
-def _band(value: float, bands: Bands, above: int) -> int:
-    """The score of the first band whose upper edge is at or above ``value``.
+def _chart_row(name: str, bands: Bands, above: int) -> Callable[[float], int]:
+    """The sub-score of a measured value on one chart row: the score of the first band whose
+    upper edge is at or above the value, ``above`` past the last edge.
 
     Each band is the half-open interval (previous edge, edge]: a decimal between two printed
-    ranges (36.05 °C) belongs to the band above the lower edge, never to a gap.
+    ranges (36.05 °C) belongs to the band above the lower edge, never to a gap. ``bisect_left``
+    finds that band among the sorted edges; a non-finite value is refused.
     """
-    for edge, points in bands:
-        if value <= edge:
-            return points
-    return above
+    edges = tuple(edge for edge, _ in bands)
+    points = (*(band_points for _, band_points in bands), above)
+    if list(edges) != sorted(set(edges)):
+        raise ValueError(f"the {name} bands must have strictly ascending edges, got {edges}")
+
+    def sub_score(value: float) -> int:
+        if not isfinite(value):
+            raise ValueError(f"{name} must be a finite number, got {value!r}")
+        return points[bisect_left(edges, value)]
+
+    return sub_score
+
+
+_respiration_rate = _chart_row("respiration rate", RESPIRATION_RATE, RESPIRATION_RATE_ABOVE)
+_spo2_scale1 = _chart_row("SpO2", SPO2_SCALE1, SPO2_SCALE1_ABOVE)
+_spo2_scale2_on_air = _chart_row("SpO2", SPO2_SCALE2, 0)
+_spo2_scale2_on_oxygen = _chart_row(
+    "SpO2", SPO2_SCALE2 + SPO2_SCALE2_ON_OXYGEN, SPO2_SCALE2_ON_OXYGEN_ABOVE
+)
+_systolic_bp = _chart_row("systolic blood pressure", SYSTOLIC_BP, SYSTOLIC_BP_ABOVE)
+_pulse = _chart_row("pulse", PULSE, PULSE_ABOVE)
+_temperature = _chart_row("temperature", TEMPERATURE, TEMPERATURE_ABOVE)
 
 
 def respiration_rate_score(rate: float) -> int:
     """Score respiration rate (breaths/min): ≤8 3, 9-11 1, 12-20 0, 21-24 2, ≥25 3."""
-    return _band(_finite(rate, "respiration rate"), RESPIRATION_RATE, RESPIRATION_RATE_ABOVE)
+    return _respiration_rate(rate)
 
 
 def spo2_scale1_score(spo2: float) -> int:
     """Score SpO2 (%) on scale 1: ≤91 3, 92-93 2, 94-95 1, ≥96 0. Oxygen does not matter."""
-    return _band(_finite(spo2, "SpO2"), SPO2_SCALE1, SPO2_SCALE1_ABOVE)
+    return _spo2_scale1(spo2)
 
 
 def spo2_scale2_score(spo2: float, *, on_oxygen: bool) -> int:
@@ -144,10 +158,7 @@ def spo2_scale2_score(spo2: float, *, on_oxygen: bool) -> int:
 
     ≤83 3, 84-85 2, 86-87 1, 88-92 0; above 92 on air 0; on oxygen 93-94 1, 95-96 2, ≥97 3.
     """
-    spo2 = _finite(spo2, "SpO2")
-    if spo2 <= SPO2_SCALE2[-1][0] or not on_oxygen:
-        return _band(spo2, SPO2_SCALE2, 0)
-    return _band(spo2, SPO2_SCALE2_ON_OXYGEN, SPO2_SCALE2_ON_OXYGEN_ABOVE)
+    return _spo2_scale2_on_oxygen(spo2) if on_oxygen else _spo2_scale2_on_air(spo2)
 
 
 def air_or_oxygen_score(on_oxygen: bool) -> int:
@@ -157,12 +168,12 @@ def air_or_oxygen_score(on_oxygen: bool) -> int:
 
 def systolic_bp_score(bp: float) -> int:
     """Score systolic blood pressure (mmHg): ≤90 3, 91-100 2, 101-110 1, 111-219 0, ≥220 3."""
-    return _band(_finite(bp, "systolic blood pressure"), SYSTOLIC_BP, SYSTOLIC_BP_ABOVE)
+    return _systolic_bp(bp)
 
 
 def pulse_score(pulse: float) -> int:
     """Score pulse (/min): ≤40 3, 41-50 1, 51-90 0, 91-110 1, 111-130 2, ≥131 3."""
-    return _band(_finite(pulse, "pulse"), PULSE, PULSE_ABOVE)
+    return _pulse(pulse)
 
 
 def consciousness_score(level: str) -> int:
@@ -176,7 +187,7 @@ def consciousness_score(level: str) -> int:
 
 def temperature_score(celsius: float) -> int:
     """Score temperature (°C): ≤35.0 3, 35.1-36.0 1, 36.1-38.0 0, 38.1-39.0 1, ≥39.1 2."""
-    return _band(_finite(celsius, "temperature"), TEMPERATURE, TEMPERATURE_ABOVE)
+    return _temperature(celsius)
 
 
 def clinical_risk(
@@ -194,25 +205,58 @@ def clinical_risk(
         return None
     if total >= 5:
         return "medium"
-    if any(sub_score == 3 for sub_score in parameters.values()):
+    if 3 in parameters.values():
         return "low-medium"
     return "low"
 
 
-def _scored(value: _T | None, scorer: Callable[[_T], int]) -> int | None:
-    return None if value is None else scorer(value)
-
-
-def _spo2_sub_score(vitals: Vitals) -> int | None:
-    if vitals.spo2 is None:
+def _spo2_sub_score(spo2: int | None, scale: int, on_oxygen: bool | None) -> int | None:
+    if spo2 is None:
         return None
-    if vitals.spo2_scale == 1:
-        return spo2_scale1_score(vitals.spo2)
-    if vitals.supplemental_oxygen is None:
-        if vitals.spo2 > 92:
+    if scale == 1:
+        return _spo2_scale1(spo2)
+    if on_oxygen is None:
+        if spo2 > 92:
             return None
-        return spo2_scale2_score(vitals.spo2, on_oxygen=False)
-    return spo2_scale2_score(vitals.spo2, on_oxygen=vitals.supplemental_oxygen)
+        return spo2_scale2_score(spo2, on_oxygen=False)
+    return spo2_scale2_score(spo2, on_oxygen=on_oxygen)
+
+
+def score_parts(
+    spo2_scale: int,
+    respiration_rate: float | None,
+    spo2: int | None,
+    supplemental_oxygen: bool | None,
+    systolic_bp: float | None,
+    pulse: float | None,
+    consciousness: str | None,
+    temperature: float | None,
+) -> tuple[int, Risk | None, bool, dict[str, int | None]]:
+    """:func:`score` of the vital signs given one by one, as ``(total, risk, complete,
+    parameters)``: for a caller scoring many rows, which needs no :class:`Vitals` per row.
+
+    ``parameters`` is a new dict on every call, so the caller may keep it.
+    """
+    if spo2_scale not in (1, 2):
+        raise ValueError(f"spo2_scale must be 1 or 2, got {spo2_scale!r}")
+
+    parameters: dict[str, int | None] = {
+        "respiration_rate": (
+            None if respiration_rate is None else _respiration_rate(respiration_rate)
+        ),
+        "spo2": _spo2_sub_score(spo2, spo2_scale, supplemental_oxygen),
+        "air_or_oxygen": (
+            None if supplemental_oxygen is None else air_or_oxygen_score(supplemental_oxygen)
+        ),
+        "systolic_bp": None if systolic_bp is None else _systolic_bp(systolic_bp),
+        "pulse": None if pulse is None else _pulse(pulse),
+        "consciousness": None if consciousness is None else consciousness_score(consciousness),
+        "temperature": None if temperature is None else _temperature(temperature),
+    }
+    sub_scores = parameters.values()
+    complete = None not in sub_scores
+    total = sum(filter(None, sub_scores))  # the scored parameters: 0 and None add nothing
+    return total, clinical_risk(total, parameters, complete=complete), complete, parameters
 
 
 def score(vitals: Vitals) -> Score:
@@ -221,23 +265,14 @@ def score(vitals: Vitals) -> Score:
     Raises ``ValueError`` for an SpO2 scale other than 1 or 2, a non-finite measurement or an
     unknown consciousness level.
     """
-    if vitals.spo2_scale not in (1, 2):
-        raise ValueError(f"spo2_scale must be 1 or 2, got {vitals.spo2_scale!r}")
-
-    parameters: dict[str, int | None] = {
-        "respiration_rate": _scored(vitals.respiration_rate, respiration_rate_score),
-        "spo2": _spo2_sub_score(vitals),
-        "air_or_oxygen": _scored(vitals.supplemental_oxygen, air_or_oxygen_score),
-        "systolic_bp": _scored(vitals.systolic_bp, systolic_bp_score),
-        "pulse": _scored(vitals.pulse, pulse_score),
-        "consciousness": _scored(vitals.consciousness, consciousness_score),
-        "temperature": _scored(vitals.temperature, temperature_score),
-    }
-    complete = all(sub_score is not None for sub_score in parameters.values())
-    total = sum(sub_score for sub_score in parameters.values() if sub_score is not None)
-    return Score(
-        total=total,
-        risk=clinical_risk(total, parameters, complete=complete),
-        complete=complete,
-        parameters=parameters,
+    total, risk, complete, parameters = score_parts(
+        vitals.spo2_scale,
+        vitals.respiration_rate,
+        vitals.spo2,
+        vitals.supplemental_oxygen,
+        vitals.systolic_bp,
+        vitals.pulse,
+        vitals.consciousness,
+        vitals.temperature,
     )
+    return Score(total=total, risk=risk, complete=complete, parameters=parameters)

@@ -8,7 +8,7 @@ from __future__ import annotations
 
 import random
 from collections.abc import Mapping, Sequence
-from datetime import datetime, timedelta
+from datetime import UTC, datetime, timedelta
 from pathlib import Path
 from typing import Any, Literal, cast
 
@@ -29,13 +29,11 @@ from journalloft.services.news2.schemas import (
     Change,
     MeasurementColumns,
     MeasurementOut,
-    MeasurementRow,
     PatientResult,
     RecordedByOut,
-    ScoreOut,
     Trend,
 )
-from journalloft.services.news2.scoring import Vitals, score
+from journalloft.services.news2.scoring import Vitals, score, score_parts
 
 FUTURE_SKEW = timedelta(minutes=5)
 DEFAULT_HOURS = 72
@@ -145,33 +143,65 @@ def prepare_measurement(record: Mapping[str, Any], *, now: datetime) -> Measurem
     }
 
 
-def measurement_out(row: MeasurementRow) -> MeasurementOut:
-    """One stored measurement as the board sees it, scored now."""
-    result = score(vitals_of(row._asdict()))
-    scored: ScoreOut = {
-        "total": result.total,
-        "risk": result.risk,
-        "complete": result.complete,
-        "parameters": dict(result.parameters),
-    }
+def _instant(instant: datetime) -> str:
+    """:func:`rfc3339`, without its conversion for an instant already in UTC (as stored)."""
+    if instant.tzinfo is UTC:
+        return f"{instant.date().isoformat()}T{instant.time().isoformat()}Z"
+    return rfc3339(instant)
+
+
+def measurement_out(row: tuple[Any, ...]) -> MeasurementOut:
+    """One stored measurement as the board sees it, scored now.
+
+    ``row`` has the fields of :class:`~.schemas.MeasurementRow` in its order: the driver's plain
+    tuple or a ``MeasurementRow``. It is scored as :func:`vitals_of` and :func:`.scoring.score`
+    would, without building either per row.
+    """
+    (
+        _patient,
+        record_id,
+        updated,
+        effective,
+        spo2_scale,
+        respiration_rate,
+        spo2,
+        supplemental_oxygen,
+        systolic_bp,
+        pulse,
+        consciousness,
+        temperature,
+        recorded_by_name,
+        recorded_by_hpr,
+        location,
+    ) = row
+    total, risk, complete, parameters = score_parts(
+        _spo2_scale(spo2_scale),
+        _optional_int(respiration_rate),
+        _optional_int(spo2),
+        supplemental_oxygen,
+        _optional_int(systolic_bp),
+        _optional_int(pulse),
+        consciousness,
+        None if temperature is None else float(temperature),
+    )
     recorded_by: RecordedByOut | None = None
-    if row.recorded_by_name is not None or row.recorded_by_hpr is not None:
-        recorded_by = {"name": row.recorded_by_name, "hpr": row.recorded_by_hpr}
+    if recorded_by_name is not None or recorded_by_hpr is not None:
+        recorded_by = {"name": recorded_by_name, "hpr": recorded_by_hpr}
     return {
-        "id": row.record_id,
-        "effective": rfc3339(row.effective),
-        "updated": rfc3339(row.updated),
-        "respiration_rate": row.respiration_rate,
-        "spo2": row.spo2,
-        "spo2_scale": row.spo2_scale,
-        "supplemental_oxygen": row.supplemental_oxygen,
-        "systolic_bp": row.systolic_bp,
-        "pulse": row.pulse,
-        "consciousness": row.consciousness,
-        "temperature": row.temperature,
+        "id": record_id,
+        "effective": _instant(effective),
+        "updated": _instant(updated),
+        "respiration_rate": respiration_rate,
+        "spo2": spo2,
+        "spo2_scale": spo2_scale,
+        "supplemental_oxygen": supplemental_oxygen,
+        "systolic_bp": systolic_bp,
+        "pulse": pulse,
+        "consciousness": consciousness,
+        "temperature": temperature,
         "recorded_by": recorded_by,
-        "location": row.location,
-        "score": scored,
+        "location": location,
+        "score": {"total": total, "risk": risk, "complete": complete, "parameters": parameters},
     }
 
 
@@ -188,8 +218,9 @@ def board(rows: Sequence[tuple[Any, ...]]) -> dict[str, PatientResult]:
     """Each person's measurements (rows of :data:`~.repository.MEASUREMENTS_SINCE`, newest
     first), with the latest and the trend. A person without a measurement is absent."""
     by_patient: dict[str, list[MeasurementOut]] = {}
-    for row in map(MeasurementRow._make, rows):
-        by_patient.setdefault(row.patient, []).append(measurement_out(row))
+    for row in rows:
+        patient = row[0]  # MeasurementRow.patient
+        by_patient.setdefault(patient, []).append(measurement_out(row))
     return {
         patient: {
             "latest": measurements[0],
