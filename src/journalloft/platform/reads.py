@@ -65,8 +65,7 @@ class TenantReads:
     def __init__(self, compiler: StatementCompiler) -> None:
         self._compile = compiler
         self._queued: dict[tuple[str, int], _Batch] = {}
-        self._active: set[tuple[str, int]] = set()
-        self._flushing: set[asyncio.Task[None]] = set()
+        self._flushing: dict[tuple[str, int], asyncio.Task[None]] = {}
 
     async def open(self) -> None:
         return None
@@ -74,7 +73,7 @@ class TenantReads:
     async def close(self) -> None:
         """Wait for the writes in flight."""
         while self._flushing:
-            await asyncio.gather(*self._flushing, return_exceptions=True)
+            await asyncio.gather(*self._flushing.values(), return_exceptions=True)
 
     async def fetch(self, kommunenummer: str, *queries: Query) -> list[Rows]:
         """Run the queries in this tenant's store, one after another; return their rows."""
@@ -102,11 +101,8 @@ class TenantReads:
             batch = self._queued[key] = _Batch(statement, columns)
         batch.rows.extend(rows)
         batch.waiting.append(done)
-        if key not in self._active:
-            self._active.add(key)
-            task = loop.create_task(self._flush(key))
-            self._flushing.add(task)
-            task.add_done_callback(self._flushing.discard)
+        if key not in self._flushing:
+            self._flushing[key] = loop.create_task(self._flush(key))
         await done
 
     async def _flush(self, key: tuple[str, int]) -> None:
@@ -116,7 +112,7 @@ class TenantReads:
             while (batch := self._queued.pop(key, None)) is not None:
                 await self._write_batch(kommunenummer, batch)
         finally:
-            self._active.discard(key)
+            del self._flushing[key]
 
     async def _write_batch(self, kommunenummer: str, batch: _Batch) -> None:
         try:

@@ -16,7 +16,7 @@ from journalloft.platform.settings import Settings
 from journalloft.platform.storage import Stores
 from journalloft.services.kommunale_tjenester import spec
 from journalloft.services.kommunale_tjenester.codes import service_type
-from journalloft.services.kommunale_tjenester.repository import ServiceRow
+from journalloft.services.kommunale_tjenester.schemas import ServiceRow
 from journalloft.services.kommunale_tjenester.service import summarise
 from journalloft.services.kommunale_tjenester.status import STATUS_ORDER, today_in_oslo
 from support import query_service

@@ -18,8 +18,8 @@ from journalloft.services.kommunale_tjenester.repository import (
     SERVICES,
     SERVICES_ENDED_SINCE,
     TABLE,
-    ServiceRow,
 )
+from journalloft.services.kommunale_tjenester.schemas import ServiceRow
 from support import fetch_rows
 
 BODO = "1804"

@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 from datetime import date, datetime
-from typing import Literal, NotRequired, TypedDict
+from typing import Literal, NamedTuple, NotRequired, TypedDict
 
 from journalloft.services.kommunale_tjenester.status import Status
 
@@ -45,6 +45,23 @@ class ServiceColumns(TypedDict):
     temporary_cessation: bool
     weekly_extent: str | None
     stay_type: str | None
+
+
+class ServiceRow(NamedTuple):
+    """One stored service as the query reads it (a row, not an ORM instance)."""
+
+    patient: str
+    record_id: str
+    service_code: str
+    description: str | None
+    unit_name: str | None
+    unit_phone: str | None
+    start_date: date
+    end_date: date | None
+    temporary_cessation: bool
+    weekly_extent: str | None
+    stay_type: str | None
+    updated: datetime
 
 
 class ResultUnit(TypedDict):

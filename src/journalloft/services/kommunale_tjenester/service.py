@@ -27,13 +27,13 @@ from journalloft.services.kommunale_tjenester.repository import (
     SERVICES,
     SERVICES_ENDED_SINCE,
     TABLE,
-    ServiceRow,
 )
 from journalloft.services.kommunale_tjenester.schemas import (
     PatientServices,
     ResultUnit,
     ServiceColumns,
     ServiceEntry,
+    ServiceRow,
 )
 from journalloft.services.kommunale_tjenester.status import (
     OSLO,
