@@ -1,16 +1,21 @@
 """The query path's access to tenant stores: reads through the driver, writes group-committed.
 
 - PostgreSQL: psycopg 3's async pool on the event loop (no worker thread), one pool per server
-  for every tenant on it.
+  for every tenant on it. A lookup's statements go to the server together, in one round trip
+  (pipeline mode). Sessions run in UTC, so psycopg reads instants as UTC ``datetime`` values
+  already, and statements are prepared and planned once per connection (a generic plan: every
+  query-path statement is an index lookup by person), so hundreds of tenants, whose statements
+  differ by their schema, do not cost a plan per request.
 - SQLite (embedded default): the tenant's file through its pooled sqlite3 connections, on a
   worker thread.
 
 Statements come from :mod:`journalloft.platform.statements`. Reads need no transaction around
-them. Writes (the query path's only writes are its audit events) are group-committed per tenant:
-a write that finds another in flight waits for it and then goes in the next transaction together
-with everything else that arrived meanwhile; alone, it goes at once. Under load this turns one
-commit per request into one per batch, and :meth:`TenantReads.write` still returns only when its
-rows are committed, or raises :class:`WriteRefused`.
+them. Writes (the query path's only writes are its audit events) are group-committed per store
+server: a write that finds another in flight waits for it and then goes in the next transaction
+together with everything else that arrived meanwhile, for any tenant on that server; alone, it
+goes at once. Under load this turns one commit per request into one per batch, and
+:meth:`TenantReads.write` still returns only when its rows are committed, or raises
+:class:`WriteRefused`. A batch is one transaction: if it fails, every request in it is refused.
 """
 
 from __future__ import annotations
@@ -22,6 +27,7 @@ from collections.abc import Mapping, Sequence
 from typing import Any
 
 import orjson
+from psycopg import AsyncConnection
 from psycopg_pool import AsyncConnectionPool
 from sqlalchemy import Insert
 from sqlalchemy.engine import make_url
@@ -49,14 +55,35 @@ class WriteRefused(Exception):
     """The store refused a write; nothing of it was committed."""
 
 
-class _Batch:
-    __slots__ = ("columns", "rows", "statement", "waiting")
+class _Part:
+    """The rows of one tenant for one insert statement, in a batch."""
 
-    def __init__(self, statement: Insert, columns: Sequence[str]) -> None:
+    __slots__ = ("columns", "kommunenummer", "rows", "statement")
+
+    def __init__(self, kommunenummer: str, statement: Insert, columns: Sequence[str]) -> None:
+        self.kommunenummer = kommunenummer
         self.statement = statement
         self.columns = columns
         self.rows: list[Row] = []
+
+
+class _Batch:
+    """What is written in one transaction: parts for any tenant of one store server."""
+
+    __slots__ = ("parts", "waiting")
+
+    def __init__(self) -> None:
+        self.parts: dict[tuple[str, int], _Part] = {}
         self.waiting: list[asyncio.Future[None]] = []
+
+    def add(
+        self, kommunenummer: str, statement: Insert, columns: Sequence[str], rows: Sequence[Row]
+    ) -> None:
+        key = (kommunenummer, id(statement))
+        part = self.parts.get(key)
+        if part is None:
+            part = self.parts[key] = _Part(kommunenummer, statement, columns)
+        part.rows.extend(rows)
 
 
 class TenantReads:
@@ -64,8 +91,8 @@ class TenantReads:
 
     def __init__(self, compiler: StatementCompiler) -> None:
         self._compile = compiler
-        self._queued: dict[tuple[str, int], _Batch] = {}
-        self._flushing: dict[tuple[str, int], asyncio.Task[None]] = {}
+        self._queued: dict[str, _Batch] = {}
+        self._flushing: dict[str, asyncio.Task[None]] = {}
 
     async def open(self) -> None:
         return None
@@ -76,7 +103,7 @@ class TenantReads:
             await asyncio.gather(*self._flushing.values(), return_exceptions=True)
 
     async def fetch(self, kommunenummer: str, *queries: Query) -> list[Rows]:
-        """Run the queries in this tenant's store, one after another; return their rows."""
+        """Run the queries in this tenant's store; return their rows."""
         compiled = [(self._compile(statement), values) for statement, values in queries]
         return await self._fetch(kommunenummer, compiled)
 
@@ -95,28 +122,27 @@ class TenantReads:
             return
         loop = asyncio.get_running_loop()
         done: asyncio.Future[None] = loop.create_future()
-        key = (kommunenummer, id(statement))
+        key = self._commit_group(kommunenummer)
         batch = self._queued.get(key)
         if batch is None:
-            batch = self._queued[key] = _Batch(statement, columns)
-        batch.rows.extend(rows)
+            batch = self._queued[key] = _Batch()
+        batch.add(kommunenummer, statement, columns, rows)
         batch.waiting.append(done)
         if key not in self._flushing:
             self._flushing[key] = loop.create_task(self._flush(key))
         await done
 
-    async def _flush(self, key: tuple[str, int]) -> None:
-        """Write this key's batches until none is waiting (one transaction each)."""
-        kommunenummer, _ = key
+    async def _flush(self, key: str) -> None:
+        """Write this group's batches until none is waiting (one transaction each)."""
         try:
             while (batch := self._queued.pop(key, None)) is not None:
-                await self._write_batch(kommunenummer, batch)
+                await self._write_batch(key, batch)
         finally:
             del self._flushing[key]
 
-    async def _write_batch(self, kommunenummer: str, batch: _Batch) -> None:
+    async def _write_batch(self, key: str, batch: _Batch) -> None:
         try:
-            await self._write(kommunenummer, batch.statement, batch.columns, batch.rows)
+            await self._write(key, list(batch.parts.values()))
         except Exception as exc:  # every waiter learns that its rows were not committed
             sql_log.warning("a group-committed write failed: %s", type(exc).__name__)
             for done in batch.waiting:
@@ -127,14 +153,16 @@ class TenantReads:
                 if not done.done():
                     done.set_result(None)
 
+    def _commit_group(self, kommunenummer: str) -> str:
+        """Writes of tenants in the same group may share a transaction (same store)."""
+        raise NotImplementedError
+
     async def _fetch(
         self, kommunenummer: str, queries: Sequence[tuple[CompiledStatement, Mapping[str, Any]]]
     ) -> list[Rows]:
         raise NotImplementedError
 
-    async def _write(
-        self, kommunenummer: str, statement: Insert, columns: Sequence[str], rows: Sequence[Row]
-    ) -> None:
+    async def _write(self, group: str, parts: Sequence[_Part]) -> None:
         raise NotImplementedError
 
 
@@ -143,18 +171,33 @@ def libpq_url(url: str) -> str:
     return make_url(url).set(drivername="postgresql").render_as_string(hide_password=False)
 
 
+SESSION_OPTIONS = "-c TimeZone=UTC -c plan_cache_mode=force_generic_plan"
+"""Every query-path session: instants arrive in UTC; a prepared statement is planned once."""
+
+
 class PostgresReads(TenantReads):
     """One async pool per PostgreSQL server, shared by every tenant on it (opened in the app's
-    lifespan, on its event loop)."""
+    lifespan, on its event loop).
 
-    def __init__(self, stores: Stores, *, pool_size: int) -> None:
+    Each connection prepares a statement text the first time it runs it and keeps up to
+    ``prepared_statements`` of them (least recently used go first). Every tenant's statements
+    are texts of their own, so that is what lets hundreds of tenants run prepared: about five
+    query-path statements a tenant. PostgreSQL holds a prepared statement in the connection's
+    backend, some 40 kB each.
+    """
+
+    def __init__(self, stores: Stores, *, pool_size: int, prepared_statements: int) -> None:
         super().__init__(StatementCompiler.for_backend(postgres=True))
         assert stores.settings.database_url is not None
         self._stores = stores
         self._pool_size = pool_size
+        self._prepared_statements = prepared_statements
         self._pools: dict[str, AsyncConnectionPool] = {}
         self._lock: asyncio.Lock | None = None
         self._inserts: dict[int, tuple[Insert, CompiledStatement]] = {}
+
+    async def _configure(self, connection: AsyncConnection[Any]) -> None:
+        connection.prepared_max = self._prepared_statements
 
     async def _pool(self, url: str) -> AsyncConnectionPool:
         pool = self._pools.get(url)
@@ -169,7 +212,13 @@ class PostgresReads(TenantReads):
                     libpq_url(url),
                     min_size=1,
                     max_size=self._pool_size,
-                    kwargs={"autocommit": True},
+                    kwargs={
+                        "autocommit": True,
+                        "options": SESSION_OPTIONS,
+                        # 0: prepare on first use; None: never (behind a pooler that cannot)
+                        "prepare_threshold": 0 if self._prepared_statements else None,
+                    },
+                    configure=self._configure,
                     open=False,
                     name="journalloft-reads",
                 )
@@ -194,19 +243,27 @@ class PostgresReads(TenantReads):
         assert url is not None
         return url
 
+    def _commit_group(self, kommunenummer: str) -> str:
+        return self._server_url(kommunenummer)
+
     async def _fetch(
         self, kommunenummer: str, queries: Sequence[tuple[CompiledStatement, Mapping[str, Any]]]
     ) -> list[Rows]:
         schema = tenant_schema_name(kommunenummer)
         pool = await self._pool(self._server_url(kommunenummer))
-        found = []
-        async with pool.connection() as connection, connection.cursor() as cursor:
-            for compiled, values in queries:
-                text = compiled.text(schema)
-                sql_log.debug("%s", text)
-                await cursor.execute(text, compiled.parameters(values))
-                found.append(compiled.rows(await cursor.fetchall()))
-        return found
+        async with pool.connection() as connection:
+            cursors = []
+            async with connection.pipeline():
+                for compiled, values in queries:
+                    text = compiled.text(schema)
+                    sql_log.debug("%s", text)
+                    cursor = connection.cursor()
+                    await cursor.execute(text, compiled.parameters(values))
+                    cursors.append(cursor)
+            return [
+                compiled.rows(await cursor.fetchall())
+                for (compiled, _), cursor in zip(queries, cursors, strict=True)
+            ]
 
     def _many(self, statement: Insert, columns: Sequence[str]) -> CompiledStatement:
         many = self._inserts.get(id(statement))
@@ -217,17 +274,24 @@ class PostgresReads(TenantReads):
             )
         return many[1]
 
-    async def _write(
-        self, kommunenummer: str, statement: Insert, columns: Sequence[str], rows: Sequence[Row]
-    ) -> None:
-        # One statement whatever the batch size: atomic under autocommit, one round trip.
-        many = self._many(statement, columns)
-        text = many.text(tenant_schema_name(kommunenummer))
-        sql_log.debug("%s", text)
-        batch = orjson.dumps(rows, option=orjson.OPT_UTC_Z).decode()
-        pool = await self._pool(self._server_url(kommunenummer))
+    async def _write(self, group: str, parts: Sequence[_Part]) -> None:
+        # One statement per tenant and table whatever the number of rows: alone, it is atomic
+        # under autocommit; several go in one transaction, in one round trip.
+        statements = []
+        for part in parts:
+            many = self._many(part.statement, part.columns)
+            text = many.text(tenant_schema_name(part.kommunenummer))
+            sql_log.debug("%s", text)
+            batch = orjson.dumps(part.rows, option=orjson.OPT_UTC_Z).decode()
+            statements.append((text, many.parameters({ROWS: batch})))
+        pool = await self._pool(group)
         async with pool.connection() as connection:
-            await connection.execute(text, many.parameters({ROWS: batch}))
+            if len(statements) == 1:
+                await connection.execute(*statements[0])
+                return
+            async with connection.pipeline(), connection.transaction():
+                for text, parameters in statements:
+                    await connection.execute(text, parameters)
 
 
 class SqliteReads(TenantReads):
@@ -262,16 +326,20 @@ class SqliteReads(TenantReads):
     ) -> list[Rows]:
         return await run_in_threadpool(self._fetch_now, kommunenummer, queries)
 
-    def _write_now(
-        self, kommunenummer: str, statement: Insert, columns: Sequence[str], rows: Sequence[Row]
-    ) -> None:
-        compiled = self._compile(statement, columns)
+    def _commit_group(self, kommunenummer: str) -> str:
+        return kommunenummer  # every tenant has a file of its own
+
+    def _write_now(self, kommunenummer: str, parts: Sequence[_Part]) -> None:
         pooled, connection = self._driver(kommunenummer)
         try:
-            sql_log.debug("%s", compiled.sql)
             connection.execute("BEGIN IMMEDIATE")
             try:
-                connection.executemany(compiled.sql, [compiled.parameters(row) for row in rows])
+                for part in parts:
+                    compiled = self._compile(part.statement, part.columns)
+                    sql_log.debug("%s", compiled.sql)
+                    connection.executemany(
+                        compiled.sql, [compiled.parameters(row) for row in part.rows]
+                    )
             except BaseException:
                 connection.execute("ROLLBACK")
                 raise
@@ -279,13 +347,13 @@ class SqliteReads(TenantReads):
         finally:
             pooled.close()
 
-    async def _write(
-        self, kommunenummer: str, statement: Insert, columns: Sequence[str], rows: Sequence[Row]
-    ) -> None:
-        await run_in_threadpool(self._write_now, kommunenummer, statement, columns, rows)
+    async def _write(self, group: str, parts: Sequence[_Part]) -> None:
+        await run_in_threadpool(self._write_now, group, parts)
 
 
-def connect_reads(stores: Stores, *, pool_size: int = 10) -> TenantReads:
+def connect_reads(
+    stores: Stores, *, pool_size: int = 10, prepared_statements: int = 2048
+) -> TenantReads:
     if stores.postgres:
-        return PostgresReads(stores, pool_size=pool_size)
+        return PostgresReads(stores, pool_size=pool_size, prepared_statements=prepared_statements)
     return SqliteReads(stores)

@@ -47,6 +47,10 @@ class Settings(BaseSettings):
     tenant_database_urls: dict[str, str] = Field(default_factory=dict)
     query_pool_size: int = Field(default=10, ge=1, le=100)
     """PostgreSQL connections per process for queries (the async pool, shared by all tenants)."""
+    query_prepared_statements: int = Field(default=2048, ge=0, le=100_000)
+    """Prepared statements each query connection keeps: about five per tenant on its server
+    (PostgreSQL holds some 40 kB for each in the connection's backend); 0 prepares none, for a
+    connection pooler in front of PostgreSQL that cannot keep them."""
     redis_url: str | None = None
     host: str = "127.0.0.1"
     port: int = 8000

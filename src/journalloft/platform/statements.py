@@ -42,7 +42,7 @@ from sqlalchemy.sql.compiler import SQLCompiler
 from sqlalchemy.sql.visitors import InternalTraversal
 from sqlalchemy.types import TypeEngine
 
-from journalloft.platform.tables import TENANT
+from journalloft.platform.tables import TENANT, UTCDateTime
 
 SCHEMA_MARK = "journalloft_tenant_schema"
 """Rendered where a tenant table's schema goes; replaced by the tenant's schema name."""
@@ -150,7 +150,7 @@ class CompiledStatement:
         """Driver rows with each column's result processor applied."""
         processors = self.results
         if not any(processors):
-            return [tuple(row) for row in fetched]
+            return list(fetched)  # type: ignore[arg-type]  # both drivers fetch tuples
         return [
             tuple(
                 value if process is None else process(value)
@@ -161,8 +161,12 @@ class CompiledStatement:
 
 
 def _result_processor(type_: TypeEngine[Any], dialect: Dialect) -> Processor:
-    if dialect.name == "postgresql" and not isinstance(type_, TypeDecorator):
-        return None  # psycopg returns a Python value of every PostgreSQL type itself
+    if dialect.name == "postgresql" and (
+        not isinstance(type_, TypeDecorator) or isinstance(type_, UTCDateTime)
+    ):
+        # psycopg returns a Python value of every PostgreSQL type itself, and the query path's
+        # sessions run in UTC (reads.SESSION_OPTIONS), so an instant comes as UTCDateTime makes it
+        return None
     return type_.dialect_impl(dialect).result_processor(dialect, None)
 
 

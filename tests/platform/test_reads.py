@@ -1,0 +1,119 @@
+"""The query path's group commit: lookups' audit events from any tenant of one server share a
+transaction, land each in its own tenant's log, and a request hears "committed" only when its
+events are."""
+
+from __future__ import annotations
+
+import asyncio
+from datetime import UTC, datetime
+from typing import Any
+
+from sqlalchemy import select
+
+from conftest import TestPlatform
+from journalloft.platform.audit import AUDIT_COLUMNS, AUDIT_EVENT, AUDIT_INSERT
+from journalloft.platform.reads import WriteRefused, connect_reads
+from journalloft.platform.storage import Stores
+from journalloft.platform.tenancy import tenant_schema_name
+from support import people
+
+NOW = datetime(2026, 11, 22, 3, 0, tzinfo=UTC)
+PATIENTS = people(6, seed="group-commit")
+
+
+def event(patient: str, correlation_id: str) -> dict[str, Any]:
+    row: dict[str, Any] = dict.fromkeys(AUDIT_COLUMNS)
+    row.update(
+        occurred_at=NOW,
+        action="read",
+        service="news2",
+        client_id="test-legevakt",
+        break_the_glass=False,
+        correlation_id=correlation_id,
+        outcome="ok",
+        patient=patient,
+        result_count=1,
+    )
+    return row
+
+
+def write_concurrently(stores: Stores, writes: list[tuple[str, str]]) -> list[BaseException | None]:
+    """(kommunenummer, correlation id) writes, all started before any finishes; what each got."""
+
+    async def run() -> list[BaseException | None]:
+        reads = connect_reads(stores, pool_size=2)
+        await reads.open()
+        try:
+            outcomes = await asyncio.gather(
+                *(
+                    reads.write(
+                        kommunenummer,
+                        AUDIT_INSERT,
+                        AUDIT_COLUMNS,
+                        [event(patient, correlation_id)],
+                    )
+                    for (kommunenummer, correlation_id), patient in zip(
+                        writes, PATIENTS, strict=False
+                    )
+                ),
+                return_exceptions=True,
+            )
+            return list(outcomes)
+        finally:
+            await reads.close()
+
+    return asyncio.run(run())
+
+
+def logged(stores: Stores, kommunenummer: str) -> dict[str, Any]:
+    """correlation id → the transaction that wrote it (PostgreSQL's xmin; None on SQLite)."""
+    with stores.tenant_engine(kommunenummer).connect() as connection:
+        if stores.postgres:
+            schema = tenant_schema_name(kommunenummer)
+            rows = connection.exec_driver_sql(
+                f"SELECT correlation_id, xmin::text FROM {schema}.audit_event"
+            ).all()
+        else:
+            rows = [
+                (row[0], None)
+                for row in connection.execute(select(AUDIT_EVENT.c.correlation_id)).all()
+            ]
+    return dict(rows)
+
+
+def test_events_of_two_tenants_share_a_commit_and_land_each_in_its_own_log(
+    platform: TestPlatform,
+) -> None:
+    stores = platform.runtime.stores
+    writes = [("1804", "bodo-1"), ("3201", "baerum-1"), ("1804", "bodo-2"), ("3201", "baerum-2")]
+    assert write_concurrently(stores, writes) == [None] * 4
+
+    bodo, baerum = logged(stores, "1804"), logged(stores, "3201")
+    assert set(bodo) == {"bodo-1", "bodo-2"}
+    assert set(baerum) == {"baerum-1", "baerum-2"}
+    if stores.postgres:
+        # all four were waiting before the first flush began: one transaction for both tenants
+        assert len({*bodo.values(), *baerum.values()}) == 1
+
+
+def test_a_request_hears_committed_only_when_its_events_are(platform: TestPlatform) -> None:
+    stores = platform.runtime.stores
+    schema = f"{tenant_schema_name('3201')}." if stores.postgres else ""
+    with stores.tenant_engine("3201").begin() as connection:
+        connection.exec_driver_sql(f"ALTER TABLE {schema}audit_event RENAME TO audit_offline")
+    try:
+        writes = [("1804", "bodo-1"), ("3201", "baerum-1"), ("1804", "bodo-2")]
+        outcomes = write_concurrently(stores, writes)
+    finally:
+        with stores.tenant_engine("3201").begin() as connection:
+            connection.exec_driver_sql(f"ALTER TABLE {schema}audit_offline RENAME TO audit_event")
+
+    assert isinstance(outcomes[1], WriteRefused)
+    committed = logged(stores, "1804")
+    for (_, correlation_id), outcome in zip(writes, outcomes, strict=True):
+        if outcome is None:
+            assert correlation_id in committed
+        else:
+            assert isinstance(outcome, WriteRefused)
+            assert correlation_id not in committed
+    assert logged(stores, "3201") == {}
