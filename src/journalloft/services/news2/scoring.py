@@ -27,6 +27,7 @@ from __future__ import annotations
 from bisect import bisect_left
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass
+from functools import lru_cache
 from math import isfinite
 from typing import Literal
 
@@ -111,13 +112,19 @@ TEMPERATURE: Bands = ((35.0, 3), (36.0, 1), (38.0, 0), (39.0, 1))
 TEMPERATURE_ABOVE = 2
 
 
+CHART_CACHE_SIZE = 1024
+"""Scores remembered per chart row: measured values are few (whole breaths, mmHg and beats,
+temperatures to 0.1 °C), and a board scores the same ones again on every poll."""
+
+
 def _chart_row(name: str, bands: Bands, above: int) -> Callable[[float], int]:
     """The sub-score of a measured value on one chart row: the score of the first band whose
     upper edge is at or above the value, ``above`` past the last edge.
 
     Each band is the half-open interval (previous edge, edge]: a decimal between two printed
     ranges (36.05 °C) belongs to the band above the lower edge, never to a gap. ``bisect_left``
-    finds that band among the sorted edges; a non-finite value is refused.
+    finds that band among the sorted edges; a non-finite value is refused. Answers are
+    remembered (:data:`CHART_CACHE_SIZE` values a row; a refusal is not remembered).
     """
     edges = tuple(edge for edge, _ in bands)
     points = (*(band_points for _, band_points in bands), above)
@@ -129,7 +136,7 @@ def _chart_row(name: str, bands: Bands, above: int) -> Callable[[float], int]:
             raise ValueError(f"{name} must be a finite number, got {value!r}")
         return points[bisect_left(edges, value)]
 
-    return sub_score
+    return lru_cache(maxsize=CHART_CACHE_SIZE)(sub_score)
 
 
 _respiration_rate = _chart_row("respiration rate", RESPIRATION_RATE, RESPIRATION_RATE_ABOVE)

@@ -174,15 +174,17 @@ def measurement_out(row: tuple[Any, ...]) -> MeasurementOut:
         recorded_by_hpr,
         location,
     ) = row
+    # the columns' types already make these ints, a float and a bool (score_parts checks the
+    # scale), so the row's values go to the chart as they are
     total, risk, complete, parameters = score_parts(
-        _spo2_scale(spo2_scale),
-        _optional_int(respiration_rate),
-        _optional_int(spo2),
+        spo2_scale,
+        respiration_rate,
+        spo2,
         supplemental_oxygen,
-        _optional_int(systolic_bp),
-        _optional_int(pulse),
+        systolic_bp,
+        pulse,
         consciousness,
-        None if temperature is None else float(temperature),
+        temperature,
     )
     recorded_by: RecordedByOut | None = None
     if recorded_by_name is not None or recorded_by_hpr is not None:
