@@ -92,3 +92,15 @@ def per_request_ms(before: Snapshot, after: Snapshot, requests: int) -> dict[str
         "load": round(load, 3),
         "other": round(max(0.0, total - app - postgres - redis - load), 3),
     }
+
+
+def private_mib(pids: list[int]) -> tuple[float, int]:
+    """(private memory of these processes in MiB, how many): what PostgreSQL backends hold of
+    their own (plans, prepared statements, caches), without the shared buffers."""
+    kib = 0
+    for pid in pids:
+        with contextlib.suppress(OSError):
+            for line in Path(f"/proc/{pid}/smaps_rollup").read_text().splitlines():
+                if line.startswith(("Private_Clean:", "Private_Dirty:")):
+                    kib += int(line.split()[1])
+    return round(kib / 1024, 1), len(pids)

@@ -83,8 +83,29 @@ def kt_records(
     return records
 
 
+def first_per_person(records: list[dict[str, Any]]) -> list[dict[str, Any]]:
+    seen: set[str] = set()
+    kept = []
+    for record in records:
+        if record["patient"] not in seen:
+            seen.add(record["patient"])
+            kept.append(record)
+    return kept
+
+
+SHAPES = ("board", "lean")
+"""board: ~18 NEWS2 measurements and ~1.8 services a person (what a legevakt board reads);
+lean: one of each a person, for a tenant of a million people that loads in minutes."""
+
+
 def batches(
-    patients: Sequence[str], *, now: datetime, seed: str, tag: str, size: int = 1000
+    patients: Sequence[str],
+    *,
+    now: datetime,
+    seed: str,
+    tag: str,
+    size: int = 1000,
+    shape: str = "board",
 ) -> Iterator[tuple[str, list[dict[str, Any]]]]:
     """(service, up to ``size`` records) for these people, both services, in ingest order."""
     rng = random.Random(seed)
@@ -92,8 +113,18 @@ def batches(
     chunk = 50
     for start in range(0, len(patients), chunk):
         group = patients[start : start + chunk]
-        pending["news2"] += news2_records(rng, group, now=now, tag=tag)
-        pending["kommunale-tjenester"] += kt_records(rng, group, now=now, tag=tag)
+        if shape == "lean":
+            latest = news2.demo_records(rng=rng, patients=group, now=now)
+            pending["news2"] += [
+                {**record, "id": f"{tag}-{record['patient']}-0"}
+                for record in first_per_person(latest)
+            ]
+            pending["kommunale-tjenester"] += first_per_person(
+                kt_records(rng, group, now=now, tag=tag)
+            )
+        else:
+            pending["news2"] += news2_records(rng, group, now=now, tag=tag)
+            pending["kommunale-tjenester"] += kt_records(rng, group, now=now, tag=tag)
         for service, records in pending.items():
             while len(records) >= size:
                 yield service, records[:size]

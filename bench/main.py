@@ -59,9 +59,15 @@ class Scale:
     ingest_batches_1000: int
     ingest_batches_100: int
 
+    million_people: int  # the large tenant of the 10 000 vs 1 000 000 run (lean data)
 
-FULL = Scale("full", 30_000, 10_000, 357, 10_000, 6.0, 40, 300)
-QUICK = Scale("quick", 2_000, 500, 357, 1_000, 2.0, 8, 40)
+
+FULL = Scale("full", 30_000, 10_000, 357, 10_000, 6.0, 40, 300, 1_000_000)
+QUICK = Scale("quick", 2_000, 500, 357, 1_000, 2.0, 8, 40, 20_000)
+WARM_UP_MANY_SECONDS = {"full": 30.0, "quick": 4.0}
+"""Per service, before the 357-tenant points: long enough that the connections have prepared
+every tenant's statements, as in a server that has run for minutes (a fresh one plans each
+tenant's statements on each connection once)."""
 
 
 def log(message: str) -> None:
@@ -76,6 +82,7 @@ class Dataset:
     stack: stack.Stack
     tenants: dict[str, int]  # kommunenummer -> people
     ingest_tenant: str | None = None
+    shape: str = "board"  # data.SHAPES
     _people: dict[str, list[str]] = field(default_factory=dict)
 
     def people(self, knr: str) -> list[str]:
@@ -92,6 +99,7 @@ def ensure_dataset(
         "tenants": dataset.tenants,
         "ingest_tenant": dataset.ingest_tenant,
         "generator": 2,
+        **({"shape": dataset.shape} if dataset.shape != "board" else {}),
     }
     meta = dataset.stack.read_meta()
     if (
@@ -123,7 +131,11 @@ def ensure_dataset(
         def batches() -> Any:
             for knr in dataset.tenants:
                 for service, records in data.batches(
-                    dataset.people(knr), now=now, seed=f"records-{knr}", tag="b"
+                    dataset.people(knr),
+                    now=now,
+                    seed=f"records-{knr}",
+                    tag="b",
+                    shape=dataset.shape,
                 ):
                     yield knr, service, tokens[f"bench-{knr}-epj"], records
 
@@ -293,7 +305,11 @@ def phase_postgres(scale: Scale, results: dict[str, Any]) -> Dataset:
             tenants=large,
         )
         results["memory_2"] = server.peak_rss_mib()
-        log(f"  peak RSS (largest process, whole tree) MiB: {results['memory_2']}")
+        results["pg_memory_2"] = cpu.private_mib(cpu.postgres_backends(server.database))
+        log(
+            f"  peak RSS (largest process, whole tree) MiB: {results['memory_2']}; "
+            f"PostgreSQL backends (private MiB, count): {results['pg_memory_2']}"
+        )
         log("one tenant: small vs large")
         scaling_points = [("news2", 1, 1), ("news2", 1, 32)]
         results["one_tenant"] = {
@@ -457,7 +473,15 @@ def phase_many_tenants(scale: Scale, results: dict[str, Any]) -> None:
         keys = many_stack.private_keys()
         tokens = stack.get_tokens(server.base, keys, [f"bench-{knr}-legevakt" for knr in tenants])
         log(f"platform with {count} tenants (same total data): queries over every tenant")
-        warm_up(server.base, query_requests(dataset, "news2", 1, tokens, count=2000))
+        for service in SERVICES:
+            load.wrk(
+                server.base,
+                query_requests(dataset, service, 1, tokens, count=4 * count),
+                connections=32,
+                seconds=WARM_UP_MANY_SECONDS[scale.name],
+                workdir=WORK / "wrk",
+                name="warmup-many",
+            )
         points = [
             ("news2", 1, 1),
             ("news2", 1, 32),
@@ -471,8 +495,42 @@ def phase_many_tenants(scale: Scale, results: dict[str, Any]) -> None:
             server, dataset, tokens, scale=scale, label=f"{count}-tenants", points=points
         )
         results["memory_many"] = server.peak_rss_mib()
-        log(f"  peak RSS MiB: {results['memory_many']}")
+        results["pg_memory_many"] = cpu.private_mib(cpu.postgres_backends(server.database))
+        log(f"  peak RSS MiB: {results['memory_many']}; PostgreSQL: {results['pg_memory_many']}")
     results["dataset_many"] = {"tenants": count, "people_total": total}
+
+
+def phase_million(scale: Scale, results: dict[str, Any]) -> None:
+    """One tenant of 10 000 people beside one of a million, the same lean data per person (one
+    measurement and one service each): a lookup must cost the same in both."""
+    million_stack = stack.Stack(
+        "pg-million", WORK / f"{scale.name}-pg-million", f"journalloft_bench_{scale.name}_million"
+    )
+    small, large = data.kommunenummer(0), data.kommunenummer(1)
+    sizes = {"small": 10_000 if scale.name == "full" else 1_000, "large": scale.million_people}
+    dataset = Dataset(million_stack, {small: sizes["small"], large: sizes["large"]}, shape="lean")
+    port = PORTS["platform"]
+    ensure_dataset(dataset, port=port, workers=2, results=results, key="load_million")
+    server = stack.journalloft_server(
+        million_stack, port=port, workers=2, log=WORK / "pg-million.log"
+    )
+    with stack.running(server):
+        keys = million_stack.private_keys()
+        tokens = stack.get_tokens(
+            server.base, keys, [f"bench-{knr}-legevakt" for knr in dataset.tenants]
+        )
+        log(f"one tenant: {sizes['small']:,} vs {sizes['large']:,} people")
+        warm_up(server.base, query_requests(dataset, "news2", 1, tokens, count=500))
+        points = [("news2", 1, 1), ("news2", 1, 32), ("kommunale-tjenester", 1, 32)]
+        results["one_tenant_million"] = {
+            "small": query_matrix(
+                server, dataset, tokens, scale=scale, label="10k", points=points, tenants=[small]
+            ),
+            "large": query_matrix(
+                server, dataset, tokens, scale=scale, label="1m", points=points, tenants=[large]
+            ),
+            "people": sizes,
+        }
 
 
 def phase_sqlite(scale: Scale, results: dict[str, Any]) -> None:
@@ -552,8 +610,8 @@ def main(argv: Sequence[str] | None = None) -> int:
     parser.add_argument("--quick", action="store_true", help="a small smoke run (~2 minutes)")
     parser.add_argument(
         "--phases",
-        default="postgres,ceilings,many,sqlite",
-        help="comma-separated subset of postgres,ceilings,many,sqlite (default: all)",
+        default="postgres,ceilings,many,million,sqlite",
+        help="comma-separated subset of postgres,ceilings,many,million,sqlite (default: all)",
     )
     parser.add_argument("--people", type=int, help="people per tenant (default 100000, quick 2000)")
     parser.add_argument("--seconds", type=float, help="seconds per load point")
@@ -585,6 +643,8 @@ def main(argv: Sequence[str] | None = None) -> int:
         phase_ceilings(scale, dataset, results)
     if "many" in phases:
         phase_many_tenants(scale, results)
+    if "million" in phases:
+        phase_million(scale, results)
     if "sqlite" in phases:
         phase_sqlite(scale, results)
     results["seconds"] = round(time.monotonic() - started)

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
+import gc
 import logging
 from collections.abc import AsyncIterator
 from typing import Any
@@ -24,6 +25,13 @@ from journalloft.platform.runtime import Runtime, build_runtime, load_schemas
 from journalloft.platform.settings import Settings, get_settings
 
 log = logging.getLogger("journalloft")
+
+GC_THRESHOLDS = (50_000, 20, 20)
+"""The garbage collector of a serving process: a collection after 50 000 more live containers,
+not Python's 700. A response is thousands of short-lived dicts and lists, freed by reference
+counting as soon as it is sent; at 700 the collector ran every few rows of a NEWS2 board and,
+traversing the responses still in flight, cost as much as building them (measured: 30 → 13 ms
+for 1 830 rows)."""
 
 
 async def _purge_periodically(runtime: Runtime) -> None:
@@ -83,4 +91,16 @@ def create_app(settings: Settings | None = None, *, runtime: Runtime | None = No
     app.openapi = openapi  # type: ignore[method-assign]
     if runtime is not None:
         app.state.runtime = runtime
+    return app
+
+
+def serving_app() -> FastAPI:
+    """The app as ``journalloft serve`` runs it in each worker process.
+
+    What start-up built (modules, schemas, routes) lives as long as the process, so it is
+    frozen out of the garbage collector's work, and collections are rarer (:data:`GC_THRESHOLDS`).
+    """
+    app = create_app()
+    gc.freeze()
+    gc.set_threshold(*GC_THRESHOLDS)
     return app

@@ -75,7 +75,7 @@ def cmd_serve(args: argparse.Namespace) -> None:
     runtime = _runtime()
     runtime.close()
     uvicorn.run(
-        "journalloft.platform.app:create_app",
+        "journalloft.platform.app:serving_app",
         factory=True,
         host=args.host or settings.host,
         port=args.port or settings.port,
