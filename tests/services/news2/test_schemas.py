@@ -8,8 +8,10 @@ from datetime import UTC, datetime, timedelta
 from pathlib import Path
 from typing import Any
 
+import orjson
 import pytest
 
+from journalloft.platform.http import JSONResponse
 from journalloft.platform.identifiers import synthetic_person_id
 from journalloft.platform.jsonschemas import Schemas
 from journalloft.platform.migrations import migrate_tenant
@@ -239,7 +241,7 @@ def demo(stores: Stores) -> tuple[list[dict[str, Any]], dict[str, dict[str, Any]
         kommunenummer="1804", now=NOW, settings={}, options={"patients": patients}
     )
     board = query_service(stores, spec, "1804", patients=patients, context=context)
-    return records, board
+    return records, orjson.loads(JSONResponse(board).body)  # as the API writes it
 
 
 def test_demo_records_are_valid_as_a_source_would_send_them(

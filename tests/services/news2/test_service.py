@@ -9,9 +9,11 @@ from datetime import UTC, datetime, timedelta
 from pathlib import Path
 from typing import Any
 
+import orjson
 import pytest
 from sqlalchemy import inspect, select
 
+from journalloft.platform.http import JSONResponse
 from journalloft.platform.identifiers import synthetic_person_id
 from journalloft.platform.migrations import migrate_tenant
 from journalloft.platform.records import content_hash, upsert_records, withdraw_record
@@ -138,7 +140,9 @@ def board(
         settings={},
         options={"patients": list(patients), **options},
     )
-    return query_service(stores, spec, KOMMUNE, patients=patients, context=context)
+    found = query_service(stores, spec, KOMMUNE, patients=patients, context=context)
+    rendered: dict[str, dict[str, Any]] = orjson.loads(JSONResponse(found).body)
+    return rendered  # as the API writes it
 
 
 def ids(result: dict[str, Any]) -> list[str]:

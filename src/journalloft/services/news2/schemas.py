@@ -89,9 +89,12 @@ class RecordedByOut(TypedDict):
 
 
 class MeasurementOut(TypedDict):
+    """One measurement on the board; its instants in UTC, for the JSON renderer to write as
+    RFC 3339 with ``Z``."""
+
     id: str
-    effective: str
-    updated: str
+    effective: datetime
+    updated: datetime
     respiration_rate: int | None
     spo2: int | None
     spo2_scale: int

@@ -23,7 +23,6 @@ from journalloft.platform.services import (
     QueryContext,
     RecordRejected,
 )
-from journalloft.platform.tables import rfc3339
 from journalloft.services.news2 import demo, repository
 from journalloft.services.news2.schemas import (
     Change,
@@ -143,11 +142,10 @@ def prepare_measurement(record: Mapping[str, Any], *, now: datetime) -> Measurem
     }
 
 
-def _instant(instant: datetime) -> str:
-    """:func:`rfc3339`, without its conversion for an instant already in UTC (as stored)."""
-    if instant.tzinfo is UTC:
-        return f"{instant.date().isoformat()}T{instant.time().isoformat()}Z"
-    return rfc3339(instant)
+def _in_utc(instant: datetime) -> datetime:
+    """The instant in UTC, which the platform's JSON renderer writes as RFC 3339 with ``Z``
+    (stored instants already are: returned as they are)."""
+    return instant if instant.tzinfo is UTC else instant.astimezone(UTC)
 
 
 def measurement_out(row: tuple[Any, ...]) -> MeasurementOut:
@@ -191,8 +189,8 @@ def measurement_out(row: tuple[Any, ...]) -> MeasurementOut:
         recorded_by = {"name": recorded_by_name, "hpr": recorded_by_hpr}
     return {
         "id": record_id,
-        "effective": _instant(effective),
-        "updated": _instant(updated),
+        "effective": _in_utc(effective),
+        "updated": _in_utc(updated),
         "respiration_rate": respiration_rate,
         "spo2": spo2,
         "spo2_scale": spo2_scale,
