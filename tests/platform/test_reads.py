@@ -5,17 +5,23 @@ events are."""
 from __future__ import annotations
 
 import asyncio
+import sqlite3
+from collections.abc import Iterator
 from datetime import UTC, datetime
+from pathlib import Path
 from typing import Any
 
+import pytest
 from sqlalchemy import select
 
-from conftest import TestPlatform
+from conftest import Backend, TestPlatform, start_platform
 from journalloft.platform.audit import AUDIT_COLUMNS, AUDIT_EVENT, AUDIT_INSERT
 from journalloft.platform.reads import WriteRefused, connect_reads
+from journalloft.platform.restrictions import RESTRICTED_AMONG, set_restriction
+from journalloft.platform.statements import PATIENTS as STATEMENT_PEOPLE
 from journalloft.platform.storage import Stores
 from journalloft.platform.tenancy import tenant_schema_name
-from support import people
+from support import people, tenant_document
 
 NOW = datetime(2026, 11, 22, 3, 0, tzinfo=UTC)
 PATIENTS = people(6, seed="group-commit")
@@ -117,3 +123,43 @@ def test_a_request_hears_committed_only_when_its_events_are(platform: TestPlatfo
             assert isinstance(outcome, WriteRefused)
             assert correlation_id not in committed
     assert logged(stores, "3201") == {}
+
+
+@pytest.fixture
+def embedded(tmp_path: Path) -> Iterator[TestPlatform]:
+    """The embedded default only, with the Bodø pilot."""
+    for platform in start_platform(Backend("sqlite", None, None), tmp_path):
+        platform.onboard(tenant_document("1804"))
+        yield platform
+
+
+def test_an_embedded_lookup_sees_what_was_committed_since_and_never_creates_a_store(
+    embedded: TestPlatform,
+) -> None:
+    """SQLite reads on the event loop keep a connection per file: it must see each new commit,
+    and a tenant without a file must fail rather than get an empty new one."""
+    stores = embedded.runtime.stores
+    (person,) = people(1, seed="reader")
+
+    async def restricted(reads: Any, kommunenummer: str) -> list[Any]:
+        [rows] = await reads.fetch(kommunenummer, (RESTRICTED_AMONG, {STATEMENT_PEOPLE: [person]}))
+        return rows
+
+    async def run() -> tuple[list[Any], list[Any]]:
+        reads = connect_reads(stores)
+        await reads.open()
+        try:
+            before = await restricted(reads, "1804")
+            with stores.tenant_transaction("1804") as connection:
+                set_restriction(connection, patient=person, restricted=True, by="test", now=NOW)
+            after = await restricted(reads, "1804")
+            with pytest.raises(sqlite3.OperationalError):
+                await restricted(reads, "4601")
+            return before, after
+        finally:
+            await reads.close()
+
+    before, after = asyncio.run(run())
+    assert before == []
+    assert after == [(person,)]
+    assert not stores.sqlite_path("4601").exists()

@@ -6,8 +6,10 @@
   already, and statements are prepared and planned once per connection (a generic plan: every
   query-path statement is an index lookup by person), so hundreds of tenants, whose statements
   differ by their schema, do not cost a plan per request.
-- SQLite (embedded default): the tenant's file through its pooled sqlite3 connections, on a
-  worker thread.
+- SQLite (embedded default): reads on the event loop, through a read-only connection per
+  tenant file (a lookup is an index search in a local file, and in WAL mode a reader never waits
+  for a writer); writes through the file's pooled connections, on a worker thread, since they
+  wait for the file's write lock.
 
 Statements come from :mod:`journalloft.platform.statements`. Reads need no transaction around
 them. Writes (the query path's only writes are its audit events) are group-committed per store
@@ -23,6 +25,7 @@ from __future__ import annotations
 import asyncio
 import logging
 import sqlite3
+from collections import OrderedDict
 from collections.abc import Mapping, Sequence
 from typing import Any
 
@@ -295,11 +298,19 @@ class PostgresReads(TenantReads):
 
 
 class SqliteReads(TenantReads):
-    """The tenant's own file, through the same pooled sqlite3 connections as its engine."""
+    """Each tenant's own file: reads on the event loop through a read-only connection of its
+    own (:data:`READERS` files kept open, least recently used closed first), writes through the
+    engine's pooled connections on a worker thread."""
+
+    READERS = 64
+    READ_WAIT_SECONDS = 0.05
+    """How long a read may wait for the file (only while SQLite resets its WAL, which is rare);
+    past it the lookup fails as 'store unavailable' instead of stalling the event loop."""
 
     def __init__(self, stores: Stores) -> None:
         super().__init__(StatementCompiler.for_backend(postgres=False))
         self._stores = stores
+        self._readers: OrderedDict[str, sqlite3.Connection] = OrderedDict()
 
     def _driver(self, kommunenummer: str) -> tuple[Any, sqlite3.Connection]:
         pooled = self._stores.tenant_engine(kommunenummer).raw_connection()
@@ -307,24 +318,37 @@ class SqliteReads(TenantReads):
         assert isinstance(connection, sqlite3.Connection)
         return pooled, connection
 
-    def _fetch_now(
-        self, kommunenummer: str, queries: Sequence[tuple[CompiledStatement, Mapping[str, Any]]]
-    ) -> list[Rows]:
-        pooled, connection = self._driver(kommunenummer)
-        try:
-            found = []
-            for compiled, values in queries:
-                sql_log.debug("%s", compiled.sql)
-                cursor = connection.execute(compiled.sql, compiled.parameters(values))
-                found.append(compiled.rows(cursor.fetchall()))
-            return found
-        finally:
-            pooled.close()
+    def _reader(self, kommunenummer: str) -> sqlite3.Connection:
+        reader = self._readers.pop(kommunenummer, None)
+        if reader is None:
+            # mode=rw: a missing file is an error here, never a new empty store
+            uri = self._stores.sqlite_path(kommunenummer).resolve().as_uri() + "?mode=rw"
+            reader = sqlite3.connect(
+                uri, uri=True, timeout=self.READ_WAIT_SECONDS, isolation_level=None
+            )
+            reader.execute("PRAGMA query_only = ON")
+        self._readers[kommunenummer] = reader
+        while len(self._readers) > self.READERS:
+            _, oldest = self._readers.popitem(last=False)
+            oldest.close()
+        return reader
 
     async def _fetch(
         self, kommunenummer: str, queries: Sequence[tuple[CompiledStatement, Mapping[str, Any]]]
     ) -> list[Rows]:
-        return await run_in_threadpool(self._fetch_now, kommunenummer, queries)
+        reader = self._reader(kommunenummer)
+        found = []
+        for compiled, values in queries:
+            sql_log.debug("%s", compiled.sql)
+            cursor = reader.execute(compiled.sql, compiled.parameters(values))
+            found.append(compiled.rows(cursor.fetchall()))
+        return found
+
+    async def close(self) -> None:
+        await super().close()
+        readers, self._readers = list(self._readers.values()), OrderedDict()
+        for reader in readers:
+            reader.close()
 
     def _commit_group(self, kommunenummer: str) -> str:
         return kommunenummer  # every tenant has a file of its own
