@@ -260,7 +260,7 @@ class PostgresReads(TenantReads):
                 for compiled, values in queries:
                     text = compiled.text(schema)
                     sql_log.debug("%s", text)
-                    cursor = connection.cursor()
+                    cursor = connection.cursor(binary=True)  # no text to parse back
                     await cursor.execute(text, compiled.parameters(values))
                     cursors.append(cursor)
             return [
