@@ -375,9 +375,13 @@ class SqliteReads(TenantReads):
         await run_in_threadpool(self._write_now, group, parts)
 
 
-def connect_reads(
-    stores: Stores, *, pool_size: int = 10, prepared_statements: int = 2048
-) -> TenantReads:
+def connect_reads(stores: Stores, *, pool_size: int | None = None) -> TenantReads:
+    """The query path of these stores, as their settings say (``pool_size`` overrides)."""
+    settings = stores.settings
     if stores.postgres:
-        return PostgresReads(stores, pool_size=pool_size, prepared_statements=prepared_statements)
+        return PostgresReads(
+            stores,
+            pool_size=pool_size or settings.query_pool_size,
+            prepared_statements=settings.query_prepared_statements,
+        )
     return SqliteReads(stores)

@@ -123,9 +123,5 @@ def build_runtime(settings: Settings, *, stores: Stores | None = None) -> Runtim
         kv=kv,
         verifier=TokenVerifier(trusted),
         issuer=issuer,
-        reads=connect_reads(
-            stores,
-            pool_size=settings.query_pool_size,
-            prepared_statements=settings.query_prepared_statements,
-        ),
+        reads=connect_reads(stores),
     )
