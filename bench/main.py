@@ -110,6 +110,7 @@ def ensure_dataset(
         log(f"{dataset.stack.name}: reusing the loaded dataset ({meta['records']} records)")
         dataset.stack.migrate(port)
         results[key] = meta["load"]
+        warm_store(dataset)
         return
     log(f"{dataset.stack.name}: new store, onboarding {len(wanted['tenants'])} tenants")
     dataset.stack.reset()
@@ -154,6 +155,13 @@ def ensure_dataset(
         {"wanted": wanted, "loaded_at": time.time(), "records": result.records, "load": loaded}
     )
     results[key] = loaded
+    warm_store(dataset)
+
+
+def warm_store(dataset: Dataset) -> None:
+    if dataset.stack.database:
+        relations, mib = stack.prewarm(dataset.stack.database)
+        log(f"{dataset.stack.name}: {relations} tables and indexes ({mib:.0f} MiB) prewarmed")
 
 
 # -- load points -----------------------------------------------------------------------------------
@@ -596,6 +604,8 @@ def machine() -> dict[str, str]:
         text=True,
         check=False,
     ).stdout.strip()
+    if pg:
+        pg += f", shared_buffers {stack.shared_buffers()}"
     return {
         "date": datetime.now(UTC).strftime("%Y-%m-%d %H:%M UTC"),
         "machine": f"{platform.node()}: {os.cpu_count()} cores, {cpu}, {memory}",

@@ -43,6 +43,27 @@ def pg_url(database: str, *, driver: bool = True) -> str:
     return f"{scheme}://postgres@127.0.0.1:5432/{database}"
 
 
+def prewarm(database: str) -> tuple[int, float]:
+    """Read every table and index of the tenants' schemas into PostgreSQL's buffers (pg_prewarm),
+    so that each point measures the same warm cache, not the disk; (relations, MiB)."""
+    with psycopg.connect(pg_url(database, driver=False), autocommit=True) as conn:
+        conn.execute("CREATE EXTENSION IF NOT EXISTS pg_prewarm")
+        rows = conn.execute(
+            "SELECT c.oid::regclass::text, pg_relation_size(c.oid) FROM pg_class c "
+            "JOIN pg_namespace n ON n.oid = c.relnamespace "
+            "WHERE n.nspname LIKE 'tenant\\_%' AND c.relkind IN ('r', 'i')"
+        ).fetchall()
+        for name, _ in rows:
+            conn.execute("SELECT pg_prewarm(%s)", (name,))
+    return len(rows), sum(size for _, size in rows) / 2**20
+
+
+def shared_buffers() -> str:
+    with psycopg.connect(PG_ADMIN, autocommit=True) as conn:
+        row = conn.execute("SHOW shared_buffers").fetchone()
+    return str(row[0]) if row else "?"
+
+
 def database_exists(name: str) -> bool:
     with psycopg.connect(PG_ADMIN, autocommit=True) as conn:
         return (
