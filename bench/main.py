@@ -119,6 +119,8 @@ def ensure_dataset(
         documents.append(data.tenant_document(len(documents), dataset.ingest_tenant))
     onboarding = dataset.stack.onboard(documents, port)
     log(f"{dataset.stack.name}: onboarded in {onboarding:.1f} s; loading through HTTP ingest")
+    for knr in dataset.tenants:  # before the server: a million ids take longer than keep-alive
+        dataset.people(knr)
     server = stack.journalloft_server(
         dataset.stack, port=port, workers=workers, log=WORK / f"{dataset.stack.name}-load.log"
     )

@@ -30,7 +30,7 @@ from collections.abc import Mapping, Sequence
 from typing import Any
 
 import orjson
-from psycopg import AsyncConnection
+from psycopg import AsyncConnection, AsyncRawCursor
 from psycopg_pool import AsyncConnectionPool
 from sqlalchemy import Insert
 from sqlalchemy.engine import make_url
@@ -217,6 +217,7 @@ class PostgresReads(TenantReads):
                     max_size=self._pool_size,
                     kwargs={
                         "autocommit": True,
+                        "cursor_factory": AsyncRawCursor,  # statements come with $1 placeholders
                         "options": SESSION_OPTIONS,
                         # 0: prepare on first use; None: never (behind a pooler that cannot)
                         "prepare_threshold": 0 if self._prepared_statements else None,

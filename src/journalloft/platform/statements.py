@@ -126,7 +126,7 @@ class CompiledStatement:
 
     sql: str
     positions: tuple[str, ...] | None
-    """Bind names in order for a positional driver (sqlite3); None for named (psycopg)."""
+    """Bind names in order for positional placeholders (both dialects here); None for named."""
     defaults: Mapping[str, Any]
     binds: Mapping[str, Processor]
     results: tuple[Processor, ...]
@@ -183,7 +183,11 @@ class StatementCompiler:
     @classmethod
     def for_backend(cls, *, postgres: bool) -> StatementCompiler:
         if postgres:
-            return cls(postgresql.psycopg.dialect())  # type: ignore[no-untyped-call]
+            # PostgreSQL's own $1 placeholders, which psycopg's raw cursors send as they are:
+            # its %(name)s ones are converted per statement text through a cache of 128 texts,
+            # and every tenant's statements are texts of their own
+            dialect = postgresql.psycopg.dialect(paramstyle="numeric_dollar")  # type: ignore[no-untyped-call]
+            return cls(dialect)
         return cls(sqlite.pysqlite.dialect())
 
     def __call__(
