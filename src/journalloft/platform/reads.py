@@ -6,10 +6,10 @@
   already, and statements are prepared and planned once per connection (a generic plan: every
   query-path statement is an index lookup by person), so hundreds of tenants, whose statements
   differ by their schema, do not cost a plan per request.
-- SQLite (embedded default): reads on the event loop, through a read-only connection per
-  tenant file (a lookup is an index search in a local file, and in WAL mode a reader never waits
-  for a writer); writes through the file's pooled connections, on a worker thread, since they
-  wait for the file's write lock.
+- SQLite (embedded default): reads on two threads of their own, each with a read-only
+  connection per tenant file (in WAL mode a reader never waits for a writer), handed over with
+  asyncio's executor rather than the shared worker threads; writes through the file's pooled
+  connections on a worker thread, since they wait for the file's write lock.
 
 Statements come from :mod:`journalloft.platform.statements`. Reads need no transaction around
 them. Writes (the query path's only writes are its audit events) are group-committed per store
@@ -25,8 +25,10 @@ from __future__ import annotations
 import asyncio
 import logging
 import sqlite3
+import threading
 from collections import OrderedDict
 from collections.abc import Mapping, Sequence
+from concurrent.futures import ThreadPoolExecutor
 from typing import Any
 
 import orjson
@@ -299,19 +301,24 @@ class PostgresReads(TenantReads):
 
 
 class SqliteReads(TenantReads):
-    """Each tenant's own file: reads on the event loop through a read-only connection of its
-    own (:data:`READERS` files kept open, least recently used closed first), writes through the
-    engine's pooled connections on a worker thread."""
+    """Each tenant's own file. Reads run on :data:`READ_THREADS` threads of their own, each
+    with a read-only connection per file (:data:`READERS` kept open, least recently used closed
+    first); writes go through the engine's pooled connections on the shared worker threads.
 
+    Reads stay off the event loop: a file the operating system has evicted from its cache is
+    read from disk, and that must stall one lookup, not every request of the process.
+    """
+
+    READ_THREADS = 2
     READERS = 64
-    READ_WAIT_SECONDS = 0.05
-    """How long a read may wait for the file (only while SQLite resets its WAL, which is rare);
-    past it the lookup fails as 'store unavailable' instead of stalling the event loop."""
 
     def __init__(self, stores: Stores) -> None:
         super().__init__(StatementCompiler.for_backend(postgres=False))
         self._stores = stores
-        self._readers: OrderedDict[str, sqlite3.Connection] = OrderedDict()
+        self._threads: ThreadPoolExecutor | None = None
+        self._local = threading.local()
+        self._opened: list[sqlite3.Connection] = []
+        self._opened_lock = threading.Lock()
 
     def _driver(self, kommunenummer: str) -> tuple[Any, sqlite3.Connection]:
         pooled = self._stores.tenant_engine(kommunenummer).raw_connection()
@@ -320,21 +327,27 @@ class SqliteReads(TenantReads):
         return pooled, connection
 
     def _reader(self, kommunenummer: str) -> sqlite3.Connection:
-        reader = self._readers.pop(kommunenummer, None)
+        """This thread's read connection to the tenant's file."""
+        readers: OrderedDict[str, sqlite3.Connection] | None = getattr(self._local, "readers", None)
+        if readers is None:
+            readers = self._local.readers = OrderedDict()
+        reader = readers.pop(kommunenummer, None)
         if reader is None:
             # mode=rw: a missing file is an error here, never a new empty store
             uri = self._stores.sqlite_path(kommunenummer).resolve().as_uri() + "?mode=rw"
-            reader = sqlite3.connect(
-                uri, uri=True, timeout=self.READ_WAIT_SECONDS, isolation_level=None
-            )
+            reader = sqlite3.connect(uri, uri=True, isolation_level=None, check_same_thread=False)
             reader.execute("PRAGMA query_only = ON")
-        self._readers[kommunenummer] = reader
-        while len(self._readers) > self.READERS:
-            _, oldest = self._readers.popitem(last=False)
+            with self._opened_lock:
+                self._opened.append(reader)
+        readers[kommunenummer] = reader
+        while len(readers) > self.READERS:
+            _, oldest = readers.popitem(last=False)
+            with self._opened_lock:
+                self._opened.remove(oldest)
             oldest.close()
         return reader
 
-    async def _fetch(
+    def _fetch_now(
         self, kommunenummer: str, queries: Sequence[tuple[CompiledStatement, Mapping[str, Any]]]
     ) -> list[Rows]:
         reader = self._reader(kommunenummer)
@@ -345,10 +358,22 @@ class SqliteReads(TenantReads):
             found.append(compiled.rows(cursor.fetchall()))
         return found
 
+    async def _fetch(
+        self, kommunenummer: str, queries: Sequence[tuple[CompiledStatement, Mapping[str, Any]]]
+    ) -> list[Rows]:
+        if self._threads is None:
+            self._threads = ThreadPoolExecutor(self.READ_THREADS, thread_name_prefix="sqlite-reads")
+        loop = asyncio.get_running_loop()
+        return await loop.run_in_executor(self._threads, self._fetch_now, kommunenummer, queries)
+
     async def close(self) -> None:
         await super().close()
-        readers, self._readers = list(self._readers.values()), OrderedDict()
-        for reader in readers:
+        threads, self._threads = self._threads, None
+        if threads is not None:
+            threads.shutdown(wait=True)
+        with self._opened_lock:
+            opened, self._opened = self._opened, []
+        for reader in opened:
             reader.close()
 
     def _commit_group(self, kommunenummer: str) -> str:
