@@ -44,9 +44,19 @@ def pg_url(database: str, *, driver: bool = True) -> str:
 
 
 def prewarm(database: str) -> tuple[int, float]:
-    """Read every table and index of the tenants' schemas into PostgreSQL's buffers (pg_prewarm),
-    so that each point measures the same warm cache, not the disk; (relations, MiB)."""
+    """Analyze what autovacuum would, then read every table and index of the tenants' schemas
+    into PostgreSQL's buffers (pg_prewarm), so that each point measures the same warm cache, not
+    the disk, with plans from current statistics; (relations, MiB).
+
+    Analyzing here matters where autovacuum is off (this machine's PostgreSQL is configured so):
+    a table loaded in bulk otherwise keeps the planner's idea of it from when it was empty."""
     with psycopg.connect(pg_url(database, driver=False), autocommit=True) as conn:
+        stale = conn.execute(
+            "SELECT format('%I.%I', schemaname, relname) FROM pg_stat_user_tables "
+            "WHERE n_mod_since_analyze > 50 + 0.1 * n_live_tup"
+        ).fetchall()
+        for (table,) in stale:
+            conn.execute(f"ANALYZE {table}")
         conn.execute("CREATE EXTENSION IF NOT EXISTS pg_prewarm")
         rows = conn.execute(
             "SELECT c.oid::regclass::text, pg_relation_size(c.oid) FROM pg_class c "
