@@ -7,7 +7,7 @@ compiled once per dialect, with a placeholder for the tenant's schema that is re
 tenant's schema name at execution. Values and rows still pass through the same SQLAlchemy type
 processors as everywhere else, so a ``UTCDateTime`` reads the same on both paths.
 
-A list of people is one parameter, not an expanding ``IN``: ``= ANY(string_to_array(%s, ','))``
+A list of people is one parameter, not an expanding ``IN``: ``= ANY(string_to_array($1, ','))``
 on PostgreSQL, ``IN (SELECT value FROM json_each(?))`` on SQLite. The SQL text is then the same for
 one person or two hundred, so PostgreSQL can keep it prepared.
 """
