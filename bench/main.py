@@ -58,7 +58,6 @@ class Scale:
     seconds: float  # per load point
     ingest_batches_1000: int
     ingest_batches_100: int
-
     million_people: int  # the large tenant of the 10 000 vs 1 000 000 run (lean data)
 
 

@@ -73,9 +73,10 @@ class TenantDirectory:
         for tenant in tenants.values():  # kommunenummer order
             for grant in tenant.consumers:
                 for service in grant.services:
+                    if not tenant.has_service(service):
+                        continue  # a grant of a service the tenant has not adopted reads nothing
                     found = readers.setdefault((grant.client_id, service), [])
-                    granted = tenant.may_read(grant.client_id, service)
-                    if granted and (not found or found[-1] is not tenant):  # listed twice
+                    if not found or found[-1] is not tenant:  # a client listed twice
                         found.append(tenant)
         with self._lock:
             self._tenants = tenants

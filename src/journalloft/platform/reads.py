@@ -318,6 +318,8 @@ class SqliteReads(TenantReads):
         self._threads: ThreadPoolExecutor | None = None
         self._local = threading.local()
         self._opened: list[sqlite3.Connection] = []
+        """Every thread's connections, to close at shutdown (a finished thread's locals are not
+        reliably freed at once: sqlite3 connections wait for the cyclic collector)."""
         self._opened_lock = threading.Lock()
 
     def _driver(self, kommunenummer: str) -> tuple[Any, sqlite3.Connection]:
