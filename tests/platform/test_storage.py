@@ -13,8 +13,10 @@ from journalloft.platform.migrations import (
     platform_is_current,
     tenant_is_current,
 )
-from journalloft.platform.registry import SERVICES
+from journalloft.platform.registry import discover_services
 from journalloft.platform.storage import Stores
+
+SERVICES = discover_services()
 
 
 def tables(stores: Stores, kommunenummer: str) -> set[str]:

@@ -1,17 +1,25 @@
-"""The explicit list of sharing services: the one place the platform names them.
+"""The sharing services this platform runs, discovered as plugins.
 
-Adding a service is one package, one schema folder and one line in :data:`SERVICES`.
+A service is a package that exposes a ``spec`` (a :class:`SharingService`) and declares it as an
+entry point of the group :data:`ENTRY_POINT_GROUP` in its distribution's ``pyproject.toml``::
+
+    [project.entry-points."journalloft.services"]
+    news2 = "journalloft.services.news2:spec"
+
+The platform names no service itself. ``JOURNALLOFT_SERVICE_PLUGINS`` adds services that are not
+installed as a distribution (``module:attribute``, e.g. a test plugin).
 """
 
 from __future__ import annotations
 
-from collections.abc import Iterable, Iterator, Mapping
+import importlib
+from collections.abc import Iterable, Iterator, Mapping, Sequence
+from importlib.metadata import entry_points
 
 from journalloft.platform.jsonschemas import SchemaError, Schemas
 from journalloft.platform.services import SharingService
-from journalloft.services import kommunale_tjenester, news2
 
-SERVICES: tuple[SharingService, ...] = (kommunale_tjenester.spec, news2.spec)
+ENTRY_POINT_GROUP = "journalloft.services"
 
 
 class RegistryError(Exception):
@@ -51,5 +59,37 @@ class ServiceRegistry(Mapping[str, SharingService]):
         return {name: service.settings_schema for name, service in self._services.items()}
 
 
-def load_registry(schemas: Schemas) -> ServiceRegistry:
-    return ServiceRegistry(SERVICES, schemas=schemas)
+def _load_plugin(reference: str) -> SharingService:
+    module_name, _, attribute = reference.partition(":")
+    if not module_name or not attribute:
+        raise RegistryError(f"a service plugin is module:attribute, not {reference!r}")
+    try:
+        spec: SharingService = getattr(importlib.import_module(module_name), attribute)
+    except (ImportError, AttributeError) as exc:
+        raise RegistryError(f"service plugin {reference}: {exc}") from exc
+    return spec
+
+
+def discover_services(plugins: Sequence[str] = ()) -> tuple[SharingService, ...]:
+    """Every installed service (entry points), then ``plugins``, in name order."""
+    found: dict[str, SharingService] = {}
+    for entry in entry_points(group=ENTRY_POINT_GROUP):
+        spec = entry.load()
+        if spec.name != entry.name:
+            raise RegistryError(f"entry point {entry.name} names a service called {spec.name}")
+        found[entry.name] = spec
+    extra = [_load_plugin(reference) for reference in plugins]
+    for spec in extra:
+        if spec.name in found and found[spec.name] is not spec:
+            raise RegistryError(f"two services are named {spec.name}")
+        found[spec.name] = spec
+    if not found:
+        raise RegistryError(
+            f"no sharing service is installed (entry point group {ENTRY_POINT_GROUP}): "
+            "reinstall the package (pip install -e .)"
+        )
+    return tuple(found[name] for name in sorted(found))
+
+
+def load_registry(schemas: Schemas, plugins: Sequence[str] = ()) -> ServiceRegistry:
+    return ServiceRegistry(discover_services(plugins), schemas=schemas)

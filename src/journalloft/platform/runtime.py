@@ -56,7 +56,7 @@ def ingest_schema(
 def load_schemas(settings: Settings) -> tuple[Schemas, ServiceRegistry]:
     """Load and check every schema and service; raises at start-up if anything is broken."""
     schemas = Schemas.load(settings.home / "schemas")
-    services = load_registry(schemas)
+    services = load_registry(schemas, settings.service_plugins)
     for service in services.values():
         schemas = schemas.with_schema(ingest_schema(service))
         schemas = schemas.with_schema(ingest_schema(service, envelope_only=True))

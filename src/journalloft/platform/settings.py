@@ -69,6 +69,8 @@ class Settings(BaseSettings):
     purge_interval_seconds: int = Field(default=3600, ge=0)
     tenant_cache_seconds: float = Field(default=5.0, ge=0)
     log_level: str = "INFO"
+    service_plugins: list[str] = Field(default_factory=list)
+    """Sharing services beyond the installed ones (``module:attribute``), e.g. a test plugin."""
 
     @model_validator(mode="after")
     def _production_is_strict(self) -> Self:
