@@ -18,7 +18,6 @@ from journalloft.platform.audit import (
     EPOCH,
     FEED_MAX_PAGE,
     FeedPosition,
-    RequestContext,
     audit_rows,
     events_for_patient,
     events_page,
@@ -26,7 +25,8 @@ from journalloft.platform.audit import (
     record_access,
     record_reads,
 )
-from journalloft.platform.auth import AUDIT_READ_SCOPE, RESTRICTIONS_SCOPE
+from journalloft.platform.auth.tokens import AUDIT_READ_SCOPE, RESTRICTIONS_SCOPE
+from journalloft.platform.caller import Caller
 from journalloft.platform.deps import ContextDep, JsonBody, RuntimeDep, TenantDep
 from journalloft.platform.errors import (
     FieldError,
@@ -42,17 +42,17 @@ from journalloft.platform.errors import (
 from journalloft.platform.http import JSONResponse
 from journalloft.platform.identifiers import InvalidPersonId, parse_person_id
 from journalloft.platform.jsonschemas import SCHEMA_BASE
-from journalloft.platform.migrations import platform_is_current, tenant_is_current
-from journalloft.platform.records import content_hash, upsert_records, withdraw_record
 from journalloft.platform.restrictions import RESTRICTED_AMONG, breaks_the_glass, set_restriction
 from journalloft.platform.runtime import Runtime, ingest_schema_id
-from journalloft.platform.services import (
+from journalloft.platform.service_protocol import (
     IngestContext,
     QueryContext,
     RecordRejected,
     SharingService,
 )
-from journalloft.platform.statements import PATIENTS
+from journalloft.platform.storage.migrations import platform_is_current, tenant_is_current
+from journalloft.platform.storage.records import content_hash, upsert_records, withdraw_record
+from journalloft.platform.storage.statements import PATIENTS
 from journalloft.platform.tenancy import Tenant
 
 AUDIT_QUERY_SCHEMA = SCHEMA_BASE + "platform/v1/audit-query.schema.json"
@@ -96,12 +96,12 @@ def json_body_spec(schema_id: str, fragment: str = "") -> dict[str, Any]:
     }
 
 
-def require_scope(context: RequestContext, scope: str) -> None:
+def require_scope(context: Caller, scope: str) -> None:
     if not context.principal.has_scope(scope):
         raise Forbidden(f"the token does not carry the scope {scope}", title="Missing scope")
 
 
-def _rate_key(tenant: Tenant, context: RequestContext) -> str:
+def _rate_key(tenant: Tenant, context: Caller) -> str:
     """The tenant's own policy for every client: DPoP where required; the key of its rate limit."""
     if tenant.policy.require_dpop and context.principal.dpop_jkt is None:
         raise Unauthorized(f"{tenant.name} requires DPoP-bound tokens", scheme="DPoP")
@@ -117,19 +117,19 @@ def _within_rate(tenant: Tenant, hits: int) -> None:
         )
 
 
-def admit(runtime: Runtime, tenant: Tenant, context: RequestContext) -> None:
+def admit(runtime: Runtime, tenant: Tenant, context: Caller) -> None:
     """The tenant's own policy for every client: DPoP where required, and its rate limit."""
     hits = runtime.kv.count(_rate_key(tenant, context), window_seconds=60)
     _within_rate(tenant, hits)
 
 
-async def admit_async(runtime: Runtime, tenant: Tenant, context: RequestContext) -> None:
+async def admit_async(runtime: Runtime, tenant: Tenant, context: Caller) -> None:
     """:func:`admit` on the event loop."""
     hits = await runtime.kv.count_async(_rate_key(tenant, context), window_seconds=60)
     _within_rate(tenant, hits)
 
 
-def require_attestation(tenant: Tenant, context: RequestContext) -> None:
+def require_attestation(tenant: Tenant, context: Caller) -> None:
     """The tenant's policy may demand a tillitsrammeverk attestation for patient lookups."""
     if tenant.policy.require_attestation and context.principal.attestation is None:
         raise Forbidden(
@@ -138,7 +138,7 @@ def require_attestation(tenant: Tenant, context: RequestContext) -> None:
         )
 
 
-def require_operator(tenant: Tenant, context: RequestContext) -> None:
+def require_operator(tenant: Tenant, context: Caller) -> None:
     require_scope(context, AUDIT_READ_SCOPE)
     if not tenant.is_operator(context.principal.client_id):
         raise Forbidden(f"only {tenant.name}'s own operators may read its audit log")
@@ -182,7 +182,7 @@ def _in_unit_of_work(runtime: Runtime, kommunenummer: str, work: Callable[[Any],
 
 
 def ingest(
-    service: SharingService, *, tenant: Tenant, body: Any, context: RequestContext, runtime: Runtime
+    service: SharingService, *, tenant: Tenant, body: Any, context: Caller, runtime: Runtime
 ) -> dict[str, int]:
     require_scope(context, f"{service.name}:write")
     require_service(tenant, service)
@@ -268,7 +268,7 @@ def withdraw(
     *,
     tenant: Tenant,
     record_id: str,
-    context: RequestContext,
+    context: Caller,
     runtime: Runtime,
 ) -> None:
     require_scope(context, f"{service.name}:write")
@@ -303,7 +303,7 @@ def _query_targets(
     service: SharingService,
     *,
     kommuner: list[str] | None,
-    context: RequestContext,
+    context: Caller,
     runtime: Runtime,
 ) -> list[Tenant]:
     client_id = context.principal.client_id
@@ -333,7 +333,7 @@ def _query_targets(
 
 
 async def query(
-    service: SharingService, *, body: Any, context: RequestContext, runtime: Runtime
+    service: SharingService, *, body: Any, context: Caller, runtime: Runtime
 ) -> dict[str, Any]:
     require_scope(context, f"{service.name}:read")
     errors = runtime.schemas.errors(body, service.query_schema)
@@ -393,7 +393,7 @@ async def _look_up(
     *,
     patients: list[str],
     body: Any,
-    context: RequestContext,
+    context: Caller,
     runtime: Runtime,
 ) -> dict[str, dict[str, Any]]:
     """One tenant's part of a query: its restrictions and the service's rows, then the audit
@@ -409,7 +409,7 @@ async def _look_up(
         options=body,
     )
     lookup = service.lookup(context=query_context)
-    restricted_rows, rows = await runtime.reads.fetch(
+    restricted_rows, rows = await runtime.query_path.fetch(
         tenant.kommunenummer,
         (RESTRICTED_AMONG, {PATIENTS: patients}),
         (lookup.statement, {**lookup.parameters, PATIENTS: patients}),
@@ -444,13 +444,11 @@ async def _look_up(
             patients=[(p, 0) for p in patients if p in closed],
             outcome="restricted",
         )
-    await record_reads(runtime.reads, tenant.kommunenummer, context, events)
+    await record_reads(runtime.query_path, tenant.kommunenummer, context, events)
     return {**{p: {"restricted": True} for p in closed}, **data}
 
 
-def audit_query(
-    *, tenant: Tenant, body: Any, context: RequestContext, runtime: Runtime
-) -> dict[str, Any]:
+def audit_query(*, tenant: Tenant, body: Any, context: Caller, runtime: Runtime) -> dict[str, Any]:
     require_operator(tenant, context)
     admit(runtime, tenant, context)
     errors = runtime.schemas.errors(body, AUDIT_QUERY_SCHEMA)
@@ -493,7 +491,7 @@ def audit_events(
     cursor: str | None,
     limit: int,
     break_the_glass_only: bool,
-    context: RequestContext,
+    context: Caller,
     runtime: Runtime,
 ) -> dict[str, Any]:
     """One page of the review feed (see :func:`journalloft.platform.audit.events_page`).
@@ -542,7 +540,7 @@ def audit_events(
 
 
 def change_restriction(
-    *, tenant: Tenant, body: Any, context: RequestContext, runtime: Runtime
+    *, tenant: Tenant, body: Any, context: Caller, runtime: Runtime
 ) -> dict[str, Any]:
     """Mark or lift one person's restriction (sperring) in this tenant; audited either way."""
     require_scope(context, RESTRICTIONS_SCOPE)

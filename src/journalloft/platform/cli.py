@@ -23,12 +23,10 @@ from journalloft.platform.audit import (
     EPOCH,
     FEED_MAX_PAGE,
     FeedPosition,
-    RequestContext,
     events_page,
     record_access,
 )
-from journalloft.platform.auth import Principal
-from journalloft.platform.clients import (
+from journalloft.platform.auth.clients import (
     add_key,
     get_client,
     list_clients,
@@ -36,12 +34,14 @@ from journalloft.platform.clients import (
     remove_client,
     remove_key,
 )
+from journalloft.platform.auth.issuer import CLIENT_ASSERTION_TYPE
+from journalloft.platform.auth.tokens import Principal
+from journalloft.platform.caller import Caller
 from journalloft.platform.identifiers import InvalidPersonId, parse_person_id
-from journalloft.platform.issuer import CLIENT_ASSERTION_TYPE
-from journalloft.platform.migrations import migrate_platform, migrate_tenant
 from journalloft.platform.restrictions import list_restrictions, set_restriction
 from journalloft.platform.runtime import Runtime, build_runtime
 from journalloft.platform.settings import get_settings
+from journalloft.platform.storage.migrations import migrate_platform, migrate_tenant
 from journalloft.platform.tenancy import Tenant
 
 BTG_REPORT_COLUMNS = (
@@ -274,9 +274,9 @@ def _tenant(runtime: Runtime, kommunenummer: str) -> Tenant:
     return tenant
 
 
-def _operator_context(runtime: Runtime) -> RequestContext:
+def _operator_context(runtime: Runtime) -> Caller:
     """Who acts in an audit event written by this command: the operating-system user."""
-    return RequestContext(
+    return Caller(
         principal=Principal(
             client_id=f"cli:{getpass.getuser()}"[:128],
             scopes=frozenset(),

@@ -9,16 +9,14 @@ from typing import Annotated, Any
 from fastapi import Depends, Path, Request
 from starlette.concurrency import run_in_threadpool
 
-from journalloft.platform.audit import RequestContext
-from journalloft.platform.auth import (
+from journalloft.platform.auth.attestation import (
     ATTESTATION_HEADER,
     AttestationRefused,
-    Principal,
     attestation_from_header,
-    bound_key,
-    principal_from_claims,
-    verify_dpop_proof,
 )
+from journalloft.platform.auth.dpop import verify_dpop_proof
+from journalloft.platform.auth.tokens import Principal, bound_key, principal_from_claims
+from journalloft.platform.caller import Caller
 from journalloft.platform.errors import NotFound, Unauthorized
 from journalloft.platform.http import correlation_id, read_json
 from journalloft.platform.runtime import Runtime
@@ -159,9 +157,9 @@ TenantDep = Annotated[Tenant, Depends(get_tenant)]
 
 async def get_request_context(
     request: Request, principal: PrincipalDep, runtime: RuntimeDep
-) -> RequestContext:
+) -> Caller:
     epj_system = request.headers.get("x-epj-system")
-    return RequestContext(
+    return Caller(
         principal=principal,
         correlation_id=correlation_id(request),
         epj_system=epj_system[:200] if epj_system else None,
@@ -169,4 +167,4 @@ async def get_request_context(
     )
 
 
-ContextDep = Annotated[RequestContext, Depends(get_request_context)]
+ContextDep = Annotated[Caller, Depends(get_request_context)]

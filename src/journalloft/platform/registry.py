@@ -17,7 +17,7 @@ from collections.abc import Iterable, Iterator, Mapping, Sequence
 from importlib.metadata import entry_points
 
 from journalloft.platform.jsonschemas import SchemaError, Schemas
-from journalloft.platform.services import SharingService
+from journalloft.platform.service_protocol import SharingService
 
 ENTRY_POINT_GROUP = "journalloft.services"
 

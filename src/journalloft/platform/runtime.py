@@ -7,16 +7,16 @@ from dataclasses import dataclass, field
 from datetime import UTC, datetime
 from typing import Any
 
-from journalloft.platform.auth import IssuerKeys, TokenVerifier
+from journalloft.platform.auth.issuer import BuiltinIssuer, load_signing_key
+from journalloft.platform.auth.tokens import IssuerKeys, TokenVerifier
 from journalloft.platform.directory import TenantDirectory
-from journalloft.platform.issuer import BuiltinIssuer, load_signing_key
 from journalloft.platform.jsonschemas import SCHEMA_BASE, Schemas
-from journalloft.platform.kv import KeyValue, connect_key_value
-from journalloft.platform.reads import TenantReads, connect_reads
 from journalloft.platform.registry import ServiceRegistry, discover_services
-from journalloft.platform.services import SharingService
+from journalloft.platform.service_protocol import SharingService
 from journalloft.platform.settings import Settings
-from journalloft.platform.storage import Stores
+from journalloft.platform.storage.engines import Stores
+from journalloft.platform.storage.kv import KeyValue, connect_key_value
+from journalloft.platform.storage.query_path import QueryPath, connect_query_path
 
 COMMON = SCHEMA_BASE + "platform/v1/common.schema.json"
 
@@ -75,16 +75,16 @@ class Runtime:
     kv: KeyValue
     verifier: TokenVerifier
     issuer: BuiltinIssuer | None
-    reads: TenantReads
+    query_path: QueryPath
     clock: Callable[[], datetime] = field(default=lambda: datetime.now(UTC))
 
     async def open_async(self) -> None:
         """Open what lives on the event loop (the query path's pools); the app's lifespan calls
         this on start and :meth:`close_async` on stop."""
-        await self.reads.open()
+        await self.query_path.open()
 
     async def close_async(self) -> None:
-        await self.reads.close()
+        await self.query_path.close()
         await self.kv.close_async()
 
     def close(self) -> None:
@@ -125,5 +125,5 @@ def build_runtime(settings: Settings, *, stores: Stores | None = None) -> Runtim
         kv=kv,
         verifier=TokenVerifier(trusted),
         issuer=issuer,
-        reads=connect_reads(stores),
+        query_path=connect_query_path(stores),
     )

@@ -9,16 +9,16 @@ import pytest
 
 from journalloft.platform.identifiers import synthetic_person_id
 from journalloft.platform.jsonschemas import Schemas
-from journalloft.platform.migrations import migrate_tenant
-from journalloft.platform.records import (
+from journalloft.platform.service_protocol import IngestContext, QueryContext, RecordRejected
+from journalloft.platform.settings import Settings
+from journalloft.platform.storage.engines import Stores
+from journalloft.platform.storage.migrations import migrate_tenant
+from journalloft.platform.storage.records import (
     IngestCounts,
     content_hash,
     upsert_records,
     withdraw_record,
 )
-from journalloft.platform.services import IngestContext, QueryContext, RecordRejected
-from journalloft.platform.settings import Settings
-from journalloft.platform.storage import Stores
 from journalloft.services.kommunale_tjenester import spec
 from journalloft.services.kommunale_tjenester.service import ended_window_days
 from journalloft.services.kommunale_tjenester.status import OSLO

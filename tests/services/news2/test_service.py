@@ -15,9 +15,7 @@ from sqlalchemy import inspect, select
 
 from journalloft.platform.http import JSONResponse
 from journalloft.platform.identifiers import synthetic_person_id
-from journalloft.platform.migrations import migrate_tenant
-from journalloft.platform.records import content_hash, upsert_records, withdraw_record
-from journalloft.platform.services import (
+from journalloft.platform.service_protocol import (
     IngestContext,
     Purgeable,
     PurgeContext,
@@ -25,7 +23,9 @@ from journalloft.platform.services import (
     RecordRejected,
 )
 from journalloft.platform.settings import Settings
-from journalloft.platform.storage import Stores
+from journalloft.platform.storage.engines import Stores
+from journalloft.platform.storage.migrations import migrate_tenant
+from journalloft.platform.storage.records import content_hash, upsert_records, withdraw_record
 from journalloft.services.news2 import spec
 from journalloft.services.news2.scoring import Vitals, score
 from support import query_service
