@@ -11,7 +11,7 @@ from typing import Any
 import orjson
 import pytest
 
-from journalloft.platform.http import JSONResponse
+from journalloft.platform.http.problems import JSONResponse
 from journalloft.platform.identifiers import synthetic_person_id
 from journalloft.platform.jsonschemas import Schemas
 from journalloft.platform.service_protocol import IngestContext, QueryContext

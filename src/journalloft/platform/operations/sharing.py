@@ -31,8 +31,9 @@ from journalloft.platform.operations.access import (
     require_attestation,
 )
 from journalloft.platform.operations.units import in_unit_of_work
+from journalloft.platform.registry import ingest_schema_id
 from journalloft.platform.restrictions import RESTRICTED_AMONG, breaks_the_glass
-from journalloft.platform.runtime import Runtime, ingest_schema_id
+from journalloft.platform.runtime import Runtime
 from journalloft.platform.service_protocol import IngestContext, QueryContext, RecordRejected
 from journalloft.platform.storage.records import (
     IngestCounts,

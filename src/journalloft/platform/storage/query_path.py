@@ -11,11 +11,11 @@
   asyncio's executor rather than the shared worker threads; writes through the file's pooled
   connections on a worker thread, since they wait for the file's write lock.
 
-Statements come from :mod:`journalloft.platform.storage.statements`. Reads need no transaction around
-them. Writes (the query path's only writes are its audit events) are group-committed per store
-server: a write that finds another in flight waits for it and then goes in the next transaction
-together with everything else that arrived meanwhile, for any tenant on that server; alone, it
-goes at once. Under load this turns one commit per request into one per batch, and
+Statements come from :mod:`journalloft.platform.storage.statements`. Reads need no transaction
+around them. Writes (the query path's only writes are its audit events) are group-committed per
+store server: a write that finds another in flight waits for it and then goes in the next
+transaction together with everything else that arrived meanwhile, for any tenant on that server;
+alone, it goes at once. Under load this turns one commit per request into one per batch, and
 :meth:`QueryPath.write` still returns only when its rows are committed, or raises
 :class:`WriteRefused`. A batch is one transaction: if it fails, every request in it is refused.
 """
