@@ -6,6 +6,7 @@ from __future__ import annotations
 
 import argparse
 import json
+import os
 import sys
 import time
 import uuid
@@ -66,14 +67,22 @@ def _runtime() -> Runtime:
 def cmd_serve(args: argparse.Namespace) -> None:
     import uvicorn
 
+    # The address served is the address the platform names (its issuer, its token endpoint, the
+    # DPoP htu it expects) unless JOURNALLOFT_PUBLIC_URL says otherwise: the worker processes
+    # read their settings from the environment, so the flags go there.
+    if args.host:
+        os.environ["JOURNALLOFT_HOST"] = args.host
+    if args.port:
+        os.environ["JOURNALLOFT_PORT"] = str(args.port)
+    get_settings.cache_clear()
     settings = get_settings()
     runtime = _runtime()
     runtime.close()
     uvicorn.run(
         "journalloft.platform.http.app:serving_app",
         factory=True,
-        host=args.host or settings.host,
-        port=args.port or settings.port,
+        host=settings.host,
+        port=settings.port,
         workers=args.workers,
         loop="uvloop",
         http="httptools",
