@@ -19,9 +19,9 @@ from sqlalchemy import select
 
 from conftest import TestPlatform
 from journalloft.platform.cli import main
-from journalloft.platform.clients import client_keys, get_client, list_clients
+from journalloft.platform.clients import client_keys, get_client, list_clients, register_client
 from journalloft.platform.directory import TENANT_TABLE
-from journalloft.platform.onboarding import OnboardingReport, offboard, onboard
+from journalloft.platform.onboarding import KeptClient, OnboardingReport, offboard, onboard
 from journalloft.platform.settings import get_settings
 from journalloft.platform.tenancy import TenantFileError
 from security_support import PUBLIC_URL, an_hour_ago, claims_of, use_platform_settings
@@ -467,9 +467,17 @@ def test_offboarding_removes_the_clients_and_keys_the_tenant_registered(
     assert request_token(pilots, "k7777-legevakt", own).status_code == 200
     pilots.runtime.tenants.reload()
 
+    with pilots.runtime.stores.platform_engine.begin() as connection:  # the operator's doing
+        register_client(connection, client_id="k7777-drift", name="Drift", admin=True)
+
     report = offboard("7777", stores=pilots.runtime.stores)
     assert report is not None
-    assert set(report.removed_clients) == {"k7777-epj", "k7777-legevakt", "k7777-drift"}
+    assert set(report.removed_clients) == {"k7777-epj", "k7777-legevakt"}
+    assert report.kept_clients == (KeptClient("k7777-drift", (), admin=True),)
+    assert report.kept_clients[0].reason == "an admin client"
+    kept = client(pilots, "k7777-drift")
+    assert kept is not None
+    assert (kept["owner"], kept["admin"]) == (None, True)
     pilots.runtime.tenants.reload()
     pilots._tokens.clear()
     assert request_token(pilots, "k7777-legevakt", own).status_code == 401
