@@ -548,6 +548,7 @@ def production(
     if backend.database_url:
         strict["environment"] = "production"
         strict["allow_synthetic_ids"] = True  # the test people are synthetic
+        strict["allow_insecure_issuer_urls"] = True  # the test client's URL is http://testserver
     else:
         strict |= {"builtin_issuer": False, "allow_bearer": False}
     for platform in start_platform(backend, tmp_path, **strict):
