@@ -166,6 +166,35 @@ def test_a_tenant_file_cannot_give_another_municipalitys_client_a_key(
     assert [r["kommunenummer"] for r in answer.json()["results"]] == ["3201"]
 
 
+@pytest.mark.parametrize(
+    ("victim", "role"),
+    [
+        ("baerum-epj", "sources"),  # would write into Bærum's store
+        ("baerum-drift", "operators"),  # would read Bærum's audit log
+        ("baerum-legevakt", "operators"),  # named in another role than Bærum's
+        ("7b2c6f3e-helseid-legevakt", "consumers"),  # Bærum trusts it through HelseID
+    ],
+)
+def test_no_client_of_another_municipality_takes_a_key_from_a_tenant_file(
+    pilots: TestPlatform, victim: str, role: str
+) -> None:
+    if victim.endswith("helseid-legevakt"):  # a HelseID client id Bærum grants, never given keys
+        baerum = tenant_document("3201")
+        baerum["consumers"].append({"client_id": victim, "name": "LV", "services": ["news2"]})
+        onboard_file(pilots, write_file(pilots, baerum))
+    attacker = ECKey.generate_key("P-256", auto_kid=True)
+    document = tenant_document("7777", services={"news2": {}})
+    entry: dict[str, Any] = {"client_id": victim, "name": victim, "jwks": jwks(attacker)}
+    if role != "operators":
+        entry["services"] = ["news2"]
+    document[role].append(entry)
+    _, message = refused(pilots, document)
+    assert f"/{role}/1/jwks" in message
+    assert "municipality 3201" in message
+    assert request_token(pilots, victim, attacker).status_code == 401
+    assert "7777" not in onboarded(pilots)
+
+
 def test_the_attack_through_the_command_line_leaves_the_client_list_unchanged(
     pilots: TestPlatform, cli: None, capsys: pytest.CaptureFixture[str]
 ) -> None:
