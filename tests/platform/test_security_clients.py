@@ -274,6 +274,38 @@ def test_a_key_of_another_client_is_refused_before_anything_is_applied(
     assert client(pilots, "k7777-legevakt") is None
 
 
+def test_a_client_registered_while_the_store_is_made_refuses_the_file_and_its_new_store(
+    pilots: TestPlatform, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """Another onboarding registers the client between the first check and the transaction: the
+    check in the transaction refuses the file, and the store it created goes again."""
+    import journalloft.platform.onboarding as onboarding
+
+    migrate = onboarding.migrate_tenant
+
+    def migrate_while_another_registers(*args: Any, **kwargs: Any) -> Any:
+        with pilots.runtime.stores.platform_engine.begin() as connection:
+            register_client(connection, client_id="lv-nord", name="registered meanwhile")
+        return migrate(*args, **kwargs)
+
+    monkeypatch.setattr(onboarding, "migrate_tenant", migrate_while_another_registers)
+    document = tenant_document("7777", services={"news2": {}})
+    document["consumers"].append(
+        {
+            "client_id": "lv-nord",
+            "name": "LV",
+            "services": ["news2"],
+            "jwks": jwks(ECKey.generate_key("P-256", auto_kid=True)),
+        }
+    )
+    _, message = refused(pilots, document)
+    assert "/consumers/1/jwks" in message
+    assert "platform operator" in message
+    assert "7777" not in onboarded(pilots)
+    assert not pilots.runtime.stores.tenant_store_exists("7777")
+    assert client(pilots, "k7777-legevakt") is None
+
+
 def test_one_key_for_two_clients_in_one_file_is_refused(pilots: TestPlatform) -> None:
     key = ECKey.generate_key("P-256", auto_kid=True)
     document = tenant_document("7777", services={"news2": {}})

@@ -142,10 +142,25 @@ def onboard(
             _refuse_what_is_not_its_own(connection, tenant, str(path))
             new_tenant, new_clients, foreign = _register(connection, tenant)
     except BaseException:
-        if not store_existed:
+        if not store_existed and not _registered_meanwhile(stores, tenant.kommunenummer):
             stores.drop_tenant_store(tenant.kommunenummer)
         raise
     return OnboardingReport(tenant, new_tenant, migration, new_clients, foreign)
+
+
+def _registered_meanwhile(stores: Stores, kommunenummer: str) -> bool:
+    """Whether the tenant is registered after all (by an onboarding of the same tenant that ran
+    at the same time and won): then the store is its, and stays. True when in doubt."""
+    try:
+        with stores.platform_engine.connect() as connection:
+            found = connection.execute(
+                select(TENANT_TABLE.c.kommunenummer).where(
+                    TENANT_TABLE.c.kommunenummer == kommunenummer
+                )
+            ).first()
+    except Exception:
+        return True
+    return found is not None
 
 
 def _register(
