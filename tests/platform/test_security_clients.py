@@ -306,6 +306,18 @@ def test_a_client_registered_while_the_store_is_made_refuses_the_file_and_its_ne
     assert client(pilots, "k7777-legevakt") is None
 
 
+def test_a_key_that_is_not_a_usable_public_key_is_refused_with_its_pointer(
+    pilots: TestPlatform,
+) -> None:
+    document = tenant_document("7777", services={"news2": {}})
+    document["operators"][0]["jwks"] = {
+        "keys": [{"kty": "EC", "crv": "P-256", "x": "AA", "y": "AA"}]
+    }
+    path, message = refused(pilots, document)
+    assert f"{path}: /operators/0/jwks/keys/0: not a usable public key" in message
+    assert not pilots.runtime.stores.tenant_store_exists("7777")
+
+
 def test_one_key_for_two_clients_in_one_file_is_refused(pilots: TestPlatform) -> None:
     key = ECKey.generate_key("P-256", auto_kid=True)
     document = tenant_document("7777", services={"news2": {}})
