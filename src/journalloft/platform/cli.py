@@ -153,6 +153,11 @@ def cmd_onboard(args: argparse.Namespace) -> None:
                 f"{'migrated' if report.migration.changed else 'up to date'}; "
                 f"{len(tenant.clients())} clients ({len(report.new_clients)} new)"
             )
+            for client_id, owner in sorted(report.foreign_clients.items()):
+                print(
+                    f"  grants {client_id}, registered by {owner or 'the platform operator'} "
+                    f"(its keys are not {tenant.kommunenummer}'s to manage)"
+                )
     finally:
         runtime.close()
 
@@ -176,9 +181,17 @@ def cmd_offboard(args: argparse.Namespace) -> None:
         )
     runtime = _runtime()
     try:
-        if not offboard(args.kommunenummer, stores=runtime.stores):
+        report = offboard(args.kommunenummer, stores=runtime.stores)
+        if report is None:
             raise CommandError(f"no municipality {args.kommunenummer} is onboarded")
         print(f"offboarded {args.kommunenummer}: its store is removed")
+        for client_id in report.removed_clients:
+            print(f"removed client {client_id} and its keys")
+        for kept in report.kept_clients:
+            print(
+                f"kept client {kept.client_id}: {kept.reason}; now owned by the platform "
+                "operator (its keys stay; see journalloft clients)"
+            )
     finally:
         runtime.close()
 
@@ -234,8 +247,9 @@ def cmd_clients(args: argparse.Namespace) -> None:
             if args.action == "list":
                 for client in list_clients(connection):
                     role = "admin" if client["admin"] else "client"
+                    owner = client["owner"] or "operator"
                     kids = ", ".join(client["kids"]) or "-"
-                    print(f"{client['client_id']:<28} {role:<6} keys: {kids}")
+                    print(f"{client['client_id']:<28} {role:<6} owner: {owner:<8} keys: {kids}")
             elif args.action == "add":
                 register_client(
                     connection,
