@@ -87,7 +87,7 @@ def service_router(service: SharingService) -> APIRouter:
         return sharing.ingest(runtime, access, body).as_dict()
 
     @router.delete(
-        f"/v1/tenants/{{kommunenummer}}/{name}/records/{{record_id}}",
+        f"/v1/tenants/{{kommunenummer}}/{name}/records/{{record_id:path}}",
         operation_id=f"withdraw_{operation}",
         summary=f"Withdraw a {service.title} record sent in error",
         status_code=204,
