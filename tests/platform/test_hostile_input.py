@@ -13,9 +13,8 @@ import httpx
 import pytest
 
 from conftest import Backend, TestPlatform, start_platform
+from journalloft.platform.http import MAX_DEPTH
 from support import people, tenant_document
-
-MAX_DEPTH = 32  # the limit the fix will choose
 
 ALICE, BOB = people(2, seed="hostile-input")
 PROBLEM = "application/problem+json"
