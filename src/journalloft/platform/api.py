@@ -40,6 +40,7 @@ from journalloft.platform.errors import (
 )
 from journalloft.platform.http import JSONResponse
 from journalloft.platform.identifiers import InvalidPersonId, parse_person_id
+from journalloft.platform.instants import instant_errors, parse_instant
 from journalloft.platform.jsonschemas import SCHEMA_BASE
 from journalloft.platform.migrations import platform_is_current, tenant_is_current
 from journalloft.platform.records import content_hash, upsert_records, withdraw_record
@@ -151,10 +152,6 @@ def require_service(tenant: Tenant, service: SharingService) -> None:
         )
 
 
-def parse_instant(value: str) -> datetime:
-    return datetime.fromisoformat(value)
-
-
 def _person_errors(
     values: Sequence[Any], *, allow_synthetic: bool, pointer: Callable[[int], str]
 ) -> list[FieldError]:
@@ -178,6 +175,22 @@ def _in_unit_of_work(runtime: Runtime, kommunenummer: str, work: Callable[[Any],
             if attempt == UNIT_OF_WORK_ATTEMPTS:
                 raise ServiceUnavailable("the store is busy with the same records") from None
     raise AssertionError("unreachable")
+
+
+def _record_errors(
+    runtime: Runtime, service: SharingService, record: Any, *, at: str, now: datetime
+) -> list[FieldError]:
+    """A record's schema errors, where the platform's rules for instants and dates speak for
+    every field the schema declares ``date-time`` or ``date`` (:mod:`.instants`)."""
+    errors = runtime.schemas.errors(record, service.record_schema, prefix=at)
+    refused = instant_errors(
+        runtime.schemas.formatted(record, service.record_schema), now=now, prefix=at
+    )
+    if not refused:
+        return errors
+    pointers = {e.pointer for e in refused}
+    kept = [e for e in errors if e.pointer not in pointers]
+    return sorted(kept + refused, key=lambda e: e.pointer)
 
 
 def ingest(
@@ -206,7 +219,7 @@ def ingest(
     person_errors: dict[str, str | None] = {}  # a batch names each person many times
     for i, record in enumerate(records):
         at = f"/records/{i}"
-        schema_errors = runtime.schemas.errors(record, service.record_schema, prefix=at)
+        schema_errors = _record_errors(runtime, service, record, at=at, now=context.now)
         errors += schema_errors
         patient = record.get("patient")
         if isinstance(patient, str) and not any(
@@ -234,7 +247,7 @@ def ingest(
                 "source": context.principal.client_id,
                 "record_id": record["id"],
                 "patient": record["patient"],
-                "updated": parse_instant(record["updated"]),
+                "updated": parse_instant(record["updated"], now=context.now),
                 "content_hash": content_hash(record),
                 "received_at": context.now,
             }
@@ -275,6 +288,11 @@ def withdraw(
     if not tenant.may_write(context.principal.client_id, service.name):
         raise Forbidden(f"{tenant.name} has not granted this client to write {service.name}")
     admit(runtime, tenant, context)
+    if "\x00" in record_id:  # no record has one (bodies cannot), and PostgreSQL cannot compare it
+        raise InvalidContent(
+            "the record id is not valid",
+            errors=[FieldError("/path/record_id", "contains U+0000 (NUL), which is not accepted")],
+        )
 
     def remove(connection: Any) -> str | None:
         patient = withdraw_record(
@@ -459,12 +477,10 @@ def audit_query(
     return {"patient": body["patient"], "kommunenummer": tenant.kommunenummer, "events": events}
 
 
-def parse_since(value: str) -> datetime:
-    """An RFC 3339 instant from a query string, where an unencoded ``+`` arrives as a space."""
-    instant = datetime.fromisoformat(value.strip().replace(" ", "+"))
-    if instant.tzinfo is None:
-        raise ValueError("an instant needs its offset (Z or +01:00)")
-    return instant
+def parse_since(value: str, *, now: datetime) -> datetime:
+    """An RFC 3339 instant from a query string, where an unencoded ``+`` arrives as a space,
+    within the range every instant must be in (:mod:`.instants`)."""
+    return parse_instant(value.strip().replace(" ", "+"), now=now)
 
 
 def audit_events(
@@ -488,7 +504,8 @@ def audit_events(
         if cursor is not None:
             after = FeedPosition.from_cursor(cursor)
         else:
-            after = FeedPosition.since(parse_since(since) if since is not None else EPOCH)
+            start = parse_since(since, now=context.now) if since is not None else EPOCH
+            after = FeedPosition.since(start)
     except ValueError as exc:
         pointer = "/query/cursor" if cursor is not None else "/query/since"
         raise InvalidContent(

@@ -15,6 +15,7 @@ from typing import Any, Literal, cast
 from sqlalchemy import Connection, Table
 
 from journalloft.platform.errors import FieldError
+from journalloft.platform.instants import parse_rfc3339
 from journalloft.platform.jsonschemas import SCHEMA_BASE
 from journalloft.platform.services import (
     IngestContext,
@@ -114,7 +115,7 @@ def prepare_measurement(record: Mapping[str, Any], *, now: datetime) -> Measurem
     """
     errors: list[FieldError] = []
     try:
-        effective = datetime.fromisoformat(record["effective"])
+        effective = parse_rfc3339(record["effective"])
     except ValueError:
         raise RecordRejected([FieldError("/effective", "is not a valid date-time")]) from None
     errors += _effective_errors(effective, now)
