@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+import sys
 from typing import Any
 
 import pytest
@@ -48,6 +49,27 @@ def test_keys_written_differently_are_still_the_same_key() -> None:
     assert [(e.pointer, e.message) for e in problem.errors] == [
         ("/records/0", 'has the key "a" more than once')
     ]
+
+
+@pytest.mark.parametrize("depth", [MAX_DEPTH + 1, 1000, 1023])
+def test_a_deep_value_hidden_behind_a_later_one_of_the_same_key_is_too_deep(depth: int) -> None:
+    """orjson keeps the last value of a key, so the first may be deeper than what it parsed;
+    the second parse, which sees it, must not fail on it (at Python's default recursion limit,
+    as the server runs)."""
+    body = b'{"a": [' + b"[" * depth + b"]" * depth + b'], "a": 1}'
+    raised = sys.getrecursionlimit()
+    sys.setrecursionlimit(1000)
+    try:
+        problem = refusal(body)
+    finally:
+        sys.setrecursionlimit(raised)
+    assert isinstance(problem, BadRequest)
+    if depth > MAX_DEPTH + 1:  # deeper than the standard parser goes: refused as too deep
+        assert pointers(problem) == ["/a" + "/0" * (MAX_DEPTH - 1)]
+        assert "deep" in problem.detail
+    else:  # the standard parser reads it: refused for the key given twice
+        assert pointers(problem) == [""]
+        assert "same key" in problem.detail
 
 
 def test_every_object_with_a_duplicate_is_named_once_per_key() -> None:

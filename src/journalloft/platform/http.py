@@ -290,9 +290,10 @@ class _Duplicated(dict[str, Any]):
 def _refuse_duplicate_keys(body: bytes) -> None:
     """BadRequest naming each object that has a key more than once, and the key, if one has.
 
-    The standard parser sees every pair (the body is valid JSON within :data:`MAX_DEPTH`, so its
-    recursion is bounded); numbers are not even converted. Only when it found a duplicate is the
-    result walked for the pointers."""
+    The standard parser sees every pair; numbers are not even converted. What orjson kept is
+    within :data:`MAX_DEPTH`, but a value it dropped for a later one of the same key need not
+    be: that is refused as too deep. Only when a duplicate was found is the result walked for
+    the pointers."""
     duplicated = 0
 
     def pairs(items: list[tuple[str, Any]]) -> dict[str, Any]:
@@ -306,7 +307,10 @@ def _refuse_duplicate_keys(body: bytes) -> None:
         found.again = [key for key, times in named.items() if times > 1]
         return found
 
-    value = json.loads(body, object_pairs_hook=pairs, parse_int=_ignore, parse_float=_ignore)
+    try:
+        value = json.loads(body, object_pairs_hook=pairs, parse_int=_ignore, parse_float=_ignore)
+    except RecursionError:  # too deep where orjson kept another value of a key given twice
+        raise _too_deep(_deep_in_text(body)) from None
     if not duplicated:
         return
     errors = []
