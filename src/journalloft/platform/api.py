@@ -40,7 +40,7 @@ from journalloft.platform.errors import (
 )
 from journalloft.platform.http import JSONResponse
 from journalloft.platform.identifiers import InvalidPersonId, parse_person_id
-from journalloft.platform.instants import instant_errors, parse_instant
+from journalloft.platform.instants import check_instant, instant_errors, parse_instant
 from journalloft.platform.jsonschemas import SCHEMA_BASE
 from journalloft.platform.migrations import platform_is_current, tenant_is_current
 from journalloft.platform.records import content_hash, upsert_records, withdraw_record
@@ -503,6 +503,7 @@ def audit_events(
     try:
         if cursor is not None:
             after = FeedPosition.from_cursor(cursor)
+            check_instant(after.occurred_at, now=context.now)
         else:
             start = parse_since(since, now=context.now) if since is not None else EPOCH
             after = FeedPosition.since(start)
