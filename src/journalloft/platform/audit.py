@@ -189,8 +189,12 @@ class FeedPosition:
             event_id = document["i"]
         except (binascii.Error, ValueError, KeyError, TypeError) as exc:
             raise ValueError("not a cursor of this feed") from exc
-        if occurred_at.tzinfo is None or not isinstance(event_id, int) or event_id < 0:
+        if occurred_at.tzinfo is None or type(event_id) is not int or not 0 <= event_id < 2**63:
             raise ValueError("not a cursor of this feed")
+        try:
+            occurred_at = occurred_at.astimezone(UTC)
+        except OverflowError:
+            raise ValueError("not a cursor of this feed") from None
         return cls(occurred_at, event_id)
 
     @classmethod

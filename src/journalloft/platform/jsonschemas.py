@@ -7,7 +7,9 @@ client sees schema errors and the platform's own rule errors in one shape.
 from __future__ import annotations
 
 import json
+import re
 from collections.abc import Callable, Iterator, Mapping
+from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 from urllib.parse import urljoin
@@ -15,6 +17,7 @@ from urllib.parse import urljoin
 import jsonschema_rs
 from jsonschema import Draft202012Validator, ValidationError
 from referencing import Registry
+from referencing._core import Resolver
 from referencing.jsonschema import DRAFT202012
 
 from journalloft.platform.errors import FieldError
@@ -108,6 +111,94 @@ def _json_native(instance: Any) -> bool:
     return kind in _JSON_SCALARS
 
 
+@dataclass(slots=True)
+class FormatPlan:
+    """Where in an instance a schema declares ``format``: at this value (``formats``), under a
+    named key, a key matching a pattern, any other key, or any item. Built once per schema by
+    :meth:`Schemas.format_plan`, with ``$ref`` and ``allOf`` (and ``anyOf``, ``oneOf``,
+    ``then``, ``else``: a format in any branch counts) merged; parts without a format are left
+    out."""
+
+    formats: set[str] = field(default_factory=set)
+    properties: dict[str, FormatPlan] = field(default_factory=dict)
+    patterns: list[tuple[re.Pattern[str], FormatPlan]] = field(default_factory=list)
+    other: FormatPlan | None = None
+    items: FormatPlan | None = None
+
+    def merge(self, plan: FormatPlan | None) -> None:
+        if plan is None:
+            return
+        self.formats |= plan.formats
+        for name, below in plan.properties.items():
+            self.properties.setdefault(name, FormatPlan()).merge(below)
+        self.patterns += plan.patterns
+        self.other = _merged(self.other, plan.other)
+        self.items = _merged(self.items, plan.items)
+
+    def empty(self) -> bool:
+        return not (self.formats or self.properties or self.patterns or self.other or self.items)
+
+    def below(self, key: str) -> list[FormatPlan]:
+        """The plans of the member ``key`` of an object."""
+        found = [plan for pattern, plan in self.patterns if pattern.search(key)]
+        named = self.properties.get(key)
+        if named is not None:
+            found.append(named)
+        if not found and self.other is not None:
+            found.append(self.other)
+        return found
+
+
+def _merged(plan: FormatPlan | None, other: FormatPlan | None) -> FormatPlan | None:
+    if other is None:
+        return plan
+    merged = FormatPlan()
+    merged.merge(plan)
+    merged.merge(other)
+    return merged
+
+
+_SUBSCHEMA_LISTS = ("allOf", "anyOf", "oneOf")
+_SUBSCHEMAS = ("then", "else")
+_MEMBER_SCHEMAS = ("additionalProperties", "unevaluatedProperties")
+_ITEM_SCHEMAS = ("items", "unevaluatedItems", "contains")
+
+
+def _plan_of(schema: Any, resolver: Resolver[Any], active: frozenset[int]) -> FormatPlan | None:
+    """The :class:`FormatPlan` of one (sub)schema; ``active`` are the ``$ref`` targets being
+    expanded (a recursive schema stops where it refers to itself)."""
+    if not isinstance(schema, dict):
+        return None
+    plan = FormatPlan()
+    if isinstance(schema.get("format"), str):
+        plan.formats.add(schema["format"])
+    for name, below in (schema.get("properties") or {}).items():
+        found = _plan_of(below, resolver, active)
+        if found is not None:
+            plan.properties.setdefault(name, FormatPlan()).merge(found)
+    for pattern, below in (schema.get("patternProperties") or {}).items():
+        found = _plan_of(below, resolver, active)
+        if found is not None:
+            plan.patterns.append((re.compile(pattern), found))
+    for keyword in _MEMBER_SCHEMAS:
+        plan.other = _merged(plan.other, _plan_of(schema.get(keyword), resolver, active))
+    items = [schema.get(k) for k in _ITEM_SCHEMAS] + list(schema.get("prefixItems") or [])
+    for below in items:
+        plan.items = _merged(plan.items, _plan_of(below, resolver, active))
+    for keyword in _SUBSCHEMA_LISTS:
+        for below in schema.get(keyword) or []:
+            plan.merge(_plan_of(below, resolver, active))
+    for keyword in _SUBSCHEMAS:
+        plan.merge(_plan_of(schema.get(keyword), resolver, active))
+    reference = schema.get("$ref")
+    if isinstance(reference, str):
+        resolved = resolver.lookup(reference)
+        target = id(resolved.contents)
+        if target not in active:
+            plan.merge(_plan_of(resolved.contents, resolved.resolver, active | {target}))
+    return None if plan.empty() else plan
+
+
 class Schemas:
     """All schemas by ``$id``, with one compiled validator each."""
 
@@ -119,6 +210,7 @@ class Schemas:
         self._validators: dict[str, Draft202012Validator] = {}
         self._fast: dict[str, Any] = {}
         self._fast_registry: Any = None
+        self._plans: dict[str, FormatPlan | None] = {}
 
     @classmethod
     def load(cls, *directories: Path) -> Schemas:
@@ -194,6 +286,40 @@ class Schemas:
             fast = None
         self._fast[schema_id] = fast
         return fast
+
+    def format_plan(self, schema_id: str) -> FormatPlan | None:
+        """Where ``schema_id`` declares a ``format`` (None: nowhere)."""
+        if schema_id not in self._plans:
+            if schema_id not in self.documents:
+                raise SchemaError(f"unknown schema {schema_id}")
+            document = self.documents[schema_id]
+            resolver = self.registry.resolver(base_uri=schema_id)
+            self._plans[schema_id] = _plan_of(document, resolver, frozenset({id(document)}))
+        return self._plans[schema_id]
+
+    def formatted(self, instance: Any, schema_id: str) -> Iterator[tuple[str, str, Any]]:
+        """``(pointer, format, value)`` for every value of ``instance`` where ``schema_id``
+        declares a format, e.g. ``("/updated", "date-time", "2026-11-22T03:00:00+01:00")``.
+
+        Iterative: ``instance`` may be as deep as a body may be."""
+        plan = self.format_plan(schema_id)
+        if plan is None:
+            return
+        stack: list[tuple[str, Any, FormatPlan]] = [("", instance, plan)]
+        while stack:
+            pointer, value, plan = stack.pop()
+            for kind in plan.formats:
+                yield pointer, kind, value
+            if isinstance(value, dict):
+                if not plan.patterns and plan.other is None:
+                    members = [(k, [p]) for k, p in plan.properties.items() if k in value]
+                else:
+                    members = [(k, plan.below(k)) for k in value]
+                for key, plans in members:
+                    at = pointer + _pointer([key])
+                    stack += [(at, value[key], below) for below in plans]
+            elif isinstance(value, list) and plan.items is not None:
+                stack += [(f"{pointer}/{i}", item, plan.items) for i, item in enumerate(value)]
 
     def errors(self, instance: Any, schema_id: str, *, prefix: str = "") -> list[FieldError]:
         """Every violation of ``schema_id`` by ``instance``, ordered by pointer."""

@@ -12,10 +12,13 @@ in one place. ``docs/services.md`` walks through writing a service with it.
   updated, content hash, received, withdrawn), :data:`TENANT` (the schema placeholder of tenant
   tables), :func:`utc_field` and :class:`UTCDateTime` (instants stored in UTC on both stores),
   :func:`visible` (not withdrawn) and :func:`among_people` (the platform binds the people).
-- Schemas: :data:`SCHEMA_BASE`, the prefix of every ``$id``.
+- Schemas: :data:`SCHEMA_BASE`, the prefix of every ``$id``; :func:`parse_rfc3339`, the
+  platform's one reading of an RFC 3339 instant (every ``date-time`` field of a record is already
+  checked for syntax and range before ``prepare`` sees it).
 """
 
 from journalloft.platform.errors import FieldError
+from journalloft.platform.instants import parse_rfc3339
 from journalloft.platform.jsonschemas import SCHEMA_BASE
 from journalloft.platform.service_protocol import (
     IngestContext,
@@ -44,6 +47,7 @@ __all__ = [
     "SharingService",
     "UTCDateTime",
     "among_people",
+    "parse_rfc3339",
     "utc_field",
     "visible",
 ]

@@ -186,10 +186,12 @@ def test_every_invalid_record_of_a_batch_is_listed(pilots: TestPlatform) -> None
     assert set(found) == {
         "/records/1/respiration_rate",
         "/records/2/effective",
+        "/records/2/updated",
         "/records/3/total_score",
     }
     assert "at most 80" in found["/records/1/respiration_rate"]
     assert "future" in found["/records/2/effective"]
+    assert "future" in found["/records/2/updated"]
     assert "source's total 2" in found["/records/3/total_score"]
     assert "NEWS2 total 3" in found["/records/3/total_score"]
     assert board(pilots, "bodo-legevakt", ANNE, BJORN, CECILIE) == []

@@ -130,8 +130,15 @@ def _member(document: Any, *path: str) -> Any:
 def _text(value: Any, *, field: str, limit: int) -> str | None:
     if value is None:
         return None
-    if not isinstance(value, str) or not value.strip() or len(value) > limit:
-        raise AttestationRefused(f"the attestation's {field} must be text of 1 to {limit} chars")
+    if (
+        not isinstance(value, str)
+        or not value.strip()
+        or len(value) > limit
+        or any(c < " " for c in value)  # U+0000 and other controls: no store can hold them all
+    ):
+        raise AttestationRefused(
+            f"the attestation's {field} must be text of 1 to {limit} chars, no control characters"
+        )
     return value.strip()
 
 
@@ -171,7 +178,7 @@ def attestation_from_details(
     if isinstance(details, str):
         try:
             details = json.loads(details)
-        except ValueError as exc:
+        except (ValueError, RecursionError) as exc:
             raise AttestationRefused("authorization_details is not JSON") from exc
     entries = details if isinstance(details, list) else [details]
     ours = [e for e in entries if _member(e, "type") == TILLITSRAMMEVERK]

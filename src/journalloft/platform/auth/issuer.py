@@ -16,6 +16,7 @@ from __future__ import annotations
 
 import json
 import os
+import re
 import time
 import uuid
 from collections.abc import Mapping
@@ -57,6 +58,8 @@ def oauth_error(error: str, description: str, *, status: int = 400) -> OAuthErro
 
 
 NOT_AUTHENTICATED = "the client could not be authenticated with this assertion"
+CLIENT_ID = re.compile(r"^[\x21-\x7e]{1,128}$")
+"""What a client id can be: 1 to 128 printable ASCII characters without spaces."""
 """One answer for an unknown client, a client without keys and a bad signature: the token
 endpoint does not tell a stranger which client ids exist."""
 _DECOY_KEYS = KeySet.import_key_set(
@@ -160,6 +163,9 @@ class BuiltinIssuer:
                 "invalid_client", "the client assertion is not a JWT", status=401
             ) from exc
         client_id = claims.get("iss")
+        if isinstance(client_id, str) and not CLIENT_ID.fullmatch(client_id):
+            # no registered client has such an id (U+0000 would not even reach PostgreSQL)
+            raise oauth_error("invalid_client", NOT_AUTHENTICATED, status=401)
         if not isinstance(client_id, str) or claims.get("sub") != client_id:
             raise oauth_error(
                 "invalid_client",

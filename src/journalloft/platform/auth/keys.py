@@ -38,7 +38,12 @@ def unverified_parts(token: str) -> tuple[dict[str, Any], dict[str, Any]]:
     try:
         compact = jws.extract_compact(token.encode("ascii"))
         claims = json.loads(compact.payload)
-    except (JoseError, ValueError, UnicodeError) as exc:
+    except (
+        JoseError,
+        ValueError,
+        UnicodeError,
+        RecursionError,
+    ) as exc:  # a payload nested 1000 deep
         raise ValueError("not a compact JWT") from exc
     header = compact.headers()
     if not isinstance(claims, dict):

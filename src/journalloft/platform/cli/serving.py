@@ -8,7 +8,6 @@ import os
 from journalloft.platform.cli.common import open_runtime
 from journalloft.platform.settings import get_settings
 
-
 WORKER_HEALTHCHECK_SECONDS = 60
 
 

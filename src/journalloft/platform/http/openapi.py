@@ -37,7 +37,7 @@ PROBLEM = {"application/problem+json": {"schema": schema_ref(COMMON_SCHEMA, "/$d
 ERRORS: dict[int | str, dict[str, Any]] = {
     status: {"description": text, "content": PROBLEM}
     for status, text in {
-        400: "Malformed JSON",
+        400: "Malformed JSON, a key twice in one object, or nesting deeper than 32",
         401: "Missing or invalid access token",
         403: "The token does not carry the right, or the municipality has not granted it",
         404: "Unknown municipality, service or record",

@@ -21,6 +21,7 @@ from journalloft.platform.audit import (
 )
 from journalloft.platform.errors import FieldError, InvalidContent
 from journalloft.platform.identifiers import person_id_errors
+from journalloft.platform.instants import check_instant, parse_instant
 from journalloft.platform.jsonschemas import SCHEMA_BASE
 from journalloft.platform.operations.access import OperatorAccess
 from journalloft.platform.operations.units import in_unit_of_work
@@ -71,21 +72,21 @@ def access_log(runtime: Runtime, access: OperatorAccess, body: Any) -> AccessLog
     return {"patient": patient, "kommunenummer": access.tenant.kommunenummer, "events": events}
 
 
-def parse_since(value: str) -> datetime:
-    """An RFC 3339 instant from a query string, where an unencoded ``+`` arrives as a space."""
-    instant = datetime.fromisoformat(value.strip().replace(" ", "+"))
-    if instant.tzinfo is None:
-        raise ValueError("an instant needs its offset (Z or +01:00)")
-    return instant
+def parse_since(value: str, *, now: datetime) -> datetime:
+    """An RFC 3339 instant from a query string, where an unencoded ``+`` arrives as a space,
+    within the range every instant must be in (``platform/instants.py``)."""
+    return parse_instant(value.strip().replace(" ", "+"), now=now)
 
 
-def feed_position(*, since: str | None, cursor: str | None) -> FeedPosition:
+def feed_position(*, since: str | None, cursor: str | None, now: datetime) -> FeedPosition:
     """Where a page of the feed starts: ``cursor`` (from the previous page's ``next_cursor``)
     wins over ``since``; with neither, at the oldest event kept."""
     try:
         if cursor is not None:
-            return FeedPosition.from_cursor(cursor)
-        return FeedPosition.since(parse_since(since) if since is not None else EPOCH)
+            after = FeedPosition.from_cursor(cursor)
+            check_instant(after.occurred_at, now=now)
+            return after
+        return FeedPosition.since(parse_since(since, now=now) if since is not None else EPOCH)
     except ValueError as exc:
         pointer = "/query/cursor" if cursor is not None else "/query/since"
         raise InvalidContent(

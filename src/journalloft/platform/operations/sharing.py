@@ -9,12 +9,14 @@ from __future__ import annotations
 
 import asyncio
 from collections.abc import Mapping, Sequence
+from datetime import datetime
 from typing import Any, NotRequired, TypedDict
 
 from sqlalchemy import Connection
 
 from journalloft.platform.audit import audit_rows, record_access, record_reads
 from journalloft.platform.errors import (
+    FieldError,
     Forbidden,
     InvalidContent,
     NotFound,
@@ -23,6 +25,7 @@ from journalloft.platform.errors import (
     Unauthorized,
 )
 from journalloft.platform.identifiers import person_id_errors
+from journalloft.platform.instants import instant_errors
 from journalloft.platform.operations.access import (
     ReaderAccess,
     SourceAccess,
@@ -34,7 +37,12 @@ from journalloft.platform.operations.units import in_unit_of_work
 from journalloft.platform.registry import ingest_schema_id
 from journalloft.platform.restrictions import RESTRICTED_AMONG, breaks_the_glass
 from journalloft.platform.runtime import Runtime
-from journalloft.platform.service_protocol import IngestContext, QueryContext, RecordRejected
+from journalloft.platform.service_protocol import (
+    IngestContext,
+    QueryContext,
+    RecordRejected,
+    SharingService,
+)
 from journalloft.platform.storage.records import (
     IngestCounts,
     stored_row,
@@ -74,9 +82,7 @@ def batch_rows(runtime: Runtime, access: SourceAccess, body: Any) -> list[dict[s
     )
     valid: list[tuple[int, dict[str, Any]]] = []
     for i, record in enumerate(records):
-        record_errors = runtime.schemas.errors(
-            record, service.record_schema, prefix=f"/records/{i}"
-        )
+        record_errors = record_schema_errors(runtime, service, record, i=i, now=caller.now)
         errors += record_errors
         if not record_errors:
             valid.append((i, record))
@@ -108,6 +114,24 @@ def batch_rows(runtime: Runtime, access: SourceAccess, body: Any) -> list[dict[s
         errors.sort(key=lambda e: _record_index(e.pointer))
         raise InvalidContent("no record was stored: the batch has invalid records", errors=errors)
     return rows
+
+
+def record_schema_errors(
+    runtime: Runtime, service: SharingService, record: Any, *, i: int, now: datetime
+) -> list[FieldError]:
+    """A record's schema errors, where the platform's rules for instants and dates speak for
+    every field the schema declares ``date-time`` or ``date`` (``platform/instants.py``): the
+    same rules for every service, without a line of the service's own."""
+    at = f"/records/{i}"
+    errors = runtime.schemas.errors(record, service.record_schema, prefix=at)
+    refused = instant_errors(
+        runtime.schemas.formatted(record, service.record_schema), now=now, prefix=at
+    )
+    if not refused:
+        return errors
+    pointers = {e.pointer for e in refused}
+    kept = [e for e in errors if e.pointer not in pointers]
+    return sorted(kept + refused, key=lambda e: e.pointer)
 
 
 def _record_index(pointer: str) -> int:
@@ -157,6 +181,11 @@ def withdraw(runtime: Runtime, access: SourceAccess, record_id: str) -> str:
             )
         return patient
 
+    if "\x00" in record_id:  # no record has one (bodies cannot), and PostgreSQL cannot compare it
+        raise InvalidContent(
+            "the record id is not valid",
+            errors=[FieldError("/path/record_id", "contains U+0000 (NUL), which is not accepted")],
+        )
     patient = in_unit_of_work(runtime, access.tenant.kommunenummer, remove)
     if patient is None:
         raise NotFound("this source has no such record to withdraw", title="Unknown record")

@@ -18,6 +18,8 @@ from typing import Any
 import orjson
 from sqlalchemy import ColumnElement, Connection, Table, and_, bindparam, insert, select, update
 
+from journalloft.platform.instants import parse_rfc3339
+
 
 @dataclass(slots=True)
 class IngestCounts:
@@ -56,7 +58,7 @@ def stored_row(
         "source": source,
         "record_id": record["id"],
         "patient": record["patient"],
-        "updated": datetime.fromisoformat(record["updated"]),
+        "updated": parse_rfc3339(record["updated"]),
         "content_hash": content_hash(record),
         "received_at": received_at,
     }

@@ -22,6 +22,7 @@ from journalloft.platform.plugin import (
     PurgeContext,
     QueryContext,
     RecordRejected,
+    parse_rfc3339,
 )
 from journalloft.services.news2 import demo, repository
 from journalloft.services.news2.scoring import Vitals, score, score_parts
@@ -114,7 +115,7 @@ def prepare_measurement(record: Mapping[str, Any], *, now: datetime) -> Measurem
     """
     errors: list[FieldError] = []
     try:
-        effective = datetime.fromisoformat(record["effective"])
+        effective = parse_rfc3339(record["effective"])
     except ValueError:
         raise RecordRejected([FieldError("/effective", "is not a valid date-time")]) from None
     errors += _effective_errors(effective, now)

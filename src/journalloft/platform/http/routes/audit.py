@@ -53,7 +53,7 @@ def get_audit_events(
     return audit_access.review_feed(
         runtime,
         access,
-        after=audit_access.feed_position(since=since, cursor=cursor),
+        after=audit_access.feed_position(since=since, cursor=cursor, now=access.caller.now),
         limit=limit,
         break_the_glass_only=break_the_glass,
     )
