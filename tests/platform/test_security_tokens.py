@@ -32,7 +32,7 @@ from security_support import (
     tampered,
     unsigned_token,
 )
-from support import people, tenant_document
+from support import SERVICES, people, tenant_document
 
 ALICE, BOB = people(2, seed="security-tokens")
 HELSEID_CLIENT = "7b2c6f3e-helseid-legevakt"
@@ -111,7 +111,7 @@ def test_helseid_claims_map_to_the_principal_the_built_in_issuer_yields(
     )
     assert built_in.client_id == "bodo-legevakt"
     assert built_in.organisasjonsnummer == "972418013"
-    assert built_in.scopes == frozenset({"news2:read", "kommunale-tjenester:read"})
+    assert built_in.scopes == frozenset(f"{name}:read" for name in SERVICES)
 
 
 @pytest.fixture(scope="module")
