@@ -76,6 +76,26 @@ def test_correlation_id_is_echoed_or_generated(pilots: TestPlatform) -> None:
     assert len(generated.headers["correlation-id"]) == 36
     refused = pilots.client.get("/healthz", headers={"correlation-id": "bad id\twith spaces"})
     assert refused.headers["correlation-id"] != "bad id\twith spaces"
+    assert "UUID" in refused.headers["correlation-id-replaced"]
+    uuid_given = "6F9619FF-8B86-D011-B42D-00C04FC964FF"
+    accepted = pilots.client.get("/healthz", headers={"correlation-id": uuid_given})
+    assert accepted.headers["correlation-id"] == uuid_given.lower()
+    assert "correlation-id-replaced" not in accepted.headers
+
+
+@pytest.mark.parametrize(
+    "given",
+    [ALICE, f"trace-{ALICE}", "tel-75550000", "972418013", "x" * 65, "a/b", "a b"],
+)
+def test_a_correlation_id_that_could_hold_a_person_id_is_replaced(
+    pilots: TestPlatform, given: str
+) -> None:
+    """A client's correlation id is logged and audited, so a person id, a phone number or an
+    organisation number (any run of six digits) is never taken: a new id answers instead."""
+    response = pilots.client.get("/healthz", headers={"correlation-id": given})
+    assert response.headers["correlation-id"] != given
+    assert len(response.headers["correlation-id"]) == 36
+    assert response.headers["correlation-id-replaced"]
 
 
 def test_missing_and_invalid_tokens_get_401_with_a_challenge(pilots: TestPlatform) -> None:

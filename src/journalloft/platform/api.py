@@ -33,10 +33,11 @@ from journalloft.platform.errors import (
     Forbidden,
     InvalidContent,
     NotFound,
+    OAuthError,
+    Problem,
     RateLimited,
     ServiceUnavailable,
     Unauthorized,
-    UnsupportedMediaType,
 )
 from journalloft.platform.http import JSONResponse
 from journalloft.platform.identifiers import InvalidPersonId, parse_person_id
@@ -346,12 +347,22 @@ async def query(
         raise InvalidContent("the query is not valid", errors=errors)
     patients = list(dict.fromkeys(body["patients"]))
     await runtime.tenants.refresh()
-    targets = _query_targets(
-        service, kommuner=body.get("kommuner"), context=context, runtime=runtime
-    )
-    for tenant in targets:
-        await admit_async(runtime, tenant, context)
-        require_attestation(tenant, context)
+    named = body.get("kommuner")
+    candidates = _query_targets(service, kommuner=named, context=context, runtime=runtime)
+    targets: list[Tenant] = []
+    refused: list[tuple[Tenant, Problem]] = []
+    for tenant in candidates:
+        try:
+            await admit_async(runtime, tenant, context)
+            require_attestation(tenant, context)
+        except (Unauthorized, Forbidden, RateLimited) as problem:
+            if named is not None:
+                raise  # the caller asked for this municipality by name: its refusal is the answer
+            refused.append((tenant, problem))
+        else:
+            targets.append(tenant)
+    if not targets:
+        raise refused[0][1]  # no municipality would answer: the first refusal is the answer
     found = await asyncio.gather(
         *(
             _look_up(service, t, patients=patients, body=body, context=context, runtime=runtime)
@@ -365,6 +376,14 @@ async def query(
         for patient, fields in per_patient.items()
     ]
     results.sort(key=lambda r: (order[r["patient"]], r["kommunenummer"]))
+    if refused:
+        return {
+            "results": results,
+            "refused": [
+                {"kommunenummer": tenant.kommunenummer, "reason": problem.detail}
+                for tenant, problem in refused
+            ],
+        }
     return {"results": results}
 
 
@@ -585,7 +604,20 @@ def service_router(service: SharingService) -> APIRouter:
                         schema_ref(COMMON_SCHEMA, "/$defs/restricted_result"),
                     ]
                 },
-            }
+            },
+            "refused": {
+                "description": "Municipalities that would have answered, but whose policy this "
+                "call does not meet (only when kommuner was not given; absent when none)",
+                "type": "array",
+                "items": {
+                    "type": "object",
+                    "required": ["kommunenummer", "reason"],
+                    "properties": {
+                        "kommunenummer": {"type": "string"},
+                        "reason": {"type": "string"},
+                    },
+                },
+            },
         },
     }
 
@@ -826,8 +858,8 @@ def issuer_router() -> APIRouter:
         issuer = builtin(runtime)
         media_type = request.headers.get("content-type", "").split(";")[0].strip().lower()
         if media_type != "application/x-www-form-urlencoded":
-            raise UnsupportedMediaType(
-                "send the token request as application/x-www-form-urlencoded"
+            raise OAuthError(
+                "invalid_request", "send the token request as application/x-www-form-urlencoded"
             )
         raw = (await request.body()).decode("utf-8", errors="replace")
         form = dict(parse_qsl(raw, keep_blank_values=True))

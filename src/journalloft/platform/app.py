@@ -18,6 +18,7 @@ from journalloft.platform.api import (
     service_router,
     unknown_service_router,
 )
+from journalloft.platform.docs import install_docs
 from journalloft.platform.http import PlatformMiddleware, install_error_handlers
 from journalloft.platform.openapi import openapi_document
 from journalloft.platform.retention import purge_all
@@ -72,11 +73,17 @@ def create_app(settings: Settings | None = None, *, runtime: Runtime | None = No
         version="1",
         summary="Standardized sharing services over each municipality's own store.",
         lifespan=lifespan,
-        docs_url="/docs",
+        docs_url=None,
         redoc_url=None,
+        redirect_slashes=False,
     )
     install_error_handlers(app)
-    app.add_middleware(PlatformMiddleware, max_body_bytes=settings.max_body_bytes)
+    app.add_middleware(
+        PlatformMiddleware,
+        max_body_bytes=settings.max_body_bytes,
+        https=settings.issuer_url.startswith("https://"),
+    )
+    install_docs(app)
     app.include_router(platform_router())
     app.include_router(issuer_router())
     for service in services.values():

@@ -89,11 +89,17 @@ def cmd_serve(args: argparse.Namespace) -> None:
 
 
 def logging_config(level: str) -> dict[str, object]:
-    """One line per event on stderr; the platform's own access log replaces uvicorn's."""
+    """One line per event on stderr; the platform's own access log replaces uvicorn's, and no
+    traceback prints an exception's message (:class:`~journalloft.platform.logs.SafeFormatter`)."""
     return {
         "version": 1,
         "disable_existing_loggers": False,
-        "formatters": {"line": {"format": "%(asctime)s %(levelname)s %(name)s %(message)s"}},
+        "formatters": {
+            "line": {
+                "()": "journalloft.platform.logs.SafeFormatter",
+                "format": "%(asctime)s %(levelname)s %(name)s %(message)s",
+            }
+        },
         "handlers": {"stderr": {"class": "logging.StreamHandler", "formatter": "line"}},
         "loggers": {
             "journalloft": {"handlers": ["stderr"], "level": level.upper(), "propagate": False},

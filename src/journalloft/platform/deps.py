@@ -140,8 +140,13 @@ PrincipalDep = Annotated[Principal, Depends(get_principal)]
 async def get_tenant(
     kommunenummer: Annotated[str, Path(pattern=r"^[0-9]{4}$", examples=["1804"])],
     runtime: RuntimeDep,
+    _authenticated: PrincipalDep,
 ) -> Tenant:
-    """The tenant named in the path; 404 if it is not onboarded."""
+    """The tenant named in the path; 404 if it is not onboarded.
+
+    The caller is authenticated first, so that a request without a valid token gets the same 401
+    whether the municipality exists or not: the platform's list of tenants is not for strangers.
+    """
     await runtime.tenants.refresh()
     tenant = runtime.tenants.get(kommunenummer)
     if tenant is None:

@@ -9,7 +9,8 @@ Problem
  ├── UnsupportedMediaType    415
  ├── InvalidContent          422  with ``errors``: JSON Pointer and message per violation
  ├── RateLimited             429  with Retry-After
- └── ServiceUnavailable      503  a dependency is down, with Retry-After
+ ├── ServiceUnavailable      503  a dependency is down, with Retry-After
+ └── OAuthError              400/401 the token endpoint's RFC 6749 §5.2 errors, as application/json
 """
 
 from __future__ import annotations
@@ -35,6 +36,7 @@ class Problem(Exception):
     status: int = 500
     title: ClassVar[str] = "Internal error"
     slug: ClassVar[str] = "internal-error"
+    media_type: ClassVar[str] = PROBLEM_JSON
 
     def __init__(
         self,
@@ -172,3 +174,40 @@ class ServiceUnavailable(Problem):
 
     def __init__(self, detail: str, *, retry_after: int = 5) -> None:
         super().__init__(detail, headers={"Retry-After": str(retry_after)})
+
+
+OAUTH_ERRORS = frozenset(
+    {
+        "invalid_request",
+        "invalid_client",
+        "invalid_grant",
+        "unauthorized_client",
+        "unsupported_grant_type",
+        "invalid_scope",
+        "invalid_dpop_proof",
+        "invalid_authorization_details",
+    }
+)
+"""RFC 6749 §5.2, RFC 9449 §5 and RFC 9396 §5: the token endpoint's error codes."""
+
+
+class OAuthError(Problem):
+    """A refused token request (RFC 6749 §5.2): ``application/json`` with ``error`` and
+    ``error_description`` (and the problem members beside them); 401 with a challenge for a client
+    that could not be authenticated, else 400."""
+
+    status = 400
+    title = "Token request refused"
+    slug = "token-request-refused"
+    media_type = "application/json"
+
+    def __init__(self, error: str, description: str, *, status: int = 400) -> None:
+        if error not in OAUTH_ERRORS:
+            raise ValueError(f"not an OAuth error code: {error}")
+        super().__init__(
+            description,
+            status=status,
+            extra={"error": error, "error_description": description},
+            headers={"WWW-Authenticate": f'Bearer error="{error}"'} if status == 401 else None,
+        )
+        self.error = error

@@ -40,7 +40,7 @@ from journalloft.platform.auth import (
 )
 from journalloft.platform.clients import client_keys, get_client
 from journalloft.platform.directory import TenantDirectory
-from journalloft.platform.errors import Problem, Unauthorized
+from journalloft.platform.errors import OAuthError, Unauthorized
 from journalloft.platform.kv import KeyValue
 from journalloft.platform.settings import Settings
 from journalloft.platform.storage import Stores
@@ -50,15 +50,17 @@ ASSERTION_MAX_LIFETIME_SECONDS = 60
 ASSERTION_TYPES = (None, "JWT", "client-authentication+jwt")
 
 
-def oauth_error(error: str, description: str, *, status: int = 400) -> Problem:
-    """An RFC 6749 error, as problem+json that also carries ``error`` and ``error_description``."""
-    return Problem(
-        description,
-        title="Token request refused",
-        status=status,
-        extra={"error": error, "error_description": description},
-        headers={"WWW-Authenticate": f'Bearer error="{error}"'} if status == 401 else None,
-    )
+def oauth_error(error: str, description: str, *, status: int = 400) -> OAuthError:
+    """An RFC 6749 §5.2 error of the token endpoint."""
+    return OAuthError(error, description, status=status)
+
+
+NOT_AUTHENTICATED = "the client could not be authenticated with this assertion"
+"""One answer for an unknown client, a client without keys and a bad signature: the token
+endpoint does not tell a stranger which client ids exist."""
+_DECOY_KEYS = KeySet.import_key_set(
+    {"keys": [ECKey.generate_key("P-256", auto_kid=True).as_dict(private=False)]}
+)
 
 
 def load_signing_key(settings: Settings) -> ECKey:
@@ -176,18 +178,15 @@ class BuiltinIssuer:
             )
         with self._stores.platform_engine.connect() as connection:
             keys = client_keys(connection, client_id)
-        if not keys:
-            raise oauth_error(
-                "invalid_client", "unknown client, or a client with no keys", status=401
-            )
+        # An unknown client's assertion is checked against a decoy key, so that it takes as long
+        # and is refused with the same words as a known client's with a bad signature.
+        key_set = KeySet.import_key_set({"keys": keys}) if keys else _DECOY_KEYS
         try:
-            verified = jwt.decode(
-                assertion, KeySet.import_key_set({"keys": keys}), algorithms=[header["alg"]]
-            )
+            verified = jwt.decode(assertion, key_set, algorithms=[header["alg"]])
         except (JoseError, ValueError) as exc:
-            raise oauth_error(
-                "invalid_client", "the assertion's signature is not valid", status=401
-            ) from exc
+            raise oauth_error("invalid_client", NOT_AUTHENTICATED, status=401) from exc
+        if not keys:
+            raise oauth_error("invalid_client", NOT_AUTHENTICATED, status=401)
         audience = verified.claims.get("aud")
         audiences = audience if isinstance(audience, list) else [audience]
         if not {self.url, self.token_endpoint} & set(audiences):
@@ -234,6 +233,8 @@ class BuiltinIssuer:
     ) -> dict[str, Any]:
         """Answer a token request (RFC 6749 §4.4 with RFC 7523 client authentication)."""
         now = time.time() if now is None else now
+        if not form.get("grant_type"):
+            raise oauth_error("invalid_request", "grant_type is required")
         if form.get("grant_type") != "client_credentials":
             raise oauth_error("unsupported_grant_type", "only client_credentials is supported")
         if form.get("client_assertion_type") != CLIENT_ASSERTION_TYPE:

@@ -121,9 +121,11 @@ class Schemas:
         self._fast_registry: Any = None
 
     @classmethod
-    def load(cls, directory: Path) -> Schemas:
+    def load(cls, *directories: Path) -> Schemas:
+        """Every ``*.json`` under the folders; each ``$id`` once across all of them."""
         documents: dict[str, dict[str, Any]] = {}
-        for path in sorted(directory.rglob("*.json")):
+        paths = [path for directory in directories for path in sorted(directory.rglob("*.json"))]
+        for path in paths:
             try:
                 doc = json.loads(path.read_text(encoding="utf-8"))
                 Draft202012Validator.check_schema(doc)

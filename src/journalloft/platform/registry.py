@@ -89,7 +89,3 @@ def discover_services(plugins: Sequence[str] = ()) -> tuple[SharingService, ...]
             "reinstall the package (pip install -e .)"
         )
     return tuple(found[name] for name in sorted(found))
-
-
-def load_registry(schemas: Schemas, plugins: Sequence[str] = ()) -> ServiceRegistry:
-    return ServiceRegistry(discover_services(plugins), schemas=schemas)

@@ -13,7 +13,7 @@ from journalloft.platform.issuer import BuiltinIssuer, load_signing_key
 from journalloft.platform.jsonschemas import SCHEMA_BASE, Schemas
 from journalloft.platform.kv import KeyValue, connect_key_value
 from journalloft.platform.reads import TenantReads, connect_reads
-from journalloft.platform.registry import ServiceRegistry, load_registry
+from journalloft.platform.registry import ServiceRegistry, discover_services
 from journalloft.platform.services import SharingService
 from journalloft.platform.settings import Settings
 from journalloft.platform.storage import Stores
@@ -55,8 +55,10 @@ def ingest_schema(
 
 def load_schemas(settings: Settings) -> tuple[Schemas, ServiceRegistry]:
     """Load and check every schema and service; raises at start-up if anything is broken."""
-    schemas = Schemas.load(settings.home / "schemas")
-    services = load_registry(schemas, settings.service_plugins)
+    found = discover_services(settings.service_plugins)
+    folders = [s.schema_folder for s in found if s.schema_folder is not None]
+    schemas = Schemas.load(settings.home / "schemas", *folders)
+    services = ServiceRegistry(found, schemas=schemas)
     for service in services.values():
         schemas = schemas.with_schema(ingest_schema(service))
         schemas = schemas.with_schema(ingest_schema(service, envelope_only=True))

@@ -1,7 +1,8 @@
 """The plugin protocol every sharing service implements, and the context it is called with.
 
-A sharing service is one package under ``journalloft.services`` exporting one ``spec``; the
-platform reaches it only through :mod:`journalloft.platform.registry`. The platform owns HTTP,
+A sharing service is one package exporting one ``spec``, declared as an entry point (see
+:mod:`journalloft.platform.registry`); it imports from the platform only through
+:mod:`journalloft.platform.plugin`. The platform owns HTTP,
 tokens, grants, person identifiers, audit, the unit of work and idempotent storage of records; the
 service owns its schema, its rules and its query.
 """
@@ -77,6 +78,9 @@ class SharingService(Protocol):
     """The records table (a :class:`~journalloft.platform.tables.SharedRecord`)."""
     migrations: Path
     """Folder of the service's Alembic revisions (its own branch in every tenant store)."""
+    schema_folder: Path | None
+    """Folder of the service's JSON Schemas when its package ships them; None when they are in
+    the platform's ``schemas/`` folder (``schemas/<package>/<version>/``)."""
 
     def prepare(self, record: Mapping[str, Any], *, context: IngestContext) -> dict[str, Any]:
         """Apply the rules beyond the schema; return the row's service columns.

@@ -35,6 +35,7 @@ def _sqlite_engine(path: Path) -> Engine:
     engine = create_engine(
         f"sqlite:///{path}",
         connect_args={"timeout": 30, "check_same_thread": False},
+        hide_parameters=True,  # an error's text must never quote a client's values
     )
 
     @event.listens_for(engine, "connect")
@@ -76,7 +77,12 @@ class Stores:
             engine = self._server_engines.get(url)
             if engine is None:
                 engine = create_engine(
-                    url, pool_size=10, max_overflow=20, pool_pre_ping=True, pool_recycle=1800
+                    url,
+                    pool_size=10,
+                    max_overflow=20,
+                    pool_pre_ping=True,
+                    pool_recycle=1800,
+                    hide_parameters=True,  # an error's text must never quote a client's values
                 )
                 self._server_engines[url] = engine
             return engine

@@ -4,8 +4,7 @@ from __future__ import annotations
 
 from sqlalchemy import Date, Table, bindparam, or_, select
 
-from journalloft.platform.records import visible
-from journalloft.platform.statements import among_people
+from journalloft.platform.plugin import among_people, visible
 from journalloft.services.kommunale_tjenester.models import KommunalTjeneste
 from journalloft.services.kommunale_tjenester.schemas import ServiceRow
 

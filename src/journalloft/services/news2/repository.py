@@ -6,9 +6,7 @@ from datetime import datetime
 
 from sqlalchemy import Connection, Table, bindparam, delete, select
 
-from journalloft.platform.records import visible
-from journalloft.platform.statements import among_people
-from journalloft.platform.tables import UTCDateTime
+from journalloft.platform.plugin import UTCDateTime, among_people, visible
 from journalloft.services.news2.models import Measurement
 from journalloft.services.news2.schemas import MeasurementRow
 

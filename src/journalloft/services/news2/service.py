@@ -14,9 +14,9 @@ from typing import Any, Literal, cast
 
 from sqlalchemy import Connection, Table
 
-from journalloft.platform.errors import FieldError
-from journalloft.platform.jsonschemas import SCHEMA_BASE
-from journalloft.platform.services import (
+from journalloft.platform.plugin import (
+    SCHEMA_BASE,
+    FieldError,
     IngestContext,
     Lookup,
     PurgeContext,
@@ -247,6 +247,7 @@ class News2Service:
     settings_schema: str | None = SCHEMA_BASE + "news2/v1/settings.schema.json"
     table: Table = repository.MEASUREMENT
     migrations: Path = Path(__file__).parent / "migrations"
+    schema_folder: Path | None = None
 
     def prepare(self, record: Mapping[str, Any], *, context: IngestContext) -> dict[str, Any]:
         """Refuse a future ``effective`` or a disagreeing ``total_score``; return the columns."""

@@ -1,0 +1,1 @@
+"""Alembic revisions of the kommunale-tjenester branch, applied to every tenant store."""

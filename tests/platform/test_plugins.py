@@ -1,0 +1,110 @@
+"""A third sharing service, from outside the platform: the test plugin ``plugin_cave`` is
+registered by a setting, brings its own schemas and migrations, and gets every rule of the
+platform (grants, audit, restrictions, withdraw) without any change under ``platform/``."""
+
+from __future__ import annotations
+
+import subprocess
+from collections.abc import Iterator
+from pathlib import Path
+
+import pytest
+
+from conftest import REPO, Backend, TestPlatform, start_platform
+from journalloft.platform.registry import RegistryError, discover_services
+from security_support import an_hour_ago
+from support import people, tenant_document
+
+ALICE, BOB = people(2, seed="plugins")
+AT = an_hour_ago()
+PLUGIN = "plugin_cave:spec"
+
+
+@pytest.fixture
+def with_cave(backend: Backend, tmp_path: Path) -> Iterator[TestPlatform]:
+    for platform in start_platform(backend, tmp_path, service_plugins=[PLUGIN]):
+        services = {"kommunale-tjenester": {}, "news2": {}, "cave": {}}
+        platform.onboard(tenant_document("1804", services=services))
+        yield platform
+
+
+def test_a_plugin_service_gets_the_platforms_routes_and_rules(with_cave: TestPlatform) -> None:
+    platform = with_cave
+    assert set(platform.runtime.services) == {"kommunale-tjenester", "news2", "cave"}
+    entry = {"id": "c-1", "patient": ALICE, "updated": AT, "kind": "allergi", "text": "Penicillin"}
+    pushed = platform.client.post(
+        "/v1/tenants/1804/cave/records",
+        json={"records": [entry]},
+        headers=platform.headers("bodo-epj"),
+    )
+    assert pushed.json() == {"received": 1, "created": 1, "updated": 0, "unchanged": 0, "stale": 0}
+    invalid = platform.client.post(
+        "/v1/tenants/1804/cave/records",
+        json={"records": [{**entry, "kind": "hobby"}]},
+        headers=platform.headers("bodo-epj"),
+    )
+    assert invalid.status_code == 422
+    assert invalid.json()["errors"][0]["pointer"] == "/records/0/kind"
+    query = {"patients": [ALICE, BOB]}
+    found = platform.client.post(
+        "/v1/cave/query", json=query, headers=platform.headers("bodo-legevakt")
+    )
+    assert found.status_code == 200, found.text
+    assert found.json()["results"] == [
+        {
+            "patient": ALICE,
+            "kommunenummer": "1804",
+            "entries": [{"id": "c-1", "kind": "allergi", "text": "Penicillin"}],
+        }
+    ]
+    refused = platform.client.post(
+        "/v1/cave/query", json=query, headers=platform.headers("bodo-epj")
+    )
+    assert refused.status_code == 403  # a source has no cave:read
+    restricted = platform.client.put(
+        "/v1/tenants/1804/restrictions",
+        json={"patient": ALICE, "restricted": True},
+        headers=platform.headers("bodo-drift"),
+    )
+    assert restricted.status_code == 200
+    hidden = platform.client.post(
+        "/v1/cave/query", json=query, headers=platform.headers("bodo-legevakt")
+    )
+    assert hidden.json()["results"] == [
+        {"patient": ALICE, "kommunenummer": "1804", "restricted": True}
+    ]
+    log = platform.client.post(
+        "/v1/tenants/1804/audit/query",
+        json={"patient": ALICE},
+        headers=platform.headers("bodo-drift"),
+    ).json()["events"]
+    assert {(e["action"], e["service"]) for e in log} >= {("write", "cave"), ("read", "cave")}
+    withdrawn = platform.client.delete(
+        "/v1/tenants/1804/cave/records/c-1", headers=platform.headers("bodo-epj")
+    )
+    assert withdrawn.status_code == 204
+    assert (
+        "cave"
+        in platform.client.get("/openapi.json").json()["paths"]["/v1/cave/query"]["post"][
+            "operationId"
+        ]
+    )
+
+
+def test_a_plugin_that_cannot_be_loaded_stops_the_platform() -> None:
+    with pytest.raises(RegistryError, match="no_such_module"):
+        discover_services(["no_such_module:spec"])
+    with pytest.raises(RegistryError, match="module:attribute"):
+        discover_services(["plugin_cave"])
+
+
+def test_adding_the_plugin_changed_nothing_under_platform() -> None:
+    """The plugin lives under tests/ and imports only journalloft.platform.plugin."""
+    plugin = REPO / "tests" / "plugin_cave"
+    imports = subprocess.run(
+        ["grep", "-rhoE", r"journalloft\.platform(\.[a-z_]+)?", str(plugin)],
+        capture_output=True,
+        text=True,
+        check=True,
+    ).stdout.split()
+    assert set(imports) == {"journalloft.platform.plugin"}
