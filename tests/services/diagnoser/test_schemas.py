@@ -17,6 +17,7 @@ from journalloft.platform.jsonschemas import Schemas
 from journalloft.platform.services import IngestContext
 from journalloft.services.diagnoser import spec
 from journalloft.services.diagnoser.codes import parse_exclusions
+from journalloft.services.diagnoser.demo import birth_year
 from journalloft.services.diagnoser.status import OSLO
 
 SCHEMA_DIR = Path(__file__).resolve().parents[3] / "schemas"
@@ -252,3 +253,15 @@ def test_demo_records_are_reproducible_from_the_seed() -> None:
     again = spec.demo_records(rng=random.Random(3), patients=patients, now=NOW)
     assert first == again
     assert spec.demo_records(rng=random.Random(3), patients=[], now=NOW) == []
+
+
+@pytest.mark.parametrize("style", ["tenor", "nhn"])
+def test_the_demo_reads_the_birth_year_as_the_platform_does(style: str) -> None:
+    rng = random.Random(style)
+    for _ in range(500):
+        patient = synthetic_person_id(rng, style=style, d_number=rng.random() < 0.3)  # type: ignore[arg-type]
+        born = parse_person_id(patient, allow_synthetic=True).birth_date
+        assert born is not None
+        assert birth_year(patient) == born.year
+    assert birth_year("81234567890") is None  # an FH-nummer encodes no birth date
+    assert birth_year("1234") is None

@@ -17,7 +17,6 @@ from dataclasses import dataclass
 from datetime import date, datetime, time, timedelta
 from typing import Any
 
-from journalloft.platform.identifiers import InvalidPersonId, parse_person_id
 from journalloft.services.diagnoser.status import OSLO, today_in_oslo
 
 UNITS = (
@@ -86,14 +85,31 @@ YOUNG_CHRONIC = (R96, N88, T89, P76)
 OVER = (R81, U71, L75, S720)
 
 
+def birth_year(patient: str) -> int | None:
+    """The birth year an 11-digit person id encodes: its two year digits (the 5th and 6th), the
+    century from its individual number (DOMAIN.md §3; Skatteetaten's series). None where it
+    encodes none (an FH-nummer) or is not such an id.
+
+    The platform's own parser is not part of :mod:`journalloft.platform.plugin`, and the demo
+    needs only the year, to give people diagnoses that fit their age.
+    """
+    if len(patient) != 11 or not patient.isascii() or not patient.isdigit() or patient[0] in "89":
+        return None
+    year, individual = int(patient[4:6]), int(patient[6:9])
+    if individual < 500:
+        return 1900 + year
+    if individual < 750 and year >= 54:
+        return 1800 + year
+    if year < 40:
+        return 2000 + year
+    if individual >= 900:
+        return 1900 + year
+    return None
+
+
 def _age(patient: str, today: date) -> int | None:
-    try:
-        born = parse_person_id(patient, allow_synthetic=True).birth_date
-    except InvalidPersonId:
-        return None
-    if born is None:
-        return None
-    return today.year - born.year - ((today.month, today.day) < (born.month, born.day))
+    born = birth_year(patient)
+    return None if born is None else today.year - born
 
 
 class _Demo:

@@ -4,8 +4,7 @@ from __future__ import annotations
 
 from sqlalchemy import Date, Table, and_, bindparam, or_, select
 
-from journalloft.platform.records import visible
-from journalloft.platform.statements import among_people
+from journalloft.platform.plugin import among_people, visible
 from journalloft.services.diagnoser.models import Diagnose
 from journalloft.services.diagnoser.schemas import DiagnosisRow
 

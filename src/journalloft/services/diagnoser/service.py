@@ -18,9 +18,14 @@ from typing import Any, Final, cast
 
 from sqlalchemy import Table
 
-from journalloft.platform.errors import FieldError
-from journalloft.platform.jsonschemas import SCHEMA_BASE
-from journalloft.platform.services import IngestContext, Lookup, QueryContext, RecordRejected
+from journalloft.platform.plugin import (
+    SCHEMA_BASE,
+    FieldError,
+    IngestContext,
+    Lookup,
+    QueryContext,
+    RecordRejected,
+)
 from journalloft.services.diagnoser import demo
 from journalloft.services.diagnoser.codes import (
     CodeRange,
@@ -215,7 +220,9 @@ def summarise(
 
 
 class Diagnoser:
-    """The sharing service Diagnoser; see :class:`~journalloft.platform.services.SharingService`."""
+    """The sharing service Diagnoser; see :class:`~journalloft.platform.plugin.SharingService`.
+
+    Its schemas are in the platform's ``schemas/diagnoser/v1/`` (``schema_folder`` None)."""
 
     name: str = "diagnoser"
     title: str = "Diagnoser"
@@ -226,6 +233,7 @@ class Diagnoser:
     settings_schema: str | None = SCHEMAS + "settings.schema.json"
     table: Table = TABLE
     migrations: Path = Path(__file__).parent / "migrations"
+    schema_folder: Path | None = None
 
     def prepare(self, record: Mapping[str, Any], *, context: IngestContext) -> dict[str, Any]:
         """Check the code's form and the status and date rules; return the columns."""

@@ -21,7 +21,7 @@ from datetime import date, datetime
 from typing import Final, Literal
 from zoneinfo import ZoneInfo
 
-from journalloft.platform.errors import FieldError
+from journalloft.platform.plugin import FieldError
 
 ClinicalStatus = Literal["active", "recurrence", "relapse", "inactive", "remission", "resolved"]
 VerificationStatus = Literal[
