@@ -24,7 +24,7 @@ from security_support import (
     read_feed,
     use_platform_settings,
 )
-from support import people, tenant_document, token_form
+from support import SERVICES, people, sample_record, tenant_document, token_form
 
 AT = an_hour_ago()
 OPERATOR = {"1804": "bodo-drift", "3201": "baerum-drift"}
@@ -267,3 +267,41 @@ def test_the_break_the_glass_report_on_the_command_line(
     assert "BTG" in lines[0]
     assert "break-the-glass accesses" in captured.err
     assert main(["audit", "break-the-glass", "1804", "--since", "2020-01-01"]) == 1
+
+
+@pytest.mark.parametrize("service", SERVICES)
+def test_every_service_withholds_a_restricted_person_unless_the_glass_is_broken(
+    platform: TestPlatform, service: str
+) -> None:
+    eva, bob = people(2, seed=f"restriction-every-{service}")
+    pushed = platform.client.post(
+        f"/v1/tenants/1804/{service}/records",
+        json={"records": [sample_record(service, f"r-{p}", p, at=AT) for p in (eva, bob)]},
+        headers=platform.headers("bodo-epj"),
+    )
+    assert pushed.status_code == 200, pushed.text
+    assert restrict(platform, "1804", eva, "bodo-drift").json()["changed"]
+
+    def look(token: str) -> list[dict[str, Any]]:
+        response = platform.client.post(
+            f"/v1/{service}/query",
+            json={"patients": [eva, bob], "kommuner": ["1804"]},
+            headers={"Authorization": f"Bearer {token}"},
+        )
+        assert response.status_code == 200, response.text
+        found: list[dict[str, Any]] = response.json()["results"]
+        return found
+
+    plain = look(platform.token("bodo-legevakt"))
+    assert plain[0] == {"patient": eva, "kommunenummer": "1804", "restricted": True}
+    assert plain[1]["patient"] == bob
+    assert "restricted" not in plain[1]
+    opened = look(attested_token(platform, "bodo-legevakt", purpose="BTG", name="Lege Glass"))
+    assert [(r["patient"], "restricted" in r) for r in opened] == [(eva, False), (bob, False)]
+    assert opened[1] == plain[1]
+    reads = [
+        (e["outcome"], e["break_the_glass"], e["result_count"])
+        for e in access_log(platform, "1804", eva)
+        if e["action"] == "read" and e["service"] == service
+    ]
+    assert reads == [("restricted", False, 0), ("ok", True, 1)]
