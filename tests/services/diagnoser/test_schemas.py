@@ -235,6 +235,13 @@ def test_demo_records_are_valid_and_fit_the_peoples_ages(schemas: Schemas) -> No
     codes = {(r["code"]["system"], r["code"]["code"]) for r in records}
     assert {("icpc-2", "T90"), ("icpc-2", "K77"), ("icpc-2", "P70"), ("icd-10", "I50.0")} <= codes
     assert {("icpc-2", "P15"), ("icd-10", "F10.2")} <= codes  # what Bodø excludes
+    for patient in patients:
+        active = [
+            r["code"]["code"]
+            for r in records
+            if r["patient"] == patient and r["clinical_status"] in ("active", "relapse")
+        ]
+        assert len(active) == len(set(active)), (patient, active)
     synthetic_hpr = {None, "1234567", "2345678", "3456789", "9876543"}
     assert {r["recorded_by"].get("hpr") for r in records} <= synthetic_hpr
 

@@ -255,7 +255,7 @@ class _Demo:
             records = [self.chronic(patient, rng.choice(YOUNG_CHRONIC))]
         if rng.random() < 0.3:
             records.append(self.over(patient, rng.choice(OVER), within_days=1500))
-        if rng.random() < 0.15:
+        if rng.random() < 0.15 and not any(r["code"]["code"] == P76.code for r in records):
             depression = self.record(
                 patient,
                 P76,
