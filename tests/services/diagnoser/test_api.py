@@ -331,7 +331,10 @@ def test_a_municipality_that_has_not_adopted_diagnoser_shares_none_without_an_er
         )
         assert pushed.status_code == 200, pushed.text
 
-    found = results(platform, "salten-legevakt", ALICE)
+    answer = look_up(platform, "salten-legevakt", ALICE)
+    assert answer.status_code == 200, answer.text
+    assert answer.json() == {"results": answer.json()["results"]}  # nothing listed as refused
+    found = answer.json()["results"]
     assert [(r["kommunenummer"], ids(r)) for r in found] == [("1804", ["D-1"])]
     elsewhere = platform.client.post(
         "/v1/kommunale-tjenester/query",
