@@ -14,8 +14,8 @@ from typing import Any
 import psycopg
 
 from bench.ceiling_apps import KT_COLUMNS, NEWS2_COLUMNS
-from journalloft.platform.records import content_hash
-from journalloft.platform.services import IngestContext
+from journalloft.platform.service_protocol import IngestContext
+from journalloft.platform.storage.records import content_hash
 from journalloft.services.news2 import spec as news2
 
 

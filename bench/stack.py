@@ -25,12 +25,12 @@ import yaml
 from joserfc import jwt
 from joserfc.jwk import ECKey, import_key
 
+from journalloft.platform.auth.issuer import CLIENT_ASSERTION_TYPE
 from journalloft.platform.demo import ensure_demo_clients
-from journalloft.platform.issuer import CLIENT_ASSERTION_TYPE
-from journalloft.platform.migrations import migrate_platform, migrate_tenant
 from journalloft.platform.onboarding import onboard
 from journalloft.platform.runtime import build_runtime
 from journalloft.platform.settings import Settings
+from journalloft.platform.storage.migrations import migrate_platform, migrate_tenant
 
 ROOT = Path(__file__).resolve().parent.parent
 BIN = Path(sys.executable).parent

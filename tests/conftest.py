@@ -21,13 +21,13 @@ from joserfc.jwk import ECKey
 from sqlalchemy import create_engine
 from sqlalchemy.engine import make_url
 
-from journalloft.platform.app import create_app
-from journalloft.platform.clients import add_key
-from journalloft.platform.migrations import migrate_platform
+from journalloft.platform.auth.clients import add_key
+from journalloft.platform.http.app import create_app
 from journalloft.platform.onboarding import onboard
 from journalloft.platform.runtime import Runtime, build_runtime
 from journalloft.platform.settings import Settings
-from journalloft.platform.storage import normalise_database_url
+from journalloft.platform.storage.engines import normalise_database_url
+from journalloft.platform.storage.migrations import migrate_platform
 from journalloft.platform.tenancy import Tenant
 from support import SERVICES, tenant_document, token_form
 

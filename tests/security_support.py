@@ -19,7 +19,9 @@ from joserfc.jwk import ECKey, RSAKey
 
 from conftest import Backend, TestPlatform, start_platform
 from journalloft.platform.audit import FEED_DELAY_SECONDS
-from journalloft.platform.auth import ORGNR_PARENT, TILLITSRAMMEVERK, b64url_sha256
+from journalloft.platform.auth.attestation import TILLITSRAMMEVERK
+from journalloft.platform.auth.keys import b64url_sha256
+from journalloft.platform.auth.tokens import ORGNR_PARENT
 from journalloft.platform.settings import get_settings
 from support import dpop_proof, token_form
 

@@ -13,14 +13,14 @@ from joserfc import jwt
 from joserfc.jwk import ECKey
 from sqlalchemy.sql import ClauseElement
 
-from journalloft.platform.auth import b64url_sha256
+from journalloft.platform.auth.issuer import CLIENT_ASSERTION_TYPE
+from journalloft.platform.auth.keys import b64url_sha256
 from journalloft.platform.identifiers import synthetic_person_id
-from journalloft.platform.issuer import CLIENT_ASSERTION_TYPE
-from journalloft.platform.reads import connect_reads
 from journalloft.platform.registry import discover_services
-from journalloft.platform.services import QueryContext, SharingService
-from journalloft.platform.statements import PATIENTS
-from journalloft.platform.storage import Stores
+from journalloft.platform.service_protocol import QueryContext, SharingService
+from journalloft.platform.storage.engines import Stores
+from journalloft.platform.storage.query_path import connect_query_path
+from journalloft.platform.storage.statements import PATIENTS
 
 SERVICES = tuple(service.name for service in discover_services())
 """Every installed sharing service: tenants adopt them all by default, and the security matrices
@@ -164,7 +164,7 @@ def fetch_rows(
     """One statement in one tenant store through the query path's driver session."""
 
     async def run() -> list[tuple[Any, ...]]:
-        reads = connect_reads(stores, pool_size=1)
+        reads = connect_query_path(stores, pool_size=1)
         await reads.open()
         try:
             [rows] = await reads.fetch(kommunenummer, (statement, values))

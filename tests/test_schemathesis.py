@@ -17,7 +17,7 @@ from hypothesis import HealthCheck, settings
 from schemathesis.checks import not_a_server_error
 
 from conftest import Backend, TestPlatform, start_platform
-from journalloft.platform.clients import add_key, register_client
+from journalloft.platform.auth.clients import add_key, register_client
 from support import tenant_document
 
 FUZZER = "fuzz-everything"

@@ -328,7 +328,7 @@ def test_every_access_is_in_the_tenants_audit_log(pilots: TestPlatform) -> None:
 def test_the_admin_lists_tenants_and_no_one_else_may(pilots: TestPlatform) -> None:
     from joserfc.jwk import ECKey
 
-    from journalloft.platform.clients import add_key, register_client
+    from journalloft.platform.auth.clients import add_key, register_client
 
     key = ECKey.generate_key("P-256", auto_kid=True)
     with pilots.runtime.stores.platform_engine.begin() as connection:

@@ -19,8 +19,8 @@ from joserfc import jwt
 from joserfc.jwk import ECKey, OctKey
 
 from conftest import Backend, TestPlatform, start_platform
+from journalloft.platform.auth.issuer import CLIENT_ASSERTION_TYPE
 from journalloft.platform.cli import main
-from journalloft.platform.issuer import CLIENT_ASSERTION_TYPE
 from journalloft.platform.settings import get_settings
 from security_support import PUBLIC_URL, b64url, use_platform_settings
 from support import client_assertion, tenant_document, token_form

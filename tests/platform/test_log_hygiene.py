@@ -10,8 +10,8 @@ import pytest
 from sqlalchemy import text
 
 from conftest import TestPlatform
-from journalloft.platform import api
 from journalloft.platform.logs import SafeFormatter
+from journalloft.platform.operations import sharing
 from security_support import an_hour_ago
 from support import people
 
@@ -85,7 +85,7 @@ def every_operation(platform: TestPlatform, monkeypatch: pytest.MonkeyPatch) -> 
         connection.execute(text("INSERT INTO no_such_table VALUES (:d)"), {"d": SECRET})
         raise AssertionError("unreachable")
 
-    monkeypatch.setattr(api, "upsert_records", failing_store)
+    monkeypatch.setattr(sharing, "upsert_records", failing_store)
     statuses.append(
         platform.client.post(
             records, json={"records": [service_record("boom")]}, headers=epj
@@ -95,7 +95,7 @@ def every_operation(platform: TestPlatform, monkeypatch: pytest.MonkeyPatch) -> 
     def crash(connection: Any, table: Any, *, source: str, rows: Any) -> Any:
         raise ValueError(f"cannot store {rows}")
 
-    monkeypatch.setattr(api, "upsert_records", crash)
+    monkeypatch.setattr(sharing, "upsert_records", crash)
     statuses.append(
         platform.client.post(
             records, json={"records": [service_record("crash")]}, headers=epj

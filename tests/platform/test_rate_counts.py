@@ -9,7 +9,7 @@ import pytest
 import redis
 
 from conftest import REDIS_URL, Backend, _unavailable
-from journalloft.platform.kv import KeyValue, connect_key_value
+from journalloft.platform.storage.kv import KeyValue, connect_key_value
 
 
 async def hits(kv: KeyValue, key: str, n: int) -> list[int]:

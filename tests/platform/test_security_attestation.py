@@ -15,7 +15,7 @@ import pytest
 from joserfc.jwk import ECKey
 
 from conftest import Backend, TestPlatform, start_platform
-from journalloft.platform.auth import (
+from journalloft.platform.auth.attestation import (
     ATTESTATION_HEADER,
     Attestation,
     AttestationRefused,

@@ -14,7 +14,7 @@ from joserfc import jwt
 from joserfc.jwk import ECKey, OctKey
 
 from conftest import Backend, TestPlatform, start_platform
-from journalloft.platform.auth import normalise_htu
+from journalloft.platform.auth.dpop import normalise_htu
 from security_support import (
     PUBLIC_URL,
     an_hour_ago,

@@ -15,7 +15,7 @@ from joserfc.jwk import ECKey
 from sqlalchemy import update
 
 from conftest import Backend, TestPlatform, start_platform
-from journalloft.platform.clients import add_key, register_client
+from journalloft.platform.auth.clients import add_key, register_client
 from journalloft.platform.directory import TENANT_TABLE
 from support import SERVICES, people, sample_record, tenant_document, token_form
 

@@ -12,7 +12,7 @@ from joserfc import jwt
 from joserfc.jwk import ECKey
 
 from conftest import Backend, TestPlatform, start_platform
-from journalloft.platform.issuer import CLIENT_ASSERTION_TYPE
+from journalloft.platform.auth.issuer import CLIENT_ASSERTION_TYPE
 from security_support import PUBLIC_URL, an_hour_ago
 from support import client_assertion, people
 

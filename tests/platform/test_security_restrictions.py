@@ -8,6 +8,7 @@ import getpass
 import io
 import json
 from collections.abc import Iterator
+from datetime import UTC, datetime, timedelta
 from pathlib import Path
 from typing import Any
 
@@ -15,6 +16,7 @@ import httpx
 import pytest
 
 from conftest import Backend, TestPlatform, start_platform
+from journalloft.platform.audit import FEED_DELAY_SECONDS
 from journalloft.platform.cli import main
 from journalloft.platform.settings import get_settings
 from security_support import (
@@ -254,11 +256,18 @@ def test_the_command_line_changes_nothing_on_a_bad_line_and_never_echoes_ids(
 def test_the_break_the_glass_report_on_the_command_line(
     platform: TestPlatform, cli: None, capsys: pytest.CaptureFixture[str]
 ) -> None:
+    """The command line and the API's review feed call one operation: the same events, and the
+    same horizon (events at least two minutes old), so the report never shows what the feed still
+    holds back."""
     (eva,) = people(1, seed="restriction-report")
+    platform.set_now(datetime.now(UTC) - timedelta(seconds=FEED_DELAY_SECONDS + 60))
     push(platform, "1804", eva)
     restrict(platform, "1804", eva, "bodo-drift")
     btg = attested_token(platform, "bodo-legevakt", purpose="BTG", name="Lege Rapport")
     look_up(platform, "1804", eva, token=btg)
+    platform.set_now(datetime.now(UTC))
+    held_back = attested_token(platform, "bodo-legevakt", purpose="BTG", name="Lege Nylig")
+    look_up(platform, "1804", eva, token=held_back)  # too new for the feed and the report
     assert main(["audit", "break-the-glass", "1804", "--since", "2020-01-01T00:00:00Z"]) == 0
     captured = capsys.readouterr()
     lines = [line for line in captured.out.splitlines() if eva in line]
@@ -266,7 +275,43 @@ def test_the_break_the_glass_report_on_the_command_line(
     assert "Lege Rapport" in lines[0]
     assert "BTG" in lines[0]
     assert "break-the-glass accesses" in captured.err
+    feed = platform.client.get(
+        "/v1/tenants/1804/audit/events",
+        params={"break_the_glass": "true"},
+        headers=platform.headers("bodo-drift"),
+    ).json()["events"]
+    assert [e["practitioner_name"] for e in feed if e["patient"] == eva] == ["Lege Rapport"]
     assert main(["audit", "break-the-glass", "1804", "--since", "2020-01-01"]) == 1
+
+
+def test_the_command_line_and_the_api_restrict_through_one_operation(
+    platform: TestPlatform,
+    cli: None,
+    monkeypatch: pytest.MonkeyPatch,
+    capsys: pytest.CaptureFixture[str],
+) -> None:
+    """Marking a person at the command line and over HTTP gives the same answer to a lookup and
+    the same audit event (but for who did it)."""
+    by_api, by_cli = people(2, seed="restriction-one-operation")
+    push(platform, "1804", by_api, by_cli)
+    restrict(platform, "1804", by_api, "bodo-drift")
+    monkeypatch.setattr("sys.stdin", io.StringIO(by_cli + "\n"))
+    assert main(["restrictions", "add", "1804"]) == 0
+    capsys.readouterr()
+    answers = {patient: look_up(platform, "1804", patient) for patient in (by_api, by_cli)}
+    assert answers[by_api] == [{"patient": by_api, "kommunenummer": "1804", "restricted": True}]
+    assert answers[by_cli] == [{"patient": by_cli, "kommunenummer": "1804", "restricted": True}]
+
+    def restrict_event(patient: str) -> dict[str, Any]:
+        events = platform.client.post(
+            "/v1/tenants/1804/audit/query",
+            json={"patient": patient},
+            headers=platform.headers("bodo-drift"),
+        ).json()["events"]
+        (event,) = [e for e in events if e["action"] == "restrict"]
+        return {k: v for k, v in event.items() if k in ("action", "result_count", "outcome")}
+
+    assert restrict_event(by_api) == restrict_event(by_cli)
 
 
 @pytest.mark.parametrize("service", SERVICES)

@@ -13,7 +13,7 @@ import pytest
 from joserfc.jwk import ECKey, RSAKey
 
 from conftest import Backend, TestPlatform, start_platform
-from journalloft.platform.auth import (
+from journalloft.platform.auth.tokens import (
     IssuerKeys,
     Principal,
     TokenVerifier,

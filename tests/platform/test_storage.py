@@ -7,14 +7,14 @@ from pathlib import Path
 from sqlalchemy import inspect
 
 from conftest import Backend, make_settings
-from journalloft.platform.migrations import (
+from journalloft.platform.registry import discover_services
+from journalloft.platform.storage.engines import Stores
+from journalloft.platform.storage.migrations import (
     migrate_platform,
     migrate_tenant,
     platform_is_current,
     tenant_is_current,
 )
-from journalloft.platform.registry import discover_services
-from journalloft.platform.storage import Stores
 
 SERVICES = discover_services()
 
@@ -53,7 +53,7 @@ def test_adding_a_service_migrates_a_populated_store_and_keeps_its_data(
     assert "news2_measurement" not in tables(stores, "1804")
     from datetime import UTC, datetime
 
-    from journalloft.platform.models import Restriction
+    from journalloft.platform.storage.models import Restriction
 
     with stores.tenant_transaction("1804") as connection:
         connection.execute(
@@ -76,7 +76,7 @@ def test_tenant_stores_are_separate_and_offboarding_removes_one(
 ) -> None:
     from datetime import UTC, datetime
 
-    from journalloft.platform.models import Restriction
+    from journalloft.platform.storage.models import Restriction
 
     stores = Stores(make_settings(backend, tmp_path))
     migrate_platform(stores)

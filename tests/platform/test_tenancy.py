@@ -3,7 +3,7 @@ from pathlib import Path
 import pytest
 import yaml
 
-from journalloft.platform.runtime import load_schemas
+from journalloft.platform.registry import load_services
 from journalloft.platform.settings import Settings
 from journalloft.platform.tenancy import TenantFileError, load_tenant_file, tenant_schema_name
 from support import tenant_document
@@ -13,7 +13,7 @@ REPO = Path(__file__).resolve().parents[2]
 
 @pytest.fixture(scope="module")
 def registry():  # type: ignore[no-untyped-def]
-    return load_schemas(Settings(home=REPO, environment="test"))
+    return load_services(Settings(home=REPO, environment="test"))
 
 
 def write(tmp_path: Path, document: object, name: str = "tenant.yaml") -> Path:

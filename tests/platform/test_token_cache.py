@@ -8,7 +8,8 @@ import pytest
 from joserfc import jwt
 from joserfc.jwk import ECKey, KeySet
 
-from journalloft.platform.auth import CLOCK_SKEW_SECONDS, IssuerKeys, TokenVerifier
+from journalloft.platform.auth.keys import CLOCK_SKEW_SECONDS
+from journalloft.platform.auth.tokens import IssuerKeys, TokenVerifier
 from journalloft.platform.errors import Unauthorized
 
 ISSUER = "https://issuer.test"

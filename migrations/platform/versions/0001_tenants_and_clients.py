@@ -7,7 +7,7 @@ Revises:
 import sqlalchemy as sa
 from alembic import op
 
-from journalloft.platform.tables import UTCDateTime
+from journalloft.platform.storage.tables import UTCDateTime
 
 revision = "platform_0001"
 down_revision = None

@@ -7,7 +7,7 @@ Revises:
 import sqlalchemy as sa
 from alembic import op
 
-from journalloft.platform.tables import TENANT, UTCDateTime
+from journalloft.platform.storage.tables import TENANT, UTCDateTime
 
 revision = "tenant_0001"
 down_revision = None

@@ -7,7 +7,7 @@ Revises: tenant_0001
 import sqlalchemy as sa
 from alembic import op
 
-from journalloft.platform.tables import TENANT
+from journalloft.platform.storage.tables import TENANT
 
 revision = "tenant_0002"
 down_revision = "tenant_0001"

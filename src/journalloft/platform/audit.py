@@ -26,10 +26,10 @@ from typing import Any
 from sqlalchemy import Connection, and_, delete, insert, or_, select
 from sqlalchemy.exc import SQLAlchemyError
 
-from journalloft.platform.auth import Principal
+from journalloft.platform.caller import Caller
 from journalloft.platform.errors import ServiceUnavailable
-from journalloft.platform.models import AuditEvent
-from journalloft.platform.reads import TenantReads, WriteRefused
+from journalloft.platform.storage.models import AuditEvent
+from journalloft.platform.storage.query_path import QueryPath, WriteRefused
 
 AUDIT_EVENT = AuditEvent.__table__  # type: ignore[attr-defined]
 AUDIT_COLUMNS = tuple(column.key for column in AUDIT_EVENT.c if column.key != "id")
@@ -52,18 +52,8 @@ class AuditUnavailable(ServiceUnavailable):
     slug = "audit-unavailable"
 
 
-@dataclass(frozen=True, slots=True)
-class RequestContext:
-    """Who asked, through what, when: everything an audit event says besides the data touched."""
-
-    principal: Principal
-    correlation_id: str
-    epj_system: str | None
-    now: datetime
-
-
 def audit_rows(
-    context: RequestContext,
+    context: Caller,
     *,
     action: str,
     service: str | None,
@@ -95,7 +85,7 @@ def audit_rows(
     return [{**common, "patient": patient, "result_count": count} for patient, count in patients]
 
 
-def _unavailable(context: RequestContext, exc: Exception) -> AuditUnavailable:
+def _unavailable(context: Caller, exc: Exception) -> AuditUnavailable:
     log.error(
         "audit write failed: %s correlation-id=%s", type(exc).__name__, context.correlation_id
     )
@@ -107,7 +97,7 @@ def _unavailable(context: RequestContext, exc: Exception) -> AuditUnavailable:
 def record_access(
     connection: Connection,
     *,
-    context: RequestContext,
+    context: Caller,
     action: str,
     service: str | None,
     patients: Iterable[tuple[str | None, int]],
@@ -133,7 +123,7 @@ def record_access(
 
 
 async def record_reads(
-    reads: TenantReads, kommunenummer: str, context: RequestContext, rows: list[dict[str, Any]]
+    reads: QueryPath, kommunenummer: str, context: Caller, rows: list[dict[str, Any]]
 ) -> None:
     """The query path's :func:`record_access`: ``rows`` from :func:`audit_rows`, committed
     (group-committed with other requests' events) before this returns, and so before any data

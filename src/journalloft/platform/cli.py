@@ -5,13 +5,12 @@ break-the-glass accesses."""
 from __future__ import annotations
 
 import argparse
-import getpass
 import json
 import sys
 import time
 import uuid
 from collections.abc import Sequence
-from datetime import UTC, datetime
+from datetime import datetime
 from pathlib import Path
 from typing import Any
 
@@ -21,14 +20,8 @@ from joserfc.jwk import import_key
 
 from journalloft.platform.audit import (
     EPOCH,
-    FEED_MAX_PAGE,
-    FeedPosition,
-    RequestContext,
-    events_page,
-    record_access,
 )
-from journalloft.platform.auth import Principal
-from journalloft.platform.clients import (
+from journalloft.platform.auth.clients import (
     add_key,
     get_client,
     list_clients,
@@ -36,12 +29,14 @@ from journalloft.platform.clients import (
     remove_client,
     remove_key,
 )
-from journalloft.platform.identifiers import InvalidPersonId, parse_person_id
-from journalloft.platform.issuer import CLIENT_ASSERTION_TYPE
-from journalloft.platform.migrations import migrate_platform, migrate_tenant
-from journalloft.platform.restrictions import list_restrictions, set_restriction
+from journalloft.platform.auth.issuer import CLIENT_ASSERTION_TYPE
+from journalloft.platform.caller import Caller
+from journalloft.platform.identifiers import person_id_errors
+from journalloft.platform.operations import audit_access, restricting
+from journalloft.platform.operations.access import OperatorAccess, RestrictionAccess
 from journalloft.platform.runtime import Runtime, build_runtime
 from journalloft.platform.settings import get_settings
+from journalloft.platform.storage.migrations import migrate_platform, migrate_tenant
 from journalloft.platform.tenancy import Tenant
 
 BTG_REPORT_COLUMNS = (
@@ -75,7 +70,7 @@ def cmd_serve(args: argparse.Namespace) -> None:
     runtime = _runtime()
     runtime.close()
     uvicorn.run(
-        "journalloft.platform.app:serving_app",
+        "journalloft.platform.http.app:serving_app",
         factory=True,
         host=args.host or settings.host,
         port=args.port or settings.port,
@@ -274,20 +269,6 @@ def _tenant(runtime: Runtime, kommunenummer: str) -> Tenant:
     return tenant
 
 
-def _operator_context(runtime: Runtime) -> RequestContext:
-    """Who acts in an audit event written by this command: the operating-system user."""
-    return RequestContext(
-        principal=Principal(
-            client_id=f"cli:{getpass.getuser()}"[:128],
-            scopes=frozenset(),
-            issuer="journalloft command line",
-        ),
-        correlation_id=str(uuid.uuid4()),
-        epj_system="journalloft-cli",
-        now=runtime.clock(),
-    )
-
-
 def _person_ids(args: argparse.Namespace, *, allow_synthetic: bool) -> list[str]:
     """Person ids, one a line, from ``--file`` or standard input: never from the command line,
     where they would stay in the shell's history and in the process list. Errors name the line,
@@ -298,18 +279,15 @@ def _person_ids(args: argparse.Namespace, *, allow_synthetic: bool) -> list[str]
         if sys.stdin.isatty():
             print("person ids, one a line; end with Ctrl-D:", file=sys.stderr)
         text = sys.stdin.read()
-    ids: list[str] = []
-    errors = []
-    for number, line in enumerate(text.splitlines(), 1):
-        value = line.strip()
-        if not value:
-            continue
-        try:
-            parse_person_id(value, allow_synthetic=allow_synthetic)
-        except InvalidPersonId as exc:
-            errors.append(f"line {number}: {exc.reason}")
-            continue
-        ids.append(value)
+    lines = [(number, line.strip()) for number, line in enumerate(text.splitlines(), 1)]
+    given = [(number, value) for number, value in lines if value]
+    ids = [value for _, value in given]
+    errors = [
+        f"{e.pointer}: {e.message}"
+        for e in person_id_errors(
+            ids, allow_synthetic=allow_synthetic, pointer=lambda i: f"line {given[i][0]}"
+        )
+    ]
     if errors:
         raise CommandError("nothing changed: " + "; ".join(errors))
     if not ids:
@@ -321,17 +299,9 @@ def cmd_restrictions(args: argparse.Namespace) -> None:
     runtime = _runtime()
     try:
         tenant = _tenant(runtime, args.kommunenummer)
-        context = _operator_context(runtime)
+        access = RestrictionAccess.command_line(Caller.command_line(now=runtime.clock()), tenant)
         if args.action == "list":
-            with runtime.stores.tenant_transaction(tenant.kommunenummer) as connection:
-                rows = list_restrictions(connection)
-                record_access(
-                    connection,
-                    context=context,
-                    action="restrictions-list",
-                    service=None,
-                    patients=[(None, len(rows))],
-                )
+            rows = restricting.restricted_people(runtime, access)
             for row in rows:
                 print(
                     f"{row['patient']}  since {row['restricted_at'].isoformat()}  "
@@ -341,24 +311,8 @@ def cmd_restrictions(args: argparse.Namespace) -> None:
             return
         restricted = args.action == "add"
         patients = _person_ids(args, allow_synthetic=bool(runtime.settings.allow_synthetic_ids))
-        changed = 0
-        with runtime.stores.tenant_transaction(tenant.kommunenummer) as connection:
-            for patient in patients:
-                change = set_restriction(
-                    connection,
-                    patient=patient,
-                    restricted=restricted,
-                    by=context.principal.client_id,
-                    now=context.now,
-                )
-                changed += change
-                record_access(
-                    connection,
-                    context=context,
-                    action="restrict" if restricted else "lift-restriction",
-                    service=None,
-                    patients=[(patient, int(change))],
-                )
+        changes = restricting.change_restrictions(runtime, access, patients, restricted=restricted)
+        changed = sum(1 for change in changes if change["changed"])
         verb = "restricted" if restricted else "lifted"
         print(
             f"{tenant.kommunenummer}: {changed} {verb}, {len(patients) - changed} unchanged "
@@ -378,34 +332,14 @@ def cmd_audit(args: argparse.Namespace) -> None:
             raise CommandError(f"--since: {exc}") from exc
         if since.tzinfo is None:
             raise CommandError("--since needs an offset, e.g. 2026-01-01T00:00:00+01:00")
-        context = _operator_context(runtime)
-        events: list[dict[str, Any]] = []
-        with runtime.stores.tenant_transaction(tenant.kommunenummer) as connection:
-            position = FeedPosition.since(since)
-            while True:
-                page = events_page(
-                    connection,
-                    after=position,
-                    until=datetime.now(UTC),
-                    limit=FEED_MAX_PAGE,
-                    break_the_glass_only=True,
-                )
-                events += page.events
-                position = page.next_position
-                if not page.more:
-                    break
-            record_access(
-                connection,
-                context=context,
-                action="audit-report",
-                service=None,
-                patients=[(None, len(events))],
-            )
+        access = OperatorAccess.command_line(Caller.command_line(now=runtime.clock()), tenant)
+        events = audit_access.break_the_glass_report(runtime, access, since=since)
         for event in events:
             print("  ".join(str(event[name] or "-") for name in BTG_REPORT_COLUMNS))
         print(
             f"{tenant.kommunenummer}: {len(events)} break-the-glass accesses since "
-            f"{since.isoformat()}",
+            f"{since.isoformat()} (the report shows what the review feed does: events at least "
+            "two minutes old)",
             file=sys.stderr,
         )
     finally:

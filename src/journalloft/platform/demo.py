@@ -11,11 +11,12 @@ from typing import Any
 
 from joserfc.jwk import ECKey, import_key
 
-from journalloft.platform.api import ingest
-from journalloft.platform.audit import RequestContext
-from journalloft.platform.auth import AUDIT_READ_SCOPE, RESTRICTIONS_SCOPE, Principal
-from journalloft.platform.clients import add_key, register_client
+from journalloft.platform.auth.clients import add_key, register_client
+from journalloft.platform.auth.tokens import AUDIT_READ_SCOPE, RESTRICTIONS_SCOPE, Principal
+from journalloft.platform.caller import Caller
 from journalloft.platform.identifiers import synthetic_person_id
+from journalloft.platform.operations.access import source_access
+from journalloft.platform.operations.sharing import ingest
 from journalloft.platform.runtime import Runtime
 from journalloft.platform.tenancy import Tenant
 
@@ -106,7 +107,7 @@ def seed_demo_data(runtime: Runtime, *, people: int) -> dict[str, list[str]]:
             if writer is None or not tenant.has_service(name):
                 continue
             records = service.demo_records(rng=rng, patients=patients, now=now)
-            context = RequestContext(
+            caller = Caller(
                 principal=Principal(
                     client_id=writer.client_id,
                     scopes=frozenset({f"{name}:write"}),
@@ -117,12 +118,7 @@ def seed_demo_data(runtime: Runtime, *, people: int) -> dict[str, list[str]]:
                 epj_system="journalloft demo",
                 now=now,
             )
+            access = source_access(runtime, caller, tenant, service)
             for start in range(0, len(records), 1000):
-                ingest(
-                    service,
-                    tenant=tenant,
-                    body={"records": records[start : start + 1000]},
-                    context=context,
-                    runtime=runtime,
-                )
+                ingest(runtime, access, {"records": records[start : start + 1000]})
     return seeded

@@ -9,10 +9,13 @@ Exceptions::
 from __future__ import annotations
 
 import random
+from collections.abc import Callable, Iterable
 from dataclasses import dataclass, field
 from datetime import date
 from enum import StrEnum
 from typing import Literal
+
+from journalloft.platform.errors import FieldError
 
 _K1_WEIGHTS = (3, 7, 6, 1, 8, 9, 4, 5, 2)
 _K2_WEIGHTS = (5, 4, 3, 2, 7, 6, 5, 4, 3, 2)
@@ -199,3 +202,26 @@ def parse_organisasjonsnummer(value: str) -> str:
     if _classic_check_digit(digits[:8], _ORGNR_WEIGHTS) != digits[8]:
         raise ValueError("the check digit of the organisasjonsnummer does not match")
     return value
+
+
+def person_id_errors(
+    values: Iterable[object], *, allow_synthetic: bool, pointer: Callable[[int], str]
+) -> list[FieldError]:
+    """Every value that is not a valid person identifier, as a :class:`FieldError` at
+    ``pointer(index)`` whose message never repeats the value. The one check every face makes
+    (HTTP bodies, the command line's files); a value seen twice is checked once."""
+    checked: dict[object, str | None] = {}
+    errors = []
+    for index, value in enumerate(values):
+        if value not in checked:
+            try:
+                if not isinstance(value, str):
+                    raise InvalidPersonId("a person id is a string of 11 digits")
+                parse_person_id(value, allow_synthetic=allow_synthetic)
+                checked[value] = None
+            except InvalidPersonId as exc:
+                checked[value] = exc.reason
+        reason = checked[value]
+        if reason is not None:
+            errors.append(FieldError(pointer(index), reason))
+    return errors

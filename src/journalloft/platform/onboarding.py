@@ -8,12 +8,12 @@ from pathlib import Path
 
 from sqlalchemy import delete, insert, select, update
 
-from journalloft.platform.clients import add_key, register_client
+from journalloft.platform.auth.clients import add_key, register_client
 from journalloft.platform.directory import TENANT_TABLE
 from journalloft.platform.jsonschemas import Schemas
-from journalloft.platform.migrations import MigrationReport, migrate_tenant
 from journalloft.platform.registry import ServiceRegistry
-from journalloft.platform.storage import Stores
+from journalloft.platform.storage.engines import Stores
+from journalloft.platform.storage.migrations import MigrationReport, migrate_tenant
 from journalloft.platform.tenancy import Tenant, load_tenant_file
 
 

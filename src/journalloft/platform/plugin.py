@@ -17,8 +17,7 @@ in one place. ``docs/services.md`` walks through writing a service with it.
 
 from journalloft.platform.errors import FieldError
 from journalloft.platform.jsonschemas import SCHEMA_BASE
-from journalloft.platform.records import visible
-from journalloft.platform.services import (
+from journalloft.platform.service_protocol import (
     IngestContext,
     Lookup,
     Purgeable,
@@ -27,8 +26,9 @@ from journalloft.platform.services import (
     RecordRejected,
     SharingService,
 )
-from journalloft.platform.statements import among_people
-from journalloft.platform.tables import TENANT, SharedRecord, UTCDateTime, utc_field
+from journalloft.platform.storage.records import visible
+from journalloft.platform.storage.statements import among_people
+from journalloft.platform.storage.tables import TENANT, SharedRecord, UTCDateTime, utc_field
 
 __all__ = [
     "SCHEMA_BASE",

@@ -15,9 +15,11 @@ from __future__ import annotations
 import importlib
 from collections.abc import Iterable, Iterator, Mapping, Sequence
 from importlib.metadata import entry_points
+from typing import Any
 
-from journalloft.platform.jsonschemas import SchemaError, Schemas
-from journalloft.platform.services import SharingService
+from journalloft.platform.jsonschemas import SCHEMA_BASE, SchemaError, Schemas
+from journalloft.platform.service_protocol import SharingService
+from journalloft.platform.settings import Settings
 
 ENTRY_POINT_GROUP = "journalloft.services"
 
@@ -89,3 +91,49 @@ def discover_services(plugins: Sequence[str] = ()) -> tuple[SharingService, ...]
             "reinstall the package (pip install -e .)"
         )
     return tuple(found[name] for name in sorted(found))
+
+
+def ingest_schema_id(service: SharingService, *, envelope_only: bool = False) -> str:
+    name = "envelope" if envelope_only else "ingest"
+    return f"{SCHEMA_BASE}{service.name}/{service.version}/{name}.schema.json"
+
+
+def ingest_schema(
+    service: SharingService, *, envelope_only: bool = False, max_records: int = 1000
+) -> dict[str, Any]:
+    """The ingest body of one service: ``{"records": [1..1000 records]}``.
+
+    The envelope-only variant leaves the records to be checked one by one, so that a 422 lists
+    every invalid record, each with its own pointers.
+    """
+    items = {"type": "object"} if envelope_only else {"$ref": service.record_schema}
+    return {
+        "$schema": "https://json-schema.org/draft/2020-12/schema",
+        "$id": ingest_schema_id(service, envelope_only=envelope_only),
+        "title": f"{service.title}: records from a journal system",
+        "type": "object",
+        "required": ["records"],
+        "additionalProperties": False,
+        "properties": {
+            "records": {
+                "type": "array",
+                "minItems": 1,
+                "maxItems": max_records,
+                "items": items,
+            }
+        },
+    }
+
+
+def load_services(settings: Settings) -> tuple[Schemas, ServiceRegistry]:
+    """The services this platform runs and every JSON Schema (the platform's, the services',
+    and each service's ingest envelope), checked together: raises at start-up if anything is
+    broken."""
+    found = discover_services(settings.service_plugins)
+    folders = [s.schema_folder for s in found if s.schema_folder is not None]
+    schemas = Schemas.load(settings.home / "schemas", *folders)
+    services = ServiceRegistry(found, schemas=schemas)
+    for service in services.values():
+        schemas = schemas.with_schema(ingest_schema(service))
+        schemas = schemas.with_schema(ingest_schema(service, envelope_only=True))
+    return schemas, services

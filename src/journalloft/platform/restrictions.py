@@ -14,9 +14,9 @@ from typing import Any
 
 from sqlalchemy import Connection, delete, insert, select
 
-from journalloft.platform.auth import Attestation
-from journalloft.platform.models import Restriction
-from journalloft.platform.statements import PATIENTS, among_people
+from journalloft.platform.auth.attestation import Attestation
+from journalloft.platform.storage.models import Restriction
+from journalloft.platform.storage.statements import PATIENTS, among_people
 from journalloft.platform.tenancy import Tenant
 
 RESTRICTION = Restriction.__table__  # type: ignore[attr-defined]

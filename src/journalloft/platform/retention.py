@@ -8,7 +8,7 @@ from dataclasses import dataclass
 
 from journalloft.platform.audit import purge_events
 from journalloft.platform.runtime import Runtime
-from journalloft.platform.services import Purgeable, PurgeContext
+from journalloft.platform.service_protocol import Purgeable, PurgeContext
 
 log = logging.getLogger("journalloft.retention")
 

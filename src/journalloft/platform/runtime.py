@@ -5,64 +5,16 @@ from __future__ import annotations
 from collections.abc import Callable
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
-from typing import Any
 
-from journalloft.platform.auth import IssuerKeys, TokenVerifier
+from journalloft.platform.auth.issuer import BuiltinIssuer, load_signing_key
+from journalloft.platform.auth.tokens import IssuerKeys, TokenVerifier
 from journalloft.platform.directory import TenantDirectory
-from journalloft.platform.issuer import BuiltinIssuer, load_signing_key
-from journalloft.platform.jsonschemas import SCHEMA_BASE, Schemas
-from journalloft.platform.kv import KeyValue, connect_key_value
-from journalloft.platform.reads import TenantReads, connect_reads
-from journalloft.platform.registry import ServiceRegistry, discover_services
-from journalloft.platform.services import SharingService
+from journalloft.platform.jsonschemas import Schemas
+from journalloft.platform.registry import ServiceRegistry, load_services
 from journalloft.platform.settings import Settings
-from journalloft.platform.storage import Stores
-
-COMMON = SCHEMA_BASE + "platform/v1/common.schema.json"
-
-
-def ingest_schema_id(service: SharingService, *, envelope_only: bool = False) -> str:
-    name = "envelope" if envelope_only else "ingest"
-    return f"{SCHEMA_BASE}{service.name}/{service.version}/{name}.schema.json"
-
-
-def ingest_schema(
-    service: SharingService, *, envelope_only: bool = False, max_records: int = 1000
-) -> dict[str, Any]:
-    """The ingest body of one service: ``{"records": [1..1000 records]}``.
-
-    The envelope-only variant leaves the records to be checked one by one, so that a 422 lists
-    every invalid record, each with its own pointers.
-    """
-    items = {"type": "object"} if envelope_only else {"$ref": service.record_schema}
-    return {
-        "$schema": "https://json-schema.org/draft/2020-12/schema",
-        "$id": ingest_schema_id(service, envelope_only=envelope_only),
-        "title": f"{service.title}: records from a journal system",
-        "type": "object",
-        "required": ["records"],
-        "additionalProperties": False,
-        "properties": {
-            "records": {
-                "type": "array",
-                "minItems": 1,
-                "maxItems": max_records,
-                "items": items,
-            }
-        },
-    }
-
-
-def load_schemas(settings: Settings) -> tuple[Schemas, ServiceRegistry]:
-    """Load and check every schema and service; raises at start-up if anything is broken."""
-    found = discover_services(settings.service_plugins)
-    folders = [s.schema_folder for s in found if s.schema_folder is not None]
-    schemas = Schemas.load(settings.home / "schemas", *folders)
-    services = ServiceRegistry(found, schemas=schemas)
-    for service in services.values():
-        schemas = schemas.with_schema(ingest_schema(service))
-        schemas = schemas.with_schema(ingest_schema(service, envelope_only=True))
-    return schemas, services
+from journalloft.platform.storage.engines import Stores
+from journalloft.platform.storage.kv import KeyValue, connect_key_value
+from journalloft.platform.storage.query_path import QueryPath, connect_query_path
 
 
 @dataclass
@@ -75,16 +27,16 @@ class Runtime:
     kv: KeyValue
     verifier: TokenVerifier
     issuer: BuiltinIssuer | None
-    reads: TenantReads
+    query_path: QueryPath
     clock: Callable[[], datetime] = field(default=lambda: datetime.now(UTC))
 
     async def open_async(self) -> None:
         """Open what lives on the event loop (the query path's pools); the app's lifespan calls
         this on start and :meth:`close_async` on stop."""
-        await self.reads.open()
+        await self.query_path.open()
 
     async def close_async(self) -> None:
-        await self.reads.close()
+        await self.query_path.close()
         await self.kv.close_async()
 
     def close(self) -> None:
@@ -93,7 +45,7 @@ class Runtime:
 
 
 def build_runtime(settings: Settings, *, stores: Stores | None = None) -> Runtime:
-    schemas, services = load_schemas(settings)
+    schemas, services = load_services(settings)
     stores = stores or Stores(settings)
     tenants = TenantDirectory(
         stores,
@@ -125,5 +77,5 @@ def build_runtime(settings: Settings, *, stores: Stores | None = None) -> Runtim
         kv=kv,
         verifier=TokenVerifier(trusted),
         issuer=issuer,
-        reads=connect_reads(stores),
+        query_path=connect_query_path(stores),
     )

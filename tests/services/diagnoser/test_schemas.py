@@ -14,7 +14,7 @@ from hypothesis import strategies as st
 
 from journalloft.platform.identifiers import parse_person_id, synthetic_person_id
 from journalloft.platform.jsonschemas import Schemas
-from journalloft.platform.services import IngestContext
+from journalloft.platform.service_protocol import IngestContext
 from journalloft.services.diagnoser import spec
 from journalloft.services.diagnoser.codes import parse_exclusions
 from journalloft.services.diagnoser.demo import birth_year

@@ -9,11 +9,11 @@ from hypothesis import given, settings
 from hypothesis import strategies as st
 
 from journalloft.platform.identifiers import synthetic_person_id
-from journalloft.platform.migrations import migrate_tenant
-from journalloft.platform.records import content_hash, upsert_records
-from journalloft.platform.services import IngestContext, QueryContext, RecordRejected
+from journalloft.platform.service_protocol import IngestContext, QueryContext, RecordRejected
 from journalloft.platform.settings import Settings
-from journalloft.platform.storage import Stores
+from journalloft.platform.storage.engines import Stores
+from journalloft.platform.storage.migrations import migrate_tenant
+from journalloft.platform.storage.records import content_hash, upsert_records
 from journalloft.services.kommunale_tjenester import spec
 from journalloft.services.kommunale_tjenester.codes import service_type
 from journalloft.services.kommunale_tjenester.schemas import ServiceRow

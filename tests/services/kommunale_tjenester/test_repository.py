@@ -8,10 +8,10 @@ import pytest
 from sqlalchemy import insert, inspect, update
 
 from journalloft.platform.identifiers import synthetic_person_id
-from journalloft.platform.migrations import migrate_tenant
 from journalloft.platform.settings import Settings
-from journalloft.platform.statements import PATIENTS, StatementCompiler
-from journalloft.platform.storage import Stores
+from journalloft.platform.storage.engines import Stores
+from journalloft.platform.storage.migrations import migrate_tenant
+from journalloft.platform.storage.statements import PATIENTS, StatementCompiler
 from journalloft.services.kommunale_tjenester import spec
 from journalloft.services.kommunale_tjenester.models import PATIENT_INDEX
 from journalloft.services.kommunale_tjenester.repository import (

@@ -9,16 +9,16 @@ import pytest
 
 from journalloft.platform.identifiers import synthetic_person_id
 from journalloft.platform.jsonschemas import Schemas
-from journalloft.platform.migrations import migrate_tenant
-from journalloft.platform.records import (
+from journalloft.platform.service_protocol import IngestContext, QueryContext, RecordRejected
+from journalloft.platform.settings import Settings
+from journalloft.platform.storage.engines import Stores
+from journalloft.platform.storage.migrations import migrate_tenant
+from journalloft.platform.storage.records import (
     IngestCounts,
-    content_hash,
+    stored_row,
     upsert_records,
     withdraw_record,
 )
-from journalloft.platform.services import IngestContext, QueryContext, RecordRejected
-from journalloft.platform.settings import Settings
-from journalloft.platform.storage import Stores
 from journalloft.services.kommunale_tjenester import spec
 from journalloft.services.kommunale_tjenester.service import ended_window_days
 from journalloft.services.kommunale_tjenester.status import OSLO
@@ -82,15 +82,7 @@ def prepare(record: Mapping[str, Any]) -> dict[str, Any]:
 def ingest(stores: Stores, *records: dict[str, Any]) -> IngestCounts:
     """What the platform's ingest does with a valid batch."""
     rows = [
-        {
-            **prepare(record),
-            "source": SOURCE,
-            "record_id": record["id"],
-            "patient": record["patient"],
-            "updated": datetime.fromisoformat(record["updated"]),
-            "content_hash": content_hash(record),
-            "received_at": NOW,
-        }
+        stored_row(record, service_values=prepare(record), source=SOURCE, received_at=NOW)
         for record in records
     ]
     with stores.tenant_transaction(BODO) as connection:

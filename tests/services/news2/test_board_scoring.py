@@ -17,8 +17,8 @@ import pytest
 from hypothesis import given
 from hypothesis import strategies as st
 
-from journalloft.platform.http import JSONResponse
-from journalloft.platform.tables import rfc3339
+from journalloft.platform.http.problems import JSONResponse
+from journalloft.platform.storage.tables import rfc3339
 from journalloft.services.news2.schemas import MeasurementRow
 from journalloft.services.news2.scoring import (
     pulse_score,

@@ -11,14 +11,14 @@ from typing import Any
 import orjson
 import pytest
 
-from journalloft.platform.http import JSONResponse
+from journalloft.platform.http.problems import JSONResponse
 from journalloft.platform.identifiers import synthetic_person_id
 from journalloft.platform.jsonschemas import Schemas
-from journalloft.platform.migrations import migrate_tenant
-from journalloft.platform.records import content_hash, upsert_records
-from journalloft.platform.services import IngestContext, QueryContext
+from journalloft.platform.service_protocol import IngestContext, QueryContext
 from journalloft.platform.settings import Settings
-from journalloft.platform.storage import Stores
+from journalloft.platform.storage.engines import Stores
+from journalloft.platform.storage.migrations import migrate_tenant
+from journalloft.platform.storage.records import content_hash, upsert_records
 from journalloft.services.news2 import spec
 from support import query_service
 

@@ -13,11 +13,9 @@ import orjson
 import pytest
 from sqlalchemy import inspect, select
 
-from journalloft.platform.http import JSONResponse
+from journalloft.platform.http.problems import JSONResponse
 from journalloft.platform.identifiers import synthetic_person_id
-from journalloft.platform.migrations import migrate_tenant
-from journalloft.platform.records import content_hash, upsert_records, withdraw_record
-from journalloft.platform.services import (
+from journalloft.platform.service_protocol import (
     IngestContext,
     Purgeable,
     PurgeContext,
@@ -25,7 +23,9 @@ from journalloft.platform.services import (
     RecordRejected,
 )
 from journalloft.platform.settings import Settings
-from journalloft.platform.storage import Stores
+from journalloft.platform.storage.engines import Stores
+from journalloft.platform.storage.migrations import migrate_tenant
+from journalloft.platform.storage.records import stored_row, upsert_records, withdraw_record
 from journalloft.services.news2 import spec
 from journalloft.services.news2.scoring import Vitals, score
 from support import query_service
@@ -116,15 +116,7 @@ def stores(tmp_path: Path) -> Iterator[Stores]:
 def store(stores: Stores, *records: dict[str, Any], source: str = SOURCE) -> None:
     """Store records as the platform's ingest does: prepared by the service, upserted."""
     rows = [
-        {
-            **prepare(record),
-            "source": source,
-            "record_id": record["id"],
-            "patient": record["patient"],
-            "updated": datetime.fromisoformat(record["updated"]),
-            "content_hash": content_hash(record),
-            "received_at": NOW,
-        }
+        stored_row(record, service_values=prepare(record), source=source, received_at=NOW)
         for record in records
     ]
     with stores.tenant_transaction(KOMMUNE) as connection:

@@ -75,7 +75,7 @@ class SharingService(Protocol):
     settings_schema: str | None
     """``$id`` of the JSON Schema of the service's settings in a tenant file, if it has any."""
     table: Table
-    """The records table (a :class:`~journalloft.platform.tables.SharedRecord`)."""
+    """The records table (a :class:`~journalloft.platform.storage.tables.SharedRecord`)."""
     migrations: Path
     """Folder of the service's Alembic revisions (its own branch in every tenant store)."""
     schema_folder: Path | None
@@ -93,7 +93,7 @@ class SharingService(Protocol):
         """The one statement that reads what the query needs, and its parameters.
 
         The statement is a module-level constant (it is compiled once), filters the people with
-        :func:`~journalloft.platform.statements.among_people` and selects plain columns; the
+        :func:`~journalloft.platform.storage.statements.among_people` and selects plain columns; the
         platform binds the people, runs it in the tenant's store and hands the rows to
         :meth:`results`.
         """

@@ -26,24 +26,25 @@ from joserfc import jwt
 from joserfc.errors import JoseError
 from joserfc.jwk import ECKey, KeySet, import_key
 
-from journalloft.platform.auth import (
+from journalloft.platform.auth.attestation import AttestationRefused, attestation_from_details
+from journalloft.platform.auth.clients import client_keys, get_client
+from journalloft.platform.auth.dpop import verify_dpop_proof
+from journalloft.platform.auth.keys import (
     ASYMMETRIC_ALGORITHMS,
-    AUDIT_READ_SCOPE,
     CLOCK_SKEW_SECONDS,
+    unverified_parts,
+)
+from journalloft.platform.auth.tokens import (
+    AUDIT_READ_SCOPE,
     ORGNR_PARENT,
     RESTRICTIONS_SCOPE,
-    AttestationRefused,
     IssuerKeys,
-    attestation_from_details,
-    unverified_parts,
-    verify_dpop_proof,
 )
-from journalloft.platform.clients import client_keys, get_client
 from journalloft.platform.directory import TenantDirectory
 from journalloft.platform.errors import OAuthError, Unauthorized
-from journalloft.platform.kv import KeyValue
 from journalloft.platform.settings import Settings
-from journalloft.platform.storage import Stores
+from journalloft.platform.storage.engines import Stores
+from journalloft.platform.storage.kv import KeyValue
 
 CLIENT_ASSERTION_TYPE = "urn:ietf:params:oauth:client-assertion-type:jwt-bearer"
 ASSERTION_MAX_LIFETIME_SECONDS = 60

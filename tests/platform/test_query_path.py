@@ -16,10 +16,10 @@ from sqlalchemy import select
 
 from conftest import Backend, TestPlatform, start_platform
 from journalloft.platform.audit import AUDIT_COLUMNS, AUDIT_EVENT, AUDIT_INSERT
-from journalloft.platform.reads import WriteRefused, connect_reads
 from journalloft.platform.restrictions import RESTRICTED_AMONG, set_restriction
-from journalloft.platform.statements import PATIENTS as STATEMENT_PEOPLE
-from journalloft.platform.storage import Stores
+from journalloft.platform.storage.engines import Stores
+from journalloft.platform.storage.query_path import WriteRefused, connect_query_path
+from journalloft.platform.storage.statements import PATIENTS as STATEMENT_PEOPLE
 from journalloft.platform.tenancy import tenant_schema_name
 from support import people, tenant_document
 
@@ -47,7 +47,7 @@ def write_concurrently(stores: Stores, writes: list[tuple[str, str]]) -> list[Ba
     """(kommunenummer, correlation id) writes, all started before any finishes; what each got."""
 
     async def run() -> list[BaseException | None]:
-        reads = connect_reads(stores, pool_size=2)
+        reads = connect_query_path(stores, pool_size=2)
         await reads.open()
         try:
             outcomes = await asyncio.gather(
@@ -146,7 +146,7 @@ def test_an_embedded_lookup_sees_what_was_committed_since_and_never_creates_a_st
         return rows
 
     async def run() -> tuple[list[Any], list[Any]]:
-        reads = connect_reads(stores)
+        reads = connect_query_path(stores)
         await reads.open()
         try:
             before = await restricted(reads, "1804")

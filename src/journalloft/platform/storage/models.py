@@ -9,7 +9,7 @@ from typing import Any
 from sqlalchemy import JSON, BigInteger, Column, Index
 from sqlmodel import Field
 
-from journalloft.platform.tables import TENANT, PlatformModel, TenantModel, utc_field
+from journalloft.platform.storage.tables import TENANT, PlatformModel, TenantModel, utc_field
 
 
 class TenantRow(PlatformModel, table=True):

@@ -1,4 +1,5 @@
-"""The dependency vocabulary of the routes."""
+"""The dependency vocabulary of the routes: the runtime, the JSON body, the authenticated
+principal, the municipality in the path, and the :class:`Caller` every operation takes."""
 
 from __future__ import annotations
 
@@ -9,18 +10,17 @@ from typing import Annotated, Any
 from fastapi import Depends, Path, Request
 from starlette.concurrency import run_in_threadpool
 
-from journalloft.platform.audit import RequestContext
-from journalloft.platform.auth import (
+from journalloft.platform.auth.attestation import (
     ATTESTATION_HEADER,
     AttestationRefused,
-    Principal,
     attestation_from_header,
-    bound_key,
-    principal_from_claims,
-    verify_dpop_proof,
 )
+from journalloft.platform.auth.dpop import verify_dpop_proof
+from journalloft.platform.auth.tokens import Principal, bound_key, principal_from_claims
+from journalloft.platform.caller import Caller
 from journalloft.platform.errors import NotFound, Unauthorized
-from journalloft.platform.http import correlation_id, read_json
+from journalloft.platform.http.body import read_json
+from journalloft.platform.http.problems import correlation_id
 from journalloft.platform.runtime import Runtime
 from journalloft.platform.settings import Settings
 from journalloft.platform.tenancy import Tenant
@@ -34,11 +34,6 @@ async def get_runtime(request: Request) -> Runtime:
 RuntimeDep = Annotated[Runtime, Depends(get_runtime)]
 
 
-async def get_settings_from_runtime(runtime: RuntimeDep) -> Settings:
-    return runtime.settings
-
-
-SettingsDep = Annotated[Settings, Depends(get_settings_from_runtime)]
 JsonBody = Annotated[Any, Depends(read_json)]
 
 
@@ -157,11 +152,9 @@ async def get_tenant(
 TenantDep = Annotated[Tenant, Depends(get_tenant)]
 
 
-async def get_request_context(
-    request: Request, principal: PrincipalDep, runtime: RuntimeDep
-) -> RequestContext:
+async def get_caller(request: Request, principal: PrincipalDep, runtime: RuntimeDep) -> Caller:
     epj_system = request.headers.get("x-epj-system")
-    return RequestContext(
+    return Caller(
         principal=principal,
         correlation_id=correlation_id(request),
         epj_system=epj_system[:200] if epj_system else None,
@@ -169,4 +162,4 @@ async def get_request_context(
     )
 
 
-ContextDep = Annotated[RequestContext, Depends(get_request_context)]
+CallerDep = Annotated[Caller, Depends(get_caller)]

@@ -13,8 +13,8 @@ from alembic.runtime.migration import MigrationContext
 from alembic.script import ScriptDirectory
 from sqlalchemy import Connection
 
-from journalloft.platform.services import SharingService
-from journalloft.platform.storage import Stores
+from journalloft.platform.service_protocol import SharingService
+from journalloft.platform.storage.engines import Stores
 from journalloft.platform.tenancy import tenant_schema_name
 
 

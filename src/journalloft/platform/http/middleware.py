@@ -1,36 +1,19 @@
-"""HTTP plumbing: ASGI middleware (correlation id, body-size limit, access log), JSON bodies, and
-the one renderer of errors as problem+json."""
+"""The ASGI middleware every request passes: correlation id, body-size limit, security headers,
+the last word on unexpected errors, and the access log."""
 
 from __future__ import annotations
 
 import logging
-import sqlite3
 import time
-import uuid
-from typing import Any
 
-import orjson
-import psycopg
-import redis
-from fastapi import FastAPI, Request
-from fastapi.exceptions import RequestValidationError
-from psycopg_pool import PoolTimeout
-from sqlalchemy.exc import OperationalError
-from starlette.exceptions import HTTPException as StarletteHTTPException
-from starlette.responses import Response
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
 from journalloft.platform.errors import (
     BadRequest,
-    FieldError,
-    InvalidContent,
-    MethodNotAllowed,
-    NotFound,
     PayloadTooLarge,
     Problem,
-    ServiceUnavailable,
-    UnsupportedMediaType,
 )
+from journalloft.platform.http.problems import problem_response
 from journalloft.platform.logs import (
     CORRELATION_ID_RULE,
     accept_correlation_id,
@@ -39,33 +22,24 @@ from journalloft.platform.logs import (
 )
 
 access_log = logging.getLogger("journalloft.access")
+
+
 error_log = logging.getLogger("journalloft.error")
+
+
 DOCS_ASSETS = "/docs/assets/"
+
+
 UNMATCHED = "(no route)"
+
+
 HSTS = b"max-age=63072000; includeSubDomains"
+
+
 NO_STORE = (b"cache-control", b"no-store")
+
+
 OURS = frozenset({b"correlation-id", b"x-content-type-options", b"strict-transport-security"})
-
-
-class JSONResponse(Response):
-    """JSON rendered by orjson: instants in RFC 3339 with ``Z`` for UTC, dates as ``YYYY-MM-DD``."""
-
-    media_type = "application/json"
-
-    def render(self, content: Any) -> bytes:
-        return orjson.dumps(content, option=orjson.OPT_UTC_Z)
-
-
-def problem_response(problem: Problem, *, correlation_id: str | None = None) -> Response:
-    headers = dict(problem.headers)
-    if correlation_id:
-        headers["correlation-id"] = correlation_id
-    return Response(
-        orjson.dumps(problem.body()),
-        status_code=problem.status,
-        media_type=problem.media_type,
-        headers=headers,
-    )
 
 
 class PlatformMiddleware:
@@ -170,80 +144,3 @@ class PlatformMiddleware:
             scope["state"].get("client_id", "-"),
             correlation_id,
         )
-
-
-def correlation_id(request: Request) -> str:
-    value = getattr(request.state, "correlation_id", None)
-    return value if isinstance(value, str) else str(uuid.uuid4())
-
-
-async def read_json(request: Request) -> Any:
-    """The request body as JSON: 415 for another media type, 400 for malformed JSON."""
-    media_type = request.headers.get("content-type", "").split(";")[0].strip().lower()
-    if media_type != "application/json" and not (
-        media_type.startswith("application/") and media_type.endswith("+json")
-    ):
-        raise UnsupportedMediaType("send the body as application/json")
-    body = await request.body()
-    try:
-        return orjson.loads(body)
-    except orjson.JSONDecodeError as exc:
-        raise BadRequest(f"the body is not valid JSON: {exc}") from exc
-
-
-def _pointer_for(location: tuple[Any, ...]) -> str:
-    parts = [str(p) for p in location[1:]] if location and location[0] == "body" else location
-    return "".join("/" + str(p).replace("~", "~0").replace("/", "~1") for p in parts)
-
-
-def install_error_handlers(app: FastAPI) -> None:
-    """Render every error as problem+json; never a 500 for anything a client sent (what is
-    left, an unexpected error, :class:`PlatformMiddleware` answers and logs)."""
-
-    async def on_problem(request: Request, exc: Exception) -> Response:
-        assert isinstance(exc, Problem)
-        return problem_response(exc, correlation_id=correlation_id(request))
-
-    async def on_validation(request: Request, exc: Exception) -> Response:
-        assert isinstance(exc, RequestValidationError)
-        errors = [FieldError(_pointer_for(tuple(e["loc"])), e["msg"]) for e in exc.errors()]
-        return problem_response(
-            InvalidContent("the request does not have the expected form", errors=errors),
-            correlation_id=correlation_id(request),
-        )
-
-    async def on_http(request: Request, exc: Exception) -> Response:
-        assert isinstance(exc, StarletteHTTPException)
-        problem: Problem
-        if exc.status_code == 404:
-            problem = NotFound("no such resource")
-        elif exc.status_code == 405:
-            problem = MethodNotAllowed(
-                "this method is not allowed here", headers=dict(exc.headers or {})
-            )
-        else:
-            problem = Problem(str(exc.detail), status=exc.status_code, title="Request refused")
-        return problem_response(problem, correlation_id=correlation_id(request))
-
-    async def on_unavailable(request: Request, exc: Exception) -> Response:
-        error_log.warning(
-            "dependency unavailable: %s correlation-id=%s",
-            type(exc).__name__,
-            correlation_id(request),
-        )
-        return problem_response(
-            ServiceUnavailable("a database or cache the platform needs is not reachable"),
-            correlation_id=correlation_id(request),
-        )
-
-    app.add_exception_handler(Problem, on_problem)
-    app.add_exception_handler(RequestValidationError, on_validation)
-    app.add_exception_handler(StarletteHTTPException, on_http)
-    for unavailable in (
-        OperationalError,
-        psycopg.OperationalError,
-        PoolTimeout,
-        sqlite3.OperationalError,
-    ):
-        app.add_exception_handler(unavailable, on_unavailable)
-    app.add_exception_handler(redis.RedisError, on_unavailable)

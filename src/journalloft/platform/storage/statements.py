@@ -42,7 +42,7 @@ from sqlalchemy.sql.compiler import SQLCompiler
 from sqlalchemy.sql.visitors import InternalTraversal
 from sqlalchemy.types import TypeEngine
 
-from journalloft.platform.tables import TENANT, UTCDateTime
+from journalloft.platform.storage.tables import TENANT, UTCDateTime
 
 SCHEMA_MARK = "journalloft_tenant_schema"
 """Rendered where a tenant table's schema goes; replaced by the tenant's schema name."""

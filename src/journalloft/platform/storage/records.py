@@ -42,6 +42,26 @@ def content_hash(record: Mapping[str, Any]) -> str:
     return hashlib.sha256(orjson.dumps(record, option=orjson.OPT_SORT_KEYS)).hexdigest()
 
 
+def stored_row(
+    record: Mapping[str, Any],
+    *,
+    service_values: Mapping[str, Any],
+    source: str,
+    received_at: datetime,
+) -> dict[str, Any]:
+    """The row of a valid record: the service's own columns (from its ``prepare``) and the
+    columns every record has. The one way a record becomes a row (ingest and tests alike)."""
+    return {
+        **service_values,
+        "source": source,
+        "record_id": record["id"],
+        "patient": record["patient"],
+        "updated": datetime.fromisoformat(record["updated"]),
+        "content_hash": content_hash(record),
+        "received_at": received_at,
+    }
+
+
 def visible(table: Table) -> ColumnElement[bool]:
     """Rows that may be shared: not withdrawn by their source."""
     return table.c.withdrawn_at.is_(None)

@@ -11,12 +11,12 @@
   asyncio's executor rather than the shared worker threads; writes through the file's pooled
   connections on a worker thread, since they wait for the file's write lock.
 
-Statements come from :mod:`journalloft.platform.statements`. Reads need no transaction around
-them. Writes (the query path's only writes are its audit events) are group-committed per store
-server: a write that finds another in flight waits for it and then goes in the next transaction
-together with everything else that arrived meanwhile, for any tenant on that server; alone, it
-goes at once. Under load this turns one commit per request into one per batch, and
-:meth:`TenantReads.write` still returns only when its rows are committed, or raises
+Statements come from :mod:`journalloft.platform.storage.statements`. Reads need no transaction
+around them. Writes (the query path's only writes are its audit events) are group-committed per
+store server: a write that finds another in flight waits for it and then goes in the next
+transaction together with everything else that arrived meanwhile, for any tenant on that server;
+alone, it goes at once. Under load this turns one commit per request into one per batch, and
+:meth:`QueryPath.write` still returns only when its rows are committed, or raises
 :class:`WriteRefused`. A batch is one transaction: if it fails, every request in it is refused.
 """
 
@@ -39,13 +39,13 @@ from sqlalchemy.engine import make_url
 from sqlalchemy.sql import ClauseElement
 from starlette.concurrency import run_in_threadpool
 
-from journalloft.platform.statements import (
+from journalloft.platform.storage.engines import Stores
+from journalloft.platform.storage.statements import (
     ROWS,
     CompiledStatement,
     StatementCompiler,
     insert_from_json,
 )
-from journalloft.platform.storage import Stores
 from journalloft.platform.tenancy import tenant_schema_name
 
 sql_log = logging.getLogger("journalloft.sql")
@@ -91,7 +91,7 @@ class _Batch:
         part.rows.extend(rows)
 
 
-class TenantReads:
+class QueryPath:
     """Reads and group-committed writes of the query path; see the module docstring."""
 
     def __init__(self, compiler: StatementCompiler) -> None:
@@ -180,7 +180,7 @@ SESSION_OPTIONS = "-c TimeZone=UTC -c plan_cache_mode=force_generic_plan"
 """Every query-path session: instants arrive in UTC; a prepared statement is planned once."""
 
 
-class PostgresReads(TenantReads):
+class PostgresQueryPath(QueryPath):
     """One async pool per PostgreSQL server, shared by every tenant on it (opened in the app's
     lifespan, on its event loop).
 
@@ -300,7 +300,7 @@ class PostgresReads(TenantReads):
                     await connection.execute(text, parameters)
 
 
-class SqliteReads(TenantReads):
+class SqliteQueryPath(QueryPath):
     """Each tenant's own file. Reads run on :data:`READ_THREADS` threads of their own, each
     with a read-only connection per file (:data:`READERS` kept open, least recently used closed
     first); writes go through the engine's pooled connections on the shared worker threads.
@@ -403,13 +403,13 @@ class SqliteReads(TenantReads):
         await run_in_threadpool(self._write_now, group, parts)
 
 
-def connect_reads(stores: Stores, *, pool_size: int | None = None) -> TenantReads:
+def connect_query_path(stores: Stores, *, pool_size: int | None = None) -> QueryPath:
     """The query path of these stores, as their settings say (``pool_size`` overrides)."""
     settings = stores.settings
     if stores.postgres:
-        return PostgresReads(
+        return PostgresQueryPath(
             stores,
             pool_size=pool_size or settings.query_pool_size,
             prepared_statements=settings.query_prepared_statements,
         )
-    return SqliteReads(stores)
+    return SqliteQueryPath(stores)

@@ -18,7 +18,7 @@ from sqlalchemy.engine import make_url
 from sqlalchemy.schema import CreateSchema, DropSchema
 
 from journalloft.platform.settings import Settings
-from journalloft.platform.tables import TENANT
+from journalloft.platform.storage.tables import TENANT
 from journalloft.platform.tenancy import tenant_schema_name
 
 

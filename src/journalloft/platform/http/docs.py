@@ -15,7 +15,7 @@ from fastapi.openapi.docs import get_swagger_ui_html
 from starlette.responses import HTMLResponse
 from starlette.staticfiles import StaticFiles
 
-from journalloft.platform.http import DOCS_ASSETS
+from journalloft.platform.http.middleware import DOCS_ASSETS
 
 ASSETS = Path(str(files("fastapi_swagger") / "resources"))
 

@@ -12,17 +12,15 @@ from typing import Any
 from fastapi import FastAPI
 from starlette.concurrency import run_in_threadpool
 
-from journalloft.platform.api import (
-    issuer_router,
-    platform_router,
-    service_router,
-    unknown_service_router,
-)
-from journalloft.platform.docs import install_docs
-from journalloft.platform.http import PlatformMiddleware, install_error_handlers
-from journalloft.platform.openapi import openapi_document
+from journalloft.platform.http.docs import install_docs
+from journalloft.platform.http.middleware import PlatformMiddleware
+from journalloft.platform.http.openapi import openapi_document
+from journalloft.platform.http.problems import install_error_handlers
+from journalloft.platform.http.routes import audit, issuer, operations, restrictions
+from journalloft.platform.http.routes.sharing import service_router, unknown_service_router
+from journalloft.platform.registry import load_services
 from journalloft.platform.retention import purge_all
-from journalloft.platform.runtime import Runtime, build_runtime, load_schemas
+from journalloft.platform.runtime import Runtime, build_runtime
 from journalloft.platform.settings import Settings, get_settings
 
 log = logging.getLogger("journalloft")
@@ -48,7 +46,7 @@ async def _purge_periodically(runtime: Runtime) -> None:
 def create_app(settings: Settings | None = None, *, runtime: Runtime | None = None) -> FastAPI:
     """Build the app; the database engine and Redis are created when it starts."""
     settings = settings or get_settings()
-    schemas, services = load_schemas(settings)
+    schemas, services = load_services(settings)
 
     @contextlib.asynccontextmanager
     async def lifespan(app: FastAPI) -> AsyncIterator[None]:
@@ -84,8 +82,8 @@ def create_app(settings: Settings | None = None, *, runtime: Runtime | None = No
         https=settings.issuer_url.startswith("https://"),
     )
     install_docs(app)
-    app.include_router(platform_router())
-    app.include_router(issuer_router())
+    for routes in (operations, audit, restrictions, issuer):
+        app.include_router(routes.router)
     for service in services.values():
         app.include_router(service_router(service))
     app.include_router(unknown_service_router(list(services)))

@@ -8,8 +8,8 @@ from typing import Any
 
 from sqlalchemy import Connection, delete, insert, select, update
 
-from journalloft.platform.auth import public_key
-from journalloft.platform.models import ClientKeyRow, ClientRow
+from journalloft.platform.auth.keys import public_key
+from journalloft.platform.storage.models import ClientKeyRow, ClientRow
 
 CLIENT = ClientRow.__table__  # type: ignore[attr-defined]
 CLIENT_KEY = ClientKeyRow.__table__  # type: ignore[attr-defined]

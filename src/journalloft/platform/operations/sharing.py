@@ -1,0 +1,288 @@
+"""The sharing operations of every service: ingest, withdraw and lookup.
+
+Each is written once and called by every face (the HTTP API, the command line's demo, and any
+face to come). They take an access from :mod:`.access` (who asks, checked), the input as the
+client sent it, and the runtime; they return plain results and raise the platform's problems.
+"""
+
+from __future__ import annotations
+
+import asyncio
+from collections.abc import Mapping, Sequence
+from typing import Any, NotRequired, TypedDict
+
+from sqlalchemy import Connection
+
+from journalloft.platform.audit import audit_rows, record_access, record_reads
+from journalloft.platform.errors import (
+    Forbidden,
+    InvalidContent,
+    NotFound,
+    Problem,
+    RateLimited,
+    Unauthorized,
+)
+from journalloft.platform.identifiers import person_id_errors
+from journalloft.platform.operations.access import (
+    ReaderAccess,
+    SourceAccess,
+    admit_async,
+    readable_tenants,
+    require_attestation,
+)
+from journalloft.platform.operations.units import in_unit_of_work
+from journalloft.platform.registry import ingest_schema_id
+from journalloft.platform.restrictions import RESTRICTED_AMONG, breaks_the_glass
+from journalloft.platform.runtime import Runtime
+from journalloft.platform.service_protocol import IngestContext, QueryContext, RecordRejected
+from journalloft.platform.storage.records import (
+    IngestCounts,
+    stored_row,
+    upsert_records,
+    withdraw_record,
+)
+from journalloft.platform.storage.statements import PATIENTS
+from journalloft.platform.tenancy import Tenant
+
+
+class Refusal(TypedDict):
+    kommunenummer: str
+    reason: str
+
+
+class LookupAnswer(TypedDict):
+    """A lookup's answer: an entry per person and municipality with data (or ``restricted``),
+    and the municipalities left out because the call does not meet their policy."""
+
+    results: list[dict[str, Any]]
+    refused: NotRequired[list[Refusal]]
+
+
+def batch_rows(runtime: Runtime, access: SourceAccess, body: Any) -> list[dict[str, Any]]:
+    """The rows of a valid batch; :class:`InvalidContent` with every violation of every record
+    otherwise (the batch is all or nothing)."""
+    service, tenant, caller = access.service, access.tenant, access.caller
+    errors = runtime.schemas.errors(body, ingest_schema_id(service, envelope_only=True))
+    if errors:
+        raise InvalidContent("no record was stored: the batch is not valid", errors=errors)
+    records: list[dict[str, Any]] = body["records"]
+    context = IngestContext(
+        kommunenummer=tenant.kommunenummer,
+        source=caller.client_id,
+        now=caller.now,
+        settings=tenant.service_settings(service.name),
+    )
+    valid: list[tuple[int, dict[str, Any]]] = []
+    for i, record in enumerate(records):
+        record_errors = runtime.schemas.errors(
+            record, service.record_schema, prefix=f"/records/{i}"
+        )
+        errors += record_errors
+        if not record_errors:
+            valid.append((i, record))
+    patients = [(i, record.get("patient")) for i, record in enumerate(records)]
+    checkable = [
+        (i, patient)
+        for i, patient in patients
+        if isinstance(patient, str)
+        and not any(e.pointer == f"/records/{i}/patient" for e in errors)
+    ]
+    errors += person_id_errors(
+        [patient for _, patient in checkable],
+        allow_synthetic=bool(runtime.settings.allow_synthetic_ids),
+        pointer=lambda n: f"/records/{checkable[n][0]}/patient",
+    )
+    rows = []
+    for i, record in valid:
+        try:
+            values = service.prepare(record, context=context)
+        except RecordRejected as rejected:
+            errors += [e.at(f"/records/{i}") for e in rejected.errors]
+            continue
+        rows.append(
+            stored_row(
+                record, service_values=values, source=caller.client_id, received_at=caller.now
+            )
+        )
+    if errors:
+        errors.sort(key=lambda e: _record_index(e.pointer))
+        raise InvalidContent("no record was stored: the batch has invalid records", errors=errors)
+    return rows
+
+
+def _record_index(pointer: str) -> int:
+    parts = pointer.split("/")
+    return int(parts[2]) if len(parts) > 2 and parts[2].isdigit() else -1
+
+
+def ingest(runtime: Runtime, access: SourceAccess, body: Any) -> IngestCounts:
+    """Store a batch from a journal system: all or nothing, idempotent per (source, id), with
+    a ``write`` audit event per person in the same transaction."""
+    rows = batch_rows(runtime, access, body)
+    service, caller = access.service, access.caller
+
+    def store(connection: Connection) -> IngestCounts:
+        counts = upsert_records(connection, service.table, source=caller.client_id, rows=rows)
+        per_patient: dict[str, int] = {}
+        for row in rows:
+            per_patient[row["patient"]] = per_patient.get(row["patient"], 0) + 1
+        record_access(
+            connection,
+            context=caller,
+            action="write",
+            service=service.name,
+            patients=per_patient.items(),
+        )
+        return counts
+
+    return in_unit_of_work(runtime, access.tenant.kommunenummer, store)
+
+
+def withdraw(runtime: Runtime, access: SourceAccess, record_id: str) -> str:
+    """Withdraw one record sent in error, by the source that sent it; the person's id (for the
+    faces that tell subscribers), or :class:`NotFound`."""
+    service, caller = access.service, access.caller
+
+    def remove(connection: Connection) -> str | None:
+        patient = withdraw_record(
+            connection, service.table, source=caller.client_id, record_id=record_id, now=caller.now
+        )
+        if patient is not None:
+            record_access(
+                connection,
+                context=caller,
+                action="withdraw",
+                service=service.name,
+                patients=[(patient, 1)],
+            )
+        return patient
+
+    patient = in_unit_of_work(runtime, access.tenant.kommunenummer, remove)
+    if patient is None:
+        raise NotFound("this source has no such record to withdraw", title="Unknown record")
+    return patient
+
+
+def lookup_patients(runtime: Runtime, access: ReaderAccess, body: Any) -> list[str]:
+    """The people of a valid query body, each once, in the order asked."""
+    errors = runtime.schemas.errors(body, access.service.query_schema)
+    if not errors:
+        errors = person_id_errors(
+            body["patients"],
+            allow_synthetic=bool(runtime.settings.allow_synthetic_ids),
+            pointer=lambda i: f"/patients/{i}",
+        )
+    if errors:
+        raise InvalidContent("the query is not valid", errors=errors)
+    return list(dict.fromkeys(body["patients"]))
+
+
+async def look_up(runtime: Runtime, access: ReaderAccess, body: Any) -> LookupAnswer:
+    """What the granting municipalities hold on up to 200 people.
+
+    Without ``kommuner`` every municipality that granted the client the service is asked, and
+    those whose policy (DPoP, attestation, rate limit) the call does not meet are named under
+    ``refused``; a municipality named in ``kommuner`` that refuses, or none left to answer, makes
+    the refusal the answer. Each municipality's audit events are committed before any data
+    leaves.
+    """
+    patients = lookup_patients(runtime, access, body)
+    await runtime.tenants.refresh()
+    named = body.get("kommuner")
+    caller = access.caller
+    targets: list[Tenant] = []
+    refused: list[tuple[Tenant, Problem]] = []
+    for tenant in readable_tenants(runtime, access, named):
+        try:
+            await admit_async(runtime, tenant, caller)
+            require_attestation(tenant, caller)
+        except (Unauthorized, Forbidden, RateLimited) as problem:
+            if named is not None:
+                raise  # the caller asked for this municipality by name: its refusal is the answer
+            refused.append((tenant, problem))
+        else:
+            targets.append(tenant)
+    if not targets:
+        raise refused[0][1]  # no municipality would answer: the first refusal is the answer
+    found = await asyncio.gather(
+        *(
+            look_up_in(runtime, access, tenant, patients=patients, options=body)
+            for tenant in targets
+        )
+    )
+    order = {p: i for i, p in enumerate(patients)}
+    results = [
+        {"patient": patient, "kommunenummer": tenant.kommunenummer, **fields}
+        for tenant, per_patient in zip(targets, found, strict=True)
+        for patient, fields in per_patient.items()
+    ]
+    results.sort(key=lambda r: (order[r["patient"]], r["kommunenummer"]))
+    answer: LookupAnswer = {"results": results}
+    if refused:
+        answer["refused"] = [
+            {"kommunenummer": tenant.kommunenummer, "reason": problem.detail}
+            for tenant, problem in refused
+        ]
+    return answer
+
+
+async def look_up_in(
+    runtime: Runtime,
+    access: ReaderAccess,
+    tenant: Tenant,
+    *,
+    patients: Sequence[str],
+    options: Mapping[str, Any],
+) -> dict[str, dict[str, Any]]:
+    """One municipality's part of a lookup (already admitted): its restrictions and the
+    service's rows in one round trip, then the audit events, committed before anything leaves.
+
+    A restricted person's rows are read with the rest but dropped here, unless this access breaks
+    the glass; their entry says only ``"restricted": true``.
+    """
+    service, caller = access.service, access.caller
+    query_context = QueryContext(
+        kommunenummer=tenant.kommunenummer,
+        now=caller.now,
+        settings=tenant.service_settings(service.name),
+        options=options,
+    )
+    lookup = service.lookup(context=query_context)
+    wanted = list(patients)
+    restricted_rows, rows = await runtime.query_path.fetch(
+        tenant.kommunenummer,
+        (RESTRICTED_AMONG, {PATIENTS: wanted}),
+        (lookup.statement, {**lookup.parameters, PATIENTS: wanted}),
+    )
+    restricted = {row[0] for row in restricted_rows}
+    opened = restricted if breaks_the_glass(tenant, caller.principal.attestation) else set()
+    closed = restricted - opened
+    data = {
+        patient: fields
+        for patient, fields in service.results(rows, context=query_context).items()
+        if patient not in closed
+    }
+    events = audit_rows(
+        caller,
+        action="read",
+        service=service.name,
+        patients=[(p, 1 if p in data else 0) for p in wanted if p not in restricted],
+    )
+    if opened:
+        events += audit_rows(
+            caller,
+            action="read",
+            service=service.name,
+            patients=[(p, 1 if p in data else 0) for p in wanted if p in opened],
+            break_the_glass=True,
+        )
+    if closed:
+        events += audit_rows(
+            caller,
+            action="read",
+            service=service.name,
+            patients=[(p, 0) for p in wanted if p in closed],
+            outcome="restricted",
+        )
+    await record_reads(runtime.query_path, tenant.kommunenummer, caller, events)
+    return {**{p: {"restricted": True} for p in closed}, **data}

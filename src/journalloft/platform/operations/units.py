@@ -1,0 +1,29 @@
+"""The unit of work: one transaction of one municipality's store, retried when two requests
+race to create the same record."""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+from typing import TypeVar
+
+from sqlalchemy import Connection
+from sqlalchemy.exc import IntegrityError
+
+from journalloft.platform.errors import ServiceUnavailable
+from journalloft.platform.runtime import Runtime
+
+UNIT_OF_WORK_ATTEMPTS = 3
+T = TypeVar("T")
+
+
+def in_unit_of_work(runtime: Runtime, kommunenummer: str, work: Callable[[Connection], T]) -> T:
+    """Run ``work`` in one transaction of the tenant's store; committed before this returns."""
+    for attempt in range(1, UNIT_OF_WORK_ATTEMPTS + 1):
+        try:
+            with runtime.stores.tenant_transaction(kommunenummer) as connection:
+                return work(connection)
+        except IntegrityError:
+            # Two requests raced to create the same record; the next attempt sees the winner's row.
+            if attempt == UNIT_OF_WORK_ATTEMPTS:
+                raise ServiceUnavailable("the store is busy with the same records") from None
+    raise AssertionError("unreachable")
