@@ -147,7 +147,7 @@ def test_unknown_tenant_service_and_route_are_404_problems(pilots: TestPlatform)
     assert nothing.headers["content-type"] == PROBLEM
 
 
-def test_a_service_the_tenant_has_not_adopted_is_404(pilots: TestPlatform) -> None:
+def test_writing_a_service_the_tenant_has_not_adopted_is_refused(pilots: TestPlatform) -> None:
     pilots.onboard(tenant_document("5501", name="Tromsø kommune", organisasjonsnummer="940101808",
                                    services={"kommunale-tjenester": {}}))  # fmt: skip
     response = push(pilots, "5501", measurement(), client="k5501-epj")

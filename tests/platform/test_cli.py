@@ -3,9 +3,15 @@
 from __future__ import annotations
 
 import json
+import os
+import socket
+import subprocess
+import sys
+import time
 from collections.abc import Iterator
 from pathlib import Path
 
+import httpx
 import pytest
 import yaml
 
@@ -122,3 +128,43 @@ def test_purge_reports_per_tenant_and_service(
     capsys.readouterr()
     assert main(["purge"]) == 0
     assert "1804 news2: 0 purged" in capsys.readouterr().out
+
+
+def _free_port() -> int:
+    with socket.socket() as probe:
+        probe.bind(("127.0.0.1", 0))
+        port: int = probe.getsockname()[1]
+        return port
+
+
+def test_serve_names_the_port_it_serves(tmp_path: Path) -> None:
+    """Before: ``journalloft serve --port 8600`` advertised its token endpoint on port 8000, so
+    ``journalloft token`` failed with "connection refused"."""
+    port = _free_port()
+    env = {
+        k: v
+        for k, v in os.environ.items()
+        if not k.startswith("JOURNALLOFT_") or k == "JOURNALLOFT_HOME"
+    }
+    env["JOURNALLOFT_DATA_DIR"] = str(tmp_path)
+    server = subprocess.Popen(
+        [sys.executable, "-m", "journalloft.platform.cli", "serve", "--port", str(port)],
+        env=env,
+        stdout=subprocess.DEVNULL,
+        stderr=subprocess.DEVNULL,
+    )
+    try:
+        metadata = None
+        for _ in range(100):
+            try:
+                metadata = httpx.get(
+                    f"http://127.0.0.1:{port}/.well-known/oauth-authorization-server", timeout=1
+                ).json()
+                break
+            except httpx.HTTPError:
+                time.sleep(0.1)
+        assert metadata is not None, "the server did not start"
+        assert metadata["token_endpoint"] == f"http://127.0.0.1:{port}/oauth/token"
+    finally:
+        server.terminate()
+        server.wait(timeout=10)

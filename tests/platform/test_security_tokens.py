@@ -3,7 +3,9 @@ refreshed on an unknown kid), HelseID's claims, and production without the built
 
 from __future__ import annotations
 
+import threading
 import time
+import uuid
 from collections.abc import Callable, Iterator
 from pathlib import Path
 from typing import Any
@@ -276,9 +278,15 @@ class HelseIDServer:
         self.keys = [helseid.key]
         self.requests = 0
         self.down = False
+        self.gate: threading.Event | None = None
+        """When set, each request waits for the gate to open (a slow HelseID)."""
+        self._lock = threading.Lock()
 
     def handle(self, request: httpx.Request) -> httpx.Response:
-        self.requests += 1
+        with self._lock:
+            self.requests += 1
+        if self.gate is not None:
+            self.gate.wait(10)
         if self.down:
             return httpx.Response(503)
         assert request.url.path == "/.well-known/openid-configuration/jwks"
@@ -346,6 +354,151 @@ def test_an_issuer_whose_keys_were_never_fetched_is_a_503(helseid: FakeHelseID) 
         verifier.verify(helseid.token(HELSEID_CLIENT))
 
 
+def verify_at_once(verifier: TokenVerifier, tokens: list[str], server: HelseIDServer) -> list[Any]:
+    """Verify the tokens on one thread each, all at once while HelseID is slow to answer; each
+    thread's claims, or the exception it got."""
+    server.gate = threading.Event()
+    outcomes: list[Any] = [None] * len(tokens)
+
+    def run(i: int) -> None:
+        try:
+            outcomes[i] = verifier.verify(tokens[i])[0]
+        except Exception as exc:
+            outcomes[i] = exc
+
+    threads = [threading.Thread(target=run, args=(i,)) for i in range(len(tokens))]
+    for thread in threads:
+        thread.start()
+    deadline = time.monotonic() + 5
+    while server.requests == 0 and time.monotonic() < deadline:
+        time.sleep(0.01)
+    time.sleep(0.3)  # every other thread now waits for the keys
+    server.gate.set()
+    for thread in threads:
+        thread.join(10)
+    server.gate = None
+    return outcomes
+
+
+@pytest.mark.parametrize("down", [False, True], ids=["HelseID up", "HelseID down"])
+def test_ten_requests_waiting_for_an_issuers_keys_share_one_fetch(
+    helseid: FakeHelseID, down: bool
+) -> None:
+    """Ten tokens naming a trusted issuer whose keys never loaded: one fetch of its JWKS, whose
+    result (keys, or failure) all ten share."""
+    server = HelseIDServer(helseid)
+    server.down = down
+    keys = IssuerKeys(
+        issuer=HELSEID, audience=helseid.audience, jwks_uri=JWKS_URI, fetch=server.fetch
+    )
+    tokens = [helseid.token(HELSEID_CLIENT, jti=f"t-{i}") for i in range(10)]
+    outcomes = verify_at_once(TokenVerifier([keys]), tokens, server)
+    assert server.requests == 1
+    if down:
+        assert all(isinstance(o, ServiceUnavailable) for o in outcomes), outcomes
+    else:
+        assert [o["jti"] for o in outcomes] == [f"t-{i}" for i in range(10)]
+
+
+def test_after_a_failed_fetch_the_jwks_is_not_fetched_again_until_the_backoff_passes(
+    helseid: FakeHelseID,
+) -> None:
+    server = HelseIDServer(helseid)
+    server.down = True
+    clock = [1000.0]
+    keys = IssuerKeys(
+        issuer=HELSEID,
+        audience=helseid.audience,
+        jwks_uri=JWKS_URI,
+        fetch=server.fetch,
+        clock=lambda: clock[0],
+    )
+    verifier = TokenVerifier([keys])
+
+    def refused() -> ServiceUnavailable:
+        with pytest.raises(ServiceUnavailable) as caught:
+            verifier.verify(helseid.token(HELSEID_CLIENT, jti=uuid.uuid4().hex))
+        return caught.value
+
+    backoffs = []
+    for fetches in range(1, 10):
+        first = refused()
+        assert server.requests == fetches
+        backoff = int(first.headers["Retry-After"])
+        backoffs.append(backoff)
+        for _ in range(5):  # made-up tokens arriving during the backoff fetch nothing
+            assert int(refused().headers["Retry-After"]) <= backoff
+        clock[0] += backoff - 0.5
+        refused()
+        assert server.requests == fetches
+        clock[0] += 0.6
+    assert backoffs == [1, 2, 4, 8, 16, 32, 60, 60, 60]
+
+    server.down = False
+    assert verifier.verify(helseid.token(HELSEID_CLIENT))[1] == HELSEID
+    assert server.requests == 10
+    server.down = True  # loaded once: a made-up kid is refused with the keys it has, 401
+    clock[0] += IssuerKeys.REFRESH_INTERVAL_SECONDS + 1
+    with pytest.raises(Unauthorized):
+        verifier.verify(helseid.token(HELSEID_CLIENT, header={"kid": "made-up"}))
+    assert server.requests == 11
+    for _ in range(3):
+        with pytest.raises(Unauthorized):
+            verifier.verify(helseid.token(HELSEID_CLIENT, header={"kid": "made-up-too"}))
+    assert server.requests == 11
+
+
+def test_a_request_waits_for_a_slow_fetch_no_longer_than_its_timeout(
+    helseid: FakeHelseID,
+) -> None:
+    server = HelseIDServer(helseid)
+    server.gate = threading.Event()
+    keys = IssuerKeys(
+        issuer=HELSEID,
+        audience=helseid.audience,
+        jwks_uri=JWKS_URI,
+        fetch=server.fetch,
+        fetch_timeout_seconds=0.2,
+    )
+    verifier = TokenVerifier([keys])
+    leader = threading.Thread(target=lambda: keys.key_set(None))
+    leader.start()
+    deadline = time.monotonic() + 5
+    while server.requests == 0 and time.monotonic() < deadline:
+        time.sleep(0.01)
+    started = time.monotonic()
+    with pytest.raises(ServiceUnavailable):
+        verifier.verify(helseid.token(HELSEID_CLIENT))
+    assert time.monotonic() - started < 2
+    assert server.requests == 1
+    server.gate.set()
+    leader.join(10)
+
+
+def test_a_jwks_that_trickles_in_is_cut_off_at_the_timeout() -> None:
+    def trickle() -> Iterator[bytes]:
+        yield b'{"keys": ['
+        time.sleep(0.3)
+        yield b"]}"
+
+    def handler(request: httpx.Request) -> httpx.Response:
+        return httpx.Response(200, stream=Trickle(trickle()))
+
+    with pytest.raises(httpx.TimeoutException):
+        fetch_jwks(JWKS_URI, transport=httpx.MockTransport(handler), timeout=0.1)
+    big = httpx.MockTransport(lambda _: httpx.Response(200, content=b" " * 300_000))
+    with pytest.raises(ValueError, match="larger"):
+        fetch_jwks(JWKS_URI, transport=big)
+
+
+class Trickle(httpx.SyncByteStream):
+    def __init__(self, chunks: Iterator[bytes]) -> None:
+        self._chunks = chunks
+
+    def __iter__(self) -> Iterator[bytes]:
+        yield from self._chunks
+
+
 def test_the_api_accepts_helseid_tokens_with_keys_from_a_jwks_url(
     platform: TestPlatform, helseid: FakeHelseID
 ) -> None:
@@ -395,6 +548,7 @@ def production(
     if backend.database_url:
         strict["environment"] = "production"
         strict["allow_synthetic_ids"] = True  # the test people are synthetic
+        strict["allow_insecure_issuer_urls"] = True  # the test client's URL is http://testserver
     else:
         strict |= {"builtin_issuer": False, "allow_bearer": False}
     for platform in start_platform(backend, tmp_path, **strict):

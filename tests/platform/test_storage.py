@@ -2,11 +2,16 @@
 
 from __future__ import annotations
 
+from datetime import UTC, datetime, timedelta
 from pathlib import Path
 
-from sqlalchemy import inspect
+import sqlalchemy as sa
+from alembic import command
+from alembic.config import Config
+from sqlalchemy import Connection, inspect
 
-from conftest import Backend, make_settings
+from conftest import REPO, Backend, make_settings
+from journalloft.platform.auth.clients import list_clients
 from journalloft.platform.registry import discover_services
 from journalloft.platform.storage.engines import Stores
 from journalloft.platform.storage.migrations import (
@@ -15,6 +20,7 @@ from journalloft.platform.storage.migrations import (
     platform_is_current,
     tenant_is_current,
 )
+from journalloft.platform.storage.tables import UTCDateTime
 
 SERVICES = discover_services()
 
@@ -110,4 +116,89 @@ def test_tenant_engines_share_a_server_pool_or_have_their_own_file(
     else:
         files = [stores.tenant_engine(k).url.database for k in tenants]
         assert files == [str(stores.sqlite_path(k)) for k in tenants]
+    stores.dispose()
+
+
+def _platform_config(connection: Connection) -> Config:
+    location = REPO / "migrations" / "platform"
+    config = Config()
+    config.set_main_option("script_location", str(location))
+    config.set_main_option("path_separator", "os")
+    config.set_main_option("version_locations", str(location / "versions"))
+    config.attributes["connection"] = connection
+    return config
+
+
+def test_the_client_owner_migration_gives_existing_clients_the_first_tenant_that_named_them(
+    backend: Backend, tmp_path: Path
+) -> None:
+    """Upgrading a platform store of before client owners: a client belongs to the first tenant
+    onboarded that names it (never to one that named it later, as an attacker's file did), or to
+    the operator when it is older than that tenant or no tenant names it."""
+    stores = Stores(make_settings(backend, tmp_path))
+    t0 = datetime(2026, 1, 5, 9, 0, tzinfo=UTC)
+    with stores.platform_engine.begin() as connection:
+        command.upgrade(_platform_config(connection), "platform_0001")
+    tenant = sa.table(
+        "tenant",
+        *(sa.column(c) for c in ("kommunenummer", "name", "organisasjonsnummer")),
+        sa.column("document", sa.JSON),
+        sa.column("onboarded_at", UTCDateTime),
+        sa.column("updated_at", UTCDateTime),
+    )
+    client = sa.table(
+        "client",
+        sa.column("client_id"),
+        sa.column("name"),
+        sa.column("admin"),
+        sa.column("created_at", UTCDateTime),
+    )
+    named = {
+        "1804": (t0, ["bodo-legevakt", "salten-legevakt", "tavla"]),
+        "3201": (t0 + timedelta(days=1), ["baerum-legevakt", "salten-legevakt", "bodo-legevakt"]),
+        "7777": (t0 + timedelta(days=2), ["baerum-legevakt"]),
+    }
+    created = {
+        "bodo-legevakt": t0 + timedelta(seconds=1),
+        "salten-legevakt": t0 + timedelta(seconds=1),
+        "baerum-legevakt": t0 + timedelta(days=1, seconds=1),
+        "tavla": t0 - timedelta(days=1),  # the operator added it before Bodø joined
+        "ops": t0 - timedelta(days=2),
+    }
+    with stores.platform_engine.begin() as connection:
+        for kommunenummer, (onboarded_at, clients) in named.items():
+            document = {"consumers": [{"client_id": c, "name": c} for c in clients]}
+            connection.execute(
+                tenant.insert().values(
+                    kommunenummer=kommunenummer,
+                    name=kommunenummer,
+                    organisasjonsnummer="974760673",
+                    document=document,
+                    onboarded_at=onboarded_at,
+                    updated_at=onboarded_at,
+                )
+            )
+        for client_id, at in created.items():
+            connection.execute(
+                client.insert().values(
+                    client_id=client_id, name=client_id, admin=False, created_at=at
+                )
+            )
+    migrate_platform(stores)
+    assert platform_is_current(stores)
+    with stores.platform_engine.connect() as connection:
+        owners = {c["client_id"]: c["owner"] for c in list_clients(connection)}
+    assert owners == {
+        "bodo-legevakt": "1804",
+        "salten-legevakt": "1804",
+        "baerum-legevakt": "3201",
+        "tavla": None,
+        "ops": None,
+    }
+    with stores.platform_engine.begin() as connection:
+        command.downgrade(_platform_config(connection), "platform_0001")
+    with stores.platform_engine.connect() as connection:
+        assert "owner" not in {c["name"] for c in inspect(connection).get_columns("client")}
+    migrate_platform(stores)
+    assert platform_is_current(stores)
     stores.dispose()

@@ -116,3 +116,21 @@ def test_schema_names_are_built_from_valid_kommunenummer_only() -> None:
     for bad in ["1804; drop", "180", "0000", "18045", "tenant"]:
         with pytest.raises(ValueError, match="four digits"):
             tenant_schema_name(bad)
+
+
+@pytest.mark.parametrize(
+    "kommunenummer",
+    ["1804; DROP TABLE x", "180", "18045", "0000", "abcd", "1804 ", "tenant_1804", "١٨٠٤"],
+)
+def test_a_schema_name_in_sql_text_comes_only_from_a_valid_kommunenummer(
+    kommunenummer: str,
+) -> None:
+    """The query path writes the tenant's schema into its SQL text (for speed); it takes a
+    kommunenummer, never a schema name, and refuses anything but four ASCII digits."""
+    from journalloft.platform.restrictions import RESTRICTED_AMONG
+    from journalloft.platform.storage.statements import StatementCompiler
+
+    compiled = StatementCompiler.for_backend(postgres=True)(RESTRICTED_AMONG)
+    assert "tenant_1804.restriction" in compiled.text_for("1804")
+    with pytest.raises(ValueError, match="four digits"):
+        compiled.text_for(kommunenummer)

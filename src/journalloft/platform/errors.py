@@ -1,15 +1,18 @@
 """The platform's errors, each rendered as ``application/problem+json`` (RFC 9457).
 
-Problem
+Problem                      500  unexpected (only the middleware answers with it)
  ├── BadRequest              400  malformed JSON or request
  ├── Unauthorized            401  missing or invalid token (with WWW-Authenticate)
  ├── Forbidden               403  valid token without the right
+ │    └── AttestationRefused 403  (auth.attestation) the trust-framework attestation is not valid
  ├── NotFound                404  unknown tenant, service or record
+ ├── MethodNotAllowed        405
  ├── PayloadTooLarge         413
  ├── UnsupportedMediaType    415
  ├── InvalidContent          422  with ``errors``: JSON Pointer and message per violation
  ├── RateLimited             429  with Retry-After
  ├── ServiceUnavailable      503  a dependency is down, with Retry-After
+ │    └── AuditUnavailable   503  (audit) the audit event could not be written
  └── OAuthError              400/401 the token endpoint's RFC 6749 §5.2 errors, as application/json
 """
 

@@ -17,7 +17,7 @@ from collections.abc import Iterable, Iterator, Mapping, Sequence
 from importlib.metadata import entry_points
 from typing import Any
 
-from journalloft.platform.jsonschemas import SCHEMA_BASE, SchemaError, Schemas
+from journalloft.platform.jsonschemas import SchemaError, Schemas
 from journalloft.platform.service_protocol import SharingService
 from journalloft.platform.settings import Settings
 
@@ -94,8 +94,10 @@ def discover_services(plugins: Sequence[str] = ()) -> tuple[SharingService, ...]
 
 
 def ingest_schema_id(service: SharingService, *, envelope_only: bool = False) -> str:
+    """The ``$id`` of the service's ingest body, beside its record schema (the same folder, so
+    one service has one spelling in every schema id: ``kommunale_tjenester/v1/...``)."""
     name = "envelope" if envelope_only else "ingest"
-    return f"{SCHEMA_BASE}{service.name}/{service.version}/{name}.schema.json"
+    return service.record_schema.rsplit("/", 1)[0] + f"/{name}.schema.json"
 
 
 def ingest_schema(

@@ -2,9 +2,12 @@
 
 from __future__ import annotations
 
+import ipaddress
+import socket
 from functools import lru_cache
 from pathlib import Path
 from typing import Literal, Self
+from urllib.parse import urlsplit
 
 from pydantic import BaseModel, Field, model_validator
 from pydantic_settings import BaseSettings, SettingsConfigDict
@@ -16,6 +19,32 @@ def _source_checkout() -> Path:
     """The checkout this package runs from (holds ``schemas/``, ``migrations/``, ``tenants/``)."""
     root = Path(__file__).resolve().parents[3]
     return root if (root / "schemas").is_dir() else Path.cwd()
+
+
+def is_local_host(host: str) -> bool:
+    """Whether a URL's host is this machine or its link: ``localhost``, or a loopback,
+    link-local (e.g. 169.254.169.254, the cloud metadata service) or unspecified address,
+    written in any form the resolver accepts (``127.1``, ``2130706433``, ``[::ffff:127.0.0.1]``).
+    A name that resolves to such an address is not caught here."""
+    name = host.lower().rstrip(".")
+    if name == "localhost" or name.endswith(".localhost"):
+        return True
+    address: ipaddress.IPv4Address | ipaddress.IPv6Address
+    try:
+        address = ipaddress.ip_address(name)
+    except ValueError:
+        try:
+            address = ipaddress.IPv4Address(socket.inet_aton(name))
+        except OSError:
+            return False
+    if isinstance(address, ipaddress.IPv6Address) and address.ipv4_mapped is not None:
+        address = address.ipv4_mapped
+    return address.is_loopback or address.is_link_local or address.is_unspecified
+
+
+def _is_https(url: str) -> bool:
+    parts = urlsplit(url)
+    return parts.scheme.lower() == "https" and bool(parts.hostname)
 
 
 class TrustedIssuer(BaseModel):
@@ -64,6 +93,10 @@ class Settings(BaseSettings):
     trusted_issuers: list[TrustedIssuer] = Field(default_factory=list)
     allow_bearer: bool | None = None
     allow_synthetic_ids: bool | None = None
+    allow_insecure_issuer_urls: bool = False
+    """Production only: accept a ``PUBLIC_URL`` and trusted issuers' ``jwks_uri`` that are not
+    https, and a JWKS host that is a loopback or link-local address, for a closed network that
+    has nothing better. Elsewhere they are refused at start-up."""
     access_token_lifetime_seconds: int = Field(default=600, ge=60, le=3600)
     max_body_bytes: int = 5 * 1024 * 1024
     purge_interval_seconds: int = Field(default=3600, ge=0)
@@ -91,7 +124,34 @@ class Settings(BaseSettings):
                 raise ValueError("production needs JOURNALLOFT_DATABASE_URL (PostgreSQL)")
             if not self.builtin_issuer and not self.trusted_issuers:
                 raise ValueError("production needs at least one trusted issuer (HelseID)")
+            if not self.allow_insecure_issuer_urls:
+                self._refuse_insecure_urls()
         return self
+
+    def _refuse_insecure_urls(self) -> None:
+        problems = []
+        if self.public_url is None:
+            problems.append("JOURNALLOFT_PUBLIC_URL is not set (the https URL clients use)")
+        elif not _is_https(self.public_url):
+            problems.append(f"JOURNALLOFT_PUBLIC_URL must be an https URL, not {self.public_url}")
+        for trusted in self.trusted_issuers:
+            uri = trusted.jwks_uri
+            if uri is None:
+                continue
+            host = urlsplit(uri).hostname
+            if not _is_https(uri):
+                problems.append(f"trusted issuer {trusted.issuer}: jwks_uri must be an https URL")
+            elif host and is_local_host(host):
+                problems.append(
+                    f"trusted issuer {trusted.issuer}: jwks_uri's host {host} is a loopback or "
+                    "link-local address"
+                )
+        if problems:
+            raise ValueError(
+                "production refuses insecure issuer URLs: "
+                + "; ".join(problems)
+                + " (JOURNALLOFT_ALLOW_INSECURE_ISSUER_URLS=true allows them on a closed network)"
+            )
 
     @property
     def data_path(self) -> Path:

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import functools
 import re
 from collections.abc import Mapping
 from dataclasses import dataclass, field
@@ -22,8 +23,10 @@ def is_kommunenummer(value: object) -> bool:
     return isinstance(value, str) and KOMMUNENUMMER.fullmatch(value) is not None
 
 
+@functools.lru_cache(maxsize=4096)
 def tenant_schema_name(kommunenummer: str) -> str:
-    """The PostgreSQL schema that holds one tenant's store; the only place the name is built."""
+    """The PostgreSQL schema that holds one tenant's store; the only place the name is built,
+    and only from four digits (it is written into SQL text: see ``storage/statements.py``)."""
     if not is_kommunenummer(kommunenummer):
         raise ValueError("a kommunenummer is four digits")
     return f"tenant_{kommunenummer}"

@@ -16,8 +16,8 @@ from journalloft.platform.storage.migrations import migrate_tenant
 from journalloft.platform.storage.records import content_hash, upsert_records
 from journalloft.services.kommunale_tjenester import spec
 from journalloft.services.kommunale_tjenester.codes import service_type
-from journalloft.services.kommunale_tjenester.schemas import ServiceRow
 from journalloft.services.kommunale_tjenester.service import summarise
+from journalloft.services.kommunale_tjenester.shapes import ServiceRow
 from journalloft.services.kommunale_tjenester.status import STATUS_ORDER, today_in_oslo
 from support import query_service
 

@@ -19,7 +19,7 @@ from journalloft.services.kommunale_tjenester.repository import (
     SERVICES_ENDED_SINCE,
     TABLE,
 )
-from journalloft.services.kommunale_tjenester.schemas import ServiceRow
+from journalloft.services.kommunale_tjenester.shapes import ServiceRow
 from support import fetch_rows
 
 BODO = "1804"

@@ -19,7 +19,6 @@ from hypothesis import strategies as st
 
 from journalloft.platform.http.problems import JSONResponse
 from journalloft.platform.storage.tables import rfc3339
-from journalloft.services.news2.schemas import MeasurementRow
 from journalloft.services.news2.scoring import (
     pulse_score,
     respiration_rate_score,
@@ -30,6 +29,7 @@ from journalloft.services.news2.scoring import (
     temperature_score,
 )
 from journalloft.services.news2.service import board, measurement_out, vitals_of
+from journalloft.services.news2.shapes import MeasurementRow
 
 # --- the chart read as chained <=, one printed row at a time (RCP 2017, chart 1) -----------------
 

@@ -145,13 +145,11 @@ class BuiltinIssuer:
                 scopes |= {AUDIT_READ_SCOPE, RESTRICTIONS_SCOPE}
         return scopes
 
-    def _organisation(self, client_id: str) -> str | None:
-        orgs = {
-            t.organisasjonsnummer
-            for t in self._tenants.all()
-            if any(g.client_id == client_id for g in t.clients())
-        }
-        return orgs.pop() if len(orgs) == 1 else None
+    def _organisation(self, owner: str | None) -> str | None:
+        """The organisation a client's tokens name (``orgnr_parent``): the organisasjonsnummer of
+        the tenant that owns it, whoever else names it; none for the platform operator's."""
+        tenant = self._tenants.get(owner) if owner is not None else None
+        return tenant.organisasjonsnummer if tenant else None
 
     def _authenticate(self, assertion: str, *, now: float) -> str:
         try:
@@ -267,7 +265,7 @@ class BuiltinIssuer:
             "exp": int(now) + self.lifetime,
             "jti": uuid.uuid4().hex,
         }
-        organisation = self._organisation(client_id)
+        organisation = self._organisation(client["owner"] if client else None)
         if organisation:
             claims[ORGNR_PARENT] = organisation
         if form.get("authorization_details"):

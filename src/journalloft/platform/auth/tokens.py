@@ -9,7 +9,9 @@ is accepted only as ``Authorization: DPoP`` with a valid proof of that key (:mod
 
 from __future__ import annotations
 
+import functools
 import json
+import math
 import re
 import threading
 import time
@@ -120,6 +122,7 @@ def principal_from_claims(
 
 
 JwksFetch = Callable[[str], Mapping[str, Any]]
+JWKS_MAX_BYTES = 256 * 1024
 
 
 class IssuerKeys:
@@ -129,10 +132,30 @@ class IssuerKeys:
     networks where operators replace it), at most once every ``REFRESH_INTERVAL_SECONDS`` so that
     tokens with made-up ``kid`` values cannot flood the issuer; cached keys are reloaded after
     ``MAX_AGE_SECONDS`` whatever happens. Only public asymmetric signing keys are kept.
+
+    Loading is single flight: one thread fetches, and every request that needs the keys
+    meanwhile waits for that fetch (at most ``fetch_timeout_seconds`` + 1 s) and shares its
+    result, however many arrive. After a failed load nothing is fetched until a backoff has
+    passed (``FIRST_BACKOFF_SECONDS``, doubling with each failure in a row up to
+    ``MAX_BACKOFF_SECONDS``), whatever tokens arrive: made-up tokens cannot make the platform
+    hammer HelseID.
+
+    A token that needs keys the platform does not have is refused so:
+
+    - no keys have ever loaded (the fetch failed, is backing off, or took longer than the wait):
+      503 :class:`ServiceUnavailable`, ``Retry-After`` the seconds until the next fetch may be
+      tried. The platform cannot judge the token, and an issuer's outage is not the client's
+      fault; a made-up token costs nothing (no fetch).
+    - keys have loaded and the token's ``kid`` is not among them (within the refresh interval,
+      or while a reload backs off): it is checked against the cached keys and refused 401, as
+      any token with a bad signature.
     """
 
     REFRESH_INTERVAL_SECONDS = 60.0
     MAX_AGE_SECONDS = 3600.0
+    FIRST_BACKOFF_SECONDS = 1.0
+    MAX_BACKOFF_SECONDS = 60.0
+    FETCH_TIMEOUT_SECONDS = 5.0
 
     def __init__(
         self,
@@ -144,16 +167,22 @@ class IssuerKeys:
         jwks_file: Path | None = None,
         fetch: JwksFetch | None = None,
         clock: Callable[[], float] = time.monotonic,
+        fetch_timeout_seconds: float = FETCH_TIMEOUT_SECONDS,
     ) -> None:
         self.issuer = issuer
         self.audience = audience
         self.jwks_uri = jwks_uri
         self.jwks_file = jwks_file
-        self._fetch = fetch or fetch_jwks
+        self._fetch = fetch or functools.partial(fetch_jwks, timeout=fetch_timeout_seconds)
+        self._wait_seconds = fetch_timeout_seconds + 1.0
         self._clock = clock
         self._lock = threading.Lock()
         self._keys = keys
         self._loaded_at: float | None = None
+        self._attempted_at: float | None = None
+        self._failures = 0
+        self._retry_at = float("-inf")
+        self._flight: threading.Event | None = None
         self.loads = 0
 
     def _load(self) -> KeySet:
@@ -176,40 +205,94 @@ class IssuerKeys:
                 continue
         return KeySet(keys)  # type: ignore[arg-type]
 
+    def backoff(self, failures: int) -> float:
+        """Seconds to wait after ``failures`` failed loads in a row before the next is tried."""
+        doubled = self.FIRST_BACKOFF_SECONDS * 2 ** (min(failures, 32) - 1)
+        return float(min(self.MAX_BACKOFF_SECONDS, doubled))
+
+    def _due(self, kid: str | None, now: float) -> bool:
+        """Whether to load the keys now for a token with ``kid`` (the caller holds the lock)."""
+        if now < self._retry_at:
+            return False
+        if self._keys is None or self._loaded_at is None:
+            return True
+        if now - self._loaded_at > self.MAX_AGE_SECONDS:
+            return True
+        if kid is None or any(k.kid == kid for k in self._keys.keys):
+            return False
+        last = self._attempted_at if self._attempted_at is not None else self._loaded_at
+        return now - last > self.REFRESH_INTERVAL_SECONDS
+
+    def _cached(self, now: float) -> KeySet:
+        """The keys as they are (caller holds the lock); 503 if there are none."""
+        if self._keys is None:
+            retry_after = math.ceil(self._retry_at - now) if self._retry_at > now else 1
+            raise ServiceUnavailable(
+                f"the keys of issuer {self.issuer} are unavailable", retry_after=max(1, retry_after)
+            )
+        return self._keys
+
+    def _fly(self, flight: threading.Event) -> None:
+        """Load the keys for everyone waiting on ``flight``; back off if that fails."""
+        keys = None
+        try:
+            keys = self._load()
+        except (httpx.HTTPError, OSError, JoseError, ValueError):
+            pass  # the waiting requests get the cached keys, or a 503
+        finally:
+            with self._lock:
+                now = self._clock()
+                self._attempted_at = now
+                if keys is not None:
+                    self._keys = keys
+                    self._loaded_at = now
+                    self._failures = 0
+                    self._retry_at = float("-inf")
+                else:
+                    self._failures += 1
+                    self._retry_at = now + self.backoff(self._failures)
+                self._flight = None
+            flight.set()
+
     def key_set(self, kid: str | None) -> KeySet:
-        """The issuer's keys, reloaded first if ``kid`` is unknown (see the class docstring)."""
-        with self._lock:
-            if self.jwks_uri is None and self.jwks_file is None:
-                assert self._keys is not None
-                return self._keys
-            now = self._clock()
-            age = None if self._loaded_at is None else now - self._loaded_at
-            unknown = self._keys is not None and not any(k.kid == kid for k in self._keys.keys)
-            if (
-                self._keys is None
-                or age is None
-                or age > self.MAX_AGE_SECONDS
-                or (kid is not None and unknown and age > self.REFRESH_INTERVAL_SECONDS)
-            ):
-                try:
-                    self._keys = self._load()
-                except (httpx.HTTPError, OSError, JoseError, ValueError) as exc:
-                    if self._keys is None:
-                        raise ServiceUnavailable(
-                            f"the keys of issuer {self.issuer} are unavailable"
-                        ) from exc
-                self._loaded_at = now
-            if self._keys is None:
-                raise ServiceUnavailable(f"the keys of issuer {self.issuer} are unavailable")
+        """The issuer's keys, loaded first if due for ``kid`` (see the class docstring)."""
+        if self.jwks_uri is None and self.jwks_file is None:
+            assert self._keys is not None
             return self._keys
+        with self._lock:
+            if not self._due(kid, self._clock()):
+                return self._cached(self._clock())
+            flight = self._flight
+            leading = flight is None
+            if flight is None:
+                flight = self._flight = threading.Event()
+        if leading:
+            self._fly(flight)
+        else:
+            flight.wait(self._wait_seconds)
+        with self._lock:
+            return self._cached(self._clock())
 
 
-def fetch_jwks(url: str, *, transport: httpx.BaseTransport | None = None) -> Mapping[str, Any]:
-    """GET a JWKS document (5 s timeout, no redirects)."""
-    with httpx.Client(transport=transport, timeout=5.0, follow_redirects=False) as client:
-        response = client.get(url, headers={"Accept": "application/json"})
-    response.raise_for_status()
-    document = response.json()
+def fetch_jwks(
+    url: str, *, transport: httpx.BaseTransport | None = None, timeout: float = 5.0
+) -> Mapping[str, Any]:
+    """GET a JWKS document: no redirects, at most ``timeout`` seconds in all (not per read, so a
+    server that trickles its answer is cut off too) and at most 256 kB."""
+    deadline = time.monotonic() + timeout
+    body = bytearray()
+    with (
+        httpx.Client(transport=transport, timeout=timeout, follow_redirects=False) as client,
+        client.stream("GET", url, headers={"Accept": "application/json"}) as response,
+    ):
+        response.raise_for_status()
+        for chunk in response.iter_bytes():
+            body += chunk
+            if len(body) > JWKS_MAX_BYTES:
+                raise ValueError("the JWKS is larger than 256 kB")
+            if time.monotonic() > deadline:
+                raise httpx.ReadTimeout(f"the JWKS took more than {timeout} s", request=None)
+    document = json.loads(body)
     if not isinstance(document, dict):
         raise ValueError("a JWKS is an object")
     return document

@@ -24,12 +24,20 @@ class TenantRow(PlatformModel, table=True):
 
 
 class ClientRow(PlatformModel, table=True):
+    """A client of the built-in issuer.
+
+    ``owner`` is who registered it and alone may give it keys from a tenant file: the
+    kommunenummer of the tenant whose file first named it, or None for the platform operator
+    (``journalloft clients``, which manages every client's keys whoever owns it).
+    """
+
     __tablename__ = "client"
 
     client_id: str = Field(primary_key=True, max_length=128)
     name: str = Field(max_length=200)
     admin: bool = False
     created_at: datetime = utc_field()
+    owner: str | None = Field(default=None, max_length=4)
 
 
 class ClientKeyRow(PlatformModel, table=True):

@@ -46,7 +46,6 @@ from journalloft.platform.storage.statements import (
     StatementCompiler,
     insert_from_json,
 )
-from journalloft.platform.tenancy import tenant_schema_name
 
 sql_log = logging.getLogger("journalloft.sql")
 """Every statement of the query path at DEBUG (the SQL only, never its parameters)."""
@@ -255,13 +254,12 @@ class PostgresQueryPath(QueryPath):
     async def _fetch(
         self, kommunenummer: str, queries: Sequence[tuple[CompiledStatement, Mapping[str, Any]]]
     ) -> list[Rows]:
-        schema = tenant_schema_name(kommunenummer)
         pool = await self._pool(self._server_url(kommunenummer))
         async with pool.connection() as connection:
             cursors = []
             async with connection.pipeline():
                 for compiled, values in queries:
-                    text = compiled.text(schema)
+                    text = compiled.text_for(kommunenummer)
                     sql_log.debug("%s", text)
                     cursor = connection.cursor(binary=True)  # no text to parse back
                     await cursor.execute(text, compiled.parameters(values))
@@ -286,7 +284,7 @@ class PostgresQueryPath(QueryPath):
         statements = []
         for part in parts:
             many = self._many(part.statement, part.columns)
-            text = many.text(tenant_schema_name(part.kommunenummer))
+            text = many.text_for(part.kommunenummer)
             sql_log.debug("%s", text)
             batch = orjson.dumps(part.rows, option=orjson.OPT_UTC_Z).decode()
             statements.append((text, many.parameters({ROWS: batch})))

@@ -43,6 +43,7 @@ from sqlalchemy.sql.visitors import InternalTraversal
 from sqlalchemy.types import TypeEngine
 
 from journalloft.platform.storage.tables import TENANT, UTCDateTime
+from journalloft.platform.tenancy import tenant_schema_name
 
 SCHEMA_MARK = "journalloft_tenant_schema"
 """Rendered where a tenant table's schema goes; replaced by the tenant's schema name."""
@@ -131,10 +132,16 @@ class CompiledStatement:
     binds: Mapping[str, Processor]
     results: tuple[Processor, ...]
 
-    def text(self, schema: str | None) -> str:
-        if schema is None:
-            return self.sql
-        return self.sql.replace(f"{SCHEMA_MARK}.", f"{schema}.")
+    def text_for(self, kommunenummer: str) -> str:
+        """The SQL for one tenant's PostgreSQL schema.
+
+        The one place outside ``schema_translate_map`` where a tenant's tables are selected (see
+        :mod:`.tables`): the schema's name is written into the SQL text, so that the text is
+        compiled once and kept prepared per tenant. It is safe only because the name comes from
+        :func:`~journalloft.platform.tenancy.tenant_schema_name`, which refuses anything but four
+        digits; this method takes a kommunenummer, never a schema name, so it cannot be handed
+        anything else."""
+        return self.sql.replace(f"{SCHEMA_MARK}.", f"{tenant_schema_name(kommunenummer)}.")
 
     def parameters(self, values: Mapping[str, Any]) -> Any:
         """The driver's parameters for ``values`` (the statement's defaults fill the rest)."""

@@ -2,7 +2,10 @@
 
 Tenant tables are declared in the placeholder schema :data:`TENANT`; the engine of each tenant maps
 it to that tenant's PostgreSQL schema (or to no schema in its own SQLite file) through
-``schema_translate_map``. No other mechanism selects a tenant's tables.
+``schema_translate_map``. One exception, for speed: the query path's statements are compiled
+once and the tenant's schema name is written into their SQL text
+(:meth:`~journalloft.platform.storage.statements.CompiledStatement.text_for`), from a validated
+kommunenummer only.
 """
 
 from __future__ import annotations

@@ -6,7 +6,7 @@ from sqlalchemy import Date, Table, bindparam, or_, select
 
 from journalloft.platform.plugin import among_people, visible
 from journalloft.services.kommunale_tjenester.models import KommunalTjeneste
-from journalloft.services.kommunale_tjenester.schemas import ServiceRow
+from journalloft.services.kommunale_tjenester.shapes import ServiceRow
 
 TABLE: Table = KommunalTjeneste.__table__  # type: ignore[attr-defined]
 

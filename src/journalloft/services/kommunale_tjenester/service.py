@@ -34,7 +34,7 @@ from journalloft.services.kommunale_tjenester.repository import (
     SERVICES_ENDED_SINCE,
     TABLE,
 )
-from journalloft.services.kommunale_tjenester.schemas import (
+from journalloft.services.kommunale_tjenester.shapes import (
     PatientServices,
     ResultUnit,
     ServiceColumns,

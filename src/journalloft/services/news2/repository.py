@@ -8,7 +8,7 @@ from sqlalchemy import Connection, Table, bindparam, delete, select
 
 from journalloft.platform.plugin import UTCDateTime, among_people, visible
 from journalloft.services.news2.models import Measurement
-from journalloft.services.news2.schemas import MeasurementRow
+from journalloft.services.news2.shapes import MeasurementRow
 
 MEASUREMENT: Table = Measurement.__table__  # type: ignore[attr-defined]
 

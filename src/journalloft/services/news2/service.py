@@ -24,7 +24,8 @@ from journalloft.platform.plugin import (
     RecordRejected,
 )
 from journalloft.services.news2 import demo, repository
-from journalloft.services.news2.schemas import (
+from journalloft.services.news2.scoring import Vitals, score, score_parts
+from journalloft.services.news2.shapes import (
     Change,
     MeasurementColumns,
     MeasurementOut,
@@ -32,7 +33,6 @@ from journalloft.services.news2.schemas import (
     RecordedByOut,
     Trend,
 )
-from journalloft.services.news2.scoring import Vitals, score, score_parts
 
 FUTURE_SKEW = timedelta(minutes=5)
 DEFAULT_HOURS = 72

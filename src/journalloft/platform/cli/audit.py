@@ -1,0 +1,84 @@
+"""``journalloft restrictions`` and ``journalloft audit``: the same operations as the API's, as the
+platform operator on this machine."""
+
+from __future__ import annotations
+
+import argparse
+import sys
+from datetime import datetime
+
+from journalloft.platform.audit import (
+    EPOCH,
+)
+from journalloft.platform.caller import Caller
+from journalloft.platform.cli.common import (
+    CommandError,
+    open_runtime,
+    read_person_ids,
+    tenant_named,
+)
+from journalloft.platform.operations import audit_access, restricting
+from journalloft.platform.operations.access import OperatorAccess, RestrictionAccess
+
+BTG_REPORT_COLUMNS = (
+    "occurred_at",
+    "patient",
+    "service",
+    "client_id",
+    "practitioner_name",
+    "practitioner_hpr",
+    "point_of_care",
+    "purpose",
+    "correlation_id",
+)
+
+
+def cmd_restrictions(args: argparse.Namespace) -> None:
+    runtime = open_runtime()
+    try:
+        tenant = tenant_named(runtime, args.kommunenummer)
+        access = RestrictionAccess.command_line(Caller.command_line(now=runtime.clock()), tenant)
+        if args.action == "list":
+            rows = restricting.restricted_people(runtime, access)
+            for row in rows:
+                print(
+                    f"{row['patient']}  since {row['restricted_at'].isoformat()}  "
+                    f"by {row['restricted_by']}"
+                )
+            print(f"{tenant.kommunenummer}: {len(rows)} restricted", file=sys.stderr)
+            return
+        restricted = args.action == "add"
+        patients = read_person_ids(args, allow_synthetic=bool(runtime.settings.allow_synthetic_ids))
+        changes = restricting.change_restrictions(runtime, access, patients, restricted=restricted)
+        changed = sum(1 for change in changes if change["changed"])
+        verb = "restricted" if restricted else "lifted"
+        print(
+            f"{tenant.kommunenummer}: {changed} {verb}, {len(patients) - changed} unchanged "
+            f"(every change is in the audit log)"
+        )
+    finally:
+        runtime.close()
+
+
+def cmd_audit(args: argparse.Namespace) -> None:
+    runtime = open_runtime()
+    try:
+        tenant = tenant_named(runtime, args.kommunenummer)
+        try:
+            since = datetime.fromisoformat(args.since) if args.since else EPOCH
+        except ValueError as exc:
+            raise CommandError(f"--since: {exc}") from exc
+        if since.tzinfo is None:
+            raise CommandError("--since needs an offset, e.g. 2026-01-01T00:00:00+01:00")
+        access = OperatorAccess.command_line(Caller.command_line(now=runtime.clock()), tenant)
+        events = audit_access.break_the_glass_report(runtime, access, since=since)
+        for event in events:
+            print("  ".join(str(event[name] or "-") for name in BTG_REPORT_COLUMNS))
+        print(
+            f"{tenant.kommunenummer}: {len(events)} break-the-glass accesses since "
+            f"{since.isoformat()} (the report shows what the review feed does: events at least "
+            "two minutes old)",
+            file=sys.stderr,
+        )
+    finally:
+        runtime.close()
