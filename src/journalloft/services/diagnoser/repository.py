@@ -6,7 +6,7 @@ from sqlalchemy import Date, Table, and_, bindparam, or_, select
 
 from journalloft.platform.plugin import among_people, visible
 from journalloft.services.diagnoser.models import Diagnose
-from journalloft.services.diagnoser.schemas import DiagnosisRow
+from journalloft.services.diagnoser.shapes import DiagnosisRow
 
 TABLE: Table = Diagnose.__table__  # type: ignore[attr-defined]
 

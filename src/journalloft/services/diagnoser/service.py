@@ -39,7 +39,7 @@ from journalloft.services.diagnoser.repository import (
     DIAGNOSES_INACTIVE_SINCE,
     TABLE,
 )
-from journalloft.services.diagnoser.schemas import (
+from journalloft.services.diagnoser.shapes import (
     DiagnosisColumns,
     DiagnosisOut,
     DiagnosisRow,
