@@ -1,56 +1,16 @@
-"""The test platform: the real app, in process, on SQLite and (when configured) on PostgreSQL and
-Redis. ``JOURNALLOFT_TEST_DATABASE_URL`` and ``JOURNALLOFT_TEST_REDIS_URL`` turn on the
-second backend; with ``JOURNALLOFT_TEST_REQUIRE_SERVICES=1`` (CI) a missing or unreachable one
-fails the run instead of skipping."""
+"""The fixtures of every test: a backend (SQLite, and PostgreSQL + Redis when configured), and the
+platform on it. The helpers they use are in ``support.platform``; tests import helpers from
+``support``, never from this file (pytest loads it itself)."""
 
 from __future__ import annotations
 
-import os
-import uuid
 from collections.abc import Iterator
-from dataclasses import dataclass, field
-from datetime import datetime
 from pathlib import Path
-from typing import Any
 
 import pytest
-import redis
-import yaml
-from fastapi.testclient import TestClient
-from joserfc.jwk import ECKey
-from sqlalchemy import create_engine
-from sqlalchemy.engine import make_url
 
-from journalloft.platform.auth.clients import add_key
-from journalloft.platform.http.app import create_app
-from journalloft.platform.onboarding import onboard
-from journalloft.platform.runtime import Runtime, build_runtime
-from journalloft.platform.settings import Settings
-from journalloft.platform.storage.engines import normalise_database_url
-from journalloft.platform.storage.migrations import migrate_platform
-from journalloft.platform.tenancy import Tenant
-from support import SERVICES, tenant_document, token_form
-
-REPO = Path(__file__).resolve().parents[1]
-DATABASE_URL = os.environ.get("JOURNALLOFT_TEST_DATABASE_URL")
-REDIS_URL = os.environ.get("JOURNALLOFT_TEST_REDIS_URL")
-REQUIRED = os.environ.get("JOURNALLOFT_TEST_REQUIRE_SERVICES") == "1"
-
-
-def _unavailable(reason: str) -> None:
-    if REQUIRED:
-        pytest.fail(f"{reason} (JOURNALLOFT_TEST_REQUIRE_SERVICES=1)")
-    pytest.skip(reason)
-
-
-@dataclass
-class Backend:
-    name: str
-    database_url: str | None
-    redis_url: str | None
-
-
-BACKENDS = ["sqlite", pytest.param("postgresql", marks=[pytest.mark.postgres, pytest.mark.redis])]
+from support import SERVICES, tenant_document
+from support.platform import BACKENDS, Backend, TestPlatform, provide_backend, start_platform
 
 
 @pytest.fixture(params=BACKENDS)
@@ -63,122 +23,6 @@ def backend(request: pytest.FixtureRequest) -> Iterator[Backend]:
 def module_backend(request: pytest.FixtureRequest) -> Iterator[Backend]:
     """As :func:`backend`, shared by the tests of one module (one database, not one per test)."""
     yield from provide_backend(request.param)
-
-
-def provide_backend(kind: str) -> Iterator[Backend]:
-    if kind == "sqlite":
-        yield Backend("sqlite", None, None)
-        return
-    if not DATABASE_URL or not REDIS_URL:
-        _unavailable("JOURNALLOFT_TEST_DATABASE_URL and JOURNALLOFT_TEST_REDIS_URL are not set")
-    assert DATABASE_URL
-    assert REDIS_URL
-    try:
-        redis.Redis.from_url(REDIS_URL, socket_connect_timeout=2).flushdb()
-    except redis.RedisError as exc:
-        _unavailable(f"Redis at JOURNALLOFT_TEST_REDIS_URL is unreachable: {exc}")
-    server = make_url(normalise_database_url(DATABASE_URL))
-    name = f"journalloft_test_{uuid.uuid4().hex[:12]}"
-    admin = create_engine(server, isolation_level="AUTOCOMMIT")
-    try:
-        with admin.connect() as connection:
-            connection.exec_driver_sql(f'CREATE DATABASE "{name}"')
-    except Exception as exc:
-        admin.dispose()
-        _unavailable(f"PostgreSQL at JOURNALLOFT_TEST_DATABASE_URL is unusable: {exc}")
-    try:
-        yield Backend(
-            "postgresql", server.set(database=name).render_as_string(hide_password=False), REDIS_URL
-        )
-    finally:
-        with admin.connect() as connection:
-            connection.exec_driver_sql(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)')
-        admin.dispose()
-
-
-def make_settings(backend: Backend, data_dir: Path, **overrides: Any) -> Settings:
-    values: dict[str, Any] = {
-        "environment": "test",
-        "home": REPO,
-        "data_dir": data_dir,
-        "database_url": backend.database_url,
-        "redis_url": backend.redis_url,
-        "public_url": "http://testserver",
-        "purge_interval_seconds": 0,
-        "tenant_cache_seconds": 0,
-    }
-    values.update(overrides)
-    return Settings(**values)
-
-
-@dataclass
-class TestPlatform:
-    """The app in process, with helpers to onboard tenants and act as their clients."""
-
-    __test__ = False
-
-    client: TestClient
-    runtime: Runtime
-    tmp: Path
-    keys: dict[str, ECKey] = field(default_factory=dict)
-    _tokens: dict[tuple[str, str | None], str] = field(default_factory=dict)
-
-    def onboard(self, document: dict[str, Any]) -> Tenant:
-        path = self.tmp / f"tenant-{document['kommunenummer']}-{uuid.uuid4().hex[:6]}.yaml"
-        path.write_text(yaml.safe_dump(document, allow_unicode=True), encoding="utf-8")
-        report = onboard(
-            path,
-            stores=self.runtime.stores,
-            schemas=self.runtime.schemas,
-            services=self.runtime.services,
-        )
-        with self.runtime.stores.platform_engine.begin() as connection:
-            for grant in report.tenant.clients():
-                key = self.keys.setdefault(
-                    grant.client_id, ECKey.generate_key("P-256", auto_kid=True)
-                )
-                add_key(connection, client_id=grant.client_id, jwk=key.as_dict(private=False))
-        self.runtime.tenants.reload()
-        self._tokens.clear()
-        return report.tenant
-
-    def key(self, client_id: str) -> ECKey:
-        return self.keys[client_id]
-
-    def token(self, client_id: str, scope: str | None = None) -> str:
-        """A bearer access token from the built-in issuer, as the client would get it."""
-        cached = self._tokens.get((client_id, scope))
-        if cached:
-            return cached
-        response = self.client.post(
-            "/oauth/token",
-            data=token_form(
-                client_id, self.keys[client_id], audience="http://testserver", scope=scope
-            ),
-        )
-        assert response.status_code == 200, response.text
-        token: str = response.json()["access_token"]
-        self._tokens[(client_id, scope)] = token
-        return token
-
-    def headers(self, client_id: str, scope: str | None = None, **extra: str) -> dict[str, str]:
-        return {"Authorization": f"Bearer {self.token(client_id, scope)}", **extra}
-
-    def set_now(self, now: datetime) -> None:
-        """Fix the platform's clock (what 'today' and 'now' mean for rules and queries)."""
-        self.runtime.clock = lambda: now
-
-
-def start_platform(backend: Backend, tmp: Path, **settings: Any) -> Iterator[TestPlatform]:
-    config = make_settings(backend, tmp / "var", **settings)
-    runtime = build_runtime(config)
-    migrate_platform(runtime.stores)
-    app = create_app(config, runtime=runtime)
-    try:
-        with TestClient(app, raise_server_exceptions=False) as client:
-            yield TestPlatform(client=client, runtime=runtime, tmp=tmp)
-    finally:
-        runtime.close()
 
 
 @pytest.fixture

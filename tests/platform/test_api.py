@@ -3,12 +3,13 @@
 from __future__ import annotations
 
 from datetime import UTC, datetime, timedelta
+from pathlib import Path
 from typing import Any
 
 import pytest
 
-from conftest import TestPlatform
 from support import SERVICES, people, tenant_document
+from support.platform import Backend, TestPlatform, start_platform
 
 NOW = datetime(2026, 11, 22, 3, 0, tzinfo=UTC)
 ALICE, BOB, CARL = people(3, seed="platform-api")
@@ -353,17 +354,13 @@ def test_query_patients_are_checked(pilots: TestPlatform) -> None:
     assert {e["pointer"] for e in checksum.json()["errors"]} == {"/patients/1"}
 
 
-def test_production_refuses_synthetic_people(backend, tmp_path) -> None:  # type: ignore[no-untyped-def]
-    from conftest import start_platform
-
-    gen = start_platform(backend, tmp_path, allow_synthetic_ids=False)
-    strict = next(gen)
-    strict.onboard(tenant_document("1804"))
-    strict.set_now(NOW)
-    response = push(strict, "1804", measurement())
-    assert response.status_code == 422
-    assert response.json()["errors"][0]["pointer"] == "/records/0/patient"
-    gen.close()
+def test_production_refuses_synthetic_people(backend: Backend, tmp_path: Path) -> None:
+    for strict in start_platform(backend, tmp_path, allow_synthetic_ids=False):
+        strict.onboard(tenant_document("1804"))
+        strict.set_now(NOW)
+        response = push(strict, "1804", measurement())
+        assert response.status_code == 422
+        assert response.json()["errors"][0]["pointer"] == "/records/0/patient"
 
 
 def test_the_access_log_names_no_person(

@@ -12,12 +12,12 @@ from typing import Any
 
 import pytest
 
-from conftest import Backend, TestPlatform, start_platform
 from journalloft.platform.audit import FEED_DELAY_SECONDS
 from journalloft.platform.retention import PurgeResult, purge_all
 from journalloft.platform.tenancy import tenant_schema_name
-from security_support import read_feed
 from support import SERVICES, people, sample_record, tenant_document
+from support.platform import Backend, TestPlatform, start_platform
+from support.security import read_feed
 
 NOW = datetime(2026, 11, 22, 3, 0, tzinfo=UTC)
 AT = "2026-11-22T02:00:00+00:00"
@@ -265,8 +265,8 @@ def test_audit_events_are_kept_five_years_unless_the_tenant_says_otherwise(
     assert PurgeResult("4604", "audit", 0) in results
     for kommunenummer, operator, kept in (("1804", "bodo-drift", 1), ("4604", "k4604-drift", 2)):
         log = post(platform, f"/v1/tenants/{kommunenummer}/audit/query", {"patient": eva}, operator)
-        years = [e["occurred_at"][:4] for e in log.json()["events"] if e["action"] == "read"]
-        assert years == [str(NOW.year - 4), str(NOW.year - 6)][:kept]
+        read_years = [e["occurred_at"][:4] for e in log.json()["events"] if e["action"] == "read"]
+        assert read_years == [str(NOW.year - 4), str(NOW.year - 6)][:kept]
 
 
 @pytest.mark.parametrize("service", SERVICES)

@@ -15,10 +15,10 @@ import httpx
 import pytest
 import yaml
 
-from conftest import REPO, Backend
 from journalloft.platform.cli import main
 from journalloft.platform.settings import get_settings
 from support import tenant_document
+from support.platform import REPO, Backend
 
 
 @pytest.fixture

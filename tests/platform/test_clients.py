@@ -13,17 +13,17 @@ from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
 
-import httpx
+import httpx2 as httpx  # what the test client answers with
 import pytest
 from joserfc import jwt
 from joserfc.jwk import ECKey, OctKey
 
-from conftest import Backend, TestPlatform, start_platform
 from journalloft.platform.auth.issuer import CLIENT_ASSERTION_TYPE
 from journalloft.platform.cli import main
 from journalloft.platform.settings import get_settings
-from security_support import PUBLIC_URL, b64url, use_platform_settings
 from support import client_assertion, tenant_document, token_form
+from support.platform import Backend, TestPlatform, start_platform
+from support.security import PUBLIC_URL, b64url, use_platform_settings
 
 
 @pytest.fixture(scope="module")

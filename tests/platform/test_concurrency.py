@@ -6,8 +6,8 @@ import threading
 from datetime import UTC, datetime, timedelta
 from typing import Any
 
-from conftest import TestPlatform
 from support import people
+from support.platform import TestPlatform
 
 NOW = datetime(2026, 11, 22, 3, 0, tzinfo=UTC)
 (PATIENT,) = people(1, seed="concurrency")

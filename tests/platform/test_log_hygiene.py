@@ -9,11 +9,11 @@ from typing import Any
 import pytest
 from sqlalchemy import text
 
-from conftest import TestPlatform
 from journalloft.platform.logs import SafeFormatter
 from journalloft.platform.operations import sharing
-from security_support import an_hour_ago
 from support import people
+from support.platform import TestPlatform
+from support.security import an_hour_ago
 
 PERSON = people(1, seed="log-hygiene")[0]
 SECRET = "Palliativ pleie etter hjerneslag, ruskartlegging pågår"
@@ -48,7 +48,11 @@ def every_operation(platform: TestPlatform, monkeypatch: pytest.MonkeyPatch) -> 
                     | {"spo2_scale": 1, "pulse": 80}
                 ]
             },
-            headers={**epj, "correlation-id": PERSON, "X-EPJ-System": SECRET.encode()},
+            headers=[
+                *((k.encode(), v.encode()) for k, v in epj.items()),
+                (b"correlation-id", PERSON.encode()),
+                (b"X-EPJ-System", SECRET.encode()),
+            ],
         ),
         lambda: platform.client.post(
             "/v1/kommunale-tjenester/query", json={"patients": [PERSON]}, headers=lv

@@ -7,13 +7,14 @@ from __future__ import annotations
 import subprocess
 from collections.abc import Iterator
 from pathlib import Path
+from typing import Any
 
 import pytest
 
-from conftest import REPO, Backend, TestPlatform, start_platform
 from journalloft.platform.registry import RegistryError, discover_services
-from security_support import an_hour_ago
 from support import SERVICES, people, tenant_document
+from support.platform import REPO, Backend, TestPlatform, start_platform
+from support.security import an_hour_ago
 
 ALICE, BOB = people(2, seed="plugins")
 AT = an_hour_ago()
@@ -23,7 +24,7 @@ PLUGIN = "plugin_cave:spec"
 @pytest.fixture
 def with_cave(backend: Backend, tmp_path: Path) -> Iterator[TestPlatform]:
     for platform in start_platform(backend, tmp_path, service_plugins=[PLUGIN]):
-        services = {"kommunale-tjenester": {}, "news2": {}, "cave": {}}
+        services: dict[str, dict[str, Any]] = {"kommunale-tjenester": {}, "news2": {}, "cave": {}}
         platform.onboard(tenant_document("1804", services=services))
         yield platform
 

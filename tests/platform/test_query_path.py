@@ -14,7 +14,6 @@ from typing import Any
 import pytest
 from sqlalchemy import select
 
-from conftest import Backend, TestPlatform, start_platform
 from journalloft.platform.audit import AUDIT_COLUMNS, AUDIT_EVENT, AUDIT_INSERT
 from journalloft.platform.restrictions import RESTRICTED_AMONG, set_restriction
 from journalloft.platform.storage.engines import Stores
@@ -22,6 +21,7 @@ from journalloft.platform.storage.query_path import WriteRefused, connect_query_
 from journalloft.platform.storage.statements import PATIENTS as STATEMENT_PEOPLE
 from journalloft.platform.tenancy import tenant_schema_name
 from support import people, tenant_document
+from support.platform import Backend, TestPlatform, start_platform
 
 NOW = datetime(2026, 11, 22, 3, 0, tzinfo=UTC)
 PATIENTS = people(6, seed="group-commit")
@@ -81,7 +81,7 @@ def logged(stores: Stores, kommunenummer: str) -> dict[str, Any]:
             ).all()
         else:
             rows = [
-                (row[0], None)
+                (row[0], None)  # type: ignore[misc]  # (id, None) stands in for (id, xmin)
                 for row in connection.execute(select(AUDIT_EVENT.c.correlation_id)).all()
             ]
     return dict(rows)
@@ -143,7 +143,7 @@ def test_an_embedded_lookup_sees_what_was_committed_since_and_never_creates_a_st
 
     async def restricted(reads: Any, kommunenummer: str) -> list[Any]:
         [rows] = await reads.fetch(kommunenummer, (RESTRICTED_AMONG, {STATEMENT_PEOPLE: [person]}))
-        return rows
+        return list(rows)
 
     async def run() -> tuple[list[Any], list[Any]]:
         reads = connect_query_path(stores)

@@ -8,8 +8,8 @@ import uuid
 import pytest
 import redis
 
-from conftest import REDIS_URL, Backend, _unavailable
 from journalloft.platform.storage.kv import KeyValue, connect_key_value
+from support.platform import REDIS_URL, Backend, unavailable
 
 
 async def hits(kv: KeyValue, key: str, n: int) -> list[int]:
@@ -30,7 +30,7 @@ def test_counts_are_exact_within_a_process(backend: Backend) -> None:
 @pytest.mark.redis
 def test_two_processes_share_their_counts_within_a_flush_interval() -> None:
     if not REDIS_URL:
-        _unavailable("JOURNALLOFT_TEST_REDIS_URL is not set")
+        unavailable("JOURNALLOFT_TEST_REDIS_URL is not set")
     assert REDIS_URL
     redis_url = REDIS_URL
     key = f"rate:test:{uuid.uuid4().hex}"

@@ -10,18 +10,19 @@ from collections.abc import Iterator
 from datetime import UTC, datetime, timedelta
 from typing import Any
 
-import httpx
+import httpx2 as httpx  # what the test client answers with
 import pytest
 from joserfc.jwk import ECKey
 
-from conftest import Backend, TestPlatform, start_platform
 from journalloft.platform.auth.attestation import (
     ATTESTATION_HEADER,
     Attestation,
     AttestationRefused,
     attestation_from_details,
 )
-from security_support import (
+from support import SERVICES, people, sample_record, tenant_document, token_form
+from support.platform import Backend, TestPlatform, start_platform
+from support.security import (
     PRACTITIONER_PID,
     PUBLIC_URL,
     an_hour_ago,
@@ -31,7 +32,6 @@ from security_support import (
     dpop_headers,
     dpop_token,
 )
-from support import SERVICES, people, sample_record, tenant_document, token_form
 
 ALICE, BOB = people(2, seed="security-attestation")
 QUERY = "/v1/news2/query"
@@ -145,7 +145,7 @@ def test_an_attestation_header_that_is_not_the_callers_is_refused(
     token = dpop_token(platform, "bodo-legevakt", key)
     headers = dpop_headers(token, key, "POST", QUERY)
     details = attestation_details()
-    signer, options = key, {}
+    signer, options = key, dict[str, Any]()
     if case == "signed by another key":
         signer = ECKey.generate_key("P-256")
     elif case == "sent with a bearer token":

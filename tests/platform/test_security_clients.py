@@ -11,21 +11,21 @@ from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
 
-import httpx
+import httpx2 as httpx  # what the test client answers with
 import pytest
 import yaml
 from joserfc.jwk import ECKey
 from sqlalchemy import select
 
-from conftest import TestPlatform
 from journalloft.platform.auth.clients import client_keys, get_client, list_clients, register_client
 from journalloft.platform.cli import main
 from journalloft.platform.directory import TENANT_TABLE
 from journalloft.platform.onboarding import KeptClient, OnboardingReport, offboard, onboard
 from journalloft.platform.settings import get_settings
 from journalloft.platform.tenancy import TenantFileError
-from security_support import PUBLIC_URL, an_hour_ago, claims_of, use_platform_settings
 from support import people, tenant_document, token_form
+from support.platform import TestPlatform
+from support.security import PUBLIC_URL, an_hour_ago, claims_of, use_platform_settings
 
 (PATIENT,) = people(1, seed="security-clients")
 QUERY = "/v1/news2/query"
@@ -281,7 +281,7 @@ def test_a_client_registered_while_the_store_is_made_refuses_the_file_and_its_ne
     check in the transaction refuses the file, and the store it created goes again."""
     import journalloft.platform.onboarding as onboarding
 
-    migrate = onboarding.migrate_tenant
+    migrate = onboarding.migrate_tenant  # type: ignore[attr-defined]
 
     def migrate_while_another_registers(*args: Any, **kwargs: Any) -> Any:
         with pilots.runtime.stores.platform_engine.begin() as connection:

@@ -8,22 +8,15 @@ import time
 from collections.abc import Iterator
 from typing import Any
 
-import httpx
+import httpx2 as httpx  # what the test client answers with
 import pytest
 from joserfc import jwt
 from joserfc.jwk import ECKey, OctKey
 
-from conftest import Backend, TestPlatform, start_platform
 from journalloft.platform.auth.dpop import normalise_htu
-from security_support import (
-    PUBLIC_URL,
-    an_hour_ago,
-    b64url,
-    claims_of,
-    dpop_headers,
-    dpop_token,
-)
 from support import dpop_proof, people, tenant_document, token_form
+from support.platform import Backend, TestPlatform, start_platform
+from support.security import PUBLIC_URL, an_hour_ago, b64url, claims_of, dpop_headers, dpop_token
 
 ALICE, BOB = people(2, seed="security-dpop")
 QUERY = "/v1/news2/query"

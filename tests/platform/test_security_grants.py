@@ -14,10 +14,10 @@ from hypothesis import strategies as st
 from joserfc.jwk import ECKey
 from sqlalchemy import update
 
-from conftest import Backend, TestPlatform, start_platform
 from journalloft.platform.auth.clients import add_key, register_client
 from journalloft.platform.directory import TENANT_TABLE
 from support import SERVICES, people, sample_record, tenant_document, token_form
+from support.platform import Backend, TestPlatform, start_platform
 
 NOW = datetime(2026, 11, 22, 3, 0, tzinfo=UTC)
 AT = "2026-11-22T02:00:00+00:00"
@@ -30,7 +30,7 @@ RECORDS = {name: sample_record(name, "g-1", PATIENT, at=AT) for name in SERVICES
 def document(
     kommunenummer: str, services: frozenset[str], grants: dict[str, frozenset[str]]
 ) -> Any:
-    adopted = {s: {} for s in sorted(services)}
+    adopted: dict[str, dict[str, Any]] = {s: {} for s in sorted(services)}
     base = tenant_document(kommunenummer, services=adopted)
     base["consumers"] = [
         {"client_id": c, "name": c, "services": sorted(grants[c])} for c in CONSUMERS if grants[c]

@@ -11,10 +11,10 @@ import pytest
 from joserfc import jwt
 from joserfc.jwk import ECKey
 
-from conftest import Backend, TestPlatform, start_platform
 from journalloft.platform.auth.issuer import CLIENT_ASSERTION_TYPE
-from security_support import PUBLIC_URL, an_hour_ago
 from support import client_assertion, people
+from support.platform import Backend, TestPlatform, start_platform
+from support.security import PUBLIC_URL, an_hour_ago
 
 ALICE = people(1, seed="security-hygiene")[0]
 AT = an_hour_ago()

@@ -6,13 +6,13 @@ from __future__ import annotations
 import time
 from collections.abc import Iterator
 
-import httpx
+import httpx2 as httpx  # what the test client answers with
 import pytest
 import redis
 
-from conftest import Backend, TestPlatform, start_platform
-from security_support import an_hour_ago
 from support import SERVICES, people, sample_record, tenant_document
+from support.platform import Backend, TestPlatform, start_platform
+from support.security import an_hour_ago
 
 (ALICE,) = people(1, seed="security-limits")
 SALTEN = {"client_id": "salten-legevakt", "name": "Salten legevakt", "services": ["news2"]}

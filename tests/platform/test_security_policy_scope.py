@@ -9,9 +9,9 @@ from typing import Any
 import pytest
 from joserfc.jwk import ECKey
 
-from conftest import Backend, TestPlatform, start_platform
-from security_support import an_hour_ago, dpop_headers, dpop_token
 from support import people, tenant_document
+from support.platform import Backend, TestPlatform, start_platform
+from support.security import an_hour_ago, dpop_headers, dpop_token
 
 ALICE, BOB = people(2, seed="security-policy-scope")
 QUERY = "/v1/news2/query"
@@ -31,7 +31,7 @@ def platform(
         for kommunenummer, policy in STRICT.items():
             platform.onboard(tenant_document(kommunenummer, policy=policy, extra_consumers=shared))
         for kommunenummer, source in (("1804", "bodo-epj"), ("5502", "k5502-epj")):
-            record = {"id": "p-1", "patient": ALICE, "updated": AT, "effective": AT}
+            record: dict[str, Any] = {"id": "p-1", "patient": ALICE, "updated": AT, "effective": AT}
             pushed = platform.client.post(
                 f"/v1/tenants/{kommunenummer}/news2/records",
                 json={"records": [{**record, "spo2_scale": 1}]},

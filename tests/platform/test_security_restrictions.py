@@ -12,21 +12,21 @@ from datetime import UTC, datetime, timedelta
 from pathlib import Path
 from typing import Any
 
-import httpx
+import httpx2 as httpx  # what the test client answers with
 import pytest
 
-from conftest import Backend, TestPlatform, start_platform
 from journalloft.platform.audit import FEED_DELAY_SECONDS
 from journalloft.platform.cli import main
 from journalloft.platform.settings import get_settings
-from security_support import (
+from support import SERVICES, people, sample_record, tenant_document, token_form
+from support.platform import Backend, TestPlatform, start_platform
+from support.security import (
     PUBLIC_URL,
     an_hour_ago,
     attestation_details,
     read_feed,
     use_platform_settings,
 )
-from support import SERVICES, people, sample_record, tenant_document, token_form
 
 AT = an_hour_ago()
 OPERATOR = {"1804": "bodo-drift", "3201": "baerum-drift"}

@@ -11,10 +11,10 @@ from pathlib import Path
 from typing import Any
 
 import httpx
+import httpx2
 import pytest
 from joserfc.jwk import ECKey, RSAKey
 
-from conftest import Backend, TestPlatform, start_platform
 from journalloft.platform.auth.tokens import (
     IssuerKeys,
     Principal,
@@ -23,7 +23,9 @@ from journalloft.platform.auth.tokens import (
     principal_from_claims,
 )
 from journalloft.platform.errors import ServiceUnavailable, Unauthorized
-from security_support import (
+from support import SERVICES, people, tenant_document
+from support.platform import Backend, TestPlatform, start_platform
+from support.security import (
     HELSEID,
     FakeHelseID,
     an_hour_ago,
@@ -34,7 +36,6 @@ from security_support import (
     tampered,
     unsigned_token,
 )
-from support import SERVICES, people, tenant_document
 
 ALICE, BOB = people(2, seed="security-tokens")
 HELSEID_CLIENT = "7b2c6f3e-helseid-legevakt"
@@ -68,7 +69,7 @@ def platform(
         yield platform
 
 
-def look_up(platform: TestPlatform, token: str, scheme: str = "Bearer") -> httpx.Response:
+def look_up(platform: TestPlatform, token: str, scheme: str = "Bearer") -> httpx2.Response:
     return platform.client.post(
         QUERY,
         json={"patients": [ALICE], "kommuner": ["1804"]},

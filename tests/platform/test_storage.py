@@ -10,7 +10,6 @@ from alembic import command
 from alembic.config import Config
 from sqlalchemy import Connection, inspect
 
-from conftest import REPO, Backend, make_settings
 from journalloft.platform.auth.clients import list_clients
 from journalloft.platform.registry import discover_services
 from journalloft.platform.storage.engines import Stores
@@ -21,6 +20,7 @@ from journalloft.platform.storage.migrations import (
     tenant_is_current,
 )
 from journalloft.platform.storage.tables import UTCDateTime
+from support.platform import REPO, Backend, make_settings
 
 SERVICES = discover_services()
 

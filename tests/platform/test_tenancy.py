@@ -3,16 +3,24 @@ from pathlib import Path
 import pytest
 import yaml
 
-from journalloft.platform.registry import load_services
+from journalloft.platform.jsonschemas import Schemas
+from journalloft.platform.registry import ServiceRegistry, load_services
 from journalloft.platform.settings import Settings
-from journalloft.platform.tenancy import TenantFileError, load_tenant_file, tenant_schema_name
+from journalloft.platform.tenancy import (
+    Tenant,
+    TenantFileError,
+    load_tenant_file,
+    tenant_schema_name,
+)
 from support import tenant_document
 
 REPO = Path(__file__).resolve().parents[2]
 
+Registry = tuple[Schemas, ServiceRegistry]
+
 
 @pytest.fixture(scope="module")
-def registry():  # type: ignore[no-untyped-def]
+def registry() -> Registry:
     return load_services(Settings(home=REPO, environment="test"))
 
 
@@ -22,7 +30,7 @@ def write(tmp_path: Path, document: object, name: str = "tenant.yaml") -> Path:
     return path
 
 
-def load(path: Path, registry):  # type: ignore[no-untyped-def]
+def load(path: Path, registry: Registry) -> Tenant:
     schemas, services = registry
     return load_tenant_file(path, schemas=schemas, services=services.settings_schemas())
 
@@ -70,7 +78,7 @@ def test_pilot_identities_are_right(registry) -> None:  # type: ignore[no-untype
 )
 def test_a_bad_file_is_refused_with_file_field_and_reason(
     tmp_path: Path,
-    registry,  # type: ignore[no-untyped-def]
+    registry: Registry,
     change: dict[str, object],
     pointer: str,
     reason: str,
@@ -87,7 +95,7 @@ def test_a_bad_file_is_refused_with_file_field_and_reason(
 
 def test_a_grant_for_a_service_the_tenant_has_not_adopted_is_refused(
     tmp_path: Path,
-    registry,  # type: ignore[no-untyped-def]
+    registry: Registry,
 ) -> None:
     document = tenant_document("1804", services={"news2": {}})
     document["consumers"][0]["services"] = ["news2", "kommunale-tjenester"]

@@ -12,12 +12,12 @@ from typing import Any
 import pytest
 import yaml
 
-from conftest import TestPlatform
 from journalloft.platform.demo import seed_demo_data
 from journalloft.platform.tenancy import TenantFileError
 from journalloft.services.diagnoser import spec
 from journalloft.services.diagnoser.status import OSLO
 from support import people, tenant_document
+from support.platform import TestPlatform
 
 NOW = datetime(2026, 11, 22, 2, 0, tzinfo=OSLO)
 TODAY = date(2026, 11, 22)

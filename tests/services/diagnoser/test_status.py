@@ -292,7 +292,8 @@ def test_without_an_abatement_the_window_counts_from_the_last_update_in_norway(
 
 def test_refuted_and_entered_in_error_never_leave(stores: Stores) -> None:
     patient = person(1)
-    shared, never = [], []
+    shared: list[dict[str, Any]] = []
+    never: list[dict[str, Any]] = []
     for clinical, verification in COMBINATIONS:
         if (clinical is None) != (verification == "entered-in-error"):
             continue

@@ -9,10 +9,10 @@ from typing import Any
 
 import pytest
 
-from conftest import TestPlatform
 from journalloft.services.kommunale_tjenester import spec
 from journalloft.services.kommunale_tjenester.status import OSLO
 from support import people, tenant_document
+from support.platform import TestPlatform
 
 NOW = datetime(2026, 11, 22, 3, 0, tzinfo=OSLO)
 TODAY = date(2026, 11, 22)

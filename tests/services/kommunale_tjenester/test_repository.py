@@ -84,7 +84,7 @@ def fetch(
     ended_since: date | None = None,
     kommunenummer: str = BODO,
 ) -> list[dict[str, Any]]:
-    statement, values = SERVICES, {PATIENTS: patients}
+    statement, values = SERVICES, dict[str, Any]({PATIENTS: patients})
     if ended_since is not None:
         statement, values = SERVICES_ENDED_SINCE, {**values, "ended_since": ended_since}
     return [

@@ -7,11 +7,11 @@ from typing import Any
 
 import pytest
 
-from conftest import TestPlatform
 from journalloft.platform.demo import seed_demo_data
 from journalloft.platform.retention import purge_all
 from journalloft.services.news2 import spec
 from support import people, tenant_document
+from support.platform import TestPlatform
 
 NOW = datetime(2026, 11, 22, 3, 0, tzinfo=UTC)
 ANNE, BJORN, CECILIE = people(3, seed="news2-api")

@@ -18,7 +18,7 @@ from journalloft.platform.service_protocol import IngestContext, QueryContext
 from journalloft.platform.settings import Settings
 from journalloft.platform.storage.engines import Stores
 from journalloft.platform.storage.migrations import migrate_tenant
-from journalloft.platform.storage.records import content_hash, upsert_records
+from journalloft.platform.storage.records import stored_row, upsert_records
 from journalloft.services.news2 import spec
 from support import query_service
 
@@ -222,17 +222,14 @@ def demo(stores: Stores) -> tuple[list[dict[str, Any]], dict[str, dict[str, Any]
     rng = random.Random("demo")
     patients = [synthetic_person_id(rng) for _ in range(5)]
     records = spec.demo_records(rng=rng, patients=patients, now=NOW)
-    context = IngestContext(kommunenummer="1804", source="demo", now=NOW, settings={})
+    ingest_context = IngestContext(kommunenummer="1804", source="demo", now=NOW, settings={})
     rows = [
-        {
-            **spec.prepare(r, context=context),
-            "source": "demo",
-            "record_id": r["id"],
-            "patient": r["patient"],
-            "updated": datetime.fromisoformat(r["updated"]),
-            "content_hash": content_hash(r),
-            "received_at": NOW,
-        }
+        stored_row(
+            r,
+            service_values=spec.prepare(r, context=ingest_context),
+            source="demo",
+            received_at=NOW,
+        )
         for r in records
     ]
     with stores.tenant_transaction("1804") as connection:

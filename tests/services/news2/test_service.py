@@ -66,7 +66,7 @@ def measurement(
 
 def with_total(total: int, patient: str = ANNE, **changes: Any) -> dict[str, Any]:
     """A complete set whose NEWS2 total is ``total`` (0-9), raised through pulse and RR."""
-    steps = {
+    steps: dict[int, dict[str, Any]] = {
         0: {},
         1: {"pulse": 95},
         2: {"pulse": 115},
