@@ -244,6 +244,15 @@ def test_withdraw_removes_a_record_from_queries_for_its_own_source_only(
     assert replay.json()["stale"] == 1
 
 
+@pytest.mark.parametrize("sent_as", ["2026/117", "2026%2F117"])
+def test_a_record_id_with_a_slash_can_be_withdrawn(pilots: TestPlatform, sent_as: str) -> None:
+    """Before: an id with "/" was stored but could never be withdrawn (404 either way)."""
+    push(pilots, "1804", measurement("2026/117"))
+    url = f"/v1/tenants/1804/news2/records/{sent_as}"
+    assert pilots.client.delete(url, headers=pilots.headers("bodo-epj")).status_code == 204
+    assert look_up(pilots, "bodo-legevakt", ALICE).json() == {"results": []}
+
+
 def test_scopes_and_grants_decide_what_a_client_may_do(pilots: TestPlatform) -> None:
     push(pilots, "1804", measurement())
     reader_writes = pilots.client.post(

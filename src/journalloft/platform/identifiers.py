@@ -156,7 +156,7 @@ def parse_person_id(value: str, *, allow_synthetic: bool) -> PersonId:
 
     synthetic = kind is PersonIdKind.SYNTHETIC
     if synthetic and not allow_synthetic:
-        raise InvalidPersonId("synthetic test numbers are not accepted in production")
+        raise InvalidPersonId("synthetic test numbers are not accepted here")
     return PersonId(value=value, kind=kind, synthetic=synthetic, birth_date=birth_date)
 
 

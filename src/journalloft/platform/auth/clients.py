@@ -30,23 +30,27 @@ class Registration:
 
 
 def register_client(
-    connection: Connection, *, client_id: str, name: str, admin: bool | None = None
+    connection: Connection, *, client_id: str, name: str | None, admin: bool | None = None
 ) -> bool:
     """The platform operator registers a client: create it if it is new (True; the operator owns
-    it), or update its name and admin flag. Its owner and keys are kept."""
+    it), or update what is given of its name and admin flag (None keeps it). Its owner and keys
+    are kept."""
     exists = connection.execute(
         select(CLIENT.c.client_id).where(CLIENT.c.client_id == client_id)
     ).first()
     if exists:
-        values: dict[str, Any] = {"name": name}
+        values: dict[str, Any] = {}
+        if name is not None:
+            values["name"] = name
         if admin is not None:
             values["admin"] = admin
-        connection.execute(update(CLIENT).where(CLIENT.c.client_id == client_id).values(values))
+        if values:
+            connection.execute(update(CLIENT).where(CLIENT.c.client_id == client_id).values(values))
         return False
     connection.execute(
         insert(CLIENT).values(
             client_id=client_id,
-            name=name,
+            name=name or client_id,
             admin=bool(admin),
             created_at=datetime.now(UTC),
             owner=None,

@@ -69,8 +69,9 @@ def load_signing_key(settings: Settings) -> ECKey:
     path = settings.issuer_key_file or settings.data_path / "issuer-dev-key.json"
     if path.exists():
         key = import_key(json.loads(path.read_text(encoding="utf-8")))
-        if not isinstance(key, ECKey):
-            raise ValueError(f"{path}: the issuer key must be an EC key")
+        if not isinstance(key, ECKey) or key.curve_name != "P-256" or not key.is_private:
+            # the issuer signs with ES256: anything else would fail at the first token request
+            raise ValueError(f"{path}: the issuer key must be a private EC key on P-256 (ES256)")
         return key
     if settings.issuer_key_file is not None:
         raise FileNotFoundError(f"issuer key file {path} does not exist")

@@ -55,7 +55,7 @@ def cmd_clients(args: argparse.Namespace) -> None:
                 register_client(
                     connection,
                     client_id=args.client_id,
-                    name=args.name or args.client_id,
+                    name=args.name,
                     admin=args.admin,
                 )
                 if args.jwk:

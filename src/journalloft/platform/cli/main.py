@@ -8,6 +8,8 @@ import argparse
 import sys
 from collections.abc import Sequence
 
+from pydantic import ValidationError
+
 from journalloft.platform.cli.audit import cmd_audit, cmd_restrictions
 from journalloft.platform.cli.clients import cmd_clients, cmd_token
 from journalloft.platform.cli.common import CommandError
@@ -60,7 +62,12 @@ def build_parser() -> argparse.ArgumentParser:
     add.add_argument("client_id")
     add.add_argument("--name")
     add.add_argument("--jwk", help="file with the client's public JWK or JWKS ('-': stdin)")
-    add.add_argument("--admin", action="store_true", help="may get the admin scope")
+    add.add_argument(
+        "--admin",
+        action=argparse.BooleanOptionalAction,
+        default=None,
+        help="may get the admin scope (--no-admin takes it away; neither keeps it as it is)",
+    )
     add.set_defaults(run=cmd_clients)
     rotate = client_commands.add_parser("rotate-key")
     rotate.add_argument("client_id")
@@ -124,6 +131,11 @@ def main(argv: Sequence[str] | None = None) -> int:
         return 1
     except KeyboardInterrupt:
         return 130
+    except ValidationError as exc:  # settings: say what is wrong, never echo the values
+        for error in exc.errors(include_input=False, include_url=False):
+            where = ".".join(str(part) for part in error["loc"]) or "settings"
+            print(f"journalloft: {where}: {error['msg']}", file=sys.stderr)
+        return 1
     except Exception as exc:  # one line for the operator; the traceback is not for them
         print(f"journalloft: {type(exc).__name__}: {exc}", file=sys.stderr)
         return 1

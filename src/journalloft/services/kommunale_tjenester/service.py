@@ -179,7 +179,7 @@ def summarise(rows: Iterable[ServiceRow], *, today: date) -> dict[str, PatientSe
 
 
 class KommunaleTjenester:
-    """The sharing service "Oversikt over kommunale tjenester" (see CONTRACT.md)."""
+    """The sharing service "Oversikt over kommunale tjenester" (see docs/api.md)."""
 
     name: str = "kommunale-tjenester"
     title: str = "Oversikt over kommunale tjenester"

@@ -62,7 +62,7 @@ def jwks(runtime: RuntimeDep) -> Any:
             },
         }
     },
-    responses={400: ERRORS[400], 401: ERRORS[401], 415: ERRORS[415]},
+    responses={400: ERRORS[400], 401: ERRORS[401]},
 )
 async def token(request: Request, runtime: RuntimeDep) -> Any:
     """Issue an access token for client_credentials with private_key_jwt (and DPoP)."""

@@ -11,6 +11,7 @@ from collections.abc import Sequence
 from typing import Annotated, Any
 
 from fastapi import APIRouter, Depends, Path, Response
+from starlette.convertors import Convertor, register_url_convertor
 
 from journalloft.platform.errors import NotFound
 from journalloft.platform.http.dependencies import JsonBody, RuntimeDep
@@ -22,6 +23,21 @@ from journalloft.platform.operations.access import ReaderAccess, SourceAccess
 from journalloft.platform.registry import ingest_schema_id
 from journalloft.platform.service_protocol import SharingService
 
+
+class RecordIdConvertor(Convertor[str]):
+    """A source's record id in a path: one or more characters, ``/`` included (an EPJ may well
+    number its records ``2026/117``), but never empty, so ``…/records/`` is no record's path."""
+
+    regex = "[^/].*"
+
+    def convert(self, value: str) -> str:
+        return value
+
+    def to_string(self, value: str) -> str:
+        return value
+
+
+register_url_convertor("record_id", RecordIdConvertor())
 RecordId = Annotated[str, Path(min_length=1, max_length=128)]
 INGEST_RESULT = schema_ref(COMMON_SCHEMA, "/$defs/ingest_result")
 
@@ -87,7 +103,7 @@ def service_router(service: SharingService) -> APIRouter:
         return sharing.ingest(runtime, access, body).as_dict()
 
     @router.delete(
-        f"/v1/tenants/{{kommunenummer}}/{name}/records/{{record_id}}",
+        f"/v1/tenants/{{kommunenummer}}/{name}/records/{{record_id:record_id}}",
         operation_id=f"withdraw_{operation}",
         summary=f"Withdraw a {service.title} record sent in error",
         status_code=204,
