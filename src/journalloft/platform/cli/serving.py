@@ -9,6 +9,9 @@ from journalloft.platform.cli.common import open_runtime
 from journalloft.platform.settings import get_settings
 
 
+WORKER_HEALTHCHECK_SECONDS = 60
+
+
 def cmd_serve(args: argparse.Namespace) -> None:
     import uvicorn
 
@@ -29,6 +32,10 @@ def cmd_serve(args: argparse.Namespace) -> None:
         host=settings.host,
         port=settings.port,
         workers=args.workers,
+        # uvicorn kills a worker that does not answer its health check within 5 s by default; a
+        # worker importing the platform on a busy machine can take longer than that to start,
+        # and was then killed and restarted in a loop (seen with 2 workers on a loaded 2-core VM)
+        timeout_worker_healthcheck=WORKER_HEALTHCHECK_SECONDS,
         loop="uvloop",
         http="httptools",
         proxy_headers=True,
