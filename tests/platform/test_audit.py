@@ -15,7 +15,7 @@ import pytest
 from journalloft.platform.audit import FEED_DELAY_SECONDS
 from journalloft.platform.retention import PurgeResult, purge_all
 from journalloft.platform.tenancy import tenant_schema_name
-from support import people, tenant_document
+from support import SERVICES, people, sample_record, tenant_document
 from support.platform import Backend, TestPlatform, start_platform
 from support.security import read_feed
 
@@ -267,3 +267,42 @@ def test_audit_events_are_kept_five_years_unless_the_tenant_says_otherwise(
         log = post(platform, f"/v1/tenants/{kommunenummer}/audit/query", {"patient": eva}, operator)
         read_years = [e["occurred_at"][:4] for e in log.json()["events"] if e["action"] == "read"]
         assert read_years == [str(NOW.year - 4), str(NOW.year - 6)][:kept]
+
+
+@pytest.mark.parametrize("service", SERVICES)
+def test_every_services_writes_reads_and_withdrawals_are_in_the_log(
+    platform: TestPlatform, service: str
+) -> None:
+    alice, bob = people(2, seed=f"audit-every-{service}")
+    records = f"/v1/tenants/4603/{service}/records"
+    written = post(
+        platform,
+        records,
+        {"records": [sample_record(service, f"{service}-{p}", p, at=AT) for p in (alice, bob)]},
+        "k4603-epj",
+    )
+    assert written.status_code == 200, written.text
+    read = post(platform, f"/v1/{service}/query", {"patients": [alice, bob]}, "k4603-legevakt")
+    assert [r["patient"] for r in read.json()["results"]] == [alice, bob]
+    withdrawn = platform.client.delete(
+        f"{records}/{service}-{bob}", headers=platform.headers("k4603-epj")
+    )
+    assert withdrawn.status_code == 204
+    post(platform, f"/v1/{service}/query", {"patients": [bob]}, "k4603-legevakt")
+    trail = [
+        (e["action"], e["service"], e["client_id"], e["result_count"], e["outcome"])
+        for person in (alice, bob)
+        for e in reversed(
+            post(
+                platform, "/v1/tenants/4603/audit/query", {"patient": person}, "k4603-drift"
+            ).json()["events"]
+        )
+    ]
+    assert trail == [
+        ("write", service, "k4603-epj", 1, "ok"),
+        ("read", service, "k4603-legevakt", 1, "ok"),
+        ("write", service, "k4603-epj", 1, "ok"),
+        ("read", service, "k4603-legevakt", 1, "ok"),
+        ("withdraw", service, "k4603-epj", 1, "ok"),
+        ("read", service, "k4603-legevakt", 0, "ok"),
+    ]

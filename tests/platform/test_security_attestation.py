@@ -20,7 +20,7 @@ from journalloft.platform.auth.attestation import (
     AttestationRefused,
     attestation_from_details,
 )
-from support import people, tenant_document, token_form
+from support import SERVICES, people, sample_record, tenant_document, token_form
 from support.platform import Backend, TestPlatform, start_platform
 from support.security import (
     PRACTITIONER_PID,
@@ -245,3 +245,31 @@ def test_an_attestation_is_dated_and_at_most_60_minutes_old(issued_at: Any, reas
         [attestation_details()], issued_at=NOW - 3600, now=NOW, source="token"
     )
     assert exactly_an_hour is not None
+
+
+@pytest.mark.parametrize("service", SERVICES)
+def test_every_services_lookups_need_the_attestation_the_tenant_requires(
+    platform: TestPlatform, service: str
+) -> None:
+    pushed = platform.client.post(
+        f"/v1/tenants/5501/{service}/records",
+        json={"records": [sample_record(service, f"every-{service}", BOB, at=AT)]},
+        headers=platform.headers("k5501-epj"),
+    )
+    assert pushed.status_code == 200, pushed.text
+    body = {"patients": [BOB], "kommuner": ["5501"]}
+    plain = platform.client.post(
+        f"/v1/{service}/query", json=body, headers=platform.headers("k5501-legevakt")
+    )
+    assert plain.status_code == 403
+    assert plain.json()["title"] == "Attestation required"
+    token = token_with_attestation(platform, "k5501-legevakt", [attestation_details()]).json()
+    attested = platform.client.post(
+        f"/v1/{service}/query",
+        json=body,
+        headers={"Authorization": f"Bearer {token['access_token']}"},
+    )
+    assert attested.status_code == 200, attested.text
+    assert [(r["patient"], r["kommunenummer"]) for r in attested.json()["results"]] == [
+        (BOB, "5501")
+    ]

@@ -16,7 +16,7 @@ from sqlalchemy import update
 
 from journalloft.platform.auth.clients import add_key, register_client
 from journalloft.platform.directory import TENANT_TABLE
-from support import SERVICES, people, tenant_document, token_form
+from support import SERVICES, people, sample_record, tenant_document, token_form
 from support.platform import Backend, TestPlatform, start_platform
 
 NOW = datetime(2026, 11, 22, 3, 0, tzinfo=UTC)
@@ -24,16 +24,7 @@ AT = "2026-11-22T02:00:00+00:00"
 TENANTS = ("1804", "3201", "5501", "4601")
 CONSUMERS = ("lv-nord", "lv-sor", "lv-vest")
 (PATIENT,) = people(1, seed="security-grants")
-RECORDS = {
-    "news2": {"id": "g-1", "patient": PATIENT, "updated": AT, "effective": AT, "spo2_scale": 1},
-    "kommunale-tjenester": {
-        "id": "g-1",
-        "patient": PATIENT,
-        "updated": AT,
-        "service_code": "6",
-        "start": "2026-01-05",
-    },
-}
+RECORDS = {name: sample_record(name, "g-1", PATIENT, at=AT) for name in SERVICES}
 
 
 def document(
@@ -51,7 +42,7 @@ def document(
 def platform(
     module_backend: Backend, tmp_path_factory: pytest.TempPathFactory
 ) -> Iterator[TestPlatform]:
-    """Every tenant with both services and the same person in each; every consumer registered."""
+    """Every tenant with every service and the same person in each; every consumer registered."""
     for platform in start_platform(module_backend, tmp_path_factory.mktemp("grants")):
         platform.set_now(NOW)
         everything = {c: frozenset(SERVICES) for c in CONSUMERS}

@@ -10,8 +10,9 @@ import httpx2 as httpx  # what the test client answers with
 import pytest
 import redis
 
-from support import people, tenant_document
+from support import SERVICES, people, sample_record, tenant_document
 from support.platform import Backend, TestPlatform, start_platform
+from support.security import an_hour_ago
 
 (ALICE,) = people(1, seed="security-limits")
 SALTEN = {"client_id": "salten-legevakt", "name": "Salten legevakt", "services": ["news2"]}
@@ -75,3 +76,30 @@ def test_a_client_over_a_tenants_limit_gets_429_with_retry_after(platform: TestP
             time.sleep(0.05)
         assert counted >= 5
         assert 0 < shared.ttl(f"journalloft:rate:5501:salten-legevakt:{window}") <= 60
+
+
+@pytest.mark.parametrize("service", SERVICES)
+def test_every_services_requests_count_against_the_tenants_limit(
+    platform: TestPlatform, service: str
+) -> None:
+    """A tenant of its own per service (4 requests a minute), so the counts stay apart."""
+    kommunenummer = f"46{SERVICES.index(service) + 10}"
+    tenant = platform.onboard(tenant_document(kommunenummer, policy={"rate_limit_per_minute": 4}))
+    source, consumer = tenant.sources[0].client_id, tenant.consumers[0].client_id
+    for client in (source, consumer):
+        platform.token(client)
+    if time.time() % 60 > 50:  # the limit counts per clock minute: start inside one
+        time.sleep(60.05 - time.time() % 60)
+    record = sample_record(service, "l-1", ALICE, at=an_hour_ago())
+    path = f"/v1/tenants/{kommunenummer}/{service}/records"
+    pushes = [
+        platform.client.post(path, json={"records": [record]}, headers=platform.headers(source))
+        for _ in range(5)
+    ]
+    assert [p.status_code for p in pushes] == [200, 200, 200, 200, 429]
+    body = {"patients": [ALICE], "kommuner": [kommunenummer]}
+    lookups = [
+        platform.client.post(f"/v1/{service}/query", json=body, headers=platform.headers(consumer))
+        for _ in range(5)
+    ]
+    assert [r.status_code for r in lookups] == [200, 200, 200, 200, 429]

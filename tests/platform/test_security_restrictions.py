@@ -18,7 +18,7 @@ import pytest
 from journalloft.platform.audit import FEED_DELAY_SECONDS
 from journalloft.platform.cli import main
 from journalloft.platform.settings import get_settings
-from support import people, tenant_document, token_form
+from support import SERVICES, people, sample_record, tenant_document, token_form
 from support.platform import Backend, TestPlatform, start_platform
 from support.security import (
     PUBLIC_URL,
@@ -312,3 +312,41 @@ def test_the_command_line_and_the_api_restrict_through_one_operation(
         return {k: v for k, v in event.items() if k in ("action", "result_count", "outcome")}
 
     assert restrict_event(by_api) == restrict_event(by_cli)
+
+
+@pytest.mark.parametrize("service", SERVICES)
+def test_every_service_withholds_a_restricted_person_unless_the_glass_is_broken(
+    platform: TestPlatform, service: str
+) -> None:
+    eva, bob = people(2, seed=f"restriction-every-{service}")
+    pushed = platform.client.post(
+        f"/v1/tenants/1804/{service}/records",
+        json={"records": [sample_record(service, f"r-{p}", p, at=AT) for p in (eva, bob)]},
+        headers=platform.headers("bodo-epj"),
+    )
+    assert pushed.status_code == 200, pushed.text
+    assert restrict(platform, "1804", eva, "bodo-drift").json()["changed"]
+
+    def look(token: str) -> list[dict[str, Any]]:
+        response = platform.client.post(
+            f"/v1/{service}/query",
+            json={"patients": [eva, bob], "kommuner": ["1804"]},
+            headers={"Authorization": f"Bearer {token}"},
+        )
+        assert response.status_code == 200, response.text
+        found: list[dict[str, Any]] = response.json()["results"]
+        return found
+
+    plain = look(platform.token("bodo-legevakt"))
+    assert plain[0] == {"patient": eva, "kommunenummer": "1804", "restricted": True}
+    assert plain[1]["patient"] == bob
+    assert "restricted" not in plain[1]
+    opened = look(attested_token(platform, "bodo-legevakt", purpose="BTG", name="Lege Glass"))
+    assert [(r["patient"], "restricted" in r) for r in opened] == [(eva, False), (bob, False)]
+    assert opened[1] == plain[1]
+    reads = [
+        (e["outcome"], e["break_the_glass"], e["result_count"])
+        for e in access_log(platform, "1804", eva)
+        if e["action"] == "read" and e["service"] == service
+    ]
+    assert reads == [("restricted", False, 0), ("ok", True, 1)]

@@ -23,7 +23,7 @@ from journalloft.platform.auth.tokens import (
     principal_from_claims,
 )
 from journalloft.platform.errors import ServiceUnavailable, Unauthorized
-from support import people, tenant_document
+from support import SERVICES, people, tenant_document
 from support.platform import Backend, TestPlatform, start_platform
 from support.security import (
     HELSEID,
@@ -114,7 +114,7 @@ def test_helseid_claims_map_to_the_principal_the_built_in_issuer_yields(
     )
     assert built_in.client_id == "bodo-legevakt"
     assert built_in.organisasjonsnummer == "972418013"
-    assert built_in.scopes == frozenset({"news2:read", "kommunale-tjenester:read"})
+    assert built_in.scopes == frozenset(f"{name}:read" for name in SERVICES)
 
 
 @pytest.fixture(scope="module")

@@ -16,12 +16,15 @@ from sqlalchemy.sql import ClauseElement
 from journalloft.platform.auth.issuer import CLIENT_ASSERTION_TYPE
 from journalloft.platform.auth.keys import b64url_sha256
 from journalloft.platform.identifiers import synthetic_person_id
+from journalloft.platform.registry import discover_services
 from journalloft.platform.service_protocol import QueryContext, SharingService
 from journalloft.platform.storage.engines import Stores
 from journalloft.platform.storage.query_path import connect_query_path
 from journalloft.platform.storage.statements import PATIENTS
 
-SERVICES = ("kommunale-tjenester", "news2")
+SERVICES = tuple(service.name for service in discover_services())
+"""Every installed sharing service: tenants adopt them all by default, and the security matrices
+run over each (a new service needs its :func:`sample_record`)."""
 PILOTS = {
     "1804": ("Bodø kommune", "972418013", "bodo"),
     "3201": ("Bærum kommune", "935478715", "baerum"),
@@ -57,6 +60,22 @@ def tenant_document(
         "operators": [{"client_id": f"{prefix}-drift", "name": "Drift"}],
         "policy": policy or {},
     }
+
+
+def sample_record(service: str, record_id: str, patient: str, *, at: str) -> dict[str, Any]:
+    """A small valid record of ``service`` about ``patient``, measured or changed at ``at`` (an
+    instant within the last 72 hours, for news2's window). KeyError: a service without one."""
+    samples: dict[str, dict[str, Any]] = {
+        "news2": {"effective": at, "spo2_scale": 1, "pulse": 70},
+        "kommunale-tjenester": {"service_code": "6", "start": "2026-01-05"},
+        "diagnoser": {
+            "code": {"system": "icpc-2", "code": "P70", "display": "Demens"},
+            "clinical_status": "active",
+            "verification_status": "confirmed",
+            "recorded_by": {"unit": "Hjemmetjenesten sone Sentrum"},
+        },
+    }
+    return {"id": record_id, "patient": patient, "updated": at, **samples[service]}
 
 
 def people(n: int, *, seed: str = "people") -> list[str]:

@@ -1,0 +1,1 @@
+"""Alembic revisions of the diagnoser branch, applied to every tenant store."""
