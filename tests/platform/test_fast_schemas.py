@@ -171,3 +171,16 @@ def test_values_json_does_not_produce_go_to_the_reference(schemas: Schemas) -> N
     body = {"patients": ("12913230572",)}
     assert not schemas.validator(NEWS2_QUERY).is_valid(body)
     assert schemas.errors(body, NEWS2_QUERY) != []
+
+
+@pytest.mark.parametrize("value", ["1234567\n", "1234567\n\n", "\n1234567"])
+def test_a_pattern_ends_at_the_end_of_the_text(value: str) -> None:
+    """Python's ``$`` also matches before a final newline: ``^[0-9]{1,9}$`` took ``1234567\\n``
+    as an HPR number. The schemas are validated with every such pattern anchored at the very end,
+    and the schema as written (in the OpenAPI document) is untouched."""
+    schema_id = SCHEMA_BASE + "test/v1/anchored.schema.json"
+    document = {"$id": schema_id, "type": "string", "pattern": "^[0-9]{1,9}$"}
+    schemas = Schemas({schema_id: document})
+    assert schemas.errors(value, schema_id)
+    assert schemas.errors("1234567", schema_id) == []
+    assert schemas.documents[schema_id]["pattern"] == "^[0-9]{1,9}$"

@@ -199,13 +199,37 @@ def _plan_of(schema: Any, resolver: Resolver[Any], active: frozenset[int]) -> Fo
     return None if plan.empty() else plan
 
 
+_END_OF_TEXT = "(?![\\s\\S])"
+"""Nothing follows: the end of the text in Python's ``re`` and in the fast validator's regex."""
+
+
+def _anchored(node: Any) -> Any:
+    """``node`` with every ``pattern`` that ends in an unescaped ``$`` ending at the very end
+    of the text instead. In Python's ``re`` (the reference validator) ``$`` also matches before a
+    final newline, so ``^[0-9]{1,9}$`` took ``"1234567\n"`` as an HPR number; JSON Schema means
+    ECMA-262, where it does not."""
+    if isinstance(node, dict):
+        out = {key: _anchored(value) for key, value in node.items()}
+        pattern = node.get("pattern")
+        if isinstance(pattern, str) and pattern.endswith("$") and not pattern.endswith("\\$"):
+            out["pattern"] = pattern[:-1] + _END_OF_TEXT
+        return out
+    if isinstance(node, list):
+        return [_anchored(item) for item in node]
+    return node
+
+
 class Schemas:
     """All schemas by ``$id``, with one compiled validator each."""
 
     def __init__(self, documents: Mapping[str, dict[str, Any]]) -> None:
         self.documents = dict(documents)
+        """The schemas as written (and as the OpenAPI document shows them)."""
+        self._enforced = {uri: _anchored(doc) for uri, doc in self.documents.items()}
+        """The schemas as validated: every ``pattern`` that ends in ``$`` anchored at the very
+        end, see :func:`_anchored`."""
         self.registry: Registry[Any] = Registry().with_resources(
-            (uri, DRAFT202012.create_resource(doc)) for uri, doc in self.documents.items()
+            (uri, DRAFT202012.create_resource(doc)) for uri, doc in self._enforced.items()
         )
         self._validators: dict[str, Draft202012Validator] = {}
         self._fast: dict[str, Any] = {}
@@ -241,7 +265,7 @@ class Schemas:
             if schema_id not in self.documents:
                 raise SchemaError(f"unknown schema {schema_id}")
             validator = Draft202012Validator(
-                self.documents[schema_id],
+                self._enforced[schema_id],
                 registry=self.registry,
                 format_checker=Draft202012Validator.FORMAT_CHECKER,
             )
@@ -275,9 +299,9 @@ class Schemas:
         fast = None
         try:
             if self._fast_registry is None:
-                self._fast_registry = jsonschema_rs.Registry(list(self.documents.items()))
+                self._fast_registry = jsonschema_rs.Registry(list(self._enforced.items()))
             fast = jsonschema_rs.validator_for(
-                self.documents[schema_id],
+                self._enforced[schema_id],
                 registry=self._fast_registry,
                 validate_formats=True,
                 base_uri=schema_id,
