@@ -25,6 +25,7 @@ import re
 from collections.abc import Iterable
 from datetime import UTC, date, datetime, timedelta
 from typing import Any, Final
+from zoneinfo import ZoneInfo
 
 from journalloft.platform.errors import FieldError
 
@@ -128,3 +129,15 @@ def _duration(delta: timedelta) -> str:
     if seconds < 86400 * 2:
         return f"{seconds // 3600} h {seconds % 3600 // 60} min"
     return f"{seconds // 86400} days"
+
+
+OSLO: Final = ZoneInfo("Europe/Oslo")
+"""Norway's time zone: what "today" means for a service, a date, a window."""
+
+
+def today_in_oslo(now: datetime) -> date:
+    """The calendar date in Norway at the instant ``now`` (timezone-aware; ValueError if not,
+    since a naive datetime's instant is unknown)."""
+    if now.tzinfo is None or now.utcoffset() is None:
+        raise ValueError("now must be a timezone-aware datetime")
+    return now.astimezone(OSLO).date()

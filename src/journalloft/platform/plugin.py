@@ -12,13 +12,16 @@ in one place. ``docs/services.md`` walks through writing a service with it.
   updated, content hash, received, withdrawn), :data:`TENANT` (the schema placeholder of tenant
   tables), :func:`utc_field` and :class:`UTCDateTime` (instants stored in UTC on both stores),
   :func:`visible` (not withdrawn) and :func:`among_people` (the platform binds the people).
+- Time and people: :data:`OSLO` and :func:`today_in_oslo` (what "today" is in Norway),
+  :func:`parse_person_id` (a person id's kind and birth date, e.g. for a demo generator).
 - Schemas: :data:`SCHEMA_BASE`, the prefix of every ``$id``; :func:`parse_rfc3339`, the
   platform's one reading of an RFC 3339 instant (every ``date-time`` field of a record is already
   checked for syntax and range before ``prepare`` sees it).
 """
 
 from journalloft.platform.errors import FieldError
-from journalloft.platform.instants import parse_rfc3339
+from journalloft.platform.identifiers import PersonId, parse_person_id
+from journalloft.platform.instants import OSLO, parse_rfc3339, today_in_oslo
 from journalloft.platform.jsonschemas import SCHEMA_BASE
 from journalloft.platform.service_protocol import (
     IngestContext,
@@ -34,11 +37,13 @@ from journalloft.platform.storage.statements import among_people
 from journalloft.platform.storage.tables import TENANT, SharedRecord, UTCDateTime, utc_field
 
 __all__ = [
+    "OSLO",
     "SCHEMA_BASE",
     "TENANT",
     "FieldError",
     "IngestContext",
     "Lookup",
+    "PersonId",
     "PurgeContext",
     "Purgeable",
     "QueryContext",
@@ -47,7 +52,9 @@ __all__ = [
     "SharingService",
     "UTCDateTime",
     "among_people",
+    "parse_person_id",
     "parse_rfc3339",
+    "today_in_oslo",
     "utc_field",
     "visible",
 ]

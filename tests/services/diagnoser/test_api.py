@@ -13,9 +13,9 @@ import pytest
 import yaml
 
 from journalloft.platform.demo import seed_demo_data
+from journalloft.platform.plugin import OSLO
 from journalloft.platform.tenancy import TenantFileError
 from journalloft.services.diagnoser import spec
-from journalloft.services.diagnoser.status import OSLO
 from support import people, tenant_document
 from support.platform import TestPlatform
 

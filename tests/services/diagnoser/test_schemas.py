@@ -14,11 +14,11 @@ from hypothesis import strategies as st
 
 from journalloft.platform.identifiers import parse_person_id, synthetic_person_id
 from journalloft.platform.jsonschemas import Schemas
+from journalloft.platform.plugin import OSLO
 from journalloft.platform.service_protocol import IngestContext
 from journalloft.services.diagnoser import spec
 from journalloft.services.diagnoser.codes import parse_exclusions
 from journalloft.services.diagnoser.demo import birth_year
-from journalloft.services.diagnoser.status import OSLO
 
 SCHEMA_DIR = Path(__file__).resolve().parents[3] / "schemas"
 NOW = datetime(2026, 11, 22, 3, 0, tzinfo=OSLO)

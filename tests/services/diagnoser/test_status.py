@@ -17,6 +17,7 @@ from sqlalchemy import select
 
 from journalloft.platform.identifiers import synthetic_person_id
 from journalloft.platform.jsonschemas import Schemas
+from journalloft.platform.plugin import OSLO
 from journalloft.platform.service_protocol import IngestContext, QueryContext, RecordRejected
 from journalloft.platform.settings import Settings
 from journalloft.platform.storage.engines import Stores
@@ -28,7 +29,6 @@ from journalloft.services.diagnoser.status import (
     ACTIVE,
     CLINICAL_STATUSES,
     INACTIVE,
-    OSLO,
     VERIFICATION_STATUSES,
     years_before,
 )

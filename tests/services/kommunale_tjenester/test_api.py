@@ -9,8 +9,8 @@ from typing import Any
 
 import pytest
 
+from journalloft.platform.plugin import OSLO
 from journalloft.services.kommunale_tjenester import spec
-from journalloft.services.kommunale_tjenester.status import OSLO
 from support import people, tenant_document
 from support.platform import TestPlatform
 

@@ -9,6 +9,7 @@ from hypothesis import given, settings
 from hypothesis import strategies as st
 
 from journalloft.platform.identifiers import synthetic_person_id
+from journalloft.platform.plugin import today_in_oslo
 from journalloft.platform.service_protocol import IngestContext, QueryContext, RecordRejected
 from journalloft.platform.settings import Settings
 from journalloft.platform.storage.engines import Stores
@@ -18,7 +19,7 @@ from journalloft.services.kommunale_tjenester import spec
 from journalloft.services.kommunale_tjenester.codes import service_type
 from journalloft.services.kommunale_tjenester.service import summarise
 from journalloft.services.kommunale_tjenester.shapes import ServiceRow
-from journalloft.services.kommunale_tjenester.status import STATUS_ORDER, today_in_oslo
+from journalloft.services.kommunale_tjenester.status import STATUS_ORDER
 from support import query_service
 
 BODO = "1804"

@@ -9,6 +9,7 @@ import pytest
 
 from journalloft.platform.identifiers import synthetic_person_id
 from journalloft.platform.jsonschemas import Schemas
+from journalloft.platform.plugin import OSLO
 from journalloft.platform.service_protocol import IngestContext, QueryContext, RecordRejected
 from journalloft.platform.settings import Settings
 from journalloft.platform.storage.engines import Stores
@@ -21,7 +22,6 @@ from journalloft.platform.storage.records import (
 )
 from journalloft.services.kommunale_tjenester import spec
 from journalloft.services.kommunale_tjenester.service import ended_window_days
-from journalloft.services.kommunale_tjenester.status import OSLO
 from support import query_service
 
 BODO = "1804"

@@ -5,13 +5,12 @@ import pytest
 from hypothesis import given
 from hypothesis import strategies as st
 
+from journalloft.platform.plugin import OSLO, today_in_oslo
 from journalloft.services.kommunale_tjenester.status import (
-    OSLO,
     STATUS_ORDER,
     Status,
     service_status,
     sort_key,
-    today_in_oslo,
 )
 
 

@@ -17,7 +17,7 @@ from dataclasses import dataclass
 from datetime import date, datetime, time, timedelta
 from typing import Any
 
-from journalloft.services.diagnoser.status import OSLO, today_in_oslo
+from journalloft.platform.plugin import OSLO, parse_person_id, today_in_oslo
 
 UNITS = (
     "Hjemmetjenesten sone Sentrum",
@@ -86,25 +86,13 @@ OVER = (R81, U71, L75, S720)
 
 
 def birth_year(patient: str) -> int | None:
-    """The birth year an 11-digit person id encodes: its two year digits (the 5th and 6th), the
-    century from its individual number (DOMAIN.md §3; Skatteetaten's series). None where it
-    encodes none (an FH-nummer) or is not such an id.
-
-    The platform's own parser is not part of :mod:`journalloft.platform.plugin`, and the demo
-    needs only the year, to give people diagnoses that fit their age.
-    """
-    if len(patient) != 11 or not patient.isascii() or not patient.isdigit() or patient[0] in "89":
+    """The birth year a person id encodes, read by the platform's parser (None for an
+    FH-nummer, which encodes none, or for what is not a valid person id)."""
+    try:
+        born = parse_person_id(patient, allow_synthetic=True).birth_date
+    except ValueError:
         return None
-    year, individual = int(patient[4:6]), int(patient[6:9])
-    if individual < 500:
-        return 1900 + year
-    if individual < 750 and year >= 54:
-        return 1800 + year
-    if year < 40:
-        return 2000 + year
-    if individual >= 900:
-        return 1900 + year
-    return None
+    return None if born is None else born.year
 
 
 def _age(patient: str, today: date) -> int | None:

@@ -25,6 +25,7 @@ from journalloft.platform.plugin import (
     Lookup,
     QueryContext,
     RecordRejected,
+    today_in_oslo,
 )
 from journalloft.services.diagnoser import demo
 from journalloft.services.diagnoser.codes import (
@@ -50,7 +51,6 @@ from journalloft.services.diagnoser.status import (
     is_active,
     sort_key,
     status_errors,
-    today_in_oslo,
     years_before,
 )
 

@@ -19,9 +19,8 @@ from __future__ import annotations
 
 from datetime import date, datetime
 from typing import Final, Literal
-from zoneinfo import ZoneInfo
 
-from journalloft.platform.plugin import FieldError
+from journalloft.platform.plugin import FieldError, today_in_oslo
 
 ClinicalStatus = Literal["active", "recurrence", "relapse", "inactive", "remission", "resolved"]
 VerificationStatus = Literal[
@@ -47,15 +46,6 @@ ACTIVE: Final[frozenset[str]] = frozenset({"active", "recurrence", "relapse"})
 INACTIVE: Final[frozenset[str]] = frozenset({"inactive", "remission", "resolved"})
 NEVER_SHARED: Final[frozenset[str]] = frozenset({"refuted", "entered-in-error"})
 ENTERED_IN_ERROR: Final = "entered-in-error"
-
-OSLO: Final = ZoneInfo("Europe/Oslo")
-
-
-def today_in_oslo(now: datetime) -> date:
-    """The calendar date in Norway at the instant ``now`` (timezone-aware; ValueError if not)."""
-    if now.tzinfo is None or now.utcoffset() is None:
-        raise ValueError("now must be a timezone-aware datetime")
-    return now.astimezone(OSLO).date()
 
 
 def status_errors(*, clinical: str | None, verification: str, abated: bool) -> list[FieldError]:

@@ -22,6 +22,7 @@ from journalloft.platform.plugin import (
     Lookup,
     QueryContext,
     RecordRejected,
+    today_in_oslo,
 )
 from journalloft.services.kommunale_tjenester import demo
 from journalloft.services.kommunale_tjenester.codes import (
@@ -41,11 +42,7 @@ from journalloft.services.kommunale_tjenester.shapes import (
     ServiceEntry,
     ServiceRow,
 )
-from journalloft.services.kommunale_tjenester.status import (
-    service_status,
-    sort_key,
-    today_in_oslo,
-)
+from journalloft.services.kommunale_tjenester.status import service_status, sort_key
 
 SCHEMAS: Final = SCHEMA_BASE + "kommunale_tjenester/v1/"
 DEFAULT_ENDED_WINDOW_DAYS: Final = 90

@@ -1,25 +1,11 @@
 """Whether a municipal service is active, paused, planned or ended on a given day in Norway."""
 
-from datetime import date, datetime
+from datetime import date
 from typing import Final, Literal
-from zoneinfo import ZoneInfo
 
 Status = Literal["active", "paused", "planned", "ended"]
 
-OSLO: Final = ZoneInfo("Europe/Oslo")
-
 STATUS_ORDER: Final[dict[Status, int]] = {"active": 0, "planned": 1, "paused": 2, "ended": 3}
-
-
-def today_in_oslo(now: datetime) -> date:
-    """Return the calendar date in Norway at the instant ``now``.
-
-    ``now`` must be timezone-aware; a naive datetime raises ValueError, since its instant is
-    unknown.
-    """
-    if now.tzinfo is None or now.utcoffset() is None:
-        raise ValueError("now must be a timezone-aware datetime")
-    return now.astimezone(OSLO).date()
 
 
 def service_status(
