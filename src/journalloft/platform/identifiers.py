@@ -225,3 +225,13 @@ def person_id_errors(
         if reason is not None:
             errors.append(FieldError(pointer(index), reason))
     return errors
+
+
+SYNTHETIC_HPR_PREFIX = "99"
+
+
+def synthetic_hpr_number(rng: random.Random) -> str:
+    """A made-up HPR number for demo data: nine digits starting with 99. HPR numbers issued to
+    real health personnel have had seven or eight digits, so these cannot be a real person's;
+    they still satisfy every HPR rule of the platform (1 to 9 digits, no leading zero)."""
+    return SYNTHETIC_HPR_PREFIX + f"{rng.randrange(10_000_000):07d}"

@@ -13,14 +13,15 @@ in one place. ``docs/services.md`` walks through writing a service with it.
   tables), :func:`utc_field` and :class:`UTCDateTime` (instants stored in UTC on both stores),
   :func:`visible` (not withdrawn) and :func:`among_people` (the platform binds the people).
 - Time and people: :data:`OSLO` and :func:`today_in_oslo` (what "today" is in Norway),
-  :func:`parse_person_id` (a person id's kind and birth date, e.g. for a demo generator).
+  :func:`parse_person_id` (a person id's kind and birth date, e.g. for a demo generator),
+  :func:`synthetic_hpr_number` (an HPR number no real person has, for demo data).
 - Schemas: :data:`SCHEMA_BASE`, the prefix of every ``$id``; :func:`parse_rfc3339`, the
   platform's one reading of an RFC 3339 instant (every ``date-time`` field of a record is already
   checked for syntax and range before ``prepare`` sees it).
 """
 
 from journalloft.platform.errors import FieldError
-from journalloft.platform.identifiers import PersonId, parse_person_id
+from journalloft.platform.identifiers import PersonId, parse_person_id, synthetic_hpr_number
 from journalloft.platform.instants import OSLO, parse_rfc3339, today_in_oslo
 from journalloft.platform.jsonschemas import SCHEMA_BASE
 from journalloft.platform.service_protocol import (
@@ -54,6 +55,7 @@ __all__ = [
     "among_people",
     "parse_person_id",
     "parse_rfc3339",
+    "synthetic_hpr_number",
     "today_in_oslo",
     "utc_field",
     "visible",

@@ -17,7 +17,7 @@ from dataclasses import dataclass
 from datetime import date, datetime, time, timedelta
 from typing import Any
 
-from journalloft.platform.plugin import OSLO, parse_person_id, today_in_oslo
+from journalloft.platform.plugin import OSLO, parse_person_id, synthetic_hpr_number, today_in_oslo
 
 UNITS = (
     "Hjemmetjenesten sone Sentrum",
@@ -27,7 +27,6 @@ UNITS = (
     "Sykehjemmet, avdeling 2",
     "Omsorgsboliger, Sentrum",
 )
-SYNTHETIC_HPR = ("1234567", "2345678", "3456789", "9876543")
 
 
 @dataclass(frozen=True, slots=True)
@@ -133,7 +132,7 @@ class _Demo:
         changed = min(changed, self.now.astimezone(OSLO))
         recorded_by: dict[str, Any] = {"unit": self.rng.choice(UNITS)}
         if self.rng.random() < 0.6:
-            recorded_by["hpr"] = self.rng.choice(SYNTHETIC_HPR)
+            recorded_by["hpr"] = synthetic_hpr_number(self.rng)
         if note is None and condition.notes and self.rng.random() < 0.7:
             note = self.rng.choice(condition.notes)
         record: dict[str, Any] = {

@@ -2,7 +2,8 @@
 
 People get a series over the last three days: one deteriorates to high risk, one to medium risk,
 one is on SpO2 scale 2 with oxygen, the rest are stable; one stable person's latest set is
-incomplete (temperature and consciousness not measured). Names and HPR numbers are made up.
+incomplete (temperature and consciousness not measured). Names are made up; HPR numbers are
+the platform's synthetic ones (no real person's).
 """
 
 from __future__ import annotations
@@ -12,6 +13,7 @@ from collections.abc import Sequence
 from datetime import datetime, timedelta
 from typing import Any, Literal
 
+from journalloft.platform.plugin import synthetic_hpr_number
 from journalloft.services.news2.scoring import Vitals, score
 
 Profile = Literal["high", "medium", "scale2", "stable"]
@@ -133,7 +135,7 @@ def demo_records(
                     vitals=vitals,
                     recorded_by={
                         "name": f"{rng.choice(FIRST_NAMES)} {rng.choice(LAST_NAMES)}",
-                        "hpr": str(rng.randint(1_000_000, 9_999_999)),
+                        "hpr": synthetic_hpr_number(rng),
                     },
                     location=location,
                 )
