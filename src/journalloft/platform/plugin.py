@@ -9,7 +9,8 @@ in one place. ``docs/services.md`` walks through writing a service with it.
   contexts it is called with, :class:`Lookup` and :class:`RecordRejected`.
 - Errors: :class:`FieldError`, a JSON Pointer and a message.
 - Storage: :class:`SharedRecord` (the columns every record table has: source, record id, patient,
-  updated, content hash, received, withdrawn), :data:`TENANT` (the schema placeholder of tenant
+  updated, content hash, received, withdrawn; :func:`shared_record_columns` gives them to a
+  service's first migration), :data:`TENANT` (the schema placeholder of tenant
   tables), :func:`utc_field` and :class:`UTCDateTime` (instants stored in UTC on both stores),
   :func:`visible` (not withdrawn) and :func:`among_people` (the platform binds the people).
 - Time and people: :data:`OSLO` and :func:`today_in_oslo` (what "today" is in Norway),
@@ -35,7 +36,13 @@ from journalloft.platform.service_protocol import (
 )
 from journalloft.platform.storage.records import visible
 from journalloft.platform.storage.statements import among_people
-from journalloft.platform.storage.tables import TENANT, SharedRecord, UTCDateTime, utc_field
+from journalloft.platform.storage.tables import (
+    TENANT,
+    SharedRecord,
+    UTCDateTime,
+    shared_record_columns,
+    utc_field,
+)
 
 __all__ = [
     "OSLO",
@@ -55,6 +62,7 @@ __all__ = [
     "among_people",
     "parse_person_id",
     "parse_rfc3339",
+    "shared_record_columns",
     "synthetic_hpr_number",
     "today_in_oslo",
     "utc_field",

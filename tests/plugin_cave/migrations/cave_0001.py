@@ -7,7 +7,7 @@ Revises:
 import sqlalchemy as sa
 from alembic import op
 
-from journalloft.platform.plugin import TENANT, UTCDateTime
+from journalloft.platform.plugin import TENANT, shared_record_columns
 
 revision = "cave_0001"
 down_revision = None
@@ -18,17 +18,12 @@ depends_on = None
 def upgrade() -> None:
     op.create_table(
         "cave_entry",
-        sa.Column("source", sa.String(128), primary_key=True),
-        sa.Column("record_id", sa.String(128), primary_key=True),
-        sa.Column("patient", sa.String(11), nullable=False, index=True),
-        sa.Column("updated", UTCDateTime, nullable=False),
-        sa.Column("content_hash", sa.String(64), nullable=False),
-        sa.Column("received_at", UTCDateTime, nullable=False),
-        sa.Column("withdrawn_at", UTCDateTime, nullable=True),
+        *shared_record_columns(),
         sa.Column("kind", sa.String(32), nullable=False),
         sa.Column("text", sa.String(200), nullable=False),
         schema=TENANT,
     )
+    op.create_index("ix_cave_entry_patient", "cave_entry", ["patient"], schema=TENANT)
 
 
 def downgrade() -> None:

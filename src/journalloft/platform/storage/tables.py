@@ -13,7 +13,7 @@ from __future__ import annotations
 from datetime import UTC, datetime
 from typing import Any
 
-from sqlalchemy import DateTime, Dialect
+from sqlalchemy import Column, DateTime, Dialect, String
 from sqlalchemy.orm import registry
 from sqlalchemy.types import TypeDecorator
 from sqlmodel import Field, SQLModel
@@ -69,3 +69,18 @@ class SharedRecord(TenantModel):
     content_hash: str = Field(max_length=64)
     received_at: datetime = utc_field()
     withdrawn_at: datetime | None = utc_field(nullable=True)
+
+
+def shared_record_columns() -> list[Column[Any]]:
+    """The columns of :class:`SharedRecord` for a service's first migration, new objects each
+    call (a column belongs to one table). A migration that uses this gets exactly the platform's
+    key and bookkeeping columns, and adds only its own."""
+    return [
+        Column("source", String(128), primary_key=True),
+        Column("record_id", String(128), primary_key=True),
+        Column("patient", String(11), nullable=False),
+        Column("updated", UTCDateTime, nullable=False),
+        Column("content_hash", String(64), nullable=False),
+        Column("received_at", UTCDateTime, nullable=False),
+        Column("withdrawn_at", UTCDateTime, nullable=True),
+    ]

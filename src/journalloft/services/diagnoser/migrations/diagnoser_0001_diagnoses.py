@@ -7,7 +7,7 @@ Revises:
 import sqlalchemy as sa
 from alembic import op
 
-from journalloft.platform.plugin import TENANT, UTCDateTime
+from journalloft.platform.plugin import TENANT, shared_record_columns
 
 revision = "diagnoser_0001"
 down_revision = None
@@ -18,13 +18,7 @@ depends_on = None
 def upgrade() -> None:
     op.create_table(
         "diagnose",
-        sa.Column("source", sa.String(128), primary_key=True),
-        sa.Column("record_id", sa.String(128), primary_key=True),
-        sa.Column("patient", sa.String(11), nullable=False),
-        sa.Column("updated", UTCDateTime, nullable=False),
-        sa.Column("content_hash", sa.String(64), nullable=False),
-        sa.Column("received_at", UTCDateTime, nullable=False),
-        sa.Column("withdrawn_at", UTCDateTime, nullable=True),
+        *shared_record_columns(),
         sa.Column("code_system", sa.String(8), nullable=False),
         sa.Column("code", sa.String(5), nullable=False),
         sa.Column("display", sa.String(300), nullable=False),
