@@ -11,7 +11,7 @@ from __future__ import annotations
 
 import hashlib
 from collections.abc import Iterable, Mapping
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from datetime import datetime
 from typing import Any
 
@@ -26,6 +26,9 @@ class IngestCounts:
     updated: int = 0
     unchanged: int = 0
     stale: int = 0
+    outcomes: list[str] = field(default_factory=list)
+    """What became of each row, in the order sent: ``created``, ``updated``, ``unchanged`` or
+    ``stale`` (for the faces that answer per record, e.g. a FHIR transaction)."""
 
     def as_dict(self) -> dict[str, int]:
         return {
@@ -104,17 +107,21 @@ def upsert_records(
         if current is None:
             inserts[record_id] = row
             counts.created += 1
+            counts.outcomes.append("created")
         elif row["updated"] < current.updated or (
             current.withdrawn and row["updated"] == current.updated
         ):
             counts.stale += 1
+            counts.outcomes.append("stale")
             continue
         elif row["updated"] == current.updated and row["content_hash"] == current.content_hash:
             counts.unchanged += 1
+            counts.outcomes.append("unchanged")
             continue
         else:
             (inserts if record_id in inserts else updates)[record_id] = row
             counts.updated += 1
+            counts.outcomes.append("updated")
         stored[record_id] = _Stored(row["updated"], row["content_hash"], withdrawn=False)
 
     if inserts:
