@@ -173,7 +173,12 @@ def test_conditional_put_and_delete(platform: TestPlatform) -> None:
     headers = fhir_headers(platform, "bodo-epj")
     created = platform.client.put(url, json=okt_episode(eva), headers=headers)
     assert created.status_code == 201, created.text
-    assert platform.client.put(url, json=okt_episode(eva), headers=headers).status_code == 200
+    validate(created.json())
+    again = platform.client.put(
+        url, json=okt_episode(eva), headers={**headers, "Prefer": "return=OperationOutcome"}
+    )
+    assert again.status_code == 200
+    assert again.json()["issue"][0]["diagnostics"].startswith("unchanged")
     form = {"patient:identifier": f"{FNR}|{eva}", "date": "ge2025-01-01"}
     found = search(platform, "/EpisodeOfCare/_search", **form).json()
     assert found["entry"][0]["resource"]["identifier"][0]["value"] == "GER-9"

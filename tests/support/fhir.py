@@ -2,10 +2,21 @@
 
 from __future__ import annotations
 
+import contextlib
 import copy
 import importlib
+import socket
+import threading
+import time
+from collections.abc import Iterator
 from datetime import UTC, datetime, timedelta
 from typing import Any
+
+import uvicorn
+
+from journalloft.platform.http.app import create_app
+from journalloft.platform.runtime import build_runtime
+from support.platform import TestPlatform
 
 FNR = "urn:oid:2.16.578.1.12.4.1.4.1"
 
@@ -164,3 +175,30 @@ def validate(resource: dict[str, Any]) -> None:
     kind = resource["resourceType"]
     module = importlib.import_module(f"fhir.resources.R4B.{kind.lower()}")
     getattr(module, kind).model_validate(resource)
+
+
+@contextlib.contextmanager
+def served(platform: TestPlatform) -> Iterator[str]:
+    """The app served by uvicorn on a free loopback port, over the same stores as ``platform``
+    (its own runtime, opened on the server's event loop): for real FHIR client libraries."""
+    runtime = build_runtime(platform.runtime.settings)
+    app = create_app(platform.runtime.settings, runtime=runtime)
+    with socket.socket() as probe:
+        probe.bind(("127.0.0.1", 0))
+        port = probe.getsockname()[1]
+    server = uvicorn.Server(
+        uvicorn.Config(app, host="127.0.0.1", port=port, lifespan="on", log_level="warning")
+    )
+    thread = threading.Thread(target=server.run, daemon=True)
+    thread.start()
+    try:
+        deadline = time.monotonic() + 10
+        while not server.started:
+            if not thread.is_alive() or time.monotonic() > deadline:
+                raise RuntimeError("uvicorn did not start")
+            time.sleep(0.02)
+        yield f"http://127.0.0.1:{port}"
+    finally:
+        server.should_exit = True
+        thread.join(timeout=10)
+        runtime.close()

@@ -6,6 +6,7 @@ from __future__ import annotations
 
 import re
 from collections.abc import Mapping
+from functools import partial
 from typing import Annotated, Any, Final
 
 from fastapi import APIRouter, Path, Query, Request
@@ -162,6 +163,7 @@ def fhir_router(services: Mapping[str, SharingService]) -> APIRouter:
         return await search(request, runtime, caller, resource_type, tenant.kommunenummer)
 
     @router.post(PREFIX + "/{kommunenummer}")
+    @router.post(PREFIX + "/{kommunenummer}/")  # the base URL as client libraries write it
     async def transaction(
         request: Request, runtime: RuntimeDep, caller: CallerDep, tenant: TenantDep
     ) -> Response:
@@ -182,8 +184,16 @@ def fhir_router(services: Mapping[str, SharingService]) -> APIRouter:
     ) -> Response:
         binding, service = binding_of(resource_type)
         document = await _json(request)
+        prefer = request.headers.get("prefer", "").replace(" ", "").lower()
         status, outcome = await run_in_threadpool(
-            store_one, runtime, caller, tenant, binding, service, document, identifier
+            partial(store_one, prefer_outcome="return=operationoutcome" in prefer),
+            runtime,
+            caller,
+            tenant,
+            binding,
+            service,
+            document,
+            identifier,
         )
         return FhirResponse(outcome, status_code=status)
 

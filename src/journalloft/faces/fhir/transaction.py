@@ -220,9 +220,13 @@ def store_one(
     service: SharingService,
     document: Any,
     identifier: str,
+    *,
+    prefer_outcome: bool = False,
 ) -> tuple[int, dict[str, Any]]:
     """A conditional PUT ``{type}?identifier=system|value``: the resource stored as the
-    source's record ``value`` (201 created, 200 otherwise, with what became of it)."""
+    source's record ``value`` (201 created, 200 otherwise). The answer is the resource with its
+    logical id, or (``Prefer: return=OperationOutcome``) what became of it: created, updated,
+    unchanged or stale."""
     value = identifier_value(identifier, "/identifier")
     errors = Errors()
     if not isinstance(document, Mapping) or document.get("resourceType") != binding.resource_type:
@@ -257,7 +261,12 @@ def store_one(
         ]
         raise
     outcome = counts.outcomes[0]
-    return (201 if outcome == "created" else 200), information(SAID[outcome])
+    status = 201 if outcome == "created" else 200
+    if prefer_outcome:
+        return status, information(SAID[outcome])
+    stored = dict(document)
+    stored["id"] = resource_id(tenant.kommunenummer, record["patient"], record["id"])
+    return status, stored
 
 
 def withdraw_one(
