@@ -105,8 +105,10 @@ def _include_faces(app: FastAPI, services: Mapping[str, SharingService]) -> None
     """The faces that speak other systems' languages (``journalloft.faces``), for the
     registered services they map; each renders its own errors under its prefix."""
     from journalloft.faces.fhir.routes import PREFIX, fhir_router, render
+    from journalloft.faces.okt import okt_router
 
     app.include_router(fhir_router(services))
+    app.include_router(okt_router(services))
     app.state.face_renderers = {PREFIX: render}
 
 

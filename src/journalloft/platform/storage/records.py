@@ -163,3 +163,35 @@ def withdraw_record(
     if patient is not None:
         connection.execute(update(table).where(key).values(withdrawn_at=now))
     return patient
+
+
+def withdraw_others(
+    connection: Connection,
+    table: Table,
+    *,
+    source: str,
+    patient: str,
+    keep: Iterable[str],
+    id_prefix: str,
+    now: datetime,
+) -> int:
+    """Withdraw the person's visible records from ``source`` whose id starts with
+    ``id_prefix`` and is not in ``keep``: what a snapshot no longer holds. Returns how many."""
+    kept = set(keep)
+    key = and_(
+        table.c.source == source,
+        table.c.patient == patient,
+        table.c.record_id.startswith(id_prefix, autoescape=True),
+        visible(table),
+    )
+    stored = connection.execute(
+        select(table.c.record_id).where(key).order_by(table.c.record_id).with_for_update()
+    ).scalars()
+    gone = [record_id for record_id in stored if record_id not in kept]
+    for start in range(0, len(gone), 500):
+        connection.execute(
+            update(table)
+            .where(key, table.c.record_id.in_(gone[start : start + 500]))
+            .values(withdrawn_at=now)
+        )
+    return len(gone)
