@@ -16,6 +16,8 @@ references the raw vital signs, each its own Observation (LOINC).
 |                            | 8480-6 component), mm[Hg]                                       |
 | pulse                      | member Observation LOINC 8867-4, /min                           |
 | temperature                | member Observation LOINC 8310-5, Cel                            |
+| source_scores              | the SNOMED sub-score components, when sent without vital signs  |
+|                            | (the VKP example); answered with the news2-scored-by extension  |
 | spo2_scale                 | component news2-input#spo2-scale (valueInteger), or the SNOMED  |
 |                            | sub-score component of scale 1 or 2 the source sent             |
 | supplemental_oxygen        | component news2-input#supplemental-oxygen (valueBoolean)        |
@@ -28,7 +30,9 @@ references the raw vital signs, each its own Observation (LOINC).
 
 from __future__ import annotations
 
+import re
 from collections.abc import Mapping, Sequence
+from datetime import date, datetime, time
 from typing import Any, Final
 
 from journalloft.faces.fhir.common import (
@@ -40,6 +44,8 @@ from journalloft.faces.fhir.common import (
     resource_id,
     text_of,
 )
+from journalloft.services.kommunale_tjenester.status import OSLO
+from journalloft.services.news2.scoring import PARAMETERS
 
 SNOMED: Final = "http://snomed.info/sct"
 LOINC: Final = "http://loinc.org"
@@ -71,6 +77,8 @@ LOINC_FIELDS: Final = {loinc: field for field, (loinc, *_rest) in VITALS.items()
     "2708-6": "spo2"
 }
 BP_PANEL: Final = "85354-9"
+_DAY: Final = re.compile(r"^[0-9]{4}-[0-9]{2}-[0-9]{2}$")
+SCORED_BY: Final = "https://journalloft.no/fhir/StructureDefinition/news2-scored-by"
 
 FIELD_PATHS: Final = {
     "id": "/identifier/0/value",
@@ -164,10 +172,17 @@ def observations(
     )
     if not score["complete"]:
         interpretation += "; incomplete set: the total is a lower bound"
+    if score.get("scored_by") == "source":
+        interpretation = "scored by the source, not by the platform; " + interpretation
     resource: dict[str, Any] = {
         "resourceType": "Observation",
         "id": key,
         "meta": {"lastUpdated": updated},
+        **(
+            {"extension": [{"url": SCORED_BY, "valueCode": "source"}]}
+            if score.get("scored_by") == "source"
+            else {}
+        ),
         "identifier": [{"system": RECORD_ID_SYSTEM, "value": measurement["id"]}],
         "status": "final",
         "category": [_concept(CATEGORY, "survey", "Survey")],
@@ -257,8 +272,13 @@ def record_of(
         errors.add("/identifier", "is required: the journal system's own id of the measurement")
     patient = person_of(resource.get("subject"), "/subject", errors)
     effective = resource.get("effectiveDateTime")
-    if not isinstance(effective, str) or "T" not in effective:
-        errors.add("/effectiveDateTime", "must be the instant measured, with its offset")
+    if isinstance(effective, str) and _DAY.fullmatch(effective):
+        # a day only (as the VKP profile's example): midnight in Norway
+        effective = datetime.combine(date.fromisoformat(effective), time(), OSLO).isoformat()
+    elif not isinstance(effective, str) or "T" not in effective:
+        errors.add(
+            "/effectiveDateTime", "must be the instant measured with its offset (or the day)"
+        )
     record: dict[str, Any] = {"id": record_id, "patient": patient, "effective": effective}
     record["updated"] = (
         (resource.get("meta") or {}).get("lastUpdated") or resource.get("issued") or effective
@@ -274,6 +294,7 @@ def record_of(
             vitals[field] = value
     record |= vitals
     sent_scales: set[int] = set()
+    sub_scores: dict[str, int | None] = {}
     for i, component in enumerate(resource.get("component") or []):
         codes = _codes(component.get("code") if isinstance(component, Mapping) else None)
         at = f"/component/{i}"
@@ -289,10 +310,20 @@ def record_of(
             record["supplemental_oxygen"] = oxygen
         elif (INPUT_SYSTEM, "acvpu") in codes:
             record["consciousness"] = component.get("valueString")
-        elif (SNOMED, SUB_SCORES["spo2_scale_1"]) in codes:
-            sent_scales.add(1)
-        elif (SNOMED, SUB_SCORES["spo2_scale_2"]) in codes:
-            sent_scales.add(2)
+        else:
+            for name, code in SUB_SCORES.items():
+                if (SNOMED, code) not in codes:
+                    continue
+                if name.startswith("spo2_scale_"):
+                    sent_scales.add(int(name[-1]))
+                    name = "spo2"
+                value = _number(component.get("valueQuantity"))
+                if value is None and component.get("dataAbsentReason") is None:
+                    errors.add(at + "/valueQuantity/value", "must be the sub-score")
+                elif value is not None:
+                    if name in sub_scores:
+                        errors.add(at, f"a second {name} sub-score")
+                    sub_scores[name] = round(value)
     if "spo2_scale" not in record:
         if len(sent_scales) == 1:
             record["spo2_scale"] = sent_scales.pop()
@@ -302,11 +333,15 @@ def record_of(
                 f"must say the SpO2 scale: a component {INPUT_SYSTEM}#spo2-scale "
                 "(valueInteger 1 or 2), or the SNOMED CT sub-score of scale 1 or 2",
             )
-    if not vitals:
+    if not vitals and sub_scores:
+        # scored by the source, sent without the vital signs (as the VKP profile's example):
+        # the platform checks each sub-score and their sum, and marks it as the source's
+        record["source_scores"] = {name: sub_scores.get(name) for name in PARAMETERS}
+    elif not vitals:
         errors.add(
             "/hasMember",
-            "must reference the vital signs measured: the platform scores NEWS2 from them "
-            "(a NEWS2 score without its vital signs is not accepted yet)",
+            "must reference the vital signs measured (the platform scores them), or the "
+            "components must carry the source's sub-scores (SNOMED CT)",
         )
     total = _number(resource.get("valueQuantity"))
     if total is not None:
@@ -316,9 +351,9 @@ def record_of(
         performer = performers[0]
         identifier = performer.get("identifier") or {}
         hpr = identifier.get("value") if identifier.get("system") == HPR_SYSTEM else None
-        name = text_of(performer.get("display"))
-        if hpr or name:
-            record["recorded_by"] = {"name": name, "hpr": hpr}
+        display = text_of(performer.get("display"))
+        if hpr or display:
+            record["recorded_by"] = {"name": display, "hpr": hpr}
     notes = resource.get("note")
     if isinstance(notes, list) and notes and isinstance(notes[0], Mapping):
         record["location"] = text_of(notes[0].get("text"))
