@@ -162,7 +162,7 @@ def test_a_wrong_total_is_refused_with_its_expression(platform: TestPlatform) ->
     outcome = refused.json()
     validate(outcome)
     assert outcome["resourceType"] == "OperationOutcome"
-    assert outcome["issue"][1]["expression"] == ["entry[0].resource.valueQuantity.value"]
+    assert outcome["issue"][1]["expression"] == ["Bundle.entry[0].resource.valueQuantity.value"]
     nothing = search(platform, "/Observation/_search", **{"patient:identifier": f"{FNR}|{eva}"})
     assert nothing.json()["total"] == 0
 
@@ -184,6 +184,9 @@ def test_conditional_put_and_delete(platform: TestPlatform) -> None:
     assert found["entry"][0]["resource"]["identifier"][0]["value"] == "GER-9"
     assert platform.client.delete(url, headers=headers).status_code == 204
     assert search(platform, "/EpisodeOfCare/_search", **form).json()["total"] == 0
+    no_start = platform.client.put(url, json=okt_episode(eva, period={}), headers=headers)
+    assert no_start.status_code == 422
+    assert ["EpisodeOfCare.period.start"] in [i.get("expression") for i in no_start.json()["issue"]]
     gone = platform.client.delete(url, headers=headers)
     assert gone.status_code == 404
     assert gone.json()["resourceType"] == "OperationOutcome"

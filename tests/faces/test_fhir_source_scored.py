@@ -81,7 +81,9 @@ def test_impossible_or_disagreeing_sub_scores_are_refused(platform: TestPlatform
         headers=platform.headers("bodo-epj", **{"Content-Type": "application/fhir+json"}),
     )
     assert refused.status_code == 422
-    assert refused.json()["issue"][1]["expression"] == ["entry[0].resource.valueQuantity.value"]
+    assert refused.json()["issue"][1]["expression"] == [
+        "Bundle.entry[0].resource.valueQuantity.value"
+    ]
     impossible = copy.deepcopy(vkp_news2_example(eva))
     impossible["component"][2]["valueQuantity"]["value"] = 1  # air or oxygen scores 0 or 2
     impossible["valueQuantity"]["value"] = 19

@@ -38,8 +38,17 @@ ResourceType = Annotated[str, Path(pattern=r"^[A-Z][A-Za-z]{1,63}$")]
 IdentifierQuery = Annotated[str, Query(alias="identifier", min_length=1, max_length=300)]
 
 
-def render(problem: Problem, correlation: str | None) -> Response:
-    return outcome_response(problem, correlation_id=correlation)
+_WRITE: Final = re.compile(r"^/fhir/[0-9]{4}(?:/(?P<type>[A-Z][A-Za-z]+))?/?$")
+
+
+def render(request: Request, problem: Problem, correlation: str | None) -> Response:
+    """A problem under /fhir as an OperationOutcome; a field error's place is a FHIRPath from
+    the resource the client sent (``Bundle.entry[2].resource.period.start``)."""
+    root = None
+    write = _WRITE.match(request.url.path)
+    if write and request.method in ("POST", "PUT"):
+        root = write.group("type") or "Bundle"
+    return outcome_response(problem, correlation_id=correlation, root=root)
 
 
 def base_url(request: Request, runtime: RuntimeDep) -> str:

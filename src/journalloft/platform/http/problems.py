@@ -52,7 +52,7 @@ def problem_response(problem: Problem, *, correlation_id: str | None = None) -> 
     )
 
 
-FaceRenderer = Callable[[Problem, str | None], Response]
+FaceRenderer = Callable[[Request, Problem, str | None], Response]
 """Renders a problem in a face's own form (FHIR's OperationOutcome) for the paths under its
 prefix: the same status, detail and places, another format."""
 
@@ -63,7 +63,7 @@ def render_problem(request: Request, problem: Problem) -> Response:
     path = request.url.path
     for prefix, render in renderers.items():
         if path == prefix or path.startswith(prefix + "/"):
-            return render(problem, correlation_id(request))
+            return render(request, problem, correlation_id(request))
     return problem_response(problem, correlation_id=correlation_id(request))
 
 
