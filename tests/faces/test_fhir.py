@@ -278,3 +278,21 @@ def test_bad_searches_get_a_clear_outcome(platform: TestPlatform) -> None:
     no_token = platform.client.post("/fhir/Observation/_search", data={}, headers=FORM)
     assert no_token.status_code == 401
     assert no_token.json()["resourceType"] == "OperationOutcome"
+
+
+def test_the_middlewares_refusals_are_outcomes_too(platform: TestPlatform) -> None:
+    too_large = platform.client.post(
+        "/fhir/1804",
+        content=b"{}",
+        headers={**fhir_headers(platform, "bodo-epj"), "Content-Length": str(10**9)},
+    )
+    assert too_large.status_code == 413
+    validate(too_large.json())
+    assert too_large.json()["issue"][0]["code"] == "too-costly"
+    native = platform.client.post(
+        "/v1/tenants/1804/news2/records",
+        content=b"{}",
+        headers={**fhir_headers(platform, "bodo-epj"), "Content-Length": str(10**9)},
+    )
+    assert native.status_code == 413
+    assert native.headers["content-type"].startswith("application/problem+json")

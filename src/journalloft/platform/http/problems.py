@@ -59,7 +59,8 @@ prefix: the same status, detail and places, another format."""
 
 def render_problem(request: Request, problem: Problem) -> Response:
     """The problem as the face the request went to renders it; problem+json by default."""
-    renderers: dict[str, FaceRenderer] = getattr(request.app.state, "face_renderers", {})
+    app = request.scope.get("app")  # the middleware renders too, perhaps before any app
+    renderers: dict[str, FaceRenderer] = getattr(getattr(app, "state", None), "face_renderers", {})
     path = request.url.path
     for prefix, render in renderers.items():
         if path == prefix or path.startswith(prefix + "/"):
