@@ -3,6 +3,7 @@ under the same rules as the native API (grants, audit, restrictions)."""
 
 from __future__ import annotations
 
+from datetime import UTC, datetime, timedelta
 from typing import Any
 
 import pytest
@@ -296,3 +297,51 @@ def test_the_middlewares_refusals_are_outcomes_too(platform: TestPlatform) -> No
     )
     assert native.status_code == 413
     assert native.headers["content-type"].startswith("application/problem+json")
+
+
+def test_what_a_transaction_may_hold(platform: TestPlatform) -> None:
+    (eva,) = people(1, seed="fhir-bundle-rules")
+    headers = fhir_headers(platform, "bodo-epj")
+    mixed = transaction(okt_episode(eva), news2_bundle(eva, "m-mixed")["entry"][0]["resource"])
+    refused = platform.client.post("/fhir/1804", json=mixed, headers=headers)
+    assert refused.status_code == 422
+    assert "one sharing service" in refused.text
+    batch = {**transaction(okt_episode(eva)), "type": "batch"}
+    assert platform.client.post("/fhir/1804", json=batch, headers=headers).status_code == 422
+    deleting = transaction(okt_episode(eva))
+    deleting["entry"][0]["request"]["method"] = "DELETE"
+    refused = platform.client.post("/fhir/1804", json=deleting, headers=headers)
+    assert refused.status_code == 422
+    assert ["Bundle.entry[0].request"] in [i.get("expression") for i in refused.json()["issue"]]
+    orphan = news2_bundle(eva, "m-orphan")
+    orphan["entry"][0]["resource"]["hasMember"] = orphan["entry"][0]["resource"]["hasMember"][:4]
+    refused = platform.client.post("/fhir/1804", json=orphan, headers=headers)
+    assert refused.status_code == 422
+    assert ["Bundle.entry[5].resource"] in [i.get("expression") for i in refused.json()["issue"]]
+    assert (
+        search(platform, "/Observation/_search", **{"patient:identifier": f"{FNR}|{eva}"}).json()[
+            "total"
+        ]
+        == 0
+    )
+
+
+def test_count_date_and_sort(platform: TestPlatform) -> None:
+    (eva,) = people(1, seed="fhir-count")
+    headers = fhir_headers(platform, "bodo-epj")
+    for i, hours in enumerate((1, 5, 30)):
+        written = platform.client.post(
+            "/fhir/1804", json=news2_bundle(eva, f"m-{i}", hours_ago=hours), headers=headers
+        )
+        assert written.status_code == 200, written.text
+    person = {"patient:identifier": f"{FNR}|{eva}"}
+    newest = search(platform, "/Observation/_search", **person, _sort="-date", _count="1").json()
+    assert newest["total"] == 3
+    matches = [e for e in newest["entry"] if e["search"]["mode"] == "match"]
+    assert [m["resource"]["identifier"][0]["value"] for m in matches] == ["m-0"]
+    oldest = search(platform, "/Observation/_search", **person, _sort="date", _count="1").json()
+    first = next(e for e in oldest["entry"] if e["search"]["mode"] == "match")
+    assert first["resource"]["identifier"][0]["value"] == "m-2"
+    since = (datetime.now(UTC) - timedelta(hours=10)).isoformat()
+    recent = search(platform, "/Observation/_search", **person, date=f"ge{since}").json()
+    assert recent["total"] == 2
