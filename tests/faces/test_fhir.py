@@ -345,3 +345,74 @@ def test_count_date_and_sort(platform: TestPlatform) -> None:
     since = (datetime.now(UTC) - timedelta(hours=10)).isoformat()
     recent = search(platform, "/Observation/_search", **person, date=f"ge{since}").json()
     assert recent["total"] == 2
+
+
+def test_the_proto_example_with_its_organization_as_the_unit(platform: TestPlatform) -> None:
+    # the OKT IG's EpisodeOfCare-OktEpisodeOfCare-Proto-19779998080-1 and the Organization it
+    # names (Organization-org-1-1-2-6), narratives left out, the patient a synthetic person
+    (eva,) = people(1, seed="fhir-proto")
+    episode = {
+        "resourceType": "EpisodeOfCare",
+        "id": "OktEpisodeOfCare-Proto-19779998080-1",
+        "meta": {"profile": ["http://hl7.no/fhir/ig/okt/StructureDefinition/OktEpisodeOfCare"]},
+        "extension": [
+            {
+                "url": "http://hl7.no/fhir/ig/okt/StructureDefinition/WeeklyExtentRatio",
+                "valueRatio": {
+                    "numerator": {
+                        "value": 15,
+                        "unit": "h",
+                        "system": "http://unitsofmeasure.org",
+                        "code": "h",
+                    },
+                    "denominator": {
+                        "value": 1,
+                        "unit": "wk",
+                        "system": "http://unitsofmeasure.org",
+                        "code": "wk",
+                    },
+                },
+            }
+        ],
+        "status": "active",
+        "type": [
+            {
+                "coding": [
+                    {
+                        "system": "urn:oid:2.16.578.1.12.4.1.1.9151",
+                        "code": "2",
+                        "display": "Praktisk bistand - opplæring - daglige gjøremål",
+                    }
+                ]
+            }
+        ],
+        "patient": {"identifier": {"system": FNR, "value": eva}},
+        "managingOrganization": {"reference": "Organization/org-1-1-2-6"},
+        "period": {"start": "2020-06-22"},
+    }
+    organization = {
+        "resourceType": "Organization",
+        "id": "org-1-1-2-6",
+        "name": "Sone Vest, Kjeller",
+        "partOf": {"reference": "Organization/org-1-1-2"},
+        "contact": [{"telecom": [{"system": "phone", "value": "23101675"}]}],
+    }
+    bundle = transaction(episode, organization, urls=["EpisodeOfCare", "Organization"])
+    written = platform.client.post(
+        "/fhir/1804", json=bundle, headers=fhir_headers(platform, "bodo-epj")
+    )
+    assert written.status_code == 200, written.text
+    statuses = [e["response"]["status"] for e in written.json()["entry"]]
+    assert statuses == ["201 Created", "200 OK"]
+    found = search(platform, "/EpisodeOfCare/_search", **{"patient:identifier": f"{FNR}|{eva}"})
+    resource = found.json()["entry"][0]["resource"]
+    validate(resource)
+    assert resource["contained"][0]["name"] == "Sone Vest, Kjeller"
+    assert resource["contained"][0]["telecom"] == [{"system": "phone", "value": "23101675"}]
+    ratio = resource["extension"][0]["valueRatio"]
+    assert (ratio["numerator"]["value"], ratio["denominator"]["code"]) == (15, "wk")
+    alone = transaction(organization, urls=["Organization"])
+    refused = platform.client.post(
+        "/fhir/1804", json=alone, headers=fhir_headers(platform, "bodo-epj")
+    )
+    assert refused.status_code == 422

@@ -200,7 +200,32 @@ def _description(resource: Mapping[str, Any]) -> str | None:
     return None
 
 
-def _unit(resource: Mapping[str, Any]) -> dict[str, Any] | None:
+def _organization_unit(organization: Mapping[str, Any]) -> dict[str, Any] | None:
+    """An Organization as the unit: its name, and its phone (``telecom``, or a contact's)."""
+    name = organization.get("name")
+    if not isinstance(name, str):
+        return None
+    telecoms = list(organization.get("telecom") or [])
+    for contact in organization.get("contact") or []:
+        if isinstance(contact, Mapping):
+            telecoms += contact.get("telecom") or []
+    phones = [
+        t.get("value")
+        for t in telecoms
+        if isinstance(t, Mapping) and t.get("system") == "phone" and isinstance(t.get("value"), str)
+    ]
+    return {"name": name, "phone": phones[0] if phones else None}
+
+
+def _unit(
+    resource: Mapping[str, Any], organization: Mapping[str, Any] | None = None
+) -> dict[str, Any] | None:
+    """The unit: an Organization of the same transaction that managingOrganization names, a
+    contained one (``#id``), or managingOrganization's display."""
+    if organization is not None:
+        found = _organization_unit(organization)
+        if found is not None:
+            return found
     managing = resource.get("managingOrganization")
     if not isinstance(managing, Mapping):
         return None
@@ -211,20 +236,20 @@ def _unit(resource: Mapping[str, Any]) -> dict[str, Any] | None:
                 isinstance(contained, Mapping)
                 and contained.get("resourceType") == "Organization"
                 and contained.get("id") == reference[1:]
-                and isinstance(contained.get("name"), str)
             ):
-                phones = [
-                    t.get("value")
-                    for t in contained.get("telecom") or []
-                    if isinstance(t, Mapping) and t.get("system") == "phone"
-                ]
-                return {"name": contained["name"], "phone": phones[0] if phones else None}
+                found = _organization_unit(contained)
+                if found is not None:
+                    return found
     display = managing.get("display")
     return {"name": display} if isinstance(display, str) else None
 
 
 def record_of(
-    resource: Mapping[str, Any], errors: Errors, *, record_id: str | None = None
+    resource: Mapping[str, Any],
+    errors: Errors,
+    *,
+    record_id: str | None = None,
+    unit: Mapping[str, Any] | None = None,
 ) -> dict[str, Any]:
     """The native record of an OktEpisodeOfCare (errors at their FHIR element)."""
     identifiers = resource.get("identifier")
@@ -273,7 +298,7 @@ def record_of(
         "temporary_cessation": status in ("onhold", "on-hold"),
         "weekly_extent": weekly,
         "description": _description(resource),
-        "unit": _unit(resource),
+        "unit": _unit(resource, unit),
         "stay_type": stay_type,
     }
     return {k: v for k, v in record.items() if v is not None or k in ("end",)}

@@ -72,10 +72,11 @@ class Binding:
         *,
         members: Members = (),
         record_id: str | None = None,
+        unit: Mapping[str, Any] | None = None,
     ) -> dict[str, Any]:
         if self.service == "news2":
             return news2.record_of(resource, errors, members=members, record_id=record_id)
-        return episode.record_of(resource, errors, record_id=record_id)
+        return episode.record_of(resource, errors, record_id=record_id, unit=unit)
 
 
 BINDINGS: dict[str, Binding] = {

@@ -17,6 +17,9 @@ from journalloft.platform.runtime import Runtime
 from journalloft.platform.service_protocol import SharingService
 from journalloft.platform.tenancy import Tenant
 
+UNIT: Final = "Organization"
+"""A transaction may carry the Organization an EpisodeOfCare names as managingOrganization (as
+the OKT IG's examples do): it is read as the service's unit, not stored as a resource."""
 STATUS: Final = {
     "created": "201 Created",
     "updated": "200 OK",
@@ -79,8 +82,12 @@ def _entries(
             continue
         kind = resource.get("resourceType")
         binding = bindings.get(str(kind))
+        if kind == UNIT and "EpisodeOfCare" in bindings:
+            entries.append(_Entry(i, resource, None, entry.get("fullUrl")))
+            continue
         if binding is None:
-            errors.add(at + "/resource/resourceType", f"must be one of {', '.join(bindings)}")
+            served = [*bindings, UNIT] if "EpisodeOfCare" in bindings else list(bindings)
+            errors.add(at + "/resource/resourceType", f"must be one of {', '.join(served)}")
             continue
         kinds.add(binding.service)
         method = request.get("method") if isinstance(request, Mapping) else None
@@ -102,6 +109,8 @@ def _entries(
         entries.append(_Entry(i, resource, record_id, entry.get("fullUrl")))
     if len(kinds) > 1:
         errors.add("/entry", "one Bundle stores the resources of one sharing service")
+    if not kinds and not errors.found:
+        errors.add("/entry", f"holds no resource to store ({', '.join(bindings)})")
     errors.raise_if_any("no resource was stored: the Bundle is not valid")
     service = next(iter(kinds))
     binding = next(b for b in bindings.values() if b.service == service)
@@ -149,11 +158,39 @@ def _records(entries: list[_Entry], binding: Binding, errors: Errors) -> list[di
                     "(SNOMED CT 1104051000000101) of this Bundle",
                 )
     else:
+        units: dict[str, _Entry] = {}
         for entry in entries:
+            if entry.resource.get("resourceType") == UNIT:
+                if isinstance(entry.fullurl, str):
+                    units[entry.fullurl] = entry
+                if isinstance(entry.resource.get("id"), str):
+                    units[f"{UNIT}/{entry.resource['id']}"] = entry
+        for entry in entries:
+            if entry.resource.get("resourceType") == UNIT:
+                continue
             sub = Errors(f"/entry/{entry.index}/resource")
             entry.record_index = len(records)
-            records.append(binding.record(entry.resource, sub, record_id=entry.record_id))
+            managing = entry.resource.get("managingOrganization")
+            reference = managing.get("reference") if isinstance(managing, Mapping) else None
+            unit = units.get(str(reference))
+            if unit is not None:
+                unit.parent = entry
+            records.append(
+                binding.record(
+                    entry.resource,
+                    sub,
+                    record_id=entry.record_id,
+                    unit=None if unit is None else unit.resource,
+                )
+            )
             errors.found += sub.found
+        for entry in entries:
+            if entry.resource.get("resourceType") == UNIT and entry.parent is None:
+                errors.add(
+                    f"/entry/{entry.index}/resource",
+                    "an Organization is taken only as the unit (managingOrganization) of an "
+                    "EpisodeOfCare of this Bundle",
+                )
     return records
 
 
@@ -202,6 +239,19 @@ def store_bundle(
         outcome = counts.outcomes[owner.record_index]
         record = records[owner.record_index]
         response: dict[str, Any] = {"status": STATUS[outcome]}
+        if entry.resource.get("resourceType") == UNIT:
+            answers.append(
+                {
+                    "response": {
+                        "status": "200 OK",
+                        "outcome": information(
+                            "taken as the unit (whom to call) of the EpisodeOfCare that "
+                            f"references it: {SAID[outcome].split(':')[0]}"
+                        ),
+                    }
+                }
+            )
+            continue
         if entry is owner:
             response["location"] = (
                 f"{binding.resource_type}/"
