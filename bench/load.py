@@ -24,7 +24,7 @@ local spec = dofile("%(spec)s")
 
 function init(args)
   for i, r in ipairs(spec) do
-    local headers = {["Content-Type"] = "application/json"}
+    local headers = {["Content-Type"] = r.content_type or "application/json"}
     if r.token then headers["Authorization"] = "Bearer " .. r.token end
     requests[i] = wrk.format(r.method, r.path, headers, r.body)
   end
@@ -54,6 +54,7 @@ class Request:
     path: str
     body: bytes | None = None
     token: str | None = None
+    content_type: str | None = None
 
 
 @dataclass(frozen=True, slots=True)
@@ -88,6 +89,8 @@ def write_spec(path: Path, requests: Sequence[Request]) -> Path:
             parts.append(f"body = {_lua_string(r.body)}")
         if r.token is not None:
             parts.append(f"token = {_lua_string(r.token)}")
+        if r.content_type is not None:
+            parts.append(f"content_type = {_lua_string(r.content_type)}")
         lines.append("  {" + ", ".join(parts) + "},")
     lines.append("}")
     path.write_text("\n".join(lines), "utf-8")
@@ -177,8 +180,10 @@ async def _push(
     *,
     concurrency: int,
     deadline: float,
+    fhir: bool = False,
 ) -> IngestResult:
-    """POST (kommunenummer, service, token, body, n) batches with ``concurrency`` in flight."""
+    """POST (kommunenummer, service, token, body, n) batches with ``concurrency`` in flight;
+    ``fhir``: each body is a FHIR transaction Bundle, posted to ``/fhir/{kommunenummer}``."""
     queue: asyncio.Queue[tuple[str, str, str, bytes, int] | None] = asyncio.Queue(concurrency * 2)
     latencies: list[float] = []
     totals = {"records": 0, "errors": 0, "created": 0}
@@ -197,14 +202,22 @@ async def _push(
             knr, service, token, body, n = item
             started = time.perf_counter()
             response = await client.post(
-                f"/v1/tenants/{knr}/{service}/records",
+                f"/fhir/{knr}" if fhir else f"/v1/tenants/{knr}/{service}/records",
                 content=body,
-                headers={"Authorization": f"Bearer {token}", "Content-Type": "application/json"},
+                headers={
+                    "Authorization": f"Bearer {token}",
+                    "Content-Type": "application/fhir+json" if fhir else "application/json",
+                },
             )
             latencies.append(time.perf_counter() - started)
             if response.status_code == 200:
                 totals["records"] += n
-                totals["created"] += response.json()["created"]
+                answer = response.json()
+                totals["created"] += (
+                    sum(e["response"]["status"].startswith("201") for e in answer["entry"])
+                    if fhir
+                    else answer["created"]
+                )
             else:
                 totals["errors"] += 1
                 if not first_error:
@@ -251,7 +264,14 @@ def push_encoded(
     *,
     concurrency: int = 4,
     max_seconds: float = 600,
+    fhir: bool = False,
 ) -> IngestResult:
     return asyncio.run(
-        _push(base, batches, concurrency=concurrency, deadline=time.monotonic() + max_seconds)
+        _push(
+            base,
+            batches,
+            concurrency=concurrency,
+            deadline=time.monotonic() + max_seconds,
+            fhir=fhir,
+        )
     )

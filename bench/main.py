@@ -37,6 +37,7 @@ import httpx
 import orjson
 
 from bench import ceilings, cpu, data, load, stack
+from bench import fhir as bench_fhir
 from bench.load import Request
 from bench.report import render, write_results
 
@@ -319,6 +320,8 @@ def phase_postgres(scale: Scale, results: dict[str, Any]) -> Dataset:
             points=points,
             tenants=large,
         )
+        log("platform: the FHIR face")
+        results["fhir"] = fhir_phase(server, dataset, tokens, scale, large)
         results["memory_2"] = server.peak_rss_mib()
         results["pg_memory_2"] = cpu.private_mib(cpu.postgres_backends(server.database))
         log(
@@ -400,6 +403,51 @@ def ingest_phase(
     )
     log(f"  raw COPY of the same rows (1000 a transaction): {copy}")
     out["raw_copy_1000"] = copy
+    return out
+
+
+def fhir_phase(
+    server: stack.Server,
+    dataset: Dataset,
+    tokens: dict[str, str],
+    scale: Scale,
+    large: Sequence[str],
+) -> dict[str, Any]:
+    """The FHIR face in the same run as the native points: the board's 1-patient NEWS2
+    ``POST _search`` at c=32 (beside the native query's ``news2/1/c32``), and transaction
+    Bundles of 100 NEWS2 Observations (vital signs contained) into the ingest tenant."""
+    rng = random.Random("fhir-search")
+    requests = []
+    for i in range(2000):
+        knr = large[i % len(large)]
+        person = rng.choice(dataset.people(knr))
+        requests.append(bench_fhir.search_request(person, tokens[f"bench-{knr}-legevakt"]))
+    out: dict[str, Any] = {
+        "news2/1/c32": run_point(
+            server, requests, connections=32, seconds=scale.seconds, name="fhir-news2-1p"
+        )
+    }
+    knr = dataset.ingest_tenant
+    assert knr is not None
+    run = datetime.now(UTC).strftime("%Y%m%d%H%M%S")
+    count = scale.ingest_batches_100
+    patients = data.people(count * 100 // 18 + 60, seed=f"fhir-{run}")
+    records = data.news2_records(
+        random.Random("fhir-ingest"), patients, now=datetime.now(UTC), tag=f"f{run}"
+    )[: count * 100]
+    token = tokens[f"bench-{knr}-epj"]
+    bundles = [
+        (knr, "news2", token, bench_fhir.transaction(records[i : i + 100]), 100)
+        for i in range(0, len(records), 100)
+    ]
+    pids = server.workers()
+    backends = cpu.postgres_backends(server.database)
+    before = cpu.snapshot(pids, backends)
+    result = load.push_encoded(server.base, bundles, concurrency=4, fhir=True)
+    point = result.as_dict()
+    point["cpu_ms"] = cpu.per_request_ms(before, cpu.snapshot(pids, backends), result.records)
+    out["transaction/100"] = point
+    log(f"  FHIR transaction Bundles of 100 Observations: {point} (cpu_ms per resource)")
     return out
 
 

@@ -152,6 +152,31 @@ def render(results: dict[str, Any]) -> str:
                     f"| {_num(copy_rate)} | {_ratio(point['records_per_s'], copy_rate)} |"
                 )
         out.append("")
+    fhir = results.get("fhir")
+    if fhir:
+        native = results.get("platform", {}).get("news2/1/c32")
+        search = fhir.get("news2/1/c32")
+        bundles = fhir.get("transaction/100")
+        out += [
+            "### The FHIR face, same server and run",
+            "",
+            "| point | rate | p50 ms | p99 ms | native in this run | FHIR/native |",
+            "| --- | ---: | ---: | ---: | ---: | ---: |",
+        ]
+        if search:
+            out.append(
+                f"| NEWS2 `POST _search`, 1 patient, c=32 | {_num(search['rps'])} req/s"
+                f"{_errors(search)} | {search['p50_ms']:.1f} | {search['p99_ms']:.1f} "
+                f"| {_num(native['rps']) if native else '–'} req/s "
+                f"| {_ratio(search['rps'], native['rps'] if native else None)} |"
+            )
+        if bundles:
+            out.append(
+                f"| transaction Bundles of 100 NEWS2 Observations, 4 in flight "
+                f"| {_num(bundles['records_per_s'])} resources/s{_errors(bundles)} "
+                f"| {bundles['batch_p50_ms']:.0f} | {bundles['batch_p99_ms']:.0f} | | |"
+            )
+        out.append("")
     out += scaling(results)
     sqlite = results.get("sqlite")
     if sqlite:
@@ -299,6 +324,25 @@ def targets(results: dict[str, Any]) -> list[str]:
                 "ingest NEWS2, batches of 1000: ≥ 10 000 records/s and ≥ 10 % of raw",
                 f"{_num(rate)} /s, {_ratio(rate, raw)} of the faster raw path (COPY)",
                 rate >= 10_000 and (raw is None or rate >= 0.1 * raw),
+            )
+        )
+    fhir = results.get("fhir", {})
+    if "news2/1/c32" in fhir and "news2/1/c32" in platform:
+        ratio = fhir["news2/1/c32"]["rps"] / platform["news2/1/c32"]["rps"]
+        rows.append(
+            (
+                "FHIR NEWS2 _search, 1 patient, c=32: ≥ 60 % of the native query's req/s",
+                f"{ratio:.0%}",
+                ratio >= 0.6,
+            )
+        )
+    if "transaction/100" in fhir:
+        rate = fhir["transaction/100"]["records_per_s"]
+        rows.append(
+            (
+                "FHIR transaction of 100 Observations: ≥ 3 000 resources/s",
+                f"{_num(rate)} /s",
+                rate >= 3000,
             )
         )
     many = results.get("many", {})

@@ -93,6 +93,9 @@ class Settings(BaseSettings):
     trusted_issuers: list[TrustedIssuer] = Field(default_factory=list)
     allow_bearer: bool | None = None
     allow_synthetic_ids: bool | None = None
+    okt_person_in_path: bool = True
+    """NHN's OKT prototype puts the person's id in the path (``/okt/okt-events/{pid}``); the
+    same calls take it in a ``person-id`` header. Production can turn the path form off."""
     allow_insecure_issuer_urls: bool = False
     """Production only: accept a ``PUBLIC_URL`` and trusted issuers' ``jwks_uri`` that are not
     https, and a JWKS host that is a loopback or link-local address, for a closed network that

@@ -165,6 +165,7 @@ rows = st.tuples(
     st.none() | st.text(max_size=8),
     st.none() | st.text(max_size=8),
     st.none() | st.text(max_size=8),
+    st.none(),  # source_scores: scored by the platform (source-scored rows: test_source_scores)
 )
 
 
@@ -236,12 +237,12 @@ def test_the_board_groups_entries_by_person_in_row_order(rows: list[tuple[Any, .
     ],
 )
 def test_instants_are_written_in_utc_with_z(instant: datetime, written: str) -> None:
-    row = ("patient-a", "m-1", instant, instant, 1, *[None] * 10)
+    row = ("patient-a", "m-1", instant, instant, 1, *[None] * 11)
     entry = rendered(measurement_out(row))
     assert entry["effective"] == entry["updated"] == written == rfc3339(instant)
 
 
 @given(instants)
 def test_an_instant_in_utc_is_written_as_rfc3339(instant: datetime) -> None:
-    row = ("patient-a", "m-1", instant, instant, 1, *[None] * 10)
+    row = ("patient-a", "m-1", instant, instant, 1, *[None] * 11)
     assert rendered(measurement_out(row))["effective"] == rfc3339(instant)

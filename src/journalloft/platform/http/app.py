@@ -6,7 +6,7 @@ import asyncio
 import contextlib
 import gc
 import logging
-from collections.abc import AsyncIterator
+from collections.abc import AsyncIterator, Mapping
 from typing import Any
 
 from fastapi import FastAPI
@@ -21,6 +21,7 @@ from journalloft.platform.http.routes.sharing import service_router, unknown_ser
 from journalloft.platform.registry import load_services
 from journalloft.platform.retention import purge_all
 from journalloft.platform.runtime import Runtime, build_runtime
+from journalloft.platform.service_protocol import SharingService
 from journalloft.platform.settings import Settings, get_settings
 
 log = logging.getLogger("journalloft")
@@ -87,6 +88,7 @@ def create_app(settings: Settings | None = None, *, runtime: Runtime | None = No
     for service in services.values():
         app.include_router(service_router(service))
     app.include_router(unknown_service_router(list(services)))
+    _include_faces(app, services)
 
     def openapi() -> dict[str, Any]:
         if app.openapi_schema is None:
@@ -97,6 +99,17 @@ def create_app(settings: Settings | None = None, *, runtime: Runtime | None = No
     if runtime is not None:
         app.state.runtime = runtime
     return app
+
+
+def _include_faces(app: FastAPI, services: Mapping[str, SharingService]) -> None:
+    """The faces that speak other systems' languages (``journalloft.faces``), for the
+    registered services they map; each renders its own errors under its prefix."""
+    from journalloft.faces.fhir.routes import PREFIX, fhir_router, render
+    from journalloft.faces.okt import okt_router
+
+    app.include_router(fhir_router(services))
+    app.include_router(okt_router(services))
+    app.state.face_renderers = {PREFIX: render}
 
 
 def serving_app() -> FastAPI:

@@ -6,6 +6,7 @@ from __future__ import annotations
 import logging
 import time
 
+from starlette.requests import Request
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
 from journalloft.platform.errors import (
@@ -13,7 +14,7 @@ from journalloft.platform.errors import (
     PayloadTooLarge,
     Problem,
 )
-from journalloft.platform.http.problems import problem_response
+from journalloft.platform.http.problems import render_problem
 from journalloft.platform.logs import (
     CORRELATION_ID_RULE,
     accept_correlation_id,
@@ -104,12 +105,13 @@ class PlatformMiddleware:
             declared = -1
         try:
             if declared < 0:
-                await problem_response(BadRequest("Content-Length is not a number"))(
+                await render_problem(Request(scope), BadRequest("Content-Length is not a number"))(
                     scope, receive, send_with_headers
                 )
             elif declared > self.max_body_bytes:
-                await problem_response(
-                    PayloadTooLarge(f"the body is larger than {self.max_body_bytes} bytes")
+                await render_problem(
+                    Request(scope),
+                    PayloadTooLarge(f"the body is larger than {self.max_body_bytes} bytes"),
                 )(scope, receive, send_with_headers)
             else:
                 received = 0
@@ -131,8 +133,9 @@ class PlatformMiddleware:
                 "unexpected error %s correlation-id=%s", describe_exception(exc), correlation_id
             )
             if not response_started:
-                await problem_response(
-                    Problem("the platform failed; the correlation id identifies this in its log")
+                await render_problem(
+                    Request(scope),
+                    Problem("the platform failed; the correlation id identifies this in its log"),
                 )(scope, receive, send_with_headers)
         route = scope.get("route")
         access_log.info(

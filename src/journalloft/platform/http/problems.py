@@ -5,6 +5,7 @@ from __future__ import annotations
 import logging
 import sqlite3
 import uuid
+from collections.abc import Callable
 from typing import Any
 
 import orjson
@@ -51,6 +52,22 @@ def problem_response(problem: Problem, *, correlation_id: str | None = None) -> 
     )
 
 
+FaceRenderer = Callable[[Request, Problem, str | None], Response]
+"""Renders a problem in a face's own form (FHIR's OperationOutcome) for the paths under its
+prefix: the same status, detail and places, another format."""
+
+
+def render_problem(request: Request, problem: Problem) -> Response:
+    """The problem as the face the request went to renders it; problem+json by default."""
+    app = request.scope.get("app")  # the middleware renders too, perhaps before any app
+    renderers: dict[str, FaceRenderer] = getattr(getattr(app, "state", None), "face_renderers", {})
+    path = request.url.path
+    for prefix, render in renderers.items():
+        if path == prefix or path.startswith(prefix + "/"):
+            return render(request, problem, correlation_id(request))
+    return problem_response(problem, correlation_id=correlation_id(request))
+
+
 def correlation_id(request: Request) -> str:
     value = getattr(request.state, "correlation_id", None)
     return value if isinstance(value, str) else str(uuid.uuid4())
@@ -67,14 +84,13 @@ def install_error_handlers(app: FastAPI) -> None:
 
     async def on_problem(request: Request, exc: Exception) -> Response:
         assert isinstance(exc, Problem)
-        return problem_response(exc, correlation_id=correlation_id(request))
+        return render_problem(request, exc)
 
     async def on_validation(request: Request, exc: Exception) -> Response:
         assert isinstance(exc, RequestValidationError)
         errors = [FieldError(_pointer_for(tuple(e["loc"])), e["msg"]) for e in exc.errors()]
-        return problem_response(
-            InvalidContent("the request does not have the expected form", errors=errors),
-            correlation_id=correlation_id(request),
+        return render_problem(
+            request, InvalidContent("the request does not have the expected form", errors=errors)
         )
 
     async def on_http(request: Request, exc: Exception) -> Response:
@@ -88,7 +104,7 @@ def install_error_handlers(app: FastAPI) -> None:
             )
         else:
             problem = Problem(str(exc.detail), status=exc.status_code, title="Request refused")
-        return problem_response(problem, correlation_id=correlation_id(request))
+        return render_problem(request, problem)
 
     async def on_unavailable(request: Request, exc: Exception) -> Response:
         error_log.warning(
@@ -96,9 +112,8 @@ def install_error_handlers(app: FastAPI) -> None:
             type(exc).__name__,
             correlation_id(request),
         )
-        return problem_response(
-            ServiceUnavailable("a database or cache the platform needs is not reachable"),
-            correlation_id=correlation_id(request),
+        return render_problem(
+            request, ServiceUnavailable("a database or cache the platform needs is not reachable")
         )
 
     app.add_exception_handler(Problem, on_problem)

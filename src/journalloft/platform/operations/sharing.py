@@ -47,6 +47,7 @@ from journalloft.platform.storage.records import (
     IngestCounts,
     stored_row,
     upsert_records,
+    withdraw_others,
     withdraw_record,
 )
 from journalloft.platform.storage.statements import PATIENTS
@@ -158,6 +159,59 @@ def ingest(runtime: Runtime, access: SourceAccess, body: Any) -> IngestCounts:
             patients=per_patient.items(),
         )
         return counts
+
+    return in_unit_of_work(runtime, access.tenant.kommunenummer, store)
+
+
+def replace_for_person(
+    runtime: Runtime, access: SourceAccess, patient: str, body: Any, *, id_prefix: str
+) -> tuple[IngestCounts, int]:
+    """A snapshot of one person's records from this source: the batch is stored (all or
+    nothing, as :func:`ingest`) and, in the same unit of work, the person's records from this
+    source under ``id_prefix`` that the snapshot no longer holds are withdrawn. For faces whose
+    messages carry no id of their own (NHN's OKT prototype): the batch's ids are made by the
+    face, under its own prefix, so that no record sent with the source's own id is touched.
+
+    An empty batch withdraws all of them: the person no longer has any.
+
+    Returns the counts and how many records were withdrawn."""
+    empty = isinstance(body, dict) and body.get("records") == []
+    rows = [] if empty else batch_rows(runtime, access, body)
+    if any(row["patient"] != patient for row in rows):
+        raise InvalidContent(
+            "a snapshot holds one person's records",
+            errors=[FieldError("/records", "every record must be of the one person")],
+        )
+    service, caller = access.service, access.caller
+
+    def store(connection: Connection) -> tuple[IngestCounts, int]:
+        counts = upsert_records(connection, service.table, source=caller.client_id, rows=rows)
+        withdrawn = withdraw_others(
+            connection,
+            service.table,
+            source=caller.client_id,
+            patient=patient,
+            keep=[row["record_id"] for row in rows],
+            id_prefix=id_prefix,
+            now=caller.now,
+        )
+        if rows:
+            record_access(
+                connection,
+                context=caller,
+                action="write",
+                service=service.name,
+                patients=[(patient, len(rows))],
+            )
+        if withdrawn:
+            record_access(
+                connection,
+                context=caller,
+                action="withdraw",
+                service=service.name,
+                patients=[(patient, withdrawn)],
+            )
+        return counts, withdrawn
 
     return in_unit_of_work(runtime, access.tenant.kommunenummer, store)
 

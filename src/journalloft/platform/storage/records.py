@@ -11,7 +11,7 @@ from __future__ import annotations
 
 import hashlib
 from collections.abc import Iterable, Mapping
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from datetime import datetime
 from typing import Any
 
@@ -28,6 +28,9 @@ class IngestCounts:
     updated: int = 0
     unchanged: int = 0
     stale: int = 0
+    outcomes: list[str] = field(default_factory=list)
+    """What became of each row, in the order sent: ``created``, ``updated``, ``unchanged`` or
+    ``stale`` (for the faces that answer per record, e.g. a FHIR transaction)."""
 
     def as_dict(self) -> dict[str, int]:
         return {
@@ -106,17 +109,21 @@ def upsert_records(
         if current is None:
             inserts[record_id] = row
             counts.created += 1
+            counts.outcomes.append("created")
         elif row["updated"] < current.updated or (
             current.withdrawn and row["updated"] == current.updated
         ):
             counts.stale += 1
+            counts.outcomes.append("stale")
             continue
         elif row["updated"] == current.updated and row["content_hash"] == current.content_hash:
             counts.unchanged += 1
+            counts.outcomes.append("unchanged")
             continue
         else:
             (inserts if record_id in inserts else updates)[record_id] = row
             counts.updated += 1
+            counts.outcomes.append("updated")
         stored[record_id] = _Stored(row["updated"], row["content_hash"], withdrawn=False)
 
     if inserts:
@@ -158,3 +165,35 @@ def withdraw_record(
     if patient is not None:
         connection.execute(update(table).where(key).values(withdrawn_at=now))
     return patient
+
+
+def withdraw_others(
+    connection: Connection,
+    table: Table,
+    *,
+    source: str,
+    patient: str,
+    keep: Iterable[str],
+    id_prefix: str,
+    now: datetime,
+) -> int:
+    """Withdraw the person's visible records from ``source`` whose id starts with
+    ``id_prefix`` and is not in ``keep``: what a snapshot no longer holds. Returns how many."""
+    kept = set(keep)
+    key = and_(
+        table.c.source == source,
+        table.c.patient == patient,
+        table.c.record_id.startswith(id_prefix, autoescape=True),
+        visible(table),
+    )
+    stored = connection.execute(
+        select(table.c.record_id).where(key).order_by(table.c.record_id).with_for_update()
+    ).scalars()
+    gone = [record_id for record_id in stored if record_id not in kept]
+    for start in range(0, len(gone), 500):
+        connection.execute(
+            update(table)
+            .where(key, table.c.record_id.in_(gone[start : start + 500]))
+            .values(withdrawn_at=now)
+        )
+    return len(gone)

@@ -35,3 +35,7 @@ class Measurement(SharedRecord, table=True):
     recorded_by_name: str | None = Field(default=None, max_length=200)
     recorded_by_hpr: str | None = Field(default=None, max_length=9)
     location: str | None = Field(default=None, max_length=200)
+    source_scores: str | None = Field(default=None, max_length=32)
+    """The sub-scores of a NEWS2 score the source computed and sent without the vital signs
+    (``scoring.PARAMETERS`` order, comma-separated, ``-`` for a parameter not scored); NULL
+    when the platform scores the vital signs itself."""

@@ -25,13 +25,20 @@ from journalloft.platform.plugin import (
     parse_rfc3339,
 )
 from journalloft.services.news2 import demo, repository
-from journalloft.services.news2.scoring import Vitals, score, score_parts
+from journalloft.services.news2.scoring import (
+    PARAMETERS,
+    Vitals,
+    clinical_risk,
+    score,
+    score_parts,
+)
 from journalloft.services.news2.shapes import (
     Change,
     MeasurementColumns,
     MeasurementOut,
     PatientResult,
     RecordedByOut,
+    ScoreOut,
     Trend,
 )
 
@@ -107,6 +114,67 @@ def _total_errors(sent: int | None, vitals: Vitals) -> list[FieldError]:
     return [FieldError("/total_score", message)]
 
 
+POSSIBLE_SUB_SCORES: dict[str, frozenset[int]] = {
+    "respiration_rate": frozenset({0, 1, 2, 3}),
+    "spo2": frozenset({0, 1, 2, 3}),
+    "air_or_oxygen": frozenset({0, 2}),
+    "systolic_bp": frozenset({0, 1, 2, 3}),
+    "pulse": frozenset({0, 1, 2, 3}),
+    "consciousness": frozenset({0, 3}),
+    "temperature": frozenset({0, 1, 2, 3}),
+}
+"""The values each parameter can score on the RCP chart (air or oxygen: 0 or 2; consciousness:
+0 or 3)."""
+
+
+def _source_score_errors(
+    sent: Mapping[str, Any], total: int | None, vitals: Vitals
+) -> list[FieldError]:
+    """A score the source computed: each sub-score a value its parameter can have, the total
+    their sum, and where the vital sign was sent too, the platform's sub-score of it."""
+    errors: list[FieldError] = []
+    for name, value in sent.items():
+        if value is not None and value not in POSSIBLE_SUB_SCORES[name]:
+            possible = ", ".join(map(str, sorted(POSSIBLE_SUB_SCORES[name])))
+            errors.append(
+                FieldError(
+                    f"/source_scores/{name}",
+                    f"{value} is not a possible {name} score on the NEWS2 chart ({possible})",
+                )
+            )
+    if errors:
+        return errors
+    if total is None:
+        return [FieldError("/total_score", "is required with source_scores: the source's total")]
+    added = sum(v for v in sent.values() if v is not None)
+    if added != total:
+        errors.append(
+            FieldError(
+                "/total_score",
+                f"the source's total {total} is not the sum of its sub-scores ({added})",
+            )
+        )
+    ours = score(vitals).parameters
+    for name, value in sent.items():
+        if ours[name] is not None and value is not None and ours[name] != value:
+            errors.append(
+                FieldError(
+                    f"/source_scores/{name}",
+                    f"is {value}, but the vital sign sent scores {ours[name]}",
+                )
+            )
+    return errors
+
+
+def encode_source_scores(sent: Mapping[str, int | None]) -> str:
+    return ",".join("-" if sent.get(name) is None else str(sent[name]) for name in PARAMETERS)
+
+
+def decode_source_scores(text: str) -> dict[str, int | None]:
+    values = text.split(",")
+    return {name: None if v == "-" else int(v) for name, v in zip(PARAMETERS, values, strict=True)}
+
+
 def prepare_measurement(record: Mapping[str, Any], *, now: datetime) -> MeasurementColumns:
     """Check a schema-valid record against the rules beyond its schema; return its columns.
 
@@ -120,8 +188,14 @@ def prepare_measurement(record: Mapping[str, Any], *, now: datetime) -> Measurem
         raise RecordRejected([FieldError("/effective", "is not a valid date-time")]) from None
     errors += _effective_errors(effective, now)
     vitals = vitals_of(record)
+    sent_scores = record.get("source_scores")
     try:
-        errors += _total_errors(_optional_int(record.get("total_score")), vitals)
+        if sent_scores is None:
+            errors += _total_errors(_optional_int(record.get("total_score")), vitals)
+        else:
+            errors += _source_score_errors(
+                sent_scores, _optional_int(record.get("total_score")), vitals
+            )
     except ValueError as exc:
         errors.append(FieldError("", f"cannot be scored: {exc}"))
     if errors:
@@ -140,6 +214,7 @@ def prepare_measurement(record: Mapping[str, Any], *, now: datetime) -> Measurem
         "recorded_by_name": recorded_by.get("name"),
         "recorded_by_hpr": recorded_by.get("hpr"),
         "location": record.get("location"),
+        "source_scores": None if sent_scores is None else encode_source_scores(sent_scores),
     }
 
 
@@ -172,22 +247,38 @@ def measurement_out(row: tuple[Any, ...]) -> MeasurementOut:
         recorded_by_name,
         recorded_by_hpr,
         location,
+        source_scores,
     ) = row
-    # the columns' types already make these ints, a float and a bool (score_parts checks the
-    # scale), so the row's values go to the chart as they are
-    total, risk, complete, parameters = score_parts(
-        spo2_scale,
-        respiration_rate,
-        spo2,
-        supplemental_oxygen,
-        systolic_bp,
-        pulse,
-        consciousness,
-        temperature,
-    )
+    if source_scores is not None:
+        # scored by the source, which sent the sub-scores without the vital signs
+        parameters = decode_source_scores(source_scores)
+        complete = None not in parameters.values()
+        total = sum(v for v in parameters.values() if v is not None)
+        risk = clinical_risk(total, parameters, complete=complete)
+    else:
+        # the columns' types already make these ints, a float and a bool (score_parts checks
+        # the scale), so the row's values go to the chart as they are
+        total, risk, complete, parameters = score_parts(
+            spo2_scale,
+            respiration_rate,
+            spo2,
+            supplemental_oxygen,
+            systolic_bp,
+            pulse,
+            consciousness,
+            temperature,
+        )
     recorded_by: RecordedByOut | None = None
     if recorded_by_name is not None or recorded_by_hpr is not None:
         recorded_by = {"name": recorded_by_name, "hpr": recorded_by_hpr}
+    scored: ScoreOut = {
+        "total": total,
+        "risk": risk,
+        "complete": complete,
+        "parameters": parameters,
+    }
+    if source_scores is not None:
+        scored["scored_by"] = "source"
     return {
         "id": record_id,
         "effective": _in_utc(effective),
@@ -202,7 +293,7 @@ def measurement_out(row: tuple[Any, ...]) -> MeasurementOut:
         "temperature": temperature,
         "recorded_by": recorded_by,
         "location": location,
-        "score": {"total": total, "risk": risk, "complete": complete, "parameters": parameters},
+        "score": scored,
     }
 
 

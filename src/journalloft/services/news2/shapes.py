@@ -37,6 +37,7 @@ class News2Record(TypedDict):
     total_score: NotRequired[int | None]
     recorded_by: NotRequired[RecordedBy | None]
     location: NotRequired[str | None]
+    source_scores: NotRequired[dict[str, int | None] | None]
 
 
 class MeasurementColumns(TypedDict):
@@ -54,6 +55,7 @@ class MeasurementColumns(TypedDict):
     recorded_by_name: str | None
     recorded_by_hpr: str | None
     location: str | None
+    source_scores: str | None
 
 
 class MeasurementRow(NamedTuple):
@@ -74,6 +76,7 @@ class MeasurementRow(NamedTuple):
     recorded_by_name: str | None
     recorded_by_hpr: str | None
     location: str | None
+    source_scores: str | None
 
 
 class ScoreOut(TypedDict):
@@ -81,6 +84,7 @@ class ScoreOut(TypedDict):
     risk: Risk | None
     complete: bool
     parameters: dict[str, int | None]
+    scored_by: NotRequired[Literal["source"]]
 
 
 class RecordedByOut(TypedDict):

@@ -1,0 +1,161 @@
+"""What every FHIR resource of the face shares: media type, identifier systems, the person's
+identifier, OperationOutcome, and the JSON Pointer to FHIRPath rule."""
+
+from __future__ import annotations
+
+import hashlib
+from collections.abc import Mapping
+from datetime import UTC, date, datetime
+from typing import Any, Final
+
+import orjson
+from starlette.responses import Response
+
+from journalloft.platform.errors import FieldError, InvalidContent, Problem
+
+FHIR_JSON: Final = "application/fhir+json"
+FHIR_VERSION: Final = "4.0.1"
+
+FNR_SYSTEM: Final = "urn:oid:2.16.578.1.12.4.1.4.1"
+DNR_SYSTEM: Final = "urn:oid:2.16.578.1.12.4.1.4.2"
+PERSON_SYSTEMS: Final = (FNR_SYSTEM, DNR_SYSTEM)
+KOMMUNENUMMER_SYSTEM: Final = "urn:oid:2.16.578.1.12.4.1.1.3402"
+RECORD_ID_SYSTEM: Final = "urn:journalloft:source-record-id"
+"""The system the platform names a source's own id with in its answers (a source may send its
+id under any system: the value is the id)."""
+SCORED_BY_SOURCE: Final = "https://journalloft.no/fhir/StructureDefinition/scored-by"
+
+
+class FhirResponse(Response):
+    media_type = FHIR_JSON
+
+    def render(self, content: Any) -> bytes:
+        return orjson.dumps(content, option=orjson.OPT_UTC_Z)
+
+
+def person_system(person_id: str) -> str:
+    """FNR or DNR: a D-nummer's first digit is 4–7 (its day is 41–71)."""
+    return DNR_SYSTEM if person_id[:1] in "4567" else FNR_SYSTEM
+
+
+def person_reference(person_id: str) -> dict[str, Any]:
+    return {"identifier": {"system": person_system(person_id), "value": person_id}}
+
+
+def resource_id(*parts: str) -> str:
+    """A stable logical id (FHIR ids are at most 64 of [A-Za-z0-9-.]) for a stored record."""
+    return hashlib.sha256("\x1f".join(parts).encode()).hexdigest()[:40]
+
+
+def instant(value: datetime) -> str:
+    return value.astimezone(UTC).isoformat().replace("+00:00", "Z")
+
+
+def day(value: date | None) -> str | None:
+    return None if value is None else value.isoformat()
+
+
+def fhir_path(pointer: str, root: str | None) -> str:
+    """A JSON Pointer into a FHIR body as a FHIRPath expression: ``/entry/0/resource/period``
+    of a Bundle is ``Bundle.entry[0].resource.period``."""
+    parts = [p.replace("~1", "/").replace("~0", "~") for p in pointer.split("/")[1:]]
+    path = root or ""
+    for part in parts:
+        if part.isdigit():
+            path += f"[{part}]"
+        else:
+            path += ("." if path else "") + part
+    return path or (root or "")
+
+
+_ISSUE_CODES: Final = {
+    400: "structure",
+    401: "login",
+    403: "forbidden",
+    404: "not-found",
+    405: "not-supported",
+    409: "conflict",
+    412: "multiple-matches",
+    413: "too-costly",
+    415: "not-supported",
+    422: "invalid",
+    429: "throttled",
+    503: "transient",
+}
+
+
+def operation_outcome(problem: Problem, *, root: str | None = None) -> dict[str, Any]:
+    """The problem as an OperationOutcome: one issue with its detail, then one per field error
+    with its place as ``expression`` (FHIRPath from the JSON Pointer)."""
+    code = _ISSUE_CODES.get(problem.status, "exception")
+    issues: list[dict[str, Any]] = [
+        {
+            "severity": "error" if problem.status < 500 else "fatal",
+            "code": code,
+            "details": {"text": problem.instance_title},
+            "diagnostics": problem.detail,
+        }
+    ]
+    for error in problem.errors:
+        issue: dict[str, Any] = {"severity": "error", "code": code, "diagnostics": error.message}
+        if error.pointer:
+            issue["expression"] = [fhir_path(error.pointer, root)]
+        issues.append(issue)
+    return {"resourceType": "OperationOutcome", "issue": issues}
+
+
+def outcome_response(
+    problem: Problem, *, correlation_id: str | None = None, root: str | None = None
+) -> Response:
+    headers = dict(problem.headers)
+    if correlation_id:
+        headers["correlation-id"] = correlation_id
+    return FhirResponse(
+        operation_outcome(problem, root=root), status_code=problem.status, headers=headers
+    )
+
+
+def information(text: str, *, code: str = "informational") -> dict[str, Any]:
+    return {
+        "resourceType": "OperationOutcome",
+        "issue": [{"severity": "information", "code": code, "diagnostics": text}],
+    }
+
+
+class Errors:
+    """Field errors collected while reading a FHIR body, each at a JSON Pointer."""
+
+    def __init__(self, prefix: str = "") -> None:
+        self.prefix = prefix
+        self.found: list[FieldError] = []
+
+    def add(self, pointer: str, message: str) -> None:
+        self.found.append(FieldError(self.prefix + pointer, message))
+
+    def raise_if_any(self, detail: str) -> None:
+        if self.found:
+            raise InvalidContent(detail, errors=self.found)
+
+
+def person_of(reference: Any, pointer: str, errors: Errors) -> str | None:
+    """The person's id from a reference by identifier (FNR or DNR system)."""
+    identifier = reference.get("identifier") if isinstance(reference, Mapping) else None
+    if not isinstance(identifier, Mapping):
+        errors.add(
+            pointer,
+            "must name the person by identifier: "
+            f"{{'identifier': {{'system': '{FNR_SYSTEM}' (or DNR), 'value': '<11 digits>'}}}}",
+        )
+        return None
+    system, value = identifier.get("system"), identifier.get("value")
+    if system not in PERSON_SYSTEMS:
+        errors.add(pointer + "/identifier/system", f"must be {FNR_SYSTEM} (FNR) or {DNR_SYSTEM}")
+        return None
+    if not isinstance(value, str):
+        errors.add(pointer + "/identifier/value", "must be the person's id as a string")
+        return None
+    return value
+
+
+def text_of(value: Any) -> str | None:
+    return value if isinstance(value, str) else None

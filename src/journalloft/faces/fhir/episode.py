@@ -1,0 +1,317 @@
+"""Kommunale tjenester as EpisodeOfCare, after the OKT IG's profile ``OktEpisodeOfCare``.
+
+| native (record / result)   | EpisodeOfCare                                                  |
+| -------------------------- | -------------------------------------------------------------- |
+| id (the source's own id)   | identifier[0].value (or the resource's id if it has none)      |
+| patient                    | patient.identifier (FNR or DNR system)                         |
+| updated                    | meta.lastUpdated (else period.start, midnight in Norway)       |
+| service_code               | type[] coding of urn:oid:2.16.578.1.12.4.1.1.9151              |
+| stay_type                  | type[] coding of the IG's OktStayTypeCs                        |
+| start, end                 | period.start, period.end                                       |
+| temporary_cessation        | status onhold                                                  |
+| status (active, planned…)  | status active, planned, onhold, finished                       |
+| weekly_extent              | extension WeeklyExtentRatio (hours per week) when a number,    |
+|                            | else the platform's weekly-extent-text extension               |
+| description                | extension ServiceDescriptionMarkdown                           |
+| unit {name, phone}         | managingOrganization → contained Organization (name, telecom)  |
+"""
+
+from __future__ import annotations
+
+import re
+from collections.abc import Mapping
+from datetime import date, datetime, time
+from typing import Any, Final
+
+from journalloft.faces.fhir.common import (
+    RECORD_ID_SYSTEM,
+    Errors,
+    day,
+    instant,
+    person_of,
+    person_reference,
+    resource_id,
+    text_of,
+)
+from journalloft.platform.instants import OSLO
+from journalloft.services.kommunale_tjenester.codes import SERVICE_CODE_SYSTEM
+
+OKT: Final = "http://hl7.no/fhir/ig/okt/"
+PROFILE: Final = OKT + "StructureDefinition/OktEpisodeOfCare"
+WEEKLY_EXTENT_RATIO: Final = OKT + "StructureDefinition/WeeklyExtentRatio"
+WEEKLY_EXTENT_QUANTITY: Final = OKT + "StructureDefinition/WeeklyExtentQuantity"
+DESCRIPTION: Final = OKT + "StructureDefinition/ServiceDescriptionMarkdown"
+STAY_TYPE_SYSTEM: Final = OKT + "CodeSystem/OktStayTypeCs"
+WEEKLY_EXTENT_TEXT: Final = "https://journalloft.no/fhir/StructureDefinition/weekly-extent-text"
+STAY_TYPES: Final = ("dagopphold", "korttidsopphold")
+STATUS_OF: Final = {
+    "active": "active",
+    "planned": "planned",
+    "paused": "onhold",
+    "ended": "finished",
+}
+_NUMBER: Final = re.compile(r"^[0-9]+([.,][0-9]+)?$")
+
+FIELD_PATHS: Final = {
+    "id": "/identifier/0/value",
+    "patient": "/patient/identifier/value",
+    "updated": "/meta/lastUpdated",
+    "service_code": "/type",
+    "stay_type": "/type",
+    "start": "/period/start",
+    "end": "/period/end",
+    "description": "/extension",
+    "weekly_extent": "/extension",
+    "unit": "/managingOrganization",
+}
+"""Where a native record's field comes from, for pointing a native error at the FHIR element."""
+
+
+def _number(text: str) -> float | int:
+    value = float(text.replace(",", "."))
+    return int(value) if value.is_integer() else value
+
+
+def episode_of_care(
+    entry: Mapping[str, Any], *, patient: str, kommunenummer: str
+) -> dict[str, Any]:
+    """One service of a lookup's result as an OktEpisodeOfCare."""
+    extensions: list[dict[str, Any]] = []
+    weekly = entry.get("weekly_extent")
+    if weekly is not None and _NUMBER.fullmatch(weekly.strip()):
+        extensions.append(
+            {
+                "url": WEEKLY_EXTENT_RATIO,
+                "valueRatio": {
+                    "numerator": {
+                        "value": _number(weekly.strip()),
+                        "unit": "timer",
+                        "system": "http://unitsofmeasure.org",
+                        "code": "h",
+                    },
+                    "denominator": {
+                        "value": 1,
+                        "unit": "uke",
+                        "system": "http://unitsofmeasure.org",
+                        "code": "wk",
+                    },
+                },
+            }
+        )
+    elif weekly is not None:
+        extensions.append({"url": WEEKLY_EXTENT_TEXT, "valueString": weekly})
+    if entry.get("description"):
+        extensions.append({"url": DESCRIPTION, "valueMarkdown": entry["description"]})
+    types: list[dict[str, Any]] = [
+        {
+            "coding": [
+                {
+                    "system": SERVICE_CODE_SYSTEM,
+                    "code": entry["service_code"],
+                    "display": entry["service_name"],
+                }
+            ]
+        }
+    ]
+    if entry.get("stay_type"):
+        types.append({"coding": [{"system": STAY_TYPE_SYSTEM, "code": entry["stay_type"]}]})
+    period: dict[str, Any] = {"start": day(entry["start"])}
+    if entry.get("end") is not None:
+        period["end"] = day(entry["end"])
+    resource: dict[str, Any] = {
+        "resourceType": "EpisodeOfCare",
+        "id": resource_id(kommunenummer, patient, entry["id"]),
+        "meta": {"profile": [PROFILE], "lastUpdated": instant(entry["updated"])},
+    }
+    unit = entry.get("unit")
+    if unit:
+        organization: dict[str, Any] = {
+            "resourceType": "Organization",
+            "id": "unit",
+            "name": unit["name"],
+        }
+        if unit.get("phone"):
+            organization["telecom"] = [{"system": "phone", "value": unit["phone"]}]
+        resource["contained"] = [organization]
+    if extensions:
+        resource["extension"] = extensions
+    resource |= {
+        "identifier": [{"system": RECORD_ID_SYSTEM, "value": entry["id"]}],
+        "status": STATUS_OF[entry["status"]],
+        "type": types,
+        "patient": person_reference(patient),
+        "period": period,
+    }
+    if unit:
+        resource["managingOrganization"] = {"reference": "#unit", "display": unit["name"]}
+    return resource
+
+
+def _codings(resource: Mapping[str, Any], system: str) -> list[tuple[int, int, Any]]:
+    found = []
+    types = resource.get("type")
+    for i, concept in enumerate(types if isinstance(types, list) else []):
+        codings = concept.get("coding") if isinstance(concept, Mapping) else None
+        for j, coding in enumerate(codings if isinstance(codings, list) else []):
+            if isinstance(coding, Mapping) and coding.get("system") == system:
+                found.append((i, j, coding.get("code")))
+    return found
+
+
+def _date_part(value: Any) -> str | None:
+    """A FHIR date or dateTime's day (a period of a service is in days)."""
+    return value[:10] if isinstance(value, str) and len(value) >= 10 else None
+
+
+def _weekly_extent(resource: Mapping[str, Any], errors: Errors) -> str | None:
+    for i, extension in enumerate(resource.get("extension") or []):
+        if not isinstance(extension, Mapping):
+            continue
+        url = extension.get("url")
+        if url == WEEKLY_EXTENT_TEXT:
+            return text_of(extension.get("valueString"))
+        if url == WEEKLY_EXTENT_QUANTITY:
+            value = (extension.get("valueQuantity") or {}).get("value")
+            if isinstance(value, int | float) and not isinstance(value, bool):
+                return _plain(value)
+            errors.add(f"/extension/{i}/valueQuantity/value", "must be hours per week")
+        if url == WEEKLY_EXTENT_RATIO:
+            ratio = extension.get("valueRatio") or {}
+            numerator = (ratio.get("numerator") or {}).get("value")
+            denominator = (ratio.get("denominator") or {}).get("value", 1)
+            if (
+                isinstance(numerator, int | float)
+                and isinstance(denominator, int | float)
+                and denominator > 0
+            ):
+                return _plain(numerator / denominator)
+            errors.add(f"/extension/{i}/valueRatio", "must be hours (numerator) per week")
+    return None
+
+
+def _plain(value: float) -> str:
+    return str(int(value)) if float(value).is_integer() else str(value)
+
+
+def _description(resource: Mapping[str, Any]) -> str | None:
+    for extension in resource.get("extension") or []:
+        if isinstance(extension, Mapping) and extension.get("url") == DESCRIPTION:
+            return text_of(extension.get("valueMarkdown"))
+    return None
+
+
+def _organization_unit(organization: Mapping[str, Any]) -> dict[str, Any] | None:
+    """An Organization as the unit: its name, and its phone (``telecom``, or a contact's)."""
+    name = organization.get("name")
+    if not isinstance(name, str):
+        return None
+    telecoms = list(organization.get("telecom") or [])
+    for contact in organization.get("contact") or []:
+        if isinstance(contact, Mapping):
+            telecoms += contact.get("telecom") or []
+    phones = [
+        t.get("value")
+        for t in telecoms
+        if isinstance(t, Mapping) and t.get("system") == "phone" and isinstance(t.get("value"), str)
+    ]
+    return {"name": name, "phone": phones[0] if phones else None}
+
+
+def _unit(
+    resource: Mapping[str, Any], organization: Mapping[str, Any] | None = None
+) -> dict[str, Any] | None:
+    """The unit: an Organization of the same transaction that managingOrganization names, a
+    contained one (``#id``), or managingOrganization's display."""
+    if organization is not None:
+        found = _organization_unit(organization)
+        if found is not None:
+            return found
+    managing = resource.get("managingOrganization")
+    if not isinstance(managing, Mapping):
+        return None
+    reference = managing.get("reference")
+    if isinstance(reference, str) and reference.startswith("#"):
+        for contained in resource.get("contained") or []:
+            if (
+                isinstance(contained, Mapping)
+                and contained.get("resourceType") == "Organization"
+                and contained.get("id") == reference[1:]
+            ):
+                found = _organization_unit(contained)
+                if found is not None:
+                    return found
+    display = managing.get("display")
+    return {"name": display} if isinstance(display, str) else None
+
+
+def record_of(
+    resource: Mapping[str, Any],
+    errors: Errors,
+    *,
+    record_id: str | None = None,
+    unit: Mapping[str, Any] | None = None,
+) -> dict[str, Any]:
+    """The native record of an OktEpisodeOfCare (errors at their FHIR element)."""
+    identifiers = resource.get("identifier")
+    if record_id is None and isinstance(identifiers, list) and identifiers:
+        first = identifiers[0]
+        record_id = first.get("value") if isinstance(first, Mapping) else None
+    if record_id is None:
+        record_id = text_of(resource.get("id"))
+    if not record_id:
+        errors.add("/identifier", "is required: the journal system's own id of this service")
+    patient = person_of(resource.get("patient"), "/patient", errors)
+    codes = _codings(resource, SERVICE_CODE_SYSTEM)
+    if len(codes) != 1:
+        errors.add("/type", f"must hold exactly one coding of {SERVICE_CODE_SYSTEM} (IPLOS/9151)")
+    stays = _codings(resource, STAY_TYPE_SYSTEM)
+    stay_type = stays[0][2] if stays else None
+    if stay_type is not None and stay_type not in STAY_TYPES:
+        i, j, _ = stays[0]
+        errors.add(f"/type/{i}/coding/{j}/code", f"must be one of {', '.join(STAY_TYPES)}")
+    raw_period = resource.get("period")
+    period: Mapping[str, Any] = raw_period if isinstance(raw_period, Mapping) else {}
+    start, end = _date_part(period.get("start")), _date_part(period.get("end"))
+    if start is None:
+        errors.add("/period/start", "is required: the first day of the service")
+    status = resource.get("status")
+    if status not in ("planned", "active", "onhold", "on-hold", "finished", "waitlist"):
+        errors.add(
+            "/status",
+            "must be planned, waitlist, active, onhold or finished "
+            "(a service sent in error is withdrawn with DELETE)",
+        )
+    updated = (resource.get("meta") or {}).get("lastUpdated")
+    if updated is None and start is not None:
+        try:
+            updated = datetime.combine(date.fromisoformat(start), time(), OSLO).isoformat()
+        except ValueError:
+            updated = None
+    weekly = _weekly_extent(resource, errors)
+    record: dict[str, Any] = {
+        "id": record_id,
+        "patient": patient,
+        "updated": updated,
+        "service_code": codes[0][2] if len(codes) == 1 else None,
+        "start": start,
+        "end": end,
+        "temporary_cessation": status in ("onhold", "on-hold"),
+        "weekly_extent": weekly,
+        "description": _description(resource),
+        "unit": _unit(resource, unit),
+        "stay_type": stay_type,
+    }
+    return {k: v for k, v in record.items() if v is not None or k in ("end",)}
+
+
+def date_of(resource: Mapping[str, Any]) -> str:
+    period: Mapping[str, Any] = resource.get("period") or {}
+    return str(period.get("start") or "")
+
+
+def codes_of(resource: Mapping[str, Any]) -> set[tuple[str, str]]:
+    return {
+        (coding.get("system", ""), coding.get("code", ""))
+        for concept in resource.get("type") or []
+        for coding in concept.get("coding") or []
+    }

@@ -1,0 +1,368 @@
+"""NEWS2 as Observations, after HL7 Norway's draft ``vkp-Observation-NEWS2score``.
+
+A measurement is one NEWS2 Observation (SNOMED CT 1104051000000101, the total as
+``valueQuantity``, the sub-scores as components with their SNOMED codes) whose ``hasMember``
+references the raw vital signs, each its own Observation (LOINC).
+
+| native (record / result)   | FHIR                                                            |
+| -------------------------- | --------------------------------------------------------------- |
+| id                         | NEWS2 Observation identifier[0].value (or its id)               |
+| patient                    | subject.identifier (FNR or DNR system)                          |
+| updated                    | meta.lastUpdated (else issued, else effectiveDateTime)          |
+| effective                  | effectiveDateTime (an instant with its offset)                  |
+| respiration_rate           | member Observation LOINC 9279-1, /min                           |
+| spo2                       | member Observation LOINC 59408-5 (2708-6 accepted), %           |
+| systolic_bp                | member Observation LOINC 8480-6 (or the 85354-9 panel's         |
+|                            | 8480-6 component), mm[Hg]                                       |
+| pulse                      | member Observation LOINC 8867-4, /min                           |
+| temperature                | member Observation LOINC 8310-5, Cel                            |
+| source_scores              | the SNOMED sub-score components, when sent without vital signs  |
+|                            | (the VKP example); answered with the news2-scored-by extension  |
+| spo2_scale                 | component news2-input#spo2-scale (valueInteger), or the SNOMED  |
+|                            | sub-score component of scale 1 or 2 the source sent             |
+| supplemental_oxygen        | component news2-input#supplemental-oxygen (valueBoolean)        |
+| consciousness (ACVPU)      | component news2-input#acvpu (valueString A, C, V, P or U)       |
+| total_score                | valueQuantity.value (must equal the platform's total)           |
+| recorded_by {name, hpr}    | performer[0] (display, identifier of the HPR system)            |
+| location                   | note[0].text                                                    |
+| score.total, risk, parts   | valueQuantity, interpretation, components (SNOMED sub-scores)   |
+"""
+
+from __future__ import annotations
+
+import re
+from collections.abc import Mapping, Sequence
+from datetime import date, datetime, time
+from typing import Any, Final
+
+from journalloft.faces.fhir.common import (
+    RECORD_ID_SYSTEM,
+    Errors,
+    instant,
+    person_of,
+    person_reference,
+    resource_id,
+    text_of,
+)
+from journalloft.platform.instants import OSLO
+from journalloft.services.news2.scoring import PARAMETERS
+
+SNOMED: Final = "http://snomed.info/sct"
+LOINC: Final = "http://loinc.org"
+UCUM: Final = "http://unitsofmeasure.org"
+HPR_SYSTEM: Final = "urn:oid:2.16.578.1.12.4.1.4.4"
+INPUT_SYSTEM: Final = "https://journalloft.no/fhir/CodeSystem/news2-input"
+CATEGORY: Final = "http://terminology.hl7.org/CodeSystem/observation-category"
+ABSENT: Final = "http://terminology.hl7.org/CodeSystem/data-absent-reason"
+NEWS2_TOTAL: Final = "1104051000000101"
+SUB_SCORES: Final = {
+    "respiration_rate": "1104301000000104",
+    "spo2_scale_1": "1104311000000102",
+    "spo2_scale_2": "1104321000000108",
+    "air_or_oxygen": "1104331000000105",
+    "systolic_bp": "1104341000000101",
+    "pulse": "1104351000000103",
+    "consciousness": "1104361000000100",
+    "temperature": "1104371000000107",
+}
+VITALS: Final = {
+    # field: (LOINC, display, UCUM code, unit)
+    "respiration_rate": ("9279-1", "Respiratory rate", "/min", "/min"),
+    "spo2": ("59408-5", "Oxygen saturation by pulse oximetry", "%", "%"),
+    "systolic_bp": ("8480-6", "Systolic blood pressure", "mm[Hg]", "mmHg"),
+    "pulse": ("8867-4", "Heart rate", "/min", "/min"),
+    "temperature": ("8310-5", "Body temperature", "Cel", "°C"),
+}
+LOINC_FIELDS: Final = {loinc: field for field, (loinc, *_rest) in VITALS.items()} | {
+    "2708-6": "spo2"
+}
+BP_PANEL: Final = "85354-9"
+_DAY: Final = re.compile(r"^[0-9]{4}-[0-9]{2}-[0-9]{2}$")
+SCORED_BY: Final = "https://journalloft.no/fhir/StructureDefinition/news2-scored-by"
+
+FIELD_PATHS: Final = {
+    "id": "/identifier/0/value",
+    "patient": "/subject/identifier/value",
+    "updated": "/meta/lastUpdated",
+    "effective": "/effectiveDateTime",
+    "total_score": "/valueQuantity/value",
+    "spo2_scale": "/component",
+    "supplemental_oxygen": "/component",
+    "consciousness": "/component",
+    "respiration_rate": "/hasMember",
+    "spo2": "/hasMember",
+    "systolic_bp": "/hasMember",
+    "pulse": "/hasMember",
+    "temperature": "/hasMember",
+    "recorded_by": "/performer",
+    "location": "/note",
+}
+
+
+def _concept(system: str, code: str, display: str | None = None) -> dict[str, Any]:
+    coding = {"system": system, "code": code}
+    if display:
+        coding["display"] = display
+    return {"coding": [coding]}
+
+
+def _score_quantity(value: int) -> dict[str, Any]:
+    return {"value": value, "unit": "score", "system": UCUM, "code": "{score}"}
+
+
+def observations(
+    measurement: Mapping[str, Any], *, patient: str, kommunenummer: str
+) -> tuple[dict[str, Any], list[dict[str, Any]]]:
+    """One measurement of a lookup's result: its NEWS2 Observation and its vital signs."""
+    key = resource_id(kommunenummer, patient, measurement["id"])
+    subject = person_reference(patient)
+    effective = instant(measurement["effective"])
+    updated = instant(measurement["updated"])
+    members: list[dict[str, Any]] = []
+    for field, (loinc, display, code, unit) in VITALS.items():
+        value = measurement.get(field)
+        if value is None:
+            continue
+        members.append(
+            {
+                "resourceType": "Observation",
+                "id": f"{key[:30]}-{loinc}",
+                "meta": {"lastUpdated": updated},
+                "status": "final",
+                "category": [_concept(CATEGORY, "vital-signs", "Vital Signs")],
+                "code": _concept(LOINC, loinc, display),
+                "subject": subject,
+                "effectiveDateTime": effective,
+                "valueQuantity": {"value": value, "unit": unit, "system": UCUM, "code": code},
+            }
+        )
+    score = measurement["score"]
+    parts: Mapping[str, int | None] = score["parameters"]
+    components: list[dict[str, Any]] = []
+    for name, sub in parts.items():
+        code = SUB_SCORES[f"spo2_scale_{measurement['spo2_scale']}" if name == "spo2" else name]
+        component: dict[str, Any] = {"code": _concept(SNOMED, code)}
+        if sub is None:
+            component["dataAbsentReason"] = _concept(ABSENT, "not-performed", "Not Performed")
+        else:
+            component["valueQuantity"] = _score_quantity(sub)
+        components.append(component)
+    components.append(
+        {
+            "code": _concept(INPUT_SYSTEM, "spo2-scale"),
+            "valueInteger": measurement["spo2_scale"],
+        }
+    )
+    if measurement.get("supplemental_oxygen") is not None:
+        components.append(
+            {
+                "code": _concept(INPUT_SYSTEM, "supplemental-oxygen"),
+                "valueBoolean": measurement["supplemental_oxygen"],
+            }
+        )
+    if measurement.get("consciousness") is not None:
+        components.append(
+            {
+                "code": _concept(INPUT_SYSTEM, "acvpu"),
+                "valueString": measurement["consciousness"],
+            }
+        )
+    interpretation = (
+        f"risk {score['risk']}" if score["risk"] is not None else "risk cannot be decided"
+    )
+    if not score["complete"]:
+        interpretation += "; incomplete set: the total is a lower bound"
+    if score.get("scored_by") == "source":
+        interpretation = "scored by the source, not by the platform; " + interpretation
+    resource: dict[str, Any] = {
+        "resourceType": "Observation",
+        "id": key,
+        "meta": {"lastUpdated": updated},
+        **(
+            {"extension": [{"url": SCORED_BY, "valueCode": "source"}]}
+            if score.get("scored_by") == "source"
+            else {}
+        ),
+        "identifier": [{"system": RECORD_ID_SYSTEM, "value": measurement["id"]}],
+        "status": "final",
+        "category": [_concept(CATEGORY, "survey", "Survey")],
+        "code": _concept(SNOMED, NEWS2_TOTAL, "Royal College of Physicians NEWS2 total score"),
+        "subject": subject,
+        "effectiveDateTime": effective,
+        "valueQuantity": _score_quantity(score["total"]),
+        "interpretation": [{"text": interpretation}],
+        "component": components,
+    }
+    recorded_by = measurement.get("recorded_by")
+    if recorded_by:
+        performer: dict[str, Any] = {}
+        if recorded_by.get("hpr"):
+            performer["identifier"] = {"system": HPR_SYSTEM, "value": recorded_by["hpr"]}
+        if recorded_by.get("name"):
+            performer["display"] = recorded_by["name"]
+        resource["performer"] = [performer]
+    if measurement.get("location"):
+        resource["note"] = [{"text": measurement["location"]}]
+    if members:
+        resource["hasMember"] = [{"reference": f"Observation/{m['id']}"} for m in members]
+    return resource, members
+
+
+def _codes(concept: Any) -> set[tuple[str, str]]:
+    if not isinstance(concept, Mapping):
+        return set()
+    return {
+        (str(c.get("system")), str(c.get("code")))
+        for c in concept.get("coding") or []
+        if isinstance(c, Mapping)
+    }
+
+
+def is_news2(resource: Mapping[str, Any]) -> bool:
+    return (SNOMED, NEWS2_TOTAL) in _codes(resource.get("code"))
+
+
+def _number(quantity: Any) -> float | None:
+    value = quantity.get("value") if isinstance(quantity, Mapping) else None
+    if isinstance(value, int | float) and not isinstance(value, bool):
+        return value
+    return None
+
+
+def _vital(member: Mapping[str, Any], pointer: str, errors: Errors) -> dict[str, Any]:
+    """The native fields one vital-sign Observation gives."""
+    codes = {code for system, code in _codes(member.get("code")) if system == LOINC}
+    if BP_PANEL in codes:
+        for component in member.get("component") or []:
+            if ("http://loinc.org", "8480-6") in _codes(component.get("code")):
+                value = _number(component.get("valueQuantity"))
+                if value is not None:
+                    return {"systolic_bp": round(value)}
+        errors.add(pointer + "/component", "the blood pressure panel has no systolic (8480-6)")
+        return {}
+    fields = [LOINC_FIELDS[c] for c in codes if c in LOINC_FIELDS]
+    if len(fields) != 1:
+        known = ", ".join([*sorted(LOINC_FIELDS), BP_PANEL])
+        errors.add(pointer + "/code", f"must be one LOINC vital sign of NEWS2 ({known})")
+        return {}
+    value = _number(member.get("valueQuantity"))
+    if value is None:
+        errors.add(pointer + "/valueQuantity/value", "must be the measured value")
+        return {}
+    field = fields[0]
+    return {field: value if field == "temperature" else round(value)}
+
+
+def record_of(
+    resource: Mapping[str, Any],
+    errors: Errors,
+    *,
+    members: Sequence[tuple[str, Mapping[str, Any] | None]],
+    record_id: str | None = None,
+) -> dict[str, Any]:
+    """The native record of a NEWS2 Observation and its vital signs (``members``: each
+    ``hasMember`` reference's pointer and the Observation it names, ``None`` if not found)."""
+    identifiers = resource.get("identifier")
+    if record_id is None and isinstance(identifiers, list) and identifiers:
+        first = identifiers[0]
+        record_id = first.get("value") if isinstance(first, Mapping) else None
+    if record_id is None:
+        record_id = text_of(resource.get("id"))
+    if not record_id:
+        errors.add("/identifier", "is required: the journal system's own id of the measurement")
+    patient = person_of(resource.get("subject"), "/subject", errors)
+    effective = resource.get("effectiveDateTime")
+    if isinstance(effective, str) and _DAY.fullmatch(effective):
+        # a day only (as the VKP profile's example): midnight in Norway
+        effective = datetime.combine(date.fromisoformat(effective), time(), OSLO).isoformat()
+    elif not isinstance(effective, str) or "T" not in effective:
+        errors.add(
+            "/effectiveDateTime", "must be the instant measured with its offset (or the day)"
+        )
+    record: dict[str, Any] = {"id": record_id, "patient": patient, "effective": effective}
+    record["updated"] = (
+        (resource.get("meta") or {}).get("lastUpdated") or resource.get("issued") or effective
+    )
+    vitals: dict[str, Any] = {}
+    for pointer, member in members:
+        if member is None:
+            errors.add(pointer, "names no vital-sign Observation of this request")
+            continue
+        for field, value in _vital(member, pointer, errors).items():
+            if field in vitals:
+                errors.add(pointer, f"a second {field} for one measurement")
+            vitals[field] = value
+    record |= vitals
+    sent_scales: set[int] = set()
+    sub_scores: dict[str, int | None] = {}
+    for i, component in enumerate(resource.get("component") or []):
+        codes = _codes(component.get("code") if isinstance(component, Mapping) else None)
+        at = f"/component/{i}"
+        if (INPUT_SYSTEM, "spo2-scale") in codes:
+            scale = component.get("valueInteger")
+            if scale not in (1, 2):
+                errors.add(at + "/valueInteger", "must be 1 or 2")
+            record["spo2_scale"] = scale
+        elif (INPUT_SYSTEM, "supplemental-oxygen") in codes:
+            oxygen = component.get("valueBoolean")
+            if not isinstance(oxygen, bool):
+                errors.add(at + "/valueBoolean", "must be true (oxygen) or false (air)")
+            record["supplemental_oxygen"] = oxygen
+        elif (INPUT_SYSTEM, "acvpu") in codes:
+            record["consciousness"] = component.get("valueString")
+        else:
+            for name, code in SUB_SCORES.items():
+                if (SNOMED, code) not in codes:
+                    continue
+                if name.startswith("spo2_scale_"):
+                    sent_scales.add(int(name[-1]))
+                    name = "spo2"
+                value = _number(component.get("valueQuantity"))
+                if value is None and component.get("dataAbsentReason") is None:
+                    errors.add(at + "/valueQuantity/value", "must be the sub-score")
+                elif value is not None:
+                    if name in sub_scores:
+                        errors.add(at, f"a second {name} sub-score")
+                    sub_scores[name] = round(value)
+    if "spo2_scale" not in record:
+        if len(sent_scales) == 1:
+            record["spo2_scale"] = sent_scales.pop()
+        else:
+            errors.add(
+                "/component",
+                f"must say the SpO2 scale: a component {INPUT_SYSTEM}#spo2-scale "
+                "(valueInteger 1 or 2), or the SNOMED CT sub-score of scale 1 or 2",
+            )
+    if not vitals and sub_scores:
+        # scored by the source, sent without the vital signs (as the VKP profile's example):
+        # the platform checks each sub-score and their sum, and marks it as the source's
+        record["source_scores"] = {name: sub_scores.get(name) for name in PARAMETERS}
+    elif not vitals:
+        errors.add(
+            "/hasMember",
+            "must reference the vital signs measured (the platform scores them), or the "
+            "components must carry the source's sub-scores (SNOMED CT)",
+        )
+    total = _number(resource.get("valueQuantity"))
+    if total is not None:
+        record["total_score"] = round(total)
+    performers = resource.get("performer")
+    if isinstance(performers, list) and performers and isinstance(performers[0], Mapping):
+        performer = performers[0]
+        identifier = performer.get("identifier") or {}
+        hpr = identifier.get("value") if identifier.get("system") == HPR_SYSTEM else None
+        display = text_of(performer.get("display"))
+        if hpr or display:
+            record["recorded_by"] = {"name": display, "hpr": hpr}
+    notes = resource.get("note")
+    if isinstance(notes, list) and notes and isinstance(notes[0], Mapping):
+        record["location"] = text_of(notes[0].get("text"))
+    return {k: v for k, v in record.items() if v is not None}
+
+
+def codes_of(resource: Mapping[str, Any]) -> set[tuple[str, str]]:
+    return _codes(resource.get("code"))
+
+
+def date_of(resource: Mapping[str, Any]) -> str:
+    return str(resource.get("effectiveDateTime") or "")

@@ -1,0 +1,270 @@
+"""The FHIR R4 face's routes: metadata, POST _search, transaction Bundles, conditional PUT and
+DELETE. Each parses FHIR, calls one operation of :mod:`journalloft.platform.operations` (the
+same checks, audit and restrictions as the native API) and renders FHIR."""
+
+from __future__ import annotations
+
+import re
+from collections.abc import Mapping
+from functools import partial
+from typing import Annotated, Any, Final
+
+from fastapi import APIRouter, Path, Query, Request
+from starlette.concurrency import run_in_threadpool
+from starlette.responses import Response
+
+from journalloft.faces.fhir.capability import capability_statement
+from journalloft.faces.fhir.common import (
+    FHIR_JSON,
+    Errors,
+    FhirResponse,
+    information,
+    outcome_response,
+)
+from journalloft.faces.fhir.resources import BINDINGS, Binding
+from journalloft.faces.fhir.search import parse_search, read_parameters
+from journalloft.faces.fhir.transaction import store_bundle, store_one, withdraw_one
+from journalloft.platform.errors import BadRequest, FieldError, NotFound, Problem
+from journalloft.platform.http.dependencies import CallerDep, RuntimeDep, TenantDep
+from journalloft.platform.operations import sharing
+from journalloft.platform.operations.access import reader_access
+from journalloft.platform.service_protocol import SharingService
+
+PREFIX: Final = "/fhir"
+_PERSON_ID: Final = re.compile(r"(?<![0-9])[0-9]{11}(?![0-9])")
+
+Kommunenummer = Annotated[str, Path(pattern=r"^[0-9]{4}$")]
+ResourceType = Annotated[str, Path(pattern=r"^[A-Z][A-Za-z]{1,63}$")]
+IdentifierQuery = Annotated[str, Query(alias="identifier", min_length=1, max_length=300)]
+
+
+_WRITE: Final = re.compile(r"^/fhir/[0-9]{4}(?:/(?P<type>[A-Z][A-Za-z]+))?/?$")
+
+
+def render(request: Request, problem: Problem, correlation: str | None) -> Response:
+    """A problem under /fhir as an OperationOutcome; a field error's place is a FHIRPath from
+    the resource the client sent (``Bundle.entry[2].resource.period.start``)."""
+    root = None
+    write = _WRITE.match(request.url.path)
+    if write and request.method in ("POST", "PUT"):
+        root = write.group("type") or "Bundle"
+    return outcome_response(problem, correlation_id=correlation, root=root)
+
+
+def base_url(request: Request, runtime: RuntimeDep) -> str:
+    public = runtime.settings.public_url
+    return (public.rstrip("/") if public else str(request.base_url).rstrip("/")) + PREFIX
+
+
+def fhir_router(services: Mapping[str, SharingService]) -> APIRouter:
+    """The face for the registered services that it maps."""
+    bindings = {t: b for t, b in BINDINGS.items() if b.service in services}
+    router = APIRouter(tags=["FHIR R4"], include_in_schema=False)
+
+    def binding_of(resource_type: str) -> tuple[Binding, SharingService]:
+        binding = bindings.get(resource_type)
+        if binding is None:
+            raise NotFound(
+                f"this server does not serve {resource_type} "
+                f"(it serves {', '.join(sorted(bindings))}: see {PREFIX}/metadata)",
+                title="Unknown resource type",
+            )
+        return binding, services[binding.service]
+
+    @router.get(PREFIX + "/metadata")
+    async def metadata(request: Request, runtime: RuntimeDep) -> Response:
+        return FhirResponse(
+            capability_statement(
+                bindings.values(), base=base_url(request, runtime), settings=runtime.settings
+            )
+        )
+
+    async def search(
+        request: Request,
+        runtime: RuntimeDep,
+        caller: CallerDep,
+        resource_type: str,
+        kommunenummer: str | None,
+    ) -> Response:
+        binding, service = binding_of(resource_type)
+        access = reader_access(caller, service)
+        media_type = request.headers.get("content-type", "").split(";")[0].strip().lower()
+        found = parse_search(read_parameters(await request.body(), media_type))
+        body: dict[str, Any] = {
+            "patients": found.patients,
+            **binding.options(found, caller.now),
+        }
+        if kommunenummer is not None:
+            body["kommuner"] = [kommunenummer]
+        try:
+            answer = await sharing.look_up(runtime, access, body)
+        except Problem as problem:
+            raise _pointing_at_search(problem) from None
+        base = base_url(request, runtime)
+        matches: list[tuple[dict[str, Any], list[dict[str, Any]]]] = []
+        outcomes: list[dict[str, Any]] = []
+        for result in answer["results"]:
+            if result.get("restricted"):
+                outcomes.append(
+                    information(
+                        f"{result['kommunenummer']} holds data on the person "
+                        f"{result['patient']} that the person has restricted (sperring): "
+                        "nothing of it is shown",
+                        code="suppressed",
+                    )
+                )
+                continue
+            for main, included in binding.resources(
+                result, patient=result["patient"], kommunenummer=result["kommunenummer"]
+            ):
+                if binding.matches(main, found):
+                    matches.append((main, included))
+                for member in included:
+                    if found.codes and binding.matches(member, found):
+                        matches.append((member, []))
+        for refusal in answer.get("refused", []):
+            outcomes.append(
+                {
+                    "resourceType": "OperationOutcome",
+                    "issue": [
+                        {
+                            "severity": "warning",
+                            "code": "forbidden",
+                            "diagnostics": f"{refusal['kommunenummer']} was not asked: "
+                            f"{refusal['reason']}",
+                        }
+                    ],
+                }
+            )
+        if found.descending is not None:
+            matches.sort(key=lambda m: binding.date_of(m[0]), reverse=found.descending)
+        bundle: dict[str, Any] = {
+            "resourceType": "Bundle",
+            "type": "searchset",
+            "total": len(matches),
+            "link": [{"relation": "self", "url": f"{base}{request.url.path[len(PREFIX) :]}"}],
+        }
+        entries: list[dict[str, Any]] = []
+        if not found.summary_count:
+            shown = matches if found.count is None else matches[: found.count]
+            for main, included in shown:
+                entries.append(_entry(base, main, "match"))
+                entries += [_entry(base, r, "include") for r in included]
+        entries += [{"resource": o, "search": {"mode": "outcome"}} for o in outcomes]
+        if entries:
+            bundle["entry"] = entries
+        return FhirResponse(bundle)
+
+    @router.post(PREFIX + "/{resource_type}/_search")
+    async def search_everywhere(
+        request: Request, runtime: RuntimeDep, caller: CallerDep, resource_type: ResourceType
+    ) -> Response:
+        return await search(request, runtime, caller, resource_type, None)
+
+    @router.post(PREFIX + "/{kommunenummer}/{resource_type}/_search")
+    async def search_one(
+        request: Request,
+        runtime: RuntimeDep,
+        caller: CallerDep,
+        tenant: TenantDep,
+        resource_type: ResourceType,
+    ) -> Response:
+        return await search(request, runtime, caller, resource_type, tenant.kommunenummer)
+
+    @router.post(PREFIX + "/{kommunenummer}")
+    @router.post(PREFIX + "/{kommunenummer}/")  # the base URL as client libraries write it
+    async def transaction(
+        request: Request, runtime: RuntimeDep, caller: CallerDep, tenant: TenantDep
+    ) -> Response:
+        document = await _json(request)
+        answer = await run_in_threadpool(
+            store_bundle, runtime, caller, tenant, bindings, services, document
+        )
+        return FhirResponse(answer)
+
+    @router.put(PREFIX + "/{kommunenummer}/{resource_type}")
+    async def conditional_put(
+        request: Request,
+        runtime: RuntimeDep,
+        caller: CallerDep,
+        tenant: TenantDep,
+        resource_type: ResourceType,
+        identifier: IdentifierQuery,
+    ) -> Response:
+        binding, service = binding_of(resource_type)
+        document = await _json(request)
+        prefer = request.headers.get("prefer", "").replace(" ", "").lower()
+        status, outcome = await run_in_threadpool(
+            partial(store_one, prefer_outcome="return=operationoutcome" in prefer),
+            runtime,
+            caller,
+            tenant,
+            binding,
+            service,
+            document,
+            identifier,
+        )
+        return FhirResponse(outcome, status_code=status)
+
+    @router.delete(PREFIX + "/{kommunenummer}/{resource_type}")
+    def conditional_delete(
+        runtime: RuntimeDep,
+        caller: CallerDep,
+        tenant: TenantDep,
+        resource_type: ResourceType,
+        identifier: IdentifierQuery,
+    ) -> Response:
+        _binding, service = binding_of(resource_type)
+        withdraw_one(runtime, caller, tenant, service, identifier)
+        return Response(status_code=204)
+
+    @router.api_route(PREFIX + "/{rest:path}", methods=["GET", "POST", "PUT", "DELETE", "PATCH"])
+    async def elsewhere(request: Request, rest: str) -> Response:
+        """No other interaction; a person's id in a URL is refused by name (it would be in the
+        logs of every proxy on the way): searches are POST _search."""
+        if _PERSON_ID.search(request.url.path) or _PERSON_ID.search(request.url.query):
+            raise BadRequest(
+                "a person's id never goes in a URL: search with POST "
+                f"{PREFIX}/<type>/_search and the person in the form body "
+                "(patient:identifier=urn:oid:2.16.578.1.12.4.1.4.1|<id>)",
+                title="Person id in the URL",
+            )
+        if request.method == "GET":
+            raise BadRequest(
+                f"searches are POST {PREFIX}/<type>/_search (form-encoded); "
+                f"see {PREFIX}/metadata for what this server supports",
+                title="Search with POST _search",
+            )
+        raise NotFound(f"no such FHIR interaction; see {PREFIX}/metadata")
+
+    return router
+
+
+def _entry(base: str, resource: dict[str, Any], mode: str) -> dict[str, Any]:
+    return {
+        "fullUrl": f"{base}/{resource['resourceType']}/{resource['id']}",
+        "resource": resource,
+        "search": {"mode": mode},
+    }
+
+
+def _pointing_at_search(problem: Problem) -> Problem:
+    """A native query's error, pointed at the search's parameters."""
+    if not problem.errors:
+        return problem
+    problem.errors = [
+        FieldError(
+            "/patient:identifier" if e.pointer.startswith("/patients") else e.pointer, e.message
+        )
+        for e in problem.errors
+    ]
+    return problem
+
+
+async def _json(request: Request) -> Any:
+    from journalloft.platform.http.body import read_json
+
+    return await read_json(request)
+
+
+__all__ = ["FHIR_JSON", "PREFIX", "Errors", "fhir_router", "render"]

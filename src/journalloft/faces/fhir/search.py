@@ -1,0 +1,223 @@
+"""FHIR search parameters: read from a form (or a Parameters resource), applied to the
+resources a lookup gives."""
+
+from __future__ import annotations
+
+import math
+import re
+from collections.abc import Callable, Mapping, Sequence
+from dataclasses import dataclass, field
+from datetime import date, datetime, time, timedelta
+from typing import Final
+from urllib.parse import parse_qsl
+
+import orjson
+
+from journalloft.faces.fhir.common import FNR_SYSTEM, PERSON_SYSTEMS, Errors
+from journalloft.platform.errors import (
+    BadRequest,
+    FieldError,
+    InvalidContent,
+    UnsupportedMediaType,
+)
+from journalloft.platform.instants import OSLO
+
+PERSON_PARAMETERS: Final = ("patient:identifier", "subject:identifier")
+_PREFIXED: Final = re.compile(r"^(eq|ne|gt|lt|ge|le)?(.+)$")
+
+
+@dataclass
+class Search:
+    patients: list[str] = field(default_factory=list)
+    codes: list[tuple[str | None, str]] = field(default_factory=list)
+    dates: list[tuple[str, datetime, datetime]] = field(default_factory=list)
+    """(prefix, the value's first instant, the instant after its last)"""
+    statuses: list[str] = field(default_factory=list)
+    descending: bool | None = None
+    count: int | None = None
+    summary_count: bool = False
+
+    def earliest(self) -> datetime | None:
+        """The earliest instant the date parameters allow, if they bound it."""
+        lows = [
+            low if prefix in ("eq", "ge") else high
+            for prefix, low, high in self.dates
+            if prefix in ("eq", "ge", "gt")
+        ]
+        return min(lows) if lows else None
+
+    def hours_back(self, now: datetime, default: int, most: int) -> int:
+        earliest = self.earliest()
+        if earliest is None:
+            return default
+        return max(1, min(most, math.ceil((now - earliest).total_seconds() / 3600) + 1))
+
+    def code_matches(self, codes: set[tuple[str, str]]) -> bool:
+        if not self.codes:
+            return True
+        return any(
+            (system, code) in codes if system is not None else code in {c for _, c in codes}
+            for system, code in self.codes
+        )
+
+    def date_matches(self, start: datetime, end: datetime | None) -> bool:
+        """Whether ``[start, end]`` (``end`` None: open) meets every date parameter."""
+        last = end or datetime.max.replace(tzinfo=OSLO)
+        for prefix, low, high in self.dates:
+            ok = {
+                "eq": start < high and last >= low,
+                "ne": not (start >= low and last < high),
+                "gt": last >= high,
+                "ge": last >= low,
+                "lt": start < low,
+                "le": start < high,
+            }[prefix]
+            if not ok:
+                return False
+        return True
+
+
+def _bounds(value: str) -> tuple[datetime, datetime]:
+    """A FHIR date or dateTime as the half-open range of instants it names (a day in Norway)."""
+    if len(value) == 10:
+        day = date.fromisoformat(value)
+        start = datetime.combine(day, time(), OSLO)
+        return start, datetime.combine(day + timedelta(days=1), time(), OSLO)
+    instant = datetime.fromisoformat(value.replace("Z", "+00:00"))
+    if instant.tzinfo is None:
+        raise ValueError("a dateTime with a time needs its offset")
+    return instant, instant + timedelta(microseconds=1)
+
+
+def read_parameters(body: bytes, media_type: str) -> list[tuple[str, str]]:
+    """A POST _search body: form-encoded as FHIR says, or a Parameters resource (for client
+    libraries that can only post JSON)."""
+    if media_type == "application/x-www-form-urlencoded":
+        try:
+            return parse_qsl(body.decode("utf-8"), keep_blank_values=True, strict_parsing=False)
+        except UnicodeDecodeError:
+            raise BadRequest("the form is not UTF-8") from None
+    if media_type in ("application/fhir+json", "application/json"):
+        try:
+            document = orjson.loads(body)
+        except orjson.JSONDecodeError:
+            raise BadRequest("the body is not JSON") from None
+        if not isinstance(document, Mapping) or document.get("resourceType") != "Parameters":
+            raise InvalidContent(
+                "a JSON search body must be a Parameters resource",
+                errors=[FieldError("/resourceType", "must be Parameters")],
+            )
+        found = []
+        for i, parameter in enumerate(document.get("parameter") or []):
+            name = parameter.get("name") if isinstance(parameter, Mapping) else None
+            values = [
+                v
+                for k, v in (parameter.items() if isinstance(parameter, Mapping) else [])
+                if k.startswith("value") and isinstance(v, str | int)
+            ]
+            if not isinstance(name, str) or len(values) != 1:
+                raise InvalidContent(
+                    "the search Parameters are not valid",
+                    errors=[FieldError(f"/parameter/{i}", "needs a name and one value")],
+                )
+            found.append((name, str(values[0])))
+        return found
+    raise UnsupportedMediaType(
+        "send the search as application/x-www-form-urlencoded (or a Parameters resource)"
+    )
+
+
+def parse_search(
+    pairs: Sequence[tuple[str, str]],
+    *,
+    supported: Mapping[str, Callable[[Search, str, Errors], None]] | None = None,
+) -> Search:
+    """The search a form asks; 400 naming each parameter that is not understood."""
+    search = Search()
+    errors = Errors()
+    known = {
+        "patient:identifier": _patient,
+        "subject:identifier": _patient,
+        "code": _code,
+        "date": _date,
+        "status": _status,
+        "_sort": _sort,
+        "_count": _count,
+        "_summary": _summary,
+        **(supported or {}),
+    }
+    for name, value in pairs:
+        reader = known.get(name)
+        if reader is None:
+            errors.add(
+                "/" + name,
+                f"is not a supported search parameter (supported: {', '.join(sorted(known))})",
+            )
+            continue
+        reader(search, value, errors)
+    if errors.found:
+        raise BadRequest("the search is not valid", errors=errors.found)
+    if not search.patients:
+        raise BadRequest(
+            "a search names the people: patient:identifier=" + FNR_SYSTEM + "|<id> (or DNR)",
+            errors=[FieldError("/patient:identifier", "is required")],
+        )
+    return search
+
+
+def _patient(search: Search, value: str, errors: Errors) -> None:
+    for token in value.split(","):
+        system, bar, person = token.partition("|")
+        if not bar or system not in PERSON_SYSTEMS or not person:
+            errors.add(
+                "/patient:identifier",
+                f"must be {FNR_SYSTEM}|<11 digits> (or the DNR system), comma-separated",
+            )
+            continue
+        search.patients.append(person)
+
+
+def _code(search: Search, value: str, errors: Errors) -> None:
+    for token in value.split(","):
+        system, bar, code = token.partition("|")
+        if not token:
+            errors.add("/code", "must be system|code or code")
+        search.codes.append((system, code) if bar else (None, system))
+
+
+def _date(search: Search, value: str, errors: Errors) -> None:
+    prefix, rest = "eq", value
+    matched = _PREFIXED.fullmatch(value)
+    if matched and matched.group(1):
+        prefix, rest = matched.group(1), matched.group(2)
+    try:
+        low, high = _bounds(rest)
+    except ValueError:
+        errors.add("/date", "must be [eq|ne|gt|lt|ge|le]YYYY-MM-DD or a dateTime with offset")
+        return
+    search.dates.append((prefix, low, high))
+
+
+def _status(search: Search, value: str, errors: Errors) -> None:
+    search.statuses += [s for s in value.split(",") if s]
+
+
+def _sort(search: Search, value: str, errors: Errors) -> None:
+    if value not in ("date", "-date"):
+        errors.add("/_sort", "must be date or -date")
+        return
+    search.descending = value.startswith("-")
+
+
+def _count(search: Search, value: str, errors: Errors) -> None:
+    if not value.isdigit() or int(value) > 10_000:
+        errors.add("/_count", "must be a whole number 0–10000")
+        return
+    search.count = int(value)
+
+
+def _summary(search: Search, value: str, errors: Errors) -> None:
+    if value != "count":
+        errors.add("/_summary", "only count is supported")
+        return
+    search.summary_count = True

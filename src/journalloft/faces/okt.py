@@ -1,0 +1,296 @@
+"""NHN's OKT prototype API ("Oversikt over kommunale tjenester") over kommunale-tjenester.
+
+``POST /okt/okt-events`` takes an ``OktEvent``: a person and the list of services a journal
+system holds for them. OktMessages carry no id of their own, so the only honest reading is a
+snapshot: the list replaces what this source sent for this person before (through the OKT face;
+records it sent with its own ids natively are not touched). ``GET /okt/okt-events/{pid}`` and
+``GET /okt/okt-status/{pid}`` answer from every municipality that granted the client the
+service, as the native lookup does; the same calls take the person in a ``person-id`` header
+(NHN's convention), and production can turn the path form off (``OKT_PERSON_IN_PATH``).
+
+| OktMessage                          | native record / result                               |
+| ----------------------------------- | ---------------------------------------------------- |
+| iplosCode.iplosCodeValue ("02")     | service_code ("2"; answered zero-padded, "02")       |
+| iplosCode.iplosCodeDescription      | service_name (answer; the 9151 table's name)         |
+| startDate, endDate                  | start, end                                           |
+| serviceDescription                  | description                                          |
+| stayType                            | stay_type (dagopphold, korttidsopphold)              |
+| temporaryCessation                  | temporary_cessation                                  |
+| weeklyExtent                        | weekly_extent (free text)                            |
+| needsCaption, serviceLevel,         | not stored (no native field): accepted, not answered |
+| iplosCodeLevel, iplosParentCode     |                                                      |
+"""
+
+from __future__ import annotations
+
+import hashlib
+from collections.abc import Mapping
+from typing import Annotated, Any, Final
+
+import orjson
+from fastapi import APIRouter, Header, Path
+from starlette.concurrency import run_in_threadpool
+
+from journalloft.platform.errors import (
+    BadRequest,
+    FieldError,
+    Forbidden,
+    InvalidContent,
+    NotFound,
+)
+from journalloft.platform.http.dependencies import CallerDep, JsonBody, RuntimeDep
+from journalloft.platform.http.problems import JSONResponse
+from journalloft.platform.operations import sharing
+from journalloft.platform.operations.access import reader_access, source_access
+from journalloft.platform.runtime import Runtime
+from journalloft.platform.service_protocol import SharingService
+
+PREFIX: Final = "/okt"
+SERVICE: Final = "kommunale-tjenester"
+ID_PREFIX: Final = "okt:"
+KOMMUNE_HEADER: Final = "kommunenummer"
+
+_FIELDS: Final = {
+    "service_code": "/iplosCode/iplosCodeValue",
+    "start": "/startDate",
+    "end": "/endDate",
+    "description": "/serviceDescription",
+    "stay_type": "/stayType",
+    "temporary_cessation": "/temporaryCessation",
+    "weekly_extent": "/weeklyExtent",
+}
+_ACCEPTED: Final = {
+    "iplosCode",
+    "startDate",
+    "endDate",
+    "needsCaption",
+    "serviceDescription",
+    "serviceLevel",
+    "stayType",
+    "temporaryCessation",
+    "weeklyExtent",
+}
+
+PersonHeader = Annotated[str | None, Header(alias="person-id")]
+KommuneHeader = Annotated[str | None, Header(alias=KOMMUNE_HEADER)]
+PersonPath = Annotated[str, Path(min_length=1, max_length=32)]
+
+
+def _record(message: Mapping[str, Any], person: str, now: str) -> dict[str, Any]:
+    """The native record of one OktMessage; its id is made from the person and the message, so
+    that the same message again is the same record."""
+    iplos = message.get("iplosCode")
+    record: dict[str, Any] = {
+        "patient": person,
+        "updated": now,
+        "start": message.get("startDate"),
+        "end": message.get("endDate"),
+        "temporary_cessation": message.get("temporaryCessation", False),
+    }
+    if isinstance(iplos, Mapping):
+        record["service_code"] = iplos.get("iplosCodeValue")
+    for okt, native in (
+        ("serviceDescription", "description"),
+        ("stayType", "stay_type"),
+        ("weeklyExtent", "weekly_extent"),
+    ):
+        if message.get(okt) is not None:
+            record[native] = message[okt]
+    fingerprint = hashlib.sha256(
+        orjson.dumps([person, message], option=orjson.OPT_SORT_KEYS)
+    ).hexdigest()[:32]
+    record["id"] = ID_PREFIX + fingerprint
+    return record
+
+
+def _event_errors(event: Any) -> list[FieldError]:
+    errors: list[FieldError] = []
+    if not isinstance(event, Mapping):
+        return [FieldError("", "must be an OktEvent object")]
+    if not isinstance(event.get("personIdentifier"), str):
+        errors.append(FieldError("/personIdentifier", "is required: the person's id"))
+    messages = event.get("oktMessages")
+    if not isinstance(messages, list):
+        errors.append(FieldError("/oktMessages", "is required: the person's services (a list)"))
+        return errors
+    for i, message in enumerate(messages):
+        if not isinstance(message, Mapping):
+            errors.append(FieldError(f"/oktMessages/{i}", "must be an OktMessage object"))
+            continue
+        for name in message:
+            if name not in _ACCEPTED:
+                errors.append(FieldError(f"/oktMessages/{i}/{name}", "is not an OktMessage field"))
+        if not isinstance(message.get("iplosCode"), Mapping):
+            errors.append(
+                FieldError(f"/oktMessages/{i}/iplosCode", "is required: the IPLOS/9151 code")
+            )
+    return errors
+
+
+def _translated(problem: InvalidContent) -> None:
+    out = []
+    for error in problem.errors:
+        parts = error.pointer.split("/")
+        if len(parts) > 2 and parts[1] == "records" and parts[2].isdigit():
+            field = parts[3] if len(parts) > 3 else ""
+            place = "/personIdentifier" if field == "patient" else None
+            if place is None:
+                place = f"/oktMessages/{parts[2]}{_FIELDS.get(field, '')}"
+            out.append(FieldError(place, error.message))
+        else:
+            out.append(FieldError("/oktMessages", error.message))
+    problem.errors = out
+
+
+def _writable(runtime: Runtime, client_id: str, kommunenummer: str | None) -> str:
+    if kommunenummer is not None:
+        return kommunenummer
+    sources = [t for t in runtime.tenants.all() if t.may_write(client_id, SERVICE)]
+    if not sources:
+        raise Forbidden(
+            f"no municipality has granted this client to write {SERVICE}",
+            title="No grant from any municipality",
+        )
+    if len(sources) > 1:
+        raise BadRequest(
+            f"this client is a source for several municipalities: name one in the "
+            f"{KOMMUNE_HEADER} header",
+            errors=[FieldError(f"/headers/{KOMMUNE_HEADER}", "is required")],
+        )
+    return sources[0].kommunenummer
+
+
+def _padded(code: str) -> str:
+    return code.zfill(2)
+
+
+def _message(entry: Mapping[str, Any]) -> dict[str, Any]:
+    message: dict[str, Any] = {
+        "iplosCode": {
+            "iplosCodeValue": _padded(entry["service_code"]),
+            "iplosCodeDescription": entry["service_name"],
+        },
+        "startDate": entry["start"],
+        "temporaryCessation": entry["temporary_cessation"],
+    }
+    if entry.get("end") is not None:
+        message["endDate"] = entry["end"]
+    if entry.get("description") is not None:
+        message["serviceDescription"] = entry["description"]
+    if entry.get("stay_type") is not None:
+        message["stayType"] = entry["stay_type"]
+    if entry.get("weekly_extent") is not None:
+        message["weeklyExtent"] = entry["weekly_extent"]
+    return message
+
+
+def okt_router(services: Mapping[str, SharingService]) -> APIRouter:
+    router = APIRouter(tags=["NHN OKT prototype"])
+    if SERVICE not in services:
+        return router
+    service = services[SERVICE]
+
+    @router.post(PREFIX + "/okt-events", summary="A person's current services (a snapshot)")
+    async def post_event(
+        event: JsonBody, caller: CallerDep, runtime: RuntimeDep, kommune: KommuneHeader = None
+    ) -> JSONResponse:
+        """The person's current list of services from this journal system: it replaces what
+        this source sent for the person before through this API."""
+        await runtime.tenants.refresh()
+        kommunenummer = _writable(runtime, caller.client_id, kommune)
+        tenant = runtime.tenants.get(kommunenummer)
+        if tenant is None:
+            raise NotFound(
+                f"no municipality {kommunenummer} on this platform", title="Unknown tenant"
+            )
+        errors = _event_errors(event)
+        if errors:
+            raise InvalidContent("the OktEvent is not valid", errors=errors)
+        person: str = event["personIdentifier"]
+        now = caller.now.isoformat()
+        records = [_record(m, person, now) for m in event["oktMessages"]]
+
+        def store() -> tuple[Any, int]:
+            access = source_access(runtime, caller, tenant, service)
+            try:
+                return sharing.replace_for_person(
+                    runtime, access, person, {"records": records}, id_prefix=ID_PREFIX
+                )
+            except InvalidContent as problem:
+                _translated(problem)
+                raise
+
+        counts, withdrawn = await run_in_threadpool(store)
+        return JSONResponse(
+            {"kommunenummer": kommunenummer, **counts.as_dict(), "withdrawn": withdrawn}
+        )
+
+    async def services_of(runtime: Runtime, caller: Any, person: str) -> list[dict[str, Any]]:
+        access = reader_access(caller, service)
+        try:
+            answer = await sharing.look_up(runtime, access, {"patients": [person]})
+        except InvalidContent as problem:
+            problem.errors = [FieldError("/person-id", e.message) for e in problem.errors]
+            raise
+        return answer["results"]
+
+    async def event_of(runtime: Runtime, caller: Any, person: str) -> JSONResponse:
+        results = await services_of(runtime, caller, person)
+        messages = [_message(s) for r in results if not r.get("restricted") for s in r["services"]]
+        body: dict[str, Any] = {"personIdentifier": person, "oktMessages": messages}
+        restricted = [r["kommunenummer"] for r in results if r.get("restricted")]
+        if restricted:
+            body["restrictedIn"] = restricted
+        return JSONResponse(body)
+
+    async def status_of(runtime: Runtime, caller: Any, person: str) -> JSONResponse:
+        results = await services_of(runtime, caller, person)
+        active = sum(r.get("active_count", 0) for r in results if not r.get("restricted"))
+        body: dict[str, Any] = {"personIdentifier": person, "oktStatus": active}
+        restricted = [r["kommunenummer"] for r in results if r.get("restricted")]
+        if restricted:
+            body["restrictedIn"] = restricted
+        return JSONResponse(body)
+
+    def person_of(header: str | None) -> str:
+        if not header:
+            raise BadRequest(
+                "name the person in the person-id header",
+                errors=[FieldError("/headers/person-id", "is required")],
+            )
+        return header
+
+    def path_allowed(runtime: Runtime) -> None:
+        if not runtime.settings.okt_person_in_path:
+            raise NotFound(
+                "this platform takes the person in the person-id header, not in the path",
+                title="Person in the path is turned off",
+            )
+
+    @router.get(PREFIX + "/okt-events", summary="A person's services (person-id header)")
+    async def get_event(
+        caller: CallerDep, runtime: RuntimeDep, person: PersonHeader = None
+    ) -> JSONResponse:
+        return await event_of(runtime, caller, person_of(person))
+
+    @router.get(PREFIX + "/okt-events/{pid}", summary="A person's services (prototype's path)")
+    async def get_event_in_path(
+        pid: PersonPath, caller: CallerDep, runtime: RuntimeDep
+    ) -> JSONResponse:
+        path_allowed(runtime)
+        return await event_of(runtime, caller, pid)
+
+    @router.get(PREFIX + "/okt-status", summary="How many active services (person-id header)")
+    async def get_status(
+        caller: CallerDep, runtime: RuntimeDep, person: PersonHeader = None
+    ) -> JSONResponse:
+        return await status_of(runtime, caller, person_of(person))
+
+    @router.get(PREFIX + "/okt-status/{pid}", summary="How many active services (prototype's path)")
+    async def get_status_in_path(
+        pid: PersonPath, caller: CallerDep, runtime: RuntimeDep
+    ) -> JSONResponse:
+        path_allowed(runtime)
+        return await status_of(runtime, caller, pid)
+
+    return router

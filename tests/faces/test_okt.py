@@ -1,0 +1,219 @@
+"""NHN's OKT prototype API: the hackathon IG's example accepted as it is (its person aside),
+snapshots per person and source, the same rules as the native API, the person kept out of the
+logs."""
+
+from __future__ import annotations
+
+import copy
+import logging
+from typing import Any
+
+import pytest
+
+from support import people, tenant_document
+from support.platform import TestPlatform
+
+# the OKT IG's example OktEvent (Binary-OktEvent1), as published; the test gives it a
+# synthetic person instead of its personIdentifier
+OKT_EVENT: dict[str, Any] = {
+    "resourceType": "http://hl7.no/fhir/ig/okt/StructureDefinition/OktEvent",
+    "oktMessages": [
+        {
+            "iplosCode": {
+                "iplosCodeLevel": "1",
+                "iplosCodeValue": "02",
+                "iplosParentCode": "0",
+                "iplosCodeDescription": "Praktisk bistand - opplæring - daglige gjøremål",
+            },
+            "startDate": "2025-09-01",
+            "endDate": "2025-09-30",
+            "needsCaption": True,
+            "serviceDescription": "Hjemmetjeneste - praktisk bistand",
+            "serviceLevel": "Nivå 2",
+            "stayType": "korttidsopphold",
+            "temporaryCessation": False,
+            "weeklyExtent": "7.5",
+        }
+    ],
+    "personIdentifier": "19779998080",
+}
+
+
+def event(person: str, *messages: dict[str, Any]) -> dict[str, Any]:
+    document = copy.deepcopy(OKT_EVENT)
+    document.pop("resourceType")  # NHN's prototype sends the model without it; both are taken
+    document["personIdentifier"] = person
+    if messages:
+        document["oktMessages"] = list(messages)
+    return document
+
+
+def message(code: str, start: str, **more: Any) -> dict[str, Any]:
+    return {"iplosCode": {"iplosCodeValue": code}, "startDate": start, **more}
+
+
+def test_the_ig_example_is_accepted_and_read_back(platform: TestPlatform) -> None:
+    (eva,) = people(1, seed="okt-example")
+    example = copy.deepcopy(OKT_EVENT)
+    example["personIdentifier"] = eva
+    posted = platform.client.post(
+        "/okt/okt-events", json=example, headers=platform.headers("bodo-epj")
+    )
+    assert posted.status_code == 200, posted.text
+    assert posted.json()["created"] == 1
+    assert posted.json()["kommunenummer"] == "1804"
+    # the service ended 2025-09-30: older than the default window, so the board sees it
+    # natively only with include_ended; the OKT answer is the native default
+    read = platform.client.get(
+        "/okt/okt-events", headers=platform.headers("bodo-legevakt", **{"person-id": eva})
+    )
+    assert read.status_code == 200, read.text
+    assert read.json() == {"personIdentifier": eva, "oktMessages": []}
+
+
+def test_a_snapshot_replaces_the_sources_list(platform: TestPlatform) -> None:
+    (eva,) = people(1, seed="okt-snapshot")
+    headers = platform.headers("bodo-epj")
+    first = event(
+        eva,
+        message("15", "2024-01-01", weeklyExtent="14 besøk"),
+        message("06", "2023-05-01"),
+        message("21", "2024-03-01", temporaryCessation=True, stayType="korttidsopphold"),
+    )
+    assert platform.client.post("/okt/okt-events", json=first, headers=headers).status_code == 200
+    path = f"/okt/okt-events/{eva}"
+    board = platform.headers("bodo-legevakt")
+    got = platform.client.get(path, headers=board).json()
+    codes = {m["iplosCode"]["iplosCodeValue"]: m for m in got["oktMessages"]}
+    assert set(codes) == {"15", "06", "21"}
+    assert codes["06"]["iplosCode"]["iplosCodeDescription"] == "Trygghetsalarm"
+    assert codes["21"]["temporaryCessation"] is True
+    status = platform.client.get(f"/okt/okt-status/{eva}", headers=board).json()
+    assert status == {"personIdentifier": eva, "oktStatus": 2}  # 21 is paused
+
+    second = event(eva, message("15", "2024-01-01", weeklyExtent="14 besøk"))
+    posted = platform.client.post("/okt/okt-events", json=second, headers=headers).json()
+    assert posted["withdrawn"] == 2
+    got = platform.client.get(path, headers=board).json()
+    assert [m["iplosCode"]["iplosCodeValue"] for m in got["oktMessages"]] == ["15"]
+    emptied = platform.client.post("/okt/okt-events", json=event(eva), headers=headers)
+    assert emptied.status_code == 200
+    none = platform.client.post(
+        "/okt/okt-events", json={"personIdentifier": eva, "oktMessages": []}, headers=headers
+    ).json()
+    assert none["withdrawn"] == 1
+    assert platform.client.get(f"/okt/okt-status/{eva}", headers=board).json()["oktStatus"] == 0
+
+
+def test_the_same_rules_as_the_native_api(platform: TestPlatform) -> None:
+    eva, bob = people(2, seed="okt-rules")
+    # a consumer may not post; a source may not read
+    refused = platform.client.post(
+        "/okt/okt-events",
+        json=event(eva, message("15", "2024-01-01")),
+        headers=platform.headers("bodo-legevakt"),
+    )
+    assert refused.status_code == 403
+    assert (
+        platform.client.get(
+            f"/okt/okt-status/{eva}", headers=platform.headers("bodo-epj")
+        ).status_code
+        == 403
+    )
+    # bad input: every error at its place in the OktEvent, nothing stored
+    bad = platform.client.post(
+        "/okt/okt-events",
+        json=event(
+            eva,
+            message("15", "2024-01-01"),
+            message("10", "2024-01-01"),
+            message("15", "2024-13-01"),
+        ),
+        headers=platform.headers("bodo-epj"),
+    )
+    assert bad.status_code == 422
+    pointers = {e["pointer"] for e in bad.json()["errors"]}
+    assert "/oktMessages/1/iplosCode/iplosCodeValue" in pointers
+    assert "/oktMessages/2/startDate" in pointers
+    assert (
+        platform.client.get(
+            f"/okt/okt-status/{eva}", headers=platform.headers("bodo-legevakt")
+        ).json()["oktStatus"]
+        == 0
+    )
+    # restricted: no services, and the answer says where
+    platform.client.post(
+        "/okt/okt-events",
+        json=event(bob, message("15", "2024-01-01")),
+        headers=platform.headers("bodo-epj"),
+    )
+    marked = platform.client.put(
+        "/v1/tenants/1804/restrictions",
+        json={"patient": bob, "restricted": True},
+        headers=platform.headers("bodo-epj"),
+    )
+    assert marked.status_code == 200
+    answer = platform.client.get(
+        f"/okt/okt-events/{bob}", headers=platform.headers("bodo-legevakt")
+    ).json()
+    assert answer == {"personIdentifier": bob, "oktMessages": [], "restrictedIn": ["1804"]}
+    log = platform.client.post(
+        "/v1/tenants/1804/audit/query",
+        json={"patient": bob},
+        headers=platform.headers("bodo-drift"),
+    ).json()["events"]
+    assert ("read", "bodo-legevakt", "restricted") in {
+        (e["action"], e["client_id"], e["outcome"]) for e in log
+    }
+
+
+def test_a_source_of_several_municipalities_names_one(platform: TestPlatform) -> None:
+    (eva,) = people(1, seed="okt-several")
+    document = tenant_document("1804")
+    document["sources"].append(
+        {"client_id": "baerum-epj", "name": "Bærum's EPJ", "services": ["kommunale-tjenester"]}
+    )
+    platform.onboard(document)
+    body = event(eva, message("15", "2024-01-01"))
+    unnamed = platform.client.post(
+        "/okt/okt-events", json=body, headers=platform.headers("baerum-epj")
+    )
+    assert unnamed.status_code == 400
+    named = platform.client.post(
+        "/okt/okt-events", json=body, headers=platform.headers("baerum-epj", kommunenummer="1804")
+    )
+    assert named.status_code == 200, named.text
+    assert named.json()["kommunenummer"] == "1804"
+
+
+def test_the_person_in_the_path_stays_out_of_the_logs(
+    platform: TestPlatform, caplog: pytest.LogCaptureFixture
+) -> None:
+    (eva,) = people(1, seed="okt-logs")
+    with caplog.at_level(logging.DEBUG):
+        platform.client.get(f"/okt/okt-status/{eva}", headers=platform.headers("bodo-legevakt"))
+        platform.client.get(f"/okt/okt-events/{eva}", headers=platform.headers("bodo-legevakt"))
+        platform.client.get(f"/fhir/Patient/{eva}", headers=platform.headers("bodo-legevakt"))
+    # the platform's own log (the access log names route templates); the test client's own
+    # request log (httpx) is the client's, not the server's
+    served = [r for r in caplog.records if r.name.startswith(("journalloft", "uvicorn"))]
+    assert any(r.name == "journalloft.access" for r in served)
+    leaks = [f"{r.name}: {r.getMessage()}" for r in served if eva in r.getMessage()]
+    assert leaks == []
+
+
+def test_production_can_turn_the_path_form_off(platform: TestPlatform) -> None:
+    (eva,) = people(1, seed="okt-off")
+    settings = platform.runtime.settings
+    settings.okt_person_in_path = False
+    try:
+        off = platform.client.get(
+            f"/okt/okt-status/{eva}", headers=platform.headers("bodo-legevakt")
+        )
+        assert off.status_code == 404
+        header = platform.client.get(
+            "/okt/okt-status", headers=platform.headers("bodo-legevakt", **{"person-id": eva})
+        )
+        assert header.status_code == 200
+    finally:
+        settings.okt_person_in_path = True

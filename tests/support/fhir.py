@@ -1,0 +1,291 @@
+"""Helpers for the FHIR face's tests: examples, validation with a real FHIR library."""
+
+from __future__ import annotations
+
+import contextlib
+import copy
+import importlib
+import socket
+import threading
+import time
+from collections.abc import Iterator
+from datetime import UTC, datetime, timedelta
+from typing import Any
+
+import uvicorn
+
+from journalloft.platform.http.app import create_app
+from journalloft.platform.runtime import build_runtime
+from support.platform import TestPlatform
+
+FNR = "urn:oid:2.16.578.1.12.4.1.4.1"
+
+OKT_EPISODE_EXAMPLE: dict[str, Any] = {
+    # the OKT IG's example EpisodeOfCare-OktEpisodeOfCare1 (HL7 Norway FHIR hackathon 2025), as
+    # published but without its generated narrative; its patient is a reference to a Patient
+    # resource, which the test replaces by a synthetic person's identifier
+    "resourceType": "EpisodeOfCare",
+    "id": "OktEpisodeOfCare1",
+    "meta": {"profile": ["http://hl7.no/fhir/ig/okt/StructureDefinition/OktEpisodeOfCare"]},
+    "extension": [
+        {
+            "url": "http://hl7.no/fhir/ig/okt/StructureDefinition/WeeklyExtentQuantity",
+            "valueQuantity": {"value": 10},
+        },
+        {
+            "url": "http://hl7.no/fhir/ig/okt/StructureDefinition/ServiceDescriptionMarkdown",
+            "valueMarkdown": "Dette er en utfyllende beskrivelse av tjenesten",
+        },
+    ],
+    "status": "active",
+    "type": [
+        {
+            "coding": [
+                {
+                    "system": "urn:oid:2.16.578.1.12.4.1.1.9151",
+                    "code": "1",
+                    "display": "Praktisk bistand - daglige gjøremål",
+                }
+            ]
+        },
+        {
+            "coding": [
+                {"system": "http://hl7.no/fhir/ig/okt/CodeSystem/OktServiceLevelCs", "code": "dps"}
+            ]
+        },
+        {
+            "coding": [
+                {
+                    "system": "http://hl7.no/fhir/ig/okt/CodeSystem/OktStayTypeCs",
+                    "code": "dagopphold",
+                }
+            ]
+        },
+        {
+            "coding": [
+                {
+                    "system": "http://hl7.no/fhir/ig/okt/CodeSystem/OktOrderDetailsCs",
+                    "code": "needsCaption",
+                }
+            ]
+        },
+    ],
+    "patient": {"reference": "Patient/Example"},
+    "period": {"start": "2025-01-01", "end": "2025-12-31"},
+}
+
+
+def okt_episode(person: str, **changes: Any) -> dict[str, Any]:
+    episode = copy.deepcopy(OKT_EPISODE_EXAMPLE)
+    episode["patient"] = {"identifier": {"system": FNR, "value": person}}
+    episode.update(changes)
+    return episode
+
+
+def transaction(*resources: dict[str, Any], urls: list[str] | None = None) -> dict[str, Any]:
+    entries = []
+    for i, resource in enumerate(resources):
+        url = urls[i] if urls else resource["resourceType"]
+        entries.append(
+            {
+                "fullUrl": f"urn:uuid:00000000-0000-4000-8000-{i:012d}",
+                "resource": resource,
+                "request": {"method": "POST" if "?" not in url else "PUT", "url": url},
+            }
+        )
+    return {"resourceType": "Bundle", "type": "transaction", "entry": entries}
+
+
+def vital(index: int, loinc: str, value: float, unit: str, person: str) -> dict[str, Any]:
+    return {
+        "resourceType": "Observation",
+        "status": "final",
+        "code": {"coding": [{"system": "http://loinc.org", "code": loinc}]},
+        "subject": {"identifier": {"system": FNR, "value": person}},
+        "valueQuantity": {"value": value, "unit": unit, "system": "http://unitsofmeasure.org"},
+    }
+
+
+def news2_bundle(person: str, measurement_id: str, *, hours_ago: float = 1) -> dict[str, Any]:
+    """A NEWS2 Observation and its five vital signs as entries of one transaction Bundle:
+    RR 22 (2), SpO2 94 scale 1 (1), air (0), systolic 105 (1), pulse 112 (2), A (0), 38.4 (1)."""
+    effective = (datetime.now(UTC) - timedelta(hours=hours_ago)).isoformat()
+    vitals = [
+        vital(1, "9279-1", 22, "/min", person),
+        vital(2, "59408-5", 94, "%", person),
+        vital(3, "8480-6", 105, "mm[Hg]", person),
+        vital(4, "8867-4", 112, "/min", person),
+        vital(5, "8310-5", 38.4, "Cel", person),
+    ]
+    for v in vitals:
+        v["effectiveDateTime"] = effective
+    score = {
+        "resourceType": "Observation",
+        "meta": {"lastUpdated": effective},
+        "identifier": [{"system": "urn:test:gerica", "value": measurement_id}],
+        "status": "final",
+        "code": {"coding": [{"system": "http://snomed.info/sct", "code": "1104051000000101"}]},
+        "subject": {"identifier": {"system": FNR, "value": person}},
+        "effectiveDateTime": effective,
+        "valueQuantity": {"value": 7},
+        "component": [
+            {
+                "code": {
+                    "coding": [
+                        {
+                            "system": "https://journalloft.no/fhir/CodeSystem/news2-input",
+                            "code": "spo2-scale",
+                        }
+                    ]
+                },
+                "valueInteger": 1,
+            },
+            {
+                "code": {
+                    "coding": [
+                        {
+                            "system": "https://journalloft.no/fhir/CodeSystem/news2-input",
+                            "code": "supplemental-oxygen",
+                        }
+                    ]
+                },
+                "valueBoolean": False,
+            },
+            {
+                "code": {
+                    "coding": [
+                        {
+                            "system": "https://journalloft.no/fhir/CodeSystem/news2-input",
+                            "code": "acvpu",
+                        }
+                    ]
+                },
+                "valueString": "A",
+            },
+        ],
+        "hasMember": [
+            {"reference": f"urn:uuid:00000000-0000-4000-8000-{i:012d}"} for i in range(1, 6)
+        ],
+    }
+    return transaction(score, *vitals)
+
+
+def validate(resource: dict[str, Any]) -> None:
+    """Validate against FHIR's 4.x model with fhir.resources (R4B): raises if not valid."""
+    kind = resource["resourceType"]
+    module = importlib.import_module(f"fhir.resources.R4B.{kind.lower()}")
+    getattr(module, kind).model_validate(resource)
+
+
+@contextlib.contextmanager
+def served(platform: TestPlatform) -> Iterator[str]:
+    """The app served by uvicorn on a free loopback port, over the same stores as ``platform``
+    (its own runtime, opened on the server's event loop): for real FHIR client libraries."""
+    runtime = build_runtime(platform.runtime.settings)
+    app = create_app(platform.runtime.settings, runtime=runtime)
+    with socket.socket() as probe:
+        probe.bind(("127.0.0.1", 0))
+        port = probe.getsockname()[1]
+    server = uvicorn.Server(
+        uvicorn.Config(app, host="127.0.0.1", port=port, lifespan="on", log_level="warning")
+    )
+    thread = threading.Thread(target=server.run, daemon=True)
+    thread.start()
+    try:
+        deadline = time.monotonic() + 10
+        while not server.started:
+            if not thread.is_alive() or time.monotonic() > deadline:
+                raise RuntimeError("uvicorn did not start")
+            time.sleep(0.02)
+        yield f"http://127.0.0.1:{port}"
+    finally:
+        server.should_exit = True
+        thread.join(timeout=10)
+        runtime.close()
+
+
+def _score(value: int) -> dict[str, Any]:
+    return {
+        "value": value,
+        "unit": "Score",
+        "system": "http://unitsofmeasure.org",
+        "code": "{score}",
+    }
+
+
+def _sub_score(code: str, display: str, value: int, text: str) -> dict[str, Any]:
+    return {
+        "code": {
+            "coding": [{"system": "http://snomed.info/sct", "code": code, "display": display}]
+        },
+        "valueQuantity": _score(value),
+        "interpretation": [{"text": text}],
+    }
+
+
+def vkp_news2_example(person: str) -> dict[str, Any]:
+    """HL7 Norway's example of vkp-Observation-NEWS2score (``news2-create``), as its FSH
+    instance defines it, with a synthetic person as its subject: the source's total and
+    sub-scores, no vital signs, the day it was measured only."""
+    return {
+        "resourceType": "Observation",
+        "id": "news2-create",
+        "meta": {
+            "versionId": "0",
+            "lastUpdated": "2014-01-30T11:35:23+00:00",
+            "source": "MEDANETS",
+        },
+        "identifier": [
+            {
+                "system": "http://dips.no/fhir/namingsystem/externalId",
+                "value": "External Id: testNEWS2",
+            }
+        ],
+        "status": "final",
+        "category": [
+            {
+                "coding": [
+                    {
+                        "system": "http://terminology.hl7.org/CodeSystem/observation-category",
+                        "code": "survey",
+                        "display": "Survey",
+                    }
+                ]
+            }
+        ],
+        "code": {
+            "coding": [
+                {
+                    "system": "http://snomed.info/sct",
+                    "code": "1104051000000101",
+                    "display": "NEWS2 (National Early Warning Score 2) total score",
+                }
+            ]
+        },
+        "subject": {"identifier": {"system": FNR, "value": person}},
+        "effectiveDateTime": "2021-11-02",
+        "performer": [
+            {"identifier": {"system": "urn:oid:1.3.6.1.4.1.9038.70.3", "value": "22"}},
+            {"identifier": {"system": "urn:oid:1.3.6.1.4.1.9038.51.1", "value": "103"}},
+        ],
+        "valueQuantity": {
+            "value": 20,
+            "unit": "score",
+            "system": "http://unitsofmeasure.org",
+            "code": "score",
+        },
+        "component": [
+            _sub_score("1104301000000104", "NEWS2 - respiration rate score", 3, "≥25"),
+            _sub_score(
+                "1104321000000108",
+                " NEWS2 - oxygen saturation scale 2 score",
+                3,
+                "93–94 med oksygentilførsel",
+            ),
+            _sub_score("1104331000000105", "NEWS2 - air or oxygen score", 2, "Oksygen"),
+            _sub_score("1104351000000103", "NEWS2 - pulse score", 3, "≤40"),
+            _sub_score("1104341000000101", "NEWS2 - systolic blood pressure score", 3, "≤90"),
+            _sub_score("1104361000000100", "NEWS2 - consciousness score", 3, "C, V, P eller U"),
+            _sub_score("1104371000000107", "NEWS2 - temperature score", 3, "≤35.0"),
+        ],
+    }
