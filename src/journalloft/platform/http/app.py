@@ -6,6 +6,7 @@ import asyncio
 import contextlib
 import gc
 import logging
+import os
 from collections.abc import AsyncIterator
 from typing import Any
 
@@ -17,7 +18,9 @@ from journalloft.platform.http.middleware import PlatformMiddleware
 from journalloft.platform.http.openapi import openapi_document
 from journalloft.platform.http.problems import install_error_handlers
 from journalloft.platform.http.routes import audit, issuer, operations, restrictions
+from journalloft.platform.http.routes.operations import sample
 from journalloft.platform.http.routes.sharing import service_router, unknown_service_router
+from journalloft.platform.metrics import worker_exited
 from journalloft.platform.registry import load_services
 from journalloft.platform.retention import purge_all
 from journalloft.platform.runtime import Runtime, build_runtime
@@ -43,6 +46,19 @@ async def _purge_periodically(runtime: Runtime) -> None:
             log.exception("retention purge failed")
 
 
+SAMPLE_SECONDS = 5.0
+
+
+async def _sample_periodically(runtime: Runtime) -> None:
+    """Keep this worker's pool gauges current, whichever worker a scrape reaches."""
+    while True:
+        try:
+            sample(runtime)
+        except Exception:  # a gauge must never stop the app
+            log.debug("pool sampling failed", exc_info=True)
+        await asyncio.sleep(SAMPLE_SECONDS)
+
+
 def create_app(settings: Settings | None = None, *, runtime: Runtime | None = None) -> FastAPI:
     """Build the app; the database engine and Redis are created when it starts."""
     settings = settings or get_settings()
@@ -55,13 +71,16 @@ def create_app(settings: Settings | None = None, *, runtime: Runtime | None = No
         purger = None
         if settings.purge_interval_seconds > 0:
             purger = asyncio.create_task(_purge_periodically(app.state.runtime))
+        sampler = asyncio.create_task(_sample_periodically(app.state.runtime))
         try:
             yield
         finally:
-            if purger is not None:
-                purger.cancel()
-                with contextlib.suppress(asyncio.CancelledError):
-                    await purger
+            for task in (purger, sampler):
+                if task is not None:
+                    task.cancel()
+                    with contextlib.suppress(asyncio.CancelledError):
+                        await task
+            worker_exited(os.getpid())
             await app.state.runtime.close_async()
             if runtime is None:
                 app.state.runtime.close()

@@ -20,6 +20,7 @@ from journalloft.platform.logs import (
     describe_exception,
     new_correlation_id,
 )
+from journalloft.platform.metrics import HTTP_DURATION, HTTP_REQUESTS
 
 access_log = logging.getLogger("journalloft.access")
 
@@ -31,6 +32,11 @@ DOCS_ASSETS = "/docs/assets/"
 
 
 UNMATCHED = "(no route)"
+
+
+METHODS = frozenset({"GET", "HEAD", "POST", "PUT", "PATCH", "DELETE", "OPTIONS"})
+"""Methods named as themselves in the log and the metrics; any other is ``other`` (a client
+chooses the method, and a label must not be a string a client chose)."""
 
 
 HSTS = b"max-age=63072000; includeSubDomains"
@@ -128,19 +134,36 @@ class PlatformMiddleware:
                 await self.app(scope, limited_receive, send_with_headers)
         except Exception as exc:
             error_log.error(
-                "unexpected error %s correlation-id=%s", describe_exception(exc), correlation_id
+                "unexpected error %s correlation-id=%s",
+                describe_exception(exc),
+                correlation_id,
+                extra={"correlation_id": correlation_id},
             )
             if not response_started:
                 await problem_response(
                     Problem("the platform failed; the correlation id identifies this in its log")
                 )(scope, receive, send_with_headers)
-        route = scope.get("route")
+        route = getattr(scope.get("route"), "path", UNMATCHED)
+        elapsed = time.perf_counter() - started
+        method = scope["method"] if scope["method"] in METHODS else "other"
+        HTTP_REQUESTS.labels(route, method, str(status)).inc()
+        HTTP_DURATION.labels(route, method).observe(elapsed)
+        state = scope["state"]
         access_log.info(
             "%s %s %s %.1fms client=%s correlation-id=%s",
-            scope["method"],
-            getattr(route, "path", UNMATCHED),
+            method,
+            route,
             status,
-            (time.perf_counter() - started) * 1000,
-            scope["state"].get("client_id", "-"),
+            elapsed * 1000,
+            state.get("client_id", "-"),
             correlation_id,
+            extra={
+                "correlation_id": correlation_id,
+                "client": state.get("client_id"),
+                "municipality": state.get("kommunenummer"),
+                "method": method,
+                "route": route,
+                "status": status,
+                "duration_ms": round(elapsed * 1000, 1),
+            },
         )

@@ -24,7 +24,9 @@ from journalloft.platform.errors import (
     NotFound,
     Problem,
     ServiceUnavailable,
+    Unauthorized,
 )
+from journalloft.platform.metrics import AUTH_REFUSALS, REDIS_ERRORS
 
 
 class JSONResponse(Response):
@@ -67,6 +69,8 @@ def install_error_handlers(app: FastAPI) -> None:
 
     async def on_problem(request: Request, exc: Exception) -> Response:
         assert isinstance(exc, Problem)
+        if isinstance(exc, Unauthorized):
+            AUTH_REFUSALS.labels(exc.error or "no_token").inc()
         return problem_response(exc, correlation_id=correlation_id(request))
 
     async def on_validation(request: Request, exc: Exception) -> Response:
@@ -91,10 +95,13 @@ def install_error_handlers(app: FastAPI) -> None:
         return problem_response(problem, correlation_id=correlation_id(request))
 
     async def on_unavailable(request: Request, exc: Exception) -> Response:
+        if isinstance(exc, redis.RedisError):
+            REDIS_ERRORS.labels("request").inc()
         error_log.warning(
             "dependency unavailable: %s correlation-id=%s",
             type(exc).__name__,
             correlation_id(request),
+            extra={"correlation_id": correlation_id(request)},
         )
         return problem_response(
             ServiceUnavailable("a database or cache the platform needs is not reachable"),
