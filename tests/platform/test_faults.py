@@ -9,18 +9,23 @@ from __future__ import annotations
 import sqlite3
 import threading
 import time
+import uuid
 from collections.abc import Callable, Iterator
+from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any
+from typing import Any, TypeVar
 
 import httpx
+import httpx2
 import psycopg
 import pytest
+from joserfc.jwk import ECKey
 
 from journalloft.platform.tenancy import tenant_schema_name
-from support import people
-from support.security import an_hour_ago
+from support import people, tenant_document, token_form
+from support.platform import Backend, TestPlatform, start_platform
+from support.security import PUBLIC_URL, an_hour_ago, dpop_headers, dpop_token
 from support.servers import (
     PostgresServer,
     RedisServer,
@@ -31,6 +36,7 @@ from support.servers import (
     wait_for,
 )
 
+Answer = httpx2.Response  # what the in-process test client answers with
 RECORDS = "/v1/tenants/1804/kommunale-tjenester/records"
 TABLE = "kommunal_tjeneste"
 BATCH = 25
@@ -38,14 +44,22 @@ AT = an_hour_ago()
 PEOPLE = people(40, seed="faults")
 
 
-@pytest.fixture
+@pytest.fixture(scope="module")
 def postgres() -> Iterator[PostgresServer]:
+    """The module's own PostgreSQL (tests that stop it start it again)."""
     yield from own_postgres()
 
 
 @pytest.fixture
 def redis_server() -> Iterator[RedisServer]:
     yield from own_redis()
+
+
+def fresh_database(postgres: PostgresServer) -> str:
+    name = f"journalloft_{uuid.uuid4().hex[:10]}"
+    with psycopg.connect(postgres.libpq(), autocommit=True, connect_timeout=5) as connection:
+        connection.execute(f'CREATE DATABASE "{name}"')
+    return postgres.url.rsplit("/", 1)[0] + "/" + name
 
 
 def record(batch: int, i: int) -> dict[str, Any]:
@@ -113,7 +127,9 @@ def stored_ids(platform: ServedPlatform, postgres: PostgresServer | None) -> lis
         path = platform.data_dir / "tenants" / "1804.sqlite3"
         with sqlite3.connect(path, timeout=10) as connection:
             return [row[0] for row in connection.execute(query)]
-    with psycopg.connect(postgres.libpq(), connect_timeout=5) as connection:
+    database = platform.database_url.rsplit("/", 1)[1] if platform.database_url else "postgres"
+    libpq = postgres.libpq().rsplit("/", 1)[0] + "/" + database
+    with psycopg.connect(libpq, connect_timeout=5) as connection:
         connection.execute(f"SET search_path TO {tenant_schema_name('1804')}")
         return [row[0] for row in connection.execute(query)]
 
@@ -138,7 +154,7 @@ def test_kill_9_during_ingest_loses_nothing_and_doubles_nothing(
     postgres: PostgresServer | None = None
     if store == "postgresql":
         postgres = request.getfixturevalue("postgres")
-    platform = ServedPlatform(tmp_path, database_url=postgres.url if postgres else None)
+    platform = ServedPlatform(tmp_path, database_url=fresh_database(postgres) if postgres else None)
     for running in served(platform):
         epj = JournalSystem(running, batches=40)
         poster = threading.Thread(target=epj.run, args=(time.monotonic() + 60,))
@@ -169,3 +185,152 @@ def test_kill_9_during_ingest_loses_nothing_and_doubles_nothing(
     unchanged = sum(c["unchanged"] for c in epj.acknowledged.values())
     assert created + unchanged == epj.batches * BATCH
     assert created <= epj.batches * BATCH
+
+
+R = TypeVar("R")
+
+
+def timed(call: Callable[[], R]) -> tuple[R, float]:
+    started = time.monotonic()
+    answer = call()
+    return answer, time.monotonic() - started
+
+
+def assert_unavailable(answer: Answer) -> None:
+    assert answer.status_code == 503, answer.text
+    assert answer.headers["content-type"] == "application/problem+json"
+
+
+BOUND = 8.0
+"""The longest any request may take while a database or Redis is away (timeouts of 2 s)."""
+
+
+@pytest.fixture
+def pg_platform(postgres: PostgresServer, tmp_path: Path) -> Iterator[TestPlatform]:
+    backend = Backend("postgresql", fresh_database(postgres), None)
+    yield from start_platform(
+        backend,
+        tmp_path,
+        database_connect_timeout_seconds=2,
+        database_statement_timeout_seconds=2,
+    )
+
+
+def push(platform: TestPlatform, record_id: str) -> Answer:
+    return platform.client.post(
+        RECORDS,
+        json={"records": [{**record(0, 0), "id": record_id}]},
+        headers=platform.headers("bodo-epj"),
+    )
+
+
+def look(platform: TestPlatform) -> Answer:
+    return platform.client.post(
+        "/v1/kommunale-tjenester/query",
+        json={"patients": PEOPLE[:1], "kommuner": ["1804"]},
+        headers=platform.headers("bodo-legevakt"),
+    )
+
+
+def test_postgresql_away_answers_503_in_bounded_time_and_recovers_without_restart(
+    postgres: PostgresServer, pg_platform: TestPlatform
+) -> None:
+    platform = pg_platform
+    platform.onboard(tenant_document("1804"))
+    platform.headers("bodo-epj"), platform.headers("bodo-legevakt")  # tokens, while it can
+    assert push(platform, "before").status_code == 200
+    assert look(platform).status_code == 200
+    postgres.stop()
+    try:
+        with ThreadPoolExecutor(max_workers=6) as pool:  # under load: requests in parallel
+            calls = [lambda: push(platform, "during"), lambda: look(platform)] * 3
+            answers = list(pool.map(timed, calls))
+        for answer, took in answers:
+            assert_unavailable(answer)
+            assert took < BOUND, took
+        ready, took = timed(lambda: platform.client.get("/readyz"))
+        assert_unavailable(ready)
+        assert took < BOUND
+        assert platform.client.get("/healthz").status_code == 200
+    finally:
+        postgres.start()
+    # back without a restart of the platform: the pools reconnect by themselves
+    wait_for("ready again", lambda: platform.client.get("/readyz").status_code == 200)
+    wait_for("lookups again", lambda: look(platform).status_code == 200)
+    assert push(platform, "after").status_code == 200
+    answer = look(platform).json()
+    assert answer["results"], answer
+
+
+def test_a_database_that_hangs_on_a_lock_is_a_timeout_not_a_hung_worker(
+    postgres: PostgresServer, pg_platform: TestPlatform
+) -> None:
+    platform = pg_platform
+    platform.onboard(tenant_document("1804"))
+    assert push(platform, "before").status_code == 200
+    database = platform.runtime.settings.database_url
+    assert database is not None
+    libpq = postgres.libpq().rsplit("/", 1)[0] + "/" + database.rsplit("/", 1)[1]
+    with psycopg.connect(libpq, connect_timeout=5) as holder:
+        holder.execute(
+            f"LOCK TABLE {tenant_schema_name('1804')}.{TABLE} IN ACCESS EXCLUSIVE MODE"
+        )  # held until this block ends: every read and write of the table waits
+        for call in (lambda: push(platform, "blocked"), lambda: look(platform)):
+            answer, took = timed(call)
+            assert_unavailable(answer)
+            assert 1.5 < took < BOUND, took  # the statement timeout (2 s), not sooner or never
+        holder.rollback()
+    assert push(platform, "after").status_code == 200
+    assert look(platform).status_code == 200
+
+
+@pytest.fixture
+def redis_platform(redis_server: RedisServer, tmp_path: Path) -> Iterator[TestPlatform]:
+    yield from start_platform(Backend("sqlite", None, redis_server.url), tmp_path)
+
+
+def test_redis_away_replay_checks_fail_closed_rate_counts_degrade_and_it_recovers(
+    redis_server: RedisServer, redis_platform: TestPlatform
+) -> None:
+    platform = redis_platform
+    platform.onboard(tenant_document("1804"))
+    key = ECKey.generate_key("P-256", auto_kid=True)
+    token = dpop_token(platform, "bodo-legevakt", key)
+    query = "/v1/kommunale-tjenester/query"
+    body = {"patients": PEOPLE[:1], "kommuner": ["1804"]}
+
+    def with_dpop() -> Answer:
+        headers = dpop_headers(token, key, "POST", query)
+        return platform.client.post(query, json=body, headers=headers)
+
+    assert with_dpop().status_code == 200
+    bearer = platform.headers("bodo-epj")
+    redis_server.stop()
+    try:
+        # fails closed: a DPoP proof whose jti cannot be checked is not accepted
+        answer, took = timed(with_dpop)
+        assert_unavailable(answer)
+        assert took < BOUND
+        # and so is a client assertion at the token endpoint
+        form = token_form("bodo-drift", platform.key("bodo-drift"), audience=PUBLIC_URL)
+        answer, took = timed(lambda: platform.client.post("/oauth/token", data=form))
+        assert_unavailable(answer)
+        assert took < BOUND
+        # degrades: rate limits are counted in this process only, requests are served
+        answer, took = timed(lambda: push_with(platform, bearer, "no-redis"))
+        assert answer.status_code == 200, answer.text
+        assert took < BOUND
+        assert_unavailable(platform.client.get("/readyz"))
+        assert platform.client.get("/healthz").status_code == 200
+    finally:
+        redis_server.start()
+    wait_for("DPoP again", lambda: with_dpop().status_code == 200)
+    assert platform.client.get("/readyz").status_code == 200
+    form = token_form("bodo-drift", platform.key("bodo-drift"), audience=PUBLIC_URL)
+    assert platform.client.post("/oauth/token", data=form).status_code == 200
+
+
+def push_with(platform: TestPlatform, headers: dict[str, str], record_id: str) -> Answer:
+    return platform.client.post(
+        RECORDS, json={"records": [{**record(0, 0), "id": record_id}]}, headers=headers
+    )
