@@ -6,6 +6,7 @@ Each is bounded: every wait has a timeout, and the whole module aims at well und
 
 from __future__ import annotations
 
+import signal
 import sqlite3
 import threading
 import time
@@ -155,7 +156,7 @@ def test_kill_9_during_ingest_loses_nothing_and_doubles_nothing(
     if store == "postgresql":
         postgres = request.getfixturevalue("postgres")
     platform = ServedPlatform(tmp_path, database_url=fresh_database(postgres) if postgres else None)
-    for running in served(platform):
+    with served(platform) as running:
         epj = JournalSystem(running, batches=40)
         poster = threading.Thread(target=epj.run, args=(time.monotonic() + 60,))
         poster.start()
@@ -334,3 +335,54 @@ def push_with(platform: TestPlatform, headers: dict[str, str], record_id: str) -
     return platform.client.post(
         RECORDS, json={"records": [{**record(0, 0), "id": record_id}]}, headers=headers
     )
+
+
+def test_sigterm_finishes_what_is_in_flight_refuses_new_requests_and_exits(
+    tmp_path: Path,
+) -> None:
+    platform = ServedPlatform(tmp_path, settings={"JOURNALLOFT_SHUTDOWN_GRACE_SECONDS": "15"})
+    with served(platform) as running:
+        epj = running.headers("bodo-epj")
+        legevakt = running.headers("bodo-legevakt")
+        process = running.process
+        assert process is not None
+        store = sqlite3.connect(tmp_path / "tenants" / "1804.sqlite3", isolation_level=None)
+        store.execute("BEGIN IMMEDIATE")  # the ingest below waits for this write lock
+        outcome: list[httpx.Response] = []
+
+        def post() -> None:
+            batch = {"records": [record(7, i) for i in range(BATCH)]}
+            outcome.append(httpx.post(running.url + RECORDS, json=batch, headers=epj, timeout=30))
+
+        in_flight = threading.Thread(target=post)
+        in_flight.start()
+        try:
+            time.sleep(0.5)
+            process.send_signal(signal.SIGTERM)
+            refused = wait_for(
+                "new requests refused",
+                lambda: refusal(running.url + "/v1/news2/query", legevakt),
+                timeout=5,
+            )
+            assert refused.headers["retry-after"] == "2"
+            assert refused.headers["content-type"] == "application/problem+json"
+            assert httpx.get(running.url + "/readyz", timeout=5).status_code == 503
+            assert httpx.get(running.url + "/healthz", timeout=5).status_code == 200
+            assert process.poll() is None, "it stopped with a request in flight"
+        finally:
+            store.execute("ROLLBACK")
+            store.close()
+            in_flight.join(timeout=30)
+        assert outcome
+        assert outcome[0].status_code == 200, outcome
+        assert outcome[0].json()["created"] == BATCH
+        started = time.monotonic()
+        process.wait(timeout=10)
+        assert time.monotonic() - started < 10
+    ids = stored_ids(platform, None)
+    assert len([i for i in ids if i.startswith("b7-")]) == BATCH
+
+
+def refusal(url: str, headers: dict[str, str]) -> httpx.Response | None:
+    answer = httpx.post(url, json={"patients": PEOPLE[:1]}, headers=headers, timeout=5)
+    return answer if answer.status_code == 503 else None

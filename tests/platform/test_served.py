@@ -14,7 +14,7 @@ from support.servers import ServedPlatform, served
 
 def test_two_workers_log_json_and_metrics_count_every_worker(tmp_path: Path) -> None:
     platform = ServedPlatform(tmp_path, workers=2, settings={"LOG_FORMAT": "json"})
-    for running in served(platform):
+    with served(platform) as running:
         legevakt = running.headers("bodo-legevakt")
         admin = running.headers("journalloft-admin", scope="metrics:read")
         asked = 40

@@ -297,6 +297,7 @@ class ServedPlatform:
         return {"Authorization": f"Bearer {self.token(client_id, scope)}"}
 
 
+@contextlib.contextmanager
 def served(platform: ServedPlatform) -> Iterator[ServedPlatform]:
     platform.prepare()
     platform.start()

@@ -110,6 +110,9 @@ class Settings(BaseSettings):
     database_statement_timeout_seconds: float = Field(default=15.0, gt=0, le=600)
     """PostgreSQL: the longest a statement may run (or wait for a lock) before it is cancelled
     and the request fails with 503; also the longest a request waits for a pooled connection."""
+    shutdown_grace_seconds: float = Field(default=20.0, ge=0, le=600)
+    """On SIGTERM: how long requests in flight may take to finish while new ones are refused
+    with 503; then the process stops whatever is left."""
     otlp_endpoint: str | None = None
     """An OTLP/HTTP endpoint (e.g. ``http://collector:4318/v1/traces``): a span per request,
     with its database and Redis calls inside. Nothing is traced when unset."""

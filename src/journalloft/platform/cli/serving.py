@@ -43,6 +43,8 @@ def cmd_serve(args: argparse.Namespace) -> None:
         proxy_headers=True,
         log_config=logging_config(settings.log_level, settings.log_format),
         access_log=False,
+        # after the app's own drain (http/lifecycle.py): what is still open then is cut
+        timeout_graceful_shutdown=max(1, round(settings.shutdown_grace_seconds)),
     )
 
 

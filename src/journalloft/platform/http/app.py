@@ -14,6 +14,7 @@ from fastapi import FastAPI
 from starlette.concurrency import run_in_threadpool
 
 from journalloft.platform.http.docs import install_docs
+from journalloft.platform.http.lifecycle import Lifecycle
 from journalloft.platform.http.middleware import PlatformMiddleware
 from journalloft.platform.http.openapi import openapi_document
 from journalloft.platform.http.problems import install_error_handlers
@@ -59,15 +60,26 @@ async def _sample_periodically(runtime: Runtime) -> None:
         await asyncio.sleep(SAMPLE_SECONDS)
 
 
-def create_app(settings: Settings | None = None, *, runtime: Runtime | None = None) -> FastAPI:
-    """Build the app; the database engine and Redis are created when it starts."""
+def create_app(
+    settings: Settings | None = None,
+    *,
+    runtime: Runtime | None = None,
+    handle_signals: bool = False,
+) -> FastAPI:
+    """Build the app; the database engine and Redis are created when it starts.
+
+    ``handle_signals``: drain on SIGTERM before uvicorn stops (:mod:`.lifecycle`); only for a
+    process that uvicorn runs in its main thread (``journalloft serve``)."""
     settings = settings or get_settings()
     schemas, services = load_services(settings)
+    lifecycle = Lifecycle(grace_seconds=settings.shutdown_grace_seconds)
 
     @contextlib.asynccontextmanager
     async def lifespan(app: FastAPI) -> AsyncIterator[None]:
         app.state.runtime = runtime or build_runtime(settings)
         await app.state.runtime.open_async()
+        if handle_signals:
+            lifecycle.install()
         purger = None
         if settings.purge_interval_seconds > 0:
             purger = asyncio.create_task(_purge_periodically(app.state.runtime))
@@ -99,7 +111,9 @@ def create_app(settings: Settings | None = None, *, runtime: Runtime | None = No
         PlatformMiddleware,
         max_body_bytes=settings.max_body_bytes,
         https=settings.issuer_url.startswith("https://"),
+        lifecycle=lifecycle,
     )
+    app.state.lifecycle = lifecycle
     install_docs(app)
     for routes in (operations, audit, restrictions, issuer):
         app.include_router(routes.router)
@@ -124,7 +138,7 @@ def serving_app() -> FastAPI:
     What start-up built (modules, schemas, routes) lives as long as the process, so it is
     frozen out of the garbage collector's work, and collections are rarer (:data:`GC_THRESHOLDS`).
     """
-    app = create_app()
+    app = create_app(handle_signals=True)
     gc.freeze()
     gc.set_threshold(*GC_THRESHOLDS)
     return app

@@ -12,7 +12,9 @@ from journalloft.platform.errors import (
     BadRequest,
     PayloadTooLarge,
     Problem,
+    ServiceUnavailable,
 )
+from journalloft.platform.http.lifecycle import RETRY_AFTER_SECONDS, Lifecycle
 from journalloft.platform.http.problems import problem_response
 from journalloft.platform.logs import (
     CORRELATION_ID_RULE,
@@ -63,10 +65,18 @@ class PlatformMiddleware:
     - one access log line that names the route template, never the path as sent.
     """
 
-    def __init__(self, app: ASGIApp, *, max_body_bytes: int, https: bool = False) -> None:
+    def __init__(
+        self,
+        app: ASGIApp,
+        *,
+        max_body_bytes: int,
+        https: bool = False,
+        lifecycle: Lifecycle | None = None,
+    ) -> None:
         self.app = app
         self.max_body_bytes = max_body_bytes
         self.https = https
+        self.lifecycle = lifecycle or Lifecycle(grace_seconds=0)
 
     async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
         if scope["type"] != "http":
@@ -108,8 +118,18 @@ class PlatformMiddleware:
             declared = int(headers.get("content-length", "0") or "0")
         except ValueError:
             declared = -1
+        lifecycle = self.lifecycle
+        lifecycle.started()
         try:
-            if declared < 0:
+            if lifecycle.refuses(scope["path"]):
+                await problem_response(
+                    ServiceUnavailable(
+                        "this server is stopping: send the request again",
+                        retry_after=RETRY_AFTER_SECONDS,
+                    ),
+                    connection_close=True,
+                )(scope, receive, send_with_headers)
+            elif declared < 0:
                 await problem_response(BadRequest("Content-Length is not a number"))(
                     scope, receive, send_with_headers
                 )
@@ -143,6 +163,8 @@ class PlatformMiddleware:
                 await problem_response(
                     Problem("the platform failed; the correlation id identifies this in its log")
                 )(scope, receive, send_with_headers)
+        finally:
+            lifecycle.finished()
         route = getattr(scope.get("route"), "path", UNMATCHED)
         elapsed = time.perf_counter() - started
         method = scope["method"] if scope["method"] in METHODS else "other"

@@ -41,10 +41,14 @@ class JSONResponse(Response):
 error_log = logging.getLogger("journalloft.error")
 
 
-def problem_response(problem: Problem, *, correlation_id: str | None = None) -> Response:
+def problem_response(
+    problem: Problem, *, correlation_id: str | None = None, connection_close: bool = False
+) -> Response:
     headers = dict(problem.headers)
     if correlation_id:
         headers["correlation-id"] = correlation_id
+    if connection_close:
+        headers["connection"] = "close"
     return Response(
         orjson.dumps(problem.body()),
         status_code=problem.status,
