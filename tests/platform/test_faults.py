@@ -385,3 +385,59 @@ def test_sigterm_finishes_what_is_in_flight_refuses_new_requests_and_exits(
 def refusal(url: str, headers: dict[str, str]) -> httpx.Response | None:
     answer = httpx.post(url, json={"patients": PEOPLE[:1]}, headers=headers, timeout=5)
     return answer if answer.status_code == 503 else None
+
+
+def test_sqlite_the_command_line_writing_while_the_server_serves_is_no_error(
+    tmp_path: Path,
+) -> None:
+    """``journalloft demo``, ``purge`` and ``restrictions`` write the same SQLite files as the
+    server: each transaction takes the write lock up front and waits for it (busy timeout), so
+    a client never sees "database is locked", as a 500 or at all."""
+    platform = ServedPlatform(tmp_path)
+    people_file = tmp_path / "restricted.txt"
+    people_file.write_text("\n".join(PEOPLE[:5]) + "\n", encoding="utf-8")
+    with served(platform) as running:
+        epj, legevakt = running.headers("bodo-epj"), running.headers("bodo-legevakt")
+        done = threading.Event()
+        failed: list[BaseException] = []
+
+        def command_line() -> None:
+            try:
+                ids = ["--file", str(people_file)]
+                running.python(
+                    "from journalloft.platform.cli import main\n"
+                    "for _ in range(2):\n"
+                    "    assert main(['demo', '--people', '150']) == 0\n"
+                    "    assert main(['purge']) == 0\n"
+                    f"    assert main(['restrictions', 'add', '1804', *{ids!r}]) == 0\n"
+                    f"    assert main(['restrictions', 'remove', '1804', *{ids!r}]) == 0\n",
+                    timeout=80,
+                )
+            except BaseException as exc:
+                failed.append(exc)
+            finally:
+                done.set()
+
+        writer = threading.Thread(target=command_line)
+        writer.start()
+        statuses: list[int] = []
+        with httpx.Client(base_url=running.url, timeout=40) as client:
+            batch = 0
+            while not done.is_set():
+                pushed = client.post(
+                    RECORDS,
+                    json={"records": [record(batch, i) for i in range(BATCH)]},
+                    headers=epj,
+                )
+                looked = client.post(
+                    "/v1/kommunale-tjenester/query",
+                    json={"patients": PEOPLE[:50] if batch % 2 else PEOPLE[:1]},
+                    headers=legevakt,
+                )
+                statuses += [pushed.status_code, looked.status_code]
+                batch += 1
+        writer.join(timeout=10)
+        assert not failed, failed
+        assert len(statuses) >= 10, "the command line finished before the clients got going"
+        assert set(statuses) == {200}, statuses
+        assert "locked" not in running.log_text()
