@@ -13,6 +13,7 @@ from typing import Any
 from fastapi import FastAPI
 from starlette.concurrency import run_in_threadpool
 
+from journalloft.platform import tracing
 from journalloft.platform.http.docs import install_docs
 from journalloft.platform.http.lifecycle import Lifecycle
 from journalloft.platform.http.middleware import PlatformMiddleware
@@ -76,6 +77,7 @@ def create_app(
 
     @contextlib.asynccontextmanager
     async def lifespan(app: FastAPI) -> AsyncIterator[None]:
+        tracing.configure(settings.otlp_endpoint)
         app.state.runtime = runtime or build_runtime(settings)
         await app.state.runtime.open_async()
         if handle_signals:
@@ -93,6 +95,8 @@ def create_app(
                     with contextlib.suppress(asyncio.CancelledError):
                         await task
             worker_exited(os.getpid())
+            if settings.otlp_endpoint is not None:
+                tracing.shutdown()
             await app.state.runtime.close_async()
             if runtime is None:
                 app.state.runtime.close()

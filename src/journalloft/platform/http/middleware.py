@@ -8,6 +8,7 @@ import time
 
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
+from journalloft.platform import tracing
 from journalloft.platform.errors import (
     BadRequest,
     PayloadTooLarge,
@@ -82,6 +83,29 @@ class PlatformMiddleware:
         if scope["type"] != "http":
             await self.app(scope, receive, send)
             return
+        if not tracing.enabled():
+            await self._serve(scope, receive, send)
+            return
+        with tracing.span("HTTP request") as current:
+            await self._serve(scope, receive, send)
+            state = scope["state"]
+            route = getattr(scope.get("route"), "path", UNMATCHED)
+            method = scope["method"] if scope["method"] in METHODS else "other"
+            if current is not None:
+                current.update_name(f"{method} {route}")
+            tracing.set_attributes(
+                current,
+                **{
+                    "http.request.method": method,
+                    "http.route": route,
+                    "http.response.status_code": state.get("status"),
+                    "journalloft.correlation_id": state.get("correlation_id"),
+                    "journalloft.client": state.get("client_id"),
+                    "journalloft.kommunenummer": state.get("kommunenummer"),
+                },
+            )
+
+    async def _serve(self, scope: Scope, receive: Receive, send: Send) -> None:
         started = time.perf_counter()
         headers = {k.decode("latin-1").lower(): v.decode("latin-1") for k, v in scope["headers"]}
         given = headers.get("correlation-id")
@@ -171,6 +195,7 @@ class PlatformMiddleware:
         HTTP_REQUESTS.labels(route, method, str(status)).inc()
         HTTP_DURATION.labels(route, method).observe(elapsed)
         state = scope["state"]
+        state["status"] = status
         access_log.info(
             "%s %s %s %.1fms client=%s correlation-id=%s",
             method,

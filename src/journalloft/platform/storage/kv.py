@@ -17,6 +17,7 @@ from typing import Protocol
 import redis
 import redis.asyncio
 
+from journalloft.platform import tracing
 from journalloft.platform.metrics import REDIS_ERRORS
 
 log = logging.getLogger("journalloft.kv")
@@ -140,7 +141,8 @@ class RedisKeyValue:
         """Fails closed: if Redis cannot say whether the key is new, this raises (the request
         gets a 503), never answers "new" for what could be a replay."""
         try:
-            return bool(self._redis.set(f"journalloft:{key}", b"1", nx=True, ex=ttl_seconds))
+            with tracing.span("redis SET", **{"db.system": "redis", "journalloft.use": "replay"}):
+                return bool(self._redis.set(f"journalloft:{key}", b"1", nx=True, ex=ttl_seconds))
         except redis.RedisError:
             REDIS_ERRORS.labels("replay").inc()
             raise
@@ -153,9 +155,10 @@ class RedisKeyValue:
         """Degrades: while Redis cannot be reached, hits are counted in this process only."""
         name = f"journalloft:{key}"
         try:
-            hits = int(self._redis.incr(name))
-            if hits == 1:
-                self._redis.expire(name, window_seconds, nx=True)
+            with tracing.span("redis INCR", **{"db.system": "redis", "journalloft.use": "rate"}):
+                hits = int(self._redis.incr(name))
+                if hits == 1:
+                    self._redis.expire(name, window_seconds, nx=True)
         except redis.RedisError:
             REDIS_ERRORS.labels("rate").inc()
             log.warning("rate counted in this process only: Redis is not reachable")
@@ -169,9 +172,12 @@ class RedisKeyValue:
         tally = self._tallies.get(name)
         if tally is None:
             try:
-                hits = int(await client.incr(name))
-                if hits == 1:
-                    await client.expire(name, window_seconds, nx=True)
+                with tracing.span(
+                    "redis INCR", **{"db.system": "redis", "journalloft.use": "rate"}
+                ):
+                    hits = int(await client.incr(name))
+                    if hits == 1:
+                        await client.expire(name, window_seconds, nx=True)
             except redis.RedisError:
                 # Degrades: counted here, and added in Redis at a flush once it answers again.
                 REDIS_ERRORS.labels("rate").inc()

@@ -39,6 +39,7 @@ from sqlalchemy.engine import make_url
 from sqlalchemy.sql import ClauseElement
 from starlette.concurrency import run_in_threadpool
 
+from journalloft.platform import tracing
 from journalloft.platform.metrics import AUDIT_GROUP_SIZE, server_label
 from journalloft.platform.storage.engines import Stores, connect_args
 from journalloft.platform.storage.statements import (
@@ -110,7 +111,8 @@ class QueryPath:
     async def fetch(self, kommunenummer: str, *queries: Query) -> list[Rows]:
         """Run the queries in this tenant's store; return their rows."""
         compiled = [(self._compile(statement), values) for statement, values in queries]
-        return await self._fetch(kommunenummer, compiled)
+        with tracing.span("query_path fetch", **{"db.statements": len(compiled)}):
+            return await self._fetch(kommunenummer, compiled)
 
     async def write(
         self,
@@ -148,7 +150,8 @@ class QueryPath:
     async def _write_batch(self, key: str, batch: _Batch) -> None:
         AUDIT_GROUP_SIZE.observe(len(batch.waiting))
         try:
-            await self._write(key, list(batch.parts.values()))
+            with tracing.span("audit group commit", **{"journalloft.requests": len(batch.waiting)}):
+                await self._write(key, list(batch.parts.values()))
         except Exception as exc:  # every waiter learns that its rows were not committed
             sql_log.warning("a group-committed write failed: %s", type(exc).__name__)
             for done in batch.waiting:
