@@ -131,7 +131,12 @@ def ensure_dataset(
         now = datetime.now(UTC)
 
         def batches() -> Any:
-            for knr in dataset.tenants:
+            started = time.monotonic()
+            for i, knr in enumerate(dataset.tenants, 1):
+                log(
+                    f"{dataset.stack.name}: loading [{i}/{len(dataset.tenants)}] {knr} "
+                    f"({dataset.tenants[knr]:,} people; {time.monotonic() - started:.0f} s so far)"
+                )
                 for service, records in data.batches(
                     dataset.people(knr),
                     now=now,
