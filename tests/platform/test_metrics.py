@@ -5,6 +5,7 @@ from __future__ import annotations
 
 from typing import Any
 
+import pytest
 from joserfc.jwk import ECKey
 from prometheus_client.parser import text_string_to_metric_families
 
@@ -138,3 +139,32 @@ def test_rate_limit_refusals_are_counted_by_municipality(empty_platform: TestPla
     name = "journalloft_rate_limit_refusals_total"
     refusals = value(after, name, kommunenummer="1804") - value(before, name, kommunenummer="1804")
     assert refusals == statuses.count(429)
+
+
+def test_a_failed_audit_write_is_counted_and_no_data_leaves(
+    platform: TestPlatform, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    admin = with_admin(platform)
+    epj = platform.headers("bodo-epj")
+    batch = {"records": [service_record("kt-audit", PEOPLE[0])]}
+    assert platform.client.post(RECORDS, json=batch, headers=epj).status_code == 200
+    _, before = scrape(platform, admin)
+
+    async def refuse(group: str, parts: Any) -> None:
+        raise OSError("the audit table is gone")
+
+    monkeypatch.setattr(platform.runtime.query_path, "_write", refuse)
+    looked = platform.client.post(
+        "/v1/kommunale-tjenester/query",
+        json={"patients": PEOPLE[:1], "kommuner": ["1804"]},
+        headers=platform.headers("bodo-legevakt"),
+    )
+    assert looked.status_code == 503, looked.text
+    assert PEOPLE[0] not in looked.text
+    monkeypatch.undo()
+    _, after = scrape(platform, admin)
+    name = "journalloft_audit_write_failures_total"
+    assert value(after, name) - value(before, name) == 1
+    lookups = "journalloft_lookups_total"
+    labels = {"service": "kommunale-tjenester", "kommunenummer": "1804"}
+    assert value(after, lookups, **labels) == value(before, lookups, **labels)

@@ -125,6 +125,7 @@ class RedisKeyValue:
         self._tallies: dict[str, _Tally] = {}
         self._flushing: asyncio.Task[None] | None = None
         self._local = MemoryKeyValue()
+        self._warned = -self.WARN_EVERY_SECONDS
 
     def _on_loop(self) -> redis.asyncio.Redis:
         loop = asyncio.get_running_loop()
@@ -136,6 +137,16 @@ class RedisKeyValue:
             self._tallies.clear()
             self._flushing = None
         return self._async
+
+    WARN_EVERY_SECONDS = 10.0
+
+    def _degraded(self) -> None:
+        """Say so in the log, once every :data:`WARN_EVERY_SECONDS` (not on every request: at
+        03:00 the log must still be readable; the metric counts every one)."""
+        now = time.monotonic()
+        if now - self._warned >= self.WARN_EVERY_SECONDS:
+            self._warned = now
+            log.warning("rate counted in this process only: Redis is not reachable")
 
     def add_once(self, key: str, *, ttl_seconds: int) -> bool:
         """Fails closed: if Redis cannot say whether the key is new, this raises (the request
@@ -161,7 +172,7 @@ class RedisKeyValue:
                     self._redis.expire(name, window_seconds, nx=True)
         except redis.RedisError:
             REDIS_ERRORS.labels("rate").inc()
-            log.warning("rate counted in this process only: Redis is not reachable")
+            self._degraded()
             return self._local.count(key, window_seconds=window_seconds)
         return hits
 
@@ -181,7 +192,7 @@ class RedisKeyValue:
             except redis.RedisError:
                 # Degrades: counted here, and added in Redis at a flush once it answers again.
                 REDIS_ERRORS.labels("rate").inc()
-                log.warning("rate counted in this process only: Redis is not reachable")
+                self._degraded()
                 tally = self._tallies.get(name)
                 if tally is None:
                     tally = self._tallies[name] = _Tally(0, 0, window_seconds, now)
