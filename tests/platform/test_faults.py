@@ -441,3 +441,37 @@ def test_sqlite_the_command_line_writing_while_the_server_serves_is_no_error(
         assert len(statuses) >= 10, "the command line finished before the clients got going"
         assert set(statuses) == {200}, statuses
         assert "locked" not in running.log_text()
+
+
+def test_sigterm_stops_within_the_grace_and_a_request_still_running_gets_503(
+    tmp_path: Path,
+) -> None:
+    platform = ServedPlatform(tmp_path, settings={"JOURNALLOFT_SHUTDOWN_GRACE_SECONDS": "2"})
+    with served(platform) as running:
+        epj = running.headers("bodo-epj")
+        process = running.process
+        assert process is not None
+        store = sqlite3.connect(tmp_path / "tenants" / "1804.sqlite3", isolation_level=None)
+        store.execute("BEGIN IMMEDIATE")  # held past the grace: the ingest cannot finish
+        outcome: list[httpx.Response] = []
+        url = running.url + RECORDS
+        batch = {"records": [record(8, i) for i in range(BATCH)]}
+        in_flight = threading.Thread(
+            target=lambda: outcome.append(httpx.post(url, json=batch, headers=epj, timeout=30))
+        )
+        in_flight.start()
+        try:
+            time.sleep(0.5)
+            started = time.monotonic()
+            process.send_signal(signal.SIGTERM)
+            process.wait(timeout=15)
+            took = time.monotonic() - started
+        finally:
+            store.execute("ROLLBACK")
+            store.close()
+            in_flight.join(timeout=30)
+        assert took < 2 + 2 + 3, took  # the grace, uvicorn's own, and the app's shutdown
+        assert outcome
+        assert outcome[0].status_code == 503, outcome[0].text
+        assert outcome[0].headers["retry-after"] == "2"
+    assert not [i for i in stored_ids(platform, None) if i.startswith("b8-")]

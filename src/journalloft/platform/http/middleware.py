@@ -3,6 +3,8 @@ the last word on unexpected errors, and the access log."""
 
 from __future__ import annotations
 
+import asyncio
+import contextlib
 import logging
 import time
 
@@ -176,6 +178,20 @@ class PlatformMiddleware:
                     return message
 
                 await self.app(scope, limited_receive, send_with_headers)
+        except asyncio.CancelledError:
+            # uvicorn cuts what is still running when the grace after SIGTERM is over: say so
+            # as a 503 the client retries (its transaction rolled back), not uvicorn's bare 500
+            if lifecycle.draining and not response_started:
+                with contextlib.suppress(Exception):
+                    await problem_response(
+                        ServiceUnavailable(
+                            "this server stopped before it could answer: send the request "
+                            "again (ingest is idempotent)",
+                            retry_after=RETRY_AFTER_SECONDS,
+                        ),
+                        connection_close=True,
+                    )(scope, receive, send_with_headers)
+            raise
         except Exception as exc:
             error_log.error(
                 "unexpected error %s correlation-id=%s",
