@@ -36,7 +36,7 @@ from typing import Any
 import httpx
 import orjson
 
-from bench import ceilings, cpu, data, load, stack
+from bench import ceilings, cpu, data, load, soak, stack
 from bench import fhir as bench_fhir
 from bench.load import Request
 from bench.report import render, write_results
@@ -44,7 +44,7 @@ from bench.report import render, write_results
 ROOT = stack.ROOT
 WORK = Path(os.environ.get("BENCH_WORKDIR") or ROOT / "var" / "bench")
 PYTHONPATH = f"{ROOT / 'src'}{os.pathsep}{ROOT}"
-PORTS = {"platform": 8301, "bare": 8302, "hello": 8303, "sqlite": 8304}
+PORTS = {"platform": 8301, "bare": 8302, "hello": 8303, "sqlite": 8304, "soak": 8315}
 SERVICES = data.SERVICES
 DATASET_MAX_AGE_SECONDS = 12 * 3600
 
@@ -132,7 +132,12 @@ def ensure_dataset(
         now = datetime.now(UTC)
 
         def batches() -> Any:
-            for knr in dataset.tenants:
+            started = time.monotonic()
+            for i, knr in enumerate(dataset.tenants, 1):
+                log(
+                    f"{dataset.stack.name}: loading [{i}/{len(dataset.tenants)}] {knr} "
+                    f"({dataset.tenants[knr]:,} people; {time.monotonic() - started:.0f} s so far)"
+                )
                 for service, records in data.batches(
                     dataset.people(knr),
                     now=now,
@@ -596,6 +601,31 @@ def phase_million(scale: Scale, results: dict[str, Any]) -> None:
         }
 
 
+def phase_soak(scale: Scale, results: dict[str, Any], *, minutes: int) -> None:
+    """Mixed traffic at half the measured capacity for ``minutes`` (bench/soak.py), on a
+    dataset of its own shaped as the query phase's (its ingest grows it)."""
+    main_stack = stack.Stack(
+        "soak", WORK / f"{scale.name}-soak", f"journalloft_bench_{scale.name}_soak"
+    )
+    tenants = {data.kommunenummer(0): scale.people, data.kommunenummer(1): scale.people}
+    dataset = Dataset(main_stack, tenants, ingest_tenant=data.kommunenummer(3))
+    port = PORTS["soak"]
+    ensure_dataset(dataset, port=port, workers=2, results=results, key="load_soak")
+    large = [data.kommunenummer(0), data.kommunenummer(1)]
+    server = stack.journalloft_server(main_stack, port=port, workers=2, log=WORK / "soak.log")
+    with stack.running(server):
+        log(f"soak: {minutes} minutes of mixed traffic, PostgreSQL + Redis, 2 workers")
+        results["soak"] = soak.run(
+            server,
+            tenants=large,
+            ingest_tenant=dataset.ingest_tenant or large[0],
+            people={knr: dataset.people(knr) for knr in large},
+            keys=main_stack.private_keys(),
+            minutes=minutes,
+            log=log,
+        )
+
+
 def phase_sqlite(scale: Scale, results: dict[str, Any]) -> None:
     sqlite_stack = stack.Stack("sqlite", WORK / f"{scale.name}-sqlite", None)
     tenants = {
@@ -676,7 +706,11 @@ def main(argv: Sequence[str] | None = None) -> int:
     parser.add_argument(
         "--phases",
         default="postgres,ceilings,many,million,sqlite",
-        help="comma-separated subset of postgres,ceilings,many,million,sqlite (default: all)",
+        help="comma-separated subset of postgres,ceilings,many,million,sqlite,soak "
+        "(default: all but soak)",
+    )
+    parser.add_argument(
+        "--minutes", type=int, default=10, help="minutes of the soak phase (default 10)"
     )
     parser.add_argument("--people", type=int, help="people per tenant (default 100000, quick 2000)")
     parser.add_argument("--seconds", type=float, help="seconds per load point")
@@ -712,6 +746,8 @@ def main(argv: Sequence[str] | None = None) -> int:
         phase_million(scale, results)
     if "sqlite" in phases:
         phase_sqlite(scale, results)
+    if "soak" in phases:
+        phase_soak(scale, results, minutes=args.minutes)
     results["seconds"] = round(time.monotonic() - started)
     (WORK / f"results-{scale.name}.json").write_text(json.dumps(results, indent=1), "utf-8")
     text = render(results)

@@ -178,6 +178,7 @@ def render(results: dict[str, Any]) -> str:
             )
         out.append("")
     out += scaling(results)
+    out += soak_table(results.get("soak"))
     sqlite = results.get("sqlite")
     if sqlite:
         people = results.get("dataset_sqlite", {}).get("people_per_tenant")
@@ -402,3 +403,36 @@ ceilings in the same run on the same data. Newest last. Figures, not tests: noth
 def write_results(path: Path, text: str) -> None:
     existing = path.read_text("utf-8") if path.exists() else HEADER
     path.write_text(existing.rstrip("\n") + "\n\n" + text, "utf-8")
+
+
+def soak_table(soak: dict[str, Any] | None) -> list[str]:
+    """The soak phase per minute: throughput, latency, errors, memory of every process."""
+    if not soak:
+        return []
+    rows = soak["minutes"]
+    names = sorted({name for row in rows for name in row["memory_mib"]})
+    out = [
+        f"### Soak: {len(rows)} minutes of mixed traffic at {soak['rate']:.0f} requests/s "
+        f"(half the measured {soak['capacity']:.0f}/s), PostgreSQL + Redis, 2 workers",
+        "",
+        "| minute | req/s | p50 ms | p99 ms | errors | "
+        + " | ".join(f"{n} MiB" for n in names)
+        + " |",
+        "| ---: | ---: | ---: | ---: | ---: | " + " | ".join("---:" for _ in names) + " |",
+    ]
+    for row in rows:
+        memory = row["memory_mib"]
+        out.append(
+            f"| {row['minute']} | {row['requests_per_s']:.1f} | {row['p50_ms']:.1f} "
+            f"| {row['p99_ms']:.1f} | {row['errors']} | "
+            + " | ".join(f"{memory.get(n, 0):.1f}" for n in names)
+            + " |"
+        )
+    growth = ", ".join(f"{k} {v:+.1f}" for k, v in soak.get("growth_mib", {}).items())
+    out += [
+        "",
+        f"Flat: {'yes' if soak['flat'] else 'NO'} (errors {soak['errors']}; memory after "
+        f"warm-up to the last minute, MiB: {growth or 'n/a'}).",
+        "",
+    ]
+    return out

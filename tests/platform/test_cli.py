@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import io
 import json
 import os
 import socket
@@ -168,3 +169,93 @@ def test_serve_names_the_port_it_serves(tmp_path: Path) -> None:
     finally:
         server.terminate()
         server.wait(timeout=10)
+
+
+def test_onboarding_many_goes_on_past_a_failure_names_it_and_sums_up(
+    env: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    files = [
+        write_tenant(env, tenant_document("1804")),
+        write_tenant(env, tenant_document("5501", organisasjonsnummer="972418014")),
+        write_tenant(env, tenant_document("3201")),
+    ]
+    assert main(["tenants", "onboard", *map(str, files)]) == 1
+    captured = capsys.readouterr()
+    assert f"[2/3] {files[1]}: FAILED" in captured.out
+    assert "onboard: 2 of 3 done, 1 failed" in captured.out
+    error = captured.err.strip()
+    assert len(error.splitlines()) == 1
+    assert str(files[1]) in error
+    assert "/organisasjonsnummer" in error
+    assert main(["tenants", "list"]) == 0
+    listed = capsys.readouterr().out
+    assert "1804" in listed
+    assert "3201" in listed
+    assert "5501" not in listed
+
+
+def test_demo_and_purge_go_on_past_a_failing_municipality_and_name_it(
+    env: Path, capsys: pytest.CaptureFixture[str], monkeypatch: pytest.MonkeyPatch
+) -> None:
+    from journalloft.platform import demo, retention
+    from journalloft.platform.errors import ServiceUnavailable
+
+    pilots = [str(REPO / "tenants" / f) for f in ("bodo.yaml", "baerum.yaml")]
+    assert main(["tenants", "onboard", *pilots]) == 0
+    capsys.readouterr()
+    seed, purge = demo.seed_tenant, retention.purge_tenant
+
+    def seed_but_not_1804(runtime: object, tenant: object, **kwargs: object) -> object:
+        if getattr(tenant, "kommunenummer", None) == "1804":
+            raise ServiceUnavailable("the store of 1804 is not reachable")
+        return seed(runtime, tenant, **kwargs)  # type: ignore[arg-type]
+
+    def purge_but_not_1804(runtime: object, tenant: object, **kwargs: object) -> object:
+        if getattr(tenant, "kommunenummer", None) == "1804":
+            raise ServiceUnavailable("the store of 1804 is not reachable")
+        return purge(runtime, tenant, **kwargs)  # type: ignore[arg-type]
+
+    monkeypatch.setattr(demo, "seed_tenant", seed_but_not_1804)
+    monkeypatch.setattr(retention, "purge_tenant", purge_but_not_1804)
+    assert main(["demo", "--people", "3"]) == 1
+    captured = capsys.readouterr()
+    assert "3201: 3 synthetic people" in captured.out
+    assert "demo: 1 of 2 done, 1 failed" in captured.out
+    assert "1804 Bodø kommune: the store of 1804 is not reachable" in captured.err
+    people = json.loads((env / "var" / "demo-people.json").read_text(encoding="utf-8"))
+    assert list(people) == ["3201"]
+    assert main(["purge"]) == 1
+    captured = capsys.readouterr()
+    assert "3201 news2: 0 purged" in captured.out
+    assert "purge: 1 of 2 done, 1 failed" in captured.out
+    assert "1804 Bodø kommune" in captured.err
+
+
+class Terminal(io.StringIO):
+    def isatty(self) -> bool:
+        return True
+
+
+def test_progress_draws_a_bar_on_a_terminal_and_plain_lines_elsewhere() -> None:
+    from journalloft.platform.cli.common import CommandError
+    from journalloft.platform.cli.progress import Progress
+
+    lines, bar = io.StringIO(), Terminal()
+    progress = Progress("migrate", 3, out=lines, bar=bar)
+    progress.succeeded("1804 Bodø", "up to date")
+    progress.failed("3201 Bærum", "unreachable")
+    progress.succeeded("5501 Tromsø", "migrated")
+    with pytest.raises(CommandError, match="3201 Bærum: unreachable"):
+        progress.finish()
+    assert lines.getvalue().splitlines()[:3] == [
+        "[1/3] 1804 Bodø: up to date",
+        "[2/3] 3201 Bærum: FAILED unreachable",
+        "[3/3] 5501 Tromsø: migrated",
+    ]
+    assert "migrate: 2 of 3 done, 1 failed" in lines.getvalue()
+    assert "migrate [####################..........] 2/3" in bar.getvalue()
+    plain_lines, plain_bar = io.StringIO(), io.StringIO()
+    quiet = Progress("migrate", 1, out=plain_lines, bar=plain_bar)
+    quiet.succeeded("1804", "up to date")
+    quiet.finish()
+    assert plain_bar.getvalue() == ""

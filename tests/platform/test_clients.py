@@ -76,7 +76,7 @@ def test_add_list_rotate_and_remove_a_client(
     assert first.thumbprint() in listing[0]
     token = request_token(platform, "ops", first)
     assert token.status_code == 200, token.text
-    assert token.json()["scope"] == "admin"
+    assert token.json()["scope"] == "admin metrics:read"
 
     monkeypatch.setattr("sys.stdin", io.StringIO(json.dumps(second.as_dict(private=False))))
     assert main(["clients", "rotate-key", "ops", "--jwk", "-"]) == 0

@@ -3,13 +3,14 @@ included, run with a known person id and a known sensitive description in the in
 
 from __future__ import annotations
 
+import json
 import logging
 from typing import Any
 
 import pytest
 from sqlalchemy import text
 
-from journalloft.platform.logs import SafeFormatter
+from journalloft.platform.logs import JsonFormatter, SafeFormatter
 from journalloft.platform.operations import sharing
 from support import people
 from support.platform import TestPlatform
@@ -116,15 +117,33 @@ def test_no_person_id_or_health_data_reaches_the_log(
     assert statuses[:7] == [200, 200, 200, 200, 200, 422, 200], statuses
     assert statuses[-1] == 500, statuses
     assert statuses[-2] >= 500, statuses
-    formatter = SafeFormatter("%(asctime)s %(levelname)s %(name)s %(message)s")
+    text = SafeFormatter("%(asctime)s %(levelname)s %(name)s %(message)s")
+    as_json = JsonFormatter()
     assert caplog.records, "the access log wrote nothing"
     errors = [r for r in caplog.records if r.name == "journalloft.error"]
     assert errors, "the forced server errors were not logged"
     # the test's own HTTP client (httpx) logs the URLs it calls; everything else is the server's
     for record in (r for r in caplog.records if not r.name.startswith("httpx")):
-        line = formatter.format(record)
-        for secret in (PERSON, SECRET, SECRET.split()[0]):
-            assert secret not in line, line
+        assert "\n" not in as_json.format(record)  # one object a line, whatever the message
+        for line in (text.format(record), as_json.format(record)):
+            for secret in (PERSON, SECRET, SECRET.split()[0]):
+                assert secret not in line, line
+                assert json.dumps(secret)[1:-1] not in line, line
+    entries = [
+        json.loads(as_json.format(r)) for r in caplog.records if r.name == "journalloft.access"
+    ]
+    ingest = "/v1/tenants/{kommunenummer}/kommunale-tjenester/records"
+    pushed = next(e for e in entries if e["route"] == ingest and e["status"] == 200)
+    assert pushed["municipality"] == "1804"
+    assert pushed["client"] == "bodo-epj"
+    assert pushed["level"] == "INFO"
+    assert pushed["method"] == "POST"
+    assert isinstance(pushed["duration_ms"], float)
+    assert pushed["time"].endswith("+00:00")
+    assert len(pushed["correlation_id"]) == 36
+    assert all("correlation_id" in e and "route" in e and "status" in e for e in entries)
+    crashed = [json.loads(as_json.format(r)) for r in errors]
+    assert all("correlation_id" in e for e in crashed), crashed
     access = [r.getMessage() for r in caplog.records if r.name == "journalloft.access"]
     assert any(
         "/v1/tenants/{kommunenummer}/kommunale-tjenester/records/{record_id" in a for a in access

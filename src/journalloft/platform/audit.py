@@ -28,6 +28,7 @@ from sqlalchemy.exc import SQLAlchemyError
 
 from journalloft.platform.caller import Caller
 from journalloft.platform.errors import ServiceUnavailable
+from journalloft.platform.metrics import AUDIT_EVENTS, AUDIT_WRITE_FAILURES
 from journalloft.platform.storage.models import AuditEvent
 from journalloft.platform.storage.query_path import QueryPath, WriteRefused
 
@@ -35,6 +36,9 @@ AUDIT_EVENT = AuditEvent.__table__  # type: ignore[attr-defined]
 AUDIT_COLUMNS = tuple(column.key for column in AUDIT_EVENT.c if column.key != "id")
 AUDIT_INSERT = insert(AUDIT_EVENT).inline()
 DEFAULT_RETENTION_YEARS = 5
+AUDITED = "journalloft.audited"
+"""Key of a connection's ``info``: the events :func:`record_access` wrote in its transaction, by
+action, counted in the metrics once the unit of work commits."""
 FEED_DELAY_SECONDS = 120
 """The review feed lags live traffic by this much, so that every event it could show has been
 committed and a page, once read, never changes (ids are assigned before commit, and a request that
@@ -119,7 +123,10 @@ def record_access(
     try:
         connection.execute(insert(AUDIT_EVENT), rows)
     except SQLAlchemyError as exc:
+        AUDIT_WRITE_FAILURES.inc()
         raise _unavailable(context, exc) from exc
+    audited = connection.info.setdefault(AUDITED, {})
+    audited[action] = audited.get(action, 0) + len(rows)
 
 
 async def record_reads(
@@ -131,7 +138,13 @@ async def record_reads(
     try:
         await reads.write(kommunenummer, AUDIT_INSERT, AUDIT_COLUMNS, rows)
     except WriteRefused as exc:
+        AUDIT_WRITE_FAILURES.inc()
         raise _unavailable(context, exc) from exc
+    actions: dict[str, int] = {}
+    for row in rows:
+        actions[row["action"]] = actions.get(row["action"], 0) + 1
+    for action, n in actions.items():
+        AUDIT_EVENTS.labels(action).inc(n)
 
 
 AUDIT_FIELDS = (

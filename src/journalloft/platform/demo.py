@@ -6,6 +6,7 @@ import json
 import os
 import random
 from dataclasses import dataclass
+from datetime import datetime
 from pathlib import Path
 from typing import Any
 
@@ -95,13 +96,17 @@ def ensure_demo_clients(runtime: Runtime, path: Path) -> list[DemoClient]:
 def seed_demo_data(runtime: Runtime, *, people: int) -> dict[str, list[str]]:
     """Push synthetic records for ``people`` people per tenant through the ingest path."""
     now = runtime.clock()
-    seeded: dict[str, list[str]] = {}
-    for tenant in runtime.tenants.all():
-        rng = random.Random(f"journalloft-demo-{tenant.kommunenummer}")  # noqa: S311 - synthetic data
-        patients = [synthetic_person_id(rng) for _ in range(people)]
-        seeded[tenant.kommunenummer] = patients
-        if not tenant.sources:
-            continue
+    return {
+        tenant.kommunenummer: seed_tenant(runtime, tenant, people=people, now=now)
+        for tenant in runtime.tenants.all()
+    }
+
+
+def seed_tenant(runtime: Runtime, tenant: Tenant, *, people: int, now: datetime) -> list[str]:
+    """:func:`seed_demo_data` for one tenant: its synthetic people."""
+    rng = random.Random(f"journalloft-demo-{tenant.kommunenummer}")  # noqa: S311 - synthetic data
+    patients = [synthetic_person_id(rng) for _ in range(people)]
+    if tenant.sources:
         for name, service in runtime.services.items():
             writer = next((g for g in tenant.sources if name in g.services), None)
             if writer is None or not tenant.has_service(name):
@@ -121,4 +126,4 @@ def seed_demo_data(runtime: Runtime, *, people: int) -> dict[str, list[str]]:
             access = source_access(runtime, caller, tenant, service)
             for start in range(0, len(records), 1000):
                 ingest(runtime, access, {"records": records[start : start + 1000]})
-    return seeded
+    return patients

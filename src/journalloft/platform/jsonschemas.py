@@ -316,7 +316,7 @@ class Schemas:
         if schema_id not in self._plans:
             if schema_id not in self.documents:
                 raise SchemaError(f"unknown schema {schema_id}")
-            document = self.documents[schema_id]
+            document = self._enforced[schema_id]
             resolver = self.registry.resolver(base_uri=schema_id)
             self._plans[schema_id] = _plan_of(document, resolver, frozenset({id(document)}))
         return self._plans[schema_id]

@@ -5,10 +5,12 @@ from __future__ import annotations
 
 import logging
 from dataclasses import dataclass
+from datetime import datetime
 
 from journalloft.platform.audit import purge_events
 from journalloft.platform.runtime import Runtime
 from journalloft.platform.service_protocol import Purgeable, PurgeContext
+from journalloft.platform.tenancy import Tenant
 
 log = logging.getLogger("journalloft.retention")
 
@@ -25,20 +27,27 @@ def purge_all(runtime: Runtime) -> list[PurgeResult]:
     results = []
     now = runtime.clock()
     for tenant in runtime.tenants.all():
-        for name, service in runtime.services.items():
-            if not tenant.has_service(name) or not isinstance(service, Purgeable):
-                continue
-            context = PurgeContext(
-                kommunenummer=tenant.kommunenummer,
-                now=now,
-                settings=tenant.service_settings(name),
-            )
-            with runtime.stores.tenant_transaction(tenant.kommunenummer) as connection:
-                deleted = service.purge(connection, context=context)
-            log.info("purged tenant=%s service=%s deleted=%d", tenant.kommunenummer, name, deleted)
-            results.append(PurgeResult(tenant.kommunenummer, name, deleted))
+        results += purge_tenant(runtime, tenant, now=now)
+    return results
+
+
+def purge_tenant(runtime: Runtime, tenant: Tenant, *, now: datetime) -> list[PurgeResult]:
+    """:func:`purge_all` for one tenant: each service, then its audit events."""
+    results = []
+    for name, service in runtime.services.items():
+        if not tenant.has_service(name) or not isinstance(service, Purgeable):
+            continue
+        context = PurgeContext(
+            kommunenummer=tenant.kommunenummer,
+            now=now,
+            settings=tenant.service_settings(name),
+        )
         with runtime.stores.tenant_transaction(tenant.kommunenummer) as connection:
-            deleted = purge_events(connection, now=now, years=tenant.policy.audit_retention_years)
-        log.info("purged tenant=%s audit deleted=%d", tenant.kommunenummer, deleted)
-        results.append(PurgeResult(tenant.kommunenummer, "audit", deleted))
+            deleted = service.purge(connection, context=context)
+        log.info("purged tenant=%s service=%s deleted=%d", tenant.kommunenummer, name, deleted)
+        results.append(PurgeResult(tenant.kommunenummer, name, deleted))
+    with runtime.stores.tenant_transaction(tenant.kommunenummer) as connection:
+        deleted = purge_events(connection, now=now, years=tenant.policy.audit_retention_years)
+    log.info("purged tenant=%s audit deleted=%d", tenant.kommunenummer, deleted)
+    results.append(PurgeResult(tenant.kommunenummer, "audit", deleted))
     return results

@@ -105,6 +105,20 @@ class Settings(BaseSettings):
     purge_interval_seconds: int = Field(default=3600, ge=0)
     tenant_cache_seconds: float = Field(default=5.0, ge=0)
     log_level: str = "INFO"
+    log_format: Literal["text", "json"] = "text"
+    """``json``: one JSON object a line (time, level, event, correlation id, client, municipality,
+    route template, status, duration). ``journalloft serve`` also reads ``LOG_FORMAT``."""
+    database_connect_timeout_seconds: float = Field(default=5.0, gt=0, le=60)
+    """PostgreSQL: how long a new connection may take before the request fails with 503."""
+    database_statement_timeout_seconds: float = Field(default=15.0, gt=0, le=600)
+    """PostgreSQL: the longest a statement may run (or wait for a lock) before it is cancelled
+    and the request fails with 503; also the longest a request waits for a pooled connection."""
+    shutdown_grace_seconds: float = Field(default=20.0, ge=0, le=600)
+    """On SIGTERM: how long requests in flight may take to finish while new ones are refused
+    with 503; then the process stops whatever is left."""
+    otlp_endpoint: str | None = None
+    """An OTLP/HTTP endpoint (e.g. ``http://collector:4318/v1/traces``): a span per request,
+    with its database and Redis calls inside. Nothing is traced when unset."""
     service_plugins: list[str] = Field(default_factory=list)
     """Sharing services beyond the installed ones (``module:attribute``), e.g. a test plugin."""
 

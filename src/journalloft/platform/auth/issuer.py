@@ -37,6 +37,7 @@ from journalloft.platform.auth.keys import (
 )
 from journalloft.platform.auth.tokens import (
     AUDIT_READ_SCOPE,
+    METRICS_SCOPE,
     ORGNR_PARENT,
     RESTRICTIONS_SCOPE,
     IssuerKeys,
@@ -136,7 +137,7 @@ class BuiltinIssuer:
         )
 
     def allowed_scopes(self, client_id: str, *, admin: bool) -> set[str]:
-        scopes = {"admin"} if admin else set()
+        scopes = {"admin", METRICS_SCOPE} if admin else set()
         for tenant in self._tenants.all():
             for grant in tenant.sources:
                 if grant.client_id == client_id:

@@ -53,6 +53,9 @@ AUDIT_READ_SCOPE = "audit:read"
 
 
 RESTRICTIONS_SCOPE = "restrictions:write"
+
+METRICS_SCOPE = "metrics:read"
+"""Read ``GET /metrics``: the built-in issuer grants it with ``admin``."""
 """Marking and lifting restrictions (sperring): the tenant's sources and operators."""
 
 

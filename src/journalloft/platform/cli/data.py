@@ -6,34 +6,66 @@ import argparse
 import json
 
 from journalloft.platform.cli.common import open_runtime
+from journalloft.platform.cli.progress import Progress
+
+
+def describe(exc: Exception) -> str:
+    """A failure as the operator reads it: a problem's own text, else the exception's type (a
+    database error's message may quote values; the operator has the platform's log)."""
+    from journalloft.platform.errors import Problem
+
+    return exc.detail if isinstance(exc, Problem) else type(exc).__name__
 
 
 def cmd_demo(args: argparse.Namespace) -> None:
-    from journalloft.platform.demo import ensure_demo_clients, seed_demo_data
+    from journalloft.platform.demo import ensure_demo_clients, seed_tenant
 
     runtime = open_runtime()
     try:
         path = runtime.settings.data_path / "demo-clients.json"
         clients = ensure_demo_clients(runtime, path)
         print(f"demo clients: {len(clients)} written to {path}")
-        seeded = seed_demo_data(runtime, people=args.people)
+        tenants = runtime.tenants.all()
+        progress = Progress("demo", len(tenants))
+        now = runtime.clock()
+        seeded: dict[str, list[str]] = {}
+        for tenant in tenants:
+            try:
+                patients = seed_tenant(runtime, tenant, people=args.people, now=now)
+            except Exception as exc:  # name the municipality, go on with the others
+                progress.failed(f"{tenant.kommunenummer} {tenant.name}", describe(exc))
+                continue
+            seeded[tenant.kommunenummer] = patients
+            progress.succeeded(
+                tenant.kommunenummer,
+                f"{len(patients)} synthetic people, e.g. {', '.join(patients[:3])}",
+            )
         people_file = runtime.settings.data_path / "demo-people.json"
         people_file.write_text(json.dumps(seeded, indent=2), encoding="utf-8")
-        for kommunenummer, patients in seeded.items():
-            print(
-                f"{kommunenummer}: {len(patients)} synthetic people, e.g. {', '.join(patients[:3])}"
-            )
         print(f"all demo person ids: {people_file}")
     finally:
         runtime.close()
+    progress.finish()
 
 
 def cmd_purge(args: argparse.Namespace) -> None:
-    from journalloft.platform.retention import purge_all
+    from journalloft.platform.retention import purge_tenant
 
     runtime = open_runtime()
     try:
-        for result in purge_all(runtime):
-            print(f"{result.kommunenummer} {result.service}: {result.deleted} purged")
+        tenants = runtime.tenants.all()
+        progress = Progress("purge", len(tenants))
+        now = runtime.clock()
+        for tenant in tenants:
+            try:
+                results = purge_tenant(runtime, tenant, now=now)
+            except Exception as exc:  # name the municipality, go on with the others
+                progress.failed(f"{tenant.kommunenummer} {tenant.name}", describe(exc))
+                continue
+            progress.succeeded(
+                tenant.kommunenummer,
+                ", ".join(f"{r.kommunenummer} {r.service}: {r.deleted} purged" for r in results),
+            )
     finally:
         runtime.close()
+    progress.finish()

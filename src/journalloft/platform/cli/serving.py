@@ -6,6 +6,7 @@ import argparse
 import os
 
 from journalloft.platform.cli.common import open_runtime
+from journalloft.platform.metrics import MULTIPROC_ENV, reset_directory
 from journalloft.platform.settings import get_settings
 
 WORKER_HEALTHCHECK_SECONDS = 60
@@ -21,10 +22,18 @@ def cmd_serve(args: argparse.Namespace) -> None:
         os.environ["JOURNALLOFT_HOST"] = args.host
     if args.port:
         os.environ["JOURNALLOFT_PORT"] = str(args.port)
+    if os.environ.get("LOG_FORMAT") and not os.environ.get("JOURNALLOFT_LOG_FORMAT"):
+        os.environ["JOURNALLOFT_LOG_FORMAT"] = os.environ["LOG_FORMAT"]
     get_settings.cache_clear()
     settings = get_settings()
     runtime = open_runtime()
     runtime.close()
+    if args.workers > 1:
+        # Each worker counts in its own files here and a scrape adds them up (metrics.py). The
+        # workers are new processes: they read the variable when they import prometheus_client.
+        directory = os.environ.get(MULTIPROC_ENV) or str(settings.data_path / "metrics")
+        reset_directory(directory)
+        os.environ[MULTIPROC_ENV] = directory
     uvicorn.run(
         "journalloft.platform.http.app:serving_app",
         factory=True,
@@ -38,23 +47,27 @@ def cmd_serve(args: argparse.Namespace) -> None:
         loop="uvloop",
         http="httptools",
         proxy_headers=True,
-        log_config=logging_config(settings.log_level),
+        log_config=logging_config(settings.log_level, settings.log_format),
         access_log=False,
+        # after the app's own drain (http/lifecycle.py): what is still open then is cut
+        timeout_graceful_shutdown=max(1, round(settings.shutdown_grace_seconds)),
     )
 
 
-def logging_config(level: str) -> dict[str, object]:
-    """One line per event on stderr; the platform's own access log replaces uvicorn's, and no
-    traceback prints an exception's message (:class:`~journalloft.platform.logs.SafeFormatter`)."""
+def logging_config(level: str, log_format: str = "text") -> dict[str, object]:
+    """One line per event on stderr, readable text or (``json``) one JSON object a line; the
+    platform's own access log replaces uvicorn's, and no traceback prints an exception's message
+    (:class:`~journalloft.platform.logs.SafeFormatter`, its subclass ``JsonFormatter``)."""
+    formatter: dict[str, str] = {
+        "()": "journalloft.platform.logs.SafeFormatter",
+        "format": "%(asctime)s %(levelname)s %(name)s %(message)s",
+    }
+    if log_format == "json":
+        formatter = {"()": "journalloft.platform.logs.JsonFormatter"}
     return {
         "version": 1,
         "disable_existing_loggers": False,
-        "formatters": {
-            "line": {
-                "()": "journalloft.platform.logs.SafeFormatter",
-                "format": "%(asctime)s %(levelname)s %(name)s %(message)s",
-            }
-        },
+        "formatters": {"line": formatter},
         "handlers": {"stderr": {"class": "logging.StreamHandler", "formatter": "line"}},
         "loggers": {
             "journalloft": {"handlers": ["stderr"], "level": level.upper(), "propagate": False},

@@ -6,6 +6,7 @@ import argparse
 from pathlib import Path
 
 from journalloft.platform.cli.common import CommandError, open_runtime
+from journalloft.platform.cli.progress import Progress
 from journalloft.platform.storage.migrations import migrate_tenant
 
 
@@ -13,42 +14,48 @@ def cmd_migrate(args: argparse.Namespace) -> None:
     runtime = open_runtime()
     tenants = runtime.tenants.all()
     print(f"platform store: up to date; {len(tenants)} tenant stores")
-    failed = 0
-    for i, tenant in enumerate(tenants, 1):
-        try:
-            report = migrate_tenant(runtime.stores, tenant.kommunenummer, runtime.services.values())
-            state = "migrated" if report.changed else "up to date"
-            print(f"[{i}/{len(tenants)}] {tenant.kommunenummer} {tenant.name}: {state}", flush=True)
-        except Exception as exc:  # report per tenant and go on: one broken store must not stop 356
-            failed += 1
-            print(
-                f"[{i}/{len(tenants)}] {tenant.kommunenummer} {tenant.name}: FAILED {exc}",
-                flush=True,
-            )
-    runtime.close()
-    if failed:
-        raise CommandError(f"{failed} of {len(tenants)} tenant stores failed to migrate")
+    progress = Progress("migrate", len(tenants))
+    try:
+        for tenant in tenants:
+            name = f"{tenant.kommunenummer} {tenant.name}"
+            try:
+                report = migrate_tenant(
+                    runtime.stores, tenant.kommunenummer, runtime.services.values()
+                )
+            except Exception as exc:  # one broken store must not stop the other 356
+                progress.failed(name, str(exc))
+            else:
+                progress.succeeded(name, "migrated" if report.changed else "up to date")
+    finally:
+        runtime.close()
+    progress.finish()
 
 
 def cmd_onboard(args: argparse.Namespace) -> None:
     from journalloft.platform.onboarding import onboard
 
     runtime = open_runtime()
+    progress = Progress("onboard", len(args.files))
     try:
         for file in args.files:
-            report = onboard(
-                Path(file),
-                stores=runtime.stores,
-                schemas=runtime.schemas,
-                services=runtime.services,
-            )
+            try:
+                report = onboard(
+                    Path(file),
+                    stores=runtime.stores,
+                    schemas=runtime.schemas,
+                    services=runtime.services,
+                )
+            except Exception as exc:  # name the file, go on with the others
+                progress.failed(file, str(exc).removeprefix(f"{file}: "))
+                continue
             tenant = report.tenant
             verb = "onboarded" if report.new_tenant else "updated"
-            print(
+            progress.succeeded(
+                file,
                 f"{verb} {tenant.kommunenummer} {tenant.name}: services "
                 f"{', '.join(sorted(tenant.services))}; store "
                 f"{'migrated' if report.migration.changed else 'up to date'}; "
-                f"{len(tenant.clients())} clients ({len(report.new_clients)} new)"
+                f"{len(tenant.clients())} clients ({len(report.new_clients)} new)",
             )
             for client_id, owner in sorted(report.foreign_clients.items()):
                 print(
@@ -57,6 +64,7 @@ def cmd_onboard(args: argparse.Namespace) -> None:
                 )
     finally:
         runtime.close()
+    progress.finish()
 
 
 def cmd_list(args: argparse.Namespace) -> None:

@@ -6,18 +6,23 @@ import asyncio
 import contextlib
 import gc
 import logging
+import os
 from collections.abc import AsyncIterator, Mapping
 from typing import Any
 
 from fastapi import FastAPI
 from starlette.concurrency import run_in_threadpool
 
+from journalloft.platform import tracing
 from journalloft.platform.http.docs import install_docs
+from journalloft.platform.http.lifecycle import Lifecycle
 from journalloft.platform.http.middleware import PlatformMiddleware
 from journalloft.platform.http.openapi import openapi_document
 from journalloft.platform.http.problems import install_error_handlers
 from journalloft.platform.http.routes import audit, issuer, operations, restrictions
+from journalloft.platform.http.routes.operations import sample
 from journalloft.platform.http.routes.sharing import service_router, unknown_service_router
+from journalloft.platform.metrics import worker_exited
 from journalloft.platform.registry import load_services
 from journalloft.platform.retention import purge_all
 from journalloft.platform.runtime import Runtime, build_runtime
@@ -44,25 +49,55 @@ async def _purge_periodically(runtime: Runtime) -> None:
             log.exception("retention purge failed")
 
 
-def create_app(settings: Settings | None = None, *, runtime: Runtime | None = None) -> FastAPI:
-    """Build the app; the database engine and Redis are created when it starts."""
+SAMPLE_SECONDS = 5.0
+
+
+async def _sample_periodically(runtime: Runtime) -> None:
+    """Keep this worker's pool gauges current, whichever worker a scrape reaches."""
+    while True:
+        try:
+            sample(runtime)
+        except Exception:  # a gauge must never stop the app
+            log.debug("pool sampling failed", exc_info=True)
+        await asyncio.sleep(SAMPLE_SECONDS)
+
+
+def create_app(
+    settings: Settings | None = None,
+    *,
+    runtime: Runtime | None = None,
+    handle_signals: bool = False,
+) -> FastAPI:
+    """Build the app; the database engine and Redis are created when it starts.
+
+    ``handle_signals``: drain on SIGTERM before uvicorn stops (:mod:`.lifecycle`); only for a
+    process that uvicorn runs in its main thread (``journalloft serve``)."""
     settings = settings or get_settings()
     schemas, services = load_services(settings)
+    lifecycle = Lifecycle(grace_seconds=settings.shutdown_grace_seconds)
 
     @contextlib.asynccontextmanager
     async def lifespan(app: FastAPI) -> AsyncIterator[None]:
+        tracing.configure(settings.otlp_endpoint)
         app.state.runtime = runtime or build_runtime(settings)
         await app.state.runtime.open_async()
+        if handle_signals:
+            lifecycle.install()
         purger = None
         if settings.purge_interval_seconds > 0:
             purger = asyncio.create_task(_purge_periodically(app.state.runtime))
+        sampler = asyncio.create_task(_sample_periodically(app.state.runtime))
         try:
             yield
         finally:
-            if purger is not None:
-                purger.cancel()
-                with contextlib.suppress(asyncio.CancelledError):
-                    await purger
+            for task in (purger, sampler):
+                if task is not None:
+                    task.cancel()
+                    with contextlib.suppress(asyncio.CancelledError):
+                        await task
+            worker_exited(os.getpid())
+            if settings.otlp_endpoint is not None:
+                tracing.shutdown()
             await app.state.runtime.close_async()
             if runtime is None:
                 app.state.runtime.close()
@@ -81,7 +116,9 @@ def create_app(settings: Settings | None = None, *, runtime: Runtime | None = No
         PlatformMiddleware,
         max_body_bytes=settings.max_body_bytes,
         https=settings.issuer_url.startswith("https://"),
+        lifecycle=lifecycle,
     )
+    app.state.lifecycle = lifecycle
     install_docs(app)
     for routes in (operations, audit, restrictions, issuer):
         app.include_router(routes.router)
@@ -118,7 +155,7 @@ def serving_app() -> FastAPI:
     What start-up built (modules, schemas, routes) lives as long as the process, so it is
     frozen out of the garbage collector's work, and collections are rarer (:data:`GC_THRESHOLDS`).
     """
-    app = create_app()
+    app = create_app(handle_signals=True)
     gc.freeze()
     gc.set_threshold(*GC_THRESHOLDS)
     return app

@@ -133,6 +133,7 @@ PrincipalDep = Annotated[Principal, Depends(get_principal)]
 
 
 async def get_tenant(
+    request: Request,
     kommunenummer: Annotated[str, Path(pattern=r"^[0-9]{4}$", examples=["1804"])],
     runtime: RuntimeDep,
     _authenticated: PrincipalDep,
@@ -146,6 +147,7 @@ async def get_tenant(
     tenant = runtime.tenants.get(kommunenummer)
     if tenant is None:
         raise NotFound(f"no municipality {kommunenummer} on this platform", title="Unknown tenant")
+    request.scope["state"]["kommunenummer"] = tenant.kommunenummer  # onboarded: safe to log
     return tenant
 
 

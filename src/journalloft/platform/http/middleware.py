@@ -3,24 +3,30 @@ the last word on unexpected errors, and the access log."""
 
 from __future__ import annotations
 
+import asyncio
+import contextlib
 import logging
 import time
 
 from starlette.requests import Request
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
+from journalloft.platform import tracing
 from journalloft.platform.errors import (
     BadRequest,
     PayloadTooLarge,
     Problem,
+    ServiceUnavailable,
 )
-from journalloft.platform.http.problems import render_problem
+from journalloft.platform.http.lifecycle import RETRY_AFTER_SECONDS, Lifecycle
+from journalloft.platform.http.problems import problem_response, render_problem
 from journalloft.platform.logs import (
     CORRELATION_ID_RULE,
     accept_correlation_id,
     describe_exception,
     new_correlation_id,
 )
+from journalloft.platform.metrics import HTTP_DURATION, HTTP_REQUESTS
 
 access_log = logging.getLogger("journalloft.access")
 
@@ -32,6 +38,11 @@ DOCS_ASSETS = "/docs/assets/"
 
 
 UNMATCHED = "(no route)"
+
+
+METHODS = frozenset({"GET", "HEAD", "POST", "PUT", "PATCH", "DELETE", "OPTIONS"})
+"""Methods named as themselves in the log and the metrics; any other is ``other`` (a client
+chooses the method, and a label must not be a string a client chose)."""
 
 
 HSTS = b"max-age=63072000; includeSubDomains"
@@ -58,15 +69,46 @@ class PlatformMiddleware:
     - one access log line that names the route template, never the path as sent.
     """
 
-    def __init__(self, app: ASGIApp, *, max_body_bytes: int, https: bool = False) -> None:
+    def __init__(
+        self,
+        app: ASGIApp,
+        *,
+        max_body_bytes: int,
+        https: bool = False,
+        lifecycle: Lifecycle | None = None,
+    ) -> None:
         self.app = app
         self.max_body_bytes = max_body_bytes
         self.https = https
+        self.lifecycle = lifecycle or Lifecycle(grace_seconds=0)
 
     async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
         if scope["type"] != "http":
             await self.app(scope, receive, send)
             return
+        if not tracing.enabled():
+            await self._serve(scope, receive, send)
+            return
+        with tracing.span("HTTP request") as current:
+            await self._serve(scope, receive, send)
+            state = scope["state"]
+            route = getattr(scope.get("route"), "path", UNMATCHED)
+            method = scope["method"] if scope["method"] in METHODS else "other"
+            if current is not None:
+                current.update_name(f"{method} {route}")
+            tracing.set_attributes(
+                current,
+                **{
+                    "http.request.method": method,
+                    "http.route": route,
+                    "http.response.status_code": state.get("status"),
+                    "journalloft.correlation_id": state.get("correlation_id"),
+                    "journalloft.client": state.get("client_id"),
+                    "journalloft.kommunenummer": state.get("kommunenummer"),
+                },
+            )
+
+    async def _serve(self, scope: Scope, receive: Receive, send: Send) -> None:
         started = time.perf_counter()
         headers = {k.decode("latin-1").lower(): v.decode("latin-1") for k, v in scope["headers"]}
         given = headers.get("correlation-id")
@@ -103,8 +145,18 @@ class PlatformMiddleware:
             declared = int(headers.get("content-length", "0") or "0")
         except ValueError:
             declared = -1
+        lifecycle = self.lifecycle
+        lifecycle.started()
         try:
-            if declared < 0:
+            if lifecycle.refuses(scope["path"]):
+                await problem_response(
+                    ServiceUnavailable(
+                        "this server is stopping: send the request again",
+                        retry_after=RETRY_AFTER_SECONDS,
+                    ),
+                    connection_close=True,
+                )(scope, receive, send_with_headers)
+            elif declared < 0:
                 await render_problem(Request(scope), BadRequest("Content-Length is not a number"))(
                     scope, receive, send_with_headers
                 )
@@ -128,22 +180,56 @@ class PlatformMiddleware:
                     return message
 
                 await self.app(scope, limited_receive, send_with_headers)
+        except asyncio.CancelledError:
+            # uvicorn cuts what is still running when the grace after SIGTERM is over: say so
+            # as a 503 the client retries (its transaction rolled back), not uvicorn's bare 500
+            if lifecycle.draining and not response_started:
+                with contextlib.suppress(Exception):
+                    await problem_response(
+                        ServiceUnavailable(
+                            "this server stopped before it could answer: send the request "
+                            "again (ingest is idempotent)",
+                            retry_after=RETRY_AFTER_SECONDS,
+                        ),
+                        connection_close=True,
+                    )(scope, receive, send_with_headers)
+            raise
         except Exception as exc:
             error_log.error(
-                "unexpected error %s correlation-id=%s", describe_exception(exc), correlation_id
+                "unexpected error %s correlation-id=%s",
+                describe_exception(exc),
+                correlation_id,
+                extra={"correlation_id": correlation_id},
             )
             if not response_started:
                 await render_problem(
                     Request(scope),
                     Problem("the platform failed; the correlation id identifies this in its log"),
                 )(scope, receive, send_with_headers)
-        route = scope.get("route")
+        finally:
+            lifecycle.finished()
+        route = getattr(scope.get("route"), "path", UNMATCHED)
+        elapsed = time.perf_counter() - started
+        method = scope["method"] if scope["method"] in METHODS else "other"
+        HTTP_REQUESTS.labels(route, method, str(status)).inc()
+        HTTP_DURATION.labels(route, method).observe(elapsed)
+        state = scope["state"]
+        state["status"] = status
         access_log.info(
             "%s %s %s %.1fms client=%s correlation-id=%s",
-            scope["method"],
-            getattr(route, "path", UNMATCHED),
+            method,
+            route,
             status,
-            (time.perf_counter() - started) * 1000,
-            scope["state"].get("client_id", "-"),
+            elapsed * 1000,
+            state.get("client_id", "-"),
             correlation_id,
+            extra={
+                "correlation_id": correlation_id,
+                "client": state.get("client_id"),
+                "municipality": state.get("kommunenummer"),
+                "method": method,
+                "route": route,
+                "status": status,
+                "duration_ms": round(elapsed * 1000, 1),
+            },
         )

@@ -25,7 +25,9 @@ from journalloft.platform.errors import (
     NotFound,
     Problem,
     ServiceUnavailable,
+    Unauthorized,
 )
+from journalloft.platform.metrics import AUTH_REFUSALS, REDIS_ERRORS
 
 
 class JSONResponse(Response):
@@ -40,10 +42,14 @@ class JSONResponse(Response):
 error_log = logging.getLogger("journalloft.error")
 
 
-def problem_response(problem: Problem, *, correlation_id: str | None = None) -> Response:
+def problem_response(
+    problem: Problem, *, correlation_id: str | None = None, connection_close: bool = False
+) -> Response:
     headers = dict(problem.headers)
     if correlation_id:
         headers["correlation-id"] = correlation_id
+    if connection_close:
+        headers["connection"] = "close"
     return Response(
         orjson.dumps(problem.body()),
         status_code=problem.status,
@@ -84,6 +90,8 @@ def install_error_handlers(app: FastAPI) -> None:
 
     async def on_problem(request: Request, exc: Exception) -> Response:
         assert isinstance(exc, Problem)
+        if isinstance(exc, Unauthorized):
+            AUTH_REFUSALS.labels(exc.error or "no_token").inc()
         return render_problem(request, exc)
 
     async def on_validation(request: Request, exc: Exception) -> Response:
@@ -107,10 +115,13 @@ def install_error_handlers(app: FastAPI) -> None:
         return render_problem(request, problem)
 
     async def on_unavailable(request: Request, exc: Exception) -> Response:
+        if isinstance(exc, redis.RedisError):
+            REDIS_ERRORS.labels("request").inc()
         error_log.warning(
             "dependency unavailable: %s correlation-id=%s",
             type(exc).__name__,
             correlation_id(request),
+            extra={"correlation_id": correlation_id(request)},
         )
         return render_problem(
             request, ServiceUnavailable("a database or cache the platform needs is not reachable")

@@ -22,6 +22,7 @@ from dataclasses import dataclass
 from journalloft.platform.auth.tokens import AUDIT_READ_SCOPE, RESTRICTIONS_SCOPE
 from journalloft.platform.caller import Caller
 from journalloft.platform.errors import Forbidden, NotFound, RateLimited, Unauthorized
+from journalloft.platform.metrics import RATE_LIMITED
 from journalloft.platform.runtime import Runtime
 from journalloft.platform.service_protocol import SharingService
 from journalloft.platform.tenancy import Tenant
@@ -52,6 +53,7 @@ def require_dpop_if_demanded(tenant: Tenant, caller: Caller) -> None:
 
 def _within_rate(tenant: Tenant, hits: int) -> None:
     if hits > tenant.policy.rate_limit_per_minute:
+        RATE_LIMITED.labels(tenant.kommunenummer).inc()
         raise RateLimited(
             f"more than {tenant.policy.rate_limit_per_minute} requests a minute to {tenant.name}",
             retry_after=max(1, 60 - int(time.time()) % 60),

@@ -26,6 +26,7 @@ from journalloft.platform.errors import (
 )
 from journalloft.platform.identifiers import person_id_errors
 from journalloft.platform.instants import instant_errors
+from journalloft.platform.metrics import LOOKUPS, PATIENTS_LOOKED_UP, count_ingest
 from journalloft.platform.operations.access import (
     ReaderAccess,
     SourceAccess,
@@ -160,7 +161,13 @@ def ingest(runtime: Runtime, access: SourceAccess, body: Any) -> IngestCounts:
         )
         return counts
 
-    return in_unit_of_work(runtime, access.tenant.kommunenummer, store)
+    counts = in_unit_of_work(runtime, access.tenant.kommunenummer, store)
+    count_ingest(
+        service.name,
+        access.tenant.kommunenummer,
+        ((k, v) for k, v in counts.as_dict().items() if k != "received"),
+    )
+    return counts
 
 
 def replace_for_person(
@@ -368,4 +375,6 @@ async def look_up_in(
             outcome="restricted",
         )
     await record_reads(runtime.query_path, tenant.kommunenummer, caller, events)
+    LOOKUPS.labels(service.name, tenant.kommunenummer).inc()
+    PATIENTS_LOOKED_UP.labels(service.name, tenant.kommunenummer).inc(len(wanted))
     return {**{p: {"restricted": True} for p in closed}, **data}

@@ -9,7 +9,9 @@ from typing import TypeVar
 from sqlalchemy import Connection
 from sqlalchemy.exc import IntegrityError
 
+from journalloft.platform.audit import AUDITED
 from journalloft.platform.errors import ServiceUnavailable
+from journalloft.platform.metrics import AUDIT_EVENTS
 from journalloft.platform.runtime import Runtime
 
 UNIT_OF_WORK_ATTEMPTS = 3
@@ -21,7 +23,12 @@ def in_unit_of_work(runtime: Runtime, kommunenummer: str, work: Callable[[Connec
     for attempt in range(1, UNIT_OF_WORK_ATTEMPTS + 1):
         try:
             with runtime.stores.tenant_transaction(kommunenummer) as connection:
-                return work(connection)
+                connection.info.pop(AUDITED, None)
+                result = work(connection)
+                audited: dict[str, int] = connection.info.pop(AUDITED, {})
+            for action, n in audited.items():  # committed: now they count
+                AUDIT_EVENTS.labels(action).inc(n)
+            return result
         except IntegrityError:
             # Two requests raced to create the same record; the next attempt sees the winner's row.
             if attempt == UNIT_OF_WORK_ATTEMPTS:

@@ -17,6 +17,7 @@ from sqlalchemy import Connection, Engine, create_engine, event, inspect
 from sqlalchemy.engine import make_url
 from sqlalchemy.schema import CreateSchema, DropSchema
 
+from journalloft.platform.metrics import server_label
 from journalloft.platform.settings import Settings
 from journalloft.platform.storage.tables import TENANT
 from journalloft.platform.tenancy import tenant_schema_name
@@ -56,6 +57,22 @@ def _sqlite_engine(path: Path) -> Engine:
     return engine
 
 
+def connect_args(settings: Settings) -> dict[str, Any]:
+    """libpq's options of every PostgreSQL connection: a connection that cannot be made within
+    the connect timeout fails, and a statement that runs (or waits for a lock) longer than the
+    statement timeout is cancelled; either way the request gets a 503, and no worker hangs."""
+    statement_ms = round(settings.database_statement_timeout_seconds * 1000)
+    return {
+        "connect_timeout": max(1, round(settings.database_connect_timeout_seconds)),
+        "options": f"-c statement_timeout={statement_ms}",
+    }
+
+
+def _checked_out(engine: Engine) -> int:
+    checkedout = getattr(engine.pool, "checkedout", None)
+    return int(checkedout()) if callable(checkedout) else 0
+
+
 class Stores:
     """Engines for the platform store and every tenant store, created once per process."""
 
@@ -82,6 +99,8 @@ class Stores:
                     max_overflow=20,
                     pool_pre_ping=True,
                     pool_recycle=1800,
+                    pool_timeout=self.settings.database_statement_timeout_seconds,
+                    connect_args=connect_args(self.settings),
                     hide_parameters=True,  # an error's text must never quote a client's values
                 )
                 self._server_engines[url] = engine
@@ -144,6 +163,16 @@ class Stores:
                 DropSchema(tenant_schema_name(kommunenummer), cascade=True, if_exists=True)
             )
         self._tenant_engines.pop(kommunenummer, None)
+
+    def pool_usage(self) -> list[tuple[str, int]]:
+        """Connections checked out of the transaction pools: per PostgreSQL server, or all the
+        SQLite files together as ``sqlite``."""
+        if self.postgres:
+            with self._lock:
+                servers = list(self._server_engines.items())
+            return [(server_label(url), _checked_out(engine)) for url, engine in servers]
+        engines = [self.platform_engine, *self._tenant_engines.values()]
+        return [("sqlite", sum(_checked_out(engine) for engine in engines))]
 
     def dispose(self) -> None:
         for engine in self._tenant_engines.values():

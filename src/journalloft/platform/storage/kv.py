@@ -17,6 +17,9 @@ from typing import Protocol
 import redis
 import redis.asyncio
 
+from journalloft.platform import tracing
+from journalloft.platform.metrics import REDIS_ERRORS
+
 log = logging.getLogger("journalloft.kv")
 
 
@@ -121,6 +124,8 @@ class RedisKeyValue:
         self._async_loop: asyncio.AbstractEventLoop | None = None
         self._tallies: dict[str, _Tally] = {}
         self._flushing: asyncio.Task[None] | None = None
+        self._local = MemoryKeyValue()
+        self._warned = -self.WARN_EVERY_SECONDS
 
     def _on_loop(self) -> redis.asyncio.Redis:
         loop = asyncio.get_running_loop()
@@ -133,18 +138,42 @@ class RedisKeyValue:
             self._flushing = None
         return self._async
 
+    WARN_EVERY_SECONDS = 10.0
+
+    def _degraded(self) -> None:
+        """Say so in the log, once every :data:`WARN_EVERY_SECONDS` (not on every request: at
+        03:00 the log must still be readable; the metric counts every one)."""
+        now = time.monotonic()
+        if now - self._warned >= self.WARN_EVERY_SECONDS:
+            self._warned = now
+            log.warning("rate counted in this process only: Redis is not reachable")
+
     def add_once(self, key: str, *, ttl_seconds: int) -> bool:
-        return bool(self._redis.set(f"journalloft:{key}", b"1", nx=True, ex=ttl_seconds))
+        """Fails closed: if Redis cannot say whether the key is new, this raises (the request
+        gets a 503), never answers "new" for what could be a replay."""
+        try:
+            with tracing.span("redis SET", **{"db.system": "redis", "journalloft.use": "replay"}):
+                return bool(self._redis.set(f"journalloft:{key}", b"1", nx=True, ex=ttl_seconds))
+        except redis.RedisError:
+            REDIS_ERRORS.labels("replay").inc()
+            raise
 
     # One command per hit: INCR is atomic, and only the hit that creates the counter sets its
     # expiry (EXPIRE NX, so a retry never extends it). Keys name their window, so a counter whose
     # EXPIRE was lost to a crash is never counted again.
 
     def count(self, key: str, *, window_seconds: int) -> int:
+        """Degrades: while Redis cannot be reached, hits are counted in this process only."""
         name = f"journalloft:{key}"
-        hits = int(self._redis.incr(name))
-        if hits == 1:
-            self._redis.expire(name, window_seconds, nx=True)
+        try:
+            with tracing.span("redis INCR", **{"db.system": "redis", "journalloft.use": "rate"}):
+                hits = int(self._redis.incr(name))
+                if hits == 1:
+                    self._redis.expire(name, window_seconds, nx=True)
+        except redis.RedisError:
+            REDIS_ERRORS.labels("rate").inc()
+            self._degraded()
+            return self._local.count(key, window_seconds=window_seconds)
         return hits
 
     async def count_async(self, key: str, *, window_seconds: int) -> int:
@@ -153,9 +182,25 @@ class RedisKeyValue:
         now = time.monotonic()
         tally = self._tallies.get(name)
         if tally is None:
-            hits = int(await client.incr(name))
-            if hits == 1:
-                await client.expire(name, window_seconds, nx=True)
+            try:
+                with tracing.span(
+                    "redis INCR", **{"db.system": "redis", "journalloft.use": "rate"}
+                ):
+                    hits = int(await client.incr(name))
+                    if hits == 1:
+                        await client.expire(name, window_seconds, nx=True)
+            except redis.RedisError:
+                # Degrades: counted here, and added in Redis at a flush once it answers again.
+                REDIS_ERRORS.labels("rate").inc()
+                self._degraded()
+                tally = self._tallies.get(name)
+                if tally is None:
+                    tally = self._tallies[name] = _Tally(0, 0, window_seconds, now)
+                tally.pending += 1
+                tally.last_hit = now
+                if self._flushing is None:
+                    self._flushing = asyncio.get_running_loop().create_task(self._flush_soon())
+                return tally.shared + tally.pending
             tally = self._tallies.get(name)  # another request may have made it meanwhile
             if tally is None:
                 tally = self._tallies[name] = _Tally(hits, 0, window_seconds, now)
@@ -184,6 +229,7 @@ class RedisKeyValue:
             try:
                 replies = await pipeline.execute()
             except redis.RedisError as exc:
+                REDIS_ERRORS.labels("rate").inc()
                 log.warning("rate counts not shared (kept for the next flush): %s", exc)
                 if self._flushing is None:
                     self._flushing = asyncio.get_running_loop().create_task(self._flush_soon())

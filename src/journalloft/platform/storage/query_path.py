@@ -39,7 +39,9 @@ from sqlalchemy.engine import make_url
 from sqlalchemy.sql import ClauseElement
 from starlette.concurrency import run_in_threadpool
 
-from journalloft.platform.storage.engines import Stores
+from journalloft.platform import tracing
+from journalloft.platform.metrics import AUDIT_GROUP_SIZE, server_label
+from journalloft.platform.storage.engines import Stores, connect_args
 from journalloft.platform.storage.statements import (
     ROWS,
     CompiledStatement,
@@ -109,7 +111,8 @@ class QueryPath:
     async def fetch(self, kommunenummer: str, *queries: Query) -> list[Rows]:
         """Run the queries in this tenant's store; return their rows."""
         compiled = [(self._compile(statement), values) for statement, values in queries]
-        return await self._fetch(kommunenummer, compiled)
+        with tracing.span("query_path fetch", **{"db.statements": len(compiled)}):
+            return await self._fetch(kommunenummer, compiled)
 
     async def write(
         self,
@@ -145,8 +148,10 @@ class QueryPath:
             del self._flushing[key]
 
     async def _write_batch(self, key: str, batch: _Batch) -> None:
+        AUDIT_GROUP_SIZE.observe(len(batch.waiting))
         try:
-            await self._write(key, list(batch.parts.values()))
+            with tracing.span("audit group commit", **{"journalloft.requests": len(batch.waiting)}):
+                await self._write(key, list(batch.parts.values()))
         except Exception as exc:  # every waiter learns that its rows were not committed
             sql_log.warning("a group-committed write failed: %s", type(exc).__name__)
             for done in batch.waiting:
@@ -156,6 +161,10 @@ class QueryPath:
             for done in batch.waiting:
                 if not done.done():
                     done.set_result(None)
+
+    def pool_usage(self) -> list[tuple[str, int, int]]:
+        """Per server: connections in use, requests waiting for one (none on SQLite)."""
+        return []
 
     def _commit_group(self, kommunenummer: str) -> str:
         """Writes of tenants in the same group may share a transaction (same store)."""
@@ -212,14 +221,19 @@ class PostgresQueryPath(QueryPath):
         async with self._lock:
             pool = self._pools.get(url)
             if pool is None:
+                settings = self._stores.settings
+                timeouts = connect_args(settings)
                 pool = AsyncConnectionPool(
                     libpq_url(url),
                     min_size=1,
                     max_size=self._pool_size,
+                    timeout=settings.database_statement_timeout_seconds,
+                    reconnect_timeout=24 * 3600,  # keep trying while the server is away
                     kwargs={
                         "autocommit": True,
                         "cursor_factory": AsyncRawCursor,  # statements come with $1 placeholders
-                        "options": SESSION_OPTIONS,
+                        "connect_timeout": timeouts["connect_timeout"],
+                        "options": f"{SESSION_OPTIONS} {timeouts['options']}",
                         # 0: prepare on first use; None: never (behind a pooler that cannot)
                         "prepare_threshold": 0 if self._prepared_statements else None,
                     },
@@ -250,6 +264,14 @@ class PostgresQueryPath(QueryPath):
 
     def _commit_group(self, kommunenummer: str) -> str:
         return self._server_url(kommunenummer)
+
+    def pool_usage(self) -> list[tuple[str, int, int]]:
+        usage = []
+        for url, pool in list(self._pools.items()):
+            stats = pool.get_stats()
+            in_use = stats.get("pool_size", 0) - stats.get("pool_available", 0)
+            usage.append((server_label(url), in_use, stats.get("requests_waiting", 0)))
+        return usage
 
     async def _fetch(
         self, kommunenummer: str, queries: Sequence[tuple[CompiledStatement, Mapping[str, Any]]]

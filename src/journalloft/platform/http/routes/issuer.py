@@ -11,7 +11,11 @@ from fastapi import APIRouter, Request
 from starlette.concurrency import run_in_threadpool
 
 from journalloft.platform.auth.issuer import BuiltinIssuer
-from journalloft.platform.auth.tokens import AUDIT_READ_SCOPE, RESTRICTIONS_SCOPE
+from journalloft.platform.auth.tokens import (
+    AUDIT_READ_SCOPE,
+    METRICS_SCOPE,
+    RESTRICTIONS_SCOPE,
+)
 from journalloft.platform.errors import NotFound, OAuthError
 from journalloft.platform.http.dependencies import RuntimeDep
 from journalloft.platform.http.openapi import ERRORS
@@ -31,7 +35,9 @@ def builtin(runtime: Runtime) -> BuiltinIssuer:
 def metadata(runtime: RuntimeDep) -> Any:
     """Describe the built-in issuer (RFC 8414)."""
     scopes = [f"{s}:{a}" for s in runtime.services for a in ("read", "write")]
-    return builtin(runtime).metadata([*scopes, AUDIT_READ_SCOPE, RESTRICTIONS_SCOPE, "admin"])
+    return builtin(runtime).metadata(
+        [*scopes, AUDIT_READ_SCOPE, RESTRICTIONS_SCOPE, METRICS_SCOPE, "admin"]
+    )
 
 
 @router.get("/oauth/jwks", response_class=JSONResponse)

@@ -5,12 +5,17 @@ from __future__ import annotations
 from typing import Any
 
 from fastapi import APIRouter
+from starlette.responses import Response
 
+from journalloft.platform.auth.tokens import METRICS_SCOPE
 from journalloft.platform.errors import ServiceUnavailable
-from journalloft.platform.http.dependencies import RuntimeDep
+from journalloft.platform.http.dependencies import CallerDep, RuntimeDep
 from journalloft.platform.http.guards import PlatformAdmin
 from journalloft.platform.http.openapi import ERRORS, PROBLEM
 from journalloft.platform.http.problems import JSONResponse
+from journalloft.platform.metrics import CONTENT_TYPE, render, sample_pools
+from journalloft.platform.operations.access import require_scope
+from journalloft.platform.runtime import Runtime
 from journalloft.platform.storage.migrations import platform_is_current, tenant_is_current
 
 router = APIRouter(tags=["Operations"])
@@ -45,6 +50,28 @@ def readyz(runtime: RuntimeDep) -> Any:
     if failing:
         raise ServiceUnavailable("not ready: " + ", ".join(f"{k} {v}" for k, v in failing.items()))
     return {"status": "ready", "checks": checks}
+
+
+@router.get(
+    "/metrics",
+    response_class=Response,
+    responses={
+        200: {"description": "Prometheus text format", "content": {CONTENT_TYPE: {}}},
+        401: ERRORS[401],
+        403: ERRORS[403],
+    },
+)
+def metrics(caller: CallerDep, runtime: RuntimeDep) -> Response:
+    """The platform's metrics in Prometheus' text format, for a token with the scope
+    ``metrics:read`` (docs/operations.md names each metric)."""
+    require_scope(caller, METRICS_SCOPE)
+    sample(runtime)
+    return Response(render(), media_type=CONTENT_TYPE)
+
+
+def sample(runtime: Runtime) -> None:
+    """Set this process's pool gauges (each worker also does so every few seconds)."""
+    sample_pools(runtime.stores.pool_usage(), runtime.query_path.pool_usage())
 
 
 @router.get(
