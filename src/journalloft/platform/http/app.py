@@ -16,7 +16,7 @@ from journalloft.platform.http.docs import install_docs
 from journalloft.platform.http.middleware import PlatformMiddleware
 from journalloft.platform.http.openapi import openapi_document
 from journalloft.platform.http.problems import install_error_handlers
-from journalloft.platform.http.routes import audit, issuer, operations, restrictions
+from journalloft.platform.http.routes import audit, issuer, operations, restrictions, subscriptions
 from journalloft.platform.http.routes.sharing import service_router, unknown_service_router
 from journalloft.platform.registry import load_services
 from journalloft.platform.retention import purge_all
@@ -86,6 +86,8 @@ def create_app(settings: Settings | None = None, *, runtime: Runtime | None = No
         app.include_router(routes.router)
     for service in services.values():
         app.include_router(service_router(service))
+        app.include_router(subscriptions.subscription_router(service))
+    app.include_router(subscriptions.router)
     app.include_router(unknown_service_router(list(services)))
 
     def openapi() -> dict[str, Any]:

@@ -14,6 +14,7 @@ from typing import Any, NotRequired, TypedDict
 from sqlalchemy import Connection
 
 from journalloft.platform.audit import audit_rows, record_access, record_reads
+from journalloft.platform.changes import data_change
 from journalloft.platform.errors import (
     Forbidden,
     InvalidContent,
@@ -135,7 +136,15 @@ def ingest(runtime: Runtime, access: SourceAccess, body: Any) -> IngestCounts:
         )
         return counts
 
-    return in_unit_of_work(runtime, access.tenant.kommunenummer, store)
+    counts = in_unit_of_work(runtime, access.tenant.kommunenummer, store)
+    kommunenummer = access.tenant.kommunenummer
+    runtime.notify(
+        [
+            data_change(kommunenummer, service.name, p)
+            for p in dict.fromkeys(r["patient"] for r in rows)
+        ]
+    )
+    return counts
 
 
 def withdraw(runtime: Runtime, access: SourceAccess, record_id: str) -> str:
@@ -160,6 +169,7 @@ def withdraw(runtime: Runtime, access: SourceAccess, record_id: str) -> str:
     patient = in_unit_of_work(runtime, access.tenant.kommunenummer, remove)
     if patient is None:
         raise NotFound("this source has no such record to withdraw", title="Unknown record")
+    runtime.notify([data_change(access.tenant.kommunenummer, service.name, patient)])
     return patient
 
 
