@@ -16,6 +16,7 @@ from journalloft.platform.storage.models import AuditEvent
 from support import SERVICES, people, tenant_document
 from support.live import open_events, served_platform
 from support.platform import Backend, TestPlatform
+from support.security import FakeHelseID
 
 ANNE, BJORN, CECILIE, DAG = people(4, seed="live-streams")
 EPJ, LEGEVAKT, DRIFT = "bodo-epj", "bodo-legevakt", "bodo-drift"
@@ -297,3 +298,31 @@ def test_a_stream_needs_the_owners_token(live: TestPlatform) -> None:
     made = subscribe(live, {"patients": [ANNE]})
     assert live.client.get(made["events"]).status_code == 401
     assert live.client.get(made["events"], headers=live.headers(EPJ)).status_code == 404
+
+
+def test_a_stream_ends_when_its_token_expires(backend: Backend, tmp_path: Path) -> None:
+    helseid = FakeHelseID()
+    jwks = helseid.write_jwks(tmp_path / "helseid.jwks")
+    for live in make_live(backend, tmp_path, trusted_issuers=[helseid.trusted(jwks)]):
+        token = helseid.token(LEGEVAKT, ("news2:read",), exp=int(time.time()) + 3)
+        headers = {"Authorization": f"Bearer {token}"}
+        response = live.client.post(
+            "/v1/news2/subscriptions", json={"patients": [ANNE]}, headers=headers
+        )
+        assert response.status_code == 201, response.text
+        with open_events(live.client, response.json()["id"], headers) as events:
+            [snapshot] = events.take(1)
+            [ended] = events.take(1)
+            assert ended.event == "disconnect"
+            assert "expired" in ended.json()["reason"]
+            assert ended.id == snapshot.id
+            assert events.next() is None
+        # the same token cannot open it again; a new one carries on from the last id
+        assert live.client.get(response.json()["events"], headers=headers).status_code == 401
+        fresh = {"Authorization": f"Bearer {helseid.token(LEGEVAKT, ('news2:read',))}"}
+        push(live, measurement("m-1", ANNE))
+        with open_events(
+            live.client, response.json()["id"], fresh, last_event_id=ended.id
+        ) as events:
+            [update] = events.take(1)
+        assert update.json()["latest"]["id"] == "m-1"

@@ -306,6 +306,14 @@ async def open_stream(
     grant it now; the snapshot (or the replayed changes) is computed here, so that a refusal is
     the response's status, not an event."""
     subscription = await owned_subscription(runtime, access, subscription_id)
+    expires = access.caller.principal.expires_at
+    if expires is not None and expires <= time.time():
+        # A request is allowed the clock skew past exp; a stream, which ends at exp, is not (it
+        # would send a snapshot and end at once, and again at every reconnect).
+        scheme = "DPoP" if access.caller.principal.dpop_jkt else "Bearer"
+        raise Unauthorized(
+            "the access token has expired: a stream needs one that has not", scheme=scheme
+        )
     await runtime.tenants.refresh()
     readable_tenants(runtime, access, subscription.kommuner)
     connection = Connection(subscription, limit=runtime.settings.stream_queue_limit)
