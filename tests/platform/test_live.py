@@ -326,3 +326,34 @@ def test_a_stream_ends_when_its_token_expires(backend: Backend, tmp_path: Path) 
         ) as events:
             [update] = events.take(1)
         assert update.json()["latest"]["id"] == "m-1"
+
+
+def test_a_withdrawn_grant_ends_a_stream_that_names_the_municipality(live: TestPlatform) -> None:
+    services: dict[str, Any] = {s: {} for s in SERVICES}
+    legevakt_too = [{"client_id": LEGEVAKT, "name": "Bodø legevakt", "services": list(SERVICES)}]
+    live.onboard(tenant_document("3201", services=services, extra_consumers=legevakt_too))
+    headers = live.headers(LEGEVAKT)
+    push(live, measurement("m-1", ANNE))
+    named = subscribe(live, {"patients": [ANNE], "kommuner": ["1804"]})
+    unnamed = subscribe(live, {"patients": [ANNE, BJORN]})
+    with (
+        open_events(live.client, named["id"], headers) as by_name,
+        open_events(live.client, unnamed["id"], headers) as by_grant,
+    ):
+        by_name.take(1)
+        by_grant.take(1)
+        document = tenant_document("1804", services=services)
+        document["consumers"] = [
+            {"client_id": "bodo-sykehjem", "name": "Sykehjem", "services": list(SERVICES)}
+        ]
+        live.onboard(document)  # Bodø no longer grants its legevakt; Bærum still does
+        push(live, measurement("m-2", ANNE, pulse=95))
+        [ended] = by_name.take(1)
+        assert ended.event == "disconnect"
+        assert "granted" in ended.json()["reason"]
+        # the stream that names no municipality leaves Bodø out, as a lookup would: its next
+        # event is Bjørn's change in Bærum, not Anne's in Bodø
+        push(live, measurement("m-3", BJORN), kommunenummer="3201")
+        [update] = by_grant.take(1)
+        assert (update.json()["patient"], update.json()["kommunenummer"]) == (BJORN, "3201")
+    assert live.client.get(named["events"], headers=headers).status_code == 403
