@@ -150,8 +150,16 @@ class MemoryChangeFeed:
             return self._last
 
     def _since(self, position: EventId) -> list[tuple[EventId, Change]]:
+        """The entries after ``position``, walking back from the newest: as many steps as
+        entries returned, however long the window is."""
+        found = []
         with self._lock:
-            return [(i, c) for i, _, c in self._entries if i > position]
+            for i, _, c in reversed(self._entries):
+                if i <= position:
+                    break
+                found.append((i, c))
+        found.reverse()
+        return found
 
     async def after(self, position: EventId) -> list[tuple[EventId, Change]]:
         with self._lock:

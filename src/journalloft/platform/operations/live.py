@@ -184,7 +184,10 @@ class Stream:
             heartbeat = self.runtime.settings.heartbeat_seconds
             expires = self.access.caller.principal.expires_at
             while True:
-                pending += [(i, c) for i, c in self.connection.take() if i > self.position]
+                # what arrived live, less what the replay already holds (a change committed
+                # while the stream opened is in both) and what was already sent
+                seen = pending[-1][0] if pending else self.position
+                pending += [(i, c) for i, c in self.connection.take() if i > seen]
                 if self.connection.overflowed:
                     yield disconnect(
                         "too slow to keep up: reconnect with Last-Event-ID to get the rest",
