@@ -391,7 +391,8 @@ def render_live(figures: dict[str, Any]) -> list[str]:
         "",
         f"{f['subscriptions']:,} open event streams × {f['patients_each']} patients (each patient "
         f"on one board), single-record NEWS2 ingests at {f['rate']:g}/s for {f['seconds']:g} s "
-        f"(they took {f.get('run_seconds')} s: {f.get('achieved_rate')} a second achieved) "
+        f"(the run, until the last event arrived, took {f.get('run_seconds')} s: "
+        f"{f.get('achieved_rate')} ingests a second achieved) "
         "spread over all of them, each patient at most once; subscribers and ingester in "
         "one asyncio process on the same 2 cores, so a busy load generator reads responses late "
         "(a negative latency: the event arrived before the client read the ingest's response). "
