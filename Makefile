@@ -24,6 +24,9 @@ run: $(STAMP)
 	@echo "  TOKEN=\$$(JOURNALLOFT_PORT=$(PORT) $(BIN)/journalloft token bodo-legevakt)"
 	@echo "  curl -s -H \"Authorization: Bearer \$$TOKEN\" -H 'Content-Type: application/json' \\"
 	@echo "    -d '{\"patients\": [\"<a person id printed above>\"]}' http://127.0.0.1:$(PORT)/v1/news2/query"
+	@echo "The legevakt board (in a second terminal, once the API is up):"
+	@echo "  JOURNALLOFT_PORT=$(PORT) $(BIN)/journalloft board --client bodo-legevakt --port 8100"
+	@echo "  then open http://127.0.0.1:8100/ and add a demo person's fødselsnummer"
 	@echo
 	JOURNALLOFT_PORT=$(PORT) $(BIN)/journalloft serve --port $(PORT)
 

@@ -36,7 +36,7 @@ from typing import Any
 import httpx
 import orjson
 
-from bench import ceilings, cpu, data, load, soak, stack
+from bench import ceilings, cpu, data, live, load, soak, stack
 from bench import fhir as bench_fhir
 from bench.load import Request
 from bench.report import render, write_results
@@ -705,8 +705,8 @@ def main(argv: Sequence[str] | None = None) -> int:
     parser.add_argument("--quick", action="store_true", help="a small smoke run (~2 minutes)")
     parser.add_argument(
         "--phases",
-        default="postgres,ceilings,many,million,sqlite",
-        help="comma-separated subset of postgres,ceilings,many,million,sqlite,soak "
+        default="postgres,ceilings,many,million,sqlite,live",
+        help="comma-separated subset of postgres,ceilings,many,million,sqlite,live,soak "
         "(default: all but soak)",
     )
     parser.add_argument(
@@ -721,15 +721,17 @@ def main(argv: Sequence[str] | None = None) -> int:
         scale = Scale(**{**scale.__dict__, "people": args.people})
     if args.seconds:
         scale = Scale(**{**scale.__dict__, "seconds": args.seconds})
-    missing = [tool for tool in ("wrk",) if shutil.which(tool) is None]
-    if ceilings.pgbench_binary() is None:
-        missing.append("pgbench")
+    phases = set(args.phases.split(","))
+    missing = []
+    if phases - {"live"}:  # the live phase is driven from Python; the others by wrk and pgbench
+        missing = [tool for tool in ("wrk",) if shutil.which(tool) is None]
+        if ceilings.pgbench_binary() is None:
+            missing.append("pgbench")
     if missing:
         print(f"bench needs {', '.join(missing)} (apt-get install wrk postgresql-client)")
         return 2
     for signum in (signal.SIGTERM, signal.SIGINT, signal.SIGHUP):
         signal.signal(signum, stack.stop_all)
-    phases = set(args.phases.split(","))
     WORK.mkdir(parents=True, exist_ok=True)
     info = machine()
     results: dict[str, Any] = {"scale": scale.__dict__, "machine": info}
@@ -746,6 +748,9 @@ def main(argv: Sequence[str] | None = None) -> int:
         phase_million(scale, results)
     if "sqlite" in phases:
         phase_sqlite(scale, results)
+    if "live" in phases:
+        redis_url = os.environ.get("BENCH_REDIS_URL", stack.REDIS_URL)
+        live.phase_live(args.quick, WORK, redis_url, results)
     if "soak" in phases:
         phase_soak(scale, results, minutes=args.minutes)
     results["seconds"] = round(time.monotonic() - started)

@@ -199,6 +199,10 @@ def render(results: dict[str, Any]) -> str:
             out.append(f"\nPeak RSS: {memory[0]:.0f} MiB.")
         out.append("")
     out += targets(results)
+    if "live" in results:
+        from bench.live import render_live
+
+        out += render_live(results["live"])
     return "\n".join(out) + "\n"
 
 

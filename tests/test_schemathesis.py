@@ -11,6 +11,7 @@ from typing import Any
 
 import pytest
 import schemathesis
+from fastapi.testclient import TestClient
 from hypothesis import HealthCheck, given, settings
 from schemathesis.checks import not_a_server_error
 
@@ -43,6 +44,7 @@ def auth(fuzzed: TestPlatform) -> dict[str, str]:
 
 def test_no_server_error_for_any_input(fuzzed: TestPlatform) -> None:
     """Every operation of the OpenAPI document, 30 generated requests each."""
+    assert isinstance(fuzzed.client, TestClient)
     schema = schemathesis.openapi.from_asgi("/openapi.json", fuzzed.client.app)
     headers = auth(fuzzed)
     operations = [result.ok() for result in schema.get_all_operations()]  # type: ignore[union-attr]

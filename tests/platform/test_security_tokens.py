@@ -96,11 +96,11 @@ def test_a_helseid_token_reads_what_bodo_granted_and_is_logged_with_its_organisa
 def test_helseid_claims_map_to_the_principal_the_built_in_issuer_yields(
     platform: TestPlatform, helseid: FakeHelseID
 ) -> None:
-    as_list = principal_from_claims(
-        claims_of(helseid.token(HELSEID_CLIENT, ["news2:read", "news2:write"])), issuer=HELSEID
-    )
+    claims = claims_of(helseid.token(HELSEID_CLIENT, ["news2:read", "news2:write"]))
+    as_list = principal_from_claims(claims, issuer=HELSEID)
     as_string = principal_from_claims(
-        claims_of(helseid.token(HELSEID_CLIENT, "news2:write news2:read")), issuer=HELSEID
+        claims_of(helseid.token(HELSEID_CLIENT, "news2:write news2:read", exp=claims["exp"])),
+        issuer=HELSEID,
     )
     assert as_list == as_string
     assert as_list == Principal(
@@ -108,6 +108,7 @@ def test_helseid_claims_map_to_the_principal_the_built_in_issuer_yields(
         scopes=frozenset({"news2:read", "news2:write"}),
         issuer=HELSEID,
         organisasjonsnummer="974760673",
+        expires_at=float(claims["exp"]),  # a live stream ends then
     )
     built_in = principal_from_claims(
         claims_of(platform.token("bodo-legevakt")), issuer="http://testserver"

@@ -13,6 +13,7 @@ from datetime import datetime
 from pathlib import Path
 from typing import Any
 
+import httpx2
 import pytest
 import redis
 import yaml
@@ -111,7 +112,8 @@ class TestPlatform:
 
     __test__ = False
 
-    client: TestClient
+    client: httpx2.Client
+    """The app's client: in process (``TestClient``), or over loopback to a served app."""
     runtime: Runtime
     tmp: Path
     keys: dict[str, ECKey] = field(default_factory=dict)
@@ -147,7 +149,10 @@ class TestPlatform:
         response = self.client.post(
             "/oauth/token",
             data=token_form(
-                client_id, self.keys[client_id], audience="http://testserver", scope=scope
+                client_id,
+                self.keys[client_id],
+                audience=self.runtime.settings.issuer_url,
+                scope=scope,
             ),
         )
         assert response.status_code == 200, response.text

@@ -2,19 +2,25 @@
 
 from __future__ import annotations
 
-from collections.abc import Callable
+import logging
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
 
 from journalloft.platform.auth.issuer import BuiltinIssuer, load_signing_key
 from journalloft.platform.auth.tokens import IssuerKeys, TokenVerifier
+from journalloft.platform.changes import Change, ChangeFeed, connect_change_feed
 from journalloft.platform.directory import TenantDirectory
+from journalloft.platform.hub import Hub
 from journalloft.platform.jsonschemas import Schemas
 from journalloft.platform.registry import ServiceRegistry, load_services
 from journalloft.platform.settings import Settings
 from journalloft.platform.storage.engines import Stores
 from journalloft.platform.storage.kv import KeyValue, connect_key_value
 from journalloft.platform.storage.query_path import QueryPath, connect_query_path
+from journalloft.platform.subscriptions import SubscriptionStore, connect_subscriptions
+
+log = logging.getLogger("journalloft.runtime")
 
 
 @dataclass
@@ -28,19 +34,35 @@ class Runtime:
     verifier: TokenVerifier
     issuer: BuiltinIssuer | None
     query_path: QueryPath
+    changes: ChangeFeed
+    subscriptions: SubscriptionStore
+    hub: Hub = field(default_factory=Hub)
     clock: Callable[[], datetime] = field(default=lambda: datetime.now(UTC))
 
     async def open_async(self) -> None:
         """Open what lives on the event loop (the query path's pools); the app's lifespan calls
         this on start and :meth:`close_async` on stop."""
         await self.query_path.open()
+        await self.changes.start(self.hub.dispatch)
+
+    def notify(self, changes: Sequence[Change]) -> None:
+        """Tell every process's live streams what committed (call after the commit). A write is
+        not undone if this fails: it is logged, and the boards see the change at their next
+        snapshot."""
+        try:
+            self.changes.publish(changes)
+        except Exception:
+            log.exception("changes committed but not published to live streams")
 
     async def close_async(self) -> None:
+        await self.changes.stop()
         await self.query_path.close()
         await self.kv.close_async()
 
     def close(self) -> None:
         self.kv.close()
+        self.changes.close()
+        self.subscriptions.close()
         self.stores.dispose()
 
 
@@ -78,4 +100,6 @@ def build_runtime(settings: Settings, *, stores: Stores | None = None) -> Runtim
         verifier=TokenVerifier(trusted),
         issuer=issuer,
         query_path=connect_query_path(stores),
+        changes=connect_change_feed(settings.redis_url, settings.replay_window_seconds),
+        subscriptions=connect_subscriptions(settings.redis_url),
     )

@@ -119,6 +119,16 @@ class Settings(BaseSettings):
     otlp_endpoint: str | None = None
     """An OTLP/HTTP endpoint (e.g. ``http://collector:4318/v1/traces``): a span per request,
     with its database and Redis calls inside. Nothing is traced when unset."""
+    replay_window_seconds: int = Field(default=900, ge=10, le=86_400)
+    """How long the change feed keeps changes: a board away for less gets every event it missed
+    when it reconnects with ``Last-Event-ID``; away longer, a ``reset`` and a fresh snapshot."""
+    subscription_lifetime_seconds: int = Field(default=12 * 3600, ge=60, le=7 * 86_400)
+    """A subscription expires this long after it was made or last replaced (``PUT``)."""
+    heartbeat_seconds: float = Field(default=15.0, gt=0, le=300)
+    """A comment line on an idle event stream this often, so proxies keep it open."""
+    stream_queue_limit: int = Field(default=1000, ge=1, le=1_000_000)
+    """Changes waiting for one stream before it is ended as too slow (it reconnects and
+    replays from its last id: nothing is lost)."""
     service_plugins: list[str] = Field(default_factory=list)
     """Sharing services beyond the installed ones (``module:attribute``), e.g. a test plugin."""
 

@@ -72,6 +72,8 @@ class Principal:
     organisasjonsnummer: str | None = None
     dpop_jkt: str | None = None
     attestation: Attestation | None = None
+    expires_at: float | None = None
+    """The token's ``exp`` (seconds since the epoch): a live stream ends then."""
 
     def has_scope(self, scope: str) -> bool:
         return scope in self.scopes
@@ -121,6 +123,7 @@ def principal_from_claims(
         organisasjonsnummer=orgnr,
         dpop_jkt=bound_key(claims),
         attestation=attestation,
+        expires_at=float(exp) if isinstance((exp := claims.get("exp")), int | float) else None,
     )
 
 

@@ -88,38 +88,51 @@ def cmd_clients(args: argparse.Namespace) -> None:
 
 def cmd_token(args: argparse.Namespace) -> None:
     settings = get_settings()
-    path = (
-        Path(args.clients_file) if args.clients_file else settings.data_path / "demo-clients.json"
-    )
-    if not path.exists():
-        raise CommandError(f"{path} does not exist: run 'make run' (or 'journalloft demo') first")
-    clients = {c["client_id"]: c for c in json.loads(path.read_text(encoding="utf-8"))}
-    client = clients.get(args.client_id)
-    if client is None:
-        raise CommandError(f"no client {args.client_id} in {path} (have: {', '.join(clients)})")
+    client = demo_client(args.client_id, args.clients_file)
     base = (args.url or settings.issuer_url).rstrip("/")
     metadata = httpx.get(f"{base}/.well-known/oauth-authorization-server", timeout=10).json()
+    form = token_form(client, audience=metadata["issuer"], scope=args.scope)
+    response = httpx.post(metadata["token_endpoint"], data=form, timeout=10)
+    if response.status_code != 200:
+        raise CommandError(f"token request refused: {response.text}")
+    print(response.json()["access_token"])
+
+
+def token_form(client: dict[str, Any], *, audience: str, scope: str | None) -> dict[str, str]:
+    """The token request of a demo client (``client_id``, ``private_jwk``, ``scopes`` as
+    ``journalloft demo`` wrote it): client credentials with a signed client assertion. Used by
+    ``journalloft token`` and by the board's server side."""
     key = import_key(client["private_jwk"])
     now = int(time.time())
+    client_id = client["client_id"]
     assertion = jwt.encode(
         {"alg": "ES256", "kid": client["private_jwk"]["kid"], "typ": "client-authentication+jwt"},
         {
-            "iss": args.client_id,
-            "sub": args.client_id,
-            "aud": metadata["issuer"],
+            "iss": client_id,
+            "sub": client_id,
+            "aud": audience,
             "iat": now,
             "exp": now + 30,
             "jti": uuid.uuid4().hex,
         },
         key,
     )
-    form = {
+    return {
         "grant_type": "client_credentials",
         "client_assertion_type": CLIENT_ASSERTION_TYPE,
         "client_assertion": assertion,
-        "scope": args.scope or " ".join(client["scopes"]),
+        "scope": scope or " ".join(client["scopes"]),
     }
-    response = httpx.post(metadata["token_endpoint"], data=form, timeout=10)
-    if response.status_code != 200:
-        raise CommandError(f"token request refused: {response.text}")
-    print(response.json()["access_token"])
+
+
+def demo_client(client_id: str, clients_file: str | None) -> dict[str, Any]:
+    """A demo client's entry in ``var/demo-clients.json`` (or ``clients_file``)."""
+    settings = get_settings()
+    path = Path(clients_file) if clients_file else settings.data_path / "demo-clients.json"
+    if not path.exists():
+        raise CommandError(f"{path} does not exist: run 'make run' (or 'journalloft demo') first")
+    clients = {c["client_id"]: c for c in json.loads(path.read_text(encoding="utf-8"))}
+    client: dict[str, Any] | None = clients.get(client_id)
+    if client is None:
+        raise CommandError(f"no client {client_id} in {path} (have: {', '.join(clients)})")
+    return client

@@ -11,6 +11,7 @@ from collections.abc import Sequence
 from pydantic import ValidationError
 
 from journalloft.platform.cli.audit import cmd_audit, cmd_restrictions
+from journalloft.platform.cli.board import cmd_board
 from journalloft.platform.cli.clients import cmd_clients, cmd_token
 from journalloft.platform.cli.common import CommandError
 from journalloft.platform.cli.data import cmd_demo, cmd_purge
@@ -119,6 +120,16 @@ def build_parser() -> argparse.ArgumentParser:
     token.add_argument("--url", help="the server (default: the configured public URL)")
     token.add_argument("--clients-file")
     token.set_defaults(run=cmd_token)
+
+    board = commands.add_parser(
+        "board", help="serve the reference legevakt board for a demo client (needs the API up)"
+    )
+    board.add_argument("--client", required=True, help="a demo client, e.g. bodo-legevakt")
+    board.add_argument("--host", default="127.0.0.1")
+    board.add_argument("--port", type=int, default=8100)
+    board.add_argument("--api", help="the API's URL (default: the configured public URL)")
+    board.add_argument("--clients-file")
+    board.set_defaults(run=cmd_board)
     return parser
 
 

@@ -19,7 +19,7 @@ from journalloft.platform.http.lifecycle import Lifecycle
 from journalloft.platform.http.middleware import PlatformMiddleware
 from journalloft.platform.http.openapi import openapi_document
 from journalloft.platform.http.problems import install_error_handlers
-from journalloft.platform.http.routes import audit, issuer, operations, restrictions
+from journalloft.platform.http.routes import audit, issuer, operations, restrictions, subscriptions
 from journalloft.platform.http.routes.operations import sample
 from journalloft.platform.http.routes.sharing import service_router, unknown_service_router
 from journalloft.platform.metrics import worker_exited
@@ -124,6 +124,8 @@ def create_app(
         app.include_router(routes.router)
     for service in services.values():
         app.include_router(service_router(service))
+        app.include_router(subscriptions.subscription_router(service))
+    app.include_router(subscriptions.router)
     app.include_router(unknown_service_router(list(services)))
     _include_faces(app, services)
 

@@ -10,6 +10,7 @@ from typing import Any, TypedDict
 from sqlalchemy import Connection
 
 from journalloft.platform.audit import record_access
+from journalloft.platform.changes import data_change
 from journalloft.platform.errors import InvalidContent
 from journalloft.platform.identifiers import person_id_errors
 from journalloft.platform.jsonschemas import SCHEMA_BASE
@@ -62,7 +63,11 @@ def change_restrictions(
             )
         return changes
 
-    return in_unit_of_work(runtime, tenant.kommunenummer, change)
+    changes = in_unit_of_work(runtime, tenant.kommunenummer, change)
+    runtime.notify(
+        [data_change(c["kommunenummer"], None, c["patient"]) for c in changes if c["changed"]]
+    )
+    return changes
 
 
 def change_restriction(runtime: Runtime, access: RestrictionAccess, body: Any) -> RestrictionChange:

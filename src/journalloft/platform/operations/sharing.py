@@ -15,6 +15,7 @@ from typing import Any, NotRequired, TypedDict
 from sqlalchemy import Connection
 
 from journalloft.platform.audit import audit_rows, record_access, record_reads
+from journalloft.platform.changes import data_change
 from journalloft.platform.errors import (
     FieldError,
     Forbidden,
@@ -167,6 +168,13 @@ def ingest(runtime: Runtime, access: SourceAccess, body: Any) -> IngestCounts:
         access.tenant.kommunenummer,
         ((k, v) for k, v in counts.as_dict().items() if k != "received"),
     )
+    kommunenummer = access.tenant.kommunenummer
+    runtime.notify(
+        [
+            data_change(kommunenummer, service.name, p)
+            for p in dict.fromkeys(r["patient"] for r in rows)
+        ]
+    )
     return counts
 
 
@@ -220,7 +228,10 @@ def replace_for_person(
             )
         return counts, withdrawn
 
-    return in_unit_of_work(runtime, access.tenant.kommunenummer, store)
+    counts, withdrawn = in_unit_of_work(runtime, access.tenant.kommunenummer, store)
+    if rows or withdrawn:
+        runtime.notify([data_change(access.tenant.kommunenummer, service.name, patient)])
+    return counts, withdrawn
 
 
 def withdraw(runtime: Runtime, access: SourceAccess, record_id: str) -> str:
@@ -250,6 +261,7 @@ def withdraw(runtime: Runtime, access: SourceAccess, record_id: str) -> str:
     patient = in_unit_of_work(runtime, access.tenant.kommunenummer, remove)
     if patient is None:
         raise NotFound("this source has no such record to withdraw", title="Unknown record")
+    runtime.notify([data_change(access.tenant.kommunenummer, service.name, patient)])
     return patient
 
 

@@ -1,0 +1,315 @@
+"""The change feed: what committed, for whom, in order, kept for the replay window.
+
+Every write that changes what a lookup answers (an ingest, a withdrawal, a restriction change)
+publishes one :class:`Change` per person after its transaction commits. A change carries no
+data, only where to look (municipality, service, person): the live streams (see
+:mod:`journalloft.platform.operations.live`) read the person's current entry through the
+lookup, which applies restrictions and writes the audit events.
+
+Each change gets an id ``<milliseconds>-<sequence>``, increasing; the ids are the events' ids a
+board sends back as ``Last-Event-ID``. The feed keeps changes for the replay window: a board away
+for less gets every change it missed from :meth:`ChangeFeed.after`; a board away longer gets
+:class:`TooOld` and starts again from a snapshot.
+
+Two feeds with one interface: :class:`MemoryChangeFeed` in process (the embedded default, one
+process), and :class:`RedisChangeFeed`, a Redis Stream every server process appends to and
+reads, so a write handled by one process reaches streams open on any other.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import logging
+import threading
+import time
+from collections import deque
+from collections.abc import Awaitable, Callable, Sequence
+from dataclasses import dataclass
+from typing import Any, Protocol
+
+import redis
+import redis.asyncio
+
+log = logging.getLogger("journalloft.changes")
+
+STREAM_KEY = "journalloft:changes"
+
+DATA = "data"
+SUBSCRIPTION = "subscription"
+
+
+@dataclass(frozen=True, slots=True)
+class Change:
+    """What changed: a person's data in one municipality (``kind`` :data:`DATA`; ``service``
+    None for a restriction, which changes every service), or a subscription (``kind``
+    :data:`SUBSCRIPTION`: its patient list was replaced, or it ended; ``patient`` is its id)."""
+
+    kind: str
+    kommunenummer: str
+    service: str | None
+    patient: str
+
+
+def data_change(kommunenummer: str, service: str | None, patient: str) -> Change:
+    return Change(DATA, kommunenummer, service, patient)
+
+
+def subscription_change(subscription_id: str) -> Change:
+    return Change(SUBSCRIPTION, "", None, subscription_id)
+
+
+EventId = tuple[int, int]
+
+
+def parse_id(text: str) -> EventId | None:
+    """``<ms>-<seq>`` as a comparable pair; None if it is not one (a client's garbage)."""
+    ms, sep, seq = text.strip().partition("-")
+    if not sep or not ms.isdigit() or not seq.isdigit() or len(text) > 40:
+        return None
+    return int(ms), int(seq)
+
+
+def format_id(event_id: EventId) -> str:
+    return f"{event_id[0]}-{event_id[1]}"
+
+
+class TooOld(Exception):
+    """The id is older than the replay window (or not one of this feed's): start again."""
+
+
+Listener = Callable[[Sequence[tuple[EventId, Change]]], Awaitable[None]]
+
+
+class ChangeFeed(Protocol):
+    window_seconds: int
+
+    def publish(self, changes: Sequence[Change]) -> None:
+        """Append changes after their transaction committed (from any thread)."""
+        ...
+
+    async def latest(self) -> EventId:
+        """The id of the newest change, (0, 0) if none: a snapshot's position."""
+        ...
+
+    async def after(self, position: EventId) -> list[tuple[EventId, Change]]:
+        """Every change after ``position``, in order; :class:`TooOld` if some may be gone."""
+        ...
+
+    async def start(self, listener: Listener) -> None:
+        """Call ``listener`` with each batch of new changes, in order, until :meth:`stop`."""
+        ...
+
+    async def stop(self) -> None: ...
+
+    def close(self) -> None: ...
+
+
+def _check_window(position: EventId, window_seconds: int, latest: EventId) -> None:
+    if position > latest:
+        raise TooOld("the id is not one this feed gave")
+    if position != (0, 0) and position[0] < time.time() * 1000 - window_seconds * 1000:
+        raise TooOld("the id is older than the replay window")
+
+
+class MemoryChangeFeed:
+    """The feed in process: a deque trimmed to the replay window. Publishers may be worker
+    threads; the listener runs on the event loop that called :meth:`start`."""
+
+    def __init__(self, window_seconds: int) -> None:
+        self.window_seconds = window_seconds
+        self._lock = threading.Lock()
+        self._entries: deque[tuple[EventId, float, Change]] = deque()
+        self._last: EventId = (0, 0)
+        self._oldest_dropped: EventId = (0, 0)
+        self._loop: asyncio.AbstractEventLoop | None = None
+        self._wake: asyncio.Event | None = None
+        self._task: asyncio.Task[None] | None = None
+        self._delivered: EventId = (0, 0)
+
+    def publish(self, changes: Sequence[Change]) -> None:
+        if not changes:
+            return
+        now = time.time()
+        with self._lock:
+            ms = int(now * 1000)
+            for change in changes:
+                last_ms, seq = self._last
+                self._last = (ms, 0) if ms > last_ms else (last_ms, seq + 1)
+                self._entries.append((self._last, now, change))
+            horizon = now - self.window_seconds
+            while self._entries and self._entries[0][1] < horizon:
+                self._oldest_dropped = self._entries.popleft()[0]
+            loop, wake = self._loop, self._wake
+        if loop is not None and wake is not None:
+            with contextlib.suppress(RuntimeError):  # the loop has closed
+                loop.call_soon_threadsafe(wake.set)
+
+    async def latest(self) -> EventId:
+        with self._lock:
+            return self._last
+
+    def _since(self, position: EventId) -> list[tuple[EventId, Change]]:
+        """The entries after ``position``, walking back from the newest: as many steps as
+        entries returned, however long the window is."""
+        found = []
+        with self._lock:
+            for i, _, c in reversed(self._entries):
+                if i <= position:
+                    break
+                found.append((i, c))
+        found.reverse()
+        return found
+
+    async def after(self, position: EventId) -> list[tuple[EventId, Change]]:
+        with self._lock:
+            latest, dropped = self._last, self._oldest_dropped
+        _check_window(position, self.window_seconds, latest)
+        if position < dropped:
+            raise TooOld("the changes after this id are gone")
+        return self._since(position)
+
+    async def start(self, listener: Listener) -> None:
+        self._loop = asyncio.get_running_loop()
+        self._wake = asyncio.Event()
+        self._delivered = await self.latest()
+        self._task = asyncio.create_task(self._run(listener, self._wake))
+
+    async def _run(self, listener: Listener, wake: asyncio.Event) -> None:
+        while True:
+            await wake.wait()
+            wake.clear()
+            batch = self._since(self._delivered)
+            if batch:
+                self._delivered = batch[-1][0]
+                try:
+                    await listener(batch)
+                except Exception:
+                    log.exception("a change listener failed")
+
+    async def stop(self) -> None:
+        task, self._task, self._loop = self._task, None, None
+        if task is not None:
+            task.cancel()
+            with contextlib.suppress(asyncio.CancelledError):
+                await task
+
+    def close(self) -> None:
+        return None
+
+
+def _encode(change: Change) -> dict[str, str]:
+    return {
+        "t": change.kind,
+        "k": change.kommunenummer,
+        "s": change.service or "",
+        "p": change.patient,
+    }
+
+
+def _decode(fields: dict[bytes, bytes]) -> Change:
+    service = fields.get(b"s", b"").decode()
+    return Change(
+        kind=fields.get(b"t", DATA.encode()).decode(),
+        kommunenummer=fields.get(b"k", b"").decode(),
+        service=service or None,
+        patient=fields.get(b"p", b"").decode(),
+    )
+
+
+def _entries(raw: Any) -> list[tuple[EventId, Change]]:
+    """Stream entries as Redis answers them (``[(id, {field: value})]``, bytes)."""
+    found = []
+    for entry_id, fields in raw:
+        parsed = parse_id(entry_id.decode())
+        if parsed is not None:
+            found.append((parsed, _decode(fields)))
+    return found
+
+
+class RedisChangeFeed:
+    """The feed as one Redis Stream (:data:`STREAM_KEY`) shared by every process: ``XADD`` with
+    ``MINID`` trimming to the replay window (approximate: Redis may keep a little more, never
+    less), ``XRANGE`` to replay, and one ``XREAD BLOCK`` loop per process feeding its streams."""
+
+    BLOCK_MS = 1000
+
+    def __init__(self, url: str, window_seconds: int) -> None:
+        self.window_seconds = window_seconds
+        self._url = url
+        self._redis = redis.Redis.from_url(url, socket_timeout=5, socket_connect_timeout=2)
+        self._async: redis.asyncio.Redis | None = None
+        self._task: asyncio.Task[None] | None = None
+
+    def _client(self) -> redis.asyncio.Redis:
+        if self._async is None:
+            self._async = redis.asyncio.Redis.from_url(
+                self._url, socket_timeout=self.BLOCK_MS / 1000 + 5, socket_connect_timeout=2
+            )
+        return self._async
+
+    def publish(self, changes: Sequence[Change]) -> None:
+        if not changes:
+            return
+        horizon = f"{int((time.time() - self.window_seconds) * 1000)}-0"
+        pipeline = self._redis.pipeline(transaction=False)
+        for change in changes:
+            pipeline.xadd(STREAM_KEY, _encode(change), minid=horizon, approximate=True)  # type: ignore[arg-type]
+        pipeline.execute()
+
+    async def latest(self) -> EventId:
+        raw = await self._client().xrevrange(STREAM_KEY, count=1)
+        found = _entries(raw)
+        return found[0][0] if found else (0, 0)
+
+    async def after(self, position: EventId) -> list[tuple[EventId, Change]]:
+        # Trimming removes only entries older than the window (MINID), and the position is
+        # within it: every change after it is still in the stream.
+        _check_window(position, self.window_seconds, await self.latest())
+        raw = await self._client().xrange(STREAM_KEY, min=f"({format_id(position)}", max="+")
+        return _entries(raw)
+
+    async def start(self, listener: Listener) -> None:
+        position = await self.latest()
+        self._task = asyncio.create_task(self._run(listener, position))
+
+    async def _run(self, listener: Listener, position: EventId) -> None:
+        client = self._client()
+        while True:
+            try:
+                reply: Any = await client.xread(
+                    {STREAM_KEY: format_id(position)}, block=self.BLOCK_MS, count=1000
+                )
+            except asyncio.CancelledError:
+                raise
+            except Exception as exc:  # Redis away: try again, the position is kept
+                log.warning("reading the change feed failed (retrying): %s", exc)
+                await asyncio.sleep(1)
+                continue
+            for _, raw in reply or []:
+                batch = _entries(raw)
+                if batch:
+                    position = batch[-1][0]
+                    try:
+                        await listener(batch)
+                    except Exception:
+                        log.exception("a change listener failed")
+
+    async def stop(self) -> None:
+        task, self._task = self._task, None
+        if task is not None:
+            task.cancel()
+            with contextlib.suppress(asyncio.CancelledError):
+                await task
+        client, self._async = self._async, None
+        if client is not None:
+            await client.aclose()
+
+    def close(self) -> None:
+        self._redis.close()
+
+
+def connect_change_feed(redis_url: str | None, window_seconds: int) -> ChangeFeed:
+    if redis_url:
+        return RedisChangeFeed(redis_url, window_seconds)
+    return MemoryChangeFeed(window_seconds)

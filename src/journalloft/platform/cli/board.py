@@ -1,0 +1,27 @@
+"""``journalloft board``: the reference legevakt board for a demo client."""
+
+from __future__ import annotations
+
+import argparse
+
+from journalloft.platform.cli.clients import demo_client
+from journalloft.platform.cli.serving import logging_config
+from journalloft.platform.settings import get_settings
+
+
+def cmd_board(args: argparse.Namespace) -> None:
+    import uvicorn
+
+    from journalloft.board.app import create_board_app
+
+    settings = get_settings()
+    client = demo_client(args.client, args.clients_file)
+    api = (args.api or settings.issuer_url).rstrip("/")
+    print(f"the {args.client} board: http://{args.host}:{args.port}/ (API: {api})", flush=True)
+    uvicorn.run(
+        create_board_app(api, client),
+        host=args.host,
+        port=args.port,
+        log_config=logging_config(settings.log_level),
+        access_log=False,
+    )

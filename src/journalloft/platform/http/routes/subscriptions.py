@@ -1,0 +1,144 @@
+"""Subscriptions (a lookup kept up to date) and their event streams.
+
+The subscription routes are made per service, like the lookup; the stream is one route for every
+service (the subscription knows its service). Events are ``text/event-stream`` through
+sse-starlette: it frames the events, sends the heartbeat comments while the stream is idle, and
+notices a client that has gone away or stopped reading (``send_timeout``).
+"""
+
+# No "from __future__ import annotations": FastAPI must see the dependency types as values.
+
+from typing import Annotated, Any
+
+from fastapi import APIRouter, Depends, Header, Path, Response
+from sse_starlette import EventSourceResponse
+from starlette.concurrency import run_in_threadpool
+
+from journalloft.platform.errors import NotFound
+from journalloft.platform.http.dependencies import CallerDep, JsonBody, RuntimeDep
+from journalloft.platform.http.guards import reader_of
+from journalloft.platform.http.openapi import ERRORS, json_body_spec
+from journalloft.platform.http.problems import JSONResponse
+from journalloft.platform.operations import live
+from journalloft.platform.operations.access import ReaderAccess, reader_access
+from journalloft.platform.service_protocol import SharingService
+
+SubscriptionId = Annotated[str, Path(min_length=1, max_length=64, pattern=r"^[A-Za-z0-9_-]+$")]
+
+SEND_TIMEOUT_SECONDS = 30
+"""A client that has not taken an event in this long is disconnected (it reconnects with its
+last id and misses nothing)."""
+
+
+def subscription_router(service: SharingService) -> APIRouter:
+    router = APIRouter(tags=[service.title])
+    name, operation = service.name, service.name.replace("-", "_")
+    reader = Depends(reader_of(service))
+
+    @router.post(
+        f"/v1/{name}/subscriptions",
+        operation_id=f"subscribe_{operation}",
+        summary=f"Subscribe to {service.title} for up to 200 people",
+        status_code=201,
+        response_class=JSONResponse,
+        openapi_extra=json_body_spec(service.query_schema),
+        responses=ERRORS,
+    )
+    async def post_subscription(
+        access: Annotated[ReaderAccess, reader], body: JsonBody, runtime: RuntimeDep
+    ) -> Response:
+        """Make a subscription (the body is a lookup's); its events are at ``events``."""
+        subscription = await live.create_subscription(runtime, access, body)
+        return JSONResponse(
+            live.describe(subscription),
+            status_code=201,
+            headers={"Location": f"/v1/{name}/subscriptions/{subscription.id}"},
+        )
+
+    @router.get(
+        f"/v1/{name}/subscriptions",
+        operation_id=f"list_subscriptions_{operation}",
+        summary=f"This client's {service.title} subscriptions",
+        response_class=JSONResponse,
+        responses=ERRORS,
+    )
+    async def get_subscriptions(
+        access: Annotated[ReaderAccess, reader], runtime: RuntimeDep
+    ) -> Any:
+        return {
+            "subscriptions": [
+                live.describe(s) for s in await live.list_subscriptions(runtime, access)
+            ]
+        }
+
+    @router.put(
+        f"/v1/{name}/subscriptions/{{subscription_id}}",
+        operation_id=f"replace_subscription_{operation}",
+        summary="Replace a subscription's people (its streams send a new snapshot)",
+        response_class=JSONResponse,
+        openapi_extra=json_body_spec(service.query_schema),
+        responses=ERRORS,
+    )
+    async def put_subscription(
+        access: Annotated[ReaderAccess, reader],
+        subscription_id: SubscriptionId,
+        body: JsonBody,
+        runtime: RuntimeDep,
+    ) -> Any:
+        return live.describe(await live.replace_patients(runtime, access, subscription_id, body))
+
+    @router.delete(
+        f"/v1/{name}/subscriptions/{{subscription_id}}",
+        operation_id=f"end_subscription_{operation}",
+        summary="End a subscription (its open streams end)",
+        status_code=204,
+        response_class=Response,
+        responses=ERRORS,
+    )
+    async def delete_subscription(
+        access: Annotated[ReaderAccess, reader],
+        subscription_id: SubscriptionId,
+        runtime: RuntimeDep,
+    ) -> Response:
+        await live.end_subscription(runtime, access, subscription_id)
+        return Response(status_code=204)
+
+    return router
+
+
+router = APIRouter(tags=["Subscriptions"])
+
+
+@router.get(
+    "/v1/subscriptions/{subscription_id}/events",
+    operation_id="subscription_events",
+    summary="A subscription's events (text/event-stream)",
+    response_class=Response,
+    responses={200: {"content": {"text/event-stream": {}}}, **ERRORS},
+)
+async def get_events(
+    subscription_id: SubscriptionId,
+    caller: CallerDep,
+    runtime: RuntimeDep,
+    last_event_id: Annotated[str | None, Header(max_length=64)] = None,
+) -> Response:
+    """``snapshot``, then ``update`` per changed person; ``reset`` before a fresh snapshot when
+    ``Last-Event-ID`` is too old; ``disconnect`` with a reason before the stream ends."""
+    found = await run_in_threadpool(runtime.subscriptions.get, subscription_id)
+    service = runtime.services.get(found.service) if found is not None else None
+    if found is None or service is None or found.client_id != caller.client_id:
+        raise NotFound("no such subscription of this client", title="Unknown subscription")
+    access = reader_access(caller, service)
+    stream = await live.open_stream(runtime, access, subscription_id, last_event_id)
+
+    async def events() -> Any:
+        async for event in stream.events():
+            yield event.as_dict()
+
+    return EventSourceResponse(
+        events(),
+        ping=runtime.settings.heartbeat_seconds,
+        send_timeout=SEND_TIMEOUT_SECONDS,
+        headers={"Cache-Control": "no-store"},
+        background=None,
+    )

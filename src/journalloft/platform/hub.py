@@ -1,0 +1,92 @@
+"""The streams open in this process, and the one reader of the change feed that feeds them.
+
+Each process reads the feed once (:meth:`Hub.dispatch` is the feed's listener) and hands each
+change to the open streams whose subscription covers it, found through an index by person. A
+stream's queue is bounded: a stream that does not keep up is marked ``overflowed`` rather than
+having changes dropped, and ends with a reason; the board reconnects with its last id and is
+given what it missed from the feed.
+"""
+
+from __future__ import annotations
+
+import asyncio
+from collections.abc import Sequence
+
+from journalloft.platform.changes import SUBSCRIPTION, Change, EventId
+from journalloft.platform.subscriptions import Subscription
+
+
+class Connection:
+    """One open stream: its subscription as last read, and the changes waiting for it."""
+
+    def __init__(self, subscription: Subscription, *, limit: int) -> None:
+        self.subscription = subscription
+        self.limit = limit
+        self.pending: list[tuple[EventId, Change]] = []
+        self.overflowed = False
+        self.wake = asyncio.Event()
+
+    def covers(self, change: Change) -> bool:
+        if change.kind == SUBSCRIPTION:
+            return change.patient == self.subscription.id
+        kommuner = self.subscription.kommuner
+        return (
+            (change.service is None or change.service == self.subscription.service)
+            and (kommuner is None or change.kommunenummer in kommuner)
+            and change.patient in self.subscription.patients
+        )
+
+    def offer(self, event_id: EventId, change: Change) -> None:
+        if len(self.pending) >= self.limit:
+            self.overflowed = True
+        else:
+            self.pending.append((event_id, change))
+        self.wake.set()
+
+    def take(self) -> list[tuple[EventId, Change]]:
+        taken, self.pending = self.pending, []
+        self.wake.clear()
+        return taken
+
+
+class Hub:
+    def __init__(self) -> None:
+        self._by_patient: dict[str, set[Connection]] = {}
+        self._by_subscription: dict[str, set[Connection]] = {}
+
+    @property
+    def open_streams(self) -> int:
+        return sum(len(c) for c in self._by_subscription.values())
+
+    def register(self, connection: Connection) -> None:
+        subscription = connection.subscription
+        self._by_subscription.setdefault(subscription.id, set()).add(connection)
+        for patient in subscription.patients:
+            self._by_patient.setdefault(patient, set()).add(connection)
+
+    def unregister(self, connection: Connection) -> None:
+        subscription = connection.subscription
+        self._discard(self._by_subscription, subscription.id, connection)
+        for patient in subscription.patients:
+            self._discard(self._by_patient, patient, connection)
+
+    def replace(self, connection: Connection, subscription: Subscription) -> None:
+        """The subscription's patient list changed: index the connection by the new one."""
+        self.unregister(connection)
+        connection.subscription = subscription
+        self.register(connection)
+
+    @staticmethod
+    def _discard(index: dict[str, set[Connection]], key: str, connection: Connection) -> None:
+        found = index.get(key)
+        if found is not None:
+            found.discard(connection)
+            if not found:
+                del index[key]
+
+    async def dispatch(self, batch: Sequence[tuple[EventId, Change]]) -> None:
+        for event_id, change in batch:
+            index = self._by_subscription if change.kind == SUBSCRIPTION else self._by_patient
+            for connection in list(index.get(change.patient, ())):
+                if connection.covers(change):
+                    connection.offer(event_id, change)

@@ -1,0 +1,349 @@
+"""Subscriptions and their event streams: a lookup kept up to date.
+
+A subscription is a lookup's body (people, municipalities, the service's options) owned by the
+client that made it. Its stream starts with a ``snapshot`` (exactly the lookup's answer) and then
+sends an ``update`` per person whenever a write that changes what the lookup answers commits:
+the person's entry, read through :func:`~.sharing.look_up_in`, which applies restrictions and
+commits the read's audit events before the event leaves. Event ids are the change feed's
+(:mod:`journalloft.platform.changes`): a stream reopened with ``Last-Event-ID`` replays what it
+missed within the replay window, else sends ``reset`` and a fresh snapshot.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import time
+from collections.abc import AsyncIterator, Sequence
+from dataclasses import dataclass, replace
+from datetime import UTC, datetime
+from typing import Any
+
+import orjson
+from starlette.concurrency import run_in_threadpool
+
+from journalloft.platform.changes import (
+    SUBSCRIPTION,
+    Change,
+    EventId,
+    TooOld,
+    format_id,
+    parse_id,
+    subscription_change,
+)
+from journalloft.platform.errors import Forbidden, NotFound, Unauthorized
+from journalloft.platform.hub import Connection
+from journalloft.platform.operations.access import (
+    ReaderAccess,
+    readable_tenants,
+    require_attestation,
+    require_dpop_if_demanded,
+)
+from journalloft.platform.operations.sharing import look_up, look_up_in, lookup_patients
+from journalloft.platform.runtime import Runtime
+from journalloft.platform.subscriptions import Subscription, new_subscription
+from journalloft.platform.tenancy import Tenant
+
+
+def events_path(subscription_id: str) -> str:
+    return f"/v1/subscriptions/{subscription_id}/events"
+
+
+def describe(subscription: Subscription) -> dict[str, Any]:
+    """A subscription as the API shows it to its owner."""
+    view: dict[str, Any] = {
+        "id": subscription.id,
+        "service": subscription.service,
+        "patients": subscription.patients,
+        "expires_at": datetime.fromtimestamp(subscription.expires_at, UTC)
+        .isoformat()
+        .replace("+00:00", "Z"),
+        "events": events_path(subscription.id),
+    }
+    if subscription.kommuner is not None:
+        view["kommuner"] = subscription.kommuner
+    return view
+
+
+def _checked_body(runtime: Runtime, access: ReaderAccess, body: Any) -> dict[str, Any]:
+    """The body of a lookup, valid, with each person once; the named municipalities must grant
+    the client the service now (a subscription no municipality would answer is refused)."""
+    patients = lookup_patients(runtime, access, body)
+    readable_tenants(runtime, access, body.get("kommuner"))
+    return {**body, "patients": patients}
+
+
+async def create_subscription(runtime: Runtime, access: ReaderAccess, body: Any) -> Subscription:
+    await runtime.tenants.refresh()
+    checked = _checked_body(runtime, access, body)
+    subscription = new_subscription(
+        access.caller.client_id,
+        access.service.name,
+        checked,
+        lifetime_seconds=runtime.settings.subscription_lifetime_seconds,
+    )
+    await run_in_threadpool(runtime.subscriptions.save, subscription)
+    return subscription
+
+
+async def owned_subscription(
+    runtime: Runtime, access: ReaderAccess, subscription_id: str
+) -> Subscription:
+    """The caller's own subscription to this service; 404 for anyone else's (as if absent)."""
+    found = await run_in_threadpool(runtime.subscriptions.get, subscription_id)
+    if (
+        found is None
+        or found.client_id != access.caller.client_id
+        or found.service != access.service.name
+    ):
+        raise NotFound("no such subscription of this client", title="Unknown subscription")
+    return found
+
+
+async def list_subscriptions(runtime: Runtime, access: ReaderAccess) -> list[Subscription]:
+    mine = await run_in_threadpool(runtime.subscriptions.owned_by, access.caller.client_id)
+    return [s for s in mine if s.service == access.service.name]
+
+
+async def replace_patients(
+    runtime: Runtime, access: ReaderAccess, subscription_id: str, body: Any
+) -> Subscription:
+    """A new body for the subscription (its open streams send a new snapshot); it expires a
+    lifetime from now."""
+    found = await owned_subscription(runtime, access, subscription_id)
+    await runtime.tenants.refresh()
+    checked = _checked_body(runtime, access, body)
+    now = time.time()
+    updated = replace(
+        found, body=checked, expires_at=now + runtime.settings.subscription_lifetime_seconds
+    )
+    await run_in_threadpool(runtime.subscriptions.save, updated)
+    await run_in_threadpool(runtime.notify, [subscription_change(found.id)])
+    return updated
+
+
+async def end_subscription(runtime: Runtime, access: ReaderAccess, subscription_id: str) -> None:
+    found = await owned_subscription(runtime, access, subscription_id)
+    await run_in_threadpool(runtime.subscriptions.delete, found.id)
+    await run_in_threadpool(runtime.notify, [subscription_change(found.id)])
+
+
+@dataclass(frozen=True, slots=True)
+class Event:
+    event: str
+    id: str
+    data: str
+
+    def as_dict(self) -> dict[str, str]:
+        return {"event": self.event, "id": self.id, "data": self.data}
+
+
+def _json(value: Any) -> str:
+    return orjson.dumps(value, option=orjson.OPT_UTC_Z).decode()
+
+
+def disconnect(reason: str, position: EventId) -> Event:
+    return Event("disconnect", format_id(position), _json({"reason": reason}))
+
+
+class Stream:
+    """One open event stream of one subscription: made by :func:`open_stream` (which raises the
+    4xx a stream cannot open with), iterated by the HTTP face, closed when it ends."""
+
+    def __init__(
+        self,
+        runtime: Runtime,
+        access: ReaderAccess,
+        connection: Connection,
+        opening: list[Event],
+        missed: list[tuple[EventId, Change]],
+        position: EventId,
+    ) -> None:
+        self.runtime = runtime
+        self.access = access
+        self.connection = connection
+        self.opening = opening
+        self.missed = missed
+        self.position = position
+        self.closed = False
+
+    def close(self) -> None:
+        if not self.closed:
+            self.closed = True
+            self.runtime.hub.unregister(self.connection)
+
+    def _now_access(self) -> ReaderAccess:
+        """The access with the clock read now: audit events and the service's 'now' are each
+        event's, not the stream's opening's."""
+        return replace(self.access, caller=replace(self.access.caller, now=self.runtime.clock()))
+
+    async def events(self) -> AsyncIterator[Event]:
+        try:
+            for event in self.opening:
+                yield event
+            pending = [(i, c) for i, c in self.missed if self.connection.covers(c)]
+            heartbeat = self.runtime.settings.heartbeat_seconds
+            expires = self.access.caller.principal.expires_at
+            while True:
+                # what arrived live, less what the replay already holds (a change committed
+                # while the stream opened is in both) and what was already sent
+                seen = pending[-1][0] if pending else self.position
+                pending += [(i, c) for i, c in self.connection.take() if i > seen]
+                if self.connection.overflowed:
+                    yield disconnect(
+                        "too slow to keep up: reconnect with Last-Event-ID to get the rest",
+                        self.position,
+                    )
+                    return
+                if pending:
+                    batch, pending = pending, []
+                    async for event in self._deliver(batch):
+                        yield event
+                        if event.event == "disconnect":
+                            return
+                    continue
+                if expires is not None and time.time() >= expires:
+                    yield disconnect(
+                        "the access token has expired: reconnect with a new one", self.position
+                    )
+                    return
+                wait = heartbeat if expires is None else min(heartbeat, expires - time.time())
+                try:
+                    await asyncio.wait_for(self.connection.wake.wait(), timeout=max(wait, 0.01))
+                except TimeoutError:
+                    found = await run_in_threadpool(
+                        self.runtime.subscriptions.get, self.connection.subscription.id
+                    )
+                    if found is None:
+                        yield disconnect("the subscription has ended or expired", self.position)
+                        return
+        finally:
+            self.close()
+
+    async def _deliver(self, batch: Sequence[tuple[EventId, Change]]) -> AsyncIterator[Event]:
+        """Events for a batch of changes, in order: consecutive changes in one municipality are
+        read in one lookup (one audit write) and sent one event per change."""
+        i = 0
+        while i < len(batch):
+            event_id, change = batch[i]
+            if change.kind == SUBSCRIPTION:
+                async for event in self._subscription_changed(event_id):
+                    yield event
+                    if event.event == "disconnect":
+                        return
+                i += 1
+                continue
+            j = i
+            while (
+                j < len(batch)
+                and batch[j][1].kind != SUBSCRIPTION
+                and batch[j][1].kommunenummer == change.kommunenummer
+            ):
+                j += 1
+            group = batch[i:j]
+            i = j
+            async for event in self._updates(change.kommunenummer, group):
+                yield event
+                if event.event == "disconnect":
+                    return
+
+    async def _subscription_changed(self, event_id: EventId) -> AsyncIterator[Event]:
+        found = await run_in_threadpool(
+            self.runtime.subscriptions.get, self.connection.subscription.id
+        )
+        if found is None:
+            yield disconnect("the subscription has ended or expired", self.position)
+            return
+        self.runtime.hub.replace(self.connection, found)
+        access = self._now_access()
+        answer = await look_up(self.runtime, access, found.body)
+        self.position = event_id
+        yield Event("snapshot", format_id(event_id), _json(answer))
+
+    async def _updates(
+        self, kommunenummer: str, group: Sequence[tuple[EventId, Change]]
+    ) -> AsyncIterator[Event]:
+        access = self._now_access()
+        tenant = await self._admitted(access, kommunenummer)
+        if isinstance(tenant, Event):
+            yield tenant
+            return
+        if tenant is None:  # a municipality the lookup would leave out now: so does the stream
+            self.position = group[-1][0]
+            return
+        patients = list(dict.fromkeys(c.patient for _, c in group))
+        found = await look_up_in(
+            self.runtime,
+            access,
+            tenant,
+            patients=patients,
+            options=self.connection.subscription.body,
+        )
+        for event_id, change in group:
+            fields = found.get(change.patient)
+            entry: dict[str, Any] = {"patient": change.patient, "kommunenummer": kommunenummer}
+            entry.update(fields if fields is not None else {"removed": True})
+            self.position = event_id
+            yield Event("update", format_id(event_id), _json(entry))
+
+    async def _admitted(self, access: ReaderAccess, kommunenummer: str) -> Tenant | Event | None:
+        """The municipality if it still grants the client the service and its policy admits
+        the stream's token; else, for a subscription that names it, the stream ends with the
+        reason, and for one that does not, its changes are left out as a lookup leaves it out."""
+        await self.runtime.tenants.refresh()
+        named = self.connection.subscription.kommuner
+        try:
+            [tenant] = readable_tenants(self.runtime, access, [kommunenummer])
+            require_dpop_if_demanded(tenant, access.caller)
+            require_attestation(tenant, access.caller)
+        except (Forbidden, NotFound, Unauthorized) as problem:
+            if named is not None:
+                return disconnect(problem.detail, self.position)
+            return None
+        return tenant
+
+
+async def open_stream(
+    runtime: Runtime, access: ReaderAccess, subscription_id: str, last_event_id: str | None
+) -> Stream:
+    """Check and start a stream: the subscription must be the caller's, its municipalities must
+    grant it now; the snapshot (or the replayed changes) is computed here, so that a refusal is
+    the response's status, not an event."""
+    subscription = await owned_subscription(runtime, access, subscription_id)
+    expires = access.caller.principal.expires_at
+    if expires is not None and expires <= time.time():
+        # A request is allowed the clock skew past exp; a stream, which ends at exp, is not (it
+        # would send a snapshot and end at once, and again at every reconnect).
+        scheme = "DPoP" if access.caller.principal.dpop_jkt else "Bearer"
+        raise Unauthorized(
+            "the access token has expired: a stream needs one that has not", scheme=scheme
+        )
+    await runtime.tenants.refresh()
+    readable_tenants(runtime, access, subscription.kommuner)
+    connection = Connection(subscription, limit=runtime.settings.stream_queue_limit)
+    runtime.hub.register(connection)  # first: nothing committed from here on is missed
+    try:
+        opening: list[Event] = []
+        missed: list[tuple[EventId, Change]] | None = None
+        reason = None
+        position: EventId = (0, 0)
+        if last_event_id is not None:
+            parsed = parse_id(last_event_id)
+            if parsed is None:
+                reason = "the Last-Event-ID is not an event id of this platform"
+            else:
+                try:
+                    missed = await runtime.changes.after(parsed)
+                    position = parsed
+                except TooOld as exc:
+                    reason = str(exc)
+        if missed is None:
+            position = await runtime.changes.latest()
+            answer = await look_up(runtime, access, subscription.body)
+            if reason is not None:
+                opening.append(Event("reset", format_id(position), _json({"reason": reason})))
+            opening.append(Event("snapshot", format_id(position), _json(answer)))
+            missed = []
+        return Stream(runtime, access, connection, opening, missed, position)
+    except BaseException:
+        runtime.hub.unregister(connection)
+        raise

@@ -1,0 +1,167 @@
+"""Where subscriptions live: Redis with expiry in production (every process sees them), in
+process in the embedded default (one process; a restart ends them, and a board whose
+subscription is gone gets 404 and makes a new one).
+
+A subscription is short-lived working state, like a board's session: it holds the lookup body a
+board asked for (people and municipalities), who owns it, and when it expires. Redis removes it
+at its expiry without a purge job; its people are never written to the platform's database.
+"""
+
+from __future__ import annotations
+
+import json
+import secrets
+import threading
+import time
+from dataclasses import asdict, dataclass
+from typing import Any, Protocol
+
+import redis
+
+
+@dataclass(frozen=True, slots=True)
+class Subscription:
+    id: str
+    client_id: str
+    service: str
+    body: dict[str, Any]
+    """The lookup body: ``patients`` and, if given, ``kommuner`` and the service's options."""
+    created_at: float
+    expires_at: float
+
+    @property
+    def patients(self) -> list[str]:
+        patients: list[str] = self.body["patients"]
+        return patients
+
+    @property
+    def kommuner(self) -> list[str] | None:
+        kommuner: list[str] | None = self.body.get("kommuner")
+        return kommuner
+
+
+def new_subscription(
+    client_id: str, service: str, body: dict[str, Any], *, lifetime_seconds: int
+) -> Subscription:
+    now = time.time()
+    return Subscription(
+        id=secrets.token_urlsafe(16),
+        client_id=client_id,
+        service=service,
+        body=body,
+        created_at=now,
+        expires_at=now + lifetime_seconds,
+    )
+
+
+class SubscriptionStore(Protocol):
+    def save(self, subscription: Subscription) -> None: ...
+
+    def get(self, subscription_id: str) -> Subscription | None:
+        """The subscription if it exists and has not expired."""
+        ...
+
+    def owned_by(self, client_id: str) -> list[Subscription]: ...
+
+    def delete(self, subscription_id: str) -> bool: ...
+
+    def close(self) -> None: ...
+
+
+class MemorySubscriptions:
+    def __init__(self) -> None:
+        self._lock = threading.Lock()
+        self._all: dict[str, Subscription] = {}
+
+    def _sweep(self) -> None:
+        now = time.time()
+        for key in [k for k, s in self._all.items() if s.expires_at <= now]:
+            del self._all[key]
+
+    def save(self, subscription: Subscription) -> None:
+        with self._lock:
+            self._sweep()
+            self._all[subscription.id] = subscription
+
+    def get(self, subscription_id: str) -> Subscription | None:
+        with self._lock:
+            found = self._all.get(subscription_id)
+        return found if found is not None and found.expires_at > time.time() else None
+
+    def owned_by(self, client_id: str) -> list[Subscription]:
+        with self._lock:
+            self._sweep()
+            mine = [s for s in self._all.values() if s.client_id == client_id]
+        return sorted(mine, key=lambda s: s.created_at)
+
+    def delete(self, subscription_id: str) -> bool:
+        with self._lock:
+            return self._all.pop(subscription_id, None) is not None
+
+    def close(self) -> None:
+        return None
+
+
+class RedisSubscriptions:
+    """One key per subscription (JSON, expiring with it) and a set of ids per client."""
+
+    def __init__(self, url: str) -> None:
+        self._redis = redis.Redis.from_url(url, socket_timeout=2, socket_connect_timeout=2)
+
+    @staticmethod
+    def _key(subscription_id: str) -> str:
+        return f"journalloft:subscription:{subscription_id}"
+
+    @staticmethod
+    def _owner_key(client_id: str) -> str:
+        return f"journalloft:subscriptions-of:{client_id}"
+
+    def save(self, subscription: Subscription) -> None:
+        pipeline = self._redis.pipeline(transaction=True)
+        pipeline.set(
+            self._key(subscription.id),
+            json.dumps(asdict(subscription)),
+            exat=int(subscription.expires_at) + 1,
+        )
+        owner = self._owner_key(subscription.client_id)
+        pipeline.sadd(owner, subscription.id)
+        pipeline.expireat(owner, int(subscription.expires_at) + 1, gt=True)
+        pipeline.expireat(owner, int(subscription.expires_at) + 1, nx=True)
+        pipeline.execute()
+
+    def get(self, subscription_id: str) -> Subscription | None:
+        raw = self._redis.get(self._key(subscription_id))
+        if raw is None:
+            return None
+        found = Subscription(**json.loads(raw))
+        return found if found.expires_at > time.time() else None
+
+    def owned_by(self, client_id: str) -> list[Subscription]:
+        owner = self._owner_key(client_id)
+        members: Any = self._redis.smembers(owner)
+        ids = sorted(i.decode() if isinstance(i, bytes) else str(i) for i in members)
+        found = []
+        for subscription_id in ids:
+            subscription = self.get(subscription_id)
+            if subscription is None:
+                self._redis.srem(owner, subscription_id)
+            elif subscription.client_id == client_id:
+                found.append(subscription)
+        return sorted(found, key=lambda s: s.created_at)
+
+    def delete(self, subscription_id: str) -> bool:
+        found = self.get(subscription_id)
+        if found is None:
+            return False
+        pipeline = self._redis.pipeline(transaction=True)
+        pipeline.delete(self._key(subscription_id))
+        pipeline.srem(self._owner_key(found.client_id), subscription_id)
+        pipeline.execute()
+        return True
+
+    def close(self) -> None:
+        self._redis.close()
+
+
+def connect_subscriptions(redis_url: str | None) -> SubscriptionStore:
+    return RedisSubscriptions(redis_url) if redis_url else MemorySubscriptions()

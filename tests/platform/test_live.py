@@ -1,0 +1,359 @@
+"""Subscriptions and their event streams: a snapshot, then an update per committed change, each
+audited before it is sent; a reconnect replays what was missed, in order, once."""
+
+from __future__ import annotations
+
+import time
+from collections.abc import Iterator
+from datetime import UTC, datetime, timedelta
+from pathlib import Path
+from typing import Any
+
+import pytest
+from sqlalchemy import select
+
+from journalloft.platform.storage.models import AuditEvent
+from support import SERVICES, people, tenant_document
+from support.live import open_events, served_platform
+from support.platform import Backend, TestPlatform
+from support.security import FakeHelseID
+
+ANNE, BJORN, CECILIE, DAG = people(4, seed="live-streams")
+EPJ, LEGEVAKT, DRIFT = "bodo-epj", "bodo-legevakt", "bodo-drift"
+
+
+def measurement(record_id: str, patient: str, *, pulse: int = 70) -> dict[str, Any]:
+    at = (datetime.now(UTC) - timedelta(minutes=5)).isoformat()
+    return {
+        "id": record_id,
+        "patient": patient,
+        "updated": at,
+        "effective": at,
+        "respiration_rate": 16,
+        "spo2": 98,
+        "spo2_scale": 1,
+        "supplemental_oxygen": False,
+        "systolic_bp": 120,
+        "pulse": pulse,
+        "consciousness": "A",
+        "temperature": 37.0,
+    }
+
+
+def make_live(backend: Backend, tmp_path: Path, **settings: Any) -> Iterator[TestPlatform]:
+    with served_platform(backend, tmp_path, heartbeat_seconds=0.5, **settings) as platform:
+        for kommunenummer in ("1804", "3201"):
+            platform.onboard(tenant_document(kommunenummer, services={s: {} for s in SERVICES}))
+        yield platform
+
+
+@pytest.fixture
+def live(backend: Backend, tmp_path: Path) -> Iterator[TestPlatform]:
+    yield from make_live(backend, tmp_path)
+
+
+def push(platform: TestPlatform, *records: dict[str, Any], kommunenummer: str = "1804") -> None:
+    epj = "bodo-epj" if kommunenummer == "1804" else "baerum-epj"
+    response = platform.client.post(
+        f"/v1/tenants/{kommunenummer}/news2/records",
+        json={"records": list(records)},
+        headers=platform.headers(epj),
+    )
+    assert response.status_code == 200, response.text
+
+
+def subscribe(platform: TestPlatform, body: dict[str, Any], client: str = LEGEVAKT) -> Any:
+    response = platform.client.post(
+        "/v1/news2/subscriptions", json=body, headers=platform.headers(client)
+    )
+    assert response.status_code == 201, response.text
+    return response.json()
+
+
+def reads(platform: TestPlatform, kommunenummer: str, client: str = LEGEVAKT) -> list[Any]:
+    with platform.runtime.stores.tenant_transaction(kommunenummer) as connection:
+        table = AuditEvent.__table__.c  # type: ignore[attr-defined]
+        rows = connection.execute(
+            select(table.patient, table.result_count, table.outcome)
+            .where(table.action == "read", table.client_id == client)
+            .order_by(table.id)
+        )
+        return [tuple(row) for row in rows]
+
+
+def test_a_subscription_is_made_listed_replaced_and_ended_by_its_owner_only(
+    live: TestPlatform,
+) -> None:
+    made = subscribe(live, {"patients": [ANNE, BJORN], "kommuner": ["1804"]})
+    assert made["patients"] == [ANNE, BJORN]
+    assert made["kommuner"] == ["1804"]
+    assert made["events"] == f"/v1/subscriptions/{made['id']}/events"
+    assert ANNE not in made["events"]
+    assert made["expires_at"].endswith("Z")
+    mine = live.client.get("/v1/news2/subscriptions", headers=live.headers(LEGEVAKT)).json()
+    assert [s["id"] for s in mine["subscriptions"]] == [made["id"]]
+    theirs = live.client.get("/v1/news2/subscriptions", headers=live.headers("baerum-legevakt"))
+    assert theirs.json() == {"subscriptions": []}
+    url = f"/v1/news2/subscriptions/{made['id']}"
+    assert live.client.delete(url, headers=live.headers("baerum-legevakt")).status_code == 404
+    events = live.client.get(made["events"], headers=live.headers("baerum-legevakt"))
+    assert events.status_code == 404
+    replaced = live.client.put(url, json={"patients": [CECILIE]}, headers=live.headers(LEGEVAKT))
+    assert replaced.status_code == 200, replaced.text
+    assert replaced.json()["patients"] == [CECILIE]
+    assert "kommuner" not in replaced.json()
+    assert live.client.delete(url, headers=live.headers(LEGEVAKT)).status_code == 204
+    assert live.client.delete(url, headers=live.headers(LEGEVAKT)).status_code == 404
+    assert live.client.get(made["events"], headers=live.headers(LEGEVAKT)).status_code == 404
+
+
+def test_a_subscription_is_refused_as_a_lookup_would_be(live: TestPlatform) -> None:
+    post = live.client.post
+    bad = post("/v1/news2/subscriptions", json={"patients": ["12345678901"]},
+               headers=live.headers(LEGEVAKT))  # fmt: skip
+    assert bad.status_code == 422
+    assert bad.json()["errors"][0]["pointer"] == "/patients/0"
+    ungranted = post(
+        "/v1/news2/subscriptions",
+        json={"patients": [ANNE], "kommuner": ["3201"]},
+        headers=live.headers(LEGEVAKT),
+    )
+    assert ungranted.status_code == 403
+    assert post("/v1/news2/subscriptions", json={"patients": [ANNE]}).status_code == 401
+    writer = post("/v1/news2/subscriptions", json={"patients": [ANNE]}, headers=live.headers(EPJ))
+    assert writer.status_code == 403
+
+
+def test_the_stream_starts_with_the_lookup_and_pushes_each_committed_change_audited(
+    live: TestPlatform,
+) -> None:
+    push(live, measurement("m-1", ANNE))
+    made = subscribe(live, {"patients": [ANNE, BJORN]})
+    lookup = live.client.post(
+        "/v1/news2/query", json={"patients": [ANNE, BJORN]}, headers=live.headers(LEGEVAKT)
+    ).json()
+    before = len(reads(live, "1804"))
+    with open_events(live.client, made["id"], live.headers(LEGEVAKT)) as events:
+        [snapshot] = events.take(1)
+        assert snapshot.event == "snapshot"
+        assert snapshot.id
+        assert snapshot.json() == lookup
+        push(live, measurement("m-2", BJORN, pulse=135))
+        [update] = events.take(1)
+        assert update.event == "update"
+        assert update.id is not None
+        assert update.id > snapshot.id
+        entry = update.json()
+        assert (entry["patient"], entry["kommunenummer"]) == (BJORN, "1804")
+        assert entry["latest"]["id"] == "m-2"
+        assert entry["latest"]["score"]["total"] == 3
+        # the event is the lookup's entry, and was audited as a read before it was sent
+        answer = live.client.post(
+            "/v1/news2/query", json={"patients": [BJORN]}, headers=live.headers(LEGEVAKT)
+        ).json()
+        assert answer["results"] == [entry]
+        logged = reads(live, "1804")[before:]
+        assert logged[:3] == [(ANNE, 1, "ok"), (BJORN, 0, "ok"), (BJORN, 1, "ok")]
+        # a change for someone the subscription does not cover sends nothing: the next event
+        # is the next change of someone it does
+        push(live, measurement("m-3", CECILIE))
+        push(live, measurement("m-4", ANNE, pulse=95))
+        [next_update] = events.take(1)
+        assert next_update.json()["patient"] == ANNE
+        assert next_update.json()["latest"]["id"] == "m-4"
+    assert CECILIE not in [patient for patient, _, _ in reads(live, "1804")]
+
+
+def test_restrictions_and_withdrawals_are_pushed_as_a_lookup_shows_them(
+    live: TestPlatform,
+) -> None:
+    push(live, measurement("m-1", ANNE), measurement("m-2", BJORN))
+    made = subscribe(live, {"patients": [ANNE, BJORN]})
+    with open_events(live.client, made["id"], live.headers(LEGEVAKT)) as events:
+        events.take(1)
+        restricted = live.client.put(
+            "/v1/tenants/1804/restrictions",
+            json={"patient": ANNE, "restricted": True},
+            headers=live.headers(DRIFT),
+        )
+        assert restricted.status_code == 200, restricted.text
+        [update] = events.take(1)
+        assert update.json() == {"patient": ANNE, "kommunenummer": "1804", "restricted": True}
+        withdrawn = live.client.delete(
+            "/v1/tenants/1804/news2/records/m-2", headers=live.headers(EPJ)
+        )
+        assert withdrawn.status_code == 204
+        [gone] = events.take(1)
+        assert gone.json() == {"patient": BJORN, "kommunenummer": "1804", "removed": True}
+    assert reads(live, "1804")[-2:] == [(ANNE, 0, "restricted"), (BJORN, 0, "ok")]
+
+
+def test_a_reconnect_gets_every_missed_event_in_order_and_none_twice(live: TestPlatform) -> None:
+    made = subscribe(live, {"patients": [ANNE, BJORN, CECILIE]})
+    with open_events(live.client, made["id"], live.headers(LEGEVAKT)) as events:
+        [snapshot] = events.take(1)
+        push(live, measurement("m-1", ANNE))
+        [first] = events.take(1)
+    # away: five changes, one of them for someone else
+    push(live, measurement("m-2", BJORN))
+    push(live, measurement("m-3", DAG))
+    push(live, measurement("m-4", CECILIE), measurement("m-5", ANNE, pulse=95))
+    push(live, measurement("m-6", BJORN, pulse=135))
+    with open_events(
+        live.client, made["id"], live.headers(LEGEVAKT), last_event_id=first.id
+    ) as events:
+        missed = events.take(4)
+        push(live, measurement("m-7", CECILIE, pulse=95))
+        [live_one] = events.take(1)
+    # one event per missed change, in the order they committed; a replayed event carries the
+    # person's entry as it is now (Bjørn's first change shows his latest measurement, m-6)
+    got = [(e.event, e.json()["patient"], e.json()["latest"]["id"]) for e in missed]
+    assert got == [
+        ("update", BJORN, "m-6"),
+        ("update", CECILIE, "m-4"),
+        ("update", ANNE, "m-5"),
+        ("update", BJORN, "m-6"),
+    ]
+    ids = [snapshot.id, first.id, *(e.id for e in missed), live_one.id]
+    assert ids == sorted(ids, key=lambda i: tuple(int(p) for p in str(i).split("-")))
+    assert len(set(ids)) == len(ids)
+    assert live_one.json()["latest"]["id"] == "m-7"
+
+
+@pytest.mark.parametrize("last_event_id", ["1-0", "not-an-id", "99999999999999-0"])
+def test_an_id_outside_the_replay_window_gets_a_reset_and_a_fresh_snapshot(
+    live: TestPlatform, last_event_id: str
+) -> None:
+    push(live, measurement("m-1", ANNE))
+    made = subscribe(live, {"patients": [ANNE]})
+    with open_events(
+        live.client, made["id"], live.headers(LEGEVAKT), last_event_id=last_event_id
+    ) as events:
+        reset, snapshot = events.take(2)
+    assert reset.event == "reset"
+    assert reset.json()["reason"]
+    assert snapshot.event == "snapshot"
+    assert [r["latest"]["id"] for r in snapshot.json()["results"]] == ["m-1"]
+
+
+def test_replacing_the_people_sends_a_new_snapshot_and_ending_ends_the_stream(
+    live: TestPlatform,
+) -> None:
+    push(live, measurement("m-1", ANNE), measurement("m-2", BJORN))
+    made = subscribe(live, {"patients": [ANNE]})
+    url = f"/v1/news2/subscriptions/{made['id']}"
+    with open_events(live.client, made["id"], live.headers(LEGEVAKT)) as events:
+        events.take(1)
+        live.client.put(url, json={"patients": [BJORN]}, headers=live.headers(LEGEVAKT))
+        [snapshot] = events.take(1)
+        assert snapshot.event == "snapshot"
+        assert [r["patient"] for r in snapshot.json()["results"]] == [BJORN]
+        push(live, measurement("m-3", ANNE, pulse=95), measurement("m-4", BJORN, pulse=95))
+        [update] = events.take(1)
+        assert update.json()["patient"] == BJORN
+        assert live.client.delete(url, headers=live.headers(LEGEVAKT)).status_code == 204
+        [ended] = events.take(1)
+        assert ended.event == "disconnect"
+        assert "ended" in ended.json()["reason"]
+        assert events.next() is None
+
+
+def test_idle_streams_get_heartbeats(live: TestPlatform) -> None:
+    made = subscribe(live, {"patients": [ANNE]})
+    with open_events(live.client, made["id"], live.headers(LEGEVAKT)) as events:
+        events.take(1)
+        push(live, measurement("m-1", BJORN))  # not covered: nothing but heartbeats follow
+        time.sleep(1.3)
+        push(live, measurement("m-2", ANNE))
+        [update] = events.take(1)
+        assert update.json()["patient"] == ANNE
+        assert events.comments >= 2
+
+
+def test_a_stream_too_slow_to_keep_up_is_ended_with_a_reason_and_loses_nothing(
+    backend: Backend, tmp_path: Path
+) -> None:
+    ward = people(12, seed="live-slow")
+    for live in make_live(backend, tmp_path, stream_queue_limit=2):
+        made = subscribe(live, {"patients": ward})
+        with open_events(live.client, made["id"], live.headers(LEGEVAKT)) as events:
+            [snapshot] = events.take(1)
+            # twelve changes at once: more than the stream may hold while it reads the first
+            push(live, *(measurement(f"m-{i}", p) for i, p in enumerate(ward)))
+            seen = []
+            while (event := events.next()) is not None and event.event == "update":
+                seen.append(event)
+            assert event is not None
+            assert event.event == "disconnect"
+            assert "too slow" in event.json()["reason"]
+            assert event.id == (seen[-1].id if seen else snapshot.id)  # the last one sent
+        with open_events(
+            live.client, made["id"], live.headers(LEGEVAKT), last_event_id=event.id
+        ) as events:
+            rest = events.take(len(ward) - len(seen))
+        assert [e.json()["patient"] for e in [*seen, *rest]] == ward
+
+
+def test_a_stream_needs_the_owners_token(live: TestPlatform) -> None:
+    made = subscribe(live, {"patients": [ANNE]})
+    assert live.client.get(made["events"]).status_code == 401
+    assert live.client.get(made["events"], headers=live.headers(EPJ)).status_code == 404
+
+
+def test_a_stream_ends_when_its_token_expires(backend: Backend, tmp_path: Path) -> None:
+    helseid = FakeHelseID()
+    jwks = helseid.write_jwks(tmp_path / "helseid.jwks")
+    for live in make_live(backend, tmp_path, trusted_issuers=[helseid.trusted(jwks)]):
+        token = helseid.token(LEGEVAKT, ("news2:read",), exp=int(time.time()) + 3)
+        headers = {"Authorization": f"Bearer {token}"}
+        response = live.client.post(
+            "/v1/news2/subscriptions", json={"patients": [ANNE]}, headers=headers
+        )
+        assert response.status_code == 201, response.text
+        with open_events(live.client, response.json()["id"], headers) as events:
+            [snapshot] = events.take(1)
+            [ended] = events.take(1)
+            assert ended.event == "disconnect"
+            assert "expired" in ended.json()["reason"]
+            assert ended.id == snapshot.id
+            assert events.next() is None
+        # the same token cannot open it again; a new one carries on from the last id
+        assert live.client.get(response.json()["events"], headers=headers).status_code == 401
+        fresh = {"Authorization": f"Bearer {helseid.token(LEGEVAKT, ('news2:read',))}"}
+        push(live, measurement("m-1", ANNE))
+        with open_events(
+            live.client, response.json()["id"], fresh, last_event_id=ended.id
+        ) as events:
+            [update] = events.take(1)
+        assert update.json()["latest"]["id"] == "m-1"
+
+
+def test_a_withdrawn_grant_ends_a_stream_that_names_the_municipality(live: TestPlatform) -> None:
+    services: dict[str, Any] = {s: {} for s in SERVICES}
+    legevakt_too = [{"client_id": LEGEVAKT, "name": "Bodø legevakt", "services": list(SERVICES)}]
+    live.onboard(tenant_document("3201", services=services, extra_consumers=legevakt_too))
+    headers = live.headers(LEGEVAKT)
+    push(live, measurement("m-1", ANNE))
+    named = subscribe(live, {"patients": [ANNE], "kommuner": ["1804"]})
+    unnamed = subscribe(live, {"patients": [ANNE, BJORN]})
+    with (
+        open_events(live.client, named["id"], headers) as by_name,
+        open_events(live.client, unnamed["id"], headers) as by_grant,
+    ):
+        by_name.take(1)
+        by_grant.take(1)
+        document = tenant_document("1804", services=services)
+        document["consumers"] = [
+            {"client_id": "bodo-sykehjem", "name": "Sykehjem", "services": list(SERVICES)}
+        ]
+        live.onboard(document)  # Bodø no longer grants its legevakt; Bærum still does
+        push(live, measurement("m-2", ANNE, pulse=95))
+        [ended] = by_name.take(1)
+        assert ended.event == "disconnect"
+        assert "granted" in ended.json()["reason"]
+        # the stream that names no municipality leaves Bodø out, as a lookup would: its next
+        # event is Bjørn's change in Bærum, not Anne's in Bodø
+        push(live, measurement("m-3", BJORN), kommunenummer="3201")
+        [update] = by_grant.take(1)
+        assert (update.json()["patient"], update.json()["kommunenummer"]) == (BJORN, "3201")
+    assert live.client.get(named["events"], headers=headers).status_code == 403
