@@ -100,6 +100,12 @@ class Settings(BaseSettings):
     access_token_lifetime_seconds: int = Field(default=600, ge=60, le=3600)
     max_body_bytes: int = 5 * 1024 * 1024
     purge_interval_seconds: int = Field(default=3600, ge=0)
+    audit_seal_interval_seconds: int = Field(default=60, ge=0)
+    """How often each serving process seals its tenants' settled audit events (0: never; then
+    run ``journalloft audit seal`` from a timer)."""
+    audit_seal_key_file: Path | None = None
+    """The Ed25519 private key (PEM, PKCS#8) that signs audit seals; without it a development
+    key is made at ``<data dir>/audit-seal-dev-key.pem``."""
     tenant_cache_seconds: float = Field(default=5.0, ge=0)
     log_level: str = "INFO"
     service_plugins: list[str] = Field(default_factory=list)

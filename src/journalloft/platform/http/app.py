@@ -12,6 +12,7 @@ from typing import Any
 from fastapi import FastAPI
 from starlette.concurrency import run_in_threadpool
 
+from journalloft.platform.audit_seal import load_seal_key, seal_all
 from journalloft.platform.http.docs import install_docs
 from journalloft.platform.http.middleware import PlatformMiddleware
 from journalloft.platform.http.openapi import openapi_document
@@ -43,6 +44,23 @@ async def _purge_periodically(runtime: Runtime) -> None:
             log.exception("retention purge failed")
 
 
+def _seal(runtime: Runtime) -> None:
+    key = load_seal_key(runtime.settings)
+    tenants = [tenant.kommunenummer for tenant in runtime.tenants.all()]
+    seal_all(runtime.stores, tenants, key=key, now=runtime.clock())
+
+
+async def _seal_periodically(runtime: Runtime) -> None:
+    """Seal the settled audit events of every tenant (``audit_seal.py``); off the hot path."""
+    interval = runtime.settings.audit_seal_interval_seconds
+    while True:
+        await asyncio.sleep(interval)
+        try:
+            await run_in_threadpool(_seal, runtime)
+        except Exception:  # retried at the next interval, and logged
+            log.exception("audit sealing failed")
+
+
 def create_app(settings: Settings | None = None, *, runtime: Runtime | None = None) -> FastAPI:
     """Build the app; the database engine and Redis are created when it starts."""
     settings = settings or get_settings()
@@ -52,16 +70,18 @@ def create_app(settings: Settings | None = None, *, runtime: Runtime | None = No
     async def lifespan(app: FastAPI) -> AsyncIterator[None]:
         app.state.runtime = runtime or build_runtime(settings)
         await app.state.runtime.open_async()
-        purger = None
+        tasks = []
         if settings.purge_interval_seconds > 0:
-            purger = asyncio.create_task(_purge_periodically(app.state.runtime))
+            tasks.append(asyncio.create_task(_purge_periodically(app.state.runtime)))
+        if settings.audit_seal_interval_seconds > 0:
+            tasks.append(asyncio.create_task(_seal_periodically(app.state.runtime)))
         try:
             yield
         finally:
-            if purger is not None:
-                purger.cancel()
+            for task in tasks:
+                task.cancel()
                 with contextlib.suppress(asyncio.CancelledError):
-                    await purger
+                    await task
             await app.state.runtime.close_async()
             if runtime is None:
                 app.state.runtime.close()
