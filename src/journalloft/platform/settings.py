@@ -83,6 +83,9 @@ class Settings(BaseSettings):
     """Prepared statements each query connection keeps: about five per tenant on its server
     (PostgreSQL holds some 40 kB for each in the connection's backend); 0 prepares none, for a
     connection pooler in front of PostgreSQL that cannot keep them."""
+    query_timeout_seconds: float = Field(default=5.0, gt=0, le=60)
+    """How long a lookup waits for a connection to a tenant's database server before that
+    municipality is reported unavailable (``refused``, or 503 when named)."""
     redis_url: str | None = None
     host: str = "127.0.0.1"
     port: int = 8000

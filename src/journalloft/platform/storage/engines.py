@@ -82,6 +82,8 @@ class Stores:
                     max_overflow=20,
                     pool_pre_ping=True,
                     pool_recycle=1800,
+                    pool_timeout=10,
+                    connect_args={"connect_timeout": 5},  # a server that is down fails in time
                     hide_parameters=True,  # an error's text must never quote a client's values
                 )
                 self._server_engines[url] = engine
