@@ -54,7 +54,9 @@ from journalloft.platform.storage.tables import rfc3339
 
 AUDIT_SEAL = AuditSeal.__table__  # type: ignore[attr-defined]
 EVENT_COLUMNS = tuple(column.key for column in AUDIT_EVENT.c)
-MAX_EVENTS_PER_SEAL = 50_000
+MAX_EVENTS_PER_SEAL = 10_000
+"""Events per seal at most (a seal's events are read into memory once): a backlog is sealed in
+several seals, in one transaction."""
 SEAL_LOCK_BASE = 0x4A4C_0000  # "JL": the advisory lock of tenant 1804 is SEAL_LOCK_BASE + 1804
 
 log = logging.getLogger("journalloft.audit")
