@@ -284,17 +284,31 @@ def test_import_refuses_a_damaged_or_incomplete_file_before_writing_anything(
     assert counts[NEWS2_TABLE] == 4, counts
 
 
-def test_the_export_streams_a_header_rows_and_a_trailer(
+def test_the_export_is_one_snapshot_that_writers_do_not_wait_for(
     sqlite_platform: TestPlatform,
 ) -> None:
     fill(sqlite_platform, "1804", people(3, seed="format"))
+    stores = sqlite_platform.runtime.stores
     out = io.BytesIO()
+    written_meanwhile = []
+
+    def meanwhile(table: str, rows: int) -> None:
+        # the export reads one snapshot and holds no write lock: a push commits meanwhile
+        with stores.tenant_transaction("1804") as connection:
+            connection.execute(insert(AUDIT_EVENT).values(_event(NOW)))
+        written_meanwhile.append(table)
+
     summary = export_tenant(
         "1804",
         out,
-        stores=sqlite_platform.runtime.stores,
+        stores=stores,
         services=sqlite_platform.runtime.services,
+        progress=meanwhile,
     )
+    assert written_meanwhile
+    with stores.tenant_engine("1804").connect() as connection:
+        events = connection.execute(select(func.count()).select_from(AUDIT_EVENT)).scalar_one()
+    assert events == summary.counts["audit_event"] + len(written_meanwhile)
     lines = gzip.decompress(out.getvalue()).splitlines()
     assert b'"format":"journalloft-tenant-export"' in lines[0]
     assert b'"end":true' in lines[-1]

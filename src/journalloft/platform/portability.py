@@ -27,14 +27,17 @@ from __future__ import annotations
 import gzip
 import hashlib
 import json
+import sqlite3
 import tempfile
 from collections.abc import Callable, Iterator, Mapping, Sequence
+from contextlib import contextmanager
 from dataclasses import dataclass
 from datetime import UTC, date, datetime
 from pathlib import Path
 from typing import IO, Any
 
-from sqlalchemy import Connection, Table, delete, func, select, text
+from sqlalchemy import Connection, Table, create_engine, delete, func, select, text
+from sqlalchemy.pool import NullPool
 from sqlalchemy.types import Date
 
 from journalloft.platform.directory import TENANT_TABLE
@@ -42,7 +45,7 @@ from journalloft.platform.jsonschemas import Schemas
 from journalloft.platform.registry import ServiceRegistry
 from journalloft.platform.storage.engines import Stores
 from journalloft.platform.storage.models import AuditEvent, AuditSeal, Restriction
-from journalloft.platform.storage.tables import UTCDateTime, rfc3339
+from journalloft.platform.storage.tables import TENANT, UTCDateTime, rfc3339
 from journalloft.platform.tenancy import tenant_schema_name
 
 FORMAT = "journalloft-tenant-export"
@@ -100,6 +103,35 @@ def _line(document: Mapping[str, Any]) -> bytes:
     ).encode("utf-8")
 
 
+@contextmanager
+def _snapshot(stores: Stores, kommunenummer: str) -> Iterator[Connection]:
+    """One read-only snapshot of the tenant's whole store, which writers do not wait for:
+    REPEATABLE READ on PostgreSQL; on SQLite a deferred read transaction on its own read-only
+    connection (WAL mode: a reader sees one commit and never blocks a writer)."""
+    if stores.postgres:
+        engine = stores.tenant_engine(kommunenummer).execution_options(
+            isolation_level="REPEATABLE READ", postgresql_readonly=True
+        )
+        with engine.begin() as connection:
+            yield connection
+        return
+    uri = stores.sqlite_path(kommunenummer).resolve().as_uri() + "?mode=ro"
+    reader = create_engine(
+        "sqlite://",
+        creator=lambda: sqlite3.connect(uri, uri=True, isolation_level=None, timeout=30),
+        poolclass=NullPool,
+    ).execution_options(schema_translate_map={TENANT: None})
+    try:
+        with reader.connect() as connection:
+            connection.exec_driver_sql("BEGIN")
+            try:
+                yield connection
+            finally:
+                connection.exec_driver_sql("ROLLBACK")
+    finally:
+        reader.dispose()
+
+
 @dataclass(frozen=True, slots=True)
 class ExportSummary:
     kommunenummer: str
@@ -150,12 +182,7 @@ def export_tenant(
             **(extra_header or {}),
         }
         write(_line(header))
-        # One read-only snapshot of the whole store where the store offers one: REPEATABLE
-        # READ on PostgreSQL; on SQLite the transaction (BEGIN IMMEDIATE) holds off writers.
-        engine = stores.tenant_engine(kommunenummer)
-        if stores.postgres:
-            engine = engine.execution_options(isolation_level="REPEATABLE READ")
-        with engine.begin() as connection:
+        with _snapshot(stores, kommunenummer) as connection:
             for table in tables:
                 count = 0
                 order = list(table.primary_key.columns) or list(table.c)
