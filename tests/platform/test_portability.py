@@ -4,7 +4,9 @@ log that ``journalloft audit verify`` checks."""
 from __future__ import annotations
 
 import gzip
+import hashlib
 import io
+import json
 import sqlite3
 import threading
 import uuid
@@ -191,6 +193,10 @@ def test_a_municipality_moves_sqlite_to_postgresql_to_another_postgresql_with_eq
         export_to(one, "1804", second)
         load(two, second)
         assert audit_answers(two.runtime, "1804", who) == after_lookups
+        with pytest.raises(ExportError, match="--replace"):
+            load(two, second)
+        load(two, second, replace=True)
+        assert audit_answers(two.runtime, "1804", who) == after_lookups
         assert after_lookups[1][: len(before_audit[1])] == before_audit[1]
         give_keys(two, sqlite_platform)
         assert lookups(two, "1804", who) == before_lookups
@@ -241,6 +247,18 @@ def _rewrite(source: Path, target: Path, change: Any) -> None:
     target.write_bytes(gzip.compress(b"".join(change(lines))))
 
 
+def _rewrite_with_trailer(source: Path, target: Path, change: Any) -> None:
+    """The rows changed, with a trailer that matches them (a well-formed file)."""
+    lines = gzip.decompress(source.read_bytes()).splitlines(keepends=True)
+    header, rows = lines[0], change(lines[1:-1])
+    counts: dict[str, int] = dict.fromkeys(json.loads(header)["tables"], 0)
+    for row in rows:
+        counts[json.loads(row)["t"]] += 1
+    body = header + b"".join(rows)
+    trailer = {"end": True, "counts": counts, "sha256": hashlib.sha256(body).hexdigest()}
+    target.write_bytes(gzip.compress(body + json.dumps(trailer).encode() + b"\n"))
+
+
 def test_import_refuses_a_damaged_or_incomplete_file_before_writing_anything(
     sqlite_platform: TestPlatform, tmp_path: Path
 ) -> None:
@@ -269,6 +287,13 @@ def test_import_refuses_a_damaged_or_incomplete_file_before_writing_anything(
                 load(empty, path)
             assert empty.runtime.tenants.get("1804") is None, name
             assert not empty.runtime.stores.tenant_store_exists("1804"), name
+        # a file whose checksum and counts hold but whose rows cannot be stored: nothing stays
+        duplicated = tmp_path / "duplicated.gz"
+        _rewrite_with_trailer(good, duplicated, lambda rows: [rows[0], *rows])
+        with pytest.raises(ExportError, match="refused the file's rows"):
+            load(empty, duplicated)
+        assert empty.runtime.tenants.get("1804") is None
+        assert not empty.runtime.stores.tenant_store_exists("1804")
         load(empty, good)
         # a tenant with data is not overwritten unless asked
         with pytest.raises(ExportError, match="--replace"):

@@ -91,6 +91,8 @@ def load_seal_key(settings: Settings) -> Ed25519PrivateKey:
         return key
     if settings.audit_seal_key_file is not None:
         raise FileNotFoundError(f"audit seal key file {path} does not exist")
+    if settings.environment == "production":
+        raise ValueError("production needs JOURNALLOFT_AUDIT_SEAL_KEY_FILE (no development key)")
     key = Ed25519PrivateKey.generate()
     pem = key.private_bytes(
         serialization.Encoding.PEM,

@@ -37,6 +37,7 @@ from pathlib import Path
 from typing import IO, Any
 
 from sqlalchemy import Connection, Table, create_engine, delete, func, select, text
+from sqlalchemy.exc import SQLAlchemyError
 from sqlalchemy.pool import NullPool
 from sqlalchemy.types import Date
 
@@ -365,7 +366,6 @@ def import_tenant(
     from journalloft.platform.onboarding import onboard
 
     tables = tenant_tables(services)
-    by_name = {table.name: table for table in tables}
     checked = check_export(path, tables=tables)
     kommunenummer = checked.kommunenummer
     if stores.tenant_store_exists(kommunenummer):
@@ -381,6 +381,34 @@ def import_tenant(
         # JSON is YAML: the document is registered exactly as it was exported
         tenant_file.write_text(json.dumps(checked.header["tenant"]["document"]), encoding="utf-8")
         report = onboard(tenant_file, stores=stores, schemas=schemas, services=services)
+    try:
+        try:
+            stored, written = _load_rows(checked, stores, kommunenummer, tables, progress)
+        except SQLAlchemyError as exc:
+            raise ExportError(
+                f"the store refused the file's rows ({type(exc).__name__}): nothing was kept"
+            ) from exc
+    except BaseException:
+        if report.new_tenant:  # all or nothing: a municipality this import registered goes again
+            from journalloft.platform.onboarding import offboard
+
+            offboard(kommunenummer, stores=stores)
+        raise
+    if progress is not None:
+        for name, count in written.items():
+            progress(name, count)
+    return ImportSummary(kommunenummer, stored, checked.sha256, report.new_tenant)
+
+
+def _load_rows(
+    checked: ExportFile,
+    stores: Stores,
+    kommunenummer: str,
+    tables: Sequence[Table],
+    progress: Progress | None,
+) -> tuple[dict[str, int], dict[str, int]]:
+    """Every row of the file in one transaction, after emptying the tables; checked counts."""
+    by_name = {table.name: table for table in tables}
     written = {name: 0 for name in checked.header["tables"]}
     with stores.tenant_transaction(kommunenummer) as connection:
         for table in reversed(tables):
@@ -409,10 +437,7 @@ def import_tenant(
                 f"after loading, the store holds {stored} rows where the file has "
                 f"{checked.counts}: nothing was kept"
             )
-    if progress is not None:
-        for name, count in written.items():
-            progress(name, count)
-    return ImportSummary(kommunenummer, stored, checked.sha256, report.new_tenant)
+    return stored, written
 
 
 def _table_exists(connection: Connection, table: Table) -> bool:

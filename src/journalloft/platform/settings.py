@@ -129,6 +129,11 @@ class Settings(BaseSettings):
                     "production refuses the built-in issuer's development key: "
                     "set JOURNALLOFT_ISSUER_KEY_FILE or turn the built-in issuer off"
                 )
+            if self.audit_seal_interval_seconds and self.audit_seal_key_file is None:
+                raise ValueError(
+                    "production refuses the audit seal's development key (each server would "
+                    "make its own): set JOURNALLOFT_AUDIT_SEAL_KEY_FILE, the same on every server"
+                )
             if self.database_url is None:
                 raise ValueError("production needs JOURNALLOFT_DATABASE_URL (PostgreSQL)")
             if not self.builtin_issuer and not self.trusted_issuers:
