@@ -329,6 +329,20 @@ def test_two_serve_processes_share_limits_replay_caches_and_both_databases(
         assert again.status_code == 401, again.text
         assert "used before" in again.json()["detail"]
 
+        # Bærum's database down: both processes answer from Bodø's and name Bærum as refused
+        reader = {"Authorization": f"Bearer {token(one, 'bodo-legevakt').json()['access_token']}"}
+        with database_down(second):
+            for base in (one, two):
+                partial = httpx.post(f"{base}{NEWS2_QUERY}", json=body, headers=reader, timeout=30)
+                assert partial.status_code == 200, partial.text
+                assert [r["kommunenummer"] for r in partial.json()["results"]] == ["1804"]
+                assert partial.json()["refused"] == [
+                    {"kommunenummer": "3201", "reason": UNAVAILABLE}
+                ]
+        _eventually_both(
+            lambda: httpx.post(f"{two}{NEWS2_QUERY}", json=body, headers=reader, timeout=30)
+        )
+
         # Bodø's limit of 6 requests a minute per client holds across both processes
         if time.time() % 60 > 50:  # one minute's window for the whole count
             time.sleep(61 - time.time() % 60)
