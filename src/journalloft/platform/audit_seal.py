@@ -16,8 +16,9 @@ after them, and an Ed25519 signature over all of that and the kommunenummer. The
 where the canonical form of an event is the JSON array of every column, the id included.
 
 Sealers of several processes serialise per tenant on the seal's primary key (``seq``) inside one
-transaction of the tenant's store (PostgreSQL: plus a transaction-scoped advisory lock per tenant,
-so the loser waits instead of failing; SQLite: ``BEGIN IMMEDIATE``). Lookups never wait for it:
+transaction of the tenant's store (PostgreSQL: plus a transaction-scoped advisory lock per tenant;
+a sealer that finds it taken leaves that tenant to the one holding it; SQLite: ``BEGIN
+IMMEDIATE``). Lookups never wait for it:
 sealing costs the hot path nothing.
 
 :func:`verify` recomputes every chain segment and reports, per seal: a signature that is not a
@@ -180,10 +181,13 @@ def seal_tenant(
 ) -> list[dict[str, Any]]:
     """Seal this tenant's settled events not sealed yet, in this transaction; the new seals."""
     if postgres:
-        connection.execute(
-            text("SELECT pg_advisory_xact_lock(:lock)"),
+        # another process sealing this tenant now does the work: do not wait for it
+        mine = connection.execute(
+            text("SELECT pg_try_advisory_xact_lock(:lock)"),
             {"lock": SEAL_LOCK_BASE + int(kommunenummer)},
-        )
+        ).scalar_one()
+        if not mine:
+            return []
     horizon = now - timedelta(seconds=FEED_DELAY_SECONDS)
     made: list[dict[str, Any]] = []
     while True:
