@@ -409,7 +409,7 @@ def test_backup_copies_a_store_consistently_while_a_writer_writes(
         while written[0] < 200:
             threading.Event().wait(0.01)
         target = tmp_path / "copy.sqlite3"
-        backup_sqlite(stores.sqlite_path("1804"), target, pages=1)
+        backup_sqlite(stores.sqlite_path("1804"), target)
         at_copy = written[0]
     finally:
         stop.set()
@@ -420,9 +420,10 @@ def test_backup_copies_a_store_consistently_while_a_writer_writes(
         (count,) = copy.execute("SELECT count(*) FROM audit_event").fetchone()
     finally:
         copy.close()
-    # a whole number of committed transactions, none torn
+    # a whole number of committed transactions, none torn (the writer counts a transaction just
+    # after its commit, so one may be in the copy and not yet counted)
     assert count % 20 == 0
-    assert 200 <= count <= at_copy
+    assert 200 <= count <= at_copy + 20
 
 
 @pytest.fixture

@@ -74,10 +74,13 @@ def cmd_import(args: argparse.Namespace) -> None:
     )
 
 
-def backup_sqlite(source: Path, target: Path, *, pages: int = 256) -> None:
-    """A consistent copy of a live SQLite database with SQLite's online backup API: it copies
-    ``pages`` pages at a time and starts again if a writer changes the file meanwhile, so the
-    copy is one committed state, never a torn file."""
+def backup_sqlite(source: Path, target: Path, *, pages: int = -1) -> None:
+    """A consistent copy of a live SQLite database with SQLite's online backup API.
+
+    By default (``pages=-1``) the whole file is copied in one step, inside one read transaction:
+    the copy is the one committed state that transaction sees, and in WAL mode writers go on
+    meanwhile. Copied a few pages a step instead, a write by another connection restarts the
+    copy, and a busy file might never finish."""
     target.parent.mkdir(parents=True, exist_ok=True)
     partial = target.with_name(target.name + ".partial")
     partial.unlink(missing_ok=True)
