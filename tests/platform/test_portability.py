@@ -368,6 +368,9 @@ def test_the_commands_export_import_seal_verify_and_back_up(
         runtime.close()
     assert main(["audit", "verify", "1804"]) == 0
     assert "1 seals" in capsys.readouterr().out
+    assert main(["tenants", "export", "5501", "--to", str(env / "none.jsonl.gz")]) == 1
+    assert "no municipality 5501" in capsys.readouterr().err
+    assert not list(env.glob("none.jsonl.gz*"))
     exported = env / "1804.jsonl.gz"
     assert main(["tenants", "export", "1804", "--to", str(exported)]) == 0
     assert "exported 1804" in capsys.readouterr().out

@@ -43,6 +43,9 @@ def cmd_export(args: argparse.Namespace) -> None:
     except ExportError as exc:
         partial.unlink(missing_ok=True)
         raise CommandError(str(exc)) from exc
+    except BaseException:
+        partial.unlink(missing_ok=True)  # no half file of health data left behind
+        raise
     finally:
         runtime.close()
     total = sum(summary.counts.values())
