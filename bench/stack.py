@@ -35,7 +35,8 @@ from journalloft.platform.storage.migrations import migrate_platform, migrate_te
 ROOT = Path(__file__).resolve().parent.parent
 BIN = Path(sys.executable).parent
 PG_ADMIN = "postgresql://postgres@127.0.0.1:5432/postgres"
-REDIS_URL = "redis://127.0.0.1:6379/7"
+REDIS_URL = os.environ.get("BENCH_REDIS_URL", "redis://127.0.0.1:6379/7")
+"""The bench's Redis database; ``BENCH_REDIS_URL`` gives another (each engineer has their own)."""
 
 
 def pg_url(database: str, *, driver: bool = True) -> str:

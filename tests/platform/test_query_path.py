@@ -5,7 +5,6 @@ events are."""
 from __future__ import annotations
 
 import asyncio
-import sqlite3
 from collections.abc import Iterator
 from datetime import UTC, datetime
 from pathlib import Path
@@ -17,7 +16,11 @@ from sqlalchemy import select
 from journalloft.platform.audit import AUDIT_COLUMNS, AUDIT_EVENT, AUDIT_INSERT
 from journalloft.platform.restrictions import RESTRICTED_AMONG, set_restriction
 from journalloft.platform.storage.engines import Stores
-from journalloft.platform.storage.query_path import WriteRefused, connect_query_path
+from journalloft.platform.storage.query_path import (
+    StoreUnavailable,
+    WriteRefused,
+    connect_query_path,
+)
 from journalloft.platform.storage.statements import PATIENTS as STATEMENT_PEOPLE
 from journalloft.platform.tenancy import tenant_schema_name
 from support import people, tenant_document
@@ -153,7 +156,7 @@ def test_an_embedded_lookup_sees_what_was_committed_since_and_never_creates_a_st
             with stores.tenant_transaction("1804") as connection:
                 set_restriction(connection, patient=person, restricted=True, by="test", now=NOW)
             after = await restricted(reads, "1804")
-            with pytest.raises(sqlite3.OperationalError):
+            with pytest.raises(StoreUnavailable):  # a missing file: never an empty new store
                 await restricted(reads, "4601")
             return before, after
         finally:

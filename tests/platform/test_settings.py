@@ -32,6 +32,7 @@ def production(**overrides: Any) -> Settings:
         "database_url": PG,
         "public_url": PUBLIC,
         "trusted_issuers": HELSEID,
+        "audit_seal_key_file": Path("/etc/journalloft/audit-seal.pem"),
     }
     return Settings(**(values | overrides))
 
@@ -59,6 +60,12 @@ def test_production_refuses_the_development_key_of_the_built_in_issuer() -> None
         builtin_issuer=True, issuer_key_file=Path("/etc/journalloft/issuer.jwk"), trusted_issuers=[]
     )
     assert explicit.builtin_issuer is True
+
+
+def test_production_refuses_the_development_key_of_the_audit_seal() -> None:
+    with pytest.raises(ValidationError, match="AUDIT_SEAL_KEY_FILE"):
+        production(audit_seal_key_file=None)
+    assert production(audit_seal_key_file=None, audit_seal_interval_seconds=0)
 
 
 def test_production_needs_a_database_and_an_issuer() -> None:

@@ -100,6 +100,7 @@ def make_settings(backend: Backend, data_dir: Path, **overrides: Any) -> Setting
         "redis_url": backend.redis_url,
         "public_url": "http://testserver",
         "purge_interval_seconds": 0,
+        "audit_seal_interval_seconds": 0,
         "tenant_cache_seconds": 0,
     }
     values.update(overrides)

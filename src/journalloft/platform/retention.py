@@ -7,7 +7,8 @@ import logging
 from dataclasses import dataclass
 from datetime import datetime
 
-from journalloft.platform.audit import purge_events
+from journalloft.platform.audit import purge_events, retention_cutoff
+from journalloft.platform.audit_seal import purge_seals
 from journalloft.platform.runtime import Runtime
 from journalloft.platform.service_protocol import Purgeable, PurgeContext
 from journalloft.platform.tenancy import Tenant
@@ -47,7 +48,9 @@ def purge_tenant(runtime: Runtime, tenant: Tenant, *, now: datetime) -> list[Pur
         log.info("purged tenant=%s service=%s deleted=%d", tenant.kommunenummer, name, deleted)
         results.append(PurgeResult(tenant.kommunenummer, name, deleted))
     with runtime.stores.tenant_transaction(tenant.kommunenummer) as connection:
-        deleted = purge_events(connection, now=now, years=tenant.policy.audit_retention_years)
+        years = tenant.policy.audit_retention_years
+        deleted = purge_events(connection, now=now, years=years)
+        purge_seals(connection, cutoff=retention_cutoff(now, years))
     log.info("purged tenant=%s audit deleted=%d", tenant.kommunenummer, deleted)
     results.append(PurgeResult(tenant.kommunenummer, "audit", deleted))
     return results

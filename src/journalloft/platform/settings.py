@@ -83,6 +83,9 @@ class Settings(BaseSettings):
     """Prepared statements each query connection keeps: about five per tenant on its server
     (PostgreSQL holds some 40 kB for each in the connection's backend); 0 prepares none, for a
     connection pooler in front of PostgreSQL that cannot keep them."""
+    query_timeout_seconds: float = Field(default=5.0, gt=0, le=60)
+    """How long a lookup waits for a connection to a tenant's database server before that
+    municipality is reported unavailable (``refused``, or 503 when named)."""
     redis_url: str | None = None
     host: str = "127.0.0.1"
     port: int = 8000
@@ -103,6 +106,12 @@ class Settings(BaseSettings):
     access_token_lifetime_seconds: int = Field(default=600, ge=60, le=3600)
     max_body_bytes: int = 5 * 1024 * 1024
     purge_interval_seconds: int = Field(default=3600, ge=0)
+    audit_seal_interval_seconds: int = Field(default=60, ge=0)
+    """How often each serving process seals its tenants' settled audit events (0: never; then
+    run ``journalloft audit seal`` from a timer)."""
+    audit_seal_key_file: Path | None = None
+    """The Ed25519 private key (PEM, PKCS#8) that signs audit seals; without it a development
+    key is made at ``<data dir>/audit-seal-dev-key.pem``."""
     tenant_cache_seconds: float = Field(default=5.0, ge=0)
     log_level: str = "INFO"
     log_format: Literal["text", "json"] = "text"
@@ -146,6 +155,11 @@ class Settings(BaseSettings):
                 raise ValueError(
                     "production refuses the built-in issuer's development key: "
                     "set JOURNALLOFT_ISSUER_KEY_FILE or turn the built-in issuer off"
+                )
+            if self.audit_seal_interval_seconds and self.audit_seal_key_file is None:
+                raise ValueError(
+                    "production refuses the audit seal's development key (each server would "
+                    "make its own): set JOURNALLOFT_AUDIT_SEAL_KEY_FILE, the same on every server"
                 )
             if self.database_url is None:
                 raise ValueError("production needs JOURNALLOFT_DATABASE_URL (PostgreSQL)")

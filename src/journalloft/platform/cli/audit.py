@@ -6,9 +6,18 @@ from __future__ import annotations
 import argparse
 import sys
 from datetime import datetime
+from pathlib import Path
 
 from journalloft.platform.audit import (
     EPOCH,
+)
+from journalloft.platform.audit_seal import (
+    key_id,
+    load_seal_key,
+    public_pem,
+    seal_all,
+    trusted_keys,
+    verify,
 )
 from journalloft.platform.caller import Caller
 from journalloft.platform.cli.common import (
@@ -19,6 +28,7 @@ from journalloft.platform.cli.common import (
 )
 from journalloft.platform.operations import audit_access, restricting
 from journalloft.platform.operations.access import OperatorAccess, RestrictionAccess
+from journalloft.platform.settings import get_settings
 
 BTG_REPORT_COLUMNS = (
     "occurred_at",
@@ -82,3 +92,63 @@ def cmd_audit(args: argparse.Namespace) -> None:
         )
     finally:
         runtime.close()
+
+
+def cmd_seal(args: argparse.Namespace) -> None:
+    runtime = open_runtime()
+    try:
+        key = load_seal_key(runtime.settings)
+        names = (
+            [tenant_named(runtime, args.kommunenummer).kommunenummer]
+            if args.kommunenummer
+            else [tenant.kommunenummer for tenant in runtime.tenants.all()]
+        )
+        sealed = seal_all(runtime.stores, names, key=key, now=runtime.clock())
+        for kommunenummer in names:
+            if kommunenummer in sealed:
+                print(f"{kommunenummer}: {sealed[kommunenummer]} events sealed")
+            else:
+                print(f"{kommunenummer}: FAILED (see the log)")
+        if len(sealed) < len(names):
+            raise CommandError(f"{len(names) - len(sealed)} of {len(names)} tenants failed")
+    finally:
+        runtime.close()
+
+
+def cmd_verify(args: argparse.Namespace) -> None:
+    runtime = open_runtime()
+    try:
+        tenant = tenant_named(runtime, args.kommunenummer)
+        try:
+            trusted = trusted_keys(
+                load_seal_key(runtime.settings), [Path(p) for p in args.public_key or []]
+            )
+        except (OSError, ValueError) as exc:
+            raise CommandError(f"--public-key: {exc}") from exc
+        with runtime.stores.tenant_engine(tenant.kommunenummer).connect() as connection:
+            report = verify(
+                connection,
+                kommunenummer=tenant.kommunenummer,
+                trusted=trusted,
+                now=runtime.clock(),
+                retention_years=tenant.policy.audit_retention_years,
+            )
+        for problem in report.problems:
+            print(f"{tenant.kommunenummer}: {problem}")
+        print(
+            f"{tenant.kommunenummer}: {report.seals} seals, {report.events_checked} events "
+            f"checked, {report.skipped} seals past retention not checked, {report.unsealed} "
+            "events not sealed yet: "
+            + ("intact" if report.intact else f"{len(report.problems)} problems"),
+        )
+        if not report.intact:
+            raise CommandError(f"the audit log of {tenant.kommunenummer} has been changed")
+    finally:
+        runtime.close()
+
+
+def cmd_public_key(args: argparse.Namespace) -> None:
+    settings = get_settings()
+    public = load_seal_key(settings).public_key()
+    print(f"# audit seal key id {key_id(public)}", file=sys.stderr)
+    print(public_pem(public), end="")

@@ -10,11 +10,18 @@ from collections.abc import Sequence
 
 from pydantic import ValidationError
 
-from journalloft.platform.cli.audit import cmd_audit, cmd_restrictions
+from journalloft.platform.cli.audit import (
+    cmd_audit,
+    cmd_public_key,
+    cmd_restrictions,
+    cmd_seal,
+    cmd_verify,
+)
 from journalloft.platform.cli.board import cmd_board
 from journalloft.platform.cli.clients import cmd_clients, cmd_token
 from journalloft.platform.cli.common import CommandError
 from journalloft.platform.cli.data import cmd_demo, cmd_purge
+from journalloft.platform.cli.portability import cmd_backup, cmd_export, cmd_import
 from journalloft.platform.cli.serving import cmd_serve
 from journalloft.platform.cli.tenants import cmd_list, cmd_migrate, cmd_offboard, cmd_onboard
 
@@ -47,6 +54,26 @@ def build_parser() -> argparse.ArgumentParser:
     offboard.add_argument("kommunenummer")
     offboard.add_argument("--yes", action="store_true", help="confirm: all its data is deleted")
     offboard.set_defaults(run=cmd_offboard)
+    export = tenant_commands.add_parser(
+        "export", help="write everything of one municipality to a file (gzip'd JSON Lines)"
+    )
+    export.add_argument("kommunenummer")
+    export.add_argument("--to", required=True, metavar="FILE")
+    export.set_defaults(run=cmd_export)
+    load = tenant_commands.add_parser(
+        "import", help="load an export into this platform's store, checked before and after"
+    )
+    load.add_argument("file", metavar="FILE")
+    load.add_argument(
+        "--replace", action="store_true", help="overwrite a municipality that already has data"
+    )
+    load.set_defaults(run=cmd_import)
+
+    backup = commands.add_parser(
+        "backup", help="online copy of every SQLite store (the embedded default)"
+    )
+    backup.add_argument("--to", required=True, metavar="DIR")
+    backup.set_defaults(run=cmd_backup)
 
     demo = commands.add_parser("demo", help="seed synthetic demo data and demo clients")
     demo.add_argument("--people", type=int, default=50, help="synthetic people per municipality")
@@ -111,6 +138,25 @@ def build_parser() -> argparse.ArgumentParser:
     glass.add_argument("kommunenummer")
     glass.add_argument("--since", help="RFC 3339 instant (default: everything kept)")
     glass.set_defaults(run=cmd_audit)
+    seal = audit_commands.add_parser(
+        "seal", help="seal settled audit events in signed checkpoints (the server does this too)"
+    )
+    seal.add_argument("kommunenummer", nargs="?", help="one municipality (default: every one)")
+    seal.set_defaults(run=cmd_seal)
+    check = audit_commands.add_parser(
+        "verify", help="report audit events altered, removed or inserted after they were sealed"
+    )
+    check.add_argument("kommunenummer")
+    check.add_argument(
+        "--public-key",
+        action="append",
+        metavar="PEM",
+        help="also trust seals of this key (another platform's, for an imported municipality)",
+    )
+    check.set_defaults(run=cmd_verify)
+    audit_commands.add_parser(
+        "public-key", help="print the public key that checks this platform's audit seals"
+    ).set_defaults(run=cmd_public_key)
 
     token = commands.add_parser(
         "token", help="get an access token for a demo client from a running server"

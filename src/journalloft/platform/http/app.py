@@ -14,6 +14,7 @@ from fastapi import FastAPI
 from starlette.concurrency import run_in_threadpool
 
 from journalloft.platform import tracing
+from journalloft.platform.audit_seal import load_seal_key, seal_all
 from journalloft.platform.http.docs import install_docs
 from journalloft.platform.http.lifecycle import Lifecycle
 from journalloft.platform.http.middleware import PlatformMiddleware
@@ -47,6 +48,23 @@ async def _purge_periodically(runtime: Runtime) -> None:
             await run_in_threadpool(purge_all, runtime)
         except Exception:  # a failed purge is retried at the next interval, and logged
             log.exception("retention purge failed")
+
+
+def _seal(runtime: Runtime) -> None:
+    key = load_seal_key(runtime.settings)
+    tenants = [tenant.kommunenummer for tenant in runtime.tenants.all()]
+    seal_all(runtime.stores, tenants, key=key, now=runtime.clock())
+
+
+async def _seal_periodically(runtime: Runtime) -> None:
+    """Seal the settled audit events of every tenant (``audit_seal.py``); off the hot path."""
+    interval = runtime.settings.audit_seal_interval_seconds
+    while True:
+        await asyncio.sleep(interval)
+        try:
+            await run_in_threadpool(_seal, runtime)
+        except Exception:  # retried at the next interval, and logged
+            log.exception("audit sealing failed")
 
 
 SAMPLE_SECONDS = 5.0
@@ -83,18 +101,18 @@ def create_app(
         await app.state.runtime.open_async()
         if handle_signals:
             lifecycle.install()
-        purger = None
+        tasks = [asyncio.create_task(_sample_periodically(app.state.runtime))]
         if settings.purge_interval_seconds > 0:
-            purger = asyncio.create_task(_purge_periodically(app.state.runtime))
-        sampler = asyncio.create_task(_sample_periodically(app.state.runtime))
+            tasks.append(asyncio.create_task(_purge_periodically(app.state.runtime)))
+        if settings.audit_seal_interval_seconds > 0:
+            tasks.append(asyncio.create_task(_seal_periodically(app.state.runtime)))
         try:
             yield
         finally:
-            for task in (purger, sampler):
-                if task is not None:
-                    task.cancel()
-                    with contextlib.suppress(asyncio.CancelledError):
-                        await task
+            for task in tasks:
+                task.cancel()
+                with contextlib.suppress(asyncio.CancelledError):
+                    await task
             worker_exited(os.getpid())
             if settings.otlp_endpoint is not None:
                 tracing.shutdown()

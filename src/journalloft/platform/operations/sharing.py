@@ -14,7 +14,12 @@ from typing import Any, NotRequired, TypedDict
 
 from sqlalchemy import Connection
 
-from journalloft.platform.audit import audit_rows, record_access, record_reads
+from journalloft.platform.audit import (
+    AuditUnavailable,
+    audit_rows,
+    record_access,
+    record_reads,
+)
 from journalloft.platform.changes import data_change
 from journalloft.platform.errors import (
     FieldError,
@@ -23,6 +28,7 @@ from journalloft.platform.errors import (
     NotFound,
     Problem,
     RateLimited,
+    ServiceUnavailable,
     Unauthorized,
 )
 from journalloft.platform.identifiers import person_id_errors
@@ -45,6 +51,7 @@ from journalloft.platform.service_protocol import (
     RecordRejected,
     SharingService,
 )
+from journalloft.platform.storage.query_path import StoreUnavailable
 from journalloft.platform.storage.records import (
     IngestCounts,
     stored_row,
@@ -308,24 +315,60 @@ async def look_up(runtime: Runtime, access: ReaderAccess, body: Any) -> LookupAn
         raise refused[0][1]  # no municipality would answer: the first refusal is the answer
     found = await asyncio.gather(
         *(
-            look_up_in(runtime, access, tenant, patients=patients, options=body)
+            _look_up_or_unavailable(runtime, access, tenant, patients=patients, options=body)
             for tenant in targets
         )
     )
+    answered: list[tuple[Tenant, dict[str, dict[str, Any]]]] = []
+    for tenant, per_patient in zip(targets, found, strict=True):
+        if isinstance(per_patient, Problem):
+            if named is not None:
+                raise per_patient  # asked for by name: its database being down is the answer
+            refused.append((tenant, per_patient))
+        else:
+            answered.append((tenant, per_patient))
+    if not answered:
+        raise next(p for _, p in refused if isinstance(p, ServiceUnavailable))
     order = {p: i for i, p in enumerate(patients)}
     results = [
         {"patient": patient, "kommunenummer": tenant.kommunenummer, **fields}
-        for tenant, per_patient in zip(targets, found, strict=True)
+        for tenant, per_patient in answered
         for patient, fields in per_patient.items()
     ]
     results.sort(key=lambda r: (order[r["patient"]], r["kommunenummer"]))
     answer: LookupAnswer = {"results": results}
     if refused:
         answer["refused"] = [
-            {"kommunenummer": tenant.kommunenummer, "reason": problem.detail}
+            {
+                "kommunenummer": tenant.kommunenummer,
+                "reason": DATABASE_UNAVAILABLE
+                if isinstance(problem, ServiceUnavailable)
+                else problem.detail,
+            }
             for tenant, problem in refused
         ]
     return answer
+
+
+DATABASE_UNAVAILABLE = "its database is unavailable"
+
+
+async def _look_up_or_unavailable(
+    runtime: Runtime,
+    access: ReaderAccess,
+    tenant: Tenant,
+    *,
+    patients: Sequence[str],
+    options: Mapping[str, Any],
+) -> dict[str, dict[str, Any]] | ServiceUnavailable:
+    """:func:`look_up_in`, or the 503 of a municipality whose store cannot be reached or cannot
+    take its audit events (then nothing of it leaves), so the others still answer."""
+    try:
+        return await look_up_in(runtime, access, tenant, patients=patients, options=options)
+    except AuditUnavailable as problem:
+        return problem
+    except StoreUnavailable:
+        return ServiceUnavailable(f"municipality {tenant.kommunenummer}: {DATABASE_UNAVAILABLE}")
 
 
 async def look_up_in(

@@ -7,7 +7,7 @@ from collections.abc import Callable
 from typing import TypeVar
 
 from sqlalchemy import Connection
-from sqlalchemy.exc import IntegrityError
+from sqlalchemy.exc import IntegrityError, OperationalError
 
 from journalloft.platform.audit import AUDITED
 from journalloft.platform.errors import ServiceUnavailable
@@ -33,4 +33,11 @@ def in_unit_of_work(runtime: Runtime, kommunenummer: str, work: Callable[[Connec
             # Two requests raced to create the same record; the next attempt sees the winner's row.
             if attempt == UNIT_OF_WORK_ATTEMPTS:
                 raise ServiceUnavailable("the store is busy with the same records") from None
+        except OperationalError:
+            # The tenant's database is down or unreachable (or SQLite's file stayed locked). The
+            # unit was rolled back, or (if the connection broke during COMMIT) may have been
+            # committed: either way the client sends it again, and writes are idempotent.
+            raise ServiceUnavailable(
+                f"municipality {kommunenummer}: its database is unavailable; send it again later"
+            ) from None
     raise AssertionError("unreachable")

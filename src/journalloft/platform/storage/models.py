@@ -94,3 +94,24 @@ class Restriction(TenantModel, table=True):
     patient: str = Field(primary_key=True, max_length=11)
     restricted_at: datetime = utc_field()
     restricted_by: str = Field(max_length=128)
+
+
+class AuditSeal(TenantModel, table=True):
+    """A signed checkpoint over the audit log: the events after (``after_occurred_at``,
+    ``after_id``) up to and including (``last_occurred_at``, ``last_id``), in (time, id) order,
+    hash-chained from ``previous_hash`` to ``chain_hash``; see ``audit_seal.py``."""
+
+    __tablename__ = "audit_seal"
+    __table_args__ = ({"schema": TENANT},)
+
+    seq: int = Field(primary_key=True, sa_column_kwargs={"autoincrement": False})
+    sealed_at: datetime = utc_field()
+    after_occurred_at: datetime | None = utc_field(nullable=True)
+    after_id: int | None = Field(default=None, sa_type=BigInteger)
+    last_occurred_at: datetime = utc_field()
+    last_id: int = Field(sa_type=BigInteger)
+    event_count: int
+    previous_hash: str = Field(max_length=64)
+    chain_hash: str = Field(max_length=64)
+    key_id: str = Field(max_length=64)
+    signature: str = Field(max_length=128)

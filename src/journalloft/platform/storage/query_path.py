@@ -32,8 +32,9 @@ from concurrent.futures import ThreadPoolExecutor
 from typing import Any
 
 import orjson
+import psycopg
 from psycopg import AsyncConnection, AsyncRawCursor
-from psycopg_pool import AsyncConnectionPool
+from psycopg_pool import AsyncConnectionPool, PoolTimeout
 from sqlalchemy import Insert
 from sqlalchemy.engine import make_url
 from sqlalchemy.sql import ClauseElement
@@ -59,6 +60,11 @@ Row = Mapping[str, Any]
 
 class WriteRefused(Exception):
     """The store refused a write; nothing of it was committed."""
+
+
+class StoreUnavailable(Exception):
+    """The tenant's store cannot be reached (its server is down, refuses connections, or no
+    connection came within the query path's timeout); nothing was read."""
 
 
 class _Part:
@@ -109,10 +115,18 @@ class QueryPath:
             await asyncio.gather(*self._flushing.values(), return_exceptions=True)
 
     async def fetch(self, kommunenummer: str, *queries: Query) -> list[Rows]:
-        """Run the queries in this tenant's store; return their rows."""
+        """Run the queries in this tenant's store; return their rows.
+
+        Raises :class:`StoreUnavailable` when the store cannot be reached."""
         compiled = [(self._compile(statement), values) for statement, values in queries]
-        with tracing.span("query_path fetch", **{"db.statements": len(compiled)}):
-            return await self._fetch(kommunenummer, compiled)
+        try:
+            with tracing.span("query_path fetch", **{"db.statements": len(compiled)}):
+                return await self._fetch(kommunenummer, compiled)
+        except (psycopg.OperationalError, PoolTimeout, sqlite3.OperationalError) as exc:
+            sql_log.warning(
+                "tenant store unreachable: tenant=%s %s", kommunenummer, type(exc).__name__
+            )
+            raise StoreUnavailable(type(exc).__name__) from exc
 
     async def write(
         self,
@@ -199,10 +213,18 @@ class PostgresQueryPath(QueryPath):
     backend, some 40 kB each.
     """
 
-    def __init__(self, stores: Stores, *, pool_size: int, prepared_statements: int) -> None:
+    def __init__(
+        self,
+        stores: Stores,
+        *,
+        pool_size: int,
+        prepared_statements: int,
+        timeout: float = 5.0,
+    ) -> None:
         super().__init__(StatementCompiler.for_backend(postgres=True))
         assert stores.settings.database_url is not None
         self._stores = stores
+        self._timeout = timeout
         self._pool_size = pool_size
         self._prepared_statements = prepared_statements
         self._pools: dict[str, AsyncConnectionPool] = {}
@@ -227,7 +249,7 @@ class PostgresQueryPath(QueryPath):
                     libpq_url(url),
                     min_size=1,
                     max_size=self._pool_size,
-                    timeout=settings.database_statement_timeout_seconds,
+                    timeout=self._timeout,  # a server that is down fails its lookups in time
                     reconnect_timeout=24 * 3600,  # keep trying while the server is away
                     kwargs={
                         "autocommit": True,
@@ -431,5 +453,6 @@ def connect_query_path(stores: Stores, *, pool_size: int | None = None) -> Query
             stores,
             pool_size=pool_size or settings.query_pool_size,
             prepared_statements=settings.query_prepared_statements,
+            timeout=settings.query_timeout_seconds,
         )
     return SqliteQueryPath(stores)

@@ -1,0 +1,369 @@
+"""A tamper-evident audit log: hash chains over each tenant's events, in signed checkpoints.
+
+Events are written by many processes, and a lookup's are group-committed, so the order in which
+events commit is not the order of their (``occurred_at``, ``id``), and an event id is assigned
+before its commit. A chain computed at write time would need one serialisation point per tenant
+on the hot path. Instead a *sealer* runs beside the platform (every
+``JOURNALLOFT_AUDIT_SEAL_INTERVAL_SECONDS`` in each serving process, or ``journalloft audit
+seal``) and seals what the review feed already treats as settled: the events at least
+:data:`~journalloft.platform.audit.FEED_DELAY_SECONDS` old, in (``occurred_at``, ``id``) order,
+after the last seal's position.
+
+A seal (a row of ``audit_seal`` in the tenant's own store) records the position it continues
+from, the position of its last event, how many events it covers, the chain hash before them and
+after them, and an Ed25519 signature over all of that and the kommunenummer. The chain is
+``h₀ = SHA-256("journalloft-audit:" + kommunenummer)``, ``hᵢ = SHA-256(hᵢ₋₁ ‖ canonical(eventᵢ))``
+where the canonical form of an event is the JSON array of every column, the id included.
+
+Sealers of several processes serialise per tenant on the seal's primary key (``seq``) inside one
+transaction of the tenant's store (PostgreSQL: plus a transaction-scoped advisory lock per tenant;
+a sealer that finds it taken leaves that tenant to the one holding it; SQLite: ``BEGIN
+IMMEDIATE``). Lookups never wait for it:
+sealing costs the hot path nothing.
+
+:func:`verify` recomputes every chain segment and reports, per seal: a signature that is not a
+trusted key's or does not verify, a seal missing from the sequence, a segment with fewer events
+(removed), more (inserted) or the same number with another hash (altered); and how many events are
+not sealed yet. What it cannot see (see docs/operations.md): changes to events not yet sealed
+(the last few minutes), and someone who holds the signing key. Cutting the newest seals away
+together with their events is visible only against a copy of the newest seal kept elsewhere: each
+seal is logged (``journalloft.audit``, with its chain hash) as it is made.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import json
+import logging
+import os
+from collections.abc import Mapping
+from dataclasses import dataclass, field
+from datetime import datetime, timedelta
+from pathlib import Path
+from typing import Any
+
+from cryptography.exceptions import InvalidSignature
+from cryptography.hazmat.primitives import serialization
+from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PrivateKey, Ed25519PublicKey
+from sqlalchemy import Connection, and_, delete, insert, or_, select, text
+
+from journalloft.platform.audit import AUDIT_EVENT, FEED_DELAY_SECONDS, retention_cutoff
+from journalloft.platform.settings import Settings
+from journalloft.platform.storage.engines import Stores
+from journalloft.platform.storage.models import AuditSeal
+from journalloft.platform.storage.tables import rfc3339
+
+AUDIT_SEAL = AuditSeal.__table__  # type: ignore[attr-defined]
+EVENT_COLUMNS = tuple(column.key for column in AUDIT_EVENT.c)
+MAX_EVENTS_PER_SEAL = 10_000
+"""Events per seal at most (a seal's events are read into memory once): a backlog is sealed in
+several seals, in one transaction."""
+SEAL_LOCK_BASE = 0x4A4C_0000  # "JL": the advisory lock of tenant 1804 is SEAL_LOCK_BASE + 1804
+
+log = logging.getLogger("journalloft.audit")
+
+
+def key_id(public: Ed25519PublicKey) -> str:
+    raw = public.public_bytes(serialization.Encoding.Raw, serialization.PublicFormat.Raw)
+    return hashlib.sha256(raw).hexdigest()
+
+
+def public_pem(public: Ed25519PublicKey) -> str:
+    return public.public_bytes(
+        serialization.Encoding.PEM, serialization.PublicFormat.SubjectPublicKeyInfo
+    ).decode("ascii")
+
+
+def load_public_key(pem: bytes) -> Ed25519PublicKey:
+    key = serialization.load_pem_public_key(pem)
+    if not isinstance(key, Ed25519PublicKey):
+        raise ValueError("an audit seal key is an Ed25519 public key")
+    return key
+
+
+def load_seal_key(settings: Settings) -> Ed25519PrivateKey:
+    """The platform's sealing key: ``JOURNALLOFT_AUDIT_SEAL_KEY_FILE`` (PEM, PKCS#8), or a
+    development key made on first use at ``<data dir>/audit-seal-dev-key.pem``."""
+    path = settings.audit_seal_key_file or settings.data_path / "audit-seal-dev-key.pem"
+    if path.exists():
+        key = serialization.load_pem_private_key(path.read_bytes(), password=None)
+        if not isinstance(key, Ed25519PrivateKey):
+            raise ValueError(f"{path}: the audit seal key must be an Ed25519 key")
+        return key
+    if settings.audit_seal_key_file is not None:
+        raise FileNotFoundError(f"audit seal key file {path} does not exist")
+    if settings.environment == "production":
+        raise ValueError("production needs JOURNALLOFT_AUDIT_SEAL_KEY_FILE (no development key)")
+    key = Ed25519PrivateKey.generate()
+    pem = key.private_bytes(
+        serialization.Encoding.PEM,
+        serialization.PrivateFormat.PKCS8,
+        serialization.NoEncryption(),
+    )
+    path.parent.mkdir(parents=True, exist_ok=True)
+    try:
+        descriptor = os.open(path, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o600)
+    except FileExistsError:  # another process made it first: use theirs
+        return load_seal_key(settings)
+    with os.fdopen(descriptor, "wb") as handle:
+        handle.write(pem)
+    return key
+
+
+def genesis(kommunenummer: str) -> str:
+    return hashlib.sha256(f"journalloft-audit:{kommunenummer}".encode()).hexdigest()
+
+
+def _value(value: Any) -> Any:
+    return rfc3339(value) if isinstance(value, datetime) else value
+
+
+def canonical_event(row: Mapping[Any, Any]) -> bytes:
+    values = [_value(row[name]) for name in EVENT_COLUMNS]
+    return json.dumps(values, ensure_ascii=False, separators=(",", ":")).encode("utf-8")
+
+
+def chain(previous: str, row: Mapping[Any, Any]) -> str:
+    return hashlib.sha256(bytes.fromhex(previous) + canonical_event(row)).hexdigest()
+
+
+SIGNED_FIELDS = (
+    "seq",
+    "after_occurred_at",
+    "after_id",
+    "last_occurred_at",
+    "last_id",
+    "event_count",
+    "previous_hash",
+    "chain_hash",
+    "sealed_at",
+    "key_id",
+)
+
+
+def seal_message(kommunenummer: str, seal: Mapping[str, Any]) -> bytes:
+    document = {"kommunenummer": kommunenummer, **{k: _value(seal[k]) for k in SIGNED_FIELDS}}
+    return json.dumps(document, sort_keys=True, separators=(",", ":")).encode("utf-8")
+
+
+def _after(position: tuple[datetime, int] | None) -> Any:
+    table = AUDIT_EVENT
+    if position is None:
+        return None
+    occurred_at, event_id = position
+    return or_(
+        table.c.occurred_at > occurred_at,
+        and_(table.c.occurred_at == occurred_at, table.c.id > event_id),
+    )
+
+
+def _up_to(position: tuple[datetime, int]) -> Any:
+    table = AUDIT_EVENT
+    occurred_at, event_id = position
+    return or_(
+        table.c.occurred_at < occurred_at,
+        and_(table.c.occurred_at == occurred_at, table.c.id <= event_id),
+    )
+
+
+def _last_seal(connection: Connection) -> dict[str, Any] | None:
+    row = connection.execute(select(AUDIT_SEAL).order_by(AUDIT_SEAL.c.seq.desc()).limit(1)).first()
+    return dict(row._mapping) if row is not None else None
+
+
+def seal_tenant(
+    connection: Connection,
+    *,
+    kommunenummer: str,
+    key: Ed25519PrivateKey,
+    now: datetime,
+    postgres: bool,
+) -> list[dict[str, Any]]:
+    """Seal this tenant's settled events not sealed yet, in this transaction; the new seals."""
+    if postgres:
+        # another process sealing this tenant now does the work: do not wait for it
+        mine = connection.execute(
+            text("SELECT pg_try_advisory_xact_lock(:lock)"),
+            {"lock": SEAL_LOCK_BASE + int(kommunenummer)},
+        ).scalar_one()
+        if not mine:
+            return []
+    horizon = now - timedelta(seconds=FEED_DELAY_SECONDS)
+    made: list[dict[str, Any]] = []
+    while True:
+        last = _last_seal(connection)
+        position = (last["last_occurred_at"], last["last_id"]) if last else None
+        previous = last["chain_hash"] if last else genesis(kommunenummer)
+        query = select(AUDIT_EVENT).where(AUDIT_EVENT.c.occurred_at <= horizon)
+        after = _after(position)
+        if after is not None:
+            query = query.where(after)
+        rows = connection.execute(
+            query.order_by(AUDIT_EVENT.c.occurred_at, AUDIT_EVENT.c.id).limit(MAX_EVENTS_PER_SEAL)
+        ).mappings()
+        digest = previous
+        count = 0
+        final: Mapping[Any, Any] | None = None
+        for row in rows:
+            digest = chain(digest, row)
+            count += 1
+            final = row
+        if final is None:
+            return made
+        seal: dict[str, Any] = {
+            "seq": (last["seq"] if last else 0) + 1,
+            "sealed_at": now,
+            "after_occurred_at": position[0] if position else None,
+            "after_id": position[1] if position else None,
+            "last_occurred_at": final["occurred_at"],
+            "last_id": final["id"],
+            "event_count": count,
+            "previous_hash": previous,
+            "chain_hash": digest,
+            "key_id": key_id(key.public_key()),
+        }
+        seal["signature"] = key.sign(seal_message(kommunenummer, seal)).hex()
+        connection.execute(insert(AUDIT_SEAL).values(seal))
+        log.info(
+            "audit sealed tenant=%s seq=%d events=%d chain=%s",
+            kommunenummer,
+            seal["seq"],
+            count,
+            digest,
+        )
+        made.append(seal)
+        if count < MAX_EVENTS_PER_SEAL:
+            return made
+
+
+def seal_all(
+    stores: Stores, kommunenummere: list[str], *, key: Ed25519PrivateKey, now: datetime
+) -> dict[str, int]:
+    """Seal every tenant named; events sealed per tenant. One tenant failing does not stop the
+    others (it is logged and tried again next time)."""
+    sealed: dict[str, int] = {}
+    for kommunenummer in kommunenummere:
+        try:
+            with stores.tenant_transaction(kommunenummer) as connection:
+                seals = seal_tenant(
+                    connection,
+                    kommunenummer=kommunenummer,
+                    key=key,
+                    now=now,
+                    postgres=stores.postgres,
+                )
+        except Exception:
+            log.exception("audit sealing failed tenant=%s", kommunenummer)
+            continue
+        sealed[kommunenummer] = sum(seal["event_count"] for seal in seals)
+    return sealed
+
+
+def purge_seals(connection: Connection, *, cutoff: datetime) -> int:
+    """Delete the seals whose every event is past retention (the purge deleted those events)."""
+    result = connection.execute(delete(AUDIT_SEAL).where(AUDIT_SEAL.c.last_occurred_at < cutoff))
+    return int(result.rowcount or 0)
+
+
+@dataclass(slots=True)
+class Verification:
+    kommunenummer: str
+    seals: int = 0
+    events_checked: int = 0
+    unsealed: int = 0
+    skipped: int = 0
+    """Seals whose segment reaches back past the retention cutoff: partly purged, not checked."""
+    problems: list[str] = field(default_factory=list)
+
+    @property
+    def intact(self) -> bool:
+        return not self.problems
+
+
+def verify(
+    connection: Connection,
+    *,
+    kommunenummer: str,
+    trusted: Mapping[str, Ed25519PublicKey],
+    now: datetime,
+    retention_years: int,
+) -> Verification:
+    """Check every seal's signature and continuity, and recompute every sealed segment."""
+    report = Verification(kommunenummer)
+    cutoff = retention_cutoff(now, retention_years)
+    seals = [dict(row._mapping) for row in connection.execute(select(AUDIT_SEAL).order_by("seq"))]
+    report.seals = len(seals)
+    previous: dict[str, Any] | None = None
+    for seal in seals:
+        name = f"seal {seal['seq']}"
+        public = trusted.get(seal["key_id"])
+        if public is None:
+            report.problems.append(f"{name}: signed by an untrusted key {seal['key_id'][:16]}…")
+        else:
+            try:
+                public.verify(bytes.fromhex(seal["signature"]), seal_message(kommunenummer, seal))
+            except (InvalidSignature, ValueError):
+                report.problems.append(f"{name}: its signature does not verify (seal altered)")
+        start = (
+            (seal["after_occurred_at"], seal["after_id"])
+            if seal["after_occurred_at"] is not None
+            else None
+        )
+        if previous is None:
+            if seal["seq"] != 1 and (start is None or start[0] >= cutoff):
+                report.problems.append(f"seals before {seal['seq']} are missing")
+            if seal["seq"] == 1 and seal["previous_hash"] != genesis(kommunenummer):
+                report.problems.append(f"{name}: does not start the chain")
+        else:
+            if seal["seq"] != previous["seq"] + 1:
+                report.problems.append(
+                    f"seals {previous['seq'] + 1}..{seal['seq'] - 1} are missing"
+                )
+            if (
+                start != (previous["last_occurred_at"], previous["last_id"])
+                or seal["previous_hash"] != previous["chain_hash"]
+            ):
+                report.problems.append(f"{name}: does not continue seal {previous['seq']}")
+        previous = seal
+        if start is not None and start[0] < cutoff:
+            report.skipped += 1  # its oldest events may be purged by retention
+            continue
+        query = select(AUDIT_EVENT).where(_up_to((seal["last_occurred_at"], seal["last_id"])))
+        after = _after(start)
+        if after is not None:
+            query = query.where(after)
+        digest = seal["previous_hash"]
+        count = 0
+        for row in connection.execute(
+            query.order_by(AUDIT_EVENT.c.occurred_at, AUDIT_EVENT.c.id)
+        ).mappings():
+            digest = chain(digest, row)
+            count += 1
+        report.events_checked += count
+        span = (
+            f"{name} (events after {rfc3339(start[0]) if start else 'the start'}"
+            f" up to {rfc3339(seal['last_occurred_at'])} id {seal['last_id']})"
+        )
+        if count < seal["event_count"]:
+            report.problems.append(
+                f"{span}: {seal['event_count'] - count} event(s) removed"
+                + (" (and others changed)" if digest != seal["chain_hash"] else "")
+            )
+        elif count > seal["event_count"]:
+            report.problems.append(f"{span}: {count - seal['event_count']} event(s) inserted")
+        elif digest != seal["chain_hash"]:
+            report.problems.append(f"{span}: event(s) altered")
+    query = select(AUDIT_EVENT.c.id)
+    if previous is not None:
+        query = query.where(_after((previous["last_occurred_at"], previous["last_id"])))
+    report.unsealed = len(connection.execute(query).all())
+    return report
+
+
+def trusted_keys(key: Ed25519PrivateKey, extra: list[Path]) -> dict[str, Ed25519PublicKey]:
+    """The platform's own public key, and public keys from PEM files (an exporting platform's)."""
+    keys = {key_id(key.public_key()): key.public_key()}
+    for path in extra:
+        public = load_public_key(path.read_bytes())
+        keys[key_id(public)] = public
+    return keys
