@@ -88,6 +88,17 @@ def parse_instant(value: str, *, now: datetime) -> datetime:
     return check_instant(parse_rfc3339(value), now=now)
 
 
+def optional_date(value: object) -> date | None:
+    """A record's optional ``YYYY-MM-DD`` field as a date; None when absent, null or not a
+    date (the platform has already refused an invalid one before a service sees the record)."""
+    if not isinstance(value, str):
+        return None
+    try:
+        return parse_date(value)
+    except InvalidInstant:
+        return None
+
+
 def parse_date(value: str) -> date:
     """A ``YYYY-MM-DD`` date from 1900-01-01 on; :class:`InvalidInstant` otherwise."""
     if _DATE.fullmatch(value) is None:

@@ -16,14 +16,15 @@ in one place. ``docs/services.md`` walks through writing a service with it.
 - Time and people: :data:`OSLO` and :func:`today_in_oslo` (what "today" is in Norway),
   :func:`parse_person_id` (a person id's kind and birth date, e.g. for a demo generator),
   :func:`synthetic_hpr_number` (an HPR number no real person has, for demo data).
-- Schemas: :data:`SCHEMA_BASE`, the prefix of every ``$id``; :func:`parse_rfc3339`, the
-  platform's one reading of an RFC 3339 instant (every ``date-time`` field of a record is already
-  checked for syntax and range before ``prepare`` sees it).
+- Schemas: :data:`SCHEMA_BASE`, the prefix of every ``$id``; :func:`parse_rfc3339` and
+  :func:`optional_date`, the platform's one reading of an RFC 3339 instant and of a
+  ``YYYY-MM-DD`` date (every ``date-time`` and ``date`` field of a record is already checked for
+  syntax and range before ``prepare`` sees it).
 """
 
 from journalloft.platform.errors import FieldError
 from journalloft.platform.identifiers import PersonId, parse_person_id, synthetic_hpr_number
-from journalloft.platform.instants import OSLO, parse_rfc3339, today_in_oslo
+from journalloft.platform.instants import OSLO, optional_date, parse_rfc3339, today_in_oslo
 from journalloft.platform.jsonschemas import SCHEMA_BASE
 from journalloft.platform.service_protocol import (
     IngestContext,
@@ -60,6 +61,7 @@ __all__ = [
     "SharingService",
     "UTCDateTime",
     "among_people",
+    "optional_date",
     "parse_person_id",
     "parse_rfc3339",
     "shared_record_columns",

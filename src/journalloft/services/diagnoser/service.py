@@ -25,6 +25,7 @@ from journalloft.platform.plugin import (
     Lookup,
     QueryContext,
     RecordRejected,
+    optional_date,
     today_in_oslo,
 )
 from journalloft.services.diagnoser import demo
@@ -57,17 +58,7 @@ from journalloft.services.diagnoser.status import (
 SCHEMAS: Final = SCHEMA_BASE + "diagnoser/v1/"
 DEFAULT_RESOLVED_WINDOW_YEARS: Final = 5
 MAX_RESOLVED_WINDOW_YEARS: Final = 100
-_ISO_DATE: Final = re.compile(r"[0-9]{4}-[0-9]{2}-[0-9]{2}")
 _HPR: Final = re.compile(r"[1-9][0-9]{6,8}")
-
-
-def _parse_date(value: object) -> date | None:
-    if not isinstance(value, str) or not _ISO_DATE.fullmatch(value):
-        return None
-    try:
-        return date.fromisoformat(value)
-    except ValueError:
-        return None
 
 
 def _recorded_date(
@@ -77,7 +68,7 @@ def _recorded_date(
     value = record.get(name)
     if value is None:
         return None
-    parsed = _parse_date(value)
+    parsed = optional_date(value)
     if parsed is None:
         errors.append(FieldError(f"/{name}", "is not a valid date (YYYY-MM-DD)"))
     elif parsed > today:

@@ -7,7 +7,6 @@ stay, and whom to call; and is each service active, paused, planned or ended tod
 from __future__ import annotations
 
 import random
-import re
 from collections.abc import Iterable, Mapping, Sequence
 from datetime import date, datetime, timedelta
 from pathlib import Path
@@ -22,6 +21,7 @@ from journalloft.platform.plugin import (
     Lookup,
     QueryContext,
     RecordRejected,
+    optional_date,
     today_in_oslo,
 )
 from journalloft.services.kommunale_tjenester import demo
@@ -47,16 +47,6 @@ from journalloft.services.kommunale_tjenester.status import service_status, sort
 SCHEMAS: Final = SCHEMA_BASE + "kommunale_tjenester/v1/"
 DEFAULT_ENDED_WINDOW_DAYS: Final = 90
 MAX_ENDED_WINDOW_DAYS: Final = 3650
-_ISO_DATE: Final = re.compile(r"^[0-9]{4}-[0-9]{2}-[0-9]{2}$")
-
-
-def _parse_date(value: object) -> date | None:
-    if not isinstance(value, str) or not _ISO_DATE.fullmatch(value):
-        return None
-    try:
-        return date.fromisoformat(value)
-    except ValueError:
-        return None
 
 
 def _service_code_error(value: object) -> tuple[str | None, str | None]:
@@ -85,12 +75,12 @@ def service_columns(record: Mapping[str, Any]) -> ServiceColumns:
     code, reason = _service_code_error(record.get("service_code"))
     if reason is not None:
         errors.append(FieldError("/service_code", reason))
-    start = _parse_date(record.get("start"))
+    start = optional_date(record.get("start"))
     if start is None:
         errors.append(FieldError("/start", "is not a valid date (YYYY-MM-DD)"))
     end = None
     if record.get("end") is not None:
-        end = _parse_date(record["end"])
+        end = optional_date(record["end"])
         if end is None:
             errors.append(FieldError("/end", "is not a valid date (YYYY-MM-DD)"))
         elif start is not None and end < start:
