@@ -10,11 +10,12 @@ from __future__ import annotations
 
 import random
 from collections.abc import Sequence
+from dataclasses import replace
 from datetime import datetime, timedelta
 from typing import Any, Literal
 
 from journalloft.platform.plugin import synthetic_hpr_number
-from journalloft.services.news2.scoring import Vitals, score
+from journalloft.services.news2.scoring import VITAL_SIGNS, Vitals, score
 
 Profile = Literal["high", "medium", "scale2", "stable"]
 PROFILES: tuple[Profile, ...] = ("high", "medium", "scale2", "stable")
@@ -81,13 +82,7 @@ def _record(
         "updated": min(effective + timedelta(minutes=rng.randint(1, 15)), now).isoformat(),
         "effective": effective.isoformat(),
         "spo2_scale": vitals.spo2_scale,
-        "respiration_rate": vitals.respiration_rate,
-        "spo2": vitals.spo2,
-        "supplemental_oxygen": vitals.supplemental_oxygen,
-        "systolic_bp": vitals.systolic_bp,
-        "pulse": vitals.pulse,
-        "consciousness": vitals.consciousness,
-        "temperature": vitals.temperature,
+        **{name: getattr(vitals, name) for name in VITAL_SIGNS},
         "recorded_by": recorded_by,
         "location": location,
     }
@@ -116,14 +111,7 @@ def demo_records(
             severity = FINAL_SEVERITY[profile] * progress**1.5 if profile != "stable" else 0.05
             vitals = _vitals(severity, profile=profile, noise=0.0 if last else 1.0, rng=rng)
             if last and index == incomplete:
-                vitals = Vitals(
-                    spo2_scale=vitals.spo2_scale,
-                    respiration_rate=vitals.respiration_rate,
-                    spo2=vitals.spo2,
-                    supplemental_oxygen=vitals.supplemental_oxygen,
-                    systolic_bp=vitals.systolic_bp,
-                    pulse=vitals.pulse,
-                )
+                vitals = replace(vitals, consciousness=None, temperature=None)
             effective = start + step * k - timedelta(minutes=rng.randint(0, 20))
             records.append(
                 _record(

@@ -26,13 +26,14 @@ from __future__ import annotations
 
 from bisect import bisect_left
 from collections.abc import Callable, Mapping
-from dataclasses import dataclass
+from dataclasses import dataclass, fields
 from functools import lru_cache
 from math import isfinite
 from typing import Literal
 
 __all__ = [
     "PARAMETERS",
+    "VITAL_SIGNS",
     "Risk",
     "Score",
     "Vitals",
@@ -77,6 +78,19 @@ class Vitals:
     pulse: int | None = None
     consciousness: str | None = None
     temperature: float | None = None
+
+
+VITAL_SIGNS: tuple[str, ...] = tuple(f.name for f in fields(Vitals) if f.name != "spo2_scale")
+"""The vital signs, listed once: the fields of :class:`Vitals` (besides the SpO2 scale), in the
+order :func:`score_parts` takes them. The record, the stored row, the board's measurement and the
+demo generator are built from this list; a test holds the table, the JSON Schemas and the typed
+shapes to it (``tests/services/news2/test_fields.py``)."""
+NUMERIC_VITAL_SIGNS: dict[str, type[int] | type[float]] = {
+    f.name: float if "float" in str(f.type) else int
+    for f in fields(Vitals)
+    if f.name in VITAL_SIGNS and ("int" in str(f.type) or "float" in str(f.type))
+}
+"""The measured numbers among them, with the type each is stored as."""
 
 
 @dataclass(frozen=True, slots=True)
@@ -273,13 +287,6 @@ def score(vitals: Vitals) -> Score:
     unknown consciousness level.
     """
     total, risk, complete, parameters = score_parts(
-        vitals.spo2_scale,
-        vitals.respiration_rate,
-        vitals.spo2,
-        vitals.supplemental_oxygen,
-        vitals.systolic_bp,
-        vitals.pulse,
-        vitals.consciousness,
-        vitals.temperature,
+        vitals.spo2_scale, *(getattr(vitals, name) for name in VITAL_SIGNS)
     )
     return Score(total=total, risk=risk, complete=complete, parameters=parameters)

@@ -26,7 +26,9 @@ from journalloft.platform.plugin import (
 )
 from journalloft.services.news2 import demo, repository
 from journalloft.services.news2.scoring import (
+    NUMERIC_VITAL_SIGNS,
     PARAMETERS,
+    VITAL_SIGNS,
     Vitals,
     clinical_risk,
     score,
@@ -34,8 +36,8 @@ from journalloft.services.news2.scoring import (
 )
 from journalloft.services.news2.shapes import (
     Change,
-    MeasurementColumns,
     MeasurementOut,
+    MeasurementRow,
     PatientResult,
     RecordedByOut,
     ScoreOut,
@@ -61,17 +63,12 @@ def _spo2_scale(value: Any) -> Literal[1, 2]:
 
 def vitals_of(values: Mapping[str, Any]) -> Vitals:
     """The vital signs of a record or a stored row; ``None`` where not measured."""
-    temperature = values.get("temperature")
-    return Vitals(
-        spo2_scale=_spo2_scale(values["spo2_scale"]),
-        respiration_rate=_optional_int(values.get("respiration_rate")),
-        spo2=_optional_int(values.get("spo2")),
-        supplemental_oxygen=values.get("supplemental_oxygen"),
-        systolic_bp=_optional_int(values.get("systolic_bp")),
-        pulse=_optional_int(values.get("pulse")),
-        consciousness=values.get("consciousness"),
-        temperature=None if temperature is None else float(temperature),
-    )
+    measured: dict[str, Any] = {}
+    for name in VITAL_SIGNS:
+        value = values.get(name)
+        kind = NUMERIC_VITAL_SIGNS.get(name)
+        measured[name] = value if value is None or kind is None else kind(value)
+    return Vitals(spo2_scale=_spo2_scale(values["spo2_scale"]), **measured)
 
 
 def _effective_errors(effective: datetime, now: datetime) -> list[FieldError]:
@@ -175,7 +172,7 @@ def decode_source_scores(text: str) -> dict[str, int | None]:
     return {name: None if v == "-" else int(v) for name, v in zip(PARAMETERS, values, strict=True)}
 
 
-def prepare_measurement(record: Mapping[str, Any], *, now: datetime) -> MeasurementColumns:
+def prepare_measurement(record: Mapping[str, Any], *, now: datetime) -> dict[str, Any]:
     """Check a schema-valid record against the rules beyond its schema; return its columns.
 
     Raises :class:`RecordRejected` with every violation: ``effective`` more than 5 minutes after
@@ -204,13 +201,7 @@ def prepare_measurement(record: Mapping[str, Any], *, now: datetime) -> Measurem
     return {
         "effective": effective,
         "spo2_scale": vitals.spo2_scale,
-        "respiration_rate": vitals.respiration_rate,
-        "spo2": vitals.spo2,
-        "supplemental_oxygen": vitals.supplemental_oxygen,
-        "systolic_bp": vitals.systolic_bp,
-        "pulse": vitals.pulse,
-        "consciousness": vitals.consciousness,
-        "temperature": vitals.temperature,
+        **{name: getattr(vitals, name) for name in VITAL_SIGNS},
         "recorded_by_name": recorded_by.get("name"),
         "recorded_by_hpr": recorded_by.get("hpr"),
         "location": record.get("location"),
@@ -224,31 +215,25 @@ def _in_utc(instant: datetime) -> datetime:
     return instant if instant.tzinfo is UTC else instant.astimezone(UTC)
 
 
+_VITALS_START = MeasurementRow._fields.index(VITAL_SIGNS[0])
+_VITALS_END = _VITALS_START + len(VITAL_SIGNS)
+if MeasurementRow._fields[_VITALS_START:_VITALS_END] != VITAL_SIGNS:  # pragma: no cover
+    raise ImportError("news2: MeasurementRow must hold the vital signs in VITAL_SIGNS' order")
+_SCALE_AT = VITAL_SIGNS.index("spo2") + 1
+_BOARD_VITALS = (*VITAL_SIGNS[:_SCALE_AT], "spo2_scale", *VITAL_SIGNS[_SCALE_AT:])
+"""A board measurement's vital signs, with the SpO2 scale beside SpO2 (the answer's order)."""
+
+
 def measurement_out(row: tuple[Any, ...]) -> MeasurementOut:
     """One stored measurement as the board sees it, scored now.
 
-    ``row`` has the fields of :class:`~.schemas.MeasurementRow` in its order: the driver's plain
+    ``row`` has the fields of :class:`~.shapes.MeasurementRow` in its order: the driver's plain
     tuple or a ``MeasurementRow``. It is scored as :func:`vitals_of` and :func:`.scoring.score`
     would, without building either per row.
     """
-    (
-        _patient,
-        record_id,
-        updated,
-        effective,
-        spo2_scale,
-        respiration_rate,
-        spo2,
-        supplemental_oxygen,
-        systolic_bp,
-        pulse,
-        consciousness,
-        temperature,
-        recorded_by_name,
-        recorded_by_hpr,
-        location,
-        source_scores,
-    ) = row
+    _patient, record_id, updated, effective, spo2_scale = row[:_VITALS_START]
+    measured = row[_VITALS_START:_VITALS_END]
+    recorded_by_name, recorded_by_hpr, location, source_scores = row[_VITALS_END:]
     if source_scores is not None:
         # scored by the source, which sent the sub-scores without the vital signs
         parameters = decode_source_scores(source_scores)
@@ -258,16 +243,7 @@ def measurement_out(row: tuple[Any, ...]) -> MeasurementOut:
     else:
         # the columns' types already make these ints, a float and a bool (score_parts checks
         # the scale), so the row's values go to the chart as they are
-        total, risk, complete, parameters = score_parts(
-            spo2_scale,
-            respiration_rate,
-            spo2,
-            supplemental_oxygen,
-            systolic_bp,
-            pulse,
-            consciousness,
-            temperature,
-        )
+        total, risk, complete, parameters = score_parts(spo2_scale, *measured)
     recorded_by: RecordedByOut | None = None
     if recorded_by_name is not None or recorded_by_hpr is not None:
         recorded_by = {"name": recorded_by_name, "hpr": recorded_by_hpr}
@@ -279,22 +255,22 @@ def measurement_out(row: tuple[Any, ...]) -> MeasurementOut:
     }
     if source_scores is not None:
         scored["scored_by"] = "source"
-    return {
+    out: dict[str, Any] = {
         "id": record_id,
         "effective": _in_utc(effective),
         "updated": _in_utc(updated),
-        "respiration_rate": respiration_rate,
-        "spo2": spo2,
-        "spo2_scale": spo2_scale,
-        "supplemental_oxygen": supplemental_oxygen,
-        "systolic_bp": systolic_bp,
-        "pulse": pulse,
-        "consciousness": consciousness,
-        "temperature": temperature,
+        **dict(
+            zip(
+                _BOARD_VITALS,
+                (*measured[:_SCALE_AT], spo2_scale, *measured[_SCALE_AT:]),
+                strict=True,
+            )
+        ),
         "recorded_by": recorded_by,
         "location": location,
         "score": scored,
     }
+    return cast(MeasurementOut, out)  # its vital signs are the list's (tests/…/test_fields.py)
 
 
 def trend_of(measurements: Sequence[MeasurementOut]) -> Trend | None:

@@ -40,26 +40,11 @@ class News2Record(TypedDict):
     source_scores: NotRequired[dict[str, int | None] | None]
 
 
-class MeasurementColumns(TypedDict):
-    """The service's own columns of one stored measurement."""
-
-    effective: datetime
-    spo2_scale: int
-    respiration_rate: int | None
-    spo2: int | None
-    supplemental_oxygen: bool | None
-    systolic_bp: int | None
-    pulse: int | None
-    consciousness: str | None
-    temperature: float | None
-    recorded_by_name: str | None
-    recorded_by_hpr: str | None
-    location: str | None
-    source_scores: str | None
-
-
 class MeasurementRow(NamedTuple):
-    """One stored measurement as the repository reads it (a row, not an ORM instance)."""
+    """One stored measurement as the repository reads it (a row, not an ORM instance): the
+    columns the lookup selects, in order. The vital signs among them are
+    :data:`~.scoring.VITAL_SIGNS`, in that order (checked when the service is imported);
+    ``prepare`` returns the same fields after ``updated`` as a dict."""
 
     patient: str
     record_id: str
