@@ -122,6 +122,22 @@ def vitals(record_id: str, patient: str, *, ago_minutes: int = 3, **fields: Any)
     return record
 
 
+def source_scored(record_id: str, patient: str, *, ago_minutes: int) -> dict[str, Any]:
+    """A NEWS2 score the journal system computed and sent without the vital signs."""
+    at = (datetime.now(UTC) - timedelta(minutes=ago_minutes)).isoformat()
+    parameters = ("respiration_rate", "spo2", "air_or_oxygen", "systolic_bp", "pulse")
+    scores = {name: 0 for name in (*parameters, "consciousness", "temperature")}
+    return {
+        "id": record_id,
+        "patient": patient,
+        "updated": at,
+        "effective": at,
+        "spo2_scale": 1,
+        "source_scores": scores,
+        "total_score": 0,
+    }
+
+
 def push(platform: TestPlatform, service: str, *records: dict[str, Any]) -> None:
     response = platform.client.post(
         f"/v1/tenants/1804/{service}/records",
@@ -207,7 +223,7 @@ def test_the_board_as_a_legevakt_sees_it(clinic: Clinic) -> None:
         vitals("c-1", CECILIE, ago_minutes=90, pulse=115, respiration_rate=22, temperature=38.4),
         vitals("d-1", DAG, ago_minutes=5, systolic_bp=None, consciousness=None),
         vitals("e-1", EVA, ago_minutes=300, pulse=75),
-        vitals("e-2", EVA, ago_minutes=20, pulse=72),
+        source_scored("e-2", EVA, ago_minutes=20),
     )
     push(
         platform,
@@ -241,6 +257,9 @@ def test_the_board_as_a_legevakt_sees_it(clinic: Clinic) -> None:
     dag = row_of(browser, DAG)
     assert dag is not None
     assert "ufullstendig" in dag.find_element(By.CSS_SELECTOR, "td.marks").text
+    eva = row_of(browser, EVA)
+    assert eva is not None
+    assert "skåret av kilden" in eva.find_element(By.CSS_SELECTOR, "td.marks").text
     anne = row_of(browser, ANNE)
     assert anne is not None
     assert anne.find_element(By.CSS_SELECTOR, "td.trend").text == "↑ stigende"

@@ -239,6 +239,7 @@ class Board:
                         ],
                         "effective": newest["latest"]["effective"],
                         "trend": newest["trend"],
+                        "source_scored": newest["latest"]["score"].get("scored_by") == "source",
                     }
             if services is not None:
                 found = [e for (p, _), e in services.entries.items() if p == patient]

@@ -56,6 +56,7 @@ function render() {
     const n = p.news2;
     const marks = el("td", { class: "marks" });
     if (n && !n.complete) marks.append(el("span", { class: "mark", title: `Ikke målt: ${n.unscored.join(", ")}` }, "ufullstendig"));
+    if (n && n.source_scored) marks.append(el("span", { class: "mark", title: "Skåren er regnet ut av journalsystemet, ikke av plattformen" }, "skåret av kilden"));
     if (p.restricted) marks.append(el("span", { class: "mark" }, "sperret"));
     const services = el("ul", { class: "services" });
     for (const s of p.services || []) {
