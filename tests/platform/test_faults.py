@@ -382,6 +382,38 @@ def test_sigterm_finishes_what_is_in_flight_refuses_new_requests_and_exits(
     assert len([i for i in ids if i.startswith("b7-")]) == BATCH
 
 
+def test_sigterm_ends_open_streams_with_a_retry_hint(tmp_path: Path) -> None:
+    """An open event stream is told the server is stopping (a ``disconnect`` with a ``retry``
+    hint), so the board reconnects with its last id elsewhere; the process then exits."""
+    platform = ServedPlatform(tmp_path, settings={"JOURNALLOFT_SHUTDOWN_GRACE_SECONDS": "15"})
+    with served(platform) as running:
+        legevakt = running.headers("bodo-legevakt")
+        process = running.process
+        assert process is not None
+        made = httpx.post(
+            running.url + "/v1/news2/subscriptions",
+            json={"patients": PEOPLE[:2], "kommuner": ["1804"]},
+            headers=legevakt,
+            timeout=10,
+        )
+        assert made.status_code == 201, made.text
+        lines: list[str] = []
+        with httpx.stream(
+            "GET", running.url + made.json()["events"], headers=legevakt, timeout=20
+        ) as stream:
+            for line in stream.iter_lines():
+                lines.append(line)
+                if line.startswith("event: snapshot"):
+                    process.send_signal(signal.SIGTERM)
+                if any(seen.startswith("event: disconnect") for seen in lines) and not line:
+                    break  # the whole disconnect event (up to its blank line) is read
+        told = "\n".join(lines)
+        assert "event: disconnect" in told
+        assert "stopping" in told
+        assert "retry: 1000" in told
+        process.wait(timeout=15)
+
+
 def refusal(url: str, headers: dict[str, str]) -> httpx.Response | None:
     answer = httpx.post(url, json={"patients": PEOPLE[:1]}, headers=headers, timeout=5)
     return answer if answer.status_code == 503 else None

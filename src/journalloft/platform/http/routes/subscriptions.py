@@ -8,9 +8,11 @@ notices a client that has gone away or stopped reading (``send_timeout``).
 
 # No "from __future__ import annotations": FastAPI must see the dependency types as values.
 
+import asyncio
+import contextlib
 from typing import Annotated, Any
 
-from fastapi import APIRouter, Depends, Header, Path, Response
+from fastapi import APIRouter, Depends, Header, Path, Request, Response
 from sse_starlette import EventSourceResponse
 from starlette.concurrency import run_in_threadpool
 
@@ -107,6 +109,8 @@ def subscription_router(service: SharingService) -> APIRouter:
 
 
 router = APIRouter(tags=["Subscriptions"])
+STOPPING = "this server is stopping: reconnect with your last event id"
+RETRY_MILLISECONDS = 1000
 
 
 @router.get(
@@ -117,6 +121,7 @@ router = APIRouter(tags=["Subscriptions"])
     responses={200: {"content": {"text/event-stream": {}}}, **ERRORS},
 )
 async def get_events(
+    request: Request,
     subscription_id: SubscriptionId,
     caller: CallerDep,
     runtime: RuntimeDep,
@@ -131,9 +136,32 @@ async def get_events(
     access = reader_access(caller, service)
     stream = await live.open_stream(runtime, access, subscription_id, last_event_id)
 
+    stopping = request.app.state.lifecycle.stopping
+
     async def events() -> Any:
-        async for event in stream.events():
-            yield event.as_dict()
+        """The stream's events until this server begins to stop (SIGTERM): then a
+        ``disconnect`` that says so, with a ``retry`` hint, and the board reconnects (to another
+        server, or this one restarted) with its last id, losing nothing."""
+        source = stream.events().__aiter__()
+        stop = asyncio.ensure_future(stopping.wait())
+        try:
+            while True:
+                following = asyncio.ensure_future(source.__anext__())
+                await asyncio.wait({following, stop}, return_when=asyncio.FIRST_COMPLETED)
+                if not following.done():
+                    following.cancel()
+                    with contextlib.suppress(asyncio.CancelledError, StopAsyncIteration):
+                        await following
+                    ended = live.disconnect(STOPPING, stream.position)
+                    yield {**ended.as_dict(), "retry": RETRY_MILLISECONDS}
+                    return
+                try:
+                    event = following.result()
+                except StopAsyncIteration:
+                    return
+                yield event.as_dict()
+        finally:
+            stop.cancel()
 
     return EventSourceResponse(
         events(),
