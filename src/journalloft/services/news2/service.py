@@ -7,7 +7,7 @@ correction of the scoring applies to every stored measurement at once.
 from __future__ import annotations
 
 import random
-from collections.abc import Mapping, Sequence
+from collections.abc import Callable, Mapping, Sequence
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
 from typing import Any, Literal, cast
@@ -39,8 +39,6 @@ from journalloft.services.news2.shapes import (
     MeasurementOut,
     MeasurementRow,
     PatientResult,
-    RecordedByOut,
-    ScoreOut,
     Trend,
 )
 
@@ -216,61 +214,72 @@ def _in_utc(instant: datetime) -> datetime:
 
 
 _VITALS_START = MeasurementRow._fields.index(VITAL_SIGNS[0])
-_VITALS_END = _VITALS_START + len(VITAL_SIGNS)
-if MeasurementRow._fields[_VITALS_START:_VITALS_END] != VITAL_SIGNS:  # pragma: no cover
+if MeasurementRow._fields[_VITALS_START : _VITALS_START + len(VITAL_SIGNS)] != VITAL_SIGNS:
     raise ImportError("news2: MeasurementRow must hold the vital signs in VITAL_SIGNS' order")
 _SCALE_AT = VITAL_SIGNS.index("spo2") + 1
 _BOARD_VITALS = (*VITAL_SIGNS[:_SCALE_AT], "spo2_scale", *VITAL_SIGNS[_SCALE_AT:])
 """A board measurement's vital signs, with the SpO2 scale beside SpO2 (the answer's order)."""
 
 
-def measurement_out(row: tuple[Any, ...]) -> MeasurementOut:
-    """One stored measurement as the board sees it, scored now.
+def _board_measurement_source() -> str:
+    """The source of :func:`measurement_out`, written from the list of fields.
 
-    ``row`` has the fields of :class:`~.shapes.MeasurementRow` in its order: the driver's plain
-    tuple or a ``MeasurementRow``. It is scored as :func:`vitals_of` and :func:`.scoring.score`
-    would, without building either per row.
+    The board turns thousands of rows into measurements per second, so this is the one place
+    where "built from the list" means generated code (as ``dataclasses`` does): a function with
+    the row's fields unpacked by name and the answer as one dict literal, as fast as writing it
+    out by hand, yet made from :class:`~.shapes.MeasurementRow` and ``VITAL_SIGNS``, so that a
+    vital sign added there is here too. Nothing but those module constants goes into the text.
     """
-    _patient, record_id, updated, effective, spo2_scale = row[:_VITALS_START]
-    measured = row[_VITALS_START:_VITALS_END]
-    recorded_by_name, recorded_by_hpr, location, source_scores = row[_VITALS_END:]
+    unpacked = ", ".join(MeasurementRow._fields)
+    measured = ", ".join(VITAL_SIGNS)
+    board = "".join(f"        {name!r}: {name},\n" for name in _BOARD_VITALS)
+    return f"""
+def measurement_out(row):
+    ({unpacked}) = row
     if source_scores is not None:
         # scored by the source, which sent the sub-scores without the vital signs
         parameters = decode_source_scores(source_scores)
         complete = None not in parameters.values()
         total = sum(v for v in parameters.values() if v is not None)
-        risk = clinical_risk(total, parameters, complete=complete)
+        score = {{"total": total, "risk": clinical_risk(total, parameters, complete=complete),
+                  "complete": complete, "parameters": parameters, "scored_by": "source"}}
     else:
         # the columns' types already make these ints, a float and a bool (score_parts checks
         # the scale), so the row's values go to the chart as they are
-        total, risk, complete, parameters = score_parts(spo2_scale, *measured)
-    recorded_by: RecordedByOut | None = None
+        total, risk, complete, parameters = score_parts(spo2_scale, {measured})
+        score = {{"total": total, "risk": risk, "complete": complete, "parameters": parameters}}
+    recorded_by = None
     if recorded_by_name is not None or recorded_by_hpr is not None:
-        recorded_by = {"name": recorded_by_name, "hpr": recorded_by_hpr}
-    scored: ScoreOut = {
-        "total": total,
-        "risk": risk,
-        "complete": complete,
-        "parameters": parameters,
-    }
-    if source_scores is not None:
-        scored["scored_by"] = "source"
-    out: dict[str, Any] = {
+        recorded_by = {{"name": recorded_by_name, "hpr": recorded_by_hpr}}
+    return {{
         "id": record_id,
-        "effective": _in_utc(effective),
-        "updated": _in_utc(updated),
-        **dict(
-            zip(
-                _BOARD_VITALS,
-                (*measured[:_SCALE_AT], spo2_scale, *measured[_SCALE_AT:]),
-                strict=True,
-            )
-        ),
-        "recorded_by": recorded_by,
+        "effective": in_utc(effective),
+        "updated": in_utc(updated),
+{board}        "recorded_by": recorded_by,
         "location": location,
-        "score": scored,
+        "score": score,
+    }}
+"""
+
+
+def _compile_measurement_out() -> Callable[[tuple[Any, ...]], MeasurementOut]:
+    namespace: dict[str, Any] = {
+        "decode_source_scores": decode_source_scores,
+        "clinical_risk": clinical_risk,
+        "score_parts": score_parts,
+        "in_utc": _in_utc,
     }
-    return cast(MeasurementOut, out)  # its vital signs are the list's (tests/…/test_fields.py)
+    exec(compile(_board_measurement_source(), "<news2 measurement_out>", "exec"), namespace)  # noqa: S102
+    function: Callable[[tuple[Any, ...]], MeasurementOut] = namespace["measurement_out"]
+    function.__doc__ = """One stored measurement as the board sees it, scored now.
+
+    ``row`` has the fields of :class:`~.shapes.MeasurementRow` in its order: the driver's plain
+    tuple or a ``MeasurementRow``. It is scored as :func:`vitals_of` and :func:`.scoring.score`
+    would, without building either per row (see :func:`_board_measurement_source`)."""
+    return function
+
+
+measurement_out = _compile_measurement_out()
 
 
 def trend_of(measurements: Sequence[MeasurementOut]) -> Trend | None:
