@@ -66,8 +66,15 @@ class Runtime:
         self.stores.dispose()
 
 
-def build_runtime(settings: Settings, *, stores: Stores | None = None) -> Runtime:
-    schemas, services = load_services(settings)
+def build_runtime(
+    settings: Settings,
+    *,
+    stores: Stores | None = None,
+    loaded: tuple[Schemas, ServiceRegistry] | None = None,
+) -> Runtime:
+    """Everything a process holds. ``loaded``: the schemas and services the caller already
+    loaded (the app factory has, to build its routes), so they are not loaded twice."""
+    schemas, services = loaded or load_services(settings)
     stores = stores or Stores(settings)
     tenants = TenantDirectory(
         stores,

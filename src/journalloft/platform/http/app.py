@@ -97,7 +97,7 @@ def create_app(
     @contextlib.asynccontextmanager
     async def lifespan(app: FastAPI) -> AsyncIterator[None]:
         tracing.configure(settings.otlp_endpoint)
-        app.state.runtime = runtime or build_runtime(settings)
+        app.state.runtime = runtime or build_runtime(settings, loaded=(schemas, services))
         await app.state.runtime.open_async()
         if handle_signals:
             lifecycle.install()
