@@ -4,6 +4,7 @@ audited before it is sent; a reconnect replays what was missed, in order, once."
 from __future__ import annotations
 
 import time
+import uuid
 from collections.abc import Iterator
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
@@ -357,3 +358,59 @@ def test_a_withdrawn_grant_ends_a_stream_that_names_the_municipality(live: TestP
         [update] = by_grant.take(1)
         assert (update.json()["patient"], update.json()["kommunenummer"]) == (BJORN, "3201")
     assert live.client.get(named["events"], headers=headers).status_code == 403
+
+
+# -- gathered reads: one read for every board a change wakes, each audited as its own -------
+
+
+@pytest.fixture
+def gathered(backend: Backend, tmp_path: Path) -> Iterator[TestPlatform]:
+    # a wide window, so that both boards' reads fall in one however slow the machine
+    yield from make_live(backend, tmp_path, stream_read_window_ms=300)
+
+
+def read_events(platform: TestPlatform, correlation_id: str) -> list[tuple[str, int]]:
+    with platform.runtime.stores.tenant_transaction("1804") as connection:
+        table = AuditEvent.__table__.c  # type: ignore[attr-defined]
+        rows = connection.execute(
+            select(table.patient, table.result_count)
+            .where(table.action == "read", table.correlation_id == correlation_id)
+            .order_by(table.id)
+        )
+        return [tuple(row) for row in rows]
+
+
+def test_one_change_for_two_boards_is_one_read_audited_for_each_board(
+    gathered: TestPlatform, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    first = subscribe(gathered, {"patients": [ANNE, CECILIE]})
+    second = subscribe(gathered, {"patients": [BJORN]})
+    query_path = gathered.runtime.query_path
+    fetched: list[int] = []
+    fetch = query_path.fetch
+
+    async def counted(kommunenummer: str, *queries: Any) -> Any:
+        fetched.append(len(queries[-1][1]["patients"]))
+        return await fetch(kommunenummer, *queries)
+
+    ids = [str(uuid.uuid4()), str(uuid.uuid4())]
+    headers = gathered.headers(LEGEVAKT)
+    with (
+        open_events(gathered.client, first["id"], headers | {"Correlation-Id": ids[0]}) as one,
+        open_events(gathered.client, second["id"], headers | {"Correlation-Id": ids[1]}) as two,
+    ):
+        assert one.take(1)[0].event == "snapshot"
+        assert two.take(1)[0].event == "snapshot"
+        monkeypatch.setattr(query_path, "fetch", counted)
+        push(gathered, measurement("m-1", ANNE), measurement("m-2", BJORN, pulse=135))
+        [to_one] = one.take(1)
+        [to_two] = two.take(1)
+        monkeypatch.undo()
+    assert (to_one.json()["patient"], to_one.json()["latest"]["id"]) == (ANNE, "m-1")
+    assert (to_two.json()["patient"], to_two.json()["latest"]["id"]) == (BJORN, "m-2")
+    assert to_two.json()["latest"]["score"]["total"] == 3
+    assert fetched == [2], "both boards' people in one read"
+    # each board's own read, under its own stream's correlation id, and nobody else's
+    assert read_events(gathered, ids[0])[-1:] == [(ANNE, 1)]
+    assert read_events(gathered, ids[1])[-1:] == [(BJORN, 1)]
+    assert CECILIE not in [p for p, _ in read_events(gathered, ids[0])[2:]]

@@ -10,7 +10,8 @@ given what it missed from the feed.
 from __future__ import annotations
 
 import asyncio
-from collections.abc import Sequence
+from collections.abc import Hashable, Sequence
+from typing import Any
 
 from journalloft.platform.changes import SUBSCRIPTION, Change, EventId
 from journalloft.platform.subscriptions import Subscription
@@ -49,10 +50,20 @@ class Connection:
         return taken
 
 
+class Gathering:
+    """The streams' reads waiting to be made together, by what they read (see
+    :mod:`journalloft.platform.operations.live_reads`), and the tasks making them."""
+
+    def __init__(self) -> None:
+        self.waiting: dict[Hashable, Any] = {}
+        self.tasks: set[asyncio.Task[None]] = set()
+
+
 class Hub:
     def __init__(self) -> None:
         self._by_patient: dict[str, set[Connection]] = {}
         self._by_subscription: dict[str, set[Connection]] = {}
+        self.gathering = Gathering()
 
     @property
     def open_streams(self) -> int:

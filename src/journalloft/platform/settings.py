@@ -138,6 +138,15 @@ class Settings(BaseSettings):
     stream_queue_limit: int = Field(default=1000, ge=1, le=1_000_000)
     """Changes waiting for one stream before it is ended as too slow (it reconnects and
     replays from its last id: nothing is lost)."""
+    stream_read_window_ms: float = Field(default=20.0, ge=0, le=1000)
+    """How long a change's reads for the streams it wakes are gathered before they are made: the
+    streams of one service and municipality woken within it read their people in one round trip
+    and commit their audit events in one write, instead of one lookup each. 0 reads at once
+    (still together with whatever is already waiting)."""
+    subscriptions_per_client: int = Field(default=2000, ge=1, le=1_000_000)
+    """The most live subscriptions one client may hold at once; one more is refused with 409.
+    Each open stream holds memory in a server process: a client that never ends its
+    subscriptions must not be able to fill the servers."""
     service_plugins: list[str] = Field(default_factory=list)
     """Sharing services beyond the installed ones (``module:attribute``), e.g. a test plugin."""
 

@@ -3,8 +3,9 @@
 A subscription is a lookup's body (people, municipalities, the service's options) owned by the
 client that made it. Its stream starts with a ``snapshot`` (exactly the lookup's answer) and then
 sends an ``update`` per person whenever a write that changes what the lookup answers commits:
-the person's entry, read through :func:`~.sharing.look_up_in`, which applies restrictions and
-commits the read's audit events before the event leaves. Event ids are the change feed's
+the person's entry, read through :func:`~.sharing.look_up_in_together` (gathered with the other
+streams' reads of the moment, :mod:`.live_reads`), which applies restrictions and commits each
+stream's audit events before the event leaves. Event ids are the change feed's
 (:mod:`journalloft.platform.changes`): a stream reopened with ``Last-Event-ID`` replays what it
 missed within the replay window, else sends ``reset`` and a fresh snapshot.
 """
@@ -38,7 +39,8 @@ from journalloft.platform.operations.access import (
     require_attestation,
     require_dpop_if_demanded,
 )
-from journalloft.platform.operations.sharing import look_up, look_up_in, lookup_patients
+from journalloft.platform.operations.live_reads import read_for_stream
+from journalloft.platform.operations.sharing import look_up, lookup_patients
 from journalloft.platform.runtime import Runtime
 from journalloft.platform.subscriptions import Subscription, new_subscription
 from journalloft.platform.tenancy import Tenant
@@ -178,9 +180,10 @@ class Stream:
 
     async def events(self) -> AsyncIterator[Event]:
         try:
-            for event in self.opening:
-                yield event
+            while self.opening:  # each opening event let go once sent (a snapshot is large)
+                yield self.opening.pop(0)
             pending = [(i, c) for i, c in self.missed if self.connection.covers(c)]
+            self.missed = []
             heartbeat = self.runtime.settings.heartbeat_seconds
             expires = self.access.caller.principal.expires_at
             while True:
@@ -271,7 +274,7 @@ class Stream:
             self.position = group[-1][0]
             return
         patients = list(dict.fromkeys(c.patient for _, c in group))
-        found = await look_up_in(
+        found = await read_for_stream(
             self.runtime,
             access,
             tenant,
