@@ -6,6 +6,7 @@ from __future__ import annotations
 import time
 import uuid
 from collections.abc import Iterator
+from dataclasses import replace
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
 from typing import Any
@@ -14,6 +15,7 @@ import pytest
 from sqlalchemy import select
 
 from journalloft.platform.storage.models import AuditEvent
+from journalloft.platform.subscriptions import connect_subscriptions, new_subscription
 from support import SERVICES, people, tenant_document
 from support.live import open_events, served_platform
 from support.platform import Backend, TestPlatform
@@ -106,6 +108,43 @@ def test_a_subscription_is_made_listed_replaced_and_ended_by_its_owner_only(
     assert live.client.delete(url, headers=live.headers(LEGEVAKT)).status_code == 204
     assert live.client.delete(url, headers=live.headers(LEGEVAKT)).status_code == 404
     assert live.client.get(made["events"], headers=live.headers(LEGEVAKT)).status_code == 404
+
+
+def test_a_client_holds_at_most_its_limit_of_subscriptions(
+    backend: Backend, tmp_path: Path
+) -> None:
+    for live in make_live(backend, tmp_path, subscriptions_per_client=2):
+        made = [subscribe(live, {"patients": [p]}) for p in (ANNE, BJORN)]
+        one_more = live.client.post(
+            "/v1/news2/subscriptions", json={"patients": [CECILIE]}, headers=live.headers(LEGEVAKT)
+        )
+        assert one_more.status_code == 409, one_more.text
+        assert one_more.json()["type"] == "urn:journalloft:problem:conflict"
+        assert "2 subscriptions" in one_more.json()["detail"]
+        # replacing one's people is not one more; another client has its own count
+        url = f"/v1/news2/subscriptions/{made[0]['id']}"
+        replaced = live.client.put(url, json={"patients": [DAG]}, headers=live.headers(LEGEVAKT))
+        assert replaced.status_code == 200
+        subscribe(live, {"patients": [CECILIE]}, client="baerum-legevakt")
+        # ending one makes room
+        assert live.client.delete(url, headers=live.headers(LEGEVAKT)).status_code == 204
+        subscribe(live, {"patients": [CECILIE]})
+
+
+def test_expired_subscriptions_do_not_count_against_the_limit(backend: Backend) -> None:
+    store = connect_subscriptions(backend.redis_url)
+    try:
+        gone = new_subscription("c-" + uuid.uuid4().hex, "news2", {"patients": [ANNE]},
+                                lifetime_seconds=60)  # fmt: skip
+        store.save(replace(gone, expires_at=time.time() - 5))
+        fresh = new_subscription(gone.client_id, "news2", {"patients": [BJORN]},
+                                 lifetime_seconds=60)  # fmt: skip
+        assert store.add(fresh, limit=1)
+        assert [s.id for s in store.owned_by(gone.client_id)] == [fresh.id]
+        assert not store.add(replace(fresh, id="another"), limit=1)
+        assert store.delete(fresh.id)
+    finally:
+        store.close()
 
 
 def test_a_subscription_is_refused_as_a_lookup_would_be(live: TestPlatform) -> None:

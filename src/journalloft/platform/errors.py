@@ -140,6 +140,12 @@ class MethodNotAllowed(Problem):
     slug = "method-not-allowed"
 
 
+class Conflict(Problem):
+    status = 409
+    title = "Conflict"
+    slug = "conflict"
+
+
 class PayloadTooLarge(Problem):
     status = 413
     title = "Request body too large"

@@ -55,7 +55,14 @@ def new_subscription(
 
 
 class SubscriptionStore(Protocol):
-    def save(self, subscription: Subscription) -> None: ...
+    def save(self, subscription: Subscription) -> None:
+        """Store it (a new one, or a replaced one under its id)."""
+        ...
+
+    def add(self, subscription: Subscription, *, limit: int) -> bool:
+        """Store a new subscription unless its client already holds ``limit`` unexpired ones
+        (then False, nothing stored); the count and the write are one step."""
+        ...
 
     def get(self, subscription_id: str) -> Subscription | None:
         """The subscription if it exists and has not expired."""
@@ -83,6 +90,15 @@ class MemorySubscriptions:
             self._sweep()
             self._all[subscription.id] = subscription
 
+    def add(self, subscription: Subscription, *, limit: int) -> bool:
+        with self._lock:
+            self._sweep()
+            held = sum(1 for s in self._all.values() if s.client_id == subscription.client_id)
+            if held >= limit:
+                return False
+            self._all[subscription.id] = subscription
+            return True
+
     def get(self, subscription_id: str) -> Subscription | None:
         with self._lock:
             found = self._all.get(subscription_id)
@@ -102,11 +118,31 @@ class MemorySubscriptions:
         return None
 
 
+# One step in Redis: drop the client's expired ids, refuse past the limit, else store the
+# subscription and add its id (scored by its expiry) to the client's set, which lives as long as
+# the longest-lived of them.
+_ADD = """
+redis.call('ZREMRANGEBYSCORE', KEYS[2], '-inf', ARGV[4])
+if tonumber(ARGV[5]) >= 0 and redis.call('ZSCORE', KEYS[2], ARGV[1]) == false
+   and redis.call('ZCARD', KEYS[2]) >= tonumber(ARGV[5]) then
+  return 0
+end
+redis.call('SET', KEYS[1], ARGV[2], 'EXAT', ARGV[3])
+redis.call('ZADD', KEYS[2], ARGV[3], ARGV[1])
+if redis.call('EXPIRETIME', KEYS[2]) < tonumber(ARGV[3]) then
+  redis.call('EXPIREAT', KEYS[2], ARGV[3])
+end
+return 1
+"""
+
+
 class RedisSubscriptions:
-    """One key per subscription (JSON, expiring with it) and a set of ids per client."""
+    """One key per subscription (JSON, expiring with it) and, per client, a sorted set of its
+    subscriptions' ids scored by their expiry (counted for the limit, listed by ``GET``)."""
 
     def __init__(self, url: str) -> None:
         self._redis = redis.Redis.from_url(url, socket_timeout=2, socket_connect_timeout=2)
+        self._add = self._redis.register_script(_ADD)
 
     @staticmethod
     def _key(subscription_id: str) -> str:
@@ -114,20 +150,27 @@ class RedisSubscriptions:
 
     @staticmethod
     def _owner_key(client_id: str) -> str:
-        return f"journalloft:subscriptions-of:{client_id}"
+        return f"journalloft:subscriptions-by:{client_id}"
+
+    def _store(self, subscription: Subscription, limit: int) -> bool:
+        expires = int(subscription.expires_at) + 1
+        stored = self._add(
+            keys=[self._key(subscription.id), self._owner_key(subscription.client_id)],
+            args=[
+                subscription.id,
+                json.dumps(asdict(subscription)),
+                expires,
+                int(time.time()),
+                limit,
+            ],
+        )
+        return bool(stored)
 
     def save(self, subscription: Subscription) -> None:
-        pipeline = self._redis.pipeline(transaction=True)
-        pipeline.set(
-            self._key(subscription.id),
-            json.dumps(asdict(subscription)),
-            exat=int(subscription.expires_at) + 1,
-        )
-        owner = self._owner_key(subscription.client_id)
-        pipeline.sadd(owner, subscription.id)
-        pipeline.expireat(owner, int(subscription.expires_at) + 1, gt=True)
-        pipeline.expireat(owner, int(subscription.expires_at) + 1, nx=True)
-        pipeline.execute()
+        self._store(subscription, -1)
+
+    def add(self, subscription: Subscription, *, limit: int) -> bool:
+        return self._store(subscription, limit)
 
     def get(self, subscription_id: str) -> Subscription | None:
         raw = self._redis.get(self._key(subscription_id))
@@ -138,13 +181,13 @@ class RedisSubscriptions:
 
     def owned_by(self, client_id: str) -> list[Subscription]:
         owner = self._owner_key(client_id)
-        members: Any = self._redis.smembers(owner)
+        members: Any = self._redis.zrangebyscore(owner, int(time.time()), "+inf")
         ids = sorted(i.decode() if isinstance(i, bytes) else str(i) for i in members)
         found = []
         for subscription_id in ids:
             subscription = self.get(subscription_id)
             if subscription is None:
-                self._redis.srem(owner, subscription_id)
+                self._redis.zrem(owner, subscription_id)
             elif subscription.client_id == client_id:
                 found.append(subscription)
         return sorted(found, key=lambda s: s.created_at)
@@ -155,7 +198,7 @@ class RedisSubscriptions:
             return False
         pipeline = self._redis.pipeline(transaction=True)
         pipeline.delete(self._key(subscription_id))
-        pipeline.srem(self._owner_key(found.client_id), subscription_id)
+        pipeline.zrem(self._owner_key(found.client_id), subscription_id)
         pipeline.execute()
         return True
 

@@ -31,7 +31,7 @@ from journalloft.platform.changes import (
     parse_id,
     subscription_change,
 )
-from journalloft.platform.errors import Forbidden, NotFound, Unauthorized
+from journalloft.platform.errors import Conflict, Forbidden, NotFound, Unauthorized
 from journalloft.platform.hub import Connection
 from journalloft.platform.operations.access import (
     ReaderAccess,
@@ -83,7 +83,13 @@ async def create_subscription(runtime: Runtime, access: ReaderAccess, body: Any)
         checked,
         lifetime_seconds=runtime.settings.subscription_lifetime_seconds,
     )
-    await run_in_threadpool(runtime.subscriptions.save, subscription)
+    limit = runtime.settings.subscriptions_per_client
+    if not await run_in_threadpool(runtime.subscriptions.add, subscription, limit=limit):
+        raise Conflict(
+            f"this client already holds {limit} subscriptions, the most it may: end one "
+            "(DELETE) or replace its people (PUT) instead of making another",
+            title="Too many subscriptions",
+        )
     return subscription
 
 
