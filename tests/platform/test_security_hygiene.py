@@ -3,16 +3,21 @@ endpoint errors as RFC 6749 says, and no tenant or client enumeration."""
 
 from __future__ import annotations
 
+import logging
 import re
+import socket
+import time
 import uuid
 from collections.abc import Iterator
+from pathlib import Path
 
 import pytest
 from joserfc import jwt
 from joserfc.jwk import ECKey
 
 from journalloft.platform.auth.issuer import CLIENT_ASSERTION_TYPE
-from support import client_assertion, people
+from support import client_assertion, people, tenant_document
+from support.live import served_platform
 from support.platform import Backend, TestPlatform, start_platform
 from support.security import PUBLIC_URL, an_hour_ago
 
@@ -214,3 +219,29 @@ def test_an_unauthenticated_call_does_not_tell_which_municipalities_exist(
         answers.append((response.status_code, body["title"], body["detail"]))
     assert answers[0] == answers[1]
     assert answers[0][0] == 401
+
+
+def test_a_client_that_hangs_up_mid_body_is_not_an_error_of_the_platform(
+    backend: Backend, tmp_path: Path, caplog: pytest.LogCaptureFixture
+) -> None:
+    """A journal system whose connection drops while it sends a batch: nothing is stored, and
+    the log says the client closed the request (499), not that the platform failed."""
+    caplog.set_level(logging.INFO)
+    with served_platform(backend, tmp_path) as platform:
+        platform.onboard(tenant_document("1804"))
+        port = platform.client.base_url.port
+        assert port is not None
+        head = (
+            "POST /v1/tenants/1804/news2/records HTTP/1.1\r\nHost: 127.0.0.1\r\n"
+            f"Authorization: {platform.headers('bodo-epj')['Authorization']}\r\n"
+            "Content-Type: application/json\r\nContent-Length: 5000\r\n\r\n"
+        )
+        with socket.create_connection(("127.0.0.1", port)) as connection:
+            connection.sendall(head.encode() + b'{"records": [{"id": "m-1", ')
+        deadline = time.monotonic() + 10
+        while not any(" 499 " in r.getMessage() for r in caplog.records):
+            assert time.monotonic() < deadline, "the hang-up was not logged"
+            time.sleep(0.05)
+    assert [r.getMessage() for r in caplog.records if r.levelno >= logging.ERROR] == []
+    access = [r.getMessage() for r in caplog.records if " 499 " in r.getMessage()]
+    assert access[0].startswith("POST /v1/tenants/{kommunenummer}/news2/records 499 ")

@@ -8,7 +8,7 @@ import contextlib
 import logging
 import time
 
-from starlette.requests import Request
+from starlette.requests import ClientDisconnect, Request
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
 from journalloft.platform import tracing
@@ -51,6 +51,7 @@ HSTS = b"max-age=63072000; includeSubDomains"
 NO_STORE = (b"cache-control", b"no-store")
 
 
+CLIENT_CLOSED_REQUEST = 499
 OURS = frozenset({b"correlation-id", b"x-content-type-options", b"strict-transport-security"})
 
 
@@ -194,6 +195,12 @@ class PlatformMiddleware:
                         connection_close=True,
                     )(scope, receive, send_with_headers)
             raise
+        except ClientDisconnect:
+            # the client closed the connection before its request was read whole: nothing was
+            # done and there is no one to answer; 499 (nginx's "client closed request") in the
+            # access log and the metrics, not an error of the platform's
+            if not response_started:
+                status = CLIENT_CLOSED_REQUEST
         except Exception as exc:
             error_log.error(
                 "unexpected error %s correlation-id=%s",
