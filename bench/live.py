@@ -32,8 +32,11 @@ from pathlib import Path
 from typing import Any
 
 import httpx
+import redis
+import redis.asyncio
 
 from bench import cpu, data, stack
+from journalloft.platform.changes import DATA, STREAM_KEY
 
 PORT = 8305
 IDLE_SECONDS = 10.0
@@ -159,9 +162,9 @@ class Subscriber:
 
 def subscribers_process(pipe: Connection, port: int, paths: list[str], token: str) -> None:
     """The subscribers, in a process of their own (so that reading a thousand streams does not
-    delay the ingester's reading of its responses): told by ``pipe`` to open every stream,
-    then (as often as it is asked) to collect the arrivals of the records it names, then to
-    close."""
+    delay the ingester's reading of its responses): told by ``pipe`` to open the next n
+    streams (``("open", n)``), then to collect the arrivals of the records it names
+    (``("collect", ids, seconds)``), each as often as it is asked, then to ``"close"``."""
     asyncio.run(_subscribers(pipe, port, paths, token))
 
 
@@ -173,19 +176,26 @@ async def _subscribers(pipe: Connection, port: int, paths: list[str], token: str
     async def command() -> Any:
         return await loop.run_in_executor(None, pipe.recv)
 
-    assert await command() == "open"
-    opened = time.monotonic()
-    readers = await open_all(subscribers)
-    pipe.send(
-        {
-            "open_seconds": time.monotonic() - opened,
-            "refused": [s.ended for s in subscribers if s.ended],
-            "open": len(readers),
-        }
-    )
-    counted = 0
+    readers: list[asyncio.Task[None]] = []
+    done = 0
     while (order := await command()) != "close":
-        wanted, wait_seconds = order
+        if order[0] == "open":  # the next n streams
+            n = order[1]
+            opened = time.monotonic()
+            readers += await open_all(subscribers[done : done + n])
+            pipe.send(
+                {
+                    "open_seconds": time.monotonic() - opened,
+                    "refused": [s.ended for s in subscribers[done : done + n] if s.ended],
+                    "open": len(readers),
+                }
+            )
+            done += n
+            continue
+        break
+    counted = 0
+    while order != "close":
+        _, wanted, wait_seconds = order
         deadline = time.monotonic() + wait_seconds
         while time.monotonic() < deadline and not set(wanted) <= set(arrivals):
             await asyncio.sleep(0.05)
@@ -198,6 +208,7 @@ async def _subscribers(pipe: Connection, port: int, paths: list[str], token: str
             }
         )
         counted = events
+        order = await command()
     for s in subscribers:
         s.close()
     for task in readers:
@@ -254,6 +265,7 @@ async def ingest_at_rate(
     shape: Shape,
     seconds: float,
     tag: str,
+    touched: set[str],
     connections: int = 16,
 ) -> dict[str, float]:
     """Ingests of ``shape.batch`` records at ``shape.rate`` records a second for ``seconds``,
@@ -277,6 +289,7 @@ async def ingest_at_rate(
                     vitals(f"{tag}-{i}", order[i % len(order)], at, 60 + i % 80)
                     for i in range(first, first + shape.batch)
                 ]
+                touched.update(r["patient"] for r in records)
                 body = json.dumps({"records": records}).encode()
                 try:
                     status = await poster.post(path, body)
@@ -308,6 +321,30 @@ async def ingest_at_rate(
     if failures:
         log(f"{len(failures)} ingests failed, e.g. {failures[0]}")
     return responses
+
+
+async def feed_at_rate(
+    redis_url: str, knr: str, patients: list[str], *, shape: Shape, seconds: float
+) -> dict[str, float]:
+    """NEWS2 changes for these people put on the change feed at ``shape.rate`` a second, as an
+    ingest puts them after its commit; when each was appended, keyed by the id of the person's
+    latest measurement (the seed's) that its event will show."""
+    client = redis.asyncio.Redis.from_url(redis_url)
+    appended: dict[str, float] = {}
+    try:
+        start = time.monotonic()
+        n = 0
+        while (elapsed := time.monotonic() - start) < seconds and n < len(patients):
+            while n < min(len(patients), int(elapsed * shape.rate) + 1):
+                patient = patients[n]
+                fields = {"t": DATA, "k": knr, "s": "news2", "p": patient}
+                await client.xadd(STREAM_KEY, fields)  # type: ignore[arg-type]
+                appended[f"seed-{patient}"] = time.monotonic()
+                n += 1
+            await asyncio.sleep(0.002)
+    finally:
+        await client.aclose()
+    return appended
 
 
 async def polling_lookups(
@@ -370,7 +407,9 @@ def stack_ms(server: stack.Server, pg: list[int], before: cpu.Snapshot, n: int) 
     return per["app"] + per["postgres"] + per["redis"]
 
 
-async def measure(server: stack.Server, keys: dict[str, Any], scale: LiveScale) -> dict[str, Any]:
+async def measure(
+    server: stack.Server, keys: dict[str, Any], scale: LiveScale, redis_url: str
+) -> dict[str, Any]:
     knr = data.kommunenummer(0)
     epj, legevakt = f"bench-{knr}-epj", f"bench-{knr}-legevakt"
     tokens = stack.get_tokens(server.base, keys, [epj, legevakt])
@@ -400,6 +439,7 @@ async def measure(server: stack.Server, keys: dict[str, Any], scale: LiveScale) 
         lookup_ms = stack_ms(server, pg, before, lookups)
 
         alone: list[tuple[float, float]] = []  # per shape: CPU per change, changes a second
+        touched: set[str] = set()  # who has had a measurement since the seed
         for n, shape in enumerate(scale.shapes):
             log(f"{shape.label} with no stream open")
             before = cpu.snapshot(server.workers(), pg)
@@ -412,6 +452,7 @@ async def measure(server: stack.Server, keys: dict[str, Any], scale: LiveScale) 
                 shape=shape,
                 seconds=scale.seconds,
                 tag=f"b{n}",
+                touched=touched,
             )
             rate = len(sent) / (time.monotonic() - started)
             alone.append((stack_ms(server, pg, before, len(sent)), rate))
@@ -436,11 +477,19 @@ async def measure(server: stack.Server, keys: dict[str, Any], scale: LiveScale) 
     child.start()
     runs = []
     try:
-        pipe.send("open")
+        # half the streams, then the rest: the second half's memory is what one more stream
+        # holds, once the snapshots' working memory (32 at a time) has been reached
+        half = len(paths) // 2
+        pipe.send(("open", half))
         opened = await asyncio.to_thread(pipe.recv)
-        refused = opened["refused"]
+        await asyncio.sleep(1)
+        rss_half = rss_mib(server)
+        pipe.send(("open", len(paths) - half))
+        rest = await asyncio.to_thread(pipe.recv)
+        refused = opened["refused"] + rest["refused"]
         if refused:
             log(f"{len(refused)} streams did not open, e.g. {refused[0]}")
+        opened = {**rest, "open_seconds": opened["open_seconds"] + rest["open_seconds"]}
         await asyncio.sleep(1)
         rss_open = rss_mib(server)
         log(f"{opened['open']} streams open and idle for {IDLE_SECONDS:g} s")
@@ -461,9 +510,10 @@ async def measure(server: stack.Server, keys: dict[str, Any], scale: LiveScale) 
                 shape=shape,
                 seconds=scale.seconds,
                 tag=f"r{n}",
+                touched=touched,
             )
             ingested = time.monotonic()
-            pipe.send((list(sent), 10.0))
+            pipe.send(("collect", list(sent), 10.0))
             collected = await asyncio.to_thread(pipe.recv)
             run_seconds = time.monotonic() - run_started
             # per change, less what the open streams cost while idle (heartbeats, subscription
@@ -485,7 +535,35 @@ async def measure(server: stack.Server, keys: dict[str, Any], scale: LiveScale) 
                 )
             )
             log(json.dumps(runs[-1]))
+        # the streams' own cost: changes put on the feed directly, as an ingest would after
+        # its commit, for people whose latest measurement is still the seed (each event then
+        # shows the seed's id); the server's CPU is then the streams' alone, with nothing to
+        # subtract but their idle cost
+        untouched = [p for p in patients if p not in touched]
+        shape = Shape(scale.shapes[0].rate, 1)
+        log(f"{shape.rate:g} changes/s put on the feed with {len(paths)} streams open")
+        before = cpu.snapshot(server.workers(), pg)
+        run_started = time.monotonic()
+        sent = await feed_at_rate(redis_url, knr, untouched, shape=shape, seconds=scale.seconds)
+        fed = time.monotonic()
+        pipe.send(("collect", list(sent), 10.0))
+        collected = await asyncio.to_thread(pipe.recv)
+        run_seconds = time.monotonic() - run_started
+        run_ms = (stack_ms(server, pg, before, 1) - idle_ms_per_s * run_seconds) / max(1, len(sent))
+        fed_only = figures_of_run(
+            shape, sent, collected, run_ms, 0.0, lookup_ms, 0.0, len(sent) / (fed - run_started)
+        )
+        label = f"{shape.rate:g} changes/s put on the feed (no ingest)"
+        runs.append({**fed_only, "label": label, "fed": True})
+        log(json.dumps(runs[-1]))
         pipe.send("close")
+        async with httpx.AsyncClient(base_url=server.base, timeout=60) as client:
+            for path in paths:  # as a board that closes ends its subscription
+                subscription = path.split("/")[3]
+                await client.delete(
+                    f"/v1/news2/subscriptions/{subscription}",
+                    headers={"Authorization": f"Bearer {tokens[legevakt]}"},
+                )
     finally:
         child.join(timeout=30)
         if child.is_alive():
@@ -502,6 +580,9 @@ async def measure(server: stack.Server, keys: dict[str, Any], scale: LiveScale) 
         "rss_mib_before": round(rss_before, 1),
         "rss_mib_open": round(rss_open, 1),
         "kib_per_subscription": round((rss_open - rss_before) * 1024 / scale.subscriptions, 1),
+        "kib_per_further_subscription": round(
+            (rss_open - rss_half) * 1024 / (len(paths) - half), 1
+        ),
     }
 
 
@@ -543,12 +624,16 @@ def figures_of_run(
 def phase_live(quick: bool, work: Path, redis_url: str, results: dict[str, Any]) -> None:
     scale = QUICK if quick else FULL
     live_stack = stack.Stack("live", work / "live", f"journalloft_bench_live_{int(quick)}")
-    log("a fresh store with one tenant")
+    log("a fresh store with one tenant, and an empty Redis database")
     live_stack.reset()
+    redis.Redis.from_url(redis_url).flushdb()  # the bench's own: earlier runs' subscriptions
     live_stack.onboard([data.tenant_document(0)], PORT)
     env = live_stack.env(PORT) | {
         "JOURNALLOFT_REDIS_URL": redis_url,
         "JOURNALLOFT_PURGE_INTERVAL_SECONDS": "0",
+        # the sealer seals the snapshots' and earlier runs' audit events in bursts, landing in
+        # whichever measurement it falls in; its cost per event (~17 µs) is bench.seal_cost's
+        "JOURNALLOFT_AUDIT_SEAL_INTERVAL_SECONDS": "0",
     }
     argv = [str(stack.BIN / "journalloft"), "serve", "--port", str(PORT), "--workers", "1"]
     server = stack.Server(
@@ -560,7 +645,7 @@ def phase_live(quick: bool, work: Path, redis_url: str, results: dict[str, Any])
         database=live_stack.database,
     )
     with stack.running(server):
-        figures = asyncio.run(measure(server, live_stack.private_keys(), scale))
+        figures = asyncio.run(measure(server, live_stack.private_keys(), scale, redis_url))
     log(json.dumps(figures))
     results["live"] = figures
 
@@ -571,17 +656,24 @@ def render_live(figures: dict[str, Any]) -> list[str]:
     lines = [
         "### Live subscriptions: PostgreSQL + Redis Streams, `journalloft serve --workers 1`",
         "",
-        f"{f['subscriptions']:,} open event streams × {f['patients_each']} patients (each patient "
-        f"on one board), NEWS2 measurements ingested for {f['seconds']:g} s spread over all of "
-        "them, each patient at most once a run, in two shapes: batches (each record of a batch "
-        "for another board) and single records. The subscribers read their streams in a process "
-        "of their own; the ingester posts over 16 keep-alive connections from another; both "
-        "share the server's 2 cores. Latency: from the ingester reading the response that "
-        "carried a change to the subscriber reading its event (one monotonic clock). CPU per "
-        "event: the run's server CPU (app + PostgreSQL + Redis) less the same ingests' CPU with "
-        "no stream open and less the open streams' idle CPU over the run, per delivered event; "
-        "beside it, the CPU of the lookup a polling board of 50 would make instead "
-        f"({f['cpu_ms_per_polling_lookup']} ms).",
+        " ".join(
+            f"""{f["subscriptions"]:,} open event streams × {f["patients_each"]} patients (each
+            patient on one board), NEWS2 measurements ingested for {f["seconds"]:g} s spread
+            over all of them, each patient at most once a run, in two shapes: batches (each
+            record of a batch for another board) and single records; then the same changes put
+            on the change feed directly, as an ingest does after its commit, so that the
+            server's CPU is the streams' own (with ingests it is a difference of two figures
+            each noisier than an event's cost, a single-record ingest's above all). Audit
+            sealing is off (its cost, ~17 µs an audit event, is measured on its own). The
+            subscribers read their streams in a process of their own; the ingester posts over
+            16 keep-alive connections from another; both share the server's 2 cores. Latency:
+            from the ingester reading the response that carried a change (or the append) to the
+            subscriber reading its event (one monotonic clock). CPU per event: the run's server
+            CPU (app + PostgreSQL + Redis) less the same ingests' CPU with no stream open and
+            less the open streams' idle CPU over the run, per delivered event; beside it, the
+            CPU of the lookup a polling board of {f["patients_each"]} would make instead
+            ({f["cpu_ms_per_polling_lookup"]} ms).""".split()
+        ),
         "",
         "| figure | " + " | ".join(r["label"] for r in runs) + " |",
         "| --- |" + " --- |" * len(runs),
@@ -592,27 +684,33 @@ def render_live(figures: dict[str, Any]) -> list[str]:
 
     row(
         "changes a second achieved (with no stream open)",
-        lambda r: f"{r['achieved_rate']} ({r['alone_rate']})",
+        lambda r: f"{r['achieved_rate']}" + ("" if r.get("fed") else f" ({r['alone_rate']})"),
     )
     row(
-        "ingested / delivered (missing)",
+        "changes / events delivered (missing)",
         lambda r: f"{r['ingested']:,} / {r['delivered']:,} ({r['missing']})",
     )
     row(
-        "ingest response → event, p50 / p99 (max)",
+        "ingest response (or append) → event, p50 / p99 (max)",
         lambda r: f"{r['latency_ms_p50']} / {r['latency_ms_p99']} ({r['latency_ms_max']}) ms",
     )
     row("CPU per delivered event", lambda r: f"{r['cpu_ms_per_event']} ms")
     row("event ÷ polling lookup", lambda r: f"{r['event_to_lookup']}")
     row(
         "CPU per change, ingest alone / with streams open",
-        lambda r: f"{r['cpu_ms_per_change_alone']} / {r['cpu_ms_per_change_with_streams']} ms",
+        lambda r: (
+            "—"
+            if r.get("fed")
+            else f"{r['cpu_ms_per_change_alone']} / {r['cpu_ms_per_change_with_streams']} ms"
+        ),
     )
     row("streams ended during the run", lambda r: f"{r['ended_streams']}")
     lines += [
         "",
-        f"Memory per open subscription: {f['kib_per_subscription']} KiB "
-        f"({f['rss_mib_before']} → {f['rss_mib_open']} MiB of the server process). An idle open "
+        f"Memory per open subscription: {f['kib_per_subscription']} KiB on average "
+        f"({f['rss_mib_before']} → {f['rss_mib_open']} MiB of the server process, the "
+        "snapshots' working memory included); each stream of the second half held "
+        f"{f.get('kib_per_further_subscription')} KiB more. An idle open "
         f"stream (heartbeats, subscription checks): {f.get('idle_cpu_ms_per_stream_minute')} ms "
         f"of CPU a minute. Opening every stream (each a snapshot): {f['open_seconds']} s; "
         f"refused: {f['refused_streams']}.",

@@ -198,15 +198,6 @@ class MemoryChangeFeed:
         return None
 
 
-def _encode(change: Change) -> dict[str, str]:
-    return {
-        "t": change.kind,
-        "k": change.kommunenummer,
-        "s": change.service or "",
-        "p": change.patient,
-    }
-
-
 def _decode(fields: dict[bytes, bytes]) -> Change:
     service = fields.get(b"s", b"").decode()
     return Change(
@@ -227,17 +218,34 @@ def _entries(raw: Any) -> list[tuple[EventId, Change]]:
     return found
 
 
+# Append changes to the stream, in order, each its own entry (its own id: an event's id), and
+# trim what is older than the replay window; ARGV: the horizon, then kind, kommunenummer,
+# service, person for each change.
+_APPEND = """
+for i = 2, #ARGV, 4 do
+  redis.call('XADD', KEYS[1], 'MINID', '~', ARGV[1], '*',
+             't', ARGV[i], 'k', ARGV[i + 1], 's', ARGV[i + 2], 'p', ARGV[i + 3])
+end
+return (#ARGV - 1) / 4
+"""
+
+
 class RedisChangeFeed:
     """The feed as one Redis Stream (:data:`STREAM_KEY`) shared by every process: ``XADD`` with
     ``MINID`` trimming to the replay window (approximate: Redis may keep a little more, never
     less), ``XRANGE`` to replay, and one ``XREAD BLOCK`` loop per process feeding its streams."""
 
     BLOCK_MS = 1000
+    GATHER_SECONDS = 0.01
+    """After a read that returned changes, wait this long before the next: at a few hundred
+    changes a second each read then takes what arrived meanwhile, not one change (a read costs
+    the process about as much for one change as for fifty)."""
 
     def __init__(self, url: str, window_seconds: int) -> None:
         self.window_seconds = window_seconds
         self._url = url
         self._redis = redis.Redis.from_url(url, socket_timeout=5, socket_connect_timeout=2)
+        self._append = self._redis.register_script(_APPEND)
         self._async: redis.asyncio.Redis | None = None
         self._task: asyncio.Task[None] | None = None
 
@@ -249,13 +257,16 @@ class RedisChangeFeed:
         return self._async
 
     def publish(self, changes: Sequence[Change]) -> None:
+        """One command for the whole batch (a script that appends each change), not one per
+        person: a 1,000-record ingest sent 1,000 ``XADD`` through the client library, a fifth of
+        the ingest's time."""
         if not changes:
             return
         horizon = f"{int((time.time() - self.window_seconds) * 1000)}-0"
-        pipeline = self._redis.pipeline(transaction=False)
+        fields: list[str] = []
         for change in changes:
-            pipeline.xadd(STREAM_KEY, _encode(change), minid=horizon, approximate=True)  # type: ignore[arg-type]
-        pipeline.execute()
+            fields += (change.kind, change.kommunenummer, change.service or "", change.patient)
+        self._append(keys=[STREAM_KEY], args=[horizon, *fields])
 
     async def latest(self) -> EventId:
         raw = await self._client().xrevrange(STREAM_KEY, count=1)
@@ -294,6 +305,8 @@ class RedisChangeFeed:
                         await listener(batch)
                     except Exception:
                         log.exception("a change listener failed")
+            if reply:
+                await asyncio.sleep(self.GATHER_SECONDS)
 
     async def stop(self) -> None:
         task, self._task = self._task, None

@@ -138,7 +138,7 @@ class Settings(BaseSettings):
     stream_queue_limit: int = Field(default=1000, ge=1, le=1_000_000)
     """Changes waiting for one stream before it is ended as too slow (it reconnects and
     replays from its last id: nothing is lost)."""
-    stream_read_window_ms: float = Field(default=20.0, ge=0, le=1000)
+    stream_read_window_ms: float = Field(default=50.0, ge=0, le=1000)
     """How long a change's reads for the streams it wakes are gathered before they are made: the
     streams of one service and municipality woken within it read their people in one round trip
     and commit their audit events in one write, instead of one lookup each. 0 reads at once

@@ -2,11 +2,11 @@
 
 An ingest that changes 10 people wakes the 10 boards (or more) that show them; each would make a
 lookup of its own: one round trip and one audit write each. Here the reads that the streams of
-one service and municipality ask for within ``STREAM_READ_WINDOW_MS`` (with the same service
-options) are made as one :func:`~.sharing.look_up_in_together`: one round trip for all their
-people, each stream's own audit events (its caller, its correlation id, its break-the-glass),
-all committed in one write before any stream sends its event. The rules of a lookup hold for
-each stream exactly as if it had read alone; what is shared is the work.
+one service and municipality ask for within ``STREAM_READ_WINDOW_MS`` (50 ms by default), with
+the same service options, are made as one :func:`~.sharing.look_up_in_together`: one round
+trip for all their people, and each stream's own audit events (its caller, its correlation id,
+its break-the-glass), all committed in one write before any stream sends its event. The rules
+of a lookup hold for each stream exactly as if it had read alone; what is shared is the work.
 
 Each process gathers its own streams' reads, on its event loop. A stream ended while its read
 was waiting is still audited as read (the read was made): the audit log may hold a read that
