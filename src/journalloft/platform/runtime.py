@@ -43,7 +43,13 @@ class Runtime:
         """Open what lives on the event loop (the query path's pools); the app's lifespan calls
         this on start and :meth:`close_async` on stop."""
         await self.query_path.open()
-        await self.changes.start(self.hub.dispatch)
+        try:
+            await self.changes.start(self.hub.dispatch)
+        except BaseException:
+            # the start failed (Redis away, say): close what did open, so that no pool's
+            # background tasks outlive the failed start and keep the event loop from closing
+            await self.query_path.close()
+            raise
 
     def notify(self, changes: Sequence[Change]) -> None:
         """Tell every process's live streams what committed (call after the commit). A write is
