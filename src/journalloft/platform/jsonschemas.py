@@ -6,6 +6,7 @@ client sees schema errors and the platform's own rule errors in one shape.
 
 from __future__ import annotations
 
+import functools
 import json
 import re
 from collections.abc import Callable, Iterator, Mapping
@@ -219,13 +220,36 @@ def _anchored(node: Any) -> Any:
     return node
 
 
+@functools.lru_cache(maxsize=256)
+def _checked_text(text: str) -> str:
+    Draft202012Validator.check_schema(json.loads(text))
+    return text
+
+
+def _checked(text: str) -> dict[str, Any]:
+    """The schema in ``text``, checked against the meta-schema. A process checks a given text
+    once (checking is most of a start-up's schema work, and a test suite starts many apps);
+    every call returns a fresh document, so that no caller shares another's."""
+    document: dict[str, Any] = json.loads(_checked_text(text))
+    return document
+
+
 class Schemas:
     """All schemas by ``$id``, with one compiled validator each."""
 
-    def __init__(self, documents: Mapping[str, dict[str, Any]]) -> None:
+    def __init__(
+        self,
+        documents: Mapping[str, dict[str, Any]],
+        *,
+        _enforced: Mapping[str, dict[str, Any]] | None = None,
+    ) -> None:
         self.documents = dict(documents)
         """The schemas as written (and as the OpenAPI document shows them)."""
-        self._enforced = {uri: _anchored(doc) for uri, doc in self.documents.items()}
+        known = _enforced or {}
+        self._enforced = {
+            uri: known[uri] if uri in known else _anchored(doc)
+            for uri, doc in self.documents.items()
+        }
         """The schemas as validated: every ``pattern`` that ends in ``$`` anchored at the very
         end, see :func:`_anchored`."""
         self.registry: Registry[Any] = Registry().with_resources(
@@ -243,8 +267,7 @@ class Schemas:
         paths = [path for directory in directories for path in sorted(directory.rglob("*.json"))]
         for path in paths:
             try:
-                doc = json.loads(path.read_text(encoding="utf-8"))
-                Draft202012Validator.check_schema(doc)
+                doc = _checked(path.read_text(encoding="utf-8"))
             except (ValueError, Exception) as exc:
                 raise SchemaError(f"{path}: {exc}") from exc
             schema_id = doc.get("$id")
@@ -255,9 +278,11 @@ class Schemas:
             documents[schema_id] = doc
         return cls(documents)
 
-    def with_schema(self, document: dict[str, Any]) -> Schemas:
-        """A copy that also knows ``document`` (e.g. an envelope generated in code)."""
-        return Schemas({**self.documents, document["$id"]: document})
+    def with_schema(self, *documents: dict[str, Any]) -> Schemas:
+        """A copy that also knows ``documents`` (e.g. envelopes generated in code). The
+        schemas it already knew are not anchored again."""
+        added = {document["$id"]: document for document in documents}
+        return Schemas({**self.documents, **added}, _enforced=self._enforced)
 
     def validator(self, schema_id: str) -> Draft202012Validator:
         validator = self._validators.get(schema_id)

@@ -135,7 +135,9 @@ def load_services(settings: Settings) -> tuple[Schemas, ServiceRegistry]:
     folders = [s.schema_folder for s in found if s.schema_folder is not None]
     schemas = Schemas.load(settings.home / "schemas", *folders)
     services = ServiceRegistry(found, schemas=schemas)
-    for service in services.values():
-        schemas = schemas.with_schema(ingest_schema(service))
-        schemas = schemas.with_schema(ingest_schema(service, envelope_only=True))
-    return schemas, services
+    envelopes = [
+        ingest_schema(service, envelope_only=only)
+        for service in services.values()
+        for only in (False, True)
+    ]
+    return schemas.with_schema(*envelopes), services

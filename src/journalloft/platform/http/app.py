@@ -91,7 +91,10 @@ def create_app(
     ``handle_signals``: drain on SIGTERM before uvicorn stops (:mod:`.lifecycle`); only for a
     process that uvicorn runs in its main thread (``journalloft serve``)."""
     settings = settings or get_settings()
-    schemas, services = load_services(settings)
+    # a given runtime has loaded them already (a test's, say): the routes are built from its own
+    schemas, services = (
+        (runtime.schemas, runtime.services) if runtime is not None else load_services(settings)
+    )
     lifecycle = Lifecycle(grace_seconds=settings.shutdown_grace_seconds)
 
     @contextlib.asynccontextmanager
