@@ -25,6 +25,7 @@ import json
 import multiprocessing
 import random
 import time
+from collections.abc import Awaitable
 from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
 from multiprocessing.connection import Connection
@@ -440,20 +441,24 @@ async def measure(
 
         alone: list[tuple[float, float]] = []  # per shape: CPU per change, changes a second
         touched: set[str] = set()  # who has had a measurement since the seed
-        for n, shape in enumerate(scale.shapes):
-            log(f"{shape.label} with no stream open")
-            before = cpu.snapshot(server.workers(), pg)
-            started = time.monotonic()
-            sent = await ingest_at_rate(
+
+        async def ingest(shape: Shape, tag: str) -> dict[str, float]:
+            return await ingest_at_rate(
                 server.port,
                 tokens[epj],
                 knr,
                 patients,
                 shape=shape,
                 seconds=scale.seconds,
-                tag=f"b{n}",
+                tag=tag,
                 touched=touched,
             )
+
+        for n, shape in enumerate(scale.shapes):
+            log(f"{shape.label} with no stream open")
+            before = cpu.snapshot(server.workers(), pg)
+            started = time.monotonic()
+            sent = await ingest(shape, f"b{n}")
             rate = len(sent) / (time.monotonic() - started)
             alone.append((stack_ms(server, pg, before, len(sent)), rate))
 
@@ -498,40 +503,30 @@ async def measure(
         await asyncio.sleep(IDLE_SECONDS)
         idle_ms_per_s = stack_ms(server, pg, before, 1) / (time.monotonic() - idle_started)
 
-        for n, shape in enumerate(scale.shapes):
-            log(f"{shape.label} with {len(paths)} streams open")
+        async def with_streams(
+            send: Awaitable[dict[str, float]],
+        ) -> tuple[dict[str, float], dict[str, Any], float, float]:
+            """Send changes with the streams open. What was sent; what the subscribers
+            received; the server's CPU per change, less what the open streams cost while idle
+            over the same time (heartbeats, subscription checks: paid whether changes come or
+            not); and the rate achieved."""
             before = cpu.snapshot(server.workers(), pg)
-            run_started = time.monotonic()
-            sent = await ingest_at_rate(
-                server.port,
-                tokens[epj],
-                knr,
-                patients,
-                shape=shape,
-                seconds=scale.seconds,
-                tag=f"r{n}",
-                touched=touched,
-            )
-            ingested = time.monotonic()
+            started = time.monotonic()
+            sent = await send
+            sent_by = time.monotonic()
             pipe.send(("collect", list(sent), 10.0))
             collected = await asyncio.to_thread(pipe.recv)
-            run_seconds = time.monotonic() - run_started
-            # per change, less what the open streams cost while idle (heartbeats, subscription
-            # checks) over the same time: that is paid whether changes come or not
-            run_ms = (stack_ms(server, pg, before, 1) - idle_ms_per_s * run_seconds) / max(
-                1, len(sent)
-            )
+            run_seconds = time.monotonic() - started
+            cpu_ms = stack_ms(server, pg, before, 1) - idle_ms_per_s * run_seconds
+            return sent, collected, cpu_ms / max(1, len(sent)), len(sent) / (sent_by - started)
+
+        for n, shape in enumerate(scale.shapes):
+            log(f"{shape.label} with {len(paths)} streams open")
+            sent, collected, run_ms, rate = await with_streams(ingest(shape, f"r{n}"))
             ingest_ms, alone_rate = alone[n]
             runs.append(
                 figures_of_run(
-                    shape,
-                    sent,
-                    collected,
-                    run_ms,
-                    ingest_ms,
-                    lookup_ms,
-                    alone_rate,
-                    len(sent) / (ingested - run_started),
+                    shape, sent, collected, run_ms, ingest_ms, lookup_ms, alone_rate, rate
                 )
             )
             log(json.dumps(runs[-1]))
@@ -548,19 +543,10 @@ async def measure(
                 untouched[: int(rate * scale.seconds) + 1],
                 untouched[int(rate * scale.seconds) + 1 :],
             )
-            before = cpu.snapshot(server.workers(), pg)
-            run_started = time.monotonic()
-            sent = await feed_at_rate(redis_url, knr, these, shape=shape, seconds=scale.seconds)
-            fed = time.monotonic()
-            pipe.send(("collect", list(sent), 10.0))
-            collected = await asyncio.to_thread(pipe.recv)
-            run_seconds = time.monotonic() - run_started
-            run_ms = (stack_ms(server, pg, before, 1) - idle_ms_per_s * run_seconds) / max(
-                1, len(sent)
+            sent, collected, run_ms, achieved = await with_streams(
+                feed_at_rate(redis_url, knr, these, shape=shape, seconds=scale.seconds)
             )
-            figures = figures_of_run(
-                shape, sent, collected, run_ms, 0.0, lookup_ms, 0.0, len(sent) / (fed - run_started)
-            )
+            figures = figures_of_run(shape, sent, collected, run_ms, 0.0, lookup_ms, 0.0, achieved)
             label = f"{rate:g} changes/s put on the feed (no ingest)"
             runs.append({**figures, "label": label, "fed": True})
             log(json.dumps(runs[-1]))

@@ -10,11 +10,14 @@ given what it missed from the feed.
 from __future__ import annotations
 
 import asyncio
-from collections.abc import Hashable, Sequence
-from typing import Any
+from collections.abc import Sequence
+from typing import TYPE_CHECKING
 
 from journalloft.platform.changes import SUBSCRIPTION, Change, EventId
 from journalloft.platform.subscriptions import Subscription
+
+if TYPE_CHECKING:  # live_reads builds on the runtime, which holds the hub
+    from journalloft.platform.operations.live_reads import Waiting
 
 
 class Connection:
@@ -55,7 +58,8 @@ class Gathering:
     :mod:`journalloft.platform.operations.live_reads`), and the tasks making them."""
 
     def __init__(self) -> None:
-        self.waiting: dict[Hashable, Any] = {}
+        self.waiting: dict[tuple[str, str, bytes], Waiting] = {}
+        """By municipality, service and options (:func:`~.live_reads.options_key`)."""
         self.tasks: set[asyncio.Task[None]] = set()
 
 

@@ -183,13 +183,19 @@ class RedisSubscriptions:
         owner = self._owner_key(client_id)
         members: Any = self._redis.zrangebyscore(owner, int(time.time()), "+inf")
         ids = sorted(i.decode() if isinstance(i, bytes) else str(i) for i in members)
-        found = []
-        for subscription_id in ids:
-            subscription = self.get(subscription_id)
-            if subscription is None:
-                self._redis.zrem(owner, subscription_id)
+        if not ids:
+            return []
+        raws: Any = self._redis.mget([self._key(i) for i in ids])  # one round trip, not one each
+        found, gone = [], []
+        now = time.time()
+        for subscription_id, raw in zip(ids, raws, strict=True):
+            subscription = Subscription(**json.loads(raw)) if raw is not None else None
+            if subscription is None or subscription.expires_at <= now:
+                gone.append(subscription_id)
             elif subscription.client_id == client_id:
                 found.append(subscription)
+        if gone:
+            self._redis.zrem(owner, *gone)
         return sorted(found, key=lambda s: s.created_at)
 
     def delete(self, subscription_id: str) -> bool:

@@ -32,7 +32,9 @@ _NOT_OPTIONS = ("patients", "kommuner")
 
 
 @dataclass
-class _Waiting:
+class Waiting:
+    """The reads of one service, municipality and options waiting to be made together."""
+
     tenant: Tenant
     options: Mapping[str, Any]
     reads: list[tuple[ReaderAccess, Sequence[str]]] = field(default_factory=list)
@@ -59,9 +61,9 @@ async def read_for_stream(
     gathering = runtime.hub.gathering
     key = (tenant.kommunenummer, access.service.name, options_key(options))
     loop = asyncio.get_running_loop()
-    group: _Waiting | None = gathering.waiting.get(key)
+    group: Waiting | None = gathering.waiting.get(key)
     if group is None:
-        group = gathering.waiting[key] = _Waiting(tenant, options)
+        group = gathering.waiting[key] = Waiting(tenant, options)
 
         def start() -> None:
             task = loop.create_task(_read(runtime, gathering.waiting.pop(key)))
@@ -75,7 +77,7 @@ async def read_for_stream(
     return await answer
 
 
-async def _read(runtime: Runtime, group: _Waiting) -> None:
+async def _read(runtime: Runtime, group: Waiting) -> None:
     now = runtime.clock()  # one instant for the read and every one of its audit events
     reads = [(replace(a, caller=replace(a.caller, now=now)), p) for a, p in group.reads]
     try:
