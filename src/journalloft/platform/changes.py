@@ -31,6 +31,8 @@ from typing import Any, Protocol
 import redis
 import redis.asyncio
 
+from journalloft.platform.storage.redis_clients import blocking_client, loop_client
+
 log = logging.getLogger("journalloft.changes")
 
 STREAM_KEY = "journalloft:changes"
@@ -244,16 +246,14 @@ class RedisChangeFeed:
     def __init__(self, url: str, window_seconds: int) -> None:
         self.window_seconds = window_seconds
         self._url = url
-        self._redis = redis.Redis.from_url(url, socket_timeout=5, socket_connect_timeout=2)
+        self._redis = blocking_client(url, socket_timeout=5)
         self._append = self._redis.register_script(_APPEND)
         self._async: redis.asyncio.Redis | None = None
         self._task: asyncio.Task[None] | None = None
 
     def _client(self) -> redis.asyncio.Redis:
         if self._async is None:
-            self._async = redis.asyncio.Redis.from_url(
-                self._url, socket_timeout=self.BLOCK_MS / 1000 + 5, socket_connect_timeout=2
-            )
+            self._async = loop_client(self._url, socket_timeout=self.BLOCK_MS / 1000 + 5)
         return self._async
 
     def publish(self, changes: Sequence[Change]) -> None:

@@ -16,7 +16,7 @@ import time
 from dataclasses import asdict, dataclass
 from typing import Any, Protocol
 
-import redis
+from journalloft.platform.storage.redis_clients import blocking_client
 
 
 @dataclass(frozen=True, slots=True)
@@ -141,7 +141,7 @@ class RedisSubscriptions:
     subscriptions' ids scored by their expiry (counted for the limit, listed by ``GET``)."""
 
     def __init__(self, url: str) -> None:
-        self._redis = redis.Redis.from_url(url, socket_timeout=2, socket_connect_timeout=2)
+        self._redis = blocking_client(url)
         self._add = self._redis.register_script(_ADD)
 
     @staticmethod

@@ -19,6 +19,7 @@ import redis.asyncio
 
 from journalloft.platform import tracing
 from journalloft.platform.metrics import REDIS_ERRORS
+from journalloft.platform.storage.redis_clients import blocking_client, loop_client
 
 log = logging.getLogger("journalloft.kv")
 
@@ -119,7 +120,7 @@ class RedisKeyValue:
 
     def __init__(self, url: str) -> None:
         self._url = url
-        self._redis = redis.Redis.from_url(url, socket_timeout=2, socket_connect_timeout=2)
+        self._redis = blocking_client(url)
         self._async: redis.asyncio.Redis | None = None
         self._async_loop: asyncio.AbstractEventLoop | None = None
         self._tallies: dict[str, _Tally] = {}
@@ -130,9 +131,7 @@ class RedisKeyValue:
     def _on_loop(self) -> redis.asyncio.Redis:
         loop = asyncio.get_running_loop()
         if self._async is None or self._async_loop is not loop:
-            self._async = redis.asyncio.Redis.from_url(
-                self._url, socket_timeout=2, socket_connect_timeout=2
-            )
+            self._async = loop_client(self._url)
             self._async_loop = loop
             self._tallies.clear()
             self._flushing = None
