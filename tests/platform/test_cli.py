@@ -259,3 +259,28 @@ def test_progress_draws_a_bar_on_a_terminal_and_plain_lines_elsewhere() -> None:
     quiet.succeeded("1804", "up to date")
     quiet.finish()
     assert plain_bar.getvalue() == ""
+
+
+def test_serve_refuses_several_workers_without_redis(tmp_path: Path) -> None:
+    """Each worker would keep its own replay cache, rate counts, subscriptions and change feed:
+    a DPoP proof replayable against the other worker, a board that finds no subscription when
+    its stream reaches the other one. It stops before serving, and says what it needs."""
+    env = {
+        k: v
+        for k, v in os.environ.items()
+        if not k.startswith("JOURNALLOFT_") or k == "JOURNALLOFT_HOME"
+    }
+    env["JOURNALLOFT_DATA_DIR"] = str(tmp_path)
+    port = _free_port()
+    command = ("serve", "--port", str(port), "--workers", "2")
+    ran = subprocess.run(
+        [sys.executable, "-m", "journalloft.platform.cli", *command],
+        env=env,
+        capture_output=True,
+        text=True,
+        timeout=60,
+    )
+    assert ran.returncode != 0
+    assert "--workers above 1 needs JOURNALLOFT_REDIS_URL" in ran.stderr
+    with pytest.raises(httpx.HTTPError):
+        httpx.get(f"http://127.0.0.1:{port}/healthz", timeout=1)

@@ -1,19 +1,30 @@
-"""``journalloft serve --workers 2`` as an operator runs it: JSON logs and ``/metrics`` that add up
-every worker's counts."""
+"""``journalloft serve --workers 2`` as an operator runs it (with Redis, which several workers
+need): JSON logs and ``/metrics`` that add up every worker's counts."""
 
 from __future__ import annotations
 
 import json
+from collections.abc import Iterator
 from pathlib import Path
 
 import httpx
+import pytest
 from prometheus_client.parser import text_string_to_metric_families
 
-from support.servers import ServedPlatform, served
+from support.servers import RedisServer, ServedPlatform, own_redis, served
 
 
-def test_two_workers_log_json_and_metrics_count_every_worker(tmp_path: Path) -> None:
-    platform = ServedPlatform(tmp_path, workers=2, settings={"LOG_FORMAT": "json"})
+@pytest.fixture
+def redis_server() -> Iterator[RedisServer]:
+    yield from own_redis()
+
+
+def test_two_workers_log_json_and_metrics_count_every_worker(
+    tmp_path: Path, redis_server: RedisServer
+) -> None:
+    platform = ServedPlatform(
+        tmp_path, redis_url=redis_server.url, workers=2, settings={"LOG_FORMAT": "json"}
+    )
     with served(platform) as running:
         legevakt = running.headers("bodo-legevakt")
         admin = running.headers("journalloft-admin", scope="metrics:read")

@@ -30,6 +30,7 @@ def production(**overrides: Any) -> Settings:
     values: dict[str, Any] = {
         "environment": "production",
         "database_url": PG,
+        "redis_url": "redis://redis.kommune.example:6379/0",
         "public_url": PUBLIC,
         "trusted_issuers": HELSEID,
         "audit_seal_key_file": Path("/etc/journalloft/audit-seal.pem"),
@@ -68,9 +69,11 @@ def test_production_refuses_the_development_key_of_the_audit_seal() -> None:
     assert production(audit_seal_key_file=None, audit_seal_interval_seconds=0)
 
 
-def test_production_needs_a_database_and_an_issuer() -> None:
+def test_production_needs_a_database_redis_and_an_issuer() -> None:
     with pytest.raises(ValidationError, match="DATABASE_URL"):
         production(database_url=None)
+    with pytest.raises(ValidationError, match="REDIS_URL"):
+        production(redis_url=None)
     with pytest.raises(ValidationError, match="trusted issuer"):
         production(trusted_issuers=[])
 

@@ -172,6 +172,11 @@ class Settings(BaseSettings):
                 )
             if self.database_url is None:
                 raise ValueError("production needs JOURNALLOFT_DATABASE_URL (PostgreSQL)")
+            if self.redis_url is None:
+                raise ValueError(
+                    "production needs JOURNALLOFT_REDIS_URL: without it each server process "
+                    "keeps its own DPoP replay cache, rate counts, subscriptions and change feed"
+                )
             if not self.builtin_issuer and not self.trusted_issuers:
                 raise ValueError("production needs at least one trusted issuer (HelseID)")
             if not self.allow_insecure_issuer_urls:

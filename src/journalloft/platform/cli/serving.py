@@ -26,6 +26,14 @@ def cmd_serve(args: argparse.Namespace) -> None:
         os.environ["JOURNALLOFT_LOG_FORMAT"] = os.environ["LOG_FORMAT"]
     get_settings.cache_clear()
     settings = get_settings()
+    if args.workers > 1 and settings.redis_url is None:
+        # each worker would keep its own replay cache, rate counts, subscriptions and change
+        # feed: a proof replayable against the other worker, a board that finds no subscription
+        # or no change when its request reaches the other one
+        raise SystemExit(
+            "journalloft serve: --workers above 1 needs JOURNALLOFT_REDIS_URL (the workers share "
+            "DPoP replay caches, rate counts, subscriptions and live changes through Redis)"
+        )
     runtime = open_runtime()
     runtime.close()
     if args.workers > 1:
