@@ -5,7 +5,6 @@ from __future__ import annotations
 import io
 import json
 import os
-import socket
 import subprocess
 import sys
 import time
@@ -18,7 +17,7 @@ import yaml
 
 from journalloft.platform.cli import main
 from journalloft.platform.settings import get_settings
-from support import tenant_document
+from support import free_port, tenant_document
 from support.platform import REPO, Backend
 
 
@@ -131,17 +130,10 @@ def test_purge_reports_per_tenant_and_service(
     assert "1804 news2: 0 purged" in capsys.readouterr().out
 
 
-def _free_port() -> int:
-    with socket.socket() as probe:
-        probe.bind(("127.0.0.1", 0))
-        port: int = probe.getsockname()[1]
-        return port
-
-
 def test_serve_names_the_port_it_serves(tmp_path: Path) -> None:
     """Before: ``journalloft serve --port 8600`` advertised its token endpoint on port 8000, so
     ``journalloft token`` failed with "connection refused"."""
-    port = _free_port()
+    port = free_port()
     env = {
         k: v
         for k, v in os.environ.items()
@@ -271,7 +263,7 @@ def test_serve_refuses_several_workers_without_redis(tmp_path: Path) -> None:
         if not k.startswith("JOURNALLOFT_") or k == "JOURNALLOFT_HOME"
     }
     env["JOURNALLOFT_DATA_DIR"] = str(tmp_path)
-    port = _free_port()
+    port = free_port()
     command = ("serve", "--port", str(port), "--workers", "2")
     ran = subprocess.run(
         [sys.executable, "-m", "journalloft.platform.cli", *command],

@@ -20,8 +20,8 @@ from sqlalchemy import select
 from journalloft.platform.runtime import build_runtime
 from journalloft.platform.storage.migrations import migrate_platform
 from journalloft.platform.storage.models import AuditEvent
-from support import SERVICES, people, tenant_document
-from support.live import free_port, open_events
+from support import SERVICES, free_port, people, tenant_document
+from support.live import open_events
 from support.platform import BACKENDS, REPO, Backend, TestPlatform, make_settings
 
 pytestmark = pytest.mark.parametrize("backend", [BACKENDS[1]], indirect=True)

@@ -6,7 +6,6 @@ from __future__ import annotations
 
 import json
 import os
-import socket
 import subprocess
 import sys
 import time
@@ -25,7 +24,7 @@ from sqlalchemy.engine import make_url
 
 from journalloft.platform.cli import main
 from journalloft.platform.settings import get_settings
-from support import client_assertion, dpop_proof, people, tenant_document
+from support import client_assertion, dpop_proof, free_port, people, tenant_document
 from support.platform import REPO, Backend, TestPlatform, provide_backend, start_platform
 from support.security import an_hour_ago
 
@@ -177,13 +176,6 @@ def _count(url: str, schema: str) -> int:
         engine.dispose()
 
 
-def _free_port() -> int:
-    with socket.socket() as probe:
-        probe.bind(("127.0.0.1", 0))
-        port: int = probe.getsockname()[1]
-        return port
-
-
 @contextmanager
 def serving(env: dict[str, str], port: int, log: Path) -> Iterator[str]:
     base = f"http://127.0.0.1:{port}"
@@ -217,7 +209,7 @@ def test_two_serve_processes_share_limits_replay_caches_and_both_databases(
     first, second = two_databases
     assert first.database_url is not None
     assert first.redis_url is not None
-    ports = (_free_port(), _free_port())
+    ports = (free_port(), free_port())
     public = f"http://127.0.0.1:{ports[0]}"  # behind a load balancer both have one public URL
     settings = {
         "JOURNALLOFT_ENVIRONMENT": "test",

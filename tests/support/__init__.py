@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import asyncio
 import random
+import socket
 import time
 import uuid
 from collections.abc import Sequence
@@ -29,6 +30,14 @@ PILOTS = {
     "1804": ("Bodø kommune", "972418013", "bodo"),
     "3201": ("Bærum kommune", "935478715", "baerum"),
 }
+
+
+def free_port() -> int:
+    """A loopback port nothing listens on now (the OS picks it)."""
+    with socket.socket() as probe:
+        probe.bind(("127.0.0.1", 0))
+        port: int = probe.getsockname()[1]
+        return port
 
 
 def tenant_document(

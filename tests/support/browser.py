@@ -16,7 +16,7 @@ import uvicorn
 from selenium import webdriver
 from selenium.webdriver.chrome.service import Service
 
-from support.live import free_port
+from support import free_port
 from support.platform import unavailable
 
 CHROMIUM = "/usr/bin/chromium"

@@ -5,7 +5,6 @@ from __future__ import annotations
 import contextlib
 import copy
 import importlib
-import socket
 import threading
 import time
 from collections.abc import Iterator
@@ -16,6 +15,7 @@ import uvicorn
 
 from journalloft.platform.http.app import create_app
 from journalloft.platform.runtime import build_runtime
+from support import free_port
 from support.platform import TestPlatform
 
 FNR = "urn:oid:2.16.578.1.12.4.1.4.1"
@@ -183,9 +183,7 @@ def served(platform: TestPlatform) -> Iterator[str]:
     (its own runtime, opened on the server's event loop): for real FHIR client libraries."""
     runtime = build_runtime(platform.runtime.settings)
     app = create_app(platform.runtime.settings, runtime=runtime)
-    with socket.socket() as probe:
-        probe.bind(("127.0.0.1", 0))
-        port = probe.getsockname()[1]
+    port = free_port()
     server = uvicorn.Server(
         uvicorn.Config(app, host="127.0.0.1", port=port, lifespan="on", log_level="warning")
     )

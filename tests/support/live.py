@@ -5,7 +5,6 @@ real server: the in-process test client waits for a response's end), and a reade
 from __future__ import annotations
 
 import json
-import socket
 import threading
 import time
 from collections.abc import Iterator
@@ -20,14 +19,8 @@ import uvicorn
 from journalloft.platform.http.app import create_app
 from journalloft.platform.runtime import build_runtime
 from journalloft.platform.storage.migrations import migrate_platform
+from support import free_port
 from support.platform import Backend, TestPlatform, make_settings
-
-
-def free_port() -> int:
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        port: int = s.getsockname()[1]
-        return port
 
 
 @contextmanager

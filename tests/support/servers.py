@@ -13,7 +13,6 @@ import os
 import pwd
 import shutil
 import signal
-import socket
 import subprocess
 import sys
 import tempfile
@@ -28,18 +27,11 @@ import psycopg
 import redis
 from joserfc.jwk import ECKey, import_key
 
-from support import token_form
+from support import free_port, token_form
 from support.platform import REPO, unavailable
 
 POSTGRES_BIN = Path("/usr/lib/postgresql/15/bin")
 T = TypeVar("T")
-
-
-def free_port() -> int:
-    with socket.socket() as probe:
-        probe.bind(("127.0.0.1", 0))
-        port: int = probe.getsockname()[1]
-        return port
 
 
 def wait_for(what: str, probe: Callable[[], T | None], *, timeout: float = 30.0) -> T:
