@@ -4,6 +4,8 @@ VENV := .venv
 BIN := $(VENV)/bin
 PORT ?= 8000
 STAMP := $(VENV)/.installed
+# the suite's processes (pytest-xdist; each test module runs whole in one of them)
+TEST_PROCESSES ?= 2
 
 .PHONY: run test check lint typecheck install serve bench bench-quick clean
 
@@ -33,7 +35,7 @@ run: $(STAMP)
 test: check
 
 check: $(STAMP) lint typecheck
-	$(BIN)/python -m pytest --cov=journalloft --cov-report=term:skip-covered -q
+	$(BIN)/python -m pytest -n $(TEST_PROCESSES) --dist loadfile --cov=journalloft --cov-report=term:skip-covered -q
 
 LINTED := src tests migrations $(wildcard bench)
 

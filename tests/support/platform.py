@@ -12,6 +12,7 @@ from dataclasses import dataclass, field
 from datetime import datetime
 from pathlib import Path
 from typing import Any
+from urllib.parse import urlsplit, urlunsplit
 
 import httpx2
 import pytest
@@ -38,7 +39,20 @@ REPO = Path(__file__).resolve().parents[2]
 DATABASE_URL = os.environ.get("JOURNALLOFT_TEST_DATABASE_URL")
 
 
-REDIS_URL = os.environ.get("JOURNALLOFT_TEST_REDIS_URL")
+def _per_worker(url: str | None) -> str | None:
+    """The Redis database of this test process. The suite runs in parallel processes
+    (pytest-xdist's workers ``gw0``, ``gw1``, ...), and each empties its database before every
+    test: ``gw0`` uses the database the URL names, worker N the one N below it (modulo 16)."""
+    worker = os.environ.get("PYTEST_XDIST_WORKER", "gw0")
+    index = int(worker.removeprefix("gw") or 0)
+    if not url or index == 0:
+        return url
+    parts = urlsplit(url)
+    database = (int(parts.path.strip("/") or 0) - index) % 16
+    return urlunsplit(parts._replace(path=f"/{database}"))
+
+
+REDIS_URL = _per_worker(os.environ.get("JOURNALLOFT_TEST_REDIS_URL"))
 
 
 REQUIRED = os.environ.get("JOURNALLOFT_TEST_REQUIRE_SERVICES") == "1"
