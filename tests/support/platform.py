@@ -193,3 +193,5 @@ def start_platform(backend: Backend, tmp: Path, **settings: Any) -> Iterator[Tes
             yield TestPlatform(client=client, runtime=runtime, tmp=tmp)
     finally:
         runtime.close()
+    # a part that did not stop is a bug (a server would hang on SIGTERM), with its stacks
+    assert not runtime.stuck_on_stop, "\n".join(runtime.stuck_on_stop)

@@ -15,6 +15,7 @@ from journalloft.platform.hub import Hub
 from journalloft.platform.jsonschemas import Schemas
 from journalloft.platform.registry import ServiceRegistry, load_services
 from journalloft.platform.settings import Settings
+from journalloft.platform.stopping import bounded
 from journalloft.platform.storage.engines import Stores
 from journalloft.platform.storage.kv import KeyValue, connect_key_value
 from journalloft.platform.storage.query_path import QueryPath, connect_query_path
@@ -37,6 +38,8 @@ class Runtime:
     changes: ChangeFeed
     subscriptions: SubscriptionStore
     hub: Hub = field(default_factory=Hub)
+    stuck_on_stop: list[str] = field(default_factory=list)
+    """What did not stop within its bound when the app stopped (with the tasks' stacks)."""
     clock: Callable[[], datetime] = field(default=lambda: datetime.now(UTC))
 
     async def open_async(self) -> None:
@@ -61,9 +64,16 @@ class Runtime:
             log.exception("changes committed but not published to live streams")
 
     async def close_async(self) -> None:
-        await self.changes.stop()
-        await self.query_path.close()
-        await self.kv.close_async()
+        """Each part within a bound (:mod:`.stopping`): what did not finish is in the log and in
+        :attr:`stuck_on_stop`, and the others still stop."""
+        for what, step in (
+            ("the change feed's reader", self.changes.stop()),
+            ("the query path (writes in flight, pools)", self.query_path.close()),
+            ("the key-value store's event-loop client", self.kv.close_async()),
+        ):
+            report = await bounded(what, step)
+            if report is not None:
+                self.stuck_on_stop.append(report)
 
     def close(self) -> None:
         self.kv.close()

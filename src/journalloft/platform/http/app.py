@@ -29,6 +29,7 @@ from journalloft.platform.retention import purge_all
 from journalloft.platform.runtime import Runtime, build_runtime
 from journalloft.platform.service_protocol import SharingService
 from journalloft.platform.settings import Settings, get_settings
+from journalloft.platform.stopping import bounded
 
 log = logging.getLogger("journalloft")
 
@@ -104,18 +105,19 @@ def create_app(
         await app.state.runtime.open_async()
         if handle_signals:
             lifecycle.install()
-        tasks = [asyncio.create_task(_sample_periodically(app.state.runtime))]
+        tasks = [asyncio.create_task(_sample_periodically(app.state.runtime), name="sample")]
         if settings.purge_interval_seconds > 0:
-            tasks.append(asyncio.create_task(_purge_periodically(app.state.runtime)))
+            tasks.append(asyncio.create_task(_purge_periodically(app.state.runtime), name="purge"))
         if settings.audit_seal_interval_seconds > 0:
-            tasks.append(asyncio.create_task(_seal_periodically(app.state.runtime)))
+            tasks.append(asyncio.create_task(_seal_periodically(app.state.runtime), name="seal"))
         try:
             yield
         finally:
             for task in tasks:
                 task.cancel()
-                with contextlib.suppress(asyncio.CancelledError):
-                    await task
+                report = await bounded(f"the periodic task {task.get_name()}", task)
+                if report is not None:
+                    app.state.runtime.stuck_on_stop.append(report)
             worker_exited(os.getpid())
             if settings.otlp_endpoint is not None:
                 tracing.shutdown()
