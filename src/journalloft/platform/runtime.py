@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 import logging
-from collections.abc import Callable, Sequence
+from collections.abc import Awaitable, Callable, Sequence
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
 
@@ -66,12 +66,13 @@ class Runtime:
     async def close_async(self) -> None:
         """Each part within a bound (:mod:`.stopping`): what did not finish is in the log and in
         :attr:`stuck_on_stop`, and the others still stop."""
-        for what, step in (
-            ("the change feed's reader", self.changes.stop()),
-            ("the query path (writes in flight, pools)", self.query_path.close()),
-            ("the key-value store's event-loop client", self.kv.close_async()),
-        ):
-            report = await bounded(what, step)
+        steps: tuple[tuple[str, Callable[[], Awaitable[None]]], ...] = (
+            ("the change feed's reader", self.changes.stop),
+            ("the query path (writes in flight, pools)", self.query_path.close),
+            ("the key-value store's event-loop client", self.kv.close_async),
+        )
+        for what, step in steps:
+            report = await bounded(what, step())
             if report is not None:
                 self.stuck_on_stop.append(report)
 
