@@ -285,6 +285,44 @@ def test_a_database_that_hangs_on_a_lock_is_a_timeout_not_a_hung_worker(
 
 
 @pytest.fixture
+def cached_pg_platform(postgres: PostgresServer, tmp_path: Path) -> Iterator[TestPlatform]:
+    """As production runs: the municipalities' settings cached (a lookup reads no platform
+    table), the statement timeout 2 s."""
+    backend = Backend("postgresql", fresh_database(postgres), None)
+    yield from start_platform(
+        backend,
+        tmp_path,
+        database_connect_timeout_seconds=2,
+        database_statement_timeout_seconds=2,
+        tenant_cache_seconds=3600,
+    )
+
+
+def test_a_frozen_database_is_a_503_not_a_hung_lookup(
+    postgres: PostgresServer, cached_pg_platform: TestPlatform
+) -> None:
+    # SIGSTOP: the connections stay open and nothing answers, not even the server's own
+    # statement timeout. Before, a lookup on an open connection waited for it without end.
+    # (What still waits without end: the paths that use blocking connections, see
+    # docs/operations.md, Faults.)
+    platform = cached_pg_platform
+    platform.onboard(tenant_document("1804"))
+    assert push(platform, "before").status_code == 200
+    assert look(platform).status_code == 200
+    platform.token("bodo-legevakt")  # the token is not what this test waits on
+    postgres.freeze(True)
+    try:
+        answer, took = timed(lambda: look(platform))
+        assert_unavailable(answer)
+        # the query path's own bound (statement timeout 2 s + 2 s), then psycopg's attempt to
+        # cancel the statement in the server (5 s) and to read its end (5 s)
+        assert took < 4 + 10 + BOUND, took
+    finally:
+        postgres.freeze(False)
+    wait_for("lookups again", lambda: look(platform).status_code == 200)
+
+
+@pytest.fixture
 def redis_platform(redis_server: RedisServer, tmp_path: Path) -> Iterator[TestPlatform]:
     yield from start_platform(Backend("sqlite", None, redis_server.url), tmp_path)
 

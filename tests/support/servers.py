@@ -148,6 +148,18 @@ class PostgresServer:
     def libpq(self) -> str:
         return f"postgresql://postgres@127.0.0.1:{self.port}/postgres"
 
+    def freeze(self, frozen: bool) -> None:
+        """Stop (``SIGSTOP``) or continue (``SIGCONT``) the server and every backend: a server
+        that keeps its connections open and answers nothing, as a stalled VM or disk does."""
+        assert self.process is not None
+        sig = signal.SIGSTOP if frozen else signal.SIGCONT
+        children = subprocess.run(
+            ["pgrep", "-P", str(self.process.pid)], capture_output=True, text=True, check=False
+        ).stdout.split()
+        for pid in [self.process.pid, *map(int, children)]:
+            with contextlib.suppress(ProcessLookupError):
+                os.kill(pid, sig)
+
     def stop(self) -> None:
         """Immediate shutdown (SIGQUIT): every session is dropped, as when the server dies."""
         if self.process is not None:

@@ -101,8 +101,13 @@ class _Batch:
 class QueryPath:
     """Reads and group-committed writes of the query path; see the module docstring."""
 
-    def __init__(self, compiler: StatementCompiler) -> None:
+    ANSWER_MARGIN_SECONDS = 2.0
+    """How much longer than the server's own statement timeout the query path waits for an
+    answer before it gives up on its side (see :meth:`_answered`)."""
+
+    def __init__(self, compiler: StatementCompiler, *, answer_seconds: float | None = None) -> None:
         self._compile = compiler
+        self._answer_seconds = answer_seconds
         self._queued: dict[str, _Batch] = {}
         self._flushing: dict[str, asyncio.Task[None]] = {}
 
@@ -121,8 +126,14 @@ class QueryPath:
         compiled = [(self._compile(statement), values) for statement, values in queries]
         try:
             with tracing.span("query_path fetch", **{"db.statements": len(compiled)}):
-                return await self._fetch(kommunenummer, compiled)
-        except (psycopg.OperationalError, PoolTimeout, sqlite3.OperationalError) as exc:
+                async with self._answered():
+                    return await self._fetch(kommunenummer, compiled)
+        except (
+            psycopg.OperationalError,
+            PoolTimeout,
+            sqlite3.OperationalError,
+            TimeoutError,
+        ) as exc:
             sql_log.warning(
                 "tenant store unreachable: tenant=%s %s", kommunenummer, type(exc).__name__
             )
@@ -165,7 +176,8 @@ class QueryPath:
         AUDIT_GROUP_SIZE.observe(len(batch.waiting))
         try:
             with tracing.span("audit group commit", **{"journalloft.requests": len(batch.waiting)}):
-                await self._write(key, list(batch.parts.values()))
+                async with self._answered():
+                    await self._write(key, list(batch.parts.values()))
         except Exception as exc:  # every waiter learns that its rows were not committed
             sql_log.warning("a group-committed write failed: %s", type(exc).__name__)
             for done in batch.waiting:
@@ -175,6 +187,14 @@ class QueryPath:
             for done in batch.waiting:
                 if not done.done():
                     done.set_result(None)
+
+    def _answered(self) -> asyncio.Timeout:
+        """A bound on waiting for the server, on the client's side. The statement timeout is the
+        server's own: a server that is frozen (stopped, its VM or disk stalled) enforces nothing,
+        and a lookup on an open connection waited for it without end. After this bound the
+        wait is cancelled (psycopg then tries to cancel the statement in the server and, after
+        a few seconds more, gives the connection up) and the lookup is a ``503``."""
+        return asyncio.timeout(self._answer_seconds)
 
     def pool_usage(self) -> list[tuple[str, int, int]]:
         """Per server: connections in use, requests waiting for one (none on SQLite)."""
@@ -221,7 +241,11 @@ class PostgresQueryPath(QueryPath):
         prepared_statements: int,
         timeout: float = 5.0,
     ) -> None:
-        super().__init__(StatementCompiler.for_backend(postgres=True))
+        super().__init__(
+            StatementCompiler.for_backend(postgres=True),
+            answer_seconds=stores.settings.database_statement_timeout_seconds
+            + self.ANSWER_MARGIN_SECONDS,
+        )
         assert stores.settings.database_url is not None
         self._stores = stores
         self._timeout = timeout
