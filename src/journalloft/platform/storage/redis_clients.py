@@ -42,10 +42,15 @@ def blocking_client(url: str, *, socket_timeout: float = 2.0) -> redis.Redis:
     )
 
 
-def loop_client(url: str, *, socket_timeout: float = 2.0) -> redis.asyncio.Redis:
-    """A client for the event loop that makes it (an asyncio client is bound to its loop)."""
+def loop_client(
+    url: str, *, socket_timeout: float = 2.0, client_name: str | None = None
+) -> redis.asyncio.Redis:
+    """A client for the event loop that makes it (an asyncio client is bound to its loop).
+    ``client_name``: its connections' name in Redis (``CLIENT LIST``), set again on every
+    reconnect."""
     return redis.asyncio.Redis.from_url(
         url,
+        client_name=client_name,
         socket_timeout=socket_timeout,
         socket_connect_timeout=CONNECT_TIMEOUT_SECONDS,
         retry=redis.asyncio.retry.Retry(
