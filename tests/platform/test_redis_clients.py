@@ -11,12 +11,14 @@ import asyncio
 import contextlib
 import socket
 import threading
+import time
 from collections.abc import Iterator
 
 import pytest
 import redis
 from sqlalchemy.engine import make_url
 
+from journalloft.platform.changes import RedisChangeFeed
 from journalloft.platform.storage.kv import RedisKeyValue
 from journalloft.platform.storage.redis_clients import RETRIES, blocking_client, loop_client
 from support.platform import REDIS_URL, unavailable
@@ -178,3 +180,31 @@ def test_a_late_answer_is_not_tried_again(target: tuple[tuple[str, int], int]) -
         direct.close()
         client.close()
         slow.close()
+
+
+def test_the_change_feeds_reader_stops_at_once_without_being_cancelled(
+    target: tuple[tuple[str, int], int],
+) -> None:
+    # its XREAD blocks for a second at a time; the stop unblocks it (CLIENT UNBLOCK), and the
+    # reader ends by itself: a cancelled blocked read once kept a platform's stop waiting
+    (host, port), database = target
+    feed = RedisChangeFeed(f"redis://{host}:{port}/{database}", window_seconds=60)
+
+    async def start_and_stop() -> tuple[float, bool]:
+        async def listener(batch: object) -> None:
+            return None
+
+        await feed.start(listener)
+        task = feed._task
+        assert task is not None
+        await asyncio.sleep(0.2)  # the reader is now blocked in XREAD
+        began = time.monotonic()
+        await feed.stop()
+        return time.monotonic() - began, task.cancelled()
+
+    try:
+        took, cancelled = asyncio.run(start_and_stop())
+    finally:
+        feed.close()
+    assert took < 0.8, took
+    assert not cancelled
