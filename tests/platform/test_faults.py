@@ -205,15 +205,23 @@ BOUND = 8.0
 """The longest any request may take while a database or Redis is away (timeouts of 2 s)."""
 
 
-@pytest.fixture
-def pg_platform(postgres: PostgresServer, tmp_path: Path) -> Iterator[TestPlatform]:
+def platform_on(
+    postgres: PostgresServer, tmp_path: Path, **settings: Any
+) -> Iterator[TestPlatform]:
+    """The platform on a fresh database of the module's PostgreSQL, its timeouts 2 s."""
     backend = Backend("postgresql", fresh_database(postgres), None)
     yield from start_platform(
         backend,
         tmp_path,
         database_connect_timeout_seconds=2,
         database_statement_timeout_seconds=2,
+        **settings,
     )
+
+
+@pytest.fixture
+def pg_platform(postgres: PostgresServer, tmp_path: Path) -> Iterator[TestPlatform]:
+    yield from platform_on(postgres, tmp_path)
 
 
 def push(platform: TestPlatform, record_id: str) -> Answer:
@@ -288,14 +296,7 @@ def test_a_database_that_hangs_on_a_lock_is_a_timeout_not_a_hung_worker(
 def cached_pg_platform(postgres: PostgresServer, tmp_path: Path) -> Iterator[TestPlatform]:
     """As production runs: the municipalities' settings cached (a lookup reads no platform
     table), the statement timeout 2 s."""
-    backend = Backend("postgresql", fresh_database(postgres), None)
-    yield from start_platform(
-        backend,
-        tmp_path,
-        database_connect_timeout_seconds=2,
-        database_statement_timeout_seconds=2,
-        tenant_cache_seconds=3600,
-    )
+    yield from platform_on(postgres, tmp_path, tenant_cache_seconds=3600)
 
 
 def test_a_frozen_database_is_a_503_not_a_hung_lookup(
