@@ -15,7 +15,7 @@ import httpx
 import pytest
 import yaml
 
-from journalloft.platform.cli import main
+from journalloft.cli import main
 from journalloft.platform.settings import get_settings
 from support import free_port, tenant_document
 from support.platform import REPO, Backend
@@ -141,7 +141,7 @@ def test_serve_names_the_port_it_serves(tmp_path: Path) -> None:
     }
     env["JOURNALLOFT_DATA_DIR"] = str(tmp_path)
     server = subprocess.Popen(
-        [sys.executable, "-m", "journalloft.platform.cli", "serve", "--port", str(port)],
+        [sys.executable, "-m", "journalloft.cli", "serve", "--port", str(port)],
         env=env,
         stdout=subprocess.DEVNULL,
         stderr=subprocess.DEVNULL,
@@ -229,8 +229,8 @@ class Terminal(io.StringIO):
 
 
 def test_progress_draws_a_bar_on_a_terminal_and_plain_lines_elsewhere() -> None:
-    from journalloft.platform.cli.common import CommandError
-    from journalloft.platform.cli.progress import Progress
+    from journalloft.cli.common import CommandError
+    from journalloft.cli.progress import Progress
 
     lines, bar = io.StringIO(), Terminal()
     progress = Progress("migrate", 3, out=lines, bar=bar)
@@ -266,7 +266,7 @@ def test_serve_refuses_several_workers_without_redis(tmp_path: Path) -> None:
     port = free_port()
     command = ("serve", "--port", str(port), "--workers", "2")
     ran = subprocess.run(
-        [sys.executable, "-m", "journalloft.platform.cli", *command],
+        [sys.executable, "-m", "journalloft.cli", *command],
         env=env,
         capture_output=True,
         text=True,

@@ -18,8 +18,8 @@ import pytest
 from joserfc import jwt
 from joserfc.jwk import ECKey, OctKey
 
+from journalloft.cli import main
 from journalloft.platform.auth.issuer import CLIENT_ASSERTION_TYPE
-from journalloft.platform.cli import main
 from journalloft.platform.settings import get_settings
 from support import client_assertion, tenant_document, token_form
 from support.platform import Backend, TestPlatform, start_platform

@@ -476,7 +476,7 @@ def test_sqlite_the_command_line_writing_while_the_server_serves_is_no_error(
             try:
                 ids = ["--file", str(people_file)]
                 running.python(
-                    "from journalloft.platform.cli import main\n"
+                    "from journalloft.cli import main\n"
                     "for _ in range(2):\n"
                     "    assert main(['demo', '--people', '150']) == 0\n"
                     "    assert main(['purge']) == 0\n"

@@ -34,7 +34,7 @@ AWAY_SECONDS = 60
 def serve(port: int, env: dict[str, str], log: Path) -> subprocess.Popen[bytes]:
     with log.open("wb") as sink:
         return subprocess.Popen(
-            [sys.executable, "-m", "journalloft.platform.cli", "serve", "--port", str(port)],
+            [sys.executable, "-m", "journalloft.cli", "serve", "--port", str(port)],
             env=env,
             stdout=sink,
             stderr=subprocess.STDOUT,

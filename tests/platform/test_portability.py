@@ -19,6 +19,8 @@ import pytest
 from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PrivateKey
 from sqlalchemy import delete, func, insert, select, update
 
+from journalloft.cli import main
+from journalloft.cli.portability import backup_sqlite
 from journalloft.platform.audit import AUDIT_EVENT, events_for_patient
 from journalloft.platform.audit_seal import (
     AUDIT_SEAL,
@@ -29,8 +31,6 @@ from journalloft.platform.audit_seal import (
     verify,
 )
 from journalloft.platform.auth.clients import add_key
-from journalloft.platform.cli import main
-from journalloft.platform.cli.portability import backup_sqlite
 from journalloft.platform.portability import (
     ExportError,
     export_tenant,

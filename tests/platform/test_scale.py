@@ -22,7 +22,7 @@ from joserfc.jwk import ECKey
 from sqlalchemy import create_engine, inspect, text
 from sqlalchemy.engine import make_url
 
-from journalloft.platform.cli import main
+from journalloft.cli import main
 from journalloft.platform.settings import get_settings
 from support import client_assertion, dpop_proof, free_port, people, tenant_document
 from support.platform import REPO, Backend, TestPlatform, provide_backend, start_platform
@@ -181,7 +181,7 @@ def serving(env: dict[str, str], port: int, log: Path) -> Iterator[str]:
     base = f"http://127.0.0.1:{port}"
     with log.open("wb") as output:
         server = subprocess.Popen(
-            [sys.executable, "-m", "journalloft.platform.cli", "serve", "--port", str(port)],
+            [sys.executable, "-m", "journalloft.cli", "serve", "--port", str(port)],
             env=env,
             stdout=output,
             stderr=subprocess.STDOUT,

@@ -17,8 +17,8 @@ import yaml
 from joserfc.jwk import ECKey
 from sqlalchemy import select
 
+from journalloft.cli import main
 from journalloft.platform.auth.clients import client_keys, get_client, list_clients, register_client
-from journalloft.platform.cli import main
 from journalloft.platform.directory import TENANT_TABLE
 from journalloft.platform.onboarding import KeptClient, OnboardingReport, offboard, onboard
 from journalloft.platform.settings import get_settings

@@ -13,7 +13,7 @@ from typing import Any
 
 import uvicorn
 
-from journalloft.platform.http.app import create_app
+from journalloft.app import create_app
 from journalloft.platform.runtime import build_runtime
 from support import free_port
 from support.platform import TestPlatform

@@ -16,7 +16,7 @@ from typing import Any
 import httpx2
 import uvicorn
 
-from journalloft.platform.http.app import create_app
+from journalloft.app import create_app
 from journalloft.platform.runtime import build_runtime
 from journalloft.platform.storage.migrations import migrate_platform
 from support import free_port

@@ -23,8 +23,8 @@ from joserfc.jwk import ECKey
 from sqlalchemy import create_engine
 from sqlalchemy.engine import make_url
 
+from journalloft.app import create_app
 from journalloft.platform.auth.clients import add_key
-from journalloft.platform.http.app import create_app
 from journalloft.platform.onboarding import onboard
 from journalloft.platform.runtime import Runtime, build_runtime
 from journalloft.platform.settings import Settings

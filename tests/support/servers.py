@@ -227,7 +227,7 @@ class ServedPlatform:
 
     def command(self, *args: str, timeout: float = 120) -> str:
         done = subprocess.run(
-            [sys.executable, "-m", "journalloft.platform.cli", *args],
+            [sys.executable, "-m", "journalloft.cli", *args],
             env=self.env(),
             capture_output=True,
             timeout=timeout,
@@ -251,7 +251,7 @@ class ServedPlatform:
         """Onboard the pilots and give their clients (and an admin) keys."""
         tenants = [str(p) for p in sorted(REPO.glob("tenants/*.yaml"))]
         self.python(  # one process for both commands: each start costs seconds of imports
-            "from journalloft.platform.cli import main\n"
+            "from journalloft.cli import main\n"
             f"assert main(['tenants', 'onboard', *{tenants!r}]) == 0\n"
             "assert main(['demo', '--people', '1']) == 0\n"
         )
@@ -267,7 +267,7 @@ class ServedPlatform:
         with log.open("wb") as output:
             self.process = subprocess.Popen(
                 [
-                    *(sys.executable, "-m", "journalloft.platform.cli", "serve"),
+                    *(sys.executable, "-m", "journalloft.cli", "serve"),
                     *("--port", str(self.port), "--workers", str(self.workers)),
                 ],
                 env=self.env(),

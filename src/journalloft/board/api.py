@@ -8,17 +8,14 @@ token copied from this process is worth nothing without that key.
 from __future__ import annotations
 
 import time
-import uuid
 from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
 from typing import Any
 
 import httpx
-from joserfc import jwt
 from joserfc.jwk import ECKey
 
-from journalloft.platform.auth.keys import b64url_sha256
-from journalloft.platform.cli.clients import token_form
+from journalloft.client import demo_client_form, dpop_proof
 
 RENEW_SECONDS = 60
 """A token is renewed this long before it expires."""
@@ -55,23 +52,14 @@ class ApiSession:
         return self._metadata
 
     def proof(self, method: str, url: str, token: str | None = None) -> str:
-        claims: dict[str, Any] = {
-            "htm": method,
-            "htu": url,
-            "iat": int(time.time()),
-            "jti": uuid.uuid4().hex,
-        }
-        if token is not None:
-            claims["ath"] = b64url_sha256(token)
-        header = {"typ": "dpop+jwt", "alg": "ES256", "jwk": self.dpop_key.as_dict(private=False)}
-        return jwt.encode(header, claims, self.dpop_key)
+        return dpop_proof(self.dpop_key, method=method, url=url, access_token=token)
 
     async def token(self) -> tuple[str, float]:
         """A DPoP-bound access token and when it expires (renewed ahead of that)."""
         if self._token is None or time.time() > self._expires - RENEW_SECONDS:
             metadata = await self.metadata()
             endpoint = metadata["token_endpoint"]
-            form = token_form(self.client, audience=metadata["issuer"], scope=None)
+            form = demo_client_form(self.client, audience=metadata["issuer"], scope=None)
             response = await self.http.post(
                 endpoint, data=form, headers={"DPoP": self.proof("POST", endpoint)}
             )

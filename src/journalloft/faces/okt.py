@@ -38,6 +38,7 @@ from journalloft.platform.errors import (
     InvalidContent,
     NotFound,
 )
+from journalloft.platform.face import RoutedFace
 from journalloft.platform.http.dependencies import CallerDep, JsonBody, RuntimeDep
 from journalloft.platform.http.problems import JSONResponse
 from journalloft.platform.operations import sharing
@@ -294,3 +295,7 @@ def okt_router(services: Mapping[str, SharingService]) -> APIRouter:
         return await status_of(runtime, caller, pid)
 
     return router
+
+
+face = RoutedFace(name="okt", prefix=PREFIX, build=okt_router)
+"""The OKT face, as the composition root finds it (entry point ``journalloft.faces``)."""

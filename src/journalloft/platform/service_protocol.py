@@ -119,3 +119,11 @@ class Purgeable(Protocol):
     def purge(self, connection: Connection, *, context: PurgeContext) -> int:
         """Delete what is past its retention; return how many records went."""
         ...
+
+
+def parts_of(service: SharingService, face: str) -> tuple[object, ...]:
+    """What ``service`` brings to the face named ``face``: its spec's ``face_parts[face]``
+    (FHIR resource providers, a board part), or nothing. The platform reads no part itself:
+    each face takes its own and checks it against its own protocol."""
+    parts: Mapping[str, Sequence[object]] = getattr(service, "face_parts", None) or {}
+    return tuple(parts.get(face, ()))

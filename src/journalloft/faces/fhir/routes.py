@@ -25,6 +25,7 @@ from journalloft.faces.fhir.resources import BINDINGS, Binding
 from journalloft.faces.fhir.search import parse_search, read_parameters
 from journalloft.faces.fhir.transaction import store_bundle, store_one, withdraw_one
 from journalloft.platform.errors import BadRequest, FieldError, NotFound, Problem
+from journalloft.platform.face import RoutedFace
 from journalloft.platform.http.dependencies import CallerDep, RuntimeDep, TenantDep
 from journalloft.platform.operations import sharing
 from journalloft.platform.operations.access import reader_access
@@ -267,4 +268,7 @@ async def _json(request: Request) -> Any:
     return await read_json(request)
 
 
-__all__ = ["FHIR_JSON", "PREFIX", "Errors", "fhir_router", "render"]
+__all__ = ["FHIR_JSON", "PREFIX", "Errors", "face", "fhir_router", "render"]
+
+face = RoutedFace(name="fhir", prefix=PREFIX, build=fhir_router, renderer=render)
+"""The FHIR face, as the composition root finds it (entry point ``journalloft.faces``)."""

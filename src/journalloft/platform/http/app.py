@@ -1,13 +1,15 @@
-"""The app factory: one FastAPI app per process, its state built in ``lifespan``."""
+"""The platform's app factory: one FastAPI app per process, its state built in ``lifespan``.
+
+It includes the native API and the faces it is given; which faces a running app has is decided
+above the platform, by the composition root (:mod:`journalloft.app`)."""
 
 from __future__ import annotations
 
 import asyncio
 import contextlib
-import gc
 import logging
 import os
-from collections.abc import AsyncIterator, Mapping
+from collections.abc import AsyncIterator, Sequence
 from typing import Any
 
 from fastapi import FastAPI
@@ -15,6 +17,7 @@ from starlette.concurrency import run_in_threadpool
 
 from journalloft.platform import tracing
 from journalloft.platform.audit_seal import load_seal_key, seal_all
+from journalloft.platform.face import Face
 from journalloft.platform.http.docs import install_docs
 from journalloft.platform.http.lifecycle import Lifecycle
 from journalloft.platform.http.middleware import PlatformMiddleware
@@ -27,18 +30,10 @@ from journalloft.platform.metrics import worker_exited
 from journalloft.platform.registry import load_services
 from journalloft.platform.retention import purge_all
 from journalloft.platform.runtime import Runtime, build_runtime
-from journalloft.platform.service_protocol import SharingService
 from journalloft.platform.settings import Settings, get_settings
 from journalloft.platform.stopping import bounded
 
 log = logging.getLogger("journalloft")
-
-GC_THRESHOLDS = (50_000, 20, 20)
-"""The garbage collector of a serving process: a collection after 50 000 more live containers,
-not Python's 700. A response is thousands of short-lived dicts and lists, freed by reference
-counting as soon as it is sent; at 700 the collector ran every few rows of a NEWS2 board and,
-traversing the responses still in flight, cost as much as building them (measured: 30 → 13 ms
-for 1 830 rows)."""
 
 
 async def _purge_periodically(runtime: Runtime) -> None:
@@ -86,8 +81,10 @@ def create_app(
     *,
     runtime: Runtime | None = None,
     handle_signals: bool = False,
+    faces: Sequence[Face] = (),
 ) -> FastAPI:
-    """Build the app; the database engine and Redis are created when it starts.
+    """Build the app with ``faces`` beside the native API; the database engine and Redis are
+    created when it starts.
 
     ``handle_signals``: drain on SIGTERM before uvicorn stops (:mod:`.lifecycle`); only for a
     process that uvicorn runs in its main thread (``journalloft serve``)."""
@@ -150,7 +147,12 @@ def create_app(
         app.include_router(subscriptions.subscription_router(service))
     app.include_router(subscriptions.router)
     app.include_router(unknown_service_router(list(services)))
-    _include_faces(app, services)
+    renderers = {}
+    for face in faces:
+        app.include_router(face.router(services))
+        if face.renderer is not None:
+            renderers[face.prefix] = face.renderer
+    app.state.face_renderers = renderers
 
     def openapi() -> dict[str, Any]:
         if app.openapi_schema is None:
@@ -160,27 +162,4 @@ def create_app(
     app.openapi = openapi  # type: ignore[method-assign]
     if runtime is not None:
         app.state.runtime = runtime
-    return app
-
-
-def _include_faces(app: FastAPI, services: Mapping[str, SharingService]) -> None:
-    """The faces that speak other systems' languages (``journalloft.faces``), for the
-    registered services they map; each renders its own errors under its prefix."""
-    from journalloft.faces.fhir.routes import PREFIX, fhir_router, render
-    from journalloft.faces.okt import okt_router
-
-    app.include_router(fhir_router(services))
-    app.include_router(okt_router(services))
-    app.state.face_renderers = {PREFIX: render}
-
-
-def serving_app() -> FastAPI:
-    """The app as ``journalloft serve`` runs it in each worker process.
-
-    What start-up built (modules, schemas, routes) lives as long as the process, so it is
-    frozen out of the garbage collector's work, and collections are rarer (:data:`GC_THRESHOLDS`).
-    """
-    app = create_app(handle_signals=True)
-    gc.freeze()
-    gc.set_threshold(*GC_THRESHOLDS)
     return app

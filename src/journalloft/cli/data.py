@@ -5,8 +5,8 @@ from __future__ import annotations
 import argparse
 import json
 
-from journalloft.platform.cli.common import open_runtime
-from journalloft.platform.cli.progress import Progress
+from journalloft.cli.common import open_runtime
+from journalloft.cli.progress import Progress
 
 
 def describe(exc: Exception) -> str:

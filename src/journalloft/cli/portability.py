@@ -9,8 +9,8 @@ import sys
 import time
 from pathlib import Path
 
+from journalloft.cli.common import CommandError, open_runtime
 from journalloft.platform.audit_seal import key_id, load_seal_key, public_pem
-from journalloft.platform.cli.common import CommandError, open_runtime
 from journalloft.platform.portability import ExportError, export_tenant, import_tenant
 from journalloft.platform.tenancy import is_kommunenummer
 

@@ -12,7 +12,7 @@ import sys
 import time
 from typing import TextIO
 
-from journalloft.platform.cli.common import CommandError
+from journalloft.cli.common import CommandError
 
 BAR_WIDTH = 30
 

@@ -10,20 +10,20 @@ from collections.abc import Sequence
 
 from pydantic import ValidationError
 
-from journalloft.platform.cli.audit import (
+from journalloft.cli.audit import (
     cmd_audit,
     cmd_public_key,
     cmd_restrictions,
     cmd_seal,
     cmd_verify,
 )
-from journalloft.platform.cli.board import cmd_board
-from journalloft.platform.cli.clients import cmd_clients, cmd_token
-from journalloft.platform.cli.common import CommandError
-from journalloft.platform.cli.data import cmd_demo, cmd_purge
-from journalloft.platform.cli.portability import cmd_backup, cmd_export, cmd_import
-from journalloft.platform.cli.serving import cmd_serve
-from journalloft.platform.cli.tenants import cmd_list, cmd_migrate, cmd_offboard, cmd_onboard
+from journalloft.cli.board import cmd_board
+from journalloft.cli.clients import cmd_clients, cmd_token
+from journalloft.cli.common import CommandError
+from journalloft.cli.data import cmd_demo, cmd_purge
+from journalloft.cli.portability import cmd_backup, cmd_export, cmd_import
+from journalloft.cli.serving import cmd_serve
+from journalloft.cli.tenants import cmd_list, cmd_migrate, cmd_offboard, cmd_onboard
 
 
 def build_parser() -> argparse.ArgumentParser:

@@ -8,6 +8,12 @@ import sys
 from datetime import datetime
 from pathlib import Path
 
+from journalloft.cli.common import (
+    CommandError,
+    open_runtime,
+    read_person_ids,
+    tenant_named,
+)
 from journalloft.platform.audit import (
     EPOCH,
 )
@@ -20,12 +26,6 @@ from journalloft.platform.audit_seal import (
     verify,
 )
 from journalloft.platform.caller import Caller
-from journalloft.platform.cli.common import (
-    CommandError,
-    open_runtime,
-    read_person_ids,
-    tenant_named,
-)
 from journalloft.platform.operations import audit_access, restricting
 from journalloft.platform.operations.access import OperatorAccess, RestrictionAccess
 from journalloft.platform.settings import get_settings

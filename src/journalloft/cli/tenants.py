@@ -5,8 +5,8 @@ from __future__ import annotations
 import argparse
 from pathlib import Path
 
-from journalloft.platform.cli.common import CommandError, open_runtime
-from journalloft.platform.cli.progress import Progress
+from journalloft.cli.common import CommandError, open_runtime
+from journalloft.cli.progress import Progress
 from journalloft.platform.storage.migrations import migrate_tenant
 
 

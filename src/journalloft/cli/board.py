@@ -4,8 +4,8 @@ from __future__ import annotations
 
 import argparse
 
-from journalloft.platform.cli.clients import demo_client
-from journalloft.platform.cli.serving import logging_config
+from journalloft.cli.clients import demo_client
+from journalloft.cli.serving import logging_config
 from journalloft.platform.settings import get_settings
 
 

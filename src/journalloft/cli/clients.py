@@ -6,15 +6,13 @@ from __future__ import annotations
 import argparse
 import json
 import sys
-import time
-import uuid
 from pathlib import Path
 from typing import Any
 
 import httpx
-from joserfc import jwt
-from joserfc.jwk import import_key
 
+from journalloft.cli.common import CommandError, open_runtime
+from journalloft.client import demo_client_form
 from journalloft.platform.auth.clients import (
     add_key,
     get_client,
@@ -23,8 +21,6 @@ from journalloft.platform.auth.clients import (
     remove_client,
     remove_key,
 )
-from journalloft.platform.auth.issuer import CLIENT_ASSERTION_TYPE
-from journalloft.platform.cli.common import CommandError, open_runtime
 from journalloft.platform.settings import get_settings
 
 
@@ -91,38 +87,11 @@ def cmd_token(args: argparse.Namespace) -> None:
     client = demo_client(args.client_id, args.clients_file)
     base = (args.url or settings.issuer_url).rstrip("/")
     metadata = httpx.get(f"{base}/.well-known/oauth-authorization-server", timeout=10).json()
-    form = token_form(client, audience=metadata["issuer"], scope=args.scope)
+    form = demo_client_form(client, audience=metadata["issuer"], scope=args.scope)
     response = httpx.post(metadata["token_endpoint"], data=form, timeout=10)
     if response.status_code != 200:
         raise CommandError(f"token request refused: {response.text}")
     print(response.json()["access_token"])
-
-
-def token_form(client: dict[str, Any], *, audience: str, scope: str | None) -> dict[str, str]:
-    """The token request of a demo client (``client_id``, ``private_jwk``, ``scopes`` as
-    ``journalloft demo`` wrote it): client credentials with a signed client assertion. Used by
-    ``journalloft token`` and by the board's server side."""
-    key = import_key(client["private_jwk"])
-    now = int(time.time())
-    client_id = client["client_id"]
-    assertion = jwt.encode(
-        {"alg": "ES256", "kid": client["private_jwk"]["kid"], "typ": "client-authentication+jwt"},
-        {
-            "iss": client_id,
-            "sub": client_id,
-            "aud": audience,
-            "iat": now,
-            "exp": now + 30,
-            "jti": uuid.uuid4().hex,
-        },
-        key,
-    )
-    return {
-        "grant_type": "client_credentials",
-        "client_assertion_type": CLIENT_ASSERTION_TYPE,
-        "client_assertion": assertion,
-        "scope": scope or " ".join(client["scopes"]),
-    }
 
 
 def demo_client(client_id: str, clients_file: str | None) -> dict[str, Any]:

@@ -5,7 +5,7 @@ from __future__ import annotations
 import argparse
 import os
 
-from journalloft.platform.cli.common import open_runtime
+from journalloft.cli.common import open_runtime
 from journalloft.platform.metrics import MULTIPROC_ENV, reset_directory
 from journalloft.platform.settings import get_settings
 
@@ -43,7 +43,7 @@ def cmd_serve(args: argparse.Namespace) -> None:
         reset_directory(directory)
         os.environ[MULTIPROC_ENV] = directory
     uvicorn.run(
-        "journalloft.platform.http.app:serving_app",
+        "journalloft.app:serving_app",
         factory=True,
         host=settings.host,
         port=settings.port,

@@ -1,5 +1,5 @@
 """The ``journalloft`` command line (:func:`main`); each group of commands in its own module."""
 
-from journalloft.platform.cli.main import main
+from journalloft.cli.main import main
 
 __all__ = ["main"]

@@ -1,0 +1,82 @@
+"""A client's side of the platform's tokens: the signed client assertion (``private_key_jwt``),
+the token request's form, and DPoP proofs (RFC 9449).
+
+One module for every client this repository ships (the board's server side, ``journalloft
+token``, the benchmarks). It imports nothing of the platform: a client knows the protocol, not
+the server's code.
+"""
+
+from __future__ import annotations
+
+import base64
+import hashlib
+import time
+import uuid
+from collections.abc import Mapping
+from typing import Any, Final
+
+from joserfc import jwt
+from joserfc.jwk import ECKey, import_key
+
+CLIENT_ASSERTION_TYPE: Final = "urn:ietf:params:oauth:client-assertion-type:jwt-bearer"
+
+
+def b64url_sha256(text: str) -> str:
+    """base64url(SHA-256(text)) without padding: a DPoP proof's ``ath``."""
+    digest = hashlib.sha256(text.encode("ascii")).digest()
+    return base64.urlsafe_b64encode(digest).rstrip(b"=").decode("ascii")
+
+
+def client_assertion(client_id: str, key: ECKey, *, audience: str, lifetime: int = 30) -> str:
+    """A client assertion (RFC 7523) for the token endpoint of ``audience``."""
+    now = int(time.time())
+    claims = {
+        "iss": client_id,
+        "sub": client_id,
+        "aud": audience,
+        "iat": now,
+        "exp": now + lifetime,
+        "jti": uuid.uuid4().hex,
+    }
+    header = {"alg": "ES256", "kid": key.kid, "typ": "client-authentication+jwt"}
+    return jwt.encode(header, claims, key)
+
+
+def token_form(
+    client_id: str, key: ECKey, *, audience: str, scope: str | None = None
+) -> dict[str, str]:
+    """The token request: client credentials with a signed client assertion."""
+    form = {
+        "grant_type": "client_credentials",
+        "client_assertion_type": CLIENT_ASSERTION_TYPE,
+        "client_assertion": client_assertion(client_id, key, audience=audience),
+    }
+    if scope is not None:
+        form["scope"] = scope
+    return form
+
+
+def demo_client_form(
+    client: Mapping[str, Any], *, audience: str, scope: str | None
+) -> dict[str, str]:
+    """The token request of a demo client (``client_id``, ``private_jwk``, ``scopes`` as
+    ``journalloft demo`` wrote it); without ``scope``, every scope it has."""
+    key = import_key(client["private_jwk"])
+    assert isinstance(key, ECKey)
+    return token_form(
+        client["client_id"], key, audience=audience, scope=scope or " ".join(client["scopes"])
+    )
+
+
+def dpop_proof(key: ECKey, *, method: str, url: str, access_token: str | None = None) -> str:
+    """A DPoP proof for one request (with ``ath`` when it carries ``access_token``)."""
+    claims: dict[str, Any] = {
+        "htm": method,
+        "htu": url,
+        "iat": int(time.time()),
+        "jti": uuid.uuid4().hex,
+    }
+    if access_token is not None:
+        claims["ath"] = b64url_sha256(access_token)
+    header = {"typ": "dpop+jwt", "alg": "ES256", "jwk": key.as_dict(private=False)}
+    return jwt.encode(header, claims, key)

@@ -1,0 +1,102 @@
+"""The one door for faces: what a face may use of the platform, and the protocol a face meets.
+
+A face speaks one language over the platform's operations (FHIR R4 under ``/fhir``, NHN's OKT
+API under ``/okt``): it parses that language's request, calls the same operations as the native
+API (the same access checks, audit, restrictions, limits and JSON reader) and renders the
+answer. Faces are plugins, found the way services are: each declares an object meeting
+:class:`Face` as an entry point of the group :data:`FACE_ENTRY_POINT_GROUP`, and the
+composition root (:mod:`journalloft.app`) includes them. The platform includes no face itself.
+
+A face is generic over services: what a service offers a face (its FHIR resources, its board
+part) it finds on the service's spec with :func:`parts_of`, under the face's own name.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable, Mapping
+from dataclasses import dataclass
+from typing import Final, Protocol
+
+from fastapi import APIRouter
+
+from journalloft.platform.caller import Caller
+from journalloft.platform.errors import (
+    BadRequest,
+    FieldError,
+    Forbidden,
+    InvalidContent,
+    NotFound,
+    Problem,
+    UnsupportedMediaType,
+)
+from journalloft.platform.http.body import read_json
+from journalloft.platform.http.dependencies import CallerDep, JsonBody, RuntimeDep, TenantDep
+from journalloft.platform.http.problems import FaceRenderer, JSONResponse
+from journalloft.platform.instants import OSLO
+from journalloft.platform.operations import sharing
+from journalloft.platform.operations.access import reader_access, source_access
+from journalloft.platform.runtime import Runtime
+from journalloft.platform.service_protocol import SharingService, parts_of
+from journalloft.platform.settings import Settings
+from journalloft.platform.tenancy import Tenant
+
+FACE_ENTRY_POINT_GROUP: Final = "journalloft.faces"
+
+
+class Face(Protocol):
+    """What a face gives the app."""
+
+    name: str
+    """The face's name: the key of a service's parts for it (``parts_of(service, name)``)."""
+    prefix: str
+    """The paths it serves (``/fhir``); its renderer answers the errors under them."""
+    renderer: FaceRenderer | None
+    """Renders a problem under :attr:`prefix` in the face's own form; None: problem+json."""
+
+    def router(self, services: Mapping[str, SharingService]) -> APIRouter:
+        """The face's routes, for the registered services (none if it maps none of them)."""
+        ...
+
+
+@dataclass(frozen=True)
+class RoutedFace:
+    """A face made of a router factory: meets :class:`Face`."""
+
+    name: str
+    prefix: str
+    build: Callable[[Mapping[str, SharingService]], APIRouter]
+    renderer: FaceRenderer | None = None
+
+    def router(self, services: Mapping[str, SharingService]) -> APIRouter:
+        return self.build(services)
+
+
+__all__ = [
+    "FACE_ENTRY_POINT_GROUP",
+    "OSLO",
+    "BadRequest",
+    "Caller",
+    "CallerDep",
+    "Face",
+    "FaceRenderer",
+    "FieldError",
+    "Forbidden",
+    "InvalidContent",
+    "JSONResponse",
+    "JsonBody",
+    "NotFound",
+    "Problem",
+    "RoutedFace",
+    "Runtime",
+    "RuntimeDep",
+    "Settings",
+    "SharingService",
+    "Tenant",
+    "TenantDep",
+    "UnsupportedMediaType",
+    "parts_of",
+    "read_json",
+    "reader_access",
+    "sharing",
+    "source_access",
+]
