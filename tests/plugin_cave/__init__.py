@@ -1,4 +1,4 @@
-"""A third sharing service, written only against :mod:`journalloft.platform.plugin`, to prove
+"""A third sharing service, written only against :mod:`journalloft.plugin`, to prove
 that a service needs no change under ``platform/``: "CAVE" (critical information: allergies,
 drug reactions, infection risk). It ships its own schemas and migrations, and is registered
 through ``JOURNALLOFT_SERVICE_PLUGINS=plugin_cave:spec`` instead of an installed entry point."""
@@ -14,7 +14,7 @@ from typing import Any
 from sqlalchemy import Table, select
 from sqlmodel import Field
 
-from journalloft.platform.plugin import (
+from journalloft.plugin import (
     SCHEMA_BASE,
     TENANT,
     IngestContext,

@@ -1,7 +1,7 @@
 """Faces that speak other systems' own languages over the platform's operations.
 
-A face here parses a standard's request, calls the same operations as the native API
-(:mod:`journalloft.platform.operations`) and renders the answer in the standard's form. The
-faces know the services they map (FHIR resources, NHN's OKT model); the platform does not: it
-includes a face's routes only for the services that are registered.
+A face here parses a standard's request, calls the same operations as the native API through
+the platform's door for faces (:mod:`journalloft.platform.face`) and renders the answer in the
+standard's form. A face names no service: what a service offers it, the service brings on its
+spec (``face_parts``), and the composition root (:mod:`journalloft.app`) includes the faces.
 """

@@ -2,7 +2,7 @@
 
 A sharing service is one package exporting one ``spec``, declared as an entry point (see
 :mod:`journalloft.platform.registry`); it imports from the platform only through
-:mod:`journalloft.platform.plugin`. The platform owns HTTP,
+:mod:`journalloft.plugin`. The platform owns HTTP,
 tokens, grants, person identifiers, audit, the unit of work and idempotent storage of records; the
 service owns its schema, its rules and its query.
 """

@@ -13,8 +13,8 @@ import pytest
 import yaml
 
 from journalloft.platform.demo import seed_demo_data
-from journalloft.platform.plugin import OSLO
 from journalloft.platform.tenancy import TenantFileError
+from journalloft.plugin import OSLO
 from journalloft.services.diagnoser import spec
 from support import people, tenant_document
 from support.platform import TestPlatform

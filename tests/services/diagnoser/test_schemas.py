@@ -18,8 +18,8 @@ from journalloft.platform.identifiers import (
     synthetic_person_id,
 )
 from journalloft.platform.jsonschemas import Schemas
-from journalloft.platform.plugin import OSLO
 from journalloft.platform.service_protocol import IngestContext
+from journalloft.plugin import OSLO
 from journalloft.services.diagnoser import spec
 from journalloft.services.diagnoser.codes import parse_exclusions
 from journalloft.services.diagnoser.demo import birth_year

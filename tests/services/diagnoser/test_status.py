@@ -17,12 +17,12 @@ from sqlalchemy import select
 
 from journalloft.platform.identifiers import synthetic_person_id
 from journalloft.platform.jsonschemas import Schemas
-from journalloft.platform.plugin import OSLO
 from journalloft.platform.service_protocol import IngestContext, QueryContext, RecordRejected
 from journalloft.platform.settings import Settings
 from journalloft.platform.storage.engines import Stores
 from journalloft.platform.storage.migrations import migrate_tenant
 from journalloft.platform.storage.records import IngestCounts, content_hash, upsert_records
+from journalloft.plugin import OSLO
 from journalloft.services.diagnoser import spec
 from journalloft.services.diagnoser.service import resolved_window_years
 from journalloft.services.diagnoser.status import (

@@ -9,7 +9,7 @@ from typing import Any
 
 import pytest
 
-from journalloft.platform.plugin import OSLO
+from journalloft.plugin import OSLO
 from journalloft.services.kommunale_tjenester import spec
 from support import people, tenant_document
 from support.platform import TestPlatform

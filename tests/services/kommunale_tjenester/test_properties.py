@@ -9,12 +9,12 @@ from hypothesis import given, settings
 from hypothesis import strategies as st
 
 from journalloft.platform.identifiers import synthetic_person_id
-from journalloft.platform.plugin import today_in_oslo
 from journalloft.platform.service_protocol import IngestContext, QueryContext, RecordRejected
 from journalloft.platform.settings import Settings
 from journalloft.platform.storage.engines import Stores
 from journalloft.platform.storage.migrations import migrate_tenant
 from journalloft.platform.storage.records import content_hash, upsert_records
+from journalloft.plugin import today_in_oslo
 from journalloft.services.kommunale_tjenester import spec
 from journalloft.services.kommunale_tjenester.codes import service_type
 from journalloft.services.kommunale_tjenester.service import summarise

@@ -9,7 +9,6 @@ import pytest
 
 from journalloft.platform.identifiers import synthetic_person_id
 from journalloft.platform.jsonschemas import Schemas
-from journalloft.platform.plugin import OSLO
 from journalloft.platform.service_protocol import IngestContext, QueryContext, RecordRejected
 from journalloft.platform.settings import Settings
 from journalloft.platform.storage.engines import Stores
@@ -20,6 +19,7 @@ from journalloft.platform.storage.records import (
     upsert_records,
     withdraw_record,
 )
+from journalloft.plugin import OSLO
 from journalloft.services.kommunale_tjenester import spec
 from journalloft.services.kommunale_tjenester.service import ended_window_days
 from support import query_service

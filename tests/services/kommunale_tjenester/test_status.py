@@ -5,7 +5,7 @@ import pytest
 from hypothesis import given
 from hypothesis import strategies as st
 
-from journalloft.platform.plugin import OSLO, today_in_oslo
+from journalloft.plugin import OSLO, today_in_oslo
 from journalloft.services.kommunale_tjenester.status import (
     STATUS_ORDER,
     Status,

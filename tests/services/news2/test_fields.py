@@ -11,7 +11,7 @@ import random
 from datetime import UTC, datetime
 from typing import get_type_hints
 
-from journalloft.platform.plugin import IngestContext
+from journalloft.plugin import IngestContext
 from journalloft.services.news2 import spec
 from journalloft.services.news2.models import Measurement
 from journalloft.services.news2.scoring import VITAL_SIGNS

@@ -8,7 +8,7 @@ from typing import Any
 
 import pytest
 
-from journalloft.platform.plugin import RecordRejected
+from journalloft.plugin import RecordRejected
 from journalloft.services.news2.service import (
     decode_source_scores,
     encode_source_scores,

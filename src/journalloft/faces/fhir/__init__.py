@@ -1,2 +1,2 @@
-"""The FHIR R4 face: kommunale tjenester as EpisodeOfCare (OKT IG), NEWS2 as Observation
-(HL7 Norway's vkp-Observation-NEWS2score). See docs/fhir.md."""
+"""The FHIR R4 face: each registered service's resources, from the providers the service brings
+(:mod:`.kit`). See docs/fhir.md."""

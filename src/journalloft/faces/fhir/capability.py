@@ -3,30 +3,35 @@
 from __future__ import annotations
 
 from collections.abc import Iterable
-from typing import Any
+from typing import Any, Final
 
 from journalloft.faces.fhir.common import FHIR_VERSION
-from journalloft.faces.fhir.episode import PROFILE
-from journalloft.faces.fhir.resources import Binding
-from journalloft.platform.settings import Settings
+from journalloft.faces.fhir.kit import ResourceProvider
+from journalloft.faces.fhir.search import PERSON_PARAMETERS
+from journalloft.platform.face import Settings
 
-_PARAMETER_TYPES = {
-    "patient:identifier": ("token", "The person: urn:oid:2.16.578.1.12.4.1.4.1|<FNR> or DNR"),
-    "subject:identifier": ("token", "As patient:identifier"),
-    "code": ("token", "A coding of the resource (system|code)"),
-    "date": ("date", "effective (Observation) or period (EpisodeOfCare), with prefixes"),
-    "status": ("token", "The resource's status"),
+_PERSON: Final = {
+    "patient:identifier": "The person: urn:oid:2.16.578.1.12.4.1.4.1|<FNR> or DNR",
+    "subject:identifier": "As patient:identifier",
 }
 
 
 def capability_statement(
-    bindings: Iterable[Binding], *, base: str, settings: Settings
+    providers: Iterable[ResourceProvider], *, base: str, settings: Settings
 ) -> dict[str, Any]:
     issuer = settings.issuer_url.rstrip("/")
     resources = []
-    for binding in bindings:
+    for provider in providers:
+        parameters = [
+            {"name": name, "type": "token", "documentation": _PERSON[name]}
+            for name in PERSON_PARAMETERS
+            if name in provider.person_parameters
+        ] + [
+            {"name": name, "type": parameter.type, "documentation": parameter.documentation}
+            for name, parameter in provider.search_parameters.items()
+        ]
         resource: dict[str, Any] = {
-            "type": binding.resource_type,
+            "type": provider.resource_type,
             "interaction": [
                 {"code": "update", "documentation": "conditional: ?identifier=system|value"},
                 {"code": "delete", "documentation": "conditional: withdraws the record"},
@@ -37,18 +42,10 @@ def capability_statement(
             "conditionalUpdate": True,
             "conditionalDelete": "single",
             "searchInclude": [],
-            "searchParam": [
-                {
-                    "name": name,
-                    "type": _PARAMETER_TYPES[name][0],
-                    "documentation": _PARAMETER_TYPES[name][1],
-                }
-                for name in binding.search_params
-                if name in _PARAMETER_TYPES
-            ],
+            "searchParam": parameters,
         }
-        if binding.resource_type == "EpisodeOfCare":
-            resource["supportedProfile"] = [PROFILE]
+        if provider.profile is not None:
+            resource["supportedProfile"] = [provider.profile]
         resources.append(resource)
     return {
         "resourceType": "CapabilityStatement",

@@ -19,11 +19,9 @@ FHIR_VERSION: Final = "4.0.1"
 FNR_SYSTEM: Final = "urn:oid:2.16.578.1.12.4.1.4.1"
 DNR_SYSTEM: Final = "urn:oid:2.16.578.1.12.4.1.4.2"
 PERSON_SYSTEMS: Final = (FNR_SYSTEM, DNR_SYSTEM)
-KOMMUNENUMMER_SYSTEM: Final = "urn:oid:2.16.578.1.12.4.1.1.3402"
 RECORD_ID_SYSTEM: Final = "urn:journalloft:source-record-id"
 """The system the platform names a source's own id with in its answers (a source may send its
 id under any system: the value is the id)."""
-SCORED_BY_SOURCE: Final = "https://journalloft.no/fhir/StructureDefinition/scored-by"
 
 
 class FhirResponse(Response):
@@ -159,3 +157,26 @@ def person_of(reference: Any, pointer: str, errors: Errors) -> str | None:
 
 def text_of(value: Any) -> str | None:
     return value if isinstance(value, str) else None
+
+
+def codes_of_concept(concept: Any) -> set[tuple[str, str]]:
+    """A CodeableConcept's codings as (system, code)."""
+    if not isinstance(concept, Mapping):
+        return set()
+    return {
+        (str(c.get("system")), str(c.get("code")))
+        for c in concept.get("coding") or []
+        if isinstance(c, Mapping)
+    }
+
+
+def record_id_of(resource: Mapping[str, Any], record_id: str | None) -> str | None:
+    """The source's own id of a resource: the conditional interaction's, else its first
+    identifier's value, else its logical id."""
+    identifiers = resource.get("identifier")
+    if record_id is None and isinstance(identifiers, list) and identifiers:
+        first = identifiers[0]
+        record_id = first.get("value") if isinstance(first, Mapping) else None
+    if record_id is None:
+        record_id = text_of(resource.get("id"))
+    return record_id

@@ -1,108 +1,67 @@
-"""The resource types the face serves, each bound to one sharing service: how its resources
-are read into native records and made from a lookup's results."""
+"""The resource types the face serves: each registered service's providers (its
+``face_parts["fhir"]``), and how a search's parameters apply to any provider's resources."""
 
 from __future__ import annotations
 
-from collections.abc import Callable, Mapping, Sequence
-from dataclasses import dataclass
-from datetime import date, datetime, time
+from collections.abc import Mapping
 from typing import Any
 
-from journalloft.faces.fhir import episode, news2
-from journalloft.faces.fhir.common import Errors
+from journalloft.faces.fhir.kit import ResourceProvider, providers_of
 from journalloft.faces.fhir.search import Search
-from journalloft.platform.instants import OSLO
+from journalloft.platform.face import NotFound, SharingService, parts_of
 
-Members = Sequence[tuple[str, Mapping[str, Any] | None]]
+FACE = "fhir"
 
 
-@dataclass(frozen=True)
-class Binding:
-    resource_type: str
-    service: str
-    field_paths: Mapping[str, str]
-    codes_of: Callable[[Mapping[str, Any]], set[tuple[str, str]]]
-    date_of: Callable[[Mapping[str, Any]], str]
-    search_params: tuple[str, ...]
+class Served(Mapping[str, ResourceProvider]):
+    """The providers of the registered services, by resource type (one provider per type)."""
 
-    def options(self, search: Search, now: datetime) -> dict[str, Any]:
-        """The native query's options for this search."""
-        if self.service == "news2":
-            return {"hours": search.hours_back(now, default=72, most=720)}
-        ended = bool({"finished", "cancelled"} & set(search.statuses)) or bool(search.dates)
-        return {"include_ended": True} if ended else {}
+    def __init__(self, services: Mapping[str, SharingService]) -> None:
+        self.services = services
+        self._providers: dict[str, ResourceProvider] = {}
+        for name, service in services.items():
+            for provider in providers_of(parts_of(service, FACE), service=name):
+                if provider.resource_type in self._providers:
+                    raise TypeError(f"two services serve {provider.resource_type}")
+                self._providers[provider.resource_type] = provider
 
-    def resources(
-        self, fields: Mapping[str, Any], *, patient: str, kommunenummer: str
-    ) -> list[tuple[dict[str, Any], list[dict[str, Any]]]]:
-        """One person's part of a lookup: each main resource with the ones it includes."""
-        if self.service == "news2":
-            return [
-                news2.observations(m, patient=patient, kommunenummer=kommunenummer)
-                for m in fields["measurements"]
-            ]
-        return [
-            (episode.episode_of_care(s, patient=patient, kommunenummer=kommunenummer), [])
-            for s in fields["services"]
-        ]
+    def __getitem__(self, resource_type: str) -> ResourceProvider:
+        return self._providers[resource_type]
 
-    def matches(self, resource: Mapping[str, Any], search: Search) -> bool:
-        if not search.code_matches(self.codes_of(resource)):
-            return False
-        if search.statuses and resource.get("status") not in search.statuses:
-            return False
-        if search.dates:
-            if self.service == "news2":
-                instant = datetime.fromisoformat(str(resource["effectiveDateTime"]))
-                return search.date_matches(instant, instant)
-            period = resource["period"]
-            start = datetime.combine(date.fromisoformat(period["start"]), time(), OSLO)
-            end = (
-                datetime.combine(date.fromisoformat(period["end"]), time(23, 59, 59), OSLO)
-                if period.get("end")
-                else None
+    def __iter__(self) -> Any:
+        return iter(self._providers)
+
+    def __len__(self) -> int:
+        return len(self._providers)
+
+    def member_only_types(self) -> list[str]:
+        """Types carried only as members of another type's resources (an Organization)."""
+        found: dict[str, None] = {}
+        for provider in self._providers.values():
+            for kind in provider.member_types:
+                if kind not in self._providers:
+                    found[kind] = None
+        return list(found)
+
+    def provider(self, resource_type: str) -> tuple[ResourceProvider, SharingService]:
+        """The provider of ``resource_type`` and its service; 404 if none is served."""
+        provider = self._providers.get(resource_type)
+        if provider is None:
+            raise NotFound(
+                f"this server does not serve {resource_type} "
+                f"(it serves {', '.join(sorted(self._providers))}: see /fhir/metadata)",
+                title="Unknown resource type",
             )
-            return search.date_matches(start, end)
-        return True
-
-    def record(
-        self,
-        resource: Mapping[str, Any],
-        errors: Errors,
-        *,
-        members: Members = (),
-        record_id: str | None = None,
-        unit: Mapping[str, Any] | None = None,
-    ) -> dict[str, Any]:
-        if self.service == "news2":
-            return news2.record_of(resource, errors, members=members, record_id=record_id)
-        return episode.record_of(resource, errors, record_id=record_id, unit=unit)
+        return provider, self.services[provider.service]
 
 
-BINDINGS: dict[str, Binding] = {
-    "EpisodeOfCare": Binding(
-        "EpisodeOfCare",
-        "kommunale-tjenester",
-        episode.FIELD_PATHS,
-        episode.codes_of,
-        episode.date_of,
-        ("patient:identifier", "code", "date", "status", "_sort", "_count", "_summary"),
-    ),
-    "Observation": Binding(
-        "Observation",
-        "news2",
-        news2.FIELD_PATHS,
-        news2.codes_of,
-        news2.date_of,
-        (
-            "patient:identifier",
-            "subject:identifier",
-            "code",
-            "date",
-            "status",
-            "_sort",
-            "_count",
-            "_summary",
-        ),
-    ),
-}
+def matches(provider: ResourceProvider, resource: Mapping[str, Any], search: Search) -> bool:
+    """Whether a resource meets the search's code, status and date parameters."""
+    if not search.code_matches(provider.codes_of(resource)):
+        return False
+    if search.statuses and provider.status_of(resource) not in search.statuses:
+        return False
+    if search.dates:
+        period = provider.period_of(resource)
+        return period is not None and search.date_matches(*period)
+    return True

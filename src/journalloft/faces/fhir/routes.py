@@ -14,22 +14,25 @@ from starlette.concurrency import run_in_threadpool
 from starlette.responses import Response
 
 from journalloft.faces.fhir.capability import capability_statement
-from journalloft.faces.fhir.common import (
-    FHIR_JSON,
-    Errors,
-    FhirResponse,
-    information,
-    outcome_response,
-)
-from journalloft.faces.fhir.resources import BINDINGS, Binding
+from journalloft.faces.fhir.common import FHIR_JSON, Errors, FhirResponse, outcome_response
+from journalloft.faces.fhir.resources import Served
 from journalloft.faces.fhir.search import parse_search, read_parameters
+from journalloft.faces.fhir.searchset import searchset
 from journalloft.faces.fhir.transaction import store_bundle, store_one, withdraw_one
-from journalloft.platform.errors import BadRequest, FieldError, NotFound, Problem
-from journalloft.platform.face import RoutedFace
-from journalloft.platform.http.dependencies import CallerDep, RuntimeDep, TenantDep
-from journalloft.platform.operations import sharing
-from journalloft.platform.operations.access import reader_access
-from journalloft.platform.service_protocol import SharingService
+from journalloft.platform.face import (
+    BadRequest,
+    CallerDep,
+    FieldError,
+    NotFound,
+    Problem,
+    RoutedFace,
+    RuntimeDep,
+    SharingService,
+    TenantDep,
+    read_json,
+    reader_access,
+    sharing,
+)
 
 PREFIX: Final = "/fhir"
 _PERSON_ID: Final = re.compile(r"(?<![0-9])[0-9]{11}(?![0-9])")
@@ -58,25 +61,15 @@ def base_url(request: Request, runtime: RuntimeDep) -> str:
 
 
 def fhir_router(services: Mapping[str, SharingService]) -> APIRouter:
-    """The face for the registered services that it maps."""
-    bindings = {t: b for t, b in BINDINGS.items() if b.service in services}
+    """The face for the registered services' FHIR resources (their providers)."""
+    served = Served(services)
     router = APIRouter(tags=["FHIR R4"], include_in_schema=False)
-
-    def binding_of(resource_type: str) -> tuple[Binding, SharingService]:
-        binding = bindings.get(resource_type)
-        if binding is None:
-            raise NotFound(
-                f"this server does not serve {resource_type} "
-                f"(it serves {', '.join(sorted(bindings))}: see {PREFIX}/metadata)",
-                title="Unknown resource type",
-            )
-        return binding, services[binding.service]
 
     @router.get(PREFIX + "/metadata")
     async def metadata(request: Request, runtime: RuntimeDep) -> Response:
         return FhirResponse(
             capability_statement(
-                bindings.values(), base=base_url(request, runtime), settings=runtime.settings
+                served.values(), base=base_url(request, runtime), settings=runtime.settings
             )
         )
 
@@ -87,14 +80,13 @@ def fhir_router(services: Mapping[str, SharingService]) -> APIRouter:
         resource_type: str,
         kommunenummer: str | None,
     ) -> Response:
-        binding, service = binding_of(resource_type)
+        provider, service = served.provider(resource_type)
         access = reader_access(caller, service)
         media_type = request.headers.get("content-type", "").split(";")[0].strip().lower()
-        found = parse_search(read_parameters(await request.body(), media_type))
-        body: dict[str, Any] = {
-            "patients": found.patients,
-            **binding.options(found, caller.now),
-        }
+        found = parse_search(
+            read_parameters(await request.body(), media_type), provider.search_parameters
+        )
+        body: dict[str, Any] = {"patients": found.patients, **provider.options(found, caller.now)}
         if kommunenummer is not None:
             body["kommuner"] = [kommunenummer]
         try:
@@ -102,59 +94,15 @@ def fhir_router(services: Mapping[str, SharingService]) -> APIRouter:
         except Problem as problem:
             raise _pointing_at_search(problem) from None
         base = base_url(request, runtime)
-        matches: list[tuple[dict[str, Any], list[dict[str, Any]]]] = []
-        outcomes: list[dict[str, Any]] = []
-        for result in answer["results"]:
-            if result.get("restricted"):
-                outcomes.append(
-                    information(
-                        f"{result['kommunenummer']} holds data on the person "
-                        f"{result['patient']} that the person has restricted (sperring): "
-                        "nothing of it is shown",
-                        code="suppressed",
-                    )
-                )
-                continue
-            for main, included in binding.resources(
-                result, patient=result["patient"], kommunenummer=result["kommunenummer"]
-            ):
-                if binding.matches(main, found):
-                    matches.append((main, included))
-                for member in included:
-                    if found.codes and binding.matches(member, found):
-                        matches.append((member, []))
-        for refusal in answer.get("refused", []):
-            outcomes.append(
-                {
-                    "resourceType": "OperationOutcome",
-                    "issue": [
-                        {
-                            "severity": "warning",
-                            "code": "forbidden",
-                            "diagnostics": f"{refusal['kommunenummer']} was not asked: "
-                            f"{refusal['reason']}",
-                        }
-                    ],
-                }
+        return FhirResponse(
+            searchset(
+                provider,
+                found,
+                answer,
+                base=base,
+                self_url=f"{base}{request.url.path[len(PREFIX) :]}",
             )
-        if found.descending is not None:
-            matches.sort(key=lambda m: binding.date_of(m[0]), reverse=found.descending)
-        bundle: dict[str, Any] = {
-            "resourceType": "Bundle",
-            "type": "searchset",
-            "total": len(matches),
-            "link": [{"relation": "self", "url": f"{base}{request.url.path[len(PREFIX) :]}"}],
-        }
-        entries: list[dict[str, Any]] = []
-        if not found.summary_count:
-            shown = matches if found.count is None else matches[: found.count]
-            for main, included in shown:
-                entries.append(_entry(base, main, "match"))
-                entries += [_entry(base, r, "include") for r in included]
-        entries += [{"resource": o, "search": {"mode": "outcome"}} for o in outcomes]
-        if entries:
-            bundle["entry"] = entries
-        return FhirResponse(bundle)
+        )
 
     @router.post(PREFIX + "/{resource_type}/_search")
     async def search_everywhere(
@@ -177,10 +125,8 @@ def fhir_router(services: Mapping[str, SharingService]) -> APIRouter:
     async def transaction(
         request: Request, runtime: RuntimeDep, caller: CallerDep, tenant: TenantDep
     ) -> Response:
-        document = await _json(request)
-        answer = await run_in_threadpool(
-            store_bundle, runtime, caller, tenant, bindings, services, document
-        )
+        document = await read_json(request)
+        answer = await run_in_threadpool(store_bundle, runtime, caller, tenant, served, document)
         return FhirResponse(answer)
 
     @router.put(PREFIX + "/{kommunenummer}/{resource_type}")
@@ -192,15 +138,15 @@ def fhir_router(services: Mapping[str, SharingService]) -> APIRouter:
         resource_type: ResourceType,
         identifier: IdentifierQuery,
     ) -> Response:
-        binding, service = binding_of(resource_type)
-        document = await _json(request)
+        provider, service = served.provider(resource_type)
+        document = await read_json(request)
         prefer = request.headers.get("prefer", "").replace(" ", "").lower()
         status, outcome = await run_in_threadpool(
             partial(store_one, prefer_outcome="return=operationoutcome" in prefer),
             runtime,
             caller,
             tenant,
-            binding,
+            provider,
             service,
             document,
             identifier,
@@ -215,7 +161,7 @@ def fhir_router(services: Mapping[str, SharingService]) -> APIRouter:
         resource_type: ResourceType,
         identifier: IdentifierQuery,
     ) -> Response:
-        _binding, service = binding_of(resource_type)
+        _provider, service = served.provider(resource_type)
         withdraw_one(runtime, caller, tenant, service, identifier)
         return Response(status_code=204)
 
@@ -241,14 +187,6 @@ def fhir_router(services: Mapping[str, SharingService]) -> APIRouter:
     return router
 
 
-def _entry(base: str, resource: dict[str, Any], mode: str) -> dict[str, Any]:
-    return {
-        "fullUrl": f"{base}/{resource['resourceType']}/{resource['id']}",
-        "resource": resource,
-        "search": {"mode": mode},
-    }
-
-
 def _pointing_at_search(problem: Problem) -> Problem:
     """A native query's error, pointed at the search's parameters."""
     if not problem.errors:
@@ -260,12 +198,6 @@ def _pointing_at_search(problem: Problem) -> Problem:
         for e in problem.errors
     ]
     return problem
-
-
-async def _json(request: Request) -> Any:
-    from journalloft.platform.http.body import read_json
-
-    return await read_json(request)
 
 
 __all__ = ["FHIR_JSON", "PREFIX", "Errors", "face", "fhir_router", "render"]

@@ -8,7 +8,8 @@ import re
 from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass, field
 from datetime import date, datetime, time, timedelta
-from typing import Final
+from functools import partial
+from typing import Final, Literal
 from urllib.parse import parse_qsl
 
 import orjson
@@ -23,7 +24,23 @@ from journalloft.platform.errors import (
 from journalloft.platform.instants import OSLO
 
 PERSON_PARAMETERS: Final = ("patient:identifier", "subject:identifier")
+"""The search parameters that name the people, for every resource type."""
 _PREFIXED: Final = re.compile(r"^(eq|ne|gt|lt|ge|le)?(.+)$")
+
+
+@dataclass(frozen=True)
+class SearchParameter:
+    """A search parameter of one resource type, beyond the person (:data:`PERSON_PARAMETERS`)
+    and ``_sort``, ``_count``, ``_summary`` that every type has."""
+
+    applies_to: Literal["code", "status", "date"]
+    """What it filters: the provider's ``codes_of``, ``status_of`` or ``period_of``."""
+    documentation: str
+
+    @property
+    def type(self) -> str:
+        """The FHIR search parameter type (CapabilityStatement)."""
+        return "date" if self.applies_to == "date" else "token"
 
 
 @dataclass
@@ -127,25 +144,21 @@ def read_parameters(body: bytes, media_type: str) -> list[tuple[str, str]]:
     )
 
 
+Reader = Callable[[Search, str, Errors], None]
+
+
 def parse_search(
-    pairs: Sequence[tuple[str, str]],
-    *,
-    supported: Mapping[str, Callable[[Search, str, Errors], None]] | None = None,
+    pairs: Sequence[tuple[str, str]], parameters: Mapping[str, SearchParameter]
 ) -> Search:
-    """The search a form asks; 400 naming each parameter that is not understood."""
+    """The search a form asks of one resource type with these ``parameters``; 400 naming each
+    parameter that is not understood."""
     search = Search()
     errors = Errors()
-    known = {
-        "patient:identifier": _patient,
-        "subject:identifier": _patient,
-        "code": _code,
-        "date": _date,
-        "status": _status,
-        "_sort": _sort,
-        "_count": _count,
-        "_summary": _summary,
-        **(supported or {}),
-    }
+    known: dict[str, Reader] = dict.fromkeys(PERSON_PARAMETERS, _patient)
+    for name, parameter in parameters.items():
+        known[name] = partial(_READERS[parameter.applies_to], name=name)
+    dates = [name for name, p in parameters.items() if p.applies_to == "date"]
+    known |= {"_sort": partial(_sort, names=dates), "_count": _count, "_summary": _summary}
     for name, value in pairs:
         reader = known.get(name)
         if reader is None:
@@ -177,15 +190,15 @@ def _patient(search: Search, value: str, errors: Errors) -> None:
         search.patients.append(person)
 
 
-def _code(search: Search, value: str, errors: Errors) -> None:
+def _code(search: Search, value: str, errors: Errors, *, name: str) -> None:
     for token in value.split(","):
         system, bar, code = token.partition("|")
         if not token:
-            errors.add("/code", "must be system|code or code")
+            errors.add("/" + name, "must be system|code or code")
         search.codes.append((system, code) if bar else (None, system))
 
 
-def _date(search: Search, value: str, errors: Errors) -> None:
+def _date(search: Search, value: str, errors: Errors, *, name: str) -> None:
     prefix, rest = "eq", value
     matched = _PREFIXED.fullmatch(value)
     if matched and matched.group(1):
@@ -193,18 +206,19 @@ def _date(search: Search, value: str, errors: Errors) -> None:
     try:
         low, high = _bounds(rest)
     except ValueError:
-        errors.add("/date", "must be [eq|ne|gt|lt|ge|le]YYYY-MM-DD or a dateTime with offset")
+        errors.add("/" + name, "must be [eq|ne|gt|lt|ge|le]YYYY-MM-DD or a dateTime with offset")
         return
     search.dates.append((prefix, low, high))
 
 
-def _status(search: Search, value: str, errors: Errors) -> None:
+def _status(search: Search, value: str, errors: Errors, *, name: str) -> None:
     search.statuses += [s for s in value.split(",") if s]
 
 
-def _sort(search: Search, value: str, errors: Errors) -> None:
-    if value not in ("date", "-date"):
-        errors.add("/_sort", "must be date or -date")
+def _sort(search: Search, value: str, errors: Errors, *, names: Sequence[str]) -> None:
+    if value.removeprefix("-") not in names:
+        allowed = " or ".join(f"{n} or -{n}" for n in names)
+        errors.add("/_sort", f"must be {allowed}" if names else "is not supported here")
         return
     search.descending = value.startswith("-")
 
@@ -221,3 +235,10 @@ def _summary(search: Search, value: str, errors: Errors) -> None:
         errors.add("/_summary", "only count is supported")
         return
     search.summary_count = True
+
+
+_READERS: Final[Mapping[str, Callable[..., None]]] = {
+    "code": _code,
+    "status": _status,
+    "date": _date,
+}

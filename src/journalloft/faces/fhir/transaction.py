@@ -1,25 +1,28 @@
 """Writes through the FHIR face: a transaction Bundle (all or nothing, as the native batch), a
-conditional PUT, a conditional DELETE. Each becomes one native ingest or withdraw."""
+conditional PUT, a conditional DELETE. Each becomes one native ingest or withdraw, for any
+provider: a provider says which resources are its records (``is_main``) and which are carried
+as their members (``member_references``, ``member_types``)."""
 
 from __future__ import annotations
 
 from collections.abc import Mapping
 from typing import Any, Final
 
-from journalloft.faces.fhir import news2
 from journalloft.faces.fhir.common import Errors, information, resource_id
-from journalloft.faces.fhir.resources import Binding
-from journalloft.platform.caller import Caller
-from journalloft.platform.errors import BadRequest, FieldError, InvalidContent
-from journalloft.platform.operations import sharing
-from journalloft.platform.operations.access import source_access
-from journalloft.platform.runtime import Runtime
-from journalloft.platform.service_protocol import SharingService
-from journalloft.platform.tenancy import Tenant
+from journalloft.faces.fhir.kit import ResourceProvider
+from journalloft.faces.fhir.resources import Served
+from journalloft.platform.face import (
+    BadRequest,
+    Caller,
+    FieldError,
+    InvalidContent,
+    Runtime,
+    SharingService,
+    Tenant,
+    sharing,
+    source_access,
+)
 
-UNIT: Final = "Organization"
-"""A transaction may carry the Organization an EpisodeOfCare names as managingOrganization (as
-the OKT IG's examples do): it is read as the service's unit, not stored as a resource."""
 STATUS: Final = {
     "created": "201 Created",
     "updated": "200 OK",
@@ -58,9 +61,7 @@ class _Entry:
         self.record_index: int | None = None
 
 
-def _entries(
-    document: Any, bindings: Mapping[str, Binding]
-) -> tuple[list[_Entry], Binding | None, Errors]:
+def _entries(document: Any, served: Served) -> tuple[list[_Entry], ResourceProvider, Errors]:
     errors = Errors()
     if not isinstance(document, Mapping) or document.get("resourceType") != "Bundle":
         errors.add("/resourceType", "must be Bundle")
@@ -71,8 +72,9 @@ def _entries(
     if not isinstance(raw, list) or not raw:
         errors.add("/entry", "must hold the resources to store")
         errors.raise_if_any("no resource was stored: the Bundle is not valid")
+    members_only = served.member_only_types()
     entries: list[_Entry] = []
-    kinds: set[str] = set()
+    kinds: dict[str, ResourceProvider] = {}
     for i, entry in enumerate(raw):
         at = f"/entry/{i}"
         resource = entry.get("resource") if isinstance(entry, Mapping) else None
@@ -80,16 +82,18 @@ def _entries(
         if not isinstance(resource, Mapping):
             errors.add(at + "/resource", "is required")
             continue
-        kind = resource.get("resourceType")
-        binding = bindings.get(str(kind))
-        if kind == UNIT and "EpisodeOfCare" in bindings:
+        kind = str(resource.get("resourceType"))
+        if kind in members_only:
             entries.append(_Entry(i, resource, None, entry.get("fullUrl")))
             continue
-        if binding is None:
-            served = [*bindings, UNIT] if "EpisodeOfCare" in bindings else list(bindings)
-            errors.add(at + "/resource/resourceType", f"must be one of {', '.join(served)}")
+        provider = served.get(kind)
+        if provider is None:
+            errors.add(
+                at + "/resource/resourceType",
+                f"must be one of {', '.join([*served, *members_only])}",
+            )
             continue
-        kinds.add(binding.service)
+        kinds[provider.service] = provider
         method = request.get("method") if isinstance(request, Mapping) else None
         url = request.get("url") if isinstance(request, Mapping) else None
         if method not in ("PUT", "POST") or not isinstance(url, str):
@@ -110,91 +114,58 @@ def _entries(
     if len(kinds) > 1:
         errors.add("/entry", "one Bundle stores the resources of one sharing service")
     if not kinds and not errors.found:
-        errors.add("/entry", f"holds no resource to store ({', '.join(bindings)})")
+        errors.add("/entry", f"holds no resource to store ({', '.join(served)})")
     errors.raise_if_any("no resource was stored: the Bundle is not valid")
-    service = next(iter(kinds))
-    binding = next(b for b in bindings.values() if b.service == service)
-    return entries, binding, errors
+    return entries, next(iter(kinds.values())), errors
 
 
-def _records(entries: list[_Entry], binding: Binding, errors: Errors) -> list[dict[str, Any]]:
+def _contained(resource: Mapping[str, Any]) -> dict[str, Mapping[str, Any]]:
+    return {
+        "#" + c["id"]: c
+        for c in resource.get("contained") or []
+        if isinstance(c, Mapping) and isinstance(c.get("id"), str)
+    }
+
+
+def _records(
+    entries: list[_Entry], provider: ResourceProvider, errors: Errors
+) -> list[dict[str, Any]]:
+    """Each main entry's record, with the entries and contained resources it references as
+    its members; an entry that is neither a record nor a member is an error."""
+    by_reference: dict[str, _Entry] = {}
+    for entry in entries:
+        kind = entry.resource.get("resourceType")
+        if kind not in provider.member_types:
+            continue
+        if isinstance(entry.fullurl, str):
+            by_reference[entry.fullurl] = entry
+        if isinstance(entry.resource.get("id"), str):
+            by_reference[f"{kind}/{entry.resource['id']}"] = entry
     records: list[dict[str, Any]] = []
-    mains = entries
-    if binding.service == "news2":
-        by_reference: dict[str, _Entry] = {}
-        for entry in entries:
-            if isinstance(entry.fullurl, str):
-                by_reference[entry.fullurl] = entry
-            if isinstance(entry.resource.get("id"), str):
-                by_reference[f"Observation/{entry.resource['id']}"] = entry
-        mains = [e for e in entries if news2.is_news2(e.resource)]
-        for main in mains:
-            contained = {
-                "#" + c["id"]: c
-                for c in main.resource.get("contained") or []
-                if isinstance(c, Mapping) and isinstance(c.get("id"), str)
-            }
-            members: list[tuple[str, Mapping[str, Any] | None]] = []
-            for j, reference in enumerate(main.resource.get("hasMember") or []):
-                ref = reference.get("reference") if isinstance(reference, Mapping) else None
-                pointer = f"/entry/{main.index}/resource/hasMember/{j}"
-                member = by_reference.get(str(ref))
-                if member is not None:
-                    member.parent = main
-                    members.append((pointer, member.resource))
-                else:
-                    members.append((pointer, contained.get(str(ref))))
-            sub = Errors(f"/entry/{main.index}/resource")
-            main.record_index = len(records)
-            records.append(
-                binding.record(main.resource, sub, members=members, record_id=main.record_id)
-            )
-            errors.found += sub.found
-        for entry in entries:
-            if entry not in mains and entry.parent is None:
-                errors.add(
-                    f"/entry/{entry.index}/resource",
-                    "a vital sign must be a member (hasMember) of a NEWS2 Observation "
-                    "(SNOMED CT 1104051000000101) of this Bundle",
-                )
-    else:
-        units: dict[str, _Entry] = {}
-        for entry in entries:
-            if entry.resource.get("resourceType") == UNIT:
-                if isinstance(entry.fullurl, str):
-                    units[entry.fullurl] = entry
-                if isinstance(entry.resource.get("id"), str):
-                    units[f"{UNIT}/{entry.resource['id']}"] = entry
-        for entry in entries:
-            if entry.resource.get("resourceType") == UNIT:
-                continue
-            sub = Errors(f"/entry/{entry.index}/resource")
-            entry.record_index = len(records)
-            managing = entry.resource.get("managingOrganization")
-            reference = managing.get("reference") if isinstance(managing, Mapping) else None
-            unit = units.get(str(reference))
-            if unit is not None:
-                unit.parent = entry
-            records.append(
-                binding.record(
-                    entry.resource,
-                    sub,
-                    record_id=entry.record_id,
-                    unit=None if unit is None else unit.resource,
-                )
-            )
-            errors.found += sub.found
-        for entry in entries:
-            if entry.resource.get("resourceType") == UNIT and entry.parent is None:
-                errors.add(
-                    f"/entry/{entry.index}/resource",
-                    "an Organization is taken only as the unit (managingOrganization) of an "
-                    "EpisodeOfCare of this Bundle",
-                )
+    mains = [e for e in entries if provider.is_main(e.resource)]
+    for main in mains:
+        contained = _contained(main.resource)
+        members: list[tuple[str, Mapping[str, Any] | None]] = []
+        for pointer, reference in provider.member_references(main.resource):
+            member = by_reference.get(reference)
+            if member is not None:
+                member.parent = main
+                members.append((pointer, member.resource))
+            else:
+                members.append((pointer, contained.get(reference)))
+        sub = Errors(f"/entry/{main.index}/resource")
+        main.record_index = len(records)
+        records.append(
+            provider.record(main.resource, sub, members=members, record_id=main.record_id)
+        )
+        errors.found += sub.found
+    for entry in entries:
+        if entry not in mains and entry.parent is None:
+            errors.add(f"/entry/{entry.index}/resource", provider.orphan_member)
     return records
 
 
-def _translated(problem: InvalidContent, entries: list[_Entry], binding: Binding) -> None:
+def _translated(problem: InvalidContent, entries: list[_Entry], provider: ResourceProvider) -> None:
     """Point a native batch's errors (``/records/3/start``) at the Bundle's elements."""
     at_record = {e.record_index: e.index for e in entries if e.record_index is not None}
     translated = []
@@ -203,7 +174,7 @@ def _translated(problem: InvalidContent, entries: list[_Entry], binding: Binding
         if len(parts) > 2 and parts[1] == "records" and parts[2].isdigit():
             entry = at_record.get(int(parts[2]))
             field = parts[3] if len(parts) > 3 else ""
-            place = binding.field_paths.get(field, "")
+            place = provider.field_paths.get(field, "")
             pointer = f"/entry/{entry}/resource{place}" if entry is not None else "/entry"
             translated.append(
                 FieldError(pointer, f"{field}: {error.message}" if field else error.message)
@@ -214,23 +185,17 @@ def _translated(problem: InvalidContent, entries: list[_Entry], binding: Binding
 
 
 def store_bundle(
-    runtime: Runtime,
-    caller: Caller,
-    tenant: Tenant,
-    bindings: Mapping[str, Binding],
-    services: Mapping[str, SharingService],
-    document: Any,
+    runtime: Runtime, caller: Caller, tenant: Tenant, served: Served, document: Any
 ) -> dict[str, Any]:
     """A transaction Bundle: every resource stored, or none (``transaction-response``)."""
-    entries, binding, errors = _entries(document, bindings)
-    assert binding is not None
-    access = source_access(runtime, caller, tenant, services[binding.service])
-    records = _records(entries, binding, errors)
+    entries, provider, errors = _entries(document, served)
+    access = source_access(runtime, caller, tenant, served.services[provider.service])
+    records = _records(entries, provider, errors)
     errors.raise_if_any("no resource was stored: the Bundle has invalid resources")
     try:
         counts = sharing.ingest(runtime, access, {"records": records})
     except InvalidContent as problem:
-        _translated(problem, entries, binding)
+        _translated(problem, entries, provider)
         raise
     answers = []
     for entry in entries:
@@ -239,22 +204,21 @@ def store_bundle(
         outcome = counts.outcomes[owner.record_index]
         record = records[owner.record_index]
         response: dict[str, Any] = {"status": STATUS[outcome]}
-        if entry.resource.get("resourceType") == UNIT:
+        kind = entry.resource.get("resourceType")
+        if provider.member_note is not None and kind != provider.resource_type:
+            said = SAID[outcome].split(":")[0]
             answers.append(
                 {
                     "response": {
                         "status": "200 OK",
-                        "outcome": information(
-                            "taken as the unit (whom to call) of the EpisodeOfCare that "
-                            f"references it: {SAID[outcome].split(':')[0]}"
-                        ),
+                        "outcome": information(f"{provider.member_note}: {said}"),
                     }
                 }
             )
             continue
         if entry is owner:
             response["location"] = (
-                f"{binding.resource_type}/"
+                f"{provider.resource_type}/"
                 f"{resource_id(tenant.kommunenummer, record['patient'], record['id'])}"
             )
         response["outcome"] = information(SAID[outcome])
@@ -266,7 +230,7 @@ def store_one(
     runtime: Runtime,
     caller: Caller,
     tenant: Tenant,
-    binding: Binding,
+    provider: ResourceProvider,
     service: SharingService,
     document: Any,
     identifier: str,
@@ -274,35 +238,28 @@ def store_one(
     prefer_outcome: bool = False,
 ) -> tuple[int, dict[str, Any]]:
     """A conditional PUT ``{type}?identifier=system|value``: the resource stored as the
-    source's record ``value`` (201 created, 200 otherwise). The answer is the resource with its
-    logical id, or (``Prefer: return=OperationOutcome``) what became of it: created, updated,
-    unchanged or stale."""
+    source's record ``value`` (201 created, 200 otherwise), with the members it contains. The
+    answer is the resource with its logical id, or (``Prefer: return=OperationOutcome``) what
+    became of it: created, updated, unchanged or stale."""
     value = identifier_value(identifier, "/identifier")
     errors = Errors()
-    if not isinstance(document, Mapping) or document.get("resourceType") != binding.resource_type:
-        errors.add("/resourceType", f"must be {binding.resource_type}")
+    if not isinstance(document, Mapping) or document.get("resourceType") != provider.resource_type:
+        errors.add("/resourceType", f"must be {provider.resource_type}")
         errors.raise_if_any("the body is not the resource the URL names")
     access = source_access(runtime, caller, tenant, service)
-    members: list[tuple[str, Mapping[str, Any] | None]] = []
-    if binding.service == "news2":
-        contained = {
-            "#" + c["id"]: c
-            for c in document.get("contained") or []
-            if isinstance(c, Mapping) and isinstance(c.get("id"), str)
-        }
-        members = [
-            (f"/hasMember/{j}", contained.get(str(r.get("reference"))))
-            for j, r in enumerate(document.get("hasMember") or [])
-            if isinstance(r, Mapping)
-        ]
-    record = binding.record(document, errors, members=members, record_id=value)
+    contained = _contained(document)
+    members = [
+        (pointer, contained.get(reference))
+        for pointer, reference in provider.member_references(document)
+    ]
+    record = provider.record(document, errors, members=members, record_id=value)
     errors.raise_if_any("the resource was not stored: it is not valid")
     try:
         counts = sharing.ingest(runtime, access, {"records": [record]})
     except InvalidContent as problem:
         problem.errors = [
             FieldError(
-                binding.field_paths.get(e.pointer.split("/")[3], "")
+                provider.field_paths.get(e.pointer.split("/")[3], "")
                 if e.pointer.count("/") >= 3
                 else "",
                 e.message,

@@ -1,6 +1,6 @@
 """Diagnoser: the diagnoses and health problems a municipal service has recorded for a person."""
 
-from journalloft.platform.plugin import SharingService
+from journalloft.plugin import SharingService
 from journalloft.services.diagnoser.service import Diagnoser
 
 spec = Diagnoser()

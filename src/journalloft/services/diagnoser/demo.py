@@ -17,7 +17,7 @@ from dataclasses import dataclass
 from datetime import date, datetime, time, timedelta
 from typing import Any
 
-from journalloft.platform.plugin import OSLO, parse_person_id, synthetic_hpr_number, today_in_oslo
+from journalloft.plugin import OSLO, parse_person_id, synthetic_hpr_number, today_in_oslo
 
 UNITS = (
     "Hjemmetjenesten sone Sentrum",

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from sqlalchemy import Date, Table, and_, bindparam, or_, select
 
-from journalloft.platform.plugin import among_people, visible
+from journalloft.plugin import among_people, visible
 from journalloft.services.diagnoser.models import Diagnose
 from journalloft.services.diagnoser.shapes import DiagnosisRow
 

@@ -18,7 +18,7 @@ from typing import Any, Final, cast
 
 from sqlalchemy import Table
 
-from journalloft.platform.plugin import (
+from journalloft.plugin import (
     SCHEMA_BASE,
     FieldError,
     IngestContext,
@@ -211,7 +211,7 @@ def summarise(
 
 
 class Diagnoser:
-    """The sharing service Diagnoser; see :class:`~journalloft.platform.plugin.SharingService`.
+    """The sharing service Diagnoser; see :class:`~journalloft.plugin.SharingService`.
 
     Its schemas are in the platform's ``schemas/diagnoser/v1/`` (``schema_folder`` None)."""
 

@@ -20,7 +20,7 @@ from __future__ import annotations
 from datetime import date, datetime
 from typing import Final, Literal
 
-from journalloft.platform.plugin import FieldError, today_in_oslo
+from journalloft.plugin import FieldError, today_in_oslo
 
 ClinicalStatus = Literal["active", "recurrence", "relapse", "inactive", "remission", "resolved"]
 VerificationStatus = Literal[

@@ -1,6 +1,6 @@
 """Sharing service "Oversikt over kommunale tjenester" (``kommunale-tjenester``)."""
 
-from journalloft.platform.plugin import SharingService
+from journalloft.plugin import SharingService
 from journalloft.services.kommunale_tjenester.service import KommunaleTjenester
 
 spec = KommunaleTjenester()

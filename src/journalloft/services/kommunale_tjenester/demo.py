@@ -11,7 +11,7 @@ from collections.abc import Sequence
 from datetime import datetime, timedelta
 from typing import Any, Final
 
-from journalloft.platform.plugin import OSLO, today_in_oslo
+from journalloft.plugin import OSLO, today_in_oslo
 
 
 def demo_records(

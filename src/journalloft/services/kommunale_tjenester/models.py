@@ -8,7 +8,7 @@ from typing import Any, ClassVar
 from sqlalchemy import Index, column
 from sqlmodel import Field
 
-from journalloft.platform.plugin import TENANT, SharedRecord
+from journalloft.plugin import TENANT, SharedRecord
 
 PATIENT_INDEX = "ix_kommunal_tjeneste_patient_visible"
 

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from sqlalchemy import Date, Table, bindparam, or_, select
 
-from journalloft.platform.plugin import among_people, visible
+from journalloft.plugin import among_people, visible
 from journalloft.services.kommunale_tjenester.models import KommunalTjeneste
 from journalloft.services.kommunale_tjenester.shapes import ServiceRow
 

@@ -14,7 +14,7 @@ from typing import Any, Final
 
 from sqlalchemy import Table
 
-from journalloft.platform.plugin import (
+from journalloft.plugin import (
     SCHEMA_BASE,
     FieldError,
     IngestContext,
@@ -24,7 +24,7 @@ from journalloft.platform.plugin import (
     optional_date,
     today_in_oslo,
 )
-from journalloft.services.kommunale_tjenester import demo
+from journalloft.services.kommunale_tjenester import demo, fhir
 from journalloft.services.kommunale_tjenester.codes import (
     SERVICE_CODE_SYSTEM,
     normalise_service_code,
@@ -178,6 +178,7 @@ class KommunaleTjenester:
     table: Table = TABLE
     migrations: Path = Path(__file__).with_name("migrations")
     schema_folder: Path | None = None
+    face_parts: Mapping[str, tuple[object, ...]] = {"fhir": fhir.PROVIDERS}
 
     def prepare(self, record: Mapping[str, Any], *, context: IngestContext) -> dict[str, Any]:
         """Refuse unknown or retired codes and ``end`` before ``start``; return the columns."""

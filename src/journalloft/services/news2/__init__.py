@@ -1,6 +1,6 @@
 """NEWS2 målinger: vital signs from municipal journal systems, scored for the legevakt board."""
 
-from journalloft.platform.plugin import Purgeable, SharingService
+from journalloft.plugin import Purgeable, SharingService
 from journalloft.services.news2.service import News2Service
 
 spec = News2Service()

@@ -14,7 +14,7 @@ from dataclasses import replace
 from datetime import datetime, timedelta
 from typing import Any, Literal
 
-from journalloft.platform.plugin import synthetic_hpr_number
+from journalloft.plugin import synthetic_hpr_number
 from journalloft.services.news2.scoring import VITAL_SIGNS, Vitals, score
 
 Profile = Literal["high", "medium", "scale2", "stable"]

@@ -11,7 +11,7 @@ from datetime import datetime
 from sqlalchemy import Double, Index, SmallInteger
 from sqlmodel import Field
 
-from journalloft.platform.plugin import TENANT, SharedRecord, utc_field
+from journalloft.plugin import TENANT, SharedRecord, utc_field
 
 
 class Measurement(SharedRecord, table=True):

@@ -6,7 +6,7 @@ from datetime import datetime
 
 from sqlalchemy import Connection, Table, bindparam, delete, select
 
-from journalloft.platform.plugin import UTCDateTime, among_people, visible
+from journalloft.plugin import UTCDateTime, among_people, visible
 from journalloft.services.news2.models import Measurement
 from journalloft.services.news2.shapes import MeasurementRow
 

@@ -14,7 +14,7 @@ from typing import Any, Literal, cast
 
 from sqlalchemy import Connection, Table
 
-from journalloft.platform.plugin import (
+from journalloft.plugin import (
     SCHEMA_BASE,
     FieldError,
     IngestContext,
@@ -24,7 +24,7 @@ from journalloft.platform.plugin import (
     RecordRejected,
     parse_rfc3339,
 )
-from journalloft.services.news2 import demo, repository
+from journalloft.services.news2 import demo, fhir, repository
 from journalloft.services.news2.scoring import (
     NUMERIC_VITAL_SIGNS,
     PARAMETERS,
@@ -325,6 +325,7 @@ class News2Service:
     table: Table = repository.MEASUREMENT
     migrations: Path = Path(__file__).parent / "migrations"
     schema_folder: Path | None = None
+    face_parts: Mapping[str, tuple[object, ...]] = {"fhir": fhir.PROVIDERS}
 
     def prepare(self, record: Mapping[str, Any], *, context: IngestContext) -> dict[str, Any]:
         """Refuse a future ``effective`` or a disagreeing ``total_score``; return the columns."""

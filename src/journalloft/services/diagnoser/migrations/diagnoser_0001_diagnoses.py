@@ -7,7 +7,7 @@ Revises:
 import sqlalchemy as sa
 from alembic import op
 
-from journalloft.platform.plugin import TENANT, shared_record_columns
+from journalloft.plugin import TENANT, shared_record_columns
 
 revision = "diagnoser_0001"
 down_revision = None

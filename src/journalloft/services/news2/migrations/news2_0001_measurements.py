@@ -7,7 +7,7 @@ Revises:
 import sqlalchemy as sa
 from alembic import op
 
-from journalloft.platform.plugin import TENANT, UTCDateTime
+from journalloft.plugin import TENANT, UTCDateTime
 
 revision = "news2_0001"
 down_revision = None

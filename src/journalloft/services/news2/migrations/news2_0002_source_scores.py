@@ -7,7 +7,7 @@ Revises: news2_0001
 import sqlalchemy as sa
 from alembic import op
 
-from journalloft.platform.plugin import TENANT
+from journalloft.plugin import TENANT
 
 revision = "news2_0002"
 down_revision = "news2_0001"

@@ -1,4 +1,5 @@
-"""Kommunale tjenester as EpisodeOfCare, after the OKT IG's profile ``OktEpisodeOfCare``.
+"""Kommunale tjenester's FHIR face: EpisodeOfCare, after the OKT IG's profile
+``OktEpisodeOfCare``.
 
 | native (record / result)   | EpisodeOfCare                                                  |
 | -------------------------- | -------------------------------------------------------------- |
@@ -23,17 +24,7 @@ from collections.abc import Mapping
 from datetime import date, datetime, time
 from typing import Any, Final
 
-from journalloft.faces.fhir.common import (
-    RECORD_ID_SYSTEM,
-    Errors,
-    day,
-    instant,
-    person_of,
-    person_reference,
-    resource_id,
-    text_of,
-)
-from journalloft.platform.instants import OSLO
+from journalloft.plugin import OSLO, fhir
 from journalloft.services.kommunale_tjenester.codes import SERVICE_CODE_SYSTEM
 
 OKT: Final = "http://hl7.no/fhir/ig/okt/"
@@ -115,13 +106,13 @@ def episode_of_care(
     ]
     if entry.get("stay_type"):
         types.append({"coding": [{"system": STAY_TYPE_SYSTEM, "code": entry["stay_type"]}]})
-    period: dict[str, Any] = {"start": day(entry["start"])}
+    period: dict[str, Any] = {"start": fhir.day(entry["start"])}
     if entry.get("end") is not None:
-        period["end"] = day(entry["end"])
+        period["end"] = fhir.day(entry["end"])
     resource: dict[str, Any] = {
         "resourceType": "EpisodeOfCare",
-        "id": resource_id(kommunenummer, patient, entry["id"]),
-        "meta": {"profile": [PROFILE], "lastUpdated": instant(entry["updated"])},
+        "id": fhir.resource_id(kommunenummer, patient, entry["id"]),
+        "meta": {"profile": [PROFILE], "lastUpdated": fhir.instant(entry["updated"])},
     }
     unit = entry.get("unit")
     if unit:
@@ -136,10 +127,10 @@ def episode_of_care(
     if extensions:
         resource["extension"] = extensions
     resource |= {
-        "identifier": [{"system": RECORD_ID_SYSTEM, "value": entry["id"]}],
+        "identifier": [{"system": fhir.RECORD_ID_SYSTEM, "value": entry["id"]}],
         "status": STATUS_OF[entry["status"]],
         "type": types,
-        "patient": person_reference(patient),
+        "patient": fhir.person_reference(patient),
         "period": period,
     }
     if unit:
@@ -163,13 +154,13 @@ def _date_part(value: Any) -> str | None:
     return value[:10] if isinstance(value, str) and len(value) >= 10 else None
 
 
-def _weekly_extent(resource: Mapping[str, Any], errors: Errors) -> str | None:
+def _weekly_extent(resource: Mapping[str, Any], errors: fhir.Errors) -> str | None:
     for i, extension in enumerate(resource.get("extension") or []):
         if not isinstance(extension, Mapping):
             continue
         url = extension.get("url")
         if url == WEEKLY_EXTENT_TEXT:
-            return text_of(extension.get("valueString"))
+            return fhir.text_of(extension.get("valueString"))
         if url == WEEKLY_EXTENT_QUANTITY:
             value = (extension.get("valueQuantity") or {}).get("value")
             if isinstance(value, int | float) and not isinstance(value, bool):
@@ -196,7 +187,7 @@ def _plain(value: float) -> str:
 def _description(resource: Mapping[str, Any]) -> str | None:
     for extension in resource.get("extension") or []:
         if isinstance(extension, Mapping) and extension.get("url") == DESCRIPTION:
-            return text_of(extension.get("valueMarkdown"))
+            return fhir.text_of(extension.get("valueMarkdown"))
     return None
 
 
@@ -246,21 +237,16 @@ def _unit(
 
 def record_of(
     resource: Mapping[str, Any],
-    errors: Errors,
+    errors: fhir.Errors,
     *,
     record_id: str | None = None,
     unit: Mapping[str, Any] | None = None,
 ) -> dict[str, Any]:
     """The native record of an OktEpisodeOfCare (errors at their FHIR element)."""
-    identifiers = resource.get("identifier")
-    if record_id is None and isinstance(identifiers, list) and identifiers:
-        first = identifiers[0]
-        record_id = first.get("value") if isinstance(first, Mapping) else None
-    if record_id is None:
-        record_id = text_of(resource.get("id"))
+    record_id = fhir.record_id_of(resource, record_id)
     if not record_id:
         errors.add("/identifier", "is required: the journal system's own id of this service")
-    patient = person_of(resource.get("patient"), "/patient", errors)
+    patient = fhir.person_of(resource.get("patient"), "/patient", errors)
     codes = _codings(resource, SERVICE_CODE_SYSTEM)
     if len(codes) != 1:
         errors.add("/type", f"must hold exactly one coding of {SERVICE_CODE_SYSTEM} (IPLOS/9151)")
@@ -304,14 +290,90 @@ def record_of(
     return {k: v for k, v in record.items() if v is not None or k in ("end",)}
 
 
-def date_of(resource: Mapping[str, Any]) -> str:
-    period: Mapping[str, Any] = resource.get("period") or {}
-    return str(period.get("start") or "")
+UNIT: Final = "Organization"
+"""A transaction may carry the Organization an EpisodeOfCare names as managingOrganization (as
+the OKT IG's examples do): it is read as the service's unit, not stored as a resource."""
 
 
-def codes_of(resource: Mapping[str, Any]) -> set[tuple[str, str]]:
-    return {
-        (coding.get("system", ""), coding.get("code", ""))
-        for concept in resource.get("type") or []
-        for coding in concept.get("coding") or []
+class EpisodesOfCare:
+    """The FHIR face's provider of kommunale tjenester as EpisodeOfCare."""
+
+    resource_type = "EpisodeOfCare"
+    service = "kommunale-tjenester"
+    profile: str | None = PROFILE
+    person_parameters = ("patient:identifier",)
+    search_parameters: Mapping[str, fhir.SearchParameter] = {
+        "code": fhir.SearchParameter("code", "A coding of the resource (system|code)"),
+        "date": fhir.SearchParameter(
+            "date", "effective (Observation) or period (EpisodeOfCare), with prefixes"
+        ),
+        "status": fhir.SearchParameter("status", "The resource's status"),
     }
+    field_paths: Mapping[str, str] = FIELD_PATHS
+    member_types = (UNIT,)
+    member_note: str | None = (
+        "taken as the unit (whom to call) of the EpisodeOfCare that references it"
+    )
+    orphan_member = (
+        "an Organization is taken only as the unit (managingOrganization) of an "
+        "EpisodeOfCare of this Bundle"
+    )
+
+    def options(self, search: fhir.Search, now: datetime) -> dict[str, Any]:
+        ended = bool({"finished", "cancelled"} & set(search.statuses)) or bool(search.dates)
+        return {"include_ended": True} if ended else {}
+
+    def resources(
+        self, fields: Mapping[str, Any], *, patient: str, kommunenummer: str
+    ) -> list[fhir.Found]:
+        return [
+            (episode_of_care(s, patient=patient, kommunenummer=kommunenummer), [])
+            for s in fields["services"]
+        ]
+
+    def codes_of(self, resource: Mapping[str, Any]) -> set[tuple[str, str]]:
+        return {
+            (coding.get("system", ""), coding.get("code", ""))
+            for concept in resource.get("type") or []
+            for coding in concept.get("coding") or []
+        }
+
+    def status_of(self, resource: Mapping[str, Any]) -> str | None:
+        status = resource.get("status")
+        return status if isinstance(status, str) else None
+
+    def period_of(self, resource: Mapping[str, Any]) -> tuple[datetime, datetime | None]:
+        period = resource["period"]
+        start = datetime.combine(date.fromisoformat(period["start"]), time(), OSLO)
+        end = (
+            datetime.combine(date.fromisoformat(period["end"]), time(23, 59, 59), OSLO)
+            if period.get("end")
+            else None
+        )
+        return start, end
+
+    def sort_key(self, resource: Mapping[str, Any]) -> str:
+        period: Mapping[str, Any] = resource.get("period") or {}
+        return str(period.get("start") or "")
+
+    def is_main(self, resource: Mapping[str, Any]) -> bool:
+        return resource.get("resourceType") == self.resource_type
+
+    def member_references(self, resource: Mapping[str, Any]) -> list[tuple[str, str]]:
+        managing = resource.get("managingOrganization")
+        reference = managing.get("reference") if isinstance(managing, Mapping) else None
+        return [("/managingOrganization", str(reference))]
+
+    def record(
+        self,
+        resource: Mapping[str, Any],
+        errors: fhir.Errors,
+        *,
+        members: fhir.Members,
+        record_id: str | None,
+    ) -> dict[str, Any]:
+        unit = next((member for _pointer, member in members if member is not None), None)
+        return record_of(resource, errors, record_id=record_id, unit=unit)
+
+
+PROVIDERS: Final = (EpisodesOfCare(),)

@@ -1,4 +1,6 @@
-"""NHN's OKT prototype API ("Oversikt over kommunale tjenester") over kommunale-tjenester.
+"""NHN's OKT prototype API ("Oversikt over kommunale tjenester"): a face of kommunale-tjenester
+alone, so it lives in the service's package and is found as a face (entry point
+``journalloft.faces``) like any other.
 
 ``POST /okt/okt-events`` takes an ``OktEvent``: a person and the list of services a journal
 system holds for them. OktMessages carry no id of their own, so the only honest reading is a
@@ -31,20 +33,7 @@ import orjson
 from fastapi import APIRouter, Header, Path
 from starlette.concurrency import run_in_threadpool
 
-from journalloft.platform.errors import (
-    BadRequest,
-    FieldError,
-    Forbidden,
-    InvalidContent,
-    NotFound,
-)
-from journalloft.platform.face import RoutedFace
-from journalloft.platform.http.dependencies import CallerDep, JsonBody, RuntimeDep
-from journalloft.platform.http.problems import JSONResponse
-from journalloft.platform.operations import sharing
-from journalloft.platform.operations.access import reader_access, source_access
-from journalloft.platform.runtime import Runtime
-from journalloft.platform.service_protocol import SharingService
+from journalloft.plugin import faces
 
 PREFIX: Final = "/okt"
 SERVICE: Final = "kommunale-tjenester"
@@ -104,31 +93,35 @@ def _record(message: Mapping[str, Any], person: str, now: str) -> dict[str, Any]
     return record
 
 
-def _event_errors(event: Any) -> list[FieldError]:
-    errors: list[FieldError] = []
+def _event_errors(event: Any) -> list[faces.FieldError]:
+    errors: list[faces.FieldError] = []
     if not isinstance(event, Mapping):
-        return [FieldError("", "must be an OktEvent object")]
+        return [faces.FieldError("", "must be an OktEvent object")]
     if not isinstance(event.get("personIdentifier"), str):
-        errors.append(FieldError("/personIdentifier", "is required: the person's id"))
+        errors.append(faces.FieldError("/personIdentifier", "is required: the person's id"))
     messages = event.get("oktMessages")
     if not isinstance(messages, list):
-        errors.append(FieldError("/oktMessages", "is required: the person's services (a list)"))
+        errors.append(
+            faces.FieldError("/oktMessages", "is required: the person's services (a list)")
+        )
         return errors
     for i, message in enumerate(messages):
         if not isinstance(message, Mapping):
-            errors.append(FieldError(f"/oktMessages/{i}", "must be an OktMessage object"))
+            errors.append(faces.FieldError(f"/oktMessages/{i}", "must be an OktMessage object"))
             continue
         for name in message:
             if name not in _ACCEPTED:
-                errors.append(FieldError(f"/oktMessages/{i}/{name}", "is not an OktMessage field"))
+                errors.append(
+                    faces.FieldError(f"/oktMessages/{i}/{name}", "is not an OktMessage field")
+                )
         if not isinstance(message.get("iplosCode"), Mapping):
             errors.append(
-                FieldError(f"/oktMessages/{i}/iplosCode", "is required: the IPLOS/9151 code")
+                faces.FieldError(f"/oktMessages/{i}/iplosCode", "is required: the IPLOS/9151 code")
             )
     return errors
 
 
-def _translated(problem: InvalidContent) -> None:
+def _translated(problem: faces.InvalidContent) -> None:
     out = []
     for error in problem.errors:
         parts = error.pointer.split("/")
@@ -137,26 +130,26 @@ def _translated(problem: InvalidContent) -> None:
             place = "/personIdentifier" if field == "patient" else None
             if place is None:
                 place = f"/oktMessages/{parts[2]}{_FIELDS.get(field, '')}"
-            out.append(FieldError(place, error.message))
+            out.append(faces.FieldError(place, error.message))
         else:
-            out.append(FieldError("/oktMessages", error.message))
+            out.append(faces.FieldError("/oktMessages", error.message))
     problem.errors = out
 
 
-def _writable(runtime: Runtime, client_id: str, kommunenummer: str | None) -> str:
+def _writable(runtime: faces.Runtime, client_id: str, kommunenummer: str | None) -> str:
     if kommunenummer is not None:
         return kommunenummer
     sources = [t for t in runtime.tenants.all() if t.may_write(client_id, SERVICE)]
     if not sources:
-        raise Forbidden(
+        raise faces.Forbidden(
             f"no municipality has granted this client to write {SERVICE}",
             title="No grant from any municipality",
         )
     if len(sources) > 1:
-        raise BadRequest(
+        raise faces.BadRequest(
             f"this client is a source for several municipalities: name one in the "
             f"{KOMMUNE_HEADER} header",
-            errors=[FieldError(f"/headers/{KOMMUNE_HEADER}", "is required")],
+            errors=[faces.FieldError(f"/headers/{KOMMUNE_HEADER}", "is required")],
         )
     return sources[0].kommunenummer
 
@@ -185,7 +178,7 @@ def _message(entry: Mapping[str, Any]) -> dict[str, Any]:
     return message
 
 
-def okt_router(services: Mapping[str, SharingService]) -> APIRouter:
+def okt_router(services: Mapping[str, faces.SharingService]) -> APIRouter:
     router = APIRouter(tags=["NHN OKT prototype"])
     if SERVICE not in services:
         return router
@@ -193,109 +186,112 @@ def okt_router(services: Mapping[str, SharingService]) -> APIRouter:
 
     @router.post(PREFIX + "/okt-events", summary="A person's current services (a snapshot)")
     async def post_event(
-        event: JsonBody, caller: CallerDep, runtime: RuntimeDep, kommune: KommuneHeader = None
-    ) -> JSONResponse:
+        event: faces.JsonBody,
+        caller: faces.CallerDep,
+        runtime: faces.RuntimeDep,
+        kommune: KommuneHeader = None,
+    ) -> faces.JSONResponse:
         """The person's current list of services from this journal system: it replaces what
         this source sent for the person before through this API."""
         await runtime.tenants.refresh()
         kommunenummer = _writable(runtime, caller.client_id, kommune)
         tenant = runtime.tenants.get(kommunenummer)
         if tenant is None:
-            raise NotFound(
+            raise faces.NotFound(
                 f"no municipality {kommunenummer} on this platform", title="Unknown tenant"
             )
         errors = _event_errors(event)
         if errors:
-            raise InvalidContent("the OktEvent is not valid", errors=errors)
+            raise faces.InvalidContent("the OktEvent is not valid", errors=errors)
         person: str = event["personIdentifier"]
         now = caller.now.isoformat()
         records = [_record(m, person, now) for m in event["oktMessages"]]
 
         def store() -> tuple[Any, int]:
-            access = source_access(runtime, caller, tenant, service)
+            access = faces.source_access(runtime, caller, tenant, service)
             try:
-                return sharing.replace_for_person(
+                return faces.sharing.replace_for_person(
                     runtime, access, person, {"records": records}, id_prefix=ID_PREFIX
                 )
-            except InvalidContent as problem:
+            except faces.InvalidContent as problem:
                 _translated(problem)
                 raise
 
         counts, withdrawn = await run_in_threadpool(store)
-        return JSONResponse(
+        return faces.JSONResponse(
             {"kommunenummer": kommunenummer, **counts.as_dict(), "withdrawn": withdrawn}
         )
 
-    async def services_of(runtime: Runtime, caller: Any, person: str) -> list[dict[str, Any]]:
-        access = reader_access(caller, service)
+    async def services_of(runtime: faces.Runtime, caller: Any, person: str) -> list[dict[str, Any]]:
+        access = faces.reader_access(caller, service)
         try:
-            answer = await sharing.look_up(runtime, access, {"patients": [person]})
-        except InvalidContent as problem:
-            problem.errors = [FieldError("/person-id", e.message) for e in problem.errors]
+            answer = await faces.sharing.look_up(runtime, access, {"patients": [person]})
+        except faces.InvalidContent as problem:
+            problem.errors = [faces.FieldError("/person-id", e.message) for e in problem.errors]
             raise
         return answer["results"]
 
-    async def event_of(runtime: Runtime, caller: Any, person: str) -> JSONResponse:
+    async def event_of(runtime: faces.Runtime, caller: Any, person: str) -> faces.JSONResponse:
         results = await services_of(runtime, caller, person)
         messages = [_message(s) for r in results if not r.get("restricted") for s in r["services"]]
         body: dict[str, Any] = {"personIdentifier": person, "oktMessages": messages}
         restricted = [r["kommunenummer"] for r in results if r.get("restricted")]
         if restricted:
             body["restrictedIn"] = restricted
-        return JSONResponse(body)
+        return faces.JSONResponse(body)
 
-    async def status_of(runtime: Runtime, caller: Any, person: str) -> JSONResponse:
+    async def status_of(runtime: faces.Runtime, caller: Any, person: str) -> faces.JSONResponse:
         results = await services_of(runtime, caller, person)
         active = sum(r.get("active_count", 0) for r in results if not r.get("restricted"))
         body: dict[str, Any] = {"personIdentifier": person, "oktStatus": active}
         restricted = [r["kommunenummer"] for r in results if r.get("restricted")]
         if restricted:
             body["restrictedIn"] = restricted
-        return JSONResponse(body)
+        return faces.JSONResponse(body)
 
     def person_of(header: str | None) -> str:
         if not header:
-            raise BadRequest(
+            raise faces.BadRequest(
                 "name the person in the person-id header",
-                errors=[FieldError("/headers/person-id", "is required")],
+                errors=[faces.FieldError("/headers/person-id", "is required")],
             )
         return header
 
-    def path_allowed(runtime: Runtime) -> None:
+    def path_allowed(runtime: faces.Runtime) -> None:
         if not runtime.settings.okt_person_in_path:
-            raise NotFound(
+            raise faces.NotFound(
                 "this platform takes the person in the person-id header, not in the path",
                 title="Person in the path is turned off",
             )
 
     @router.get(PREFIX + "/okt-events", summary="A person's services (person-id header)")
     async def get_event(
-        caller: CallerDep, runtime: RuntimeDep, person: PersonHeader = None
-    ) -> JSONResponse:
+        caller: faces.CallerDep, runtime: faces.RuntimeDep, person: PersonHeader = None
+    ) -> faces.JSONResponse:
         return await event_of(runtime, caller, person_of(person))
 
     @router.get(PREFIX + "/okt-events/{pid}", summary="A person's services (prototype's path)")
     async def get_event_in_path(
-        pid: PersonPath, caller: CallerDep, runtime: RuntimeDep
-    ) -> JSONResponse:
+        pid: PersonPath, caller: faces.CallerDep, runtime: faces.RuntimeDep
+    ) -> faces.JSONResponse:
         path_allowed(runtime)
         return await event_of(runtime, caller, pid)
 
     @router.get(PREFIX + "/okt-status", summary="How many active services (person-id header)")
     async def get_status(
-        caller: CallerDep, runtime: RuntimeDep, person: PersonHeader = None
-    ) -> JSONResponse:
+        caller: faces.CallerDep, runtime: faces.RuntimeDep, person: PersonHeader = None
+    ) -> faces.JSONResponse:
         return await status_of(runtime, caller, person_of(person))
 
     @router.get(PREFIX + "/okt-status/{pid}", summary="How many active services (prototype's path)")
     async def get_status_in_path(
-        pid: PersonPath, caller: CallerDep, runtime: RuntimeDep
-    ) -> JSONResponse:
+        pid: PersonPath, caller: faces.CallerDep, runtime: faces.RuntimeDep
+    ) -> faces.JSONResponse:
         path_allowed(runtime)
         return await status_of(runtime, caller, pid)
 
     return router
 
 
-face = RoutedFace(name="okt", prefix=PREFIX, build=okt_router)
+face = faces.RoutedFace(name="okt", prefix=PREFIX, build=okt_router)
 """The OKT face, as the composition root finds it (entry point ``journalloft.faces``)."""

@@ -1,4 +1,4 @@
-"""NEWS2 as Observations, after HL7 Norway's draft ``vkp-Observation-NEWS2score``.
+"""NEWS2's FHIR face: Observations, after HL7 Norway's draft ``vkp-Observation-NEWS2score``.
 
 A measurement is one NEWS2 Observation (SNOMED CT 1104051000000101, the total as
 ``valueQuantity``, the sub-scores as components with their SNOMED codes) whose ``hasMember``
@@ -31,20 +31,11 @@ references the raw vital signs, each its own Observation (LOINC).
 from __future__ import annotations
 
 import re
-from collections.abc import Mapping, Sequence
+from collections.abc import Mapping
 from datetime import date, datetime, time
 from typing import Any, Final
 
-from journalloft.faces.fhir.common import (
-    RECORD_ID_SYSTEM,
-    Errors,
-    instant,
-    person_of,
-    person_reference,
-    resource_id,
-    text_of,
-)
-from journalloft.platform.instants import OSLO
+from journalloft.plugin import OSLO, fhir
 from journalloft.services.news2.scoring import PARAMETERS
 
 SNOMED: Final = "http://snomed.info/sct"
@@ -114,10 +105,10 @@ def observations(
     measurement: Mapping[str, Any], *, patient: str, kommunenummer: str
 ) -> tuple[dict[str, Any], list[dict[str, Any]]]:
     """One measurement of a lookup's result: its NEWS2 Observation and its vital signs."""
-    key = resource_id(kommunenummer, patient, measurement["id"])
-    subject = person_reference(patient)
-    effective = instant(measurement["effective"])
-    updated = instant(measurement["updated"])
+    key = fhir.resource_id(kommunenummer, patient, measurement["id"])
+    subject = fhir.person_reference(patient)
+    effective = fhir.instant(measurement["effective"])
+    updated = fhir.instant(measurement["updated"])
     members: list[dict[str, Any]] = []
     for field, (loinc, display, code, unit) in VITALS.items():
         value = measurement.get(field)
@@ -183,7 +174,7 @@ def observations(
             if score.get("scored_by") == "source"
             else {}
         ),
-        "identifier": [{"system": RECORD_ID_SYSTEM, "value": measurement["id"]}],
+        "identifier": [{"system": fhir.RECORD_ID_SYSTEM, "value": measurement["id"]}],
         "status": "final",
         "category": [_concept(CATEGORY, "survey", "Survey")],
         "code": _concept(SNOMED, NEWS2_TOTAL, "Royal College of Physicians NEWS2 total score"),
@@ -208,18 +199,8 @@ def observations(
     return resource, members
 
 
-def _codes(concept: Any) -> set[tuple[str, str]]:
-    if not isinstance(concept, Mapping):
-        return set()
-    return {
-        (str(c.get("system")), str(c.get("code")))
-        for c in concept.get("coding") or []
-        if isinstance(c, Mapping)
-    }
-
-
 def is_news2(resource: Mapping[str, Any]) -> bool:
-    return (SNOMED, NEWS2_TOTAL) in _codes(resource.get("code"))
+    return (SNOMED, NEWS2_TOTAL) in fhir.codes_of_concept(resource.get("code"))
 
 
 def _number(quantity: Any) -> float | None:
@@ -229,12 +210,12 @@ def _number(quantity: Any) -> float | None:
     return None
 
 
-def _vital(member: Mapping[str, Any], pointer: str, errors: Errors) -> dict[str, Any]:
+def _vital(member: Mapping[str, Any], pointer: str, errors: fhir.Errors) -> dict[str, Any]:
     """The native fields one vital-sign Observation gives."""
-    codes = {code for system, code in _codes(member.get("code")) if system == LOINC}
+    codes = {code for system, code in fhir.codes_of_concept(member.get("code")) if system == LOINC}
     if BP_PANEL in codes:
         for component in member.get("component") or []:
-            if ("http://loinc.org", "8480-6") in _codes(component.get("code")):
+            if ("http://loinc.org", "8480-6") in fhir.codes_of_concept(component.get("code")):
                 value = _number(component.get("valueQuantity"))
                 if value is not None:
                     return {"systolic_bp": round(value)}
@@ -255,22 +236,17 @@ def _vital(member: Mapping[str, Any], pointer: str, errors: Errors) -> dict[str,
 
 def record_of(
     resource: Mapping[str, Any],
-    errors: Errors,
+    errors: fhir.Errors,
     *,
-    members: Sequence[tuple[str, Mapping[str, Any] | None]],
+    members: fhir.Members,
     record_id: str | None = None,
 ) -> dict[str, Any]:
     """The native record of a NEWS2 Observation and its vital signs (``members``: each
     ``hasMember`` reference's pointer and the Observation it names, ``None`` if not found)."""
-    identifiers = resource.get("identifier")
-    if record_id is None and isinstance(identifiers, list) and identifiers:
-        first = identifiers[0]
-        record_id = first.get("value") if isinstance(first, Mapping) else None
-    if record_id is None:
-        record_id = text_of(resource.get("id"))
+    record_id = fhir.record_id_of(resource, record_id)
     if not record_id:
         errors.add("/identifier", "is required: the journal system's own id of the measurement")
-    patient = person_of(resource.get("subject"), "/subject", errors)
+    patient = fhir.person_of(resource.get("subject"), "/subject", errors)
     effective = resource.get("effectiveDateTime")
     if isinstance(effective, str) and _DAY.fullmatch(effective):
         # a day only (as the VKP profile's example): midnight in Norway
@@ -296,7 +272,9 @@ def record_of(
     sent_scales: set[int] = set()
     sub_scores: dict[str, int | None] = {}
     for i, component in enumerate(resource.get("component") or []):
-        codes = _codes(component.get("code") if isinstance(component, Mapping) else None)
+        codes = fhir.codes_of_concept(
+            component.get("code") if isinstance(component, Mapping) else None
+        )
         at = f"/component/{i}"
         if (INPUT_SYSTEM, "spo2-scale") in codes:
             scale = component.get("valueInteger")
@@ -351,18 +329,80 @@ def record_of(
         performer = performers[0]
         identifier = performer.get("identifier") or {}
         hpr = identifier.get("value") if identifier.get("system") == HPR_SYSTEM else None
-        display = text_of(performer.get("display"))
+        display = fhir.text_of(performer.get("display"))
         if hpr or display:
             record["recorded_by"] = {"name": display, "hpr": hpr}
     notes = resource.get("note")
     if isinstance(notes, list) and notes and isinstance(notes[0], Mapping):
-        record["location"] = text_of(notes[0].get("text"))
+        record["location"] = fhir.text_of(notes[0].get("text"))
     return {k: v for k, v in record.items() if v is not None}
 
 
-def codes_of(resource: Mapping[str, Any]) -> set[tuple[str, str]]:
-    return _codes(resource.get("code"))
+class Observations:
+    """The FHIR face's provider of NEWS2 Observations."""
+
+    resource_type = "Observation"
+    service = "news2"
+    profile: str | None = None
+    person_parameters = ("patient:identifier", "subject:identifier")
+    search_parameters: Mapping[str, fhir.SearchParameter] = {
+        "code": fhir.SearchParameter("code", "A coding of the resource (system|code)"),
+        "date": fhir.SearchParameter(
+            "date", "effective (Observation) or period (EpisodeOfCare), with prefixes"
+        ),
+        "status": fhir.SearchParameter("status", "The resource's status"),
+    }
+    field_paths: Mapping[str, str] = FIELD_PATHS
+    member_types = ("Observation",)
+    member_note: str | None = None
+    orphan_member = (
+        "a vital sign must be a member (hasMember) of a NEWS2 Observation "
+        f"(SNOMED CT {NEWS2_TOTAL}) of this Bundle"
+    )
+
+    def options(self, search: fhir.Search, now: datetime) -> dict[str, Any]:
+        return {"hours": search.hours_back(now, default=72, most=720)}
+
+    def resources(
+        self, fields: Mapping[str, Any], *, patient: str, kommunenummer: str
+    ) -> list[fhir.Found]:
+        return [
+            observations(m, patient=patient, kommunenummer=kommunenummer)
+            for m in fields["measurements"]
+        ]
+
+    def codes_of(self, resource: Mapping[str, Any]) -> set[tuple[str, str]]:
+        return fhir.codes_of_concept(resource.get("code"))
+
+    def status_of(self, resource: Mapping[str, Any]) -> str | None:
+        status = resource.get("status")
+        return status if isinstance(status, str) else None
+
+    def period_of(self, resource: Mapping[str, Any]) -> tuple[datetime, datetime | None]:
+        effective = datetime.fromisoformat(str(resource["effectiveDateTime"]))
+        return effective, effective
+
+    def sort_key(self, resource: Mapping[str, Any]) -> str:
+        return str(resource.get("effectiveDateTime") or "")
+
+    def is_main(self, resource: Mapping[str, Any]) -> bool:
+        return is_news2(resource)
+
+    def member_references(self, resource: Mapping[str, Any]) -> list[tuple[str, str]]:
+        return [
+            (f"/hasMember/{j}", str(r.get("reference") if isinstance(r, Mapping) else None))
+            for j, r in enumerate(resource.get("hasMember") or [])
+        ]
+
+    def record(
+        self,
+        resource: Mapping[str, Any],
+        errors: fhir.Errors,
+        *,
+        members: fhir.Members,
+        record_id: str | None,
+    ) -> dict[str, Any]:
+        return record_of(resource, errors, members=members, record_id=record_id)
 
 
-def date_of(resource: Mapping[str, Any]) -> str:
-    return str(resource.get("effectiveDateTime") or "")
+PROVIDERS: Final = (Observations(),)

@@ -1,9 +1,9 @@
 """The one door for authors of sharing services: everything a service package may use of the
-platform, and nothing else.
+platform and of the faces, and nothing else.
 
-A service imports from here only (``from journalloft.platform.plugin import ...``), so that the
-platform's internals can move without breaking a service, and a reader sees the whole contract
-in one place. ``docs/services.md`` walks through writing a service with it.
+A service imports from here only (``from journalloft.plugin import ...``), so that the
+platform's and the faces' internals can move without breaking a service, and a reader sees the
+whole contract in one place. ``docs/services.md`` walks through writing a service with it.
 
 - The protocol: :class:`SharingService` (and :class:`Purgeable` for records that expire), the
   contexts it is called with, :class:`Lookup` and :class:`RecordRejected`.
@@ -20,8 +20,15 @@ in one place. ``docs/services.md`` walks through writing a service with it.
   :func:`optional_date`, the platform's one reading of an RFC 3339 instant and of a
   ``YYYY-MM-DD`` date (every ``date-time`` and ``date`` field of a record is already checked for
   syntax and range before ``prepare`` sees it).
+- Faces: :mod:`fhir` (:mod:`journalloft.faces.fhir.kit`: the ``ResourceProvider`` protocol and
+  the helpers of a FHIR mapping) and :mod:`board` (:mod:`journalloft.board.parts`: the
+  ``BoardPart`` protocol); a service lists its parts on its spec as ``face_parts`` (``{"fhir":
+  (provider, ...), "board": (part,)}``). :mod:`faces` (:mod:`journalloft.platform.face`) is for a
+  service that brings a whole face of its own (NHN's OKT API, kommunale-tjenester's).
 """
 
+from journalloft.faces.fhir import kit as fhir
+from journalloft.platform import face as faces
 from journalloft.platform.errors import FieldError
 from journalloft.platform.identifiers import PersonId, parse_person_id, synthetic_hpr_number
 from journalloft.platform.instants import OSLO, optional_date, parse_rfc3339, today_in_oslo
@@ -61,6 +68,8 @@ __all__ = [
     "SharingService",
     "UTCDateTime",
     "among_people",
+    "faces",
+    "fhir",
     "optional_date",
     "parse_person_id",
     "parse_rfc3339",
