@@ -33,7 +33,7 @@ def test_metadata_is_a_valid_capability_statement(platform: TestPlatform) -> Non
     statement = response.json()
     validate(statement)
     served = {r["type"]: r for r in statement["rest"][0]["resource"]}
-    assert set(served) == {"EpisodeOfCare", "Observation"}
+    assert set(served) == {"Condition", "EpisodeOfCare", "Observation"}
     assert {p["name"] for p in served["Observation"]["searchParam"]} >= {
         "patient:identifier",
         "code",
@@ -272,7 +272,7 @@ def test_bad_searches_get_a_clear_outcome(platform: TestPlatform) -> None:
     validate(bad_person.json())
     assert (
         search(
-            platform, "/Condition/_search", **{"patient:identifier": f"{FNR}|{people(1)[0]}"}
+            platform, "/Procedure/_search", **{"patient:identifier": f"{FNR}|{people(1)[0]}"}
         ).status_code
         == 404
     )

@@ -28,7 +28,7 @@ from journalloft.plugin import (
     optional_date,
     today_in_oslo,
 )
-from journalloft.services.diagnoser import demo
+from journalloft.services.diagnoser import demo, fhir
 from journalloft.services.diagnoser.codes import (
     CodeRange,
     InvalidCode,
@@ -225,6 +225,7 @@ class Diagnoser:
     table: Table = TABLE
     migrations: Path = Path(__file__).parent / "migrations"
     schema_folder: Path | None = None
+    face_parts: Mapping[str, tuple[object, ...]] = {"fhir": fhir.PROVIDERS}
 
     def prepare(self, record: Mapping[str, Any], *, context: IngestContext) -> dict[str, Any]:
         """Check the code's form and the status and date rules; return the columns."""
