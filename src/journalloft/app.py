@@ -1,8 +1,10 @@
-"""The composition root: the app assembled from the platform, the services and the faces.
+"""The composition root: the app assembled from the platform, the services and the faces, and
+the board's parts gathered from the services.
 
 The platform names no face and no service; this module, above all of them, finds the faces
 (entry points of the group ``journalloft.faces``) and hands them to the platform's app factory,
-which finds the services (``journalloft.services``) itself through its registry.
+which finds the services (``journalloft.services``) itself through its registry. The board is a
+client: it gets the services' board parts from here (:func:`board_parts`), not from the API.
 """
 
 from __future__ import annotations
@@ -13,10 +15,12 @@ from importlib.metadata import entry_points
 
 from fastapi import FastAPI
 
-from journalloft.platform.face import FACE_ENTRY_POINT_GROUP, Face
+from journalloft.board.parts import BoardPart, parts_checked
+from journalloft.platform.face import FACE_ENTRY_POINT_GROUP, Face, parts_of
 from journalloft.platform.http import app as platform_app
+from journalloft.platform.registry import discover_services
 from journalloft.platform.runtime import Runtime
-from journalloft.platform.settings import Settings
+from journalloft.platform.settings import Settings, get_settings
 
 GC_THRESHOLDS = (50_000, 20, 20)
 """The garbage collector of a serving process: a collection after 50 000 more live containers,
@@ -58,6 +62,15 @@ def create_app(
         runtime=runtime,
         handle_signals=handle_signals,
         faces=discover_faces() if faces is None else faces,
+    )
+
+
+def board_parts(settings: Settings | None = None) -> list[BoardPart]:
+    """What every installed service (and ``JOURNALLOFT_SERVICE_PLUGINS``) brings to the board
+    (``face_parts["board"]``), checked and in their order."""
+    plugins = (settings or get_settings()).service_plugins
+    return parts_checked(
+        [part for service in discover_services(plugins) for part in parts_of(service, "board")]
     )
 
 

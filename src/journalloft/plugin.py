@@ -27,6 +27,7 @@ whole contract in one place. ``docs/services.md`` walks through writing a servic
   service that brings a whole face of its own (NHN's OKT API, kommunale-tjenester's).
 """
 
+from journalloft.board import parts as board
 from journalloft.faces.fhir import kit as fhir
 from journalloft.platform import face as faces
 from journalloft.platform.errors import FieldError
@@ -68,6 +69,7 @@ __all__ = [
     "SharingService",
     "UTCDateTime",
     "among_people",
+    "board",
     "faces",
     "fhir",
     "optional_date",

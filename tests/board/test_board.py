@@ -10,11 +10,13 @@ from datetime import UTC, datetime, timedelta
 from pathlib import Path
 from typing import Any
 
+import httpx
 import pytest
 from selenium import webdriver
 from selenium.webdriver.common.by import By
 from selenium.webdriver.remote.webelement import WebElement
 
+from journalloft.app import board_parts
 from journalloft.board.app import create_board_app, valid_fodselsnummer
 from support import SERVICES, people, tenant_document
 from support.browser import Served, chromium
@@ -49,7 +51,9 @@ def clinic(tmp_path: Path) -> Iterator[Clinic]:
             api.onboard(tenant_document(kommunenummer, services={s: {} for s in SERVICES}))
         client = board_client(api)
         with (
-            Served(create_board_app(str(api.client.base_url), client)) as board,
+            Served(
+                create_board_app(str(api.client.base_url), client, parts=board_parts())
+            ) as board,
             chromium(tmp_path / "chromium") as browser,
         ):
             browser.get(board.url)
@@ -205,7 +209,8 @@ def test_the_page_shows_a_lost_connection_and_catches_up_after_it(clinic: Clinic
     wait_for(lambda: connection(browser).startswith("Frakoblet"))
     push(platform, "news2", vitals("m-1", ANNE, spo2=90))  # missed while away
     port = clinic.board.port
-    with Served(create_board_app(str(platform.client.base_url), clinic.client), port=port):
+    board = create_board_app(str(platform.client.base_url), clinic.client, parts=board_parts())
+    with Served(board, port=port):
         wait_for(lambda: connection(browser) == "Tilkoblet", timeout=10)
         wait_for(lambda: score(browser, ANNE) == ("3", "low-medium"), timeout=5)
 
@@ -270,3 +275,73 @@ def test_the_board_as_a_legevakt_sees_it(clinic: Clinic) -> None:
     assert cecilie is not None
     assert "(pause)" in cecilie.find_element(By.CSS_SELECTOR, "ul.services").text
     browser.save_screenshot(str(REPO / "docs" / "board.png"))
+
+
+def test_every_service_the_municipality_shares_is_on_the_board(tmp_path: Path) -> None:
+    """Each service's own board part makes its columns: Diagnoser's active diagnoses appear, and
+    the test plugin's column (tests/plugin_cave/board.py) with no change outside its package."""
+    plugins = ["plugin_cave:spec"]
+    with served_platform(
+        Backend("sqlite", None, None), tmp_path, heartbeat_seconds=1, service_plugins=plugins
+    ) as api:
+        services: dict[str, Any] = {s: {} for s in (*SERVICES, "cave")}
+        api.onboard(tenant_document("1804", services=services))
+        client = {
+            "client_id": LEGEVAKT,
+            "private_jwk": api.key(LEGEVAKT).as_dict(private=True),
+            "scopes": [f"{s}:read" for s in services],
+        }
+        now = datetime.now(UTC).isoformat()
+        push(api, "news2", vitals("m-1", ANNE, pulse=135))
+        diagnosis = {
+            "patient": ANNE,
+            "updated": now,
+            "verification_status": "confirmed",
+            "recorded_by": {"unit": "Hjemmetjenesten"},
+        }
+        push(
+            api,
+            "diagnoser",
+            {
+                **diagnosis,
+                "id": "d-1",
+                "code": {"system": "icpc-2", "code": "P70", "display": "Demens"},
+                "clinical_status": "active",
+            },
+            {
+                **diagnosis,
+                "id": "d-2",
+                "code": {"system": "icpc-2", "code": "R81", "display": "Lungebetennelse"},
+                "clinical_status": "resolved",
+            },
+        )
+        push(
+            api,
+            "cave",
+            {"id": "c-1", "patient": ANNE, "updated": now, "kind": "allergi", "text": "Penicillin"},
+        )
+        parts = board_parts(api.runtime.settings)
+        with Served(create_board_app(str(api.client.base_url), client, parts=parts)) as board:
+            origin = {"Origin": board.url}
+            added = httpx.post(f"{board.url}/patients", json={"patient": ANNE}, headers=origin)
+            assert added.status_code == 201, added.text
+
+            def cells() -> dict[str, Any]:
+                view = httpx.get(f"{board.url}/board").json()
+                found: dict[str, Any] = view["patients"][0]["cells"]
+                return found
+
+            wait_for(lambda: {"news2", "diagnoses", "cave"} <= set(cells()))
+            view = httpx.get(f"{board.url}/board").json()
+            assert [c["key"] for c in view["columns"]] == [
+                "news2",
+                "trend",
+                "age",
+                "services",
+                "diagnoses",
+                "cave",
+            ]
+            shown = cells()
+            assert [i["text"] for i in shown["diagnoses"]["items"]] == ["Demens (P70)"]
+            assert [i["text"] for i in shown["cave"]["items"]] == ["allergi: Penicillin"]
+            assert "services" not in shown  # nothing shared: the page shows "–"

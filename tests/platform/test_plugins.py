@@ -19,6 +19,7 @@ from support.security import an_hour_ago
 ALICE, BOB = people(2, seed="plugins")
 AT = an_hour_ago()
 PLUGIN = "plugin_cave:spec"
+KIND = "https://journalloft.no/fhir/CodeSystem/cave-kind"
 
 
 @pytest.fixture
@@ -109,3 +110,57 @@ def test_adding_the_plugin_changed_nothing_under_platform() -> None:
         check=True,
     ).stdout
     assert {line.split()[-1] for line in imports.splitlines()} == {"journalloft.plugin"}
+
+
+def test_the_plugin_brings_its_fhir_resource_through_the_face(with_cave: TestPlatform) -> None:
+    """Flag (tests/plugin_cave/fhir.py) is served by the FHIR face with no change outside the
+    plugin: written by a transaction, found by a search, listed in the CapabilityStatement."""
+    platform = with_cave
+    statement = platform.client.get("/fhir/metadata").json()
+    assert "Flag" in {r["type"] for r in statement["rest"][0]["resource"]}
+    flag = {
+        "resourceType": "Flag",
+        "meta": {"lastUpdated": AT},
+        "identifier": [{"system": "urn:test:epj", "value": "c-9"}],
+        "status": "active",
+        "category": [
+            {
+                "coding": [
+                    {"system": "https://journalloft.no/fhir/CodeSystem/cave-kind", "code": "smitte"}
+                ]
+            }
+        ],
+        "code": {"text": "MRSA"},
+        "subject": {"identifier": {"system": "urn:oid:2.16.578.1.12.4.1.4.1", "value": ALICE}},
+    }
+    bundle = {
+        "resourceType": "Bundle",
+        "type": "transaction",
+        "entry": [{"resource": flag, "request": {"method": "POST", "url": "Flag"}}],
+    }
+    fhir_json = {"Content-Type": "application/fhir+json"}
+    written = platform.client.post(
+        "/fhir/1804", json=bundle, headers=platform.headers("bodo-epj", **fhir_json)
+    )
+    assert written.status_code == 200, written.text
+    assert written.json()["entry"][0]["response"]["status"] == "201 Created"
+    native = platform.client.post(
+        "/v1/cave/query", json={"patients": [ALICE]}, headers=platform.headers("bodo-legevakt")
+    ).json()["results"]
+    assert native[0]["entries"] == [{"id": "c-9", "kind": "smitte", "text": "MRSA"}]
+    form = {"Content-Type": "application/x-www-form-urlencoded"}
+    person = f"urn:oid:2.16.578.1.12.4.1.4.1|{ALICE}"
+    found = platform.client.post(
+        "/fhir/Flag/_search",
+        data={"patient:identifier": person},
+        headers=platform.headers("bodo-legevakt", **form),
+    ).json()
+    [entry] = found["entry"]
+    assert entry["resource"]["code"] == {"text": "MRSA"}
+    assert entry["resource"]["subject"]["identifier"]["value"] == ALICE
+    other_kind = platform.client.post(
+        "/fhir/Flag/_search",
+        data={"patient:identifier": person, "category": "allergi"},
+        headers=platform.headers("bodo-legevakt", **form),
+    ).json()
+    assert other_kind["total"] == 0

@@ -1,7 +1,9 @@
-"""A third sharing service, written only against :mod:`journalloft.plugin`, to prove
-that a service needs no change under ``platform/``: "CAVE" (critical information: allergies,
-drug reactions, infection risk). It ships its own schemas and migrations, and is registered
-through ``JOURNALLOFT_SERVICE_PLUGINS=plugin_cave:spec`` instead of an installed entry point."""
+"""A fourth sharing service, written only against :mod:`journalloft.plugin`, to prove that a
+service needs no change outside its own package: "CAVE" (critical information: allergies, drug
+reactions, infection risk). It ships its own schemas and migrations, its FHIR resource
+(:mod:`.fhir`: Flag) and its board column (:mod:`.board`), and is registered through
+``JOURNALLOFT_SERVICE_PLUGINS=plugin_cave:spec`` instead of an installed entry point; it follows
+docs/services.md step by step."""
 
 from __future__ import annotations
 
@@ -25,6 +27,7 @@ from journalloft.plugin import (
     among_people,
     visible,
 )
+from plugin_cave import board, fhir
 
 HERE = Path(__file__).parent
 
@@ -54,6 +57,7 @@ class Cave:
     table: Table = TABLE
     migrations: Path = HERE / "migrations"
     schema_folder: Path | None = HERE / "schemas"
+    face_parts: Mapping[str, tuple[object, ...]] = {"fhir": fhir.PROVIDERS, "board": board.PARTS}
 
     def prepare(self, record: Mapping[str, Any], *, context: IngestContext) -> dict[str, Any]:
         return {"kind": record["kind"], "text": record["text"]}

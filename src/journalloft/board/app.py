@@ -15,7 +15,7 @@ from __future__ import annotations
 
 import contextlib
 import re
-from collections.abc import AsyncIterator
+from collections.abc import AsyncIterator, Sequence
 from importlib.resources import files
 from pathlib import Path
 from typing import Any
@@ -28,6 +28,7 @@ from starlette.routing import Mount, Route
 from starlette.staticfiles import StaticFiles
 
 from journalloft.board.api import ApiError, ApiSession
+from journalloft.board.parts import parts_checked
 from journalloft.board.state import Board
 
 STATIC = Path(str(files("journalloft.board") / "static"))
@@ -55,8 +56,12 @@ SECURITY_HEADERS = {
 }
 
 
-def create_board_app(api_url: str, client: dict[str, Any]) -> Starlette:
-    board = Board(ApiSession(api_url, client), client_id=client["client_id"])
+def create_board_app(api_url: str, client: dict[str, Any], *, parts: Sequence[object]) -> Starlette:
+    """The board of ``client``, showing the services' board ``parts`` (each service's
+    ``face_parts["board"]``, gathered by the composition root)."""
+    board = Board(
+        ApiSession(api_url, client), client_id=client["client_id"], parts=parts_checked(parts)
+    )
 
     @contextlib.asynccontextmanager
     async def lifespan(app: Starlette) -> AsyncIterator[None]:

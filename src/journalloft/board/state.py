@@ -22,10 +22,9 @@ from typing import Any
 import httpx
 
 from journalloft.board.api import ApiError, ApiSession
+from journalloft.board.parts import BoardPart, Cell, item
 
 log = logging.getLogger("journalloft.board")
-
-SERVICES = ("news2", "kommunale-tjenester")
 
 
 def mask(patient: str) -> str:
@@ -157,9 +156,10 @@ class Relay:
 
 
 class Board:
-    def __init__(self, api: ApiSession, *, client_id: str) -> None:
+    def __init__(self, api: ApiSession, *, client_id: str, parts: list[BoardPart]) -> None:
         self.api = api
         self.client_id = client_id
+        self.parts = parts
         self.patients: list[str] = []
         self.relays: dict[str, Relay] = {}
         self._salt = secrets.token_bytes(16)
@@ -169,7 +169,8 @@ class Board:
 
     async def start(self) -> None:
         await self.api.token()
-        services = [s for s in SERVICES if f"{s}:read" in self.api.scopes]
+        wanted = dict.fromkeys(part.service for part in self.parts)
+        services = [s for s in wanted if f"{s}:read" in self.api.scopes]
         self.relays = {s: Relay(self, s) for s in services}
         adopted: list[str] = []
         for relay in self.relays.values():
@@ -215,55 +216,43 @@ class Board:
             return True
 
     def view(self) -> dict[str, Any]:
-        """The board as the page shows it: person ids masked, one row per patient."""
+        """The board as the page shows it: person ids masked, one row per patient, each part's
+        cells (a service restricted for the person: "sperret" in its first column)."""
+        parts = [part for part in self.parts if part.service in self.relays]
         rows = []
-        news2 = self.relays.get("news2")
-        services = self.relays.get("kommunale-tjenester")
         for patient in self.patients:
-            row: dict[str, Any] = {"key": self.key(patient), "masked": mask(patient)}
-            if news2 is not None:
-                found = [e for (p, _), e in news2.entries.items() if p == patient]
-                row["restricted"] = any(e.get("restricted") for e in found)
-                data = [e for e in found if "latest" in e]
-                if data:
-                    newest = max(data, key=lambda e: e["latest"]["effective"])
-                    row["news2"] = {
-                        "kommunenummer": newest["kommunenummer"],
-                        "total": newest["latest"]["score"]["total"],
-                        "risk": newest["latest"]["score"]["risk"],
-                        "complete": newest["latest"]["score"]["complete"],
-                        "unscored": [
-                            k
-                            for k, v in newest["latest"]["score"]["parameters"].items()
-                            if v is None
-                        ],
-                        "effective": newest["latest"]["effective"],
-                        "trend": newest["trend"],
-                        "source_scored": newest["latest"]["score"].get("scored_by") == "source",
-                    }
-            if services is not None:
-                found = [e for (p, _), e in services.entries.items() if p == patient]
-                row["restricted"] = row.get("restricted", False) or any(
-                    e.get("restricted") for e in found
-                )
-                row["services"] = [
-                    {
-                        "name": s["service_name"],
-                        "status": s["status"],
-                        "unit": s["unit"],
-                        "kommunenummer": e["kommunenummer"],
-                    }
-                    for e in found
-                    for s in e.get("services", [])
-                    if s["status"] != "ended"
+            cells: dict[str, Cell] = {}
+            restricted = False
+            for part in parts:
+                found = [
+                    e for (p, _), e in self.relays[part.service].entries.items() if p == patient
                 ]
-            rows.append(row)
+                withheld = any(e.get("restricted") for e in found)
+                restricted = restricted or withheld
+                made = part.cells([e for e in found if not e.get("restricted")])
+                cells |= {key: cell for key, cell in made.items() if cell}
+                first = part.columns[0].key
+                if withheld and first not in cells:
+                    cells[first] = {"items": [item("sperret", **{"class": "mark"})]}
+            rows.append(
+                {
+                    "key": self.key(patient),
+                    "masked": mask(patient),
+                    "restricted": restricted,
+                    "cells": cells,
+                }
+            )
         relays = list(self.relays.values())
         return {
             "client": self.client_id,
             "connected": bool(relays) and all(r.connected or not self.patients for r in relays),
             "status": {r.service: r.reason for r in relays},
             "at": time.time(),
+            "columns": [
+                {"key": column.key, "title": column.title}
+                for part in parts
+                for column in part.columns
+            ],
             "patients": rows,
         }
 

@@ -12,6 +12,7 @@ from journalloft.platform.settings import get_settings
 def cmd_board(args: argparse.Namespace) -> None:
     import uvicorn
 
+    from journalloft.app import board_parts
     from journalloft.board.app import create_board_app
 
     settings = get_settings()
@@ -19,7 +20,7 @@ def cmd_board(args: argparse.Namespace) -> None:
     api = (args.api or settings.issuer_url).rstrip("/")
     print(f"the {args.client} board: http://{args.host}:{args.port}/ (API: {api})", flush=True)
     uvicorn.run(
-        create_board_app(api, client),
+        create_board_app(api, client, parts=board_parts(settings)),
         host=args.host,
         port=args.port,
         log_config=logging_config(settings.log_level),

@@ -1,10 +1,9 @@
 // The legevakt board's page: shows the board its server sends, adds and removes patients.
-// No person id is ever put in a URL; the server answers with masked ids only.
+// No person id is ever put in a URL; the server answers with masked ids only. The columns are
+// the services' board parts (journalloft/board/parts.py): the page knows no service, and shows
+// each cell's text as text.
 "use strict";
 
-const RISK_TEXT = { low: "lav", "low-medium": "lav–middels", medium: "middels", high: "høy" };
-const TREND = { rising: "↑ stigende", falling: "↓ fallende", stable: "→ uendret" };
-const STATUS = { active: "aktiv", planned: "planlagt", paused: "pause", ended: "avsluttet" };
 let latest = null;
 
 // A fødselsnummer: 11 digits whose check digits (mod 11) are both right.
@@ -35,43 +34,54 @@ function el(tag, attrs = {}, ...children) {
   return node;
 }
 
-function scoreCell(news2, restricted) {
-  if (restricted && !news2) return el("td", {}, el("span", { class: "mark" }, "sperret"));
-  if (!news2) return el("td", { class: "news2" }, "–");
-  const band = news2.risk || "unknown";
-  const total = news2.complete ? String(news2.total) : `≥${news2.total}`;
-  const title = news2.risk ? `Risiko: ${RISK_TEXT[news2.risk]}` : "Ufullstendig sett";
-  return el("td", { class: "news2" },
-    el("span", { class: `score ${band}`, "data-risk": band, title }, total));
+function itemOf(item, tag) {
+  const attrs = {};
+  if (item.class) attrs.class = item.class;
+  if (item.title) attrs.title = item.title;
+  for (const [k, v] of Object.entries(item.data || {})) attrs[`data-${k}`] = String(v);
+  if (item.since) attrs["data-since"] = item.since;
+  return el(tag, attrs, item.since ? age(item.since) : item.text);
+}
+
+function cellOf(column, cell) {
+  const td = el("td", { class: column.key });
+  if (!cell) {
+    td.append("–");
+    return td;
+  }
+  const items = cell.items || [];
+  if (cell.list) td.append(el("ul", { class: column.key }, ...items.map((i) => itemOf(i, "li"))));
+  else td.append(...items.map((i) => itemOf(i, "span")));
+  return td;
+}
+
+function renderHeading(columns) {
+  const titles = ["Pasient", ...columns.map((c) => c.title), "Merknad", ""];
+  document.getElementById("heading").replaceChildren(...titles.map((t) => el("th", {}, t)));
+  return titles.length;
 }
 
 function render() {
   const rows = document.getElementById("rows");
+  const columns = latest ? latest.columns : [];
+  const width = renderHeading(columns);
   rows.replaceChildren();
   if (!latest || latest.patients.length === 0) {
-    rows.append(el("tr", { class: "empty" }, el("td", { colspan: "7" }, "Ingen pasienter på tavla.")));
+    rows.append(el("tr", { class: "empty" }, el("td", { colspan: String(width) }, "Ingen pasienter på tavla.")));
     return;
   }
   for (const p of latest.patients) {
-    const n = p.news2;
     const marks = el("td", { class: "marks" });
-    if (n && !n.complete) marks.append(el("span", { class: "mark", title: `Ikke målt: ${n.unscored.join(", ")}` }, "ufullstendig"));
-    if (n && n.source_scored) marks.append(el("span", { class: "mark", title: "Skåren er regnet ut av journalsystemet, ikke av plattformen" }, "skåret av kilden"));
-    if (p.restricted) marks.append(el("span", { class: "mark" }, "sperret"));
-    const services = el("ul", { class: "services" });
-    for (const s of p.services || []) {
-      const unit = s.unit ? ` – ${s.unit.name}${s.unit.phone ? `, tlf. ${s.unit.phone}` : ""}` : "";
-      services.append(el("li", { class: `status-${s.status}` }, `${s.name} (${STATUS[s.status] || s.status})${unit}`));
+    for (const column of columns) {
+      for (const m of (p.cells[column.key] || {}).marks || []) marks.append(itemOf({ ...m, class: "mark" }, "span"));
     }
+    if (p.restricted) marks.append(el("span", { class: "mark" }, "sperret"));
     const remove = el("button", { type: "button", class: "remove", "data-key": p.key }, "Fjern");
     remove.addEventListener("click", () => removePatient(p.key));
     rows.append(el("tr", { "data-key": p.key },
       el("td", { class: "patient" }, p.masked),
-      scoreCell(n, p.restricted),
-      el("td", { class: "trend" }, n && n.trend ? TREND[n.trend.change] : "–"),
-      el("td", { class: "age", "data-effective": n ? n.effective : "" }, n ? age(n.effective) : "–"),
+      ...columns.map((c) => cellOf(c, p.cells[c.key])),
       marks,
-      el("td", {}, services),
       el("td", {}, remove)));
   }
 }
@@ -121,8 +131,8 @@ function connect() {
 document.addEventListener("DOMContentLoaded", () => {
   document.getElementById("add").addEventListener("submit", addPatient);
   setInterval(() => {
-    for (const cell of document.querySelectorAll("td.age[data-effective]")) {
-      if (cell.dataset.effective) cell.textContent = age(cell.dataset.effective);
+    for (const node of document.querySelectorAll("[data-since]")) {
+      node.textContent = age(node.dataset.since);
     }
   }, 30000);
   connect();

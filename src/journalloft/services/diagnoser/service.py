@@ -29,6 +29,7 @@ from journalloft.plugin import (
     today_in_oslo,
 )
 from journalloft.services.diagnoser import demo, fhir
+from journalloft.services.diagnoser.board import PARTS as BOARD_PARTS
 from journalloft.services.diagnoser.codes import (
     CodeRange,
     InvalidCode,
@@ -225,7 +226,7 @@ class Diagnoser:
     table: Table = TABLE
     migrations: Path = Path(__file__).parent / "migrations"
     schema_folder: Path | None = None
-    face_parts: Mapping[str, tuple[object, ...]] = {"fhir": fhir.PROVIDERS}
+    face_parts: Mapping[str, tuple[object, ...]] = {"fhir": fhir.PROVIDERS, "board": BOARD_PARTS}
 
     def prepare(self, record: Mapping[str, Any], *, context: IngestContext) -> dict[str, Any]:
         """Check the code's form and the status and date rules; return the columns."""

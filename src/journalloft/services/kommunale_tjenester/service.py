@@ -25,6 +25,7 @@ from journalloft.plugin import (
     today_in_oslo,
 )
 from journalloft.services.kommunale_tjenester import demo, fhir
+from journalloft.services.kommunale_tjenester.board import PARTS as BOARD_PARTS
 from journalloft.services.kommunale_tjenester.codes import (
     SERVICE_CODE_SYSTEM,
     normalise_service_code,
@@ -178,7 +179,7 @@ class KommunaleTjenester:
     table: Table = TABLE
     migrations: Path = Path(__file__).with_name("migrations")
     schema_folder: Path | None = None
-    face_parts: Mapping[str, tuple[object, ...]] = {"fhir": fhir.PROVIDERS}
+    face_parts: Mapping[str, tuple[object, ...]] = {"fhir": fhir.PROVIDERS, "board": BOARD_PARTS}
 
     def prepare(self, record: Mapping[str, Any], *, context: IngestContext) -> dict[str, Any]:
         """Refuse unknown or retired codes and ``end`` before ``start``; return the columns."""

@@ -25,6 +25,7 @@ from journalloft.plugin import (
     parse_rfc3339,
 )
 from journalloft.services.news2 import demo, fhir, repository
+from journalloft.services.news2.board import PARTS as BOARD_PARTS
 from journalloft.services.news2.scoring import (
     NUMERIC_VITAL_SIGNS,
     PARAMETERS,
@@ -325,7 +326,7 @@ class News2Service:
     table: Table = repository.MEASUREMENT
     migrations: Path = Path(__file__).parent / "migrations"
     schema_folder: Path | None = None
-    face_parts: Mapping[str, tuple[object, ...]] = {"fhir": fhir.PROVIDERS}
+    face_parts: Mapping[str, tuple[object, ...]] = {"fhir": fhir.PROVIDERS, "board": BOARD_PARTS}
 
     def prepare(self, record: Mapping[str, Any], *, context: IngestContext) -> dict[str, Any]:
         """Refuse a future ``effective`` or a disagreeing ``total_score``; return the columns."""
