@@ -11,7 +11,7 @@ from typing import Any, Final
 import orjson
 from starlette.responses import Response
 
-from journalloft.platform.errors import FieldError, InvalidContent, Problem
+from journalloft.platform.face import FieldError, InvalidContent, Problem
 
 FHIR_JSON: Final = "application/fhir+json"
 FHIR_VERSION: Final = "4.0.1"

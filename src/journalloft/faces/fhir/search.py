@@ -15,13 +15,13 @@ from urllib.parse import parse_qsl
 import orjson
 
 from journalloft.faces.fhir.common import FNR_SYSTEM, PERSON_SYSTEMS, Errors
-from journalloft.platform.errors import (
+from journalloft.platform.face import (
+    OSLO,
     BadRequest,
     FieldError,
     InvalidContent,
     UnsupportedMediaType,
 )
-from journalloft.platform.instants import OSLO
 
 PERSON_PARAMETERS: Final = ("patient:identifier", "subject:identifier")
 """The search parameters that name the people, for every resource type."""

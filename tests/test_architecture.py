@@ -1,0 +1,94 @@
+"""The architecture is executable: the import contracts of pyproject.toml
+(``[tool.importlinter]``, drawn in docs/architecture.md) hold for the tree, and each breaks when
+the rule it names is broken (in a copy of the tree with one import added)."""
+
+from __future__ import annotations
+
+import os
+import shutil
+import subprocess
+import sys
+from pathlib import Path
+
+import pytest
+
+REPO = Path(__file__).resolve().parents[1]
+LINT_IMPORTS = Path(sys.executable).parent / "lint-imports"
+
+
+def lint(root: Path) -> subprocess.CompletedProcess[str]:
+    env = {**os.environ, "PYTHONPATH": f"{root / 'src'}{os.pathsep}{root / 'tests'}"}
+    return subprocess.run(
+        [str(LINT_IMPORTS), "--no-cache"],
+        cwd=root,
+        env=env,
+        capture_output=True,
+        text=True,
+        check=False,
+    )
+
+
+def test_the_tree_keeps_every_contract() -> None:
+    result = lint(REPO)
+    assert result.returncode == 0, result.stdout + result.stderr
+    assert "0 broken" in result.stdout
+
+
+@pytest.mark.parametrize(
+    ("module", "line", "contract"),
+    [
+        (
+            "src/journalloft/platform/registry.py",
+            "import journalloft.faces.fhir.routes",
+            "The platform imports no face",
+        ),
+        (
+            "src/journalloft/services/diagnoser/fhir.py",
+            "import journalloft.platform.errors",
+            "A service imports only its door",
+        ),
+        (
+            "src/journalloft/services/diagnoser/board.py",
+            "import journalloft.services.news2.scoring",
+            "Services are independent",
+        ),
+        (
+            "src/journalloft/faces/fhir/resources.py",
+            "import journalloft.platform.operations.sharing",
+            "A face imports no service and the platform only through its door",
+        ),
+        (
+            "src/journalloft/faces/fhir/searchset.py",
+            "import journalloft.services.news2.scoring",
+            "No face reaches a service's internals",
+        ),
+        (
+            "src/journalloft/faces/fhir/search.py",
+            "import journalloft.plugin",
+            "Layers",
+        ),
+        (
+            "src/journalloft/board/state.py",
+            "import journalloft.platform.auth.keys",
+            "The board is a client",
+        ),
+        (
+            "tests/plugin_cave/board.py",
+            "import journalloft.platform.registry",
+            "A service imports only its door",
+        ),
+    ],
+)
+def test_a_contract_breaks_when_its_rule_is_broken(
+    tmp_path: Path, module: str, line: str, contract: str
+) -> None:
+    shutil.copytree(REPO / "src", tmp_path / "src", ignore=shutil.ignore_patterns("*.egg-info"))
+    shutil.copytree(REPO / "tests" / "plugin_cave", tmp_path / "tests" / "plugin_cave")
+    shutil.copy(REPO / "pyproject.toml", tmp_path)
+    target = tmp_path / module
+    target.write_text(target.read_text(encoding="utf-8") + f"\n{line}  # noqa\n", "utf-8")
+    result = lint(tmp_path)
+    assert result.returncode == 1, result.stdout
+    report = " ".join(result.stdout.split())  # the report wraps long names
+    verdict = report[report.index(contract) :].split(" KEPT")[0].split(" BROKEN")
+    assert len(verdict) == 2, f"{contract!r} is not broken: {result.stdout}"
