@@ -25,7 +25,7 @@ import redis
 from joserfc.jwk import ECKey, import_key
 
 from bench import cpu, stack
-from journalloft.platform.auth.issuer import CLIENT_ASSERTION_TYPE
+from journalloft.client import token_form
 
 MIX = (("lookup-1", 55), ("lookup-50", 15), ("ingest", 15), ("audit", 10), ("token", 5))
 CALIBRATE_SECONDS = 15.0
@@ -92,12 +92,7 @@ class Traffic:
             client = f"bench-{self.ingest_tenant}-epj"
             return "POST", path, self._json({"records": records}, client)
         client_id = f"bench-{knr}-legevakt"
-        assertion = stack.client_assertion(client_id, self.keys[client_id], audience=self.issuer)
-        form = {
-            "grant_type": "client_credentials",
-            "client_assertion_type": CLIENT_ASSERTION_TYPE,
-            "client_assertion": assertion,
-        }
+        form = token_form(client_id, self.keys[client_id], audience=self.issuer)
         return "POST", "/oauth/token", {"data": form}
 
     def _json(self, body: Any, client_id: str) -> dict[str, Any]:

@@ -13,7 +13,6 @@ import signal
 import subprocess
 import sys
 import time
-import uuid
 from collections.abc import Iterator, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -22,10 +21,9 @@ from typing import Any
 import httpx
 import psycopg
 import yaml
-from joserfc import jwt
 from joserfc.jwk import ECKey, import_key
 
-from journalloft.platform.auth.issuer import CLIENT_ASSERTION_TYPE
+from journalloft.client import token_form
 from journalloft.platform.demo import ensure_demo_clients
 from journalloft.platform.onboarding import onboard
 from journalloft.platform.runtime import build_runtime
@@ -199,19 +197,6 @@ class Stack:
         }
 
 
-def client_assertion(client_id: str, key: ECKey, *, audience: str) -> str:
-    now = int(time.time())
-    claims = {
-        "iss": client_id,
-        "sub": client_id,
-        "aud": audience,
-        "iat": now,
-        "exp": now + 30,
-        "jti": uuid.uuid4().hex,
-    }
-    return jwt.encode({"alg": "ES256", "kid": key.kid}, claims, key)
-
-
 def get_tokens(
     base: str, keys: dict[str, dict[str, Any]], client_ids: Sequence[str]
 ) -> dict[str, str]:
@@ -222,14 +207,7 @@ def get_tokens(
         for client_id in client_ids:
             key = import_key(keys[client_id])
             assert isinstance(key, ECKey)
-            response = client.post(
-                "/oauth/token",
-                data={
-                    "grant_type": "client_credentials",
-                    "client_assertion_type": CLIENT_ASSERTION_TYPE,
-                    "client_assertion": client_assertion(client_id, key, audience=issuer),
-                },
-            )
+            response = client.post("/oauth/token", data=token_form(client_id, key, audience=issuer))
             response.raise_for_status()
             tokens[client_id] = response.json()["access_token"]
     return tokens
