@@ -73,6 +73,11 @@ def test_the_tree_keeps_every_contract() -> None:
             "The board is a client",
         ),
         (
+            "src/journalloft/platform/hub.py",
+            "import journalloft.platform.operations.live_reads",
+            "No import cycle",
+        ),
+        (
             "tests/plugin_cave/board.py",
             "import journalloft.platform.registry",
             "A service imports only its door",

@@ -13,12 +13,6 @@ part) it finds on the service's spec with :func:`parts_of`, under the face's own
 
 from __future__ import annotations
 
-from collections.abc import Callable, Mapping
-from dataclasses import dataclass
-from typing import Final, Protocol
-
-from fastapi import APIRouter
-
 from journalloft.platform.caller import Caller
 from journalloft.platform.errors import (
     BadRequest,
@@ -31,6 +25,7 @@ from journalloft.platform.errors import (
 )
 from journalloft.platform.http.body import read_json
 from journalloft.platform.http.dependencies import CallerDep, JsonBody, RuntimeDep, TenantDep
+from journalloft.platform.http.faces import FACE_ENTRY_POINT_GROUP, Face, RoutedFace
 from journalloft.platform.http.problems import FaceRenderer, JSONResponse
 from journalloft.platform.instants import OSLO
 from journalloft.platform.operations import sharing
@@ -39,37 +34,6 @@ from journalloft.platform.runtime import Runtime
 from journalloft.platform.service_protocol import SharingService, parts_of
 from journalloft.platform.settings import Settings
 from journalloft.platform.tenancy import Tenant
-
-FACE_ENTRY_POINT_GROUP: Final = "journalloft.faces"
-
-
-class Face(Protocol):
-    """What a face gives the app."""
-
-    name: str
-    """The face's name: the key of a service's parts for it (``parts_of(service, name)``)."""
-    prefix: str
-    """The paths it serves (``/fhir``); its renderer answers the errors under them."""
-    renderer: FaceRenderer | None
-    """Renders a problem under :attr:`prefix` in the face's own form; None: problem+json."""
-
-    def router(self, services: Mapping[str, SharingService]) -> APIRouter:
-        """The face's routes, for the registered services (none if it maps none of them)."""
-        ...
-
-
-@dataclass(frozen=True)
-class RoutedFace:
-    """A face made of a router factory: meets :class:`Face`."""
-
-    name: str
-    prefix: str
-    build: Callable[[Mapping[str, SharingService]], APIRouter]
-    renderer: FaceRenderer | None = None
-
-    def router(self, services: Mapping[str, SharingService]) -> APIRouter:
-        return self.build(services)
-
 
 __all__ = [
     "FACE_ENTRY_POINT_GROUP",

@@ -11,13 +11,9 @@ from __future__ import annotations
 
 import asyncio
 from collections.abc import Sequence
-from typing import TYPE_CHECKING
 
 from journalloft.platform.changes import SUBSCRIPTION, Change, EventId
 from journalloft.platform.subscriptions import Subscription
-
-if TYPE_CHECKING:  # live_reads builds on the runtime, which holds the hub
-    from journalloft.platform.operations.live_reads import Waiting
 
 
 class Connection:
@@ -53,21 +49,10 @@ class Connection:
         return taken
 
 
-class Gathering:
-    """The streams' reads waiting to be made together, by what they read (see
-    :mod:`journalloft.platform.operations.live_reads`), and the tasks making them."""
-
-    def __init__(self) -> None:
-        self.waiting: dict[tuple[str, str, bytes], Waiting] = {}
-        """By municipality, service and options (:func:`~.live_reads.options_key`)."""
-        self.tasks: set[asyncio.Task[None]] = set()
-
-
 class Hub:
     def __init__(self) -> None:
         self._by_patient: dict[str, set[Connection]] = {}
         self._by_subscription: dict[str, set[Connection]] = {}
-        self.gathering = Gathering()
 
     @property
     def open_streams(self) -> int:

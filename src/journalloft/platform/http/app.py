@@ -17,8 +17,8 @@ from starlette.concurrency import run_in_threadpool
 
 from journalloft.platform import tracing
 from journalloft.platform.audit_seal import load_seal_key, seal_all
-from journalloft.platform.face import Face
 from journalloft.platform.http.docs import install_docs
+from journalloft.platform.http.faces import Face
 from journalloft.platform.http.lifecycle import Lifecycle
 from journalloft.platform.http.middleware import PlatformMiddleware
 from journalloft.platform.http.openapi import openapi_document

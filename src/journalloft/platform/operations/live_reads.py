@@ -16,12 +16,14 @@ was not delivered, never a delivery that was not read.
 from __future__ import annotations
 
 import asyncio
+import weakref
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field, replace
 from typing import Any
 
 import orjson
 
+from journalloft.platform.hub import Hub
 from journalloft.platform.operations.access import ReaderAccess
 from journalloft.platform.operations.sharing import look_up_in_together
 from journalloft.platform.runtime import Runtime
@@ -41,6 +43,28 @@ class Waiting:
     answers: list[asyncio.Future[Answer]] = field(default_factory=list)
 
 
+class Gathering:
+    """One process's reads waiting to be made together, by what they read, and the tasks
+    making them."""
+
+    def __init__(self) -> None:
+        self.waiting: dict[tuple[str, str, bytes], Waiting] = {}
+        """By municipality, service and options (:func:`options_key`)."""
+        self.tasks: set[asyncio.Task[None]] = set()
+
+
+_GATHERINGS: weakref.WeakKeyDictionary[Hub, Gathering] = weakref.WeakKeyDictionary()
+"""Each hub's gathering (a process has one hub, a test several): kept here, beside the reads
+that use it, so that the hub knows nothing of them."""
+
+
+def gathering_of(hub: Hub) -> Gathering:
+    found = _GATHERINGS.get(hub)
+    if found is None:
+        found = _GATHERINGS[hub] = Gathering()
+    return found
+
+
 def options_key(options: Mapping[str, Any]) -> bytes:
     """The service options of a lookup body (what changes its query), in one spelling."""
     own = {k: v for k, v in options.items() if k not in _NOT_OPTIONS}
@@ -58,7 +82,7 @@ async def read_for_stream(
     """What :func:`~.sharing.look_up_in` answers for these people, read together with the other
     streams' reads of the same service, municipality and options that arrive within the window;
     their audit events are committed before this returns."""
-    gathering = runtime.hub.gathering
+    gathering = gathering_of(runtime.hub)
     key = (tenant.kommunenummer, access.service.name, options_key(options))
     loop = asyncio.get_running_loop()
     group: Waiting | None = gathering.waiting.get(key)
