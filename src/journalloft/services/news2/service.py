@@ -7,8 +7,9 @@ correction of the scoring applies to every stored measurement at once.
 from __future__ import annotations
 
 import random
-from collections.abc import Callable, Mapping, Sequence
+from collections.abc import Mapping, Sequence
 from datetime import UTC, datetime, timedelta
+from operator import itemgetter
 from pathlib import Path
 from typing import Any, Literal, cast
 
@@ -40,6 +41,7 @@ from journalloft.services.news2.shapes import (
     MeasurementOut,
     MeasurementRow,
     PatientResult,
+    ScoreOut,
     Trend,
 )
 
@@ -222,65 +224,67 @@ _BOARD_VITALS = (*VITAL_SIGNS[:_SCALE_AT], "spo2_scale", *VITAL_SIGNS[_SCALE_AT:
 """A board measurement's vital signs, with the SpO2 scale beside SpO2 (the answer's order)."""
 
 
-def _board_measurement_source() -> str:
-    """The source of :func:`measurement_out`, written from the list of fields.
+_FIELDS = MeasurementRow._fields
+_VITALS = itemgetter(*range(_VITALS_START, _VITALS_START + len(VITAL_SIGNS)))
+"""A row's vital signs, in :data:`VITAL_SIGNS`' order."""
+_SHOWN = itemgetter(*(_FIELDS.index(name) for name in _BOARD_VITALS))
+"""A row's vital signs and SpO2 scale, in the answer's order."""
+_REST = itemgetter(
+    *(
+        _FIELDS.index(name)
+        for name in (
+            "record_id",
+            "effective",
+            "updated",
+            "spo2_scale",
+            "recorded_by_name",
+            "recorded_by_hpr",
+            "location",
+            "source_scores",
+        )
+    )
+)
 
-    The board turns thousands of rows into measurements per second, so this is the one place
-    where "built from the list" means generated code (as ``dataclasses`` does): a function with
-    the row's fields unpacked by name and the answer as one dict literal, as fast as writing it
-    out by hand, yet made from :class:`~.shapes.MeasurementRow` and ``VITAL_SIGNS``, so that a
-    vital sign added there is here too. Nothing but those module constants goes into the text.
+
+def measurement_out(row: tuple[Any, ...]) -> MeasurementOut:
+    """One stored measurement as the board sees it, scored now.
+
+    ``row`` has the fields of :class:`~.shapes.MeasurementRow` in its order: the driver's plain
+    tuple or a ``MeasurementRow``. It is scored as :func:`vitals_of` and :func:`.scoring.score`
+    would, without building either per row: the board turns thousands of rows into measurements
+    per second. The fields are taken by position from the list (``VITAL_SIGNS``,
+    ``MeasurementRow``), so that a vital sign added there is here too.
     """
-    unpacked = ", ".join(MeasurementRow._fields)
-    measured = ", ".join(VITAL_SIGNS)
-    board = "".join(f"        {name!r}: {name},\n" for name in _BOARD_VITALS)
-    return f"""
-def measurement_out(row):
-    ({unpacked}) = row
+    record_id, effective, updated, spo2_scale, name, hpr, location, source_scores = _REST(row)
+    score: ScoreOut
     if source_scores is not None:
         # scored by the source, which sent the sub-scores without the vital signs
         parameters = decode_source_scores(source_scores)
         complete = None not in parameters.values()
         total = sum(v for v in parameters.values() if v is not None)
-        score = {{"total": total, "risk": clinical_risk(total, parameters, complete=complete),
-                  "complete": complete, "parameters": parameters, "scored_by": "source"}}
+        risk = clinical_risk(total, parameters, complete=complete)
+        score = {
+            "total": total,
+            "risk": risk,
+            "complete": complete,
+            "parameters": parameters,
+            "scored_by": "source",
+        }
     else:
         # the columns' types already make these ints, a float and a bool (score_parts checks
         # the scale), so the row's values go to the chart as they are
-        total, risk, complete, parameters = score_parts(spo2_scale, {measured})
-        score = {{"total": total, "risk": risk, "complete": complete, "parameters": parameters}}
-    recorded_by = None
-    if recorded_by_name is not None or recorded_by_hpr is not None:
-        recorded_by = {{"name": recorded_by_name, "hpr": recorded_by_hpr}}
-    return {{
+        total, risk, complete, parameters = score_parts(spo2_scale, *_VITALS(row))
+        score = {"total": total, "risk": risk, "complete": complete, "parameters": parameters}
+    out: dict[str, Any] = {
         "id": record_id,
-        "effective": in_utc(effective),
-        "updated": in_utc(updated),
-{board}        "recorded_by": recorded_by,
-        "location": location,
-        "score": score,
-    }}
-"""
-
-
-def _compile_measurement_out() -> Callable[[tuple[Any, ...]], MeasurementOut]:
-    namespace: dict[str, Any] = {
-        "decode_source_scores": decode_source_scores,
-        "clinical_risk": clinical_risk,
-        "score_parts": score_parts,
-        "in_utc": _in_utc,
+        "effective": _in_utc(effective),
+        "updated": _in_utc(updated),
     }
-    exec(compile(_board_measurement_source(), "<news2 measurement_out>", "exec"), namespace)  # noqa: S102
-    function: Callable[[tuple[Any, ...]], MeasurementOut] = namespace["measurement_out"]
-    function.__doc__ = """One stored measurement as the board sees it, scored now.
-
-    ``row`` has the fields of :class:`~.shapes.MeasurementRow` in its order: the driver's plain
-    tuple or a ``MeasurementRow``. It is scored as :func:`vitals_of` and :func:`.scoring.score`
-    would, without building either per row (see :func:`_board_measurement_source`)."""
-    return function
-
-
-measurement_out = _compile_measurement_out()
+    out.update(zip(_BOARD_VITALS, _SHOWN(row), strict=True))
+    out["recorded_by"] = None if name is None and hpr is None else {"name": name, "hpr": hpr}
+    out["location"] = location
+    out["score"] = score
+    return cast(MeasurementOut, out)
 
 
 def trend_of(measurements: Sequence[MeasurementOut]) -> Trend | None:
