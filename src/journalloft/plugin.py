@@ -13,6 +13,7 @@ whole contract in one place. ``docs/services.md`` walks through writing a servic
   service's first migration), :data:`TENANT` (the schema placeholder of tenant
   tables), :func:`utc_field` and :class:`UTCDateTime` (instants stored in UTC on both stores),
   :func:`visible` (not withdrawn) and :func:`among_people` (the platform binds the people).
+- Settings: :func:`window_setting`, the one reading of a whole-number window setting.
 - Time and people: :data:`OSLO` and :func:`today_in_oslo` (what "today" is in Norway),
   :func:`parse_person_id` (a person id's kind and birth date, e.g. for a demo generator),
   :func:`synthetic_hpr_number` (an HPR number no real person has, for demo data).
@@ -42,6 +43,7 @@ from journalloft.platform.service_protocol import (
     QueryContext,
     RecordRejected,
     SharingService,
+    window_setting,
 )
 from journalloft.platform.storage.records import visible
 from journalloft.platform.storage.statements import among_people
@@ -80,4 +82,5 @@ __all__ = [
     "today_in_oslo",
     "utc_field",
     "visible",
+    "window_setting",
 ]

@@ -35,7 +35,6 @@ from journalloft.platform.storage.query_path import QueryPath, WriteRefused
 AUDIT_EVENT = AuditEvent.__table__  # type: ignore[attr-defined]
 AUDIT_COLUMNS = tuple(column.key for column in AUDIT_EVENT.c if column.key != "id")
 AUDIT_INSERT = insert(AUDIT_EVENT).inline()
-DEFAULT_RETENTION_YEARS = 5
 AUDITED = "journalloft.audited"
 """Key of a connection's ``info``: the events :func:`record_access` wrote in its transaction, by
 action, counted in the metrics once the unit of work commits."""

@@ -127,3 +127,17 @@ def parts_of(service: SharingService, face: str) -> tuple[object, ...]:
     each face takes its own and checks it against its own protocol."""
     parts: Mapping[str, Sequence[object]] = getattr(service, "face_parts", None) or {}
     return tuple(parts.get(face, ()))
+
+
+def window_setting(settings: Mapping[str, Any], name: str, *, default: int, most: int) -> int:
+    """A service's whole-number window setting ``name`` from a tenant's settings (``default``
+    when absent), 0 to ``most``: the one reading of every such setting.
+
+    Raises ValueError for a value the service's settings schema refuses (a broken tenant file).
+    """
+    value = settings.get(name, default)
+    if isinstance(value, bool) or not isinstance(value, int):
+        raise ValueError(f"{name} must be an integer, got {value!r}")
+    if not 0 <= value <= most:
+        raise ValueError(f"{name} must be 0–{most}, got {value}")
+    return value

@@ -32,6 +32,10 @@ def tenant_schema_name(kommunenummer: str) -> str:
     return f"tenant_{kommunenummer}"
 
 
+DEFAULT_RETENTION_YEARS = 5
+"""How many years a tenant's audit events are kept unless its policy says otherwise."""
+
+
 @dataclass(frozen=True, slots=True)
 class ClientGrant:
     """A client the tenant trusts, and the services it may use there."""
@@ -57,7 +61,7 @@ class Policy:
     require_attestation: bool = False
     allow_break_the_glass: bool = False
     rate_limit_per_minute: int = 1200
-    audit_retention_years: int = 5
+    audit_retention_years: int = DEFAULT_RETENTION_YEARS
 
 
 @dataclass(frozen=True, slots=True)

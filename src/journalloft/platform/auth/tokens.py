@@ -43,9 +43,6 @@ HELSEID_CLIENT = "helseid://claims/client/"
 ORGNR_PARENT = HELSEID_CLIENT + "claims/orgnr_parent"
 
 
-ORGNR_CHILD = HELSEID_CLIENT + "claims/orgnr_child"
-
-
 ACCESS_TOKEN_TYPES = frozenset({"at+jwt", "application/at+jwt"})
 
 

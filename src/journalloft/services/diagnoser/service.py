@@ -27,6 +27,7 @@ from journalloft.plugin import (
     RecordRejected,
     optional_date,
     today_in_oslo,
+    window_setting,
 )
 from journalloft.services.diagnoser import demo, fhir
 from journalloft.services.diagnoser.board import PARTS as BOARD_PARTS
@@ -139,14 +140,12 @@ def resolved_window_years(settings: Mapping[str, Any]) -> int:
 
     Raises ValueError for a value the settings schema refuses (a broken tenant file).
     """
-    value = settings.get("resolved_window_years", DEFAULT_RESOLVED_WINDOW_YEARS)
-    if isinstance(value, bool) or not isinstance(value, int):
-        raise ValueError(f"resolved_window_years must be an integer, got {value!r}")
-    if not 0 <= value <= MAX_RESOLVED_WINDOW_YEARS:
-        raise ValueError(
-            f"resolved_window_years must be 0–{MAX_RESOLVED_WINDOW_YEARS}, got {value}"
-        )
-    return value
+    return window_setting(
+        settings,
+        "resolved_window_years",
+        default=DEFAULT_RESOLVED_WINDOW_YEARS,
+        most=MAX_RESOLVED_WINDOW_YEARS,
+    )
 
 
 def excluded_ranges(settings: Mapping[str, Any]) -> tuple[CodeRange, ...]:

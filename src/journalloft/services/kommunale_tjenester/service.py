@@ -23,6 +23,7 @@ from journalloft.plugin import (
     RecordRejected,
     optional_date,
     today_in_oslo,
+    window_setting,
 )
 from journalloft.services.kommunale_tjenester import demo, fhir
 from journalloft.services.kommunale_tjenester.board import PARTS as BOARD_PARTS
@@ -107,12 +108,12 @@ def ended_window_days(settings: Mapping[str, Any]) -> int:
 
     Raises ValueError for a value the settings schema refuses (a broken tenant file).
     """
-    value = settings.get("ended_window_days", DEFAULT_ENDED_WINDOW_DAYS)
-    if isinstance(value, bool) or not isinstance(value, int):
-        raise ValueError(f"ended_window_days must be an integer, got {value!r}")
-    if not 0 <= value <= MAX_ENDED_WINDOW_DAYS:
-        raise ValueError(f"ended_window_days must be 0–{MAX_ENDED_WINDOW_DAYS}, got {value}")
-    return value
+    return window_setting(
+        settings,
+        "ended_window_days",
+        default=DEFAULT_ENDED_WINDOW_DAYS,
+        most=MAX_ENDED_WINDOW_DAYS,
+    )
 
 
 def _service_name(code: str) -> str:

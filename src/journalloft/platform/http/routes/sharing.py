@@ -86,13 +86,7 @@ def service_router(service: SharingService) -> APIRouter:
         response_class=JSONResponse,
         openapi_extra=json_body_spec(ingest_schema_id(service)),
         responses={
-            200: {
-                "content": {
-                    "application/json": {
-                        "schema": schema_ref(COMMON_SCHEMA, "/$defs/ingest_result")
-                    }
-                }
-            },
+            200: {"content": {"application/json": {"schema": INGEST_RESULT}}},
             **ERRORS,
         },
     )
