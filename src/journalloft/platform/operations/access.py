@@ -8,7 +8,7 @@ every client on every request.
 The checks that concern one municipality named by the caller produce an *access*: a small value
 that says what was checked (:class:`SourceAccess`, :class:`OperatorAccess`,
 :class:`RestrictionAccess`). Operations take an access, so an operation cannot run unchecked;
-the HTTP face makes them as dependencies (``http/guards.py``), the command line makes the
+the native API makes them as dependencies (``http/guards.py``), the command line makes the
 operator's own (:meth:`OperatorAccess.command_line`). A lookup names its municipalities in its
 body, so it takes a :class:`ReaderAccess` (the scope) and checks each municipality itself
 (:func:`readable_tenants`, :func:`admit`, :func:`require_attestation`).

@@ -155,7 +155,7 @@ def disconnect(reason: str, position: EventId) -> Event:
 
 class Stream:
     """One open event stream of one subscription: made by :func:`open_stream` (which raises the
-    4xx a stream cannot open with), iterated by the HTTP face, closed when it ends."""
+    4xx a stream cannot open with), iterated by the native API, closed when it ends."""
 
     def __init__(
         self,
