@@ -27,8 +27,8 @@ from starlette.responses import FileResponse, JSONResponse, Response
 from starlette.routing import Mount, Route
 from starlette.staticfiles import StaticFiles
 
-from journalloft.board.api import ApiError, ApiSession
 from journalloft.board.parts import parts_checked
+from journalloft.board.session import ApiError, ApiSession
 from journalloft.board.state import Board
 
 STATIC = Path(str(files("journalloft.board") / "static"))

@@ -21,8 +21,8 @@ from typing import Any
 
 import httpx
 
-from journalloft.board.api import ApiError, ApiSession
 from journalloft.board.parts import BoardPart, Cell, item
+from journalloft.board.session import ApiError, ApiSession
 
 log = logging.getLogger("journalloft.board")
 

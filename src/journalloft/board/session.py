@@ -1,4 +1,5 @@
-"""The board's side of the API: DPoP-bound tokens for its client, and its requests.
+"""The board's session with the API: DPoP-bound tokens for its OAuth client (the proofs and the
+token request are journalloft/client.py's), and its requests.
 
 The client's private key and its tokens live here, in the board's server process; the browser
 never sees them. Tokens are bound (RFC 9449) to a key the board makes when it starts, so a
