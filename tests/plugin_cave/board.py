@@ -12,6 +12,7 @@ class CavePart:
     service = "cave"
     columns = (board.Column("cave", "CAVE"),)
     position = 40
+    legend: tuple[dict[str, object], ...] = ()
 
     def cells(self, entries: Sequence[board.Entry]) -> Mapping[str, board.Cell]:
         items = [

@@ -45,6 +45,8 @@ class BoardPart(Protocol):
     columns: tuple[Column, ...]
     position: int
     """Where its columns stand on the board, left to right: lower first."""
+    legend: tuple[dict[str, Any], ...]
+    """Items under the board that explain its cells (NEWS2's risk bands), or none."""
 
     def cells(self, entries: Sequence[Entry]) -> Mapping[str, Cell]:
         """One person's cells, by column key, from the service's entries for them in every

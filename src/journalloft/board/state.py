@@ -253,6 +253,7 @@ class Board:
                 for part in parts
                 for column in part.columns
             ],
+            "legend": [entry for part in parts for entry in part.legend],
             "patients": rows,
         }
 

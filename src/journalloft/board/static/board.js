@@ -65,6 +65,7 @@ function render() {
   const rows = document.getElementById("rows");
   const columns = latest ? latest.columns : [];
   const width = renderHeading(columns);
+  document.getElementById("legend").replaceChildren(...(latest ? latest.legend : []).map((i) => itemOf(i, "span")));
   rows.replaceChildren();
   if (!latest || latest.patients.length === 0) {
     rows.append(el("tr", { class: "empty" }, el("td", { colspan: String(width) }, "Ingen pasienter på tavla.")));

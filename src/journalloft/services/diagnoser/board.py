@@ -18,6 +18,7 @@ class DiagnosesPart:
     service = "diagnoser"
     columns = (board.Column("diagnoses", "Diagnoser"),)
     position = 30
+    legend: tuple[dict[str, object], ...] = ()
 
     def cells(self, entries: Sequence[board.Entry]) -> Mapping[str, board.Cell]:
         items = []

@@ -17,6 +17,7 @@ class ServicesPart:
     service = "kommunale-tjenester"
     columns = (board.Column("services", "Kommunale tjenester"),)
     position = 20
+    legend: tuple[dict[str, object], ...] = ()
 
     def cells(self, entries: Sequence[board.Entry]) -> Mapping[str, board.Cell]:
         items = []

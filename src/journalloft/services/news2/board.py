@@ -22,6 +22,14 @@ class News2Part:
         board.Column("age", "Målt"),
     )
     position = 10
+    legend = (
+        board.item("0–4 lav", **{"class": "band low"}),
+        board.item("3 i én parameter: lav–middels", **{"class": "band low-medium"}),
+        board.item("5–6 middels", **{"class": "band medium"}),
+        board.item("≥7 høy", **{"class": "band high"}),
+        board.item("ufullstendig sett", **{"class": "band unknown"}),
+        board.item("NEWS2 etter RCP 2017."),
+    )
 
     def cells(self, entries: Sequence[board.Entry]) -> Mapping[str, board.Cell]:
         measured = [e for e in entries if "latest" in e]
