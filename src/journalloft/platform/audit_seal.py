@@ -84,16 +84,29 @@ def load_public_key(pem: bytes) -> Ed25519PublicKey:
 def load_seal_key(settings: Settings) -> Ed25519PrivateKey:
     """The platform's sealing key: ``JOURNALLOFT_AUDIT_SEAL_KEY_FILE`` (PEM, PKCS#8), or a
     development key made on first use at ``<data dir>/audit-seal-dev-key.pem``."""
-    path = settings.audit_seal_key_file or settings.data_path / "audit-seal-dev-key.pem"
+    return load_private_key(
+        settings,
+        configured=settings.audit_seal_key_file,
+        development=settings.data_path / "audit-seal-dev-key.pem",
+        setting="JOURNALLOFT_AUDIT_SEAL_KEY_FILE",
+    )
+
+
+def load_private_key(
+    settings: Settings, *, configured: Path | None, development: Path, setting: str
+) -> Ed25519PrivateKey:
+    """An Ed25519 private key (PEM, PKCS#8) from the file a setting names, or else, outside
+    production, a development key made on first use at ``development`` (mode 0600)."""
+    path = configured or development
     if path.exists():
         key = serialization.load_pem_private_key(path.read_bytes(), password=None)
         if not isinstance(key, Ed25519PrivateKey):
-            raise ValueError(f"{path}: the audit seal key must be an Ed25519 key")
+            raise ValueError(f"{path}: {setting} must name an Ed25519 key")
         return key
-    if settings.audit_seal_key_file is not None:
-        raise FileNotFoundError(f"audit seal key file {path} does not exist")
+    if configured is not None:
+        raise FileNotFoundError(f"{setting}: key file {path} does not exist")
     if settings.environment == "production":
-        raise ValueError("production needs JOURNALLOFT_AUDIT_SEAL_KEY_FILE (no development key)")
+        raise ValueError(f"production needs {setting} (no development key)")
     key = Ed25519PrivateKey.generate()
     pem = key.private_bytes(
         serialization.Encoding.PEM,
@@ -104,7 +117,9 @@ def load_seal_key(settings: Settings) -> Ed25519PrivateKey:
     try:
         descriptor = os.open(path, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o600)
     except FileExistsError:  # another process made it first: use theirs
-        return load_seal_key(settings)
+        return load_private_key(
+            settings, configured=configured, development=development, setting=setting
+        )
     with os.fdopen(descriptor, "wb") as handle:
         handle.write(pem)
     return key
