@@ -25,6 +25,7 @@ from journalloft.platform.audit_seal import (
     key_id,
     load_seal_key,
     public_pem,
+    read_anchor,
     seal_all,
     trusted_keys,
     verify,
@@ -246,7 +247,9 @@ def test_a_municipality_moves_sqlite_to_postgresql_to_another_postgresql_with_eq
                 trusted=trusted_keys(load_seal_key(two.runtime.settings), [pem]),
                 now=NOW,
                 retention_years=5,
+                anchor=read_anchor(two.runtime.stores, "1804"),
             )
+        assert report.anchored == report.newest  # the import recorded the file's newest seal
         assert report.intact, report.problems
         assert report.events_checked == 24
 
@@ -522,6 +525,7 @@ def _check(stores: Stores, key: Ed25519PrivateKey) -> list[str]:
             trusted=trusted_keys(key, []),
             now=NOW,
             retention_years=5,
+            anchor=read_anchor(stores, "1804"),
         )
     return report.problems
 
@@ -745,3 +749,45 @@ def test_a_refused_import_of_a_new_municipality_leaves_nothing_behind(
         assert not stores.tenant_store_exists("5501"), name
         if not stores.postgres:
             assert not stores.sqlite_path("5501").exists(), name
+
+
+def test_audit_verify_notices_seals_removed_with_their_events(
+    sealed_platform: TestPlatform,
+) -> None:
+    """Before: deleting every seal together with the sealed events verified as intact."""
+    platform = sealed_platform
+    who = people(3, seed="vanished")
+    fill(platform, "1804", who)
+    stores = platform.runtime.stores
+    key = load_seal_key(platform.runtime.settings)
+    assert seal_all(stores, ["1804"], key=key, now=LATER)["1804"] > 0
+    lookups(platform, "1804", who)
+    platform.set_now(NOW + timedelta(minutes=10))
+    assert seal_all(stores, ["1804"], key=key, now=LATER + timedelta(minutes=10))["1804"] > 0
+    # the untouched log verifies, and the platform's record names its newest seal
+    assert _check(stores, key) == []
+    assert read_anchor(stores, "1804")["seq"] == 2  # type: ignore[index]
+    with stores.tenant_engine("1804").connect() as connection:
+        second = connection.execute(select(AUDIT_SEAL).where(AUDIT_SEAL.c.seq == 2)).one()
+    # the newest seal cut away with its events: the rest is a valid, shorter chain
+    with stores.tenant_transaction("1804") as connection:
+        connection.execute(delete(AUDIT_SEAL).where(AUDIT_SEAL.c.seq == 2))
+        connection.execute(
+            delete(AUDIT_EVENT).where(
+                (AUDIT_EVENT.c.occurred_at > second.after_occurred_at)
+                | (
+                    (AUDIT_EVENT.c.occurred_at == second.after_occurred_at)
+                    & (AUDIT_EVENT.c.id > second.after_id)
+                )
+            )
+        )
+    [cut] = _check(stores, key)
+    assert "seal 2" in cut
+    assert "missing" in cut
+    # every seal and every event gone
+    with stores.tenant_transaction("1804") as connection:
+        connection.execute(delete(AUDIT_SEAL))
+        connection.execute(delete(AUDIT_EVENT))
+    [gone] = _check(stores, key)
+    assert "seal 2" in gone
+    assert "none are left" in gone

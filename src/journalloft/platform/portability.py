@@ -54,7 +54,14 @@ from sqlalchemy.exc import SQLAlchemyError
 from sqlalchemy.pool import NullPool
 from sqlalchemy.types import Date
 
-from journalloft.platform.audit_seal import key_id, load_private_key, load_public_key, public_pem
+from journalloft.platform.audit_seal import (
+    AUDIT_SEAL,
+    key_id,
+    load_private_key,
+    load_public_key,
+    public_pem,
+    record_anchor,
+)
 from journalloft.platform.audit_seal import verify as verify_seals
 from journalloft.platform.directory import TENANT_TABLE
 from journalloft.platform.jsonschemas import Schemas
@@ -624,6 +631,11 @@ def import_tenant(
         elif existing is not None and existing.document is not None:
             _register(existing.document, stores, schemas, services)
         raise
+    with stores.tenant_engine(kommunenummer).connect() as connection:
+        newest = connection.execute(
+            select(AUDIT_SEAL).order_by(AUDIT_SEAL.c.seq.desc()).limit(1)
+        ).first()
+    record_anchor(stores, kommunenummer, dict(newest._mapping) if newest else None, force=True)
     if progress is not None:
         for name, count in written.items():
             progress(name, count)
@@ -680,6 +692,7 @@ def _check_seals(
         trusted=keys,
         now=now,
         retention_years=retention_years,
+        anchor=None,  # the file's own seals: the platform's record follows them once imported
     )
     # a seal by a key the header does not name (one the exporting platform retired) is left
     # to `audit verify --public-key`; its chain, which starts from the kommunenummer, is not
