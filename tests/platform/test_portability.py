@@ -467,6 +467,13 @@ def test_the_commands_export_import_seal_verify_and_back_up(
     assert "--replace" in refusal
     assert "Bodø kommune" in refusal  # what would be replaced is named
     assert "audit_event" in refusal
+    # on the operator's word, without the key: imported, and said so
+    monkeypatch.setenv("JOURNALLOFT_DATA_DIR", str(env / "third"))
+    get_settings.cache_clear()
+    assert main(["tenants", "import", str(exported), "--trust-unsigned"]) == 0
+    assert "NOT signed by a trusted key" in capsys.readouterr().out
+    monkeypatch.setenv("JOURNALLOFT_DATA_DIR", str(env / "elsewhere"))
+    get_settings.cache_clear()
     # another platform's seals need that platform's public key
     assert main(["audit", "verify", "1804"]) == 1
     assert "untrusted key" in capsys.readouterr().out
@@ -791,3 +798,24 @@ def test_audit_verify_notices_seals_removed_with_their_events(
     [gone] = _check(stores, key)
     assert "seal 2" in gone
     assert "none are left" in gone
+
+    # retention's purge removes a newest seal whose every event is past the cutoff: the record
+    # of it is then no evidence of removal, up to the cutoff and not a moment before
+    anchor = read_anchor(stores, "1804")
+    assert anchor is not None
+
+    def problems_at(now: datetime) -> list[str]:
+        with stores.tenant_engine("1804").connect() as connection:
+            return verify(
+                connection,
+                kommunenummer="1804",
+                trusted=trusted_keys(key, []),
+                now=now,
+                retention_years=5,
+                anchor=anchor,
+            ).problems
+
+    last = anchor["last_occurred_at"]
+    at_cutoff = last.replace(year=last.year + 5)  # the cutoff is then the seal's last event
+    assert len(problems_at(at_cutoff)) == 1
+    assert problems_at(at_cutoff + timedelta(microseconds=1)) == []

@@ -626,10 +626,17 @@ def import_tenant(
                 f"the store refused the file's rows ({type(exc).__name__}): nothing was kept"
             ) from exc
     except BaseException:
-        if report.new_tenant:  # all or nothing: a municipality this import registered goes again
+        # all or nothing: a municipality this import registered goes again, one it replaced
+        # gets its own tenant file back; rows that were there stay (the transaction rolled back)
+        if existing is None:
             offboard(kommunenummer, stores=stores)
-        elif existing is not None and existing.document is not None:
+        elif existing.document is not None:
             _register(existing.document, stores, schemas, services)
+        elif report.new_tenant:  # a store with rows but no registration: only unregister
+            with stores.platform_engine.begin() as connection:
+                connection.execute(
+                    delete(TENANT_TABLE).where(TENANT_TABLE.c.kommunenummer == kommunenummer)
+                )
         raise
     with stores.tenant_engine(kommunenummer).connect() as connection:
         newest = connection.execute(
