@@ -185,7 +185,7 @@ def attestation_from_details(
         except Problem as problem:
             where = "; ".join(f"{e.pointer or '/'} {e.message}" for e in problem.errors)
             raise AttestationRefused(
-                f"authorization_details is not accepted: {problem.detail}"
+                f"authorization_details is not JSON the platform accepts: {problem.detail}"
                 + (f" ({where})" if where else "")
             ) from problem
     entries = details if isinstance(details, list) else [details]
