@@ -21,7 +21,7 @@ from sqlalchemy import select
 from journalloft.platform.auth.attestation import ATTESTATION_HEADER
 from journalloft.platform.errors import BadRequest
 from journalloft.platform.strings import check_request
-from support import SERVICES, client_assertion, people, tenant_document, token_form
+from support import SERVICES, client_assertion, dpop_proof, people, tenant_document, token_form
 from support.fhir import okt_episode, transaction
 from support.platform import Backend, TestPlatform, start_platform
 from support.security import (
@@ -30,7 +30,6 @@ from support.security import (
     attestation_header,
     b64url,
     dpop_headers,
-    dpop_proof,
     dpop_token,
 )
 
@@ -144,7 +143,7 @@ def test_a_dpop_proofs_unstorable_jti_is_refused(platform: TestPlatform, jti: st
     ids=["jti lone surrogate", "jti NUL", "iss lone surrogate"],
 )
 def test_a_client_assertions_unstorable_claim_is_refused(
-    platform: TestPlatform, claims: dict[str, str]
+    platform: TestPlatform, claims: dict[str, Any]
 ) -> None:
     """A lone surrogate in an assertion's jti was a 500 (UnicodeEncodeError in the Redis client)."""
     form = token_form("bodo-legevakt", platform.key("bodo-legevakt"), audience=PUBLIC_URL)
