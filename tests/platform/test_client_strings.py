@@ -7,9 +7,11 @@ item 7."""
 
 from __future__ import annotations
 
+import contextlib
 import json
 from collections.abc import Iterator
 from typing import Any
+from unittest import mock
 
 import httpx2 as httpx  # what the test client answers with
 import joserfc.jwt
@@ -51,15 +53,17 @@ def platform(
         yield platform
 
 
-@pytest.fixture(autouse=True)
-def escaping_claims(monkeypatch: pytest.MonkeyPatch) -> None:
-    """JWT claims written with escapes (``\\ud800``), as most JSON libraries write them:
-    joserfc writes them raw, and cannot encode a lone surrogate."""
+@contextlib.contextmanager
+def escaping() -> Iterator[None]:
+    """While the test signs a JWT: claims written with escapes (``\\ud800``), as most JSON
+    libraries write them (joserfc writes them raw, and cannot encode a lone surrogate). Never
+    while the platform answers: its own encoding stays as it is."""
 
     def convert_claims(claims: dict[str, Any], encoder_cls: Any = None) -> bytes:
         return json.dumps(claims, separators=(",", ":")).encode()
 
-    monkeypatch.setattr(joserfc.jwt, "convert_claims", convert_claims)
+    with mock.patch.object(joserfc.jwt, "convert_claims", convert_claims):
+        yield
 
 
 def problem(response: httpx.Response, status: int) -> dict[str, Any]:
@@ -96,7 +100,8 @@ def test_an_attestation_with_an_unstorable_string_is_refused_naming_where(
     key = ECKey.generate_key("P-256")
     token = dpop_token(platform, "bodo-legevakt", key)
     headers = dpop_headers(token, key, "POST", QUERY)
-    headers[ATTESTATION_HEADER] = attestation_header(key, "bodo-legevakt", details)
+    with escaping():
+        headers[ATTESTATION_HEADER] = attestation_header(key, "bodo-legevakt", details)
     refused = problem(look_up(platform, headers), 403)
     assert refused["type"].endswith("attestation-refused")
     assert where in refused["detail"]
@@ -126,10 +131,13 @@ def test_a_dpop_proofs_unstorable_jti_is_refused(platform: TestPlatform, jti: st
     """A lone surrogate in a proof's jti was a 500 (UnicodeEncodeError in the Redis client)."""
     key = ECKey.generate_key("P-256")
     token = dpop_token(platform, "bodo-legevakt", key)
-    refused = problem(look_up(platform, dpop_headers(token, key, "POST", QUERY, jti=jti)), 401)
+    with escaping():
+        headers = dpop_headers(token, key, "POST", QUERY, jti=jti)
+    refused = problem(look_up(platform, headers), 401)
     assert "/jti" in refused["detail"]
     form = token_form("bodo-legevakt", platform.key("bodo-legevakt"), audience=PUBLIC_URL)
-    proof = dpop_proof(key, method="POST", url=f"{PUBLIC_URL}/oauth/token", jti=jti)
+    with escaping():
+        proof = dpop_proof(key, method="POST", url=f"{PUBLIC_URL}/oauth/token", jti=jti)
     at_issuer = problem(
         platform.client.post("/oauth/token", data=form, headers={"DPoP": proof}), 400
     )
@@ -147,9 +155,10 @@ def test_a_client_assertions_unstorable_claim_is_refused(
 ) -> None:
     """A lone surrogate in an assertion's jti was a 500 (UnicodeEncodeError in the Redis client)."""
     form = token_form("bodo-legevakt", platform.key("bodo-legevakt"), audience=PUBLIC_URL)
-    form["client_assertion"] = client_assertion(
-        "bodo-legevakt", platform.key("bodo-legevakt"), audience=PUBLIC_URL, **claims
-    )
+    with escaping():
+        form["client_assertion"] = client_assertion(
+            "bodo-legevakt", platform.key("bodo-legevakt"), audience=PUBLIC_URL, **claims
+        )
     refused = problem(platform.client.post("/oauth/token", data=form), 401)
     assert refused["error"] == "invalid_client"
     assert f"/{next(iter(claims))}" in refused["error_description"]
@@ -157,9 +166,10 @@ def test_a_client_assertions_unstorable_claim_is_refused(
 
 def test_an_access_tokens_unstorable_claim_is_refused(platform: TestPlatform) -> None:
     key = ECKey.generate_key("P-256")
-    token = jwt.encode(
-        {"alg": "ES256", "typ": "at+jwt"}, {"iss": PUBLIC_URL, "client_id": "a\ud800"}, key
-    )
+    with escaping():
+        token = jwt.encode(
+            {"alg": "ES256", "typ": "at+jwt"}, {"iss": PUBLIC_URL, "client_id": "a\ud800"}, key
+        )
     refused = problem(look_up(platform, {"Authorization": f"Bearer {token}"}), 401)
     assert "/client_id" in refused["detail"]
     header = b64url(b'{"alg":"ES256","typ":"at+jwt","kid":"\\u0000"}')
