@@ -330,3 +330,22 @@ def test_a_transaction_entry_url_obeys_the_string_rule(
     issues = response.json()["issue"]
     assert any(message in i["diagnostics"] for i in issues), issues
     assert episodes(platform, person) == []
+
+
+@pytest.mark.parametrize(
+    ("form", "status"), [(b"&date=%00", 422), (b"&date=%ff", 400), (b"&%ed%a0%80=1", 400)]
+)
+def test_a_fhir_search_form_obeys_the_string_rule(
+    platform: TestPlatform, form: bytes, status: int
+) -> None:
+    """The search form was decoded with replacement (``%ff`` became U+FFFD)."""
+    person = httpx.QueryParams({"patient:identifier": f"urn:oid:2.16.578.1.12.4.1.4.1|{ALICE}"})
+    response = platform.client.post(
+        "/fhir/EpisodeOfCare/_search",
+        content=str(person).encode() + form,
+        headers=platform.headers(
+            "bodo-legevakt", **{"Content-Type": "application/x-www-form-urlencoded"}
+        ),
+    )
+    assert response.status_code == status, response.text
+    assert response.json()["resourceType"] == "OperationOutcome"
