@@ -124,6 +124,15 @@ def test_authorization_details_with_an_unstorable_string_are_refused_at_the_toke
     assert where in refused["error_description"]
 
 
+def test_indented_authorization_details_are_taken(platform: TestPlatform) -> None:
+    """A form value may hold line breaks and tabs (JSON as a client library indents it)."""
+    form = token_form("bodo-legevakt", platform.key("bodo-legevakt"), audience=PUBLIC_URL)
+    form["authorization_details"] = json.dumps([attestation_details()], indent="\t")
+    assert "\n\t" in form["authorization_details"]
+    issued = platform.client.post("/oauth/token", data=form)
+    assert issued.status_code == 200, issued.text
+
+
 @pytest.mark.parametrize(
     "jti", ["proof-\ud800-jti", "proof-\x00-jti"], ids=["lone surrogate", "NUL"]
 )

@@ -10,8 +10,9 @@ attestations):
   PostgreSQL, nor SQLite, nor Redis, nor orjson can take it;
 - invalid UTF-8 in a URL's or form's percent-escapes: decoding it "with replacement" would turn
   different ids into one (U+FFFD), so it is refused rather than guessed;
-- other control characters (U+0001 to U+001F, U+007F) in a URL or form value, and in a
-  header's raw bytes: no id, code or name in a URL has them, and a header cannot carry them.
+- other control characters (U+0001 to U+001F, U+007F) in a URL, a form (where a value may
+  hold tabs and line breaks) and a header's raw bytes (where a tab is allowed): no id, code or
+  name in a URL has them, and a header cannot carry them.
 
 A string that breaks the rule anywhere is refused before anything reads or writes data; an
 audit event written later holds only strings that passed. Bodies get the same rule from the JSON
@@ -34,6 +35,7 @@ CONTROL_FLAW = "contains a control character (U+0000 to U+001F or U+007F), which
 UTF8_FLAW = "has a percent-escape that is not UTF-8"
 
 _CONTROL = re.compile(r"[\x00-\x1f\x7f]")
+_CONTROL_IN_FORM = re.compile(r"[\x00-\x08\x0b\x0c\x0e-\x1f\x7f]")
 _CONTROL_BYTES = re.compile(rb"[\x00-\x08\x0a-\x1f\x7f]")
 """Bytes no header value may hold: controls other than horizontal tab (RFC 9110 §5.5)."""
 
@@ -107,12 +109,15 @@ def check_claims(part: str, value: Any) -> None:
         raise UnstorableText(f"{part} {errors[0].pointer or '/'} {errors[0].message}")
 
 
-def form_pairs(text: str | bytes, *, prefix: str) -> list[tuple[str, str]]:
+def form_pairs(
+    text: str | bytes, *, prefix: str, whitespace: bool = False
+) -> list[tuple[str, str]]:
     """The name-value pairs of a query string or an ``application/x-www-form-urlencoded`` body,
     decoded exactly as Starlette decodes them (``+`` is a space, percent-escapes are UTF-8) but
     refusing what cannot be decoded or stored: :class:`BadRequest` for invalid UTF-8 (raw or
     percent-escaped), :class:`InvalidContent` for a control character (NUL included) in a name
-    or a value; pointers are ``{prefix}/{name}``.
+    or a value; pointers are ``{prefix}/{name}``. ``whitespace``: a form body's values may hold
+    tabs and line breaks (``authorization_details`` as indented JSON); a URL's never.
 
     The one decoder of these: the query string of every request (checked by the middleware
     before any route reads it), the token endpoint's form, a FHIR transaction entry's URL."""
@@ -124,7 +129,7 @@ def form_pairs(text: str | bytes, *, prefix: str) -> list[tuple[str, str]]:
                 "the form or query string is not UTF-8",
                 errors=[FieldError(prefix, "is not UTF-8")],
             ) from None
-    if text.isascii() and "%" not in text and not _CONTROL.search(text):
+    if text.isascii() and "%" not in text and not _CONTROL.search(text):  # nothing to check
         return parse_qsl(text, keep_blank_values=True)
     pairs: list[tuple[str, str]] = []
     broken: list[FieldError] = []
@@ -139,7 +144,7 @@ def form_pairs(text: str | bytes, *, prefix: str) -> list[tuple[str, str]]:
             broken.append(FieldError(f"{prefix}/{escape(_unquote_lossy(name))}", UTF8_FLAW))
             continue
         at = f"{prefix}/{escape(key)}"
-        if (flaw := _text_flaw(val)) is not None:
+        if (flaw := _text_flaw(val, whitespace=whitespace)) is not None:
             unclean.append(FieldError(at, flaw))
         elif (flaw := _text_flaw(key)) is not None:
             unclean.append(FieldError(at, "its name " + flaw))
@@ -160,8 +165,8 @@ def _unquote_lossy(part: str) -> str:
     return unquote_to_bytes(part.replace("+", " ")).decode("utf-8", errors="replace")
 
 
-def _text_flaw(value: str) -> str | None:
-    if _CONTROL.search(value):
+def _text_flaw(value: str, *, whitespace: bool = False) -> str | None:
+    if (_CONTROL_IN_FORM if whitespace else _CONTROL).search(value):
         return NUL_FLAW if "\x00" in value else CONTROL_FLAW
     return string_flaw(value)
 

@@ -93,7 +93,9 @@ def read_parameters(body: bytes, media_type: str) -> list[tuple[str, str]]:
     """A POST _search body: form-encoded as FHIR says, or a Parameters resource (for client
     libraries that can only post JSON)."""
     if media_type == "application/x-www-form-urlencoded":
-        return form_pairs(body, prefix="")  # the platform's one form decoder and string rule
+        return form_pairs(
+            body, prefix="", whitespace=True
+        )  # the platform's one form decoder and string rule
     if media_type in ("application/fhir+json", "application/json"):
         try:
             document = orjson.loads(body)

@@ -79,7 +79,7 @@ async def token(request: Request, runtime: RuntimeDep) -> Any:
             "invalid_request", "send the token request as application/x-www-form-urlencoded"
         )
     try:
-        form = dict(form_pairs(await request.body(), prefix=""))
+        form = dict(form_pairs(await request.body(), prefix="", whitespace=True))
     except Problem as problem:  # the platform's rule for strings, as for a query string
         where = "; ".join(
             f"{e.pointer.lstrip('/') or 'the form'} {e.message}" for e in problem.errors
