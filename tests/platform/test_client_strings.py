@@ -12,17 +12,20 @@ import json
 from collections.abc import Iterator
 from typing import Any
 from unittest import mock
+from urllib.parse import parse_qsl, quote, quote_plus, urlencode
 
 import httpx2 as httpx  # what the test client answers with
 import joserfc.jwt
 import pytest
+from hypothesis import given
+from hypothesis import strategies as st
 from joserfc import jwt
 from joserfc.jwk import ECKey
 from sqlalchemy import select
 
 from journalloft.platform.auth.attestation import ATTESTATION_HEADER
 from journalloft.platform.errors import BadRequest
-from journalloft.platform.strings import check_request
+from journalloft.platform.strings import check_request, form_pairs
 from support import SERVICES, client_assertion, dpop_proof, people, tenant_document, token_form
 from support.fhir import okt_episode, transaction
 from support.platform import Backend, TestPlatform, start_platform
@@ -358,3 +361,21 @@ def test_a_fhir_search_form_obeys_the_string_rule(
     )
     assert response.status_code == status, response.text
     assert response.json()["resourceType"] == "OperationOutcome"
+
+
+@given(
+    st.lists(
+        st.tuples(st.text(max_size=8), st.text(max_size=8)).filter(
+            lambda pair: not any(c < " " or c == "\x7f" for c in "".join(pair))
+        ),
+        max_size=4,
+    ),
+    st.sampled_from([quote, quote_plus]),
+)
+def test_the_form_decoder_reads_what_the_framework_reads(
+    pairs: list[tuple[str, str]], quoting: Any
+) -> None:
+    """For every string the rule accepts, :func:`form_pairs` (the query string's check, the
+    token form, a FHIR condition) decodes as Starlette decodes a route's query parameters."""
+    query = urlencode(pairs, quote_via=quoting)
+    assert form_pairs(query, prefix="/query") == parse_qsl(query, keep_blank_values=True)
