@@ -10,11 +10,12 @@ from journalloft.faces.fhir import news2
 from journalloft.faces.fhir.common import Errors, information, resource_id
 from journalloft.faces.fhir.resources import Binding
 from journalloft.platform.caller import Caller
-from journalloft.platform.errors import BadRequest, FieldError, InvalidContent
+from journalloft.platform.errors import BadRequest, FieldError, InvalidContent, Problem
 from journalloft.platform.operations import sharing
 from journalloft.platform.operations.access import source_access
 from journalloft.platform.runtime import Runtime
 from journalloft.platform.service_protocol import SharingService
+from journalloft.platform.strings import form_pairs
 from journalloft.platform.tenancy import Tenant
 
 UNIT: Final = "Organization"
@@ -101,11 +102,17 @@ def _entries(
         record_id = None
         _path, question, query = url.partition("?")
         if question:
-            name, _eq, token = query.partition("=")
-            if name != "identifier":
+            # decoded as the query string of a conditional PUT is: one decoder, one source id
+            try:
+                condition = form_pairs(query, prefix="")
+            except Problem as problem:
+                for error in problem.errors:
+                    errors.add(at + "/request/url", error.message)
+                continue
+            if len(condition) != 1 or condition[0][0] != "identifier":
                 errors.add(at + "/request/url", "a condition must be identifier=system|value")
                 continue
-            record_id = identifier_value(token, at + "/request/url")
+            record_id = identifier_value(condition[0][1], at + "/request/url")
         entries.append(_Entry(i, resource, record_id, entry.get("fullUrl")))
     if len(kinds) > 1:
         errors.add("/entry", "one Bundle stores the resources of one sharing service")

@@ -14,9 +14,9 @@ from fastapi import Request
 from journalloft.platform.errors import (
     BadRequest,
     FieldError,
-    InvalidContent,
     UnsupportedMediaType,
 )
+from journalloft.platform.strings import refuse_flaws
 
 MAX_DEPTH = 32
 """How deep a body may nest arrays and objects: the top-level value is 1, ``{"records": [{…}]}``
@@ -33,9 +33,10 @@ _SKIP = object()
 
 
 async def read_json(request: Request) -> Any:
-    """The request body as JSON: 415 for another media type, 400 for malformed JSON, for nesting
-    deeper than :data:`MAX_DEPTH` and for a key twice in one object, 422 for U+0000 in any string
-    (keys too); each with the JSON Pointer of what it refuses (see :func:`parse_json`)."""
+    """The request body as JSON: 415 for another media type, 400 for malformed JSON (a lone
+    surrogate and invalid UTF-8 included), for nesting deeper than :data:`MAX_DEPTH` and for a
+    key twice in one object, 422 for U+0000 in any string (keys too); each with the JSON
+    Pointer of what it refuses (see :func:`parse_json`)."""
     media_type = request.headers.get("content-type", "").split(";")[0].strip().lower()
     if media_type != "application/json" and not (
         media_type.startswith("application/") and media_type.endswith("+json")
@@ -214,17 +215,7 @@ def _ignore(_: str) -> None:
 
 
 def _refuse_nul(value: Any) -> None:
-    """InvalidContent pointing at every string (value or key) that holds U+0000."""
-    errors = []
-    for pointer, node in _walk(value):
-        if type(node) is str and "\x00" in node:
-            errors.append(FieldError(pointer, "contains U+0000 (NUL), which is not accepted"))
-        elif type(node) is dict:
-            errors += [
-                FieldError(f"{pointer}/{_escape(k)}", "has U+0000 (NUL) in its name")
-                for k in node
-                if "\x00" in k
-            ]
-    if errors:
-        errors.sort(key=lambda e: e.pointer)
-        raise InvalidContent("a string in the body contains U+0000 (NUL)", errors=errors)
+    """InvalidContent pointing at every string (value or key) that holds U+0000: the platform's
+    one rule for strings (:mod:`journalloft.platform.strings`; orjson has refused the rest of
+    it, lone surrogates and invalid UTF-8, already)."""
+    refuse_flaws(value, where="the body")
