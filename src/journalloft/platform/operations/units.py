@@ -1,5 +1,5 @@
 """The unit of work: one transaction of one municipality's store, retried when two requests
-race to create the same record."""
+race to create the same record, or the server ends one of two racing units (a deadlock)."""
 
 from __future__ import annotations
 
@@ -15,6 +15,10 @@ from journalloft.platform.metrics import AUDIT_EVENTS
 from journalloft.platform.runtime import Runtime
 
 UNIT_OF_WORK_ATTEMPTS = 3
+BUSY = "the store is busy with the same records; send it again"
+LOST_A_RACE = frozenset({"40P01", "40001"})
+"""PostgreSQL's SQLSTATEs of a transaction rolled back for a concurrent one: ``deadlock_detected``
+and ``serialization_failure``. Tried again; never reported as a database that is unavailable."""
 T = TypeVar("T")
 
 
@@ -32,8 +36,15 @@ def in_unit_of_work(runtime: Runtime, kommunenummer: str, work: Callable[[Connec
         except IntegrityError:
             # Two requests raced to create the same record; the next attempt sees the winner's row.
             if attempt == UNIT_OF_WORK_ATTEMPTS:
-                raise ServiceUnavailable("the store is busy with the same records") from None
-        except OperationalError:
+                raise ServiceUnavailable(BUSY) from None
+        except OperationalError as exc:
+            if getattr(exc.orig, "sqlstate", None) in LOST_A_RACE:
+                # The server ended this unit to let a concurrent one go on (a deadlock, or a
+                # serialisation failure): rolled back whole, and nothing is wrong with the
+                # database. The next attempt waits its turn.
+                if attempt == UNIT_OF_WORK_ATTEMPTS:
+                    raise ServiceUnavailable(BUSY, retry_after=1) from None
+                continue
             # The tenant's database is down or unreachable (or SQLite's file stayed locked). The
             # unit was rolled back, or (if the connection broke during COMMIT) may have been
             # committed: either way the client sends it again, and writes are idempotent.
