@@ -12,7 +12,9 @@ from collections.abc import Mapping, Sequence
 from datetime import datetime
 from typing import Any, NotRequired, TypedDict
 
+import psycopg
 from sqlalchemy import Connection
+from starlette.concurrency import run_in_threadpool
 
 from journalloft.platform.audit import (
     AuditUnavailable,
@@ -41,7 +43,7 @@ from journalloft.platform.operations.access import (
     readable_tenants,
     require_attestation,
 )
-from journalloft.platform.operations.units import in_unit_of_work
+from journalloft.platform.operations.units import in_unit_of_work, store_missing
 from journalloft.platform.registry import ingest_schema_id
 from journalloft.platform.restrictions import RESTRICTED_AMONG, breaks_the_glass
 from journalloft.platform.runtime import Runtime
@@ -324,11 +326,18 @@ async def look_up(runtime: Runtime, access: ReaderAccess, body: Any) -> LookupAn
         if isinstance(per_patient, Problem):
             if named is not None:
                 raise per_patient  # asked for by name: its database being down is the answer
-            refused.append((tenant, per_patient))
+            if not isinstance(per_patient, NotFound):  # offboarded meanwhile: not asked at all
+                refused.append((tenant, per_patient))
         else:
             answered.append((tenant, per_patient))
     if not answered:
-        raise next(p for _, p in refused if isinstance(p, ServiceUnavailable))
+        unavailable = [p for _, p in refused if isinstance(p, ServiceUnavailable)]
+        if not unavailable:  # every municipality asked was offboarded meanwhile
+            raise Forbidden(
+                f"no municipality has granted this client to read {access.service.name}",
+                title="No grant from any municipality",
+            )
+        raise unavailable[0]
     order = {p: i for i, p in enumerate(patients)}
     results = [
         {"patient": patient, "kommunenummer": tenant.kommunenummer, **fields}
@@ -360,15 +369,27 @@ async def _look_up_or_unavailable(
     *,
     patients: Sequence[str],
     options: Mapping[str, Any],
-) -> dict[str, dict[str, Any]] | ServiceUnavailable:
+) -> dict[str, dict[str, Any]] | ServiceUnavailable | NotFound:
     """:func:`look_up_in`, or the 503 of a municipality whose store cannot be reached or cannot
-    take its audit events (then nothing of it leaves), so the others still answer."""
+    take its audit events (then nothing of it leaves), so the others still answer; or the 404
+    of one offboarded while the lookup was on its way (its store gone)."""
+    kommunenummer = tenant.kommunenummer
     try:
         return await look_up_in(runtime, access, tenant, patients=patients, options=options)
-    except AuditUnavailable as problem:
-        return problem
     except StoreUnavailable:
-        return ServiceUnavailable(f"municipality {tenant.kommunenummer}: {DATABASE_UNAVAILABLE}")
+        return ServiceUnavailable(f"municipality {kommunenummer}: {DATABASE_UNAVAILABLE}")
+    except (AuditUnavailable, psycopg.Error) as exc:
+        # a table that is not there, or an audit write that failed (rare: it pages at once),
+        # may be a store removed under this lookup: then the municipality is not onboarded
+        if (isinstance(exc, AuditUnavailable) or store_missing(exc)) and await run_in_threadpool(
+            runtime.tenants.offboarded, kommunenummer
+        ):
+            return NotFound(
+                f"no municipality {kommunenummer} on this platform", title="Unknown tenant"
+            )
+        if isinstance(exc, AuditUnavailable):
+            return exc
+        raise
 
 
 async def look_up_in(
