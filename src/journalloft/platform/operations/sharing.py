@@ -13,7 +13,7 @@ from datetime import datetime
 from typing import Any, NotRequired, TypedDict
 
 import psycopg
-from sqlalchemy import Connection
+from sqlalchemy import Connection, Select
 from starlette.concurrency import run_in_threadpool
 
 from journalloft.platform.audit import (
@@ -61,7 +61,12 @@ from journalloft.platform.storage.records import (
     withdraw_others,
     withdraw_record,
 )
-from journalloft.platform.storage.statements import PATIENTS
+from journalloft.platform.storage.statements import (
+    PATIENTS,
+    PER_ANSWER,
+    PER_PERSON,
+    bounded_lookup,
+)
 from journalloft.platform.tenancy import Tenant
 
 
@@ -434,13 +439,25 @@ async def look_up_in_together(
     )
     lookup = service.lookup(context=query_context)
     wanted = list(dict.fromkeys(p for _, patients in reads for p in patients))
-    restricted_rows, rows = await runtime.query_path.fetch(
+    settings = runtime.settings
+    restricted_rows, bounded_rows = await runtime.query_path.fetch(
         tenant.kommunenummer,
         (RESTRICTED_AMONG, {PATIENTS: wanted}),
-        (lookup.statement, {**lookup.parameters, PATIENTS: wanted}),
+        (
+            bounded_lookup(lookup.statement, service.table),
+            {
+                **lookup.parameters,
+                PATIENTS: wanted,
+                PER_PERSON: settings.lookup_records_per_person,
+                PER_ANSWER: settings.lookup_records_per_answer,
+            },
+        ),
     )
     restricted = {row[0] for row in restricted_rows}
+    rows, truncated = _cut_short(bounded_rows, lookup.statement)
     results = service.results(rows, context=query_context)
+    for patient in truncated & results.keys():
+        results[patient]["truncated"] = True
     answers: list[dict[str, dict[str, Any]]] = []
     events: list[dict[str, Any]] = []
     for access, patients in reads:
@@ -477,3 +494,20 @@ async def look_up_in_together(
         sum(len(patients) for _, patients in reads)
     )
     return answers
+
+
+def _cut_short(
+    rows: Sequence[Sequence[Any]], statement: Select[Any]
+) -> tuple[list[tuple[Any, ...]], set[str]]:
+    """The rows of a :func:`bounded_lookup` without its last column (how many rows the person
+    has in all), and the people who have more than they got."""
+    at = [column.name for column in statement.selected_columns].index("patient")
+    got: dict[str, int] = {}
+    has: dict[str, int] = {}
+    kept = []
+    for row in rows:
+        patient = row[at]
+        got[patient] = got.get(patient, 0) + 1
+        has[patient] = row[-1]
+        kept.append(tuple(row[:-1]))
+    return kept, {patient for patient, n in has.items() if n > got[patient]}
