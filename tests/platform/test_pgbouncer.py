@@ -5,6 +5,7 @@ pgbouncer``), failed with ``JOURNALLOFT_TEST_REQUIRE_SERVICES=1``."""
 
 from __future__ import annotations
 
+import functools
 import os
 import pwd
 import shutil
@@ -64,10 +65,7 @@ def bouncer() -> Iterator[Backend]:
         url = server.set(host="127.0.0.1", port=port)
         libpq = f"postgresql://{server.username}@127.0.0.1:{port}/{server.database}"
         try:
-            wait_for(
-                "PgBouncer answers",
-                lambda: psycopg.connect(libpq, connect_timeout=1).close() or True,
-            )
+            wait_for("PgBouncer answers", functools.partial(answers, libpq))
             yield Backend(
                 "postgresql", url.render_as_string(hide_password=False), backend.redis_url
             )
@@ -75,6 +73,12 @@ def bouncer() -> Iterator[Backend]:
             process.terminate()
             process.wait(timeout=15)
             shutil.rmtree(directory, ignore_errors=True)
+
+
+def answers(libpq: str) -> bool:
+    with psycopg.connect(libpq, connect_timeout=1) as connection:
+        connection.execute("SELECT 1")
+    return True
 
 
 @pytest.fixture
