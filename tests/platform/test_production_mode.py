@@ -160,3 +160,40 @@ def all_found(
 ) -> bool:
     """``call`` answers 200 several times running (reaching each worker)."""
     return all(call(client).status_code == 200 for _ in range(tries))
+
+
+def test_the_subscription_limit_holds_across_workers(
+    postgres_backend: Backend, tmp_path: Path
+) -> None:
+    """A client that makes subscriptions from many connections at once, spread over two
+    workers, gets exactly ``SUBSCRIPTIONS_PER_CLIENT`` of them; every other is ``409``."""
+    limit = 4
+    platform = ServedPlatform(
+        tmp_path,
+        database_url=postgres_backend.database_url,
+        redis_url=postgres_backend.redis_url,
+        workers=2,
+        settings={"JOURNALLOFT_SUBSCRIPTIONS_PER_CLIENT": str(limit)},
+    )
+    with served(platform) as running:
+        legevakt = running.headers("bodo-legevakt")
+        attempts = 24
+        start = threading.Barrier(attempts)
+        statuses: list[int] = []
+
+        def subscribe(n: int) -> None:
+            with httpx.Client(base_url=running.url, timeout=30) as client:
+                start.wait(timeout=30)
+                answer = client.post(
+                    "/v1/news2/subscriptions",
+                    json={"patients": people(1, seed=f"subscriber-{n}"), "kommuner": ["1804"]},
+                    headers=legevakt,
+                )
+                statuses.append(answer.status_code)
+
+        threads = [threading.Thread(target=subscribe, args=(n,)) for n in range(attempts)]
+        for thread in threads:
+            thread.start()
+        for thread in threads:
+            thread.join(timeout=60)
+        assert sorted(statuses) == [201] * limit + [409] * (attempts - limit), statuses
