@@ -4,6 +4,8 @@ all the while."""
 
 from __future__ import annotations
 
+import itertools
+import json
 import threading
 from collections.abc import Callable, Iterator
 from pathlib import Path
@@ -12,7 +14,9 @@ from typing import Any
 import httpx
 import pytest
 import yaml
+from sqlalchemy import create_engine, inspect, text
 
+from journalloft.platform.tenancy import tenant_schema_name
 from support import people, tenant_document
 from support.fhir import FNR
 from support.platform import Backend, provide_backend
@@ -197,3 +201,83 @@ def test_the_subscription_limit_holds_across_workers(
         for thread in threads:
             thread.join(timeout=60)
         assert sorted(statuses) == [201] * limit + [409] * (attempts - limit), statuses
+
+
+@pytest.fixture
+def second_database() -> Iterator[str]:
+    for backend in provide_backend("postgresql"):
+        assert backend.database_url is not None
+        yield backend.database_url
+
+
+def test_two_databases_under_concurrent_traffic(
+    postgres_backend: Backend, second_database: str, tmp_path: Path
+) -> None:
+    """1806's store on a second database (``TENANT_DATABASE_URLS``): pushes to both
+    municipalities and lookups that ask both, from several clients at once over two workers,
+    all answered, each write in its own database only."""
+    platform = ServedPlatform(
+        tmp_path,
+        database_url=postgres_backend.database_url,
+        redis_url=postgres_backend.redis_url,
+        workers=2,
+        settings={"JOURNALLOFT_TENANT_DATABASE_URLS": json.dumps({"1806": second_database})},
+    )
+    with served(platform) as running:
+        running.command("tenants", "onboard", str(narvik(tmp_path)))
+        epj, legevakt = running.headers("bodo-epj"), running.headers("bodo-legevakt")
+        numbers = itertools.count()
+
+        def pushed_to(kommunenummer: str) -> Callable[[httpx.Client], httpx.Response]:
+            def push(client: httpx.Client) -> httpx.Response:
+                records = [record(f"{kommunenummer}-{next(numbers)}")]
+                return client.post(
+                    f"/v1/tenants/{kommunenummer}/{SERVICE}/records",
+                    json={"records": records},
+                    headers=epj,
+                )
+
+            return push
+
+        def looked_up(client: httpx.Client) -> httpx.Response:
+            return client.post(
+                f"/v1/{SERVICE}/query", json={"patients": [PERSON]}, headers=legevakt
+            )
+
+        requests = {
+            "push 1804": pushed_to("1804"),
+            "push 1806": pushed_to("1806"),
+            "lookup": looked_up,
+            "lookup again": looked_up,
+        }
+        with Traffic(running.url, requests) as traffic:
+            wait_for("traffic", lambda: all(len(s) > 30 for s in traffic.statuses.values()))
+        assert not traffic.errors, traffic.errors[:10]
+        for name, statuses in traffic.statuses.items():
+            assert set(statuses) == {200}, (name, set(statuses))
+        with httpx.Client(base_url=running.url, timeout=30) as client:
+            found = looked_up(client).json()
+        assert {r["kommunenummer"] for r in found["results"]} == {"1804", "1806"}
+    assert stored(postgres_backend.database_url, "1806") is None
+    assert stored(second_database, "1804") is None
+    for url, kommunenummer in ((postgres_backend.database_url, "1804"), (second_database, "1806")):
+        ids = stored(url, kommunenummer)
+        assert ids is not None
+        pushed = traffic.statuses[f"push {kommunenummer}"]
+        assert len([i for i in ids if i.startswith(kommunenummer)]) == len(pushed)
+
+
+def stored(url: str | None, kommunenummer: str) -> list[str] | None:
+    """The record ids in a municipality's store on the database at ``url``; None if the database
+    has no store of it."""
+    assert url is not None
+    engine = create_engine(url)
+    schema = tenant_schema_name(kommunenummer)
+    try:
+        with engine.connect() as connection:
+            if schema not in inspect(connection).get_schema_names():
+                return None
+            rows = connection.execute(text(f"SELECT record_id FROM {schema}.kommunal_tjeneste"))
+            return [row[0] for row in rows]
+    finally:
+        engine.dispose()
