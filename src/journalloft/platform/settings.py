@@ -117,6 +117,12 @@ class Settings(BaseSettings):
     operator's; without it a development key is made at ``<data dir>/export-signing-dev-key.pem``
     (production refuses to export without it)."""
     tenant_cache_seconds: float = Field(default=5.0, ge=0)
+    lookup_records_per_person: int = Field(default=1000, ge=1, le=100_000)
+    """The most records of one person, service and municipality one lookup answer holds: the
+    newest (in the service's own order); an entry with more says ``"truncated": true``."""
+    lookup_records_per_answer: int = Field(default=20_000, ge=1, le=1_000_000)
+    """The most records one municipality's part of a lookup answer holds, shared among the
+    people asked: each person's newest first, then their next, and so on."""
     log_level: str = "INFO"
     log_format: Literal["text", "json"] = "text"
     """``json``: one JSON object a line (time, level, event, correlation id, client, municipality,

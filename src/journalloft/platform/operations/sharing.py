@@ -12,7 +12,9 @@ from collections.abc import Mapping, Sequence
 from datetime import datetime
 from typing import Any, NotRequired, TypedDict
 
-from sqlalchemy import Connection
+import psycopg
+from sqlalchemy import Connection, Select
+from starlette.concurrency import run_in_threadpool
 
 from journalloft.platform.audit import (
     AuditUnavailable,
@@ -41,7 +43,7 @@ from journalloft.platform.operations.access import (
     readable_tenants,
     require_attestation,
 )
-from journalloft.platform.operations.units import in_unit_of_work
+from journalloft.platform.operations.units import in_unit_of_work, store_missing
 from journalloft.platform.registry import ingest_schema_id
 from journalloft.platform.restrictions import RESTRICTED_AMONG, breaks_the_glass
 from journalloft.platform.runtime import Runtime
@@ -59,7 +61,12 @@ from journalloft.platform.storage.records import (
     withdraw_others,
     withdraw_record,
 )
-from journalloft.platform.storage.statements import PATIENTS
+from journalloft.platform.storage.statements import (
+    PATIENTS,
+    PER_ANSWER,
+    PER_PERSON,
+    bounded_lookup,
+)
 from journalloft.platform.tenancy import Tenant
 
 
@@ -324,11 +331,18 @@ async def look_up(runtime: Runtime, access: ReaderAccess, body: Any) -> LookupAn
         if isinstance(per_patient, Problem):
             if named is not None:
                 raise per_patient  # asked for by name: its database being down is the answer
-            refused.append((tenant, per_patient))
+            if not isinstance(per_patient, NotFound):  # offboarded meanwhile: not asked at all
+                refused.append((tenant, per_patient))
         else:
             answered.append((tenant, per_patient))
     if not answered:
-        raise next(p for _, p in refused if isinstance(p, ServiceUnavailable))
+        unavailable = [p for _, p in refused if isinstance(p, ServiceUnavailable)]
+        if not unavailable:  # every municipality asked was offboarded meanwhile
+            raise Forbidden(
+                f"no municipality has granted this client to read {access.service.name}",
+                title="No grant from any municipality",
+            )
+        raise unavailable[0]
     order = {p: i for i, p in enumerate(patients)}
     results = [
         {"patient": patient, "kommunenummer": tenant.kommunenummer, **fields}
@@ -360,15 +374,27 @@ async def _look_up_or_unavailable(
     *,
     patients: Sequence[str],
     options: Mapping[str, Any],
-) -> dict[str, dict[str, Any]] | ServiceUnavailable:
+) -> dict[str, dict[str, Any]] | ServiceUnavailable | NotFound:
     """:func:`look_up_in`, or the 503 of a municipality whose store cannot be reached or cannot
-    take its audit events (then nothing of it leaves), so the others still answer."""
+    take its audit events (then nothing of it leaves), so the others still answer; or the 404
+    of one offboarded while the lookup was on its way (its store gone)."""
+    kommunenummer = tenant.kommunenummer
     try:
         return await look_up_in(runtime, access, tenant, patients=patients, options=options)
-    except AuditUnavailable as problem:
-        return problem
     except StoreUnavailable:
-        return ServiceUnavailable(f"municipality {tenant.kommunenummer}: {DATABASE_UNAVAILABLE}")
+        return ServiceUnavailable(f"municipality {kommunenummer}: {DATABASE_UNAVAILABLE}")
+    except (AuditUnavailable, psycopg.Error) as exc:
+        # a table that is not there, or an audit write that failed (rare: it pages at once),
+        # may be a store removed under this lookup: then the municipality is not onboarded
+        if (isinstance(exc, AuditUnavailable) or store_missing(exc)) and await run_in_threadpool(
+            runtime.tenants.offboarded, kommunenummer
+        ):
+            return NotFound(
+                f"no municipality {kommunenummer} on this platform", title="Unknown tenant"
+            )
+        if isinstance(exc, AuditUnavailable):
+            return exc
+        raise
 
 
 async def look_up_in(
@@ -413,13 +439,25 @@ async def look_up_in_together(
     )
     lookup = service.lookup(context=query_context)
     wanted = list(dict.fromkeys(p for _, patients in reads for p in patients))
-    restricted_rows, rows = await runtime.query_path.fetch(
+    settings = runtime.settings
+    restricted_rows, bounded_rows = await runtime.query_path.fetch(
         tenant.kommunenummer,
         (RESTRICTED_AMONG, {PATIENTS: wanted}),
-        (lookup.statement, {**lookup.parameters, PATIENTS: wanted}),
+        (
+            bounded_lookup(lookup.statement, service.table),
+            {
+                **lookup.parameters,
+                PATIENTS: wanted,
+                PER_PERSON: settings.lookup_records_per_person,
+                PER_ANSWER: settings.lookup_records_per_answer,
+            },
+        ),
     )
     restricted = {row[0] for row in restricted_rows}
+    rows, truncated = _cut_short(bounded_rows, lookup.statement)
     results = service.results(rows, context=query_context)
+    for patient in truncated & results.keys():
+        results[patient]["truncated"] = True
     answers: list[dict[str, dict[str, Any]]] = []
     events: list[dict[str, Any]] = []
     for access, patients in reads:
@@ -456,3 +494,20 @@ async def look_up_in_together(
         sum(len(patients) for _, patients in reads)
     )
     return answers
+
+
+def _cut_short(
+    rows: Sequence[Sequence[Any]], statement: Select[Any]
+) -> tuple[list[tuple[Any, ...]], set[str]]:
+    """The rows of a :func:`bounded_lookup` without its last column (how many rows the person
+    has in all), and the people who have more than they got."""
+    at = [column.name for column in statement.selected_columns].index("patient")
+    got: dict[str, int] = {}
+    has: dict[str, int] = {}
+    kept = []
+    for row in rows:
+        patient = row[at]
+        got[patient] = got.get(patient, 0) + 1
+        has[patient] = row[-1]
+        kept.append(tuple(row[:-1]))
+    return kept, {patient for patient, n in has.items() if n > got[patient]}
