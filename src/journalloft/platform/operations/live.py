@@ -13,6 +13,7 @@ missed within the replay window, else sends ``reset`` and a fresh snapshot.
 from __future__ import annotations
 
 import asyncio
+import re
 import time
 from collections.abc import AsyncIterator, Sequence
 from dataclasses import dataclass, replace
@@ -31,7 +32,14 @@ from journalloft.platform.changes import (
     parse_id,
     subscription_change,
 )
-from journalloft.platform.errors import Conflict, Forbidden, NotFound, Unauthorized
+from journalloft.platform.errors import (
+    Conflict,
+    FieldError,
+    Forbidden,
+    InvalidContent,
+    NotFound,
+    Unauthorized,
+)
 from journalloft.platform.hub import Connection
 from journalloft.platform.operations.access import (
     ReaderAccess,
@@ -63,7 +71,28 @@ def describe(subscription: Subscription) -> dict[str, Any]:
     }
     if subscription.kommuner is not None:
         view["kommuner"] = subscription.kommuner
+    if subscription.label is not None:
+        view["label"] = subscription.label
     return view
+
+
+LABEL = re.compile(r"^[A-Za-z0-9._:@-]{1,64}$")
+"""A subscription's label: the client's own name for it, 1–64 ASCII letters, digits and
+``._:@-``."""
+
+
+def _split_label(body: Any) -> tuple[Any, str | None]:
+    """The lookup body without ``label``, and the label (None if not given); 422 for one that is
+    not a label."""
+    if not isinstance(body, dict) or "label" not in body:
+        return body, None
+    label = body["label"]
+    if not isinstance(label, str) or not LABEL.fullmatch(label):
+        raise InvalidContent(
+            "the subscription's label is not valid",
+            errors=[FieldError("/label", "1 to 64 ASCII letters, digits and ._:@-")],
+        )
+    return {k: v for k, v in body.items() if k != "label"}, label
 
 
 def _checked_body(runtime: Runtime, access: ReaderAccess, body: Any) -> dict[str, Any]:
@@ -76,12 +105,14 @@ def _checked_body(runtime: Runtime, access: ReaderAccess, body: Any) -> dict[str
 
 async def create_subscription(runtime: Runtime, access: ReaderAccess, body: Any) -> Subscription:
     await runtime.tenants.refresh()
+    body, label = _split_label(body)
     checked = _checked_body(runtime, access, body)
     subscription = new_subscription(
         access.caller.client_id,
         access.service.name,
         checked,
         lifetime_seconds=runtime.settings.subscription_lifetime_seconds,
+        label=label,
     )
     limit = runtime.settings.subscriptions_per_client
     if not await run_in_threadpool(runtime.subscriptions.add, subscription, limit=limit):
@@ -116,13 +147,17 @@ async def replace_patients(
     runtime: Runtime, access: ReaderAccess, subscription_id: str, body: Any
 ) -> Subscription:
     """A new body for the subscription (its open streams send a new snapshot); it expires a
-    lifetime from now."""
+    lifetime from now. Its label is kept unless the body gives another."""
     found = await owned_subscription(runtime, access, subscription_id)
     await runtime.tenants.refresh()
+    body, label = _split_label(body)
     checked = _checked_body(runtime, access, body)
     now = time.time()
     updated = replace(
-        found, body=checked, expires_at=now + runtime.settings.subscription_lifetime_seconds
+        found,
+        body=checked,
+        expires_at=now + runtime.settings.subscription_lifetime_seconds,
+        label=label if label is not None else found.label,
     )
     await run_in_threadpool(runtime.subscriptions.save, updated)
     await run_in_threadpool(runtime.notify, [subscription_change(found.id)])
