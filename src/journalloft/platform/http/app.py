@@ -12,6 +12,7 @@ from typing import Any
 
 from fastapi import FastAPI
 from starlette.concurrency import run_in_threadpool
+from starlette.types import Receive, Scope, Send
 
 from journalloft.platform import tracing
 from journalloft.platform.audit_seal import load_seal_key, seal_all
@@ -81,6 +82,21 @@ async def _sample_periodically(runtime: Runtime) -> None:
         await asyncio.sleep(SAMPLE_SECONDS)
 
 
+class PlatformApp(FastAPI):
+    """The app, which gives each HTTP request a way to abort its connection (scope key
+    :data:`~.routes.subscriptions.ABORT`) when the server's ``send`` is uvicorn's (it has the
+    connection's transport): an event stream whose client stopped reading is ended by an abort,
+    as ASGI has no message for it."""
+
+    async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
+        if scope["type"] == "http":
+            transport = getattr(getattr(send, "__self__", None), "transport", None)
+            abort = getattr(transport, "abort", None)
+            if callable(abort):
+                scope[subscriptions.ABORT] = abort
+        await super().__call__(scope, receive, send)
+
+
 def create_app(
     settings: Settings | None = None,
     *,
@@ -125,7 +141,7 @@ def create_app(
             if runtime is None:
                 app.state.runtime.close()
 
-    app = FastAPI(
+    app = PlatformApp(
         title="journalløft sharing platform",
         version="1",
         summary="Standardized sharing services over each municipality's own store.",

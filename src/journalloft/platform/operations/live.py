@@ -38,6 +38,7 @@ from journalloft.platform.errors import (
     Forbidden,
     InvalidContent,
     NotFound,
+    RateLimited,
     Unauthorized,
 )
 from journalloft.platform.hub import Connection
@@ -52,6 +53,9 @@ from journalloft.platform.operations.sharing import look_up, lookup_patients
 from journalloft.platform.runtime import Runtime
 from journalloft.platform.subscriptions import Subscription, new_subscription
 from journalloft.platform.tenancy import Tenant
+
+STREAMS_RETRY_AFTER_SECONDS = 5
+"""The ``Retry-After`` of a stream refused because its client has the most open."""
 
 
 def events_path(subscription_id: str) -> str:
@@ -364,7 +368,14 @@ async def open_stream(
     await runtime.tenants.refresh()
     readable_tenants(runtime, access, subscription.kommuner)
     connection = Connection(subscription, limit=runtime.settings.stream_queue_limit)
-    runtime.hub.register(connection)  # first: nothing committed from here on is missed
+    limit = runtime.settings.streams_per_client
+    # first: nothing committed from here on is missed
+    if not runtime.hub.admit(connection, limit=limit):
+        raise RateLimited(
+            f"this client already has {limit} event streams open on this server, the most it "
+            "may: close one first",
+            retry_after=STREAMS_RETRY_AFTER_SECONDS,
+        )
     try:
         opening: list[Event] = []
         missed: list[tuple[EventId, Change]] | None = None
