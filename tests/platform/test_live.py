@@ -3,6 +3,7 @@ audited before it is sent; a reconnect replays what was missed, in order, once."
 
 from __future__ import annotations
 
+import socket
 import time
 import uuid
 from collections.abc import Iterator
@@ -435,6 +436,111 @@ def test_a_client_has_at_most_its_limit_of_open_streams(backend: Backend, tmp_pa
             first.take(1)
             assert open_when_allowed(live, made) == 200
         assert open_when_allowed(live, made) == 200
+
+
+ESTABLISHED = 1
+"""``tcpi_state`` of a connection still open (Linux's ``TCP_ESTABLISHED``)."""
+
+
+def tcp_state(sock: socket.socket) -> int:
+    return sock.getsockopt(socket.IPPROTO_TCP, socket.TCP_INFO, 8)[0]
+
+
+def test_a_stream_whose_client_stopped_reading_is_closed_within_the_send_timeout(
+    backend: Backend, tmp_path: Path
+) -> None:
+    """A client that stops reading while its stream has much to send: the server's buffers fill
+    and a send waits. Within the send timeout the connection is closed (reset: unsent bytes are
+    dropped), not left open waiting for a client that never reads."""
+    ward = people(100, seed="live-stalled")
+    for live in make_live(backend, tmp_path, stream_send_timeout_seconds=1):
+        earlier = datetime.now(UTC) - timedelta(hours=2)
+        for n in range(4):  # a snapshot of about a megabyte: 20 measurements each
+            batch = []
+            for i, patient in enumerate(ward):
+                for k in range(5):
+                    record = measurement(f"m-{n}-{i}-{k}", patient)
+                    at = (earlier + timedelta(minutes=5 * (n * 5 + k))).isoformat()
+                    batch.append({**record, "effective": at, "updated": at})
+            push(live, *batch)
+        made = subscribe(live, {"patients": ward})
+        port = live.client.base_url.port
+        headers = "".join(f"{k}: {v}\r\n" for k, v in live.headers(LEGEVAKT).items())
+        request = (
+            f"GET {made['events']} HTTP/1.1\r\nHost: 127.0.0.1:{port}\r\n{headers}"
+            "Accept: text/event-stream\r\n\r\n"
+        )
+        with socket.socket() as sock:
+            sock.setsockopt(socket.SOL_SOCKET, socket.SO_RCVBUF, 4096)
+            sock.connect(("127.0.0.1", port))
+            sock.sendall(request.encode())
+            # it reads nothing from here on, while every person's data changes again and again
+            # (each update about 10 kB) until the buffers between them are full
+            deadline = time.monotonic() + 60
+            n = 0
+            while tcp_state(sock) == ESTABLISHED:
+                assert time.monotonic() < deadline, "the stalled stream was never closed"
+                n += 1
+                push(live, *(measurement(f"more-{n}-{i}", p) for i, p in enumerate(ward)))
+                time.sleep(0.2)  # within the ingest rate limit
+        deadline = time.monotonic() + 10
+        while live.runtime.hub.streams_of(LEGEVAKT):
+            assert time.monotonic() < deadline, "the stalled stream is still counted"
+            time.sleep(0.05)
+
+
+def diagnosis(record_id: str, patient: str, code: str) -> dict[str, Any]:
+    return {
+        "id": record_id,
+        "patient": patient,
+        "updated": datetime.now(UTC).isoformat(),
+        "code": {"system": "icpc-2", "code": code, "display": "Diagnose"},
+        "clinical_status": "active",
+        "verification_status": "confirmed",
+        "recorded_by": {"unit": "Legekontoret"},
+    }
+
+
+def test_a_change_a_stream_cannot_see_sends_nothing_and_audits_nothing(
+    backend: Backend, tmp_path: Path
+) -> None:
+    """A diagnosis in a range the municipality excludes changes nobody's visible entry: the
+    stream sends no (unchanged) update for it and logs no read; a visible change does both."""
+    services: dict[str, Any] = {s: {} for s in SERVICES}
+    services["diagnoser"] = {"excluded_codes": {"icpc-2": ["P15-P19"]}}
+    with served_platform(backend, tmp_path, heartbeat_seconds=0.5) as live:
+        live.onboard(tenant_document("1804", services=services))
+
+        def push_diagnoses(*records: dict[str, Any]) -> None:
+            response = live.client.post(
+                "/v1/tenants/1804/diagnoser/records",
+                json={"records": list(records)},
+                headers=live.headers(EPJ),
+            )
+            assert response.status_code == 200, response.text
+
+        push_diagnoses(diagnosis("d-1", ANNE, "T90"))
+        made = live.client.post(
+            "/v1/diagnoser/subscriptions",
+            json={"patients": [ANNE, BJORN]},
+            headers=live.headers(LEGEVAKT),
+        ).json()
+        with open_events(live.client, made["id"], live.headers(LEGEVAKT)) as events:
+            [snapshot] = events.take(1)
+            [anne] = snapshot.json()["results"]
+            read_so_far = len(reads(live, "1804"))
+            push_diagnoses(diagnosis("d-2", ANNE, "P15"))  # excluded: Anne's entry is as it was
+            push_diagnoses(diagnosis("d-3", BJORN, "R81"))
+            [update] = events.take(1)
+            assert update.json()["patient"] == BJORN
+            assert reads(live, "1804")[read_so_far:] == [(BJORN, 1, "ok")]
+            # a change Anne's entry shows is sent, and read
+            push_diagnoses(diagnosis("d-4", ANNE, "K86"))
+            [changed] = events.take(1)
+        assert changed.json()["patient"] == ANNE
+        assert changed.json() != anne
+        assert "P15" not in changed.data
+        assert reads(live, "1804")[read_so_far:] == [(BJORN, 1, "ok"), (ANNE, 1, "ok")]
 
 
 def test_a_stream_needs_the_owners_token(live: TestPlatform) -> None:

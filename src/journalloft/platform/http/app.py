@@ -4,9 +4,12 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
+import functools
 import gc
 import logging
 import os
+import socket
+import struct
 from collections.abc import AsyncIterator, Mapping
 from typing import Any
 
@@ -91,10 +94,25 @@ class PlatformApp(FastAPI):
     async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
         if scope["type"] == "http":
             transport = getattr(getattr(send, "__self__", None), "transport", None)
-            abort = getattr(transport, "abort", None)
-            if callable(abort):
-                scope[subscriptions.ABORT] = abort
+            # uvloop's transports are not asyncio.Transport subclasses: what they can do counts
+            if callable(getattr(transport, "abort", None)) and callable(
+                getattr(transport, "get_extra_info", None)
+            ):
+                scope[subscriptions.ABORT] = functools.partial(_reset, transport)
         await super().__call__(scope, receive, send)
+
+
+_LINGER_NONE = struct.pack("ii", 1, 0)
+
+
+def _reset(transport: Any) -> None:
+    """Close the connection at once with a reset: a plain close (even an abort) leaves the
+    kernel sending what it holds, to a client that never reads, and the connection open."""
+    sock = transport.get_extra_info("socket")
+    if sock is not None:
+        with contextlib.suppress(OSError):
+            sock.setsockopt(socket.SOL_SOCKET, socket.SO_LINGER, _LINGER_NONE)
+    transport.abort()
 
 
 def create_app(

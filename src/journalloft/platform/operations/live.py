@@ -49,7 +49,7 @@ from journalloft.platform.operations.access import (
     require_dpop_if_demanded,
 )
 from journalloft.platform.operations.live_reads import read_for_stream
-from journalloft.platform.operations.sharing import look_up, lookup_patients
+from journalloft.platform.operations.sharing import entry_digest, look_up, lookup_patients
 from journalloft.platform.runtime import Runtime
 from journalloft.platform.subscriptions import Subscription, new_subscription
 from journalloft.platform.tenancy import Tenant
@@ -212,6 +212,18 @@ class Stream:
         self.missed = missed
         self.position = position
         self.closed = False
+        self.sent: dict[tuple[str, str], bytes] = {}
+        """What this stream last sent for each person and municipality (:func:`entry_digest`):
+        an update whose entry is still that is neither sent nor audited."""
+        for event in opening:
+            if event.event == "snapshot":
+                self._sent_snapshot(event)
+
+    def _sent_snapshot(self, snapshot: Event) -> None:
+        self.sent = {
+            (entry["patient"], entry["kommunenummer"]): entry_digest(entry)
+            for entry in orjson.loads(snapshot.data).get("results", [])
+        }
 
     def close(self) -> None:
         if not self.closed:
@@ -305,7 +317,9 @@ class Stream:
         access = self._now_access()
         answer = await look_up(self.runtime, access, found.body)
         self.position = event_id
-        yield Event("snapshot", format_id(event_id), _json(answer))
+        snapshot = Event("snapshot", format_id(event_id), _json(answer))
+        self._sent_snapshot(snapshot)
+        yield snapshot
 
     async def _updates(
         self, kommunenummer: str, group: Sequence[tuple[EventId, Change]]
@@ -319,18 +333,23 @@ class Stream:
             self.position = group[-1][0]
             return
         patients = list(dict.fromkeys(c.patient for _, c in group))
+        sent = {p: self.sent[p, kommunenummer] for p in patients if (p, kommunenummer) in self.sent}
         found = await read_for_stream(
             self.runtime,
             access,
             tenant,
             patients=patients,
             options=self.connection.subscription.body,
+            sent=sent,
         )
         for event_id, change in group:
-            fields = found.get(change.patient)
-            entry: dict[str, Any] = {"patient": change.patient, "kommunenummer": kommunenummer}
-            entry.update(fields if fields is not None else {"removed": True})
             self.position = event_id
+            fields = found.get(change.patient)
+            if fields is None:  # the entry this stream last sent: nothing to send
+                continue
+            entry: dict[str, Any] = {"patient": change.patient, "kommunenummer": kommunenummer}
+            entry.update(fields)
+            self.sent[change.patient, kommunenummer] = entry_digest(entry)
             yield Event("update", format_id(event_id), _json(entry))
 
     async def _admitted(self, access: ReaderAccess, kommunenummer: str) -> Tenant | Event | None:

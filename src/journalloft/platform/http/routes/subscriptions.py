@@ -58,8 +58,10 @@ class StreamResponse(EventSourceResponse):
             abort = scope.get(ABORT)
             if abort is None:
                 raise
-            log.info("an event stream's client stopped reading: its connection is aborted")
+            log.info("an event stream's client stopped reading: its connection is reset")
             abort()
+            for _ in range(3):  # the server learns the connection is lost (not an error)
+                await asyncio.sleep(0)
         finally:
             self.stream.close()
 
