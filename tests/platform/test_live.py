@@ -112,6 +112,31 @@ def test_a_subscription_is_made_listed_replaced_and_ended_by_its_owner_only(
     assert live.client.get(made["events"], headers=live.headers(LEGEVAKT)).status_code == 404
 
 
+def test_a_subscription_carries_the_label_its_client_gave_it(live: TestPlatform) -> None:
+    made = subscribe(live, {"patients": [ANNE], "label": "board:rom-1"})
+    assert made["label"] == "board:rom-1"
+    assert "label" not in subscribe(live, {"patients": [BJORN]})
+    listed = live.client.get("/v1/news2/subscriptions", headers=live.headers(LEGEVAKT)).json()
+    assert [s.get("label") for s in listed["subscriptions"]] == ["board:rom-1", None]
+    url = f"/v1/news2/subscriptions/{made['id']}"
+    kept = live.client.put(url, json={"patients": [CECILIE]}, headers=live.headers(LEGEVAKT))
+    assert kept.json()["label"] == "board:rom-1"
+    relabelled = live.client.put(
+        url, json={"patients": [CECILIE], "label": "board:rom-2"}, headers=live.headers(LEGEVAKT)
+    )
+    assert relabelled.json()["label"] == "board:rom-2"
+    for bad in ("", "x" * 65, 5, None, "rom 1", "rom\u00e6", ["a"]):
+        refused = live.client.post(
+            "/v1/news2/subscriptions",
+            json={"patients": [ANNE], "label": bad},
+            headers=live.headers(LEGEVAKT),
+        )
+        assert refused.status_code == 422, (bad, refused.text)
+        assert [e["pointer"] for e in refused.json()["errors"]] == ["/label"]
+    longest = subscribe(live, {"patients": [ANNE], "label": "x" * 64})
+    assert longest["label"] == "x" * 64
+
+
 def test_a_client_holds_at_most_its_limit_of_subscriptions(
     backend: Backend, tmp_path: Path
 ) -> None:
