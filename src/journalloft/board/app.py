@@ -7,21 +7,26 @@ and removes patients through it. Person ids go to this server in request bodies,
 and come back to the page masked.
 
 It serves on loopback by default and has no login of its own: it acts as its client for whoever
-can reach it, as a board on the clinic's wall does. Requests that change it must be JSON from
-its own page (the ``Origin`` is checked), so another site cannot drive it from a browser.
+can reach it, as a board on the clinic's wall does. Every request must name one of its own
+addresses as ``Host`` (Starlette's ``TrustedHostMiddleware``; by default the address it serves),
+so a page of another site whose name was rebound to the board's address (DNS rebinding) is
+refused; requests that change it must also be JSON from its own page (the ``Origin`` is
+checked), so another site cannot drive it from a browser.
 """
 
 from __future__ import annotations
 
 import contextlib
 import re
-from collections.abc import AsyncIterator
+from collections.abc import AsyncIterator, Sequence
 from importlib.resources import files
 from pathlib import Path
 from typing import Any
 
 from sse_starlette import EventSourceResponse
 from starlette.applications import Starlette
+from starlette.middleware import Middleware
+from starlette.middleware.trustedhost import TrustedHostMiddleware
 from starlette.requests import Request
 from starlette.responses import FileResponse, JSONResponse, Response
 from starlette.routing import Mount, Route
@@ -29,8 +34,18 @@ from starlette.staticfiles import StaticFiles
 
 from journalloft.board.api import ApiError, ApiSession
 from journalloft.board.state import Board
+from journalloft.platform.errors import PayloadTooLarge, Problem
+from journalloft.platform.http.body import parse_json
+from journalloft.platform.http.problems import problem_response
 
 STATIC = Path(str(files("journalloft.board") / "static"))
+
+DEFAULT_HOSTS = ("127.0.0.1", "localhost")
+"""The names a request may give as ``Host`` when none are configured: the loopback address the
+board serves by default."""
+
+MAX_BODY_BYTES = 4096
+"""A request body the page sends is a few dozen bytes; more is refused before it is parsed."""
 
 _DIGITS = re.compile(r"^[0-9]{11}$")
 
@@ -55,8 +70,27 @@ SECURITY_HEADERS = {
 }
 
 
-def create_board_app(api_url: str, client: dict[str, Any]) -> Starlette:
-    board = Board(ApiSession(api_url, client), client_id=client["client_id"])
+async def read_body(request: Request) -> Any:
+    """The request's JSON through the platform's one reader; a :class:`Problem` (413, 400) for a
+    body that is too large or not JSON."""
+    body = bytearray()
+    async for chunk in request.stream():
+        body += chunk
+        if len(body) > MAX_BODY_BYTES:
+            raise PayloadTooLarge(f"a board request's body is at most {MAX_BODY_BYTES} bytes")
+    return parse_json(bytes(body))
+
+
+def create_board_app(
+    api_url: str,
+    client: dict[str, Any],
+    *,
+    allowed_hosts: Sequence[str] = DEFAULT_HOSTS,
+    name: str = "board",
+) -> Starlette:
+    """The board's app. ``allowed_hosts``: the names (without port) a request may give as
+    ``Host``; ``name``: this board's name among the boards of its client (see :class:`Board`)."""
+    board = Board(ApiSession(api_url, client), client_id=client["client_id"], name=name)
 
     @contextlib.asynccontextmanager
     async def lifespan(app: Starlette) -> AsyncIterator[None]:
@@ -86,7 +120,10 @@ def create_board_app(api_url: str, client: dict[str, Any]) -> Starlette:
     async def add(request: Request) -> Response:
         if not same_origin(request):
             return JSONResponse({"error": "JSON from this board's page only"}, status_code=403)
-        body = await request.json()
+        try:
+            body = await read_body(request)
+        except Problem as problem:
+            return problem_response(problem)
         patient = body.get("patient") if isinstance(body, dict) else None
         if not isinstance(patient, str) or not valid_fodselsnummer(patient):
             return JSONResponse(
@@ -102,7 +139,10 @@ def create_board_app(api_url: str, client: dict[str, Any]) -> Starlette:
     async def remove(request: Request) -> Response:
         if not same_origin(request):
             return JSONResponse({"error": "JSON from this board's page only"}, status_code=403)
-        body = await request.json()
+        try:
+            body = await read_body(request)
+        except Problem as problem:
+            return problem_response(problem)
         key = body.get("key") if isinstance(body, dict) else None
         if not isinstance(key, str) or not await board.remove(key):
             return JSONResponse({"error": "no such patient on this board"}, status_code=404)
@@ -121,4 +161,5 @@ def create_board_app(api_url: str, client: dict[str, Any]) -> Starlette:
             Mount("/static", StaticFiles(directory=STATIC), name="static"),
         ],
         lifespan=lifespan,
+        middleware=[Middleware(TrustedHostMiddleware, allowed_hosts=list(allowed_hosts))],
     )

@@ -8,10 +8,12 @@ client sent it, and the runtime; they return plain results and raise the platfor
 from __future__ import annotations
 
 import asyncio
+import hashlib
 from collections.abc import Mapping, Sequence
 from datetime import datetime
 from typing import Any, NotRequired, TypedDict
 
+import orjson
 import psycopg
 from sqlalchemy import Connection, Select
 from starlette.concurrency import run_in_threadpool
@@ -415,12 +417,25 @@ async def look_up_in(
     return found
 
 
+RESTRICTED: Mapping[str, Any] = {"restricted": True}
+REMOVED: Mapping[str, Any] = {"removed": True}
+
+
+def entry_digest(fields: Mapping[str, Any]) -> bytes:
+    """What identifies a person's entry (its fields without ``patient`` and ``kommunenummer``):
+    equal digests, the same entry."""
+    own = {k: v for k, v in fields.items() if k not in ("patient", "kommunenummer")}
+    encoded = orjson.dumps(own, option=orjson.OPT_UTC_Z | orjson.OPT_SORT_KEYS)
+    return hashlib.blake2b(encoded, digest_size=16).digest()
+
+
 async def look_up_in_together(
     runtime: Runtime,
     tenant: Tenant,
     reads: Sequence[tuple[ReaderAccess, Sequence[str]]],
     *,
     options: Mapping[str, Any],
+    sent: Sequence[Mapping[str, bytes]] | None = None,
 ) -> list[dict[str, dict[str, Any]]]:
     """Several accesses' parts of lookups in one municipality (each already admitted), of one
     service with the same options, read together: one round trip for all their people, then
@@ -429,7 +444,10 @@ async def look_up_in_together(
     :func:`look_up_in` gives them; the query's "now" is the first access's.
 
     The live streams read this way (:mod:`.live_reads`): a change that wakes many streams costs
-    one read, not one per stream."""
+    one read, not one per stream. A stream gives, per read, what it last sent for each person
+    (``sent``: :func:`entry_digest` of the entry's fields); a person whose entry is still that
+    is left out of the answer and is not audited (nothing is sent: no data leaves), and a person
+    with nothing left to show is answered ``{"removed": true}``."""
     service, first = reads[0][0].service, reads[0][0].caller
     query_context = QueryContext(
         kommunenummer=tenant.kommunenummer,
@@ -459,11 +477,21 @@ async def look_up_in_together(
     for patient in truncated & results.keys():
         results[patient]["truncated"] = True
     answers: list[dict[str, dict[str, Any]]] = []
+
+    def visible(patient: str, closed: set[str]) -> Mapping[str, Any]:
+        """The entry an access that cannot see ``closed`` is answered for the person."""
+        if patient in closed:
+            return RESTRICTED
+        return results.get(patient, REMOVED)
+
     events: list[dict[str, Any]] = []
-    for access, patients in reads:
+    for i, (access, patients) in enumerate(reads):
         caller = access.caller
         opened = restricted if breaks_the_glass(tenant, caller.principal.attestation) else set()
         closed = restricted - opened
+        if sent is not None:
+            known = sent[i]
+            patients = [p for p in patients if known.get(p) != entry_digest(visible(p, closed))]
         data = {p: results[p] for p in patients if p in results and p not in closed}
         events += audit_rows(
             caller,
@@ -487,7 +515,14 @@ async def look_up_in_together(
                 patients=[(p, 0) for p in patients if p in closed],
                 outcome="restricted",
             )
-        answers.append({**{p: {"restricted": True} for p in patients if p in closed}, **data})
+        removed = {p: dict(REMOVED) for p in patients if p not in data and p not in closed}
+        answers.append(
+            {
+                **({} if sent is None else removed),
+                **{p: dict(RESTRICTED) for p in patients if p in closed},
+                **data,
+            }
+        )
     await record_reads(runtime.query_path, tenant.kommunenummer, first, events)
     LOOKUPS.labels(service.name, tenant.kommunenummer).inc(len(reads))
     PATIENTS_LOOKED_UP.labels(service.name, tenant.kommunenummer).inc(
