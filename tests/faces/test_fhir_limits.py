@@ -4,6 +4,7 @@ allowed leaves the event loop free; and what a client sends is never a 5xx (issu
 
 from __future__ import annotations
 
+import json
 import threading
 import time
 from datetime import UTC, datetime, timedelta
@@ -147,7 +148,7 @@ def test_a_search_has_at_most_its_parameters(platform: TestPlatform) -> None:
     assert f"at most {MAX_PARAMETERS} parameters" in outcome_text(over)
     as_json = {
         "resourceType": "Parameters",
-        "parameter": [{"name": n, "valueString": v} for n, v in unknown + [("x", "1")]],
+        "parameter": [{"name": n, "valueString": v} for n, v in [*unknown, ("x", "1")]],
     }
     over = post_search(platform, httpx_json(as_json), media="application/fhir+json")
     assert over.status_code == 400
@@ -155,8 +156,6 @@ def test_a_search_has_at_most_its_parameters(platform: TestPlatform) -> None:
 
 
 def httpx_json(value: Any) -> bytes:
-    import json
-
     return json.dumps(value).encode()
 
 
@@ -229,7 +228,8 @@ def test_healthz_answers_while_the_biggest_allowed_search_runs(platform: TestPla
         stop.set()
         searcher.join(timeout=120)
     assert not failed, failed
-    assert searching and all(status == 200 for _, _, status in searching)
+    assert searching
+    assert all(status == 200 for _, _, status in searching)
     overlapping = during(polls, searching)
     assert len(overlapping) >= 20, (len(polls), len(searching))
     slowest = max(end - began for began, end in overlapping)
