@@ -21,13 +21,14 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import logging
+import re
 import threading
 import time
 import uuid
 from collections import deque
 from collections.abc import Awaitable, Callable, Sequence
 from dataclasses import dataclass
-from typing import Any, Protocol
+from typing import Any, Final, Protocol
 
 import redis
 import redis.asyncio
@@ -65,12 +66,17 @@ def subscription_change(subscription_id: str) -> Change:
 EventId = tuple[int, int]
 
 
+_EVENT_ID: Final = re.compile(r"([0-9]{1,19})-([0-9]{1,19})")
+"""ASCII digits only: a header is read as Latin-1, where ``²`` (0xB2) is a digit to
+``str.isdigit`` that ``int`` refuses."""
+
+
 def parse_id(text: str) -> EventId | None:
     """``<ms>-<seq>`` as a comparable pair; None if it is not one (a client's garbage)."""
-    ms, sep, seq = text.strip().partition("-")
-    if not sep or not ms.isdigit() or not seq.isdigit() or len(text) > 40:
+    found = _EVENT_ID.fullmatch(text.strip())
+    if found is None:
         return None
-    return int(ms), int(seq)
+    return int(found[1]), int(found[2])
 
 
 def format_id(event_id: EventId) -> str:

@@ -147,6 +147,7 @@ def fhir_router(services: Mapping[str, SharingService]) -> APIRouter:
         identifier: IdentifierQuery,
     ) -> Response:
         binding, service = binding_of(resource_type)
+        _one_condition(request)
         document = await _json(request)
         prefer = request.headers.get("prefer", "").replace(" ", "").lower()
         status, outcome = await run_in_threadpool(
@@ -163,6 +164,7 @@ def fhir_router(services: Mapping[str, SharingService]) -> APIRouter:
 
     @router.delete(PREFIX + "/{kommunenummer}/{resource_type}")
     def conditional_delete(
+        request: Request,
         runtime: RuntimeDep,
         caller: CallerDep,
         tenant: TenantDep,
@@ -170,6 +172,7 @@ def fhir_router(services: Mapping[str, SharingService]) -> APIRouter:
         identifier: IdentifierQuery,
     ) -> Response:
         _binding, service = binding_of(resource_type)
+        _one_condition(request)
         withdraw_one(runtime, caller, tenant, service, identifier)
         return Response(status_code=204)
 
@@ -262,6 +265,25 @@ def _entry(base: str, resource: dict[str, Any], mode: str) -> dict[str, Any]:
         "resource": resource,
         "search": {"mode": mode},
     }
+
+
+def _one_condition(request: Request) -> None:
+    """A conditional update or delete names one record by one ``identifier``: a second one
+    (FHIR would AND them) or any other parameter is a condition this server cannot process,
+    refused (400) rather than ignored."""
+    errors = Errors()
+    names = [name for name, _value in request.query_params.multi_items()]
+    if names.count("identifier") > 1:
+        errors.add(
+            "/identifier",
+            "is given more than once: a conditional interaction names one record by one "
+            "identifier=system|value",
+        )
+    for name in dict.fromkeys(names):
+        if name != "identifier":
+            errors.add("/" + name, "is not a condition this server takes (only identifier)")
+    if errors.found:
+        raise BadRequest("the condition is not one this server can process", errors=errors.found)
 
 
 def _pointing_at_search(problem: Problem) -> Problem:
