@@ -109,7 +109,7 @@ def spliced(draw: st.DrawFn, content: bytes) -> bytes:
 # JSON values to put anywhere in a resource; written with json.dumps(ensure_ascii=True), so a
 # lone surrogate is an escape (\ud800) in valid-looking JSON text.
 
-LEAVES = (
+LEAVES: st.SearchStrategy[Any] = (
     TEXT
     | st.integers(-(2**70), 2**70)
     | st.floats(allow_nan=False, allow_infinity=False)
