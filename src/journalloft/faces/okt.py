@@ -49,6 +49,9 @@ PREFIX: Final = "/okt"
 SERVICE: Final = "kommunale-tjenester"
 ID_PREFIX: Final = "okt:"
 KOMMUNE_HEADER: Final = "kommunenummer"
+MAX_MESSAGES: Final = 1000
+"""The most services one OktEvent may list, as a native batch's records: checked before any is
+read, so that the work on the event loop does not grow with what was sent."""
 
 _FIELDS: Final = {
     "service_code": "/iplosCode/iplosCodeValue",
@@ -112,6 +115,11 @@ def _event_errors(event: Any) -> list[FieldError]:
     messages = event.get("oktMessages")
     if not isinstance(messages, list):
         errors.append(FieldError("/oktMessages", "is required: the person's services (a list)"))
+        return errors
+    if len(messages) > MAX_MESSAGES:
+        errors.append(
+            FieldError("/oktMessages", f"has {len(messages)} services; at most {MAX_MESSAGES}")
+        )
         return errors
     for i, message in enumerate(messages):
         if not isinstance(message, Mapping):
