@@ -97,8 +97,8 @@ class Search:
 
     def date_matches(self, start: datetime, end: datetime | None) -> bool:
         """Whether ``[start, end]`` (``end`` None: open) meets every date parameter."""
-        start = start.astimezone(UTC)
-        last = _LATEST if end is None else end.astimezone(UTC)
+        start = _utc(start, _EARLIEST)
+        last = _LATEST if end is None else _utc(end, _LATEST)
         for prefix, low, high in self.dates:
             ok = {
                 "eq": start < high and last >= low,
