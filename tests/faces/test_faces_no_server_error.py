@@ -113,7 +113,7 @@ LEAVES: st.SearchStrategy[Any] = (
     TEXT
     | st.integers(-(2**70), 2**70)
     | st.floats(allow_nan=False, allow_infinity=False)
-    | st.sampled_from([True, False, None, 5, 0, -1, 1e308, 2**64, []])
+    | st.sampled_from([5, True, [5], "x", -1, 1e308, 2**64, None, False, 0, []])
 )
 VALUES = st.recursive(
     LEAVES,
