@@ -54,6 +54,9 @@ KOMMUNE_HEADER: Final = "kommunenummer"
 STATUS_UNKNOWN: Final = -1
 """``oktStatus`` when no municipality that answered has an active service and at least one did
 not answer (named under ``refused``): not known, where ``0`` would say "none"."""
+MAX_MESSAGES: Final = 1000
+"""The most services one OktEvent may list, as a native batch's records: checked before any is
+read, so that the work on the event loop does not grow with what was sent."""
 
 _FIELDS: Final = {
     "service_code": "/iplosCode/iplosCodeValue",
@@ -117,6 +120,11 @@ def _event_errors(event: Any) -> list[FieldError]:
     messages = event.get("oktMessages")
     if not isinstance(messages, list):
         errors.append(FieldError("/oktMessages", "is required: the person's services (a list)"))
+        return errors
+    if len(messages) > MAX_MESSAGES:
+        errors.append(
+            FieldError("/oktMessages", f"has {len(messages)} services; at most {MAX_MESSAGES}")
+        )
         return errors
     for i, message in enumerate(messages):
         if not isinstance(message, Mapping):

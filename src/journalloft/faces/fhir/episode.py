@@ -28,6 +28,8 @@ from journalloft.faces.fhir.common import (
     Errors,
     day,
     instant,
+    object_at,
+    objects_at,
     person_of,
     person_reference,
     resource_id,
@@ -163,29 +165,29 @@ def _date_part(value: Any) -> str | None:
     return value[:10] if isinstance(value, str) and len(value) >= 10 else None
 
 
-def _weekly_extent(resource: Mapping[str, Any], errors: Errors) -> str | None:
-    for i, extension in enumerate(resource.get("extension") or []):
-        if not isinstance(extension, Mapping):
-            continue
+def _weekly_extent(extensions: list[tuple[str, Mapping[str, Any]]], errors: Errors) -> str | None:
+    for at, extension in extensions:
         url = extension.get("url")
         if url == WEEKLY_EXTENT_TEXT:
             return text_of(extension.get("valueString"))
         if url == WEEKLY_EXTENT_QUANTITY:
-            value = (extension.get("valueQuantity") or {}).get("value")
+            value = object_at(extension, "valueQuantity", at, errors).get("value")
             if isinstance(value, int | float) and not isinstance(value, bool):
                 return _plain(value)
-            errors.add(f"/extension/{i}/valueQuantity/value", "must be hours per week")
+            errors.add(f"{at}/valueQuantity/value", "must be hours per week")
         if url == WEEKLY_EXTENT_RATIO:
-            ratio = extension.get("valueRatio") or {}
-            numerator = (ratio.get("numerator") or {}).get("value")
-            denominator = (ratio.get("denominator") or {}).get("value", 1)
+            ratio = object_at(extension, "valueRatio", at, errors)
+            numerator = object_at(ratio, "numerator", f"{at}/valueRatio", errors).get("value")
+            denominator = object_at(ratio, "denominator", f"{at}/valueRatio", errors).get(
+                "value", 1
+            )
             if (
                 isinstance(numerator, int | float)
                 and isinstance(denominator, int | float)
                 and denominator > 0
             ):
                 return _plain(numerator / denominator)
-            errors.add(f"/extension/{i}/valueRatio", "must be hours (numerator) per week")
+            errors.add(f"{at}/valueRatio", "must be hours (numerator) per week")
     return None
 
 
@@ -193,26 +195,34 @@ def _plain(value: float) -> str:
     return str(int(value)) if float(value).is_integer() else str(value)
 
 
-def _description(resource: Mapping[str, Any]) -> str | None:
-    for extension in resource.get("extension") or []:
-        if isinstance(extension, Mapping) and extension.get("url") == DESCRIPTION:
+def _description(extensions: list[tuple[str, Mapping[str, Any]]]) -> str | None:
+    for _at, extension in extensions:
+        if extension.get("url") == DESCRIPTION:
             return text_of(extension.get("valueMarkdown"))
     return None
 
 
+def check_organization(organization: Mapping[str, Any], pointer: str, errors: Errors) -> None:
+    """Errors for an Organization taken as a unit whose telecoms are not FHIR's shape."""
+    objects_at(organization, "telecom", pointer, errors)
+    for at, contact in objects_at(organization, "contact", pointer, errors):
+        objects_at(contact, "telecom", at, errors)
+
+
 def _organization_unit(organization: Mapping[str, Any]) -> dict[str, Any] | None:
-    """An Organization as the unit: its name, and its phone (``telecom``, or a contact's)."""
+    """An Organization as the unit: its name, and its phone (``telecom``, or a contact's);
+    elements of another shape are left out (:func:`check_organization` refuses them)."""
     name = organization.get("name")
     if not isinstance(name, str):
         return None
-    telecoms = list(organization.get("telecom") or [])
-    for contact in organization.get("contact") or []:
-        if isinstance(contact, Mapping):
-            telecoms += contact.get("telecom") or []
+    ignored = Errors()
+    telecoms = [t for _at, t in objects_at(organization, "telecom", "", ignored)]
+    for at, contact in objects_at(organization, "contact", "", ignored):
+        telecoms += [t for _at, t in objects_at(contact, "telecom", at, ignored)]
     phones = [
         t.get("value")
         for t in telecoms
-        if isinstance(t, Mapping) and t.get("system") == "phone" and isinstance(t.get("value"), str)
+        if t.get("system") == "phone" and isinstance(t.get("value"), str)
     ]
     return {"name": name, "phone": phones[0] if phones else None}
 
@@ -231,10 +241,9 @@ def _unit(
         return None
     reference = managing.get("reference")
     if isinstance(reference, str) and reference.startswith("#"):
-        for contained in resource.get("contained") or []:
+        for _at, contained in objects_at(resource, "contained", "", Errors()):
             if (
-                isinstance(contained, Mapping)
-                and contained.get("resourceType") == "Organization"
+                contained.get("resourceType") == "Organization"
                 and contained.get("id") == reference[1:]
             ):
                 found = _organization_unit(contained)
@@ -261,6 +270,13 @@ def record_of(
     if not record_id:
         errors.add("/identifier", "is required: the journal system's own id of this service")
     patient = person_of(resource.get("patient"), "/patient", errors)
+    for at, concept in objects_at(resource, "type", "", errors):
+        objects_at(concept, "coding", at, errors)
+    for at, contained in objects_at(resource, "contained", "", errors):
+        if contained.get("resourceType") == "Organization":
+            check_organization(contained, at, errors)
+    object_at(resource, "managingOrganization", "", errors)
+    extensions = objects_at(resource, "extension", "", errors)
     codes = _codings(resource, SERVICE_CODE_SYSTEM)
     if len(codes) != 1:
         errors.add("/type", f"must hold exactly one coding of {SERVICE_CODE_SYSTEM} (IPLOS/9151)")
@@ -281,13 +297,13 @@ def record_of(
             "must be planned, waitlist, active, onhold or finished "
             "(a service sent in error is withdrawn with DELETE)",
         )
-    updated = (resource.get("meta") or {}).get("lastUpdated")
+    updated = object_at(resource, "meta", "", errors).get("lastUpdated")
     if updated is None and start is not None:
         try:
             updated = datetime.combine(date.fromisoformat(start), time(), OSLO).isoformat()
         except ValueError:
             updated = None
-    weekly = _weekly_extent(resource, errors)
+    weekly = _weekly_extent(extensions, errors)
     record: dict[str, Any] = {
         "id": record_id,
         "patient": patient,
@@ -297,7 +313,7 @@ def record_of(
         "end": end,
         "temporary_cessation": status in ("onhold", "on-hold"),
         "weekly_extent": weekly,
-        "description": _description(resource),
+        "description": _description(extensions),
         "unit": _unit(resource, unit),
         "stay_type": stay_type,
     }

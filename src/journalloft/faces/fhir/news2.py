@@ -38,7 +38,10 @@ from typing import Any, Final
 from journalloft.faces.fhir.common import (
     RECORD_ID_SYSTEM,
     Errors,
+    codes_at,
     instant,
+    object_at,
+    objects_at,
     person_of,
     person_reference,
     resource_id,
@@ -79,6 +82,11 @@ LOINC_FIELDS: Final = {loinc: field for field, (loinc, *_rest) in VITALS.items()
 BP_PANEL: Final = "85354-9"
 _DAY: Final = re.compile(r"^[0-9]{4}-[0-9]{2}-[0-9]{2}$")
 SCORED_BY: Final = "https://journalloft.no/fhir/StructureDefinition/news2-scored-by"
+
+Member = tuple[str, Mapping[str, Any] | None, str]
+"""A ``hasMember`` reference's pointer (in the NEWS2 Observation), the vital-sign Observation
+it names (None: not found) and that Observation's own place (a JSON Pointer from the body's
+root: ``/contained/2``, ``/entry/3/resource``)."""
 
 FIELD_PATHS: Final = {
     "id": "/identifier/0/value",
@@ -209,13 +217,10 @@ def observations(
 
 
 def _codes(concept: Any) -> set[tuple[str, str]]:
+    """A CodeableConcept's codes, whatever its shape (:func:`codes_at` refuses another)."""
     if not isinstance(concept, Mapping):
         return set()
-    return {
-        (str(c.get("system")), str(c.get("code")))
-        for c in concept.get("coding") or []
-        if isinstance(c, Mapping)
-    }
+    return codes_at({"code": concept}, "code", "", Errors())
 
 
 def is_news2(resource: Mapping[str, Any]) -> bool:
@@ -229,25 +234,46 @@ def _number(quantity: Any) -> float | None:
     return None
 
 
-def _vital(member: Mapping[str, Any], pointer: str, errors: Errors) -> dict[str, Any]:
-    """The native fields one vital-sign Observation gives."""
-    codes = {code for system, code in _codes(member.get("code")) if system == LOINC}
+def members_of(
+    resource: Mapping[str, Any],
+    errors: Errors,
+    elsewhere: Mapping[str, tuple[str, Mapping[str, Any]]] | None = None,
+) -> list[Member]:
+    """The vital signs a NEWS2 Observation's ``hasMember`` names: resources ``contained`` in it
+    (``#id``) or ``elsewhere`` (a Bundle's entries by ``fullUrl`` or ``Observation/<id>``, each
+    with its place)."""
+    contained = {
+        "#" + c["id"]: (errors.prefix + at, c)
+        for at, c in objects_at(resource, "contained", "", errors)
+        if isinstance(c.get("id"), str)
+    }
+    found: list[Member] = []
+    for at, reference in objects_at(resource, "hasMember", "", errors):
+        ref = str(reference.get("reference"))
+        named = (elsewhere or {}).get(ref) or contained.get(ref)
+        found.append((at, None, "") if named is None else (at, named[1], named[0]))
+    return found
+
+
+def _vital(member: Mapping[str, Any], errors: Errors) -> dict[str, Any]:
+    """The native fields one vital-sign Observation gives (``errors`` at its own place)."""
+    codes = {code for system, code in codes_at(member, "code", "", errors) if system == LOINC}
     if BP_PANEL in codes:
-        for component in member.get("component") or []:
-            if ("http://loinc.org", "8480-6") in _codes(component.get("code")):
-                value = _number(component.get("valueQuantity"))
+        for at, component in objects_at(member, "component", "", errors):
+            if (LOINC, "8480-6") in codes_at(component, "code", at, errors):
+                value = _number(object_at(component, "valueQuantity", at, errors))
                 if value is not None:
                     return {"systolic_bp": round(value)}
-        errors.add(pointer + "/component", "the blood pressure panel has no systolic (8480-6)")
+        errors.add("/component", "the blood pressure panel has no systolic (8480-6)")
         return {}
     fields = [LOINC_FIELDS[c] for c in codes if c in LOINC_FIELDS]
     if len(fields) != 1:
         known = ", ".join([*sorted(LOINC_FIELDS), BP_PANEL])
-        errors.add(pointer + "/code", f"must be one LOINC vital sign of NEWS2 ({known})")
+        errors.add("/code", f"must be one LOINC vital sign of NEWS2 ({known})")
         return {}
-    value = _number(member.get("valueQuantity"))
+    value = _number(object_at(member, "valueQuantity", "", errors))
     if value is None:
-        errors.add(pointer + "/valueQuantity/value", "must be the measured value")
+        errors.add("/valueQuantity/value", "must be the measured value")
         return {}
     field = fields[0]
     return {field: value if field == "temperature" else round(value)}
@@ -257,11 +283,12 @@ def record_of(
     resource: Mapping[str, Any],
     errors: Errors,
     *,
-    members: Sequence[tuple[str, Mapping[str, Any] | None]],
+    members: Sequence[Member],
     record_id: str | None = None,
 ) -> dict[str, Any]:
-    """The native record of a NEWS2 Observation and its vital signs (``members``: each
-    ``hasMember`` reference's pointer and the Observation it names, ``None`` if not found)."""
+    """The native record of a NEWS2 Observation and its vital signs (``members``, as
+    :func:`members_of` finds them). A vital sign names no other subject than the NEWS2
+    Observation's (without one it is the NEWS2 Observation's)."""
     identifiers = resource.get("identifier")
     if record_id is None and isinstance(identifiers, list) and identifiers:
         first = identifiers[0]
@@ -271,6 +298,7 @@ def record_of(
     if not record_id:
         errors.add("/identifier", "is required: the journal system's own id of the measurement")
     patient = person_of(resource.get("subject"), "/subject", errors)
+    codes_at(resource, "code", "", errors)
     effective = resource.get("effectiveDateTime")
     if isinstance(effective, str) and _DAY.fullmatch(effective):
         # a day only (as the VKP profile's example): midnight in Norway
@@ -281,23 +309,35 @@ def record_of(
         )
     record: dict[str, Any] = {"id": record_id, "patient": patient, "effective": effective}
     record["updated"] = (
-        (resource.get("meta") or {}).get("lastUpdated") or resource.get("issued") or effective
+        object_at(resource, "meta", "", errors).get("lastUpdated")
+        or resource.get("issued")
+        or effective
     )
     vitals: dict[str, Any] = {}
-    for pointer, member in members:
+    for pointer, member, place in members:
         if member is None:
             errors.add(pointer, "names no vital-sign Observation of this request")
             continue
-        for field, value in _vital(member, pointer, errors).items():
+        located = Errors(place)
+        if "subject" in member:
+            whose = person_of(member["subject"], "/subject", located)
+            if whose is not None and patient is not None and whose != patient:
+                errors.add(
+                    pointer,
+                    "the vital sign's subject is another person than the NEWS2 "
+                    "Observation's: a measurement is one person's",
+                )
+        found = _vital(member, located)
+        errors.found += located.found
+        for field, value in found.items():
             if field in vitals:
                 errors.add(pointer, f"a second {field} for one measurement")
             vitals[field] = value
     record |= vitals
     sent_scales: set[int] = set()
     sub_scores: dict[str, int | None] = {}
-    for i, component in enumerate(resource.get("component") or []):
-        codes = _codes(component.get("code") if isinstance(component, Mapping) else None)
-        at = f"/component/{i}"
+    for at, component in objects_at(resource, "component", "", errors):
+        codes = codes_at(component, "code", at, errors)
         if (INPUT_SYSTEM, "spo2-scale") in codes:
             scale = component.get("valueInteger")
             if scale not in (1, 2):
@@ -317,7 +357,7 @@ def record_of(
                 if name.startswith("spo2_scale_"):
                     sent_scales.add(int(name[-1]))
                     name = "spo2"
-                value = _number(component.get("valueQuantity"))
+                value = _number(object_at(component, "valueQuantity", at, errors))
                 if value is None and component.get("dataAbsentReason") is None:
                     errors.add(at + "/valueQuantity/value", "must be the sub-score")
                 elif value is not None:
@@ -343,20 +383,19 @@ def record_of(
             "must reference the vital signs measured (the platform scores them), or the "
             "components must carry the source's sub-scores (SNOMED CT)",
         )
-    total = _number(resource.get("valueQuantity"))
+    total = _number(object_at(resource, "valueQuantity", "", errors))
     if total is not None:
         record["total_score"] = round(total)
-    performers = resource.get("performer")
-    if isinstance(performers, list) and performers and isinstance(performers[0], Mapping):
-        performer = performers[0]
-        identifier = performer.get("identifier") or {}
+    performers = objects_at(resource, "performer", "", errors)
+    for at, performer in performers[:1]:
+        identifier = object_at(performer, "identifier", at, errors)
         hpr = identifier.get("value") if identifier.get("system") == HPR_SYSTEM else None
         display = text_of(performer.get("display"))
         if hpr or display:
             record["recorded_by"] = {"name": display, "hpr": hpr}
-    notes = resource.get("note")
-    if isinstance(notes, list) and notes and isinstance(notes[0], Mapping):
-        record["location"] = text_of(notes[0].get("text"))
+    notes = objects_at(resource, "note", "", errors)
+    if notes:
+        record["location"] = text_of(notes[0][1].get("text"))
     return {k: v for k, v in record.items() if v is not None}
 
 

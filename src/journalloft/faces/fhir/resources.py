@@ -13,7 +13,7 @@ from journalloft.faces.fhir.common import Errors
 from journalloft.faces.fhir.search import Search
 from journalloft.platform.instants import OSLO
 
-Members = Sequence[tuple[str, Mapping[str, Any] | None]]
+Members = Sequence[news2.Member]
 
 
 @dataclass(frozen=True)

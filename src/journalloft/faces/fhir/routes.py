@@ -22,7 +22,7 @@ from journalloft.faces.fhir.common import (
     outcome_response,
 )
 from journalloft.faces.fhir.resources import BINDINGS, Binding
-from journalloft.faces.fhir.search import parse_search, read_parameters
+from journalloft.faces.fhir.search import Search, parse_search, read_parameters
 from journalloft.faces.fhir.transaction import store_bundle, store_one, withdraw_one
 from journalloft.platform.errors import BadRequest, FieldError, NotFound, Problem
 from journalloft.platform.http.dependencies import CallerDep, RuntimeDep, TenantDep
@@ -100,59 +100,14 @@ def fhir_router(services: Mapping[str, SharingService]) -> APIRouter:
             answer = await sharing.look_up(runtime, access, body)
         except Problem as problem:
             raise _pointing_at_search(problem) from None
-        base = base_url(request, runtime)
-        matches: list[tuple[dict[str, Any], list[dict[str, Any]]]] = []
-        outcomes: list[dict[str, Any]] = []
-        for result in answer["results"]:
-            if result.get("restricted"):
-                outcomes.append(
-                    information(
-                        f"{result['kommunenummer']} holds data on the person "
-                        f"{result['patient']} that the person has restricted (sperring): "
-                        "nothing of it is shown",
-                        code="suppressed",
-                    )
-                )
-                continue
-            for main, included in binding.resources(
-                result, patient=result["patient"], kommunenummer=result["kommunenummer"]
-            ):
-                if binding.matches(main, found):
-                    matches.append((main, included))
-                for member in included:
-                    if found.codes and binding.matches(member, found):
-                        matches.append((member, []))
-        for refusal in answer.get("refused", []):
-            outcomes.append(
-                {
-                    "resourceType": "OperationOutcome",
-                    "issue": [
-                        {
-                            "severity": "warning",
-                            "code": "forbidden",
-                            "diagnostics": f"{refusal['kommunenummer']} was not asked: "
-                            f"{refusal['reason']}",
-                        }
-                    ],
-                }
-            )
-        if found.descending is not None:
-            matches.sort(key=lambda m: binding.date_of(m[0]), reverse=found.descending)
-        bundle: dict[str, Any] = {
-            "resourceType": "Bundle",
-            "type": "searchset",
-            "total": len(matches),
-            "link": [{"relation": "self", "url": f"{base}{request.url.path[len(PREFIX) :]}"}],
-        }
-        entries: list[dict[str, Any]] = []
-        if not found.summary_count:
-            shown = matches if found.count is None else matches[: found.count]
-            for main, included in shown:
-                entries.append(_entry(base, main, "match"))
-                entries += [_entry(base, r, "include") for r in included]
-        entries += [{"resource": o, "search": {"mode": "outcome"}} for o in outcomes]
-        if entries:
-            bundle["entry"] = entries
+        bundle = await run_in_threadpool(
+            searchset,
+            binding,
+            found,
+            answer,
+            base=base_url(request, runtime),
+            path=request.url.path[len(PREFIX) :],
+        )
         return FhirResponse(bundle)
 
     @router.post(PREFIX + "/{resource_type}/_search")
@@ -192,6 +147,7 @@ def fhir_router(services: Mapping[str, SharingService]) -> APIRouter:
         identifier: IdentifierQuery,
     ) -> Response:
         binding, service = binding_of(resource_type)
+        _one_condition(request)
         document = await _json(request)
         prefer = request.headers.get("prefer", "").replace(" ", "").lower()
         status, outcome = await run_in_threadpool(
@@ -208,6 +164,7 @@ def fhir_router(services: Mapping[str, SharingService]) -> APIRouter:
 
     @router.delete(PREFIX + "/{kommunenummer}/{resource_type}")
     def conditional_delete(
+        request: Request,
         runtime: RuntimeDep,
         caller: CallerDep,
         tenant: TenantDep,
@@ -215,6 +172,7 @@ def fhir_router(services: Mapping[str, SharingService]) -> APIRouter:
         identifier: IdentifierQuery,
     ) -> Response:
         _binding, service = binding_of(resource_type)
+        _one_condition(request)
         withdraw_one(runtime, caller, tenant, service, identifier)
         return Response(status_code=204)
 
@@ -240,12 +198,92 @@ def fhir_router(services: Mapping[str, SharingService]) -> APIRouter:
     return router
 
 
+def searchset(
+    binding: Binding, found: Search, answer: Mapping[str, Any], *, base: str, path: str
+) -> dict[str, Any]:
+    """A lookup's answer as the search's Bundle: the resources that match, in order. Run off
+    the event loop (its work grows with what the people have, up to 200 of them); each match
+    costs O(the resource's codes + the search's dates), whatever the search's size."""
+    matches: list[tuple[dict[str, Any], list[dict[str, Any]]]] = []
+    outcomes: list[dict[str, Any]] = []
+    for result in answer["results"]:
+        if result.get("restricted"):
+            outcomes.append(
+                information(
+                    f"{result['kommunenummer']} holds data on the person "
+                    f"{result['patient']} that the person has restricted (sperring): "
+                    "nothing of it is shown",
+                    code="suppressed",
+                )
+            )
+            continue
+        for main, included in binding.resources(
+            result, patient=result["patient"], kommunenummer=result["kommunenummer"]
+        ):
+            if binding.matches(main, found):
+                matches.append((main, included))
+            for member in included:
+                if found.codes and binding.matches(member, found):
+                    matches.append((member, []))
+    for refusal in answer.get("refused", []):
+        outcomes.append(
+            {
+                "resourceType": "OperationOutcome",
+                "issue": [
+                    {
+                        "severity": "warning",
+                        "code": "forbidden",
+                        "diagnostics": f"{refusal['kommunenummer']} was not asked: "
+                        f"{refusal['reason']}",
+                    }
+                ],
+            }
+        )
+    if found.descending is not None:
+        matches.sort(key=lambda m: binding.date_of(m[0]), reverse=found.descending)
+    bundle: dict[str, Any] = {
+        "resourceType": "Bundle",
+        "type": "searchset",
+        "total": len(matches),
+        "link": [{"relation": "self", "url": f"{base}{path}"}],
+    }
+    entries: list[dict[str, Any]] = []
+    if not found.summary_count:
+        shown = matches if found.count is None else matches[: found.count]
+        for main, included in shown:
+            entries.append(_entry(base, main, "match"))
+            entries += [_entry(base, r, "include") for r in included]
+    entries += [{"resource": o, "search": {"mode": "outcome"}} for o in outcomes]
+    if entries:
+        bundle["entry"] = entries
+    return bundle
+
+
 def _entry(base: str, resource: dict[str, Any], mode: str) -> dict[str, Any]:
     return {
         "fullUrl": f"{base}/{resource['resourceType']}/{resource['id']}",
         "resource": resource,
         "search": {"mode": mode},
     }
+
+
+def _one_condition(request: Request) -> None:
+    """A conditional update or delete names one record by one ``identifier``: a second one
+    (FHIR would AND them) or any other parameter is a condition this server cannot process,
+    refused (400) rather than ignored."""
+    errors = Errors()
+    names = [name for name, _value in request.query_params.multi_items()]
+    if names.count("identifier") > 1:
+        errors.add(
+            "/identifier",
+            "is given more than once: a conditional interaction names one record by one "
+            "identifier=system|value",
+        )
+    for name in dict.fromkeys(names):
+        if name != "identifier":
+            errors.add("/" + name, "is not a condition this server takes (only identifier)")
+    if errors.found:
+        raise BadRequest("the condition is not one this server can process", errors=errors.found)
 
 
 def _pointing_at_search(problem: Problem) -> Problem:

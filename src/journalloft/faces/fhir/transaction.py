@@ -6,7 +6,7 @@ from __future__ import annotations
 from collections.abc import Mapping
 from typing import Any, Final
 
-from journalloft.faces.fhir import news2
+from journalloft.faces.fhir import episode, news2
 from journalloft.faces.fhir.common import Errors, information, resource_id
 from journalloft.faces.fhir.resources import Binding
 from journalloft.platform.caller import Caller
@@ -128,30 +128,22 @@ def _records(entries: list[_Entry], binding: Binding, errors: Errors) -> list[di
     records: list[dict[str, Any]] = []
     mains = entries
     if binding.service == "news2":
-        by_reference: dict[str, _Entry] = {}
+        elsewhere: dict[str, tuple[str, Mapping[str, Any]]] = {}
         for entry in entries:
+            place = (f"/entry/{entry.index}/resource", entry.resource)
             if isinstance(entry.fullurl, str):
-                by_reference[entry.fullurl] = entry
+                elsewhere[entry.fullurl] = place
             if isinstance(entry.resource.get("id"), str):
-                by_reference[f"Observation/{entry.resource['id']}"] = entry
+                elsewhere[f"Observation/{entry.resource['id']}"] = place
+        by_resource = {id(e.resource): e for e in entries}
         mains = [e for e in entries if news2.is_news2(e.resource)]
         for main in mains:
-            contained = {
-                "#" + c["id"]: c
-                for c in main.resource.get("contained") or []
-                if isinstance(c, Mapping) and isinstance(c.get("id"), str)
-            }
-            members: list[tuple[str, Mapping[str, Any] | None]] = []
-            for j, reference in enumerate(main.resource.get("hasMember") or []):
-                ref = reference.get("reference") if isinstance(reference, Mapping) else None
-                pointer = f"/entry/{main.index}/resource/hasMember/{j}"
-                member = by_reference.get(str(ref))
-                if member is not None:
-                    member.parent = main
-                    members.append((pointer, member.resource))
-                else:
-                    members.append((pointer, contained.get(str(ref))))
             sub = Errors(f"/entry/{main.index}/resource")
+            members = news2.members_of(main.resource, sub, elsewhere)
+            for _at, member, _place in members:
+                named = by_resource.get(id(member))
+                if named is not None and named is not main:
+                    named.parent = main
             main.record_index = len(records)
             records.append(
                 binding.record(main.resource, sub, members=members, record_id=main.record_id)
@@ -192,6 +184,8 @@ def _records(entries: list[_Entry], binding: Binding, errors: Errors) -> list[di
             )
             errors.found += sub.found
         for entry in entries:
+            if entry.resource.get("resourceType") == UNIT:
+                episode.check_organization(entry.resource, f"/entry/{entry.index}/resource", errors)
             if entry.resource.get("resourceType") == UNIT and entry.parent is None:
                 errors.add(
                     f"/entry/{entry.index}/resource",
@@ -290,18 +284,7 @@ def store_one(
         errors.add("/resourceType", f"must be {binding.resource_type}")
         errors.raise_if_any("the body is not the resource the URL names")
     access = source_access(runtime, caller, tenant, service)
-    members: list[tuple[str, Mapping[str, Any] | None]] = []
-    if binding.service == "news2":
-        contained = {
-            "#" + c["id"]: c
-            for c in document.get("contained") or []
-            if isinstance(c, Mapping) and isinstance(c.get("id"), str)
-        }
-        members = [
-            (f"/hasMember/{j}", contained.get(str(r.get("reference"))))
-            for j, r in enumerate(document.get("hasMember") or [])
-            if isinstance(r, Mapping)
-        ]
+    members = news2.members_of(document, errors) if binding.service == "news2" else []
     record = binding.record(document, errors, members=members, record_id=value)
     errors.raise_if_any("the resource was not stored: it is not valid")
     try:
