@@ -131,6 +131,11 @@ class Settings(BaseSettings):
     replay_window_seconds: int = Field(default=900, ge=10, le=86_400)
     """How long the change feed keeps changes: a board away for less gets every event it missed
     when it reconnects with ``Last-Event-ID``; away longer, a ``reset`` and a fresh snapshot."""
+    change_outbox_sweep_seconds: float = Field(default=60.0, gt=0, le=3600)
+    """With Redis: how often each process looks in every municipality's change outbox for
+    changes another process committed and did not hand to the change feed (it was killed
+    mid-way); also done at each process's start. A change the feed refused in this process is
+    retried every second."""
     subscription_lifetime_seconds: int = Field(default=12 * 3600, ge=60, le=7 * 86_400)
     """A subscription expires this long after it was made or last replaced (``PUT``)."""
     heartbeat_seconds: float = Field(default=15.0, gt=0, le=300)
