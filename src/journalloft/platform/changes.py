@@ -38,8 +38,8 @@ log = logging.getLogger("journalloft.changes")
 
 STREAM_KEY = "journalloft:changes"
 EPOCH_KEY = "journalloft:changes:epoch"
-"""When the stream began (milliseconds): written with its first entry, or by the first reader
-that finds it missing. A Redis restarted empty has none, or a newer one: every id before it may
+"""When the stream began (milliseconds, one before its first possible entry's): written with
+its first entry, or by the first reader that finds it missing. A Redis restarted empty has none, or a newer one: every id before it may
 belong to a feed that is gone."""
 
 DATA = "data"
@@ -235,7 +235,7 @@ def _entries(raw: Any) -> list[tuple[EventId, Change]]:
 # kommunenummer, service, person for each change.
 _APPEND = """
 local now = redis.call('TIME')
-redis.call('SET', KEYS[2], string.format('%d', now[1] * 1000 + math.floor(now[2] / 1000)), 'NX')
+redis.call('SET', KEYS[2], string.format('%d', now[1] * 1000 + math.floor(now[2] / 1000) - 1), 'NX')
 for i = 2, #ARGV, 4 do
   redis.call('XADD', KEYS[1], 'MINID', '~', ARGV[1], '*',
              't', ARGV[i], 'k', ARGV[i + 1], 's', ARGV[i + 2], 'p', ARGV[i + 3])
@@ -247,7 +247,7 @@ return (#ARGV - 1) / 4
 # The epoch (see EPOCH_KEY), set to the server's time if there is none.
 _EPOCH = """
 local now = redis.call('TIME')
-redis.call('SET', KEYS[1], string.format('%d', now[1] * 1000 + math.floor(now[2] / 1000)), 'NX')
+redis.call('SET', KEYS[1], string.format('%d', now[1] * 1000 + math.floor(now[2] / 1000) - 1), 'NX')
 return redis.call('GET', KEYS[1])
 """
 
@@ -306,14 +306,14 @@ class RedisChangeFeed:
         epoch = await self._client().get(EPOCH_KEY)
         if epoch is None or position < (int(epoch), 0):
             raise TooOld("the change feed was restarted since this id")
-        _check_window(position, self.window_seconds, await self.latest())
+        _check_window(position, self.window_seconds, max(await self.latest(), (int(epoch), 0)))
         raw = await self._client().xrange(STREAM_KEY, min=f"({format_id(position)}", max="+")
         return _entries(raw)
 
     async def start(self, listener: Listener, *, lost: Lost | None = None) -> EventId:
         self._stopping = False
         epoch = await self._epoch()
-        position = await self.latest()
+        position = max(await self.latest(), (int(epoch), 0))  # an empty feed: its beginning
         self._task = asyncio.create_task(self._run(listener, lost, position, epoch))
         return position
 
