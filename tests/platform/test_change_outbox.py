@@ -120,7 +120,7 @@ def test_a_change_redis_refused_reaches_the_open_stream_once_redis_takes_writes_
             assert update.id > first.id
             assert update.json()["patient"] == ANNE
             assert "139" in update.data
-        wait_for("the outbox emptied", lambda: outbox_rows(platform) == 0, timeout=15)
+        wait_for("the outbox emptied", lambda p=platform: outbox_rows(p) == 0, timeout=15)
 
 
 def test_redis_restarted_empty_makes_open_streams_and_reconnects_start_again(
@@ -175,7 +175,7 @@ def test_a_change_its_process_died_before_publishing_is_relayed_by_another_proce
             update = next_update(events)
             assert update.json()["patient"] == ANNE
             assert "139" in update.data
-        wait_for("the outbox emptied", lambda: outbox_rows(served) == 0, timeout=15)
+        wait_for("the outbox emptied", lambda p=served: outbox_rows(p) == 0, timeout=15)
 
 
 def test_the_embedded_default_publishes_in_process_without_an_outbox(tmp_path: Path) -> None:

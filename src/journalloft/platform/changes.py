@@ -39,8 +39,8 @@ log = logging.getLogger("journalloft.changes")
 STREAM_KEY = "journalloft:changes"
 EPOCH_KEY = "journalloft:changes:epoch"
 """When the stream began (milliseconds, one before its first possible entry's): written with
-its first entry, or by the first reader that finds it missing. A Redis restarted empty has none, or a newer one: every id before it may
-belong to a feed that is gone."""
+its first entry, or by the first reader that finds it missing. A Redis restarted empty has
+none, or a newer one: every id before it may belong to a feed that is gone."""
 
 DATA = "data"
 SUBSCRIPTION = "subscription"
