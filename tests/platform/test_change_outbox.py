@@ -5,7 +5,7 @@ own (never the shared one), on both stores."""
 
 from __future__ import annotations
 
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from dataclasses import replace
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
@@ -87,6 +87,10 @@ def outbox_rows(platform: TestPlatform) -> int:
         return int(connection.execute(select(func.count()).select_from(OUTBOX)).scalar_one())
 
 
+def emptied(platform: TestPlatform) -> Callable[[], bool]:
+    return lambda: outbox_rows(platform) == 0
+
+
 def next_update(events: EventReader) -> Any:
     event = events.next()
     assert event is not None, "the stream ended"
@@ -120,7 +124,7 @@ def test_a_change_redis_refused_reaches_the_open_stream_once_redis_takes_writes_
             assert update.id > first.id
             assert update.json()["patient"] == ANNE
             assert "139" in update.data
-        wait_for("the outbox emptied", lambda p=platform: outbox_rows(p) == 0, timeout=15)
+        wait_for("the outbox emptied", emptied(platform), timeout=15)
 
 
 def test_redis_restarted_empty_makes_open_streams_and_reconnects_start_again(
@@ -175,7 +179,7 @@ def test_a_change_its_process_died_before_publishing_is_relayed_by_another_proce
             update = next_update(events)
             assert update.json()["patient"] == ANNE
             assert "139" in update.data
-        wait_for("the outbox emptied", lambda p=served: outbox_rows(p) == 0, timeout=15)
+        wait_for("the outbox emptied", emptied(served), timeout=15)
 
 
 def test_the_embedded_default_publishes_in_process_without_an_outbox(tmp_path: Path) -> None:
