@@ -32,7 +32,7 @@ from typing import Any, Protocol
 import redis
 import redis.asyncio
 
-from journalloft.platform.storage.redis_clients import blocking_client, loop_client
+from journalloft.platform.storage.redis_clients import PoolLimits, blocking_client, loop_client
 
 log = logging.getLogger("journalloft.changes")
 
@@ -263,10 +263,11 @@ class RedisChangeFeed:
     changes a second each read then takes what arrived meanwhile, not one change (a read costs
     the process about as much for one change as for fifty)."""
 
-    def __init__(self, url: str, window_seconds: int) -> None:
+    def __init__(self, url: str, window_seconds: int, *, limits: PoolLimits | None = None) -> None:
         self.window_seconds = window_seconds
         self._url = url
-        self._redis = blocking_client(url, socket_timeout=5)
+        self._limits = limits
+        self._redis = blocking_client(url, socket_timeout=5, limits=limits)
         self._append = self._redis.register_script(_APPEND)
         self._epoch_script = self._redis.register_script(_EPOCH)
         self._async: redis.asyncio.Redis | None = None
@@ -278,7 +279,10 @@ class RedisChangeFeed:
     def _client(self) -> redis.asyncio.Redis:
         if self._async is None:
             self._async = loop_client(
-                self._url, socket_timeout=self.BLOCK_MS / 1000 + 5, client_name=self._name
+                self._url,
+                socket_timeout=self.BLOCK_MS / 1000 + 5,
+                client_name=self._name,
+                limits=self._limits,
             )
         return self._async
 
@@ -387,7 +391,9 @@ class RedisChangeFeed:
         self._redis.close()
 
 
-def connect_change_feed(redis_url: str | None, window_seconds: int) -> ChangeFeed:
+def connect_change_feed(
+    redis_url: str | None, window_seconds: int, *, limits: PoolLimits | None = None
+) -> ChangeFeed:
     if redis_url:
-        return RedisChangeFeed(redis_url, window_seconds)
+        return RedisChangeFeed(redis_url, window_seconds, limits=limits)
     return MemoryChangeFeed(window_seconds)

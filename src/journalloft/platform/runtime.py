@@ -20,6 +20,7 @@ from journalloft.platform.stopping import bounded
 from journalloft.platform.storage.engines import Stores
 from journalloft.platform.storage.kv import KeyValue, connect_key_value
 from journalloft.platform.storage.query_path import QueryPath, connect_query_path
+from journalloft.platform.storage.redis_clients import PoolLimits
 from journalloft.platform.subscriptions import SubscriptionStore, connect_subscriptions
 
 log = logging.getLogger("journalloft.runtime")
@@ -120,7 +121,8 @@ def build_runtime(
         services=services.settings_schemas(),
         ttl_seconds=settings.tenant_cache_seconds,
     )
-    kv = connect_key_value(settings.redis_url)
+    limits = PoolLimits(settings.redis_pool_size, settings.redis_pool_wait_seconds)
+    kv = connect_key_value(settings.redis_url, limits=limits)
     issuer = None
     trusted = [
         IssuerKeys(issuer=t.issuer, audience=t.audience, jwks_uri=t.jwks_uri, jwks_file=t.jwks_file)
@@ -135,7 +137,7 @@ def build_runtime(
             key=load_signing_key(settings),
         )
         trusted.append(issuer.issuer_keys())
-    changes = connect_change_feed(settings.redis_url, settings.replay_window_seconds)
+    changes = connect_change_feed(settings.redis_url, settings.replay_window_seconds, limits=limits)
     outbox = None
     if settings.redis_url:
         outbox = OutboxRelay(
@@ -156,5 +158,5 @@ def build_runtime(
         query_path=connect_query_path(stores),
         changes=changes,
         outbox=outbox,
-        subscriptions=connect_subscriptions(settings.redis_url),
+        subscriptions=connect_subscriptions(settings.redis_url, limits=limits),
     )

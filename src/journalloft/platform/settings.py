@@ -87,6 +87,13 @@ class Settings(BaseSettings):
     """How long a lookup waits for a connection to a tenant's database server before that
     municipality is reported unavailable (``refused``, or 503 when named)."""
     redis_url: str | None = None
+    redis_pool_size: int = Field(default=16, ge=2, le=1000)
+    """The most connections each of a process's Redis clients holds (five clients: the key-value
+    store's and the change feed's, each one for threads and one for the event loop, and the
+    subscriptions'). Open streams hold none while they wait (one reader per process feeds them);
+    a command that finds all in use waits ``redis_pool_wait_seconds`` for one, then the request
+    gets 503 with ``Retry-After`` (``journalloft_overloaded``, not a Redis error)."""
+    redis_pool_wait_seconds: float = Field(default=2.0, gt=0, le=60)
     host: str = "127.0.0.1"
     port: int = 8000
     public_url: str | None = None
