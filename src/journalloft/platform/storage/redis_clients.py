@@ -51,7 +51,10 @@ class PoolSaturated(redis.RedisError):
 
 
 def _saturated(error: redis.ConnectionError) -> bool:
-    return isinstance(error.__cause__, asyncio.TimeoutError | TimeoutError | queue.Empty)
+    """The pool's wait ran out (redis-py raises its ``ConnectionError`` from or while handling
+    the wait's timeout), as opposed to a connection that failed."""
+    waited = (asyncio.TimeoutError, TimeoutError, queue.Empty)
+    return isinstance(error.__cause__, waited) or isinstance(error.__context__, waited)
 
 
 class _BlockingPool(redis.BlockingConnectionPool):
