@@ -11,6 +11,7 @@ from datetime import UTC, datetime, timedelta
 from pathlib import Path
 from typing import Any
 
+import httpx2
 import pytest
 import redis
 from sqlalchemy import func, select
@@ -18,8 +19,8 @@ from sqlalchemy import func, select
 from journalloft.platform.outbox import OUTBOX
 from support import SERVICES, people, tenant_document
 from support.live import EventReader, open_events, served_platform
-from support.platform import Backend, TestPlatform, start_platform
-from support.servers import RedisServer, wait_for
+from support.platform import BACKENDS, Backend, TestPlatform, start_platform
+from support.servers import RedisServer, ServedPlatform, served, wait_for
 
 ANNE, BJORN = people(2, seed="change-outbox")
 EPJ, LEGEVAKT = "bodo-epj", "bodo-legevakt"
@@ -41,6 +42,8 @@ def own_redis(backend: Backend, redis_server: RedisServer) -> Backend:
 
 
 def live(backend: Backend, tmp_path: Path, **settings: Any) -> Iterator[TestPlatform]:
+    """Served, with the pilot 1804. Tests waiting for an event give the stream a heartbeat
+    longer than the reader's timeout: a missing event fails the test within that timeout."""
     with served_platform(backend, tmp_path, **settings) as platform:
         platform.onboard(tenant_document("1804", services={s: {} for s in SERVICES}))
         yield platform
@@ -102,7 +105,7 @@ def test_a_change_redis_refused_reaches_the_open_stream_once_redis_takes_writes_
     own_redis: Backend, redis_server: RedisServer, tmp_path: Path
 ) -> None:
     admin = redis.Redis.from_url(redis_server.url)
-    for platform in live(own_redis, tmp_path, heartbeat_seconds=0.5):
+    for platform in live(own_redis, tmp_path, heartbeat_seconds=60):
         headers = platform.headers(LEGEVAKT)
         platform.headers(EPJ)  # tokens now: the issuer writes to Redis
         subscription_id = subscribe(platform)
@@ -163,23 +166,23 @@ def test_redis_restarted_empty_makes_open_streams_and_reconnects_start_again(
 def test_a_change_its_process_died_before_publishing_is_relayed_by_another_process(
     own_redis: Backend, tmp_path: Path
 ) -> None:
-    for served in live(own_redis, tmp_path, heartbeat_seconds=0.5, change_outbox_sweep_seconds=1):
-        headers = served.headers(LEGEVAKT)
-        subscription_id = subscribe(served)
-        with open_events(served.client, subscription_id, headers, timeout=30) as events:
+    for survivor in live(own_redis, tmp_path, heartbeat_seconds=60, change_outbox_sweep_seconds=1):
+        headers = survivor.headers(LEGEVAKT)
+        subscription_id = subscribe(survivor)
+        with open_events(survivor.client, subscription_id, headers, timeout=30) as events:
             events.take(1)
             # another process on the same stores, which dies right after its commit: what it
             # committed is in the outbox, never published by it
             for dying in start_platform(own_redis, tmp_path, change_outbox_sweep_seconds=3600):
-                dying.keys = served.keys
+                dying.keys = survivor.keys
                 assert dying.runtime.outbox is not None
                 dying.runtime.outbox.deliver = lambda *_: None  # type: ignore[method-assign]
                 push(dying, measurement("m-1", ANNE, pulse=139))
-                assert outbox_rows(served) == 1
+                assert outbox_rows(survivor) == 1
             update = next_update(events)
             assert update.json()["patient"] == ANNE
             assert "139" in update.data
-        wait_for("the outbox emptied", emptied(served), timeout=15)
+        wait_for("the outbox emptied", emptied(survivor), timeout=15)
 
 
 def test_the_embedded_default_publishes_in_process_without_an_outbox(tmp_path: Path) -> None:
@@ -191,3 +194,68 @@ def test_the_embedded_default_publishes_in_process_without_an_outbox(tmp_path: P
             push(platform, measurement("m-1", ANNE, pulse=139))
             assert "139" in next_update(events).data
         assert outbox_rows(platform) == 0
+
+
+@pytest.mark.parametrize("backend", [BACKENDS[1]], indirect=True)
+def test_two_workers_redis_refusing_writes_every_acknowledged_change_reaches_the_stream(
+    backend: Backend, redis_server: RedisServer, tmp_path: Path
+) -> None:
+    """Production's shape: ``journalloft serve --workers 2`` on PostgreSQL and Redis. Ingests
+    acknowledged by either worker while Redis refuses writes all reach a stream open on one."""
+    redis.Redis.from_url(redis_server.url).flushall()
+    admin = redis.Redis.from_url(redis_server.url)
+    platform = ServedPlatform(
+        tmp_path / "served",
+        database_url=backend.database_url,
+        redis_url=redis_server.url,
+        workers=2,
+        settings={"JOURNALLOFT_HEARTBEAT_SECONDS": "60"},  # the read timeout bounds each wait
+    )
+    (tmp_path / "served").mkdir()
+    ward = [ANNE, BJORN]
+    with served(platform) as running:
+        legevakt, epj = running.headers(LEGEVAKT), running.headers(EPJ)
+        made = httpx2.post(
+            running.url + "/v1/kommunale-tjenester/subscriptions",
+            json={"patients": ward, "kommuner": ["1804"]},
+            headers=legevakt,
+            timeout=10,
+        )
+        assert made.status_code == 201, made.text
+        with (
+            httpx2.Client(base_url=running.url) as client,
+            open_events(client, made.json()["id"], legevakt, timeout=30) as events,
+        ):
+            [snapshot] = events.take(1)
+            assert snapshot.event == "snapshot"
+            admin.config_set("maxmemory-policy", "noeviction")
+            admin.config_set("maxmemory", 1)
+            try:
+                for i in range(6):  # spread over both workers
+                    answer = httpx2.post(
+                        running.url + "/v1/tenants/1804/kommunale-tjenester/records",
+                        json={"records": [service_record(f"r-{i}", ward[i % 2])]},
+                        headers=epj,
+                        timeout=10,
+                    )
+                    assert answer.status_code == 200, answer.text
+            finally:
+                admin.config_set("maxmemory", 0)
+            seen: set[str] = set()
+            while not {f"r-{i}" for i in range(6)} <= seen:
+                update = next_update(events)
+                seen |= {f"r-{i}" for i in range(6) if f'"r-{i}"' in update.data}
+    assert "kept in its outbox" in running.log_text()
+
+
+def service_record(record_id: str, patient: str) -> dict[str, Any]:
+    return {
+        "id": record_id,
+        "patient": patient,
+        "updated": (datetime.now(UTC) - timedelta(minutes=5)).isoformat(),
+        "service_code": "015",
+        "description": "Hjemmesykepleie",
+        "unit": {"name": "Hjemmetjenesten", "phone": "+47 75 55 00 00"},
+        "start": "2026-01-05",
+        "temporary_cessation": False,
+    }
