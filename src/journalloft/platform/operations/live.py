@@ -248,6 +248,11 @@ class Stream:
                 # while the stream opened is in both) and what was already sent
                 seen = pending[-1][0] if pending else self.position
                 pending += [(i, c) for i, c in self.connection.take() if i > seen]
+                if self.connection.reset is not None:
+                    reason, self.connection.reset, pending = self.connection.reset, None, []
+                    async for event in self._start_again(reason):
+                        yield event
+                    continue
                 if self.connection.overflowed:
                     yield disconnect(
                         "too slow to keep up: reconnect with Last-Event-ID to get the rest",
@@ -305,6 +310,14 @@ class Stream:
                 yield event
                 if event.event == "disconnect":
                     return
+
+    async def _start_again(self, reason: str) -> AsyncIterator[Event]:
+        """A ``reset`` and a fresh snapshot, taken after the newest change this process has."""
+        position = self.runtime.hub.position
+        answer = await look_up(self.runtime, self._now_access(), self.connection.subscription.body)
+        self.position = position
+        yield Event("reset", format_id(position), _json({"reason": reason}))
+        yield Event("snapshot", format_id(position), _json(answer))
 
     async def _subscription_changed(self, event_id: EventId) -> AsyncIterator[Event]:
         found = await run_in_threadpool(
@@ -411,7 +424,7 @@ async def open_stream(
                 except TooOld as exc:
                     reason = str(exc)
         if missed is None:
-            position = await runtime.changes.latest()
+            position = runtime.hub.position
             answer = await look_up(runtime, access, subscription.body)
             if reason is not None:
                 opening.append(Event("reset", format_id(position), _json({"reason": reason})))

@@ -178,18 +178,14 @@ def ingest(runtime: Runtime, access: SourceAccess, body: Any) -> IngestCounts:
         )
         return counts
 
-    counts = in_unit_of_work(runtime, access.tenant.kommunenummer, store)
+    kommunenummer = access.tenant.kommunenummer
+    patients = dict.fromkeys(r["patient"] for r in rows)
+    changed = [data_change(kommunenummer, service.name, p) for p in patients]
+    counts = in_unit_of_work(runtime, kommunenummer, store, changes=lambda _: changed)
     count_ingest(
         service.name,
-        access.tenant.kommunenummer,
+        kommunenummer,
         ((k, v) for k, v in counts.as_dict().items() if k != "received"),
-    )
-    kommunenummer = access.tenant.kommunenummer
-    runtime.notify(
-        [
-            data_change(kommunenummer, service.name, p)
-            for p in dict.fromkeys(r["patient"] for r in rows)
-        ]
     )
     return counts
 
@@ -244,10 +240,13 @@ def replace_for_person(
             )
         return counts, withdrawn
 
-    counts, withdrawn = in_unit_of_work(runtime, access.tenant.kommunenummer, store)
-    if rows or withdrawn:
-        runtime.notify([data_change(access.tenant.kommunenummer, service.name, patient)])
-    return counts, withdrawn
+    change = data_change(access.tenant.kommunenummer, service.name, patient)
+    return in_unit_of_work(
+        runtime,
+        access.tenant.kommunenummer,
+        store,
+        changes=lambda done: [change] if rows or done[1] else [],
+    )
 
 
 def withdraw(runtime: Runtime, access: SourceAccess, record_id: str) -> str:
@@ -274,10 +273,15 @@ def withdraw(runtime: Runtime, access: SourceAccess, record_id: str) -> str:
             "the record id is not valid",
             errors=[FieldError("/path/record_id", "contains U+0000 (NUL), which is not accepted")],
         )
-    patient = in_unit_of_work(runtime, access.tenant.kommunenummer, remove)
+    kommunenummer = access.tenant.kommunenummer
+    patient = in_unit_of_work(
+        runtime,
+        kommunenummer,
+        remove,
+        changes=lambda found: [data_change(kommunenummer, service.name, found)] if found else [],
+    )
     if patient is None:
         raise NotFound("this source has no such record to withdraw", title="Unknown record")
-    runtime.notify([data_change(access.tenant.kommunenummer, service.name, patient)])
     return patient
 
 

@@ -18,10 +18,23 @@ import redis
 import redis.asyncio
 
 from journalloft.platform import tracing
-from journalloft.platform.metrics import REDIS_ERRORS
-from journalloft.platform.storage.redis_clients import blocking_client, loop_client
+from journalloft.platform.metrics import OVERLOADED, REDIS_ERRORS
+from journalloft.platform.storage.redis_clients import (
+    PoolLimits,
+    PoolSaturated,
+    blocking_client,
+    loop_client,
+)
 
 log = logging.getLogger("journalloft.kv")
+
+
+def _failed(use: str, error: redis.RedisError) -> None:
+    """Count a failed command: a busy pool is this process's overload, not a Redis error."""
+    if isinstance(error, PoolSaturated):
+        OVERLOADED.labels("redis").inc()
+    else:
+        REDIS_ERRORS.labels(use).inc()
 
 
 class KeyValue(Protocol):
@@ -118,9 +131,10 @@ class RedisKeyValue:
 
     FLUSH_SECONDS = 0.1
 
-    def __init__(self, url: str) -> None:
+    def __init__(self, url: str, *, limits: PoolLimits | None = None) -> None:
         self._url = url
-        self._redis = blocking_client(url)
+        self._limits = limits
+        self._redis = blocking_client(url, limits=limits)
         self._async: redis.asyncio.Redis | None = None
         self._async_loop: asyncio.AbstractEventLoop | None = None
         self._tallies: dict[str, _Tally] = {}
@@ -131,7 +145,7 @@ class RedisKeyValue:
     def _on_loop(self) -> redis.asyncio.Redis:
         loop = asyncio.get_running_loop()
         if self._async is None or self._async_loop is not loop:
-            self._async = loop_client(self._url)
+            self._async = loop_client(self._url, limits=self._limits)
             self._async_loop = loop
             self._tallies.clear()
             self._flushing = None
@@ -153,8 +167,8 @@ class RedisKeyValue:
         try:
             with tracing.span("redis SET", **{"db.system": "redis", "journalloft.use": "replay"}):
                 return bool(self._redis.set(f"journalloft:{key}", b"1", nx=True, ex=ttl_seconds))
-        except redis.RedisError:
-            REDIS_ERRORS.labels("replay").inc()
+        except redis.RedisError as exc:
+            _failed("replay", exc)
             raise
 
     # One command per hit: INCR is atomic, and only the hit that creates the counter sets its
@@ -169,8 +183,8 @@ class RedisKeyValue:
                 hits = int(self._redis.incr(name))
                 if hits == 1:
                     self._redis.expire(name, window_seconds, nx=True)
-        except redis.RedisError:
-            REDIS_ERRORS.labels("rate").inc()
+        except redis.RedisError as exc:
+            _failed("rate", exc)
             self._degraded()
             return self._local.count(key, window_seconds=window_seconds)
         return hits
@@ -188,9 +202,9 @@ class RedisKeyValue:
                     hits = int(await client.incr(name))
                     if hits == 1:
                         await client.expire(name, window_seconds, nx=True)
-            except redis.RedisError:
+            except redis.RedisError as exc:
                 # Degrades: counted here, and added in Redis at a flush once it answers again.
-                REDIS_ERRORS.labels("rate").inc()
+                _failed("rate", exc)
                 self._degraded()
                 tally = self._tallies.get(name)
                 if tally is None:
@@ -228,7 +242,7 @@ class RedisKeyValue:
             try:
                 replies = await pipeline.execute()
             except redis.RedisError as exc:
-                REDIS_ERRORS.labels("rate").inc()
+                _failed("rate", exc)
                 log.warning("rate counts not shared (kept for the next flush): %s", exc)
                 if self._flushing is None:
                     self._flushing = asyncio.get_running_loop().create_task(self._flush_soon())
@@ -267,5 +281,5 @@ class RedisKeyValue:
         self._redis.close()
 
 
-def connect_key_value(redis_url: str | None) -> KeyValue:
-    return RedisKeyValue(redis_url) if redis_url else MemoryKeyValue()
+def connect_key_value(redis_url: str | None, *, limits: PoolLimits | None = None) -> KeyValue:
+    return RedisKeyValue(redis_url, limits=limits) if redis_url else MemoryKeyValue()

@@ -129,3 +129,17 @@ class AuditSeal(TenantModel, table=True):
     chain_hash: str = Field(max_length=64)
     key_id: str = Field(max_length=64)
     signature: str = Field(max_length=128)
+
+
+class ChangeOutbox(TenantModel, table=True):
+    """Changes committed in this store and not yet handed to the change feed (see
+    :mod:`journalloft.platform.outbox`): written in the same transaction as the change they
+    announce, deleted once the feed holds them. ``changes``: ``[[kind, service, patient], ...]``
+    (service empty for a restriction)."""
+
+    __tablename__ = "change_outbox"
+    __table_args__ = ({"schema": TENANT},)
+
+    id: int | None = Field(default=None, sa_type=BigInteger, primary_key=True)
+    created_at: datetime = utc_field(index=True)
+    changes: list[list[str]] = Field(sa_column=Column(JSON, nullable=False))
