@@ -8,7 +8,7 @@ import uuid
 import pytest
 import redis
 
-from journalloft.platform.storage.kv import KeyValue, connect_key_value
+from journalloft.platform.storage.kv import KeyValue, RedisKeyValue, connect_key_value
 from support.platform import REDIS_URL, Backend, unavailable
 
 
@@ -36,7 +36,7 @@ def test_two_processes_share_their_counts_within_a_flush_interval() -> None:
     key = f"rate:test:{uuid.uuid4().hex}"
 
     async def run() -> tuple[list[int], list[int], int, int]:
-        first, second = connect_key_value(redis_url), connect_key_value(redis_url)
+        first, second = RedisKeyValue(redis_url), RedisKeyValue(redis_url)
         try:
             from_first = await hits(first, key, 5)
             from_second = await hits(second, key, 3)

@@ -11,6 +11,7 @@ oxygen state (scale 2 above 92 % is undecided while it is unknown) are tested at
 from __future__ import annotations
 
 from collections.abc import Iterator
+from itertools import pairwise
 from typing import Any
 
 import pytest
@@ -158,7 +159,7 @@ def test_the_edges_cover_every_printed_range() -> None:
         (TEMPERATURE, 0.1),
     ):
         values = edge_values(chart, step)
-        for (_, high, _), (low, _, _) in zip(chart, chart[1:], strict=False):
+        for (_, high, _), (low, _, _) in pairwise(chart):
             assert round(high + step, 1) == low
             assert high in values
             assert low in values
