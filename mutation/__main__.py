@@ -3,12 +3,13 @@
 For each module of :data:`CORE` mutmut mutates it in a scratch copy of the tree under
 ``var/mutation/<name>`` and runs the module's own fast tests (SQLite only) against every mutant.
 mutmut switches mutants at call time in forked workers, so a mutant in code that runs only at
-import (a chart row built at module level) is never switched on there: every survivor is therefore
-checked again cold, the mutant applied to the scratch copy and the tests run in a new process.
-A survivor both runs agree on is reported; docs/mutation.md explains each one judged equivalent.
+import (a chart row built at module level) is never switched on there. With ``--confirm`` every
+survivor is checked again cold: the mutant applied to the scratch copy and the tests run in a new
+process (slow: a whole test run per survivor). docs/mutation.md explains the survivors.
 
 The results go to ``docs/mutation-results.md`` (the table) and ``var/mutation/results.json``.
 ``python -m mutation scoring dpop`` runs only those modules.
+The scratch copies stay for ``mutmut show`` / ``mutmut browse`` there.
 """
 
 from __future__ import annotations
@@ -184,7 +185,7 @@ def _killed_cold(scratch: Path, module: Module, mutant: str) -> bool:
 _RESULT = re.compile(r"^\s*(\S+): (\w[\w ]*)$")
 
 
-def run(module: Module) -> dict[str, object]:
+def run(module: Module, *, confirm: bool) -> dict[str, object]:
     started = time.monotonic()
     scratch = _prepare(module)
     _mutmut(scratch, "run", "--max-children", "1")
@@ -194,7 +195,9 @@ def run(module: Module) -> dict[str, object]:
         if (match := _RESULT.match(line))
     }
     survivors = sorted(name for name, status in statuses.items() if status != "killed")
-    confirmed = [name for name in survivors if not _killed_cold(scratch, module, name)]
+    confirmed = [
+        name for name in survivors if not confirm or not _killed_cold(scratch, module, name)
+    ]
     killed = len(statuses) - len(confirmed)
     diffs = {
         name: "\n".join(
@@ -247,14 +250,16 @@ def _write(results: dict[str, dict[str, object]]) -> None:
 
 
 def main(argv: list[str]) -> int:
-    chosen = [module for module in CORE if not argv or module.name in argv]
+    confirm = "--confirm" in argv
+    names = [arg for arg in argv if arg != "--confirm"]
+    chosen = [module for module in CORE if not names or module.name in names]
     previous = SCRATCH / "results.json"
     results: dict[str, dict[str, object]] = (
         json.loads(previous.read_text()) if previous.exists() else {}
     )
     for module in chosen:
         print(f"mutation: {module.name} ({module.source})", flush=True)
-        results[module.name] = run(module)
+        results[module.name] = run(module, confirm=confirm)
         result = results[module.name]
         print(
             f"mutation: {module.name}: {result['killed']} of {result['mutants']} killed",
