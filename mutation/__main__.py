@@ -47,7 +47,7 @@ CORE = (
     Module(
         "identifiers",
         "src/journalloft/platform/identifiers.py",
-        ("tests/platform/test_identifiers.py",),
+        ("tests/platform/test_identifiers.py", "tests/platform/test_identifiers_edges.py"),
     ),
     Module(
         "dpop",
