@@ -29,6 +29,8 @@ SCRATCH = ROOT / "var" / "mutation"
 REPORT = ROOT / "docs" / "mutation-results.md"
 BIN = Path(sys.executable).parent
 SQLITE_ONLY = "not postgres and not redis"
+COPIED = ("src", "tests", "schemas", "migrations", "tenants")
+"""What the tests read besides the code (the JSON Schemas, the platform's migrations)."""
 
 
 @dataclass(frozen=True)
@@ -122,13 +124,15 @@ def _prepare(module: Module) -> Path:
     scratch = SCRATCH / module.name
     shutil.rmtree(scratch, ignore_errors=True)
     scratch.mkdir(parents=True)
-    for part in ("src", "tests"):
+    for part in COPIED:
         shutil.copytree(ROOT / part, scratch / part, ignore=shutil.ignore_patterns("__pycache__"))
     shutil.copy(ROOT / "pyproject.toml", scratch / "pyproject.toml")
     tests = "\n    ".join(module.tests)
+    extra = "\n    ".join(COPIED[2:])
     (scratch / "setup.cfg").write_text(
         "[mutmut]\n"
         f"only_mutate = {module.source}\n"
+        f"also_copy =\n    {extra}\n"
         f"pytest_add_cli_args_test_selection =\n    {tests}\n"
         f"pytest_add_cli_args = -p no:xdist -p no:cacheprovider -m '{SQLITE_ONLY}'\n"
     )
@@ -188,12 +192,15 @@ _RESULT = re.compile(r"^\s*(\S+): (\w[\w ]*)$")
 def run(module: Module, *, confirm: bool) -> dict[str, object]:
     started = time.monotonic()
     scratch = _prepare(module)
-    _mutmut(scratch, "run", "--max-children", "1")
+    ran = _mutmut(scratch, "run", "--max-children", "1")
     statuses = {
         match.group(1): match.group(2)
         for line in _mutmut(scratch, "results", "--all", "true").splitlines()
         if (match := _RESULT.match(line))
     }
+    not_run = sorted(name for name, status in statuses.items() if status == "not checked")
+    if not statuses or len(not_run) == len(statuses):
+        raise SystemExit(f"mutation: {module.name}: mutmut ran no mutant:\n{ran[-3000:]}")
     survivors = sorted(name for name, status in statuses.items() if status != "killed")
     confirmed = [
         name for name in survivors if not confirm or not _killed_cold(scratch, module, name)
