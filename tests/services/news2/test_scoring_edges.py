@@ -16,6 +16,7 @@ from typing import Any
 
 import pytest
 
+from journalloft.services.news2 import scoring
 from journalloft.services.news2.scoring import Vitals, score
 
 Range = tuple[float, float, int]
@@ -163,3 +164,26 @@ def test_the_edges_cover_every_printed_range() -> None:
             assert round(high + step, 1) == low
             assert high in values
             assert low in values
+
+
+def test_a_chart_row_needs_strictly_ascending_edges() -> None:
+    with pytest.raises(ValueError, match=r"the pulse bands must have strictly ascending edges"):
+        scoring._chart_row("pulse", ((50, 1), (40, 3)), 0)
+    with pytest.raises(ValueError, match=r"strictly ascending edges, got \(40, 40\)"):
+        scoring._chart_row("pulse", ((40, 1), (40, 3)), 0)
+
+
+def test_every_chart_rows_memory_is_bounded() -> None:
+    """Bounded work for any input: each row remembers at most CHART_CACHE_SIZE values."""
+    rows = (
+        scoring._respiration_rate,
+        scoring._spo2_scale1,
+        scoring._spo2_scale2_on_air,
+        scoring._spo2_scale2_on_oxygen,
+        scoring._systolic_bp,
+        scoring._pulse,
+        scoring._temperature,
+    )
+    for row in rows:
+        info = row.cache_info()  # type: ignore[attr-defined]  # an lru_cache behind Callable
+        assert info.maxsize == scoring.CHART_CACHE_SIZE
