@@ -54,7 +54,11 @@ CORE = (
     Module(
         "dpop",
         "src/journalloft/platform/auth/dpop.py",
-        ("tests/platform/test_windows_auth.py", "tests/platform/test_security_dpop.py"),
+        (
+            "tests/platform/test_windows_auth.py",
+            "tests/platform/test_dpop_refusals.py",
+            "tests/platform/test_security_dpop.py",
+        ),
     ),
     Module(
         "issuer",
