@@ -63,7 +63,11 @@ CORE = (
     Module(
         "issuer",
         "src/journalloft/platform/auth/issuer.py",
-        ("tests/platform/test_windows_auth.py", "tests/platform/test_security_clients.py"),
+        (
+            "tests/platform/test_windows_auth.py",
+            "tests/platform/test_clients.py",
+            "tests/platform/test_security_attestation.py",
+        ),
     ),
     Module(
         "instants",
