@@ -209,7 +209,9 @@ def run(module: Module, *, confirm: bool) -> dict[str, object]:
     not_run = sorted(name for name, status in statuses.items() if status == "not checked")
     if not statuses or len(not_run) == len(statuses):
         raise SystemExit(f"mutation: {module.name}: mutmut ran no mutant:\n{ran[-3000:]}")
-    survivors = sorted(name for name, status in statuses.items() if status != "killed")
+    # a mutant that makes the tests hang is caught too (the suite's faulthandler ends it)
+    caught = ("killed", "timeout")
+    survivors = sorted(name for name, status in statuses.items() if status not in caught)
     confirmed = [
         name for name in survivors if not confirm or not _killed_cold(scratch, module, name)
     ]
@@ -229,6 +231,7 @@ def run(module: Module, *, confirm: bool) -> dict[str, object]:
         "mutants": len(statuses),
         "killed": killed,
         "killed_cold_only": len(survivors) - len(confirmed),
+        "timeouts": sum(status == "timeout" for status in statuses.values()),
         "survived": diffs,
         "seconds": round(time.monotonic() - started),
     }

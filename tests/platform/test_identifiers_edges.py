@@ -17,8 +17,10 @@ import pytest
 from journalloft.platform.identifiers import (
     InvalidPersonId,
     PersonIdKind,
+    parse_organisasjonsnummer,
     parse_person_id,
     person_id_errors,
+    synthetic_hpr_number,
     synthetic_person_id,
 )
 
@@ -174,3 +176,119 @@ def test_generated_numbers_at_the_series_edges_parse_back(year: int, style: str)
 def test_no_number_is_generated_beyond_the_series(year: int) -> None:
     with pytest.raises(ValueError, match="1854"):
         synthetic_person_id(random.Random(1), birth_date=date(year, 6, 1))
+
+
+def _bad_check_digits(value: str) -> str:
+    return value[:10] + str((int(value[10]) + 1) % 10)
+
+
+REASONS = {
+    "not a string": (12345678901, "a person identifier must be given as a string"),
+    "10 digits": ("0101851000", "a person identifier must be exactly 11 ASCII digits"),
+    "check digits": (
+        _bad_check_digits(number("010185", 100)),
+        "the check digits of the person identifier do not match",
+    ),
+    "D and H at once": (
+        number("414185", 100),
+        "a person identifier cannot be both a D-number and an H-number",
+    ),
+    "day 40 of an H month": (
+        number("404185", 100),
+        "the birth date in the person identifier is not a calendar date",
+    ),
+    "month 13": (
+        number("011385", 100),
+        "the month digits of the person identifier are out of range",
+    ),
+    "series": (
+        number("010140", 500),
+        "the individual number of the person identifier does not fit its birth year",
+    ),
+    "30 February": (
+        number("300285", 100),
+        "the birth date in the person identifier is not a calendar date",
+    ),
+    "synthetic": (number("018185", 100), "synthetic test numbers are not accepted here"),
+}
+
+
+@pytest.mark.parametrize(("value", "reason"), list(REASONS.values()), ids=list(REASONS))
+def test_each_refusal_gives_its_reason(value: object, reason: str) -> None:
+    with pytest.raises(InvalidPersonId) as refused:
+        parse_person_id(value, allow_synthetic=False)  # type: ignore[arg-type]
+    assert refused.value.reason == reason
+    assert str(refused.value) == reason
+    [error] = person_id_errors([value], allow_synthetic=False, pointer=str)
+    expected = "a person id is a string of 11 digits" if not isinstance(value, str) else reason
+    assert error.message == expected
+
+
+def test_organisasjonsnummer_refusals_give_their_reason() -> None:
+    with pytest.raises(
+        ValueError, match=r"^an organisasjonsnummer must be a string of exactly 9 ASCII digits$"
+    ):
+        parse_organisasjonsnummer("97241801")
+    with pytest.raises(
+        ValueError, match=r"^the check digit of the organisasjonsnummer does not match$"
+    ):
+        parse_organisasjonsnummer("972418014")
+    assert parse_organisasjonsnummer("972418013") == "972418013"
+
+
+def test_a_birth_year_beyond_the_series_is_refused_in_words() -> None:
+    with pytest.raises(
+        ValueError,
+        match=r"^a birth year outside 1854–2039 cannot be encoded in a person identifier$",
+    ):
+        synthetic_person_id(random.Random(1), birth_date=date(2040, 1, 1))
+
+
+SERIES_OF_YEARS = {
+    1854: (500, 749),
+    1899: (500, 749),
+    1900: (0, 499),
+    1939: (0, 499),
+    1940: (0, 999),
+    1999: (0, 999),
+    2000: (500, 999),
+    2039: (500, 999),
+}
+
+
+@pytest.mark.parametrize(("year", "edges"), list(SERIES_OF_YEARS.items()))
+def test_generated_individual_numbers_reach_their_series_edges_and_no_further(
+    year: int, edges: tuple[int, int]
+) -> None:
+    """Over many draws on every day of January the generator uses its series up to each edge
+    (not a narrower range) and never beyond (each number parses back to its birth date)."""
+    rng = random.Random(year)
+    seen = set()
+    for day in range(1, 29):
+        birth = date(year, 1, day)
+        for _ in range(60):
+            value = synthetic_person_id(rng, birth_date=birth)
+            assert parse_person_id(value, allow_synthetic=True).birth_date == birth
+            seen.add(int(value[6:9]))
+    assert (min(seen), max(seen)) == edges
+    if year in (1940, 1999):
+        assert not seen & set(range(500, 900))
+
+
+def test_generated_numbers_are_not_d_numbers_unless_asked() -> None:
+    rng = random.Random(7)
+    for _ in range(50):
+        assert parse_person_id(synthetic_person_id(rng), allow_synthetic=True).kind is (
+            PersonIdKind.SYNTHETIC
+        )
+        assert synthetic_person_id(rng)[0] in "0123"
+        assert synthetic_person_id(rng, d_number=True)[0] in "4567"
+
+
+def test_synthetic_hpr_numbers_are_nine_digits_from_99() -> None:
+    rng = random.Random(3)
+    for _ in range(200):
+        value = synthetic_hpr_number(rng)
+        assert len(value) == 9
+        assert value.startswith("99")
+        assert value.isdigit()
