@@ -10,7 +10,7 @@ from typing import Any
 import pytest
 from joserfc.jwk import ECKey
 
-from journalloft.platform.auth.dpop import verify_dpop_proof
+from journalloft.platform.auth.dpop import normalise_htu, verify_dpop_proof
 from journalloft.platform.auth.keys import b64url_sha256
 from journalloft.platform.errors import Unauthorized
 from journalloft.platform.storage.kv import MemoryKeyValue
@@ -146,3 +146,13 @@ def test_a_proof_at_the_token_endpoint_needs_no_ath() -> None:
         sent, method="POST", url=URL, access_token=None, replay=MemoryKeyValue(), now=T
     )
     assert found == KEY.thumbprint()
+
+
+def test_an_htu_with_an_invalid_port_matches_no_request_url() -> None:
+    bad = normalise_htu("https://journalloft.example:99999/v1/news2/query")
+    for url in (
+        "https://journalloft.example/v1/news2/query",
+        "https://journalloft.example:443/v1/news2/query",
+        "https://journalloft.example:1/v1/news2/query",
+    ):
+        assert bad != normalise_htu(url)
