@@ -72,7 +72,7 @@ CORE = (
     Module(
         "instants",
         "src/journalloft/platform/instants.py",
-        ("tests/platform/test_instants.py",),
+        ("tests/platform/test_instants.py", "tests/platform/test_instants_edges.py"),
     ),
     Module(
         "access",
