@@ -111,7 +111,10 @@ CORE = (
     Module(
         "diagnoser-status",
         "src/journalloft/services/diagnoser/status.py",
-        ("tests/services/diagnoser/test_status.py",),
+        (
+            "tests/services/diagnoser/test_status.py",
+            "tests/services/diagnoser/test_status_words.py",
+        ),
     ),
 )
 
