@@ -10,6 +10,7 @@ from journalloft.platform.instants import (
     DATE,
     DATE_TIME,
     InvalidInstant,
+    check_instant,
     instant_errors,
     optional_date,
     parse_date,
@@ -59,6 +60,7 @@ def test_offsets_up_to_23_59_are_read(value: str) -> None:
         (timedelta(minutes=5, seconds=1), "5 min 1 s"),
         (timedelta(minutes=59, seconds=59), "59 min 59 s"),
         (timedelta(hours=1), "1 h 0 min"),
+        (timedelta(hours=1, minutes=1), "1 h 1 min"),
         (timedelta(hours=1, minutes=1, seconds=59), "1 h 1 min"),
         (timedelta(hours=47, minutes=59, seconds=59), "47 h 59 min"),
         (timedelta(hours=48), "2 days"),
@@ -73,6 +75,12 @@ def test_an_instant_in_the_future_says_how_far_and_the_clock(ahead: timedelta, w
         f"is in the future: {words} after the platform's clock (2026-11-22T03:00:00+00:00); "
         "5 minutes of clock skew are allowed"
     )
+
+
+def test_an_instant_without_its_offset_is_refused_in_words() -> None:
+    with pytest.raises(InvalidInstant) as refused:
+        check_instant(datetime(2026, 11, 22, 3, 0), now=NOW)
+    assert str(refused.value) == "needs its offset (Z or +01:00)"
 
 
 def test_five_minutes_ahead_is_accepted_and_a_second_more_is_not() -> None:
