@@ -237,6 +237,14 @@ def run(module: Module, *, confirm: bool) -> dict[str, object]:
         "timeouts": sum(status == "timeout" for status in statuses.values()),
         "survived": diffs,
         "seconds": round(time.monotonic() - started),
+        "commit": subprocess.run(
+            ["git", "rev-parse", "--short", "HEAD"],
+            cwd=ROOT,
+            capture_output=True,
+            text=True,
+            check=False,
+        ).stdout.strip(),
+        "when": time.strftime("%Y-%m-%d %H:%M UTC", time.gmtime()),
     }
 
 
@@ -249,15 +257,16 @@ def _write(results: dict[str, dict[str, object]]) -> None:
         "Written by `make mutation` (`python -m mutation`); what the numbers mean and why each",
         "survivor is judged equivalent or left: docs/mutation.md.",
         "",
-        "| module | source | mutants | killed | survived | killed % | minutes |",
-        "| --- | --- | --- | --- | --- | --- | --- |",
+        "| module | source | mutants | killed | survived | killed % | minutes | run |",
+        "| --- | --- | --- | --- | --- | --- | --- | --- |",
     ]
     for result in results.values():
         mutants, killed = int(str(result["mutants"])), int(str(result["killed"]))
         share = f"{100 * killed / mutants:.1f}" if mutants else "-"
         lines.append(
             f"| {result['module']} | `{result['source']}` | {mutants} | {killed} | "
-            f"{mutants - killed} | {share} | {int(str(result['seconds'])) / 60:.1f} |"
+            f"{mutants - killed} | {share} | {int(str(result['seconds'])) / 60:.1f} | "
+            f"{result.get('when', '')} {result.get('commit', '')} |"
         )
     for result in results.values():
         survived = result["survived"]
