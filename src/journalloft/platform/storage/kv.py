@@ -11,6 +11,7 @@ import contextlib
 import logging
 import threading
 import time
+from collections.abc import Callable
 from dataclasses import dataclass
 from typing import Protocol
 
@@ -60,7 +61,10 @@ class KeyValue(Protocol):
 
 
 class MemoryKeyValue:
-    def __init__(self) -> None:
+    """In process, on ``clock`` (monotonic seconds; a test passes its own)."""
+
+    def __init__(self, clock: Callable[[], float] = time.monotonic) -> None:
+        self._clock = clock
         self._lock = threading.Lock()
         self._expiry: dict[str, float] = {}
         self._counts: dict[str, int] = {}
@@ -75,7 +79,7 @@ class MemoryKeyValue:
             self._counts.pop(key, None)
 
     def add_once(self, key: str, *, ttl_seconds: int) -> bool:
-        now = time.monotonic()
+        now = self._clock()
         with self._lock:
             self._sweep(now)
             if self._expiry.get(key, 0.0) > now:
@@ -84,7 +88,7 @@ class MemoryKeyValue:
             return True
 
     def count(self, key: str, *, window_seconds: int) -> int:
-        now = time.monotonic()
+        now = self._clock()
         with self._lock:
             self._sweep(now)
             if self._expiry.get(key, 0.0) <= now:
