@@ -22,6 +22,7 @@ from journalloft.platform.cli import main
 from journalloft.platform.operations.usage_report import cell, rate
 from journalloft.platform.settings import get_settings
 from support import SERVICES, people, tenant_document
+from support.live import open_events, served_platform
 from support.platform import REPO, Backend, TestPlatform, start_platform
 from support.security import FakeHelseID
 
@@ -357,3 +358,47 @@ def test_the_command_line_writes_the_same_report(
     assert main(["report", "--from", "2026-11-30", "--to", "2026-11-01", "1804"]) == 1
     assert "must not be before from" in capsys.readouterr().err
     assert main(["report"]) == 1  # every municipality, but nowhere to write them
+
+
+def test_live_streams_count_subscriptions_opens_reconnects_and_events_delivered(
+    backend: Backend, tmp_path: Path
+) -> None:
+    """A stream's snapshot and updates are deliveries, not lookups; five of each show as 5."""
+    who = people(5, seed="report-streams")
+    with served_platform(backend, tmp_path, heartbeat_seconds=0.5) as live:
+        live.onboard(tenant_document("1804"))
+        now = datetime.now(UTC)
+        records = [kt_record(f"s-{i}", p, now - timedelta(hours=1)) for i, p in enumerate(who)]
+        pushed = post(live, f"/v1/tenants/1804/{KT}/records", {"records": records}, "bodo-epj")
+        assert pushed.status_code == 200, pushed.text
+        legevakt = live.headers("bodo-legevakt")
+        made = [
+            post(live, f"/v1/{KT}/subscriptions", {"patients": who}, "bodo-legevakt").json()
+            for _ in range(5)
+        ]
+        for i, subscription in enumerate(made):
+            with open_events(live.client, subscription["id"], legevakt) as events:
+                [snapshot] = events.take(1)
+                assert snapshot.event == "snapshot"
+                if i == 0:  # the only stream open yet: one update, read for it alone
+                    changed = {**records[0], "updated": now.isoformat(), "description": "ny"}
+                    again = post(
+                        live, f"/v1/tenants/1804/{KT}/records", {"records": [changed]}, "bodo-epj"
+                    )
+                    assert again.status_code == 200
+                    [snapshot] = events.take(1)
+                    assert snapshot.event == "update"
+            with open_events(live.client, subscription["id"], legevakt, last_event_id=snapshot.id):
+                pass
+        body = live.client.get("/v1/tenants/1804/report", headers=live.headers("bodo-drift")).json()
+    [stream] = body["streams"]
+    assert stream == {
+        "service": KT,
+        "organisasjonsnummer": BODO_ORGNR,
+        "subscriptions": 5,
+        "streams_opened": 5,
+        "reconnects": 5,
+        "events_delivered": 5 * 5 + 1,  # five snapshots of five people, one update
+    }
+    assert by(body["lookups"], service=KT)["lookups"] == 0
+    assert body["consumers"] == []
