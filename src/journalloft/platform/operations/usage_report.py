@@ -18,6 +18,7 @@ CSV and HTML.
 
 from __future__ import annotations
 
+import functools
 from collections import defaultdict
 from collections.abc import Iterator
 from contextlib import contextmanager
@@ -134,8 +135,12 @@ def _utc_hour(column: Any, dialect: str) -> ColumnElement[str]:
     return func.substr(column, 1, 13)
 
 
+@functools.lru_cache(maxsize=16_384)
 def _local(bucket: str) -> datetime:
-    return datetime.strptime(bucket, "%Y-%m-%d %H").replace(tzinfo=UTC).astimezone(OSLO)
+    hour = datetime(
+        int(bucket[0:4]), int(bucket[5:7]), int(bucket[8:10]), int(bucket[11:13]), tzinfo=UTC
+    )
+    return hour.astimezone(OSLO)
 
 
 @contextmanager
@@ -172,23 +177,37 @@ def _count(condition: ColumnElement[bool]) -> ColumnElement[int]:
     return func.sum(case((condition, 1), else_=0))
 
 
+def _read_figures() -> list[Any]:
+    t = AUDIT_EVENT
+    return [
+        func.count().label("n"),
+        _count(t.c.result_count > 0).label("hits"),
+        _count(t.c.outcome == "restricted").label("restricted"),
+        _count(t.c.break_the_glass.is_(True)).label("glass"),
+    ]
+
+
 def _reads_by_hour(connection: Connection, period: Period) -> list[Any]:
+    """Lookups per hour and service: at most 8 784 rows a service for a year."""
     t = AUDIT_EVENT
     hour = _utc_hour(t.c.occurred_at, connection.dialect.name).label("hour")
     return list(
         connection.execute(
-            select(
-                hour,
-                t.c.service,
-                t.c.organisasjonsnummer,
-                t.c.channel,
-                func.count().label("n"),
-                _count(t.c.result_count > 0).label("hits"),
-                _count(t.c.outcome == "restricted").label("restricted"),
-                _count(t.c.break_the_glass.is_(True)).label("glass"),
-            )
+            select(hour, t.c.service, *_read_figures())
+            .where(t.c.action == READ, t.c.channel.is_(None), _in_period(period))
+            .group_by(hour, t.c.service)
+        )
+    )
+
+
+def _reads_by_consumer(connection: Connection, period: Period) -> list[Any]:
+    """Lookups and a stream's reads per service and consumer organisation, for the period."""
+    t = AUDIT_EVENT
+    return list(
+        connection.execute(
+            select(t.c.service, t.c.organisasjonsnummer, t.c.channel, *_read_figures())
             .where(t.c.action == READ, _in_period(period))
-            .group_by(hour, t.c.service, t.c.organisasjonsnummer, t.c.channel)
+            .group_by(t.c.service, t.c.organisasjonsnummer, t.c.channel)
         )
     )
 
@@ -309,6 +328,7 @@ def usage_report(runtime: Runtime, access: OperatorAccess, period: Period) -> di
     services = sorted(s for s in tenant.services if s in runtime.services)
     with _reading(runtime, tenant.kommunenummer) as connection:
         reads = _reads_by_hour(connection, period)
+        consumers = _reads_by_consumer(connection, period)
         people_by_org = _people(connection, period, by_organisation=True)
         people_by_service = _people(connection, period, by_organisation=False)
         ages = _data_age(connection, period)
@@ -320,6 +340,7 @@ def usage_report(runtime: Runtime, access: OperatorAccess, period: Period) -> di
         period=period,
         services=services,
         reads=reads,
+        consumers=consumers,
         people_by_org=people_by_org,
         people_by_service=people_by_service,
         ages=ages,
@@ -361,6 +382,7 @@ def _assemble(
     period: Period,
     services: list[str],
     reads: list[Any],
+    consumers: list[Any],
     people_by_org: list[Any],
     people_by_service: list[Any],
     ages: list[Any],
@@ -374,10 +396,7 @@ def _assemble(
     per_day: dict[tuple[date, str], dict[str, int]] = defaultdict(lambda: dict(zero))
     per_hour: dict[tuple[int, str], int] = defaultdict(int)
     delivered: dict[tuple[str, str], int] = defaultdict(int)
-    for hour, service, organisation, channel, n, hits, restricted, glass in reads:
-        if channel == STREAM:
-            delivered[(service, _organisation(organisation))] += int(n)
-            continue
+    for hour, service, n, hits, restricted, glass in reads:
         local = _local(hour)
         figures = {
             "lookups": int(n),
@@ -385,14 +404,23 @@ def _assemble(
             "restricted": int(restricted),
             "break_the_glass": int(glass),
         }
-        for target in (
-            by_service[service],
-            by_org[(service, _organisation(organisation))],
-            per_day[(local.date(), service)],
-        ):
+        for target in (by_service[service], per_day[(local.date(), service)]):
             for key, value in figures.items():
                 target[key] += value
         per_hour[(local.hour, service)] += int(n)
+    for service, organisation, channel, n, hits, restricted, glass in consumers:
+        consumer = (service, _organisation(organisation))
+        if channel == STREAM:
+            delivered[consumer] += int(n)
+            continue
+        figures = {
+            "lookups": int(n),
+            "hits": int(hits),
+            "restricted": int(restricted),
+            "break_the_glass": int(glass),
+        }
+        for key, value in figures.items():
+            by_org[consumer][key] += value
     people_org = {(s, _organisation(o)): int(n) for s, o, n in people_by_org}
     people_service = {s: int(n) for s, n in people_by_service}
     age = {s: (int(n), median, p90) for s, n, median, p90 in ages}
