@@ -128,4 +128,5 @@ def test_the_page_draws_every_chart_with_the_figures_of_the_json(
 
 def by_service(report: dict[str, Any], service: str) -> dict[str, Any]:
     [found] = [e for e in report["lookups"] if e["service"] == service]
-    return found
+    entry: dict[str, Any] = found
+    return entry

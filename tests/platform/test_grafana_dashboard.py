@@ -21,7 +21,7 @@ def exported() -> dict[str, str]:
     series = {}
     for value in vars(metrics).values():
         if isinstance(value, MetricWrapperBase):
-            name, kind = value._name, value._type
+            name, kind = value._name, str(value._type)
             for suffix in SUFFIXES[kind]:
                 series[name + suffix] = name
     return series

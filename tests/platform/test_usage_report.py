@@ -18,6 +18,7 @@ from sqlalchemy import select
 
 from journalloft.platform.audit import AUDIT_EVENT
 from journalloft.platform.audit_seal import canonical_event
+from journalloft.platform.auth.tokens import ORGNR_PARENT
 from journalloft.platform.cli import main
 from journalloft.platform.operations.usage_report import cell, rate
 from journalloft.platform.settings import get_settings
@@ -128,11 +129,8 @@ def traffic(platform: TestPlatform, helseid: FakeHelseID) -> None:
     asked = post(platform, "/v1/news2/query", {"patients": COVERED[:4]}, "bodo-legevakt")
     assert asked.json()["results"] == []
     # the health trust, through HelseID: its own organisation
-    token = helseid.token(
-        TRUST_CLIENT,
-        scope=[f"{KT}:read"],
-        **{"helseid://claims/client/claims/orgnr_parent": NORDLANDSSYKEHUSET},
-    )
+    organisation: dict[str, Any] = {ORGNR_PARENT: NORDLANDSSYKEHUSET}
+    token = helseid.token(TRUST_CLIENT, scope=[f"{KT}:read"], **organisation)
     for when, patients in ((JUST_BEFORE, COVERED[:3] + UNKNOWN[:2]), (LATE, UNKNOWN)):
         platform.set_now(when)
         found = platform.client.post(
@@ -318,7 +316,7 @@ def test_a_year_is_the_longest_period_and_a_format_must_be_known(
 
 
 def test_the_seal_of_an_event_without_the_later_columns_is_as_before() -> None:
-    event = {column.key: None for column in AUDIT_EVENT.c}
+    event: dict[str, Any] = {column.key: None for column in AUDIT_EVENT.c}
     event.update(id=1, occurred_at=EVENING, action="read", client_id="c", correlation_id="x")
     old = json.loads(canonical_event(event))
     assert len(old) == len(AUDIT_EVENT.c) - 2  # the two later columns are left out when unset
