@@ -12,6 +12,7 @@ from __future__ import annotations
 
 import csv
 import io
+import math
 from collections.abc import Callable, Sequence
 from datetime import date, datetime
 from html import escape
@@ -96,6 +97,7 @@ def bar_chart(
     stacked: bool = False,
     scale: Callable[[Any], float] = _number,
     label: Callable[[Any], str] = _text,
+    ceiling: float | None = None,
 ) -> str:
     """An inline SVG bar chart: one ``rect.bar`` per (category, series), always, carrying
     ``data-chart``, ``data-series``, ``data-category`` and ``data-value`` (the figure as the
@@ -108,7 +110,7 @@ def bar_chart(
         peak = max((sum(h[i] for h in heights) for i in range(len(categories))), default=0.0)
     else:
         peak = max((v for h in heights for v in h), default=0.0)
-    peak = peak or 1.0
+    peak = max(peak, ceiling or 0.0) or 1.0
     slot = plot_w / n
     parts = [
         f'<svg class="chart" id="{escape(chart)}" xmlns="http://www.w3.org/2000/svg" '
@@ -119,7 +121,8 @@ def bar_chart(
         f'<text x="{left - 6}" y="{top + 8}" text-anchor="end" font-size="11">{peak:g}</text>',
         f'<text x="{left - 6}" y="{top + plot_h}" text-anchor="end" font-size="11">0</text>',
     ]
-    every = max(1, n // 24)
+    longest = max((len(c) for c in categories), default=1)
+    every = max(1, math.ceil(n * longest * 6.5 / plot_w))  # labels of 10 px type do not touch
     for i, category in enumerate(categories):
         x0 = left + i * slot
         base = float(top + plot_h)
@@ -228,6 +231,7 @@ def to_html(report: dict[str, Any]) -> str:
             [("hit_rate", [e["hit_rate"] for e in report["lookups"]])],
             scale=lambda v: float(v) if isinstance(v, float | int) else 0.0,
             label=lambda v: "" if v is None else _text(v),
+            ceiling=1.0,
         ),
         bar_chart(
             "data-age",
