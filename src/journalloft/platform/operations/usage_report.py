@@ -38,9 +38,10 @@ from sqlalchemy import (
     func,
     select,
 )
+from sqlalchemy.exc import OperationalError
 
 from journalloft.platform.audit import AUDIT_EVENT, record_access
-from journalloft.platform.errors import FieldError, InvalidContent
+from journalloft.platform.errors import FieldError, InvalidContent, ServiceUnavailable
 from journalloft.platform.instants import OSLO
 from journalloft.platform.operations.access import OperatorAccess
 from journalloft.platform.operations.units import in_unit_of_work
@@ -50,6 +51,10 @@ from journalloft.platform.storage.tables import TENANT
 SMALL: Final = 5
 """Counts from 1 to ``SMALL - 1`` are shown as :data:`SUPPRESSED`."""
 SUPPRESSED: Final = "<5"
+REPORT_STATEMENT_TIMEOUT_SECONDS: Final = 300
+"""PostgreSQL: the longest one of the report's statements may run (a read-only snapshot, so it
+holds no lock a write waits for); longer is 503. A year of ten million events takes far less
+(``bench/usage_report.py``)."""
 MAX_DAYS: Final = 366
 """The longest period one report covers: a year (bounded work for any request)."""
 TIMEZONE: Final = "Europe/Oslo"
@@ -152,6 +157,9 @@ def _reading(runtime: Runtime, kommunenummer: str) -> Iterator[Connection]:
     if stores.postgres:
         with stores.tenant_engine(kommunenummer).connect() as connection:
             connection.exec_driver_sql("SET TRANSACTION ISOLATION LEVEL REPEATABLE READ, READ ONLY")
+            connection.exec_driver_sql(
+                f"SET LOCAL statement_timeout = {REPORT_STATEMENT_TIMEOUT_SECONDS * 1000}"
+            )
             try:
                 yield connection
             finally:
@@ -326,15 +334,21 @@ def usage_report(runtime: Runtime, access: OperatorAccess, period: Period) -> di
     audit event of the operator's, committed before the report is returned."""
     tenant = access.tenant
     services = sorted(s for s in tenant.services if s in runtime.services)
-    with _reading(runtime, tenant.kommunenummer) as connection:
-        reads = _reads_by_hour(connection, period)
-        consumers = _reads_by_consumer(connection, period)
-        people_by_org = _people(connection, period, by_organisation=True)
-        people_by_service = _people(connection, period, by_organisation=False)
-        ages = _data_age(connection, period)
-        changes = _changes_by_hour(connection, period)
-        streams = _streams(connection, period)
-        coverage = {s: _coverage(connection, runtime, s, period) for s in services}
+    try:
+        with _reading(runtime, tenant.kommunenummer) as connection:
+            reads = _reads_by_hour(connection, period)
+            consumers = _reads_by_consumer(connection, period)
+            people_by_org = _people(connection, period, by_organisation=True)
+            people_by_service = _people(connection, period, by_organisation=False)
+            ages = _data_age(connection, period)
+            changes = _changes_by_hour(connection, period)
+            streams = _streams(connection, period)
+            coverage = {s: _coverage(connection, runtime, s, period) for s in services}
+    except OperationalError:
+        raise ServiceUnavailable(
+            f"municipality {tenant.kommunenummer}: its database did not answer the report; "
+            "try again later, or a shorter period"
+        ) from None
 
     report = _assemble(
         period=period,
