@@ -19,6 +19,7 @@ CSV and HTML.
 from __future__ import annotations
 
 import functools
+import sqlite3
 from collections import defaultdict
 from collections.abc import Iterator
 from contextlib import contextmanager
@@ -166,8 +167,11 @@ def _reading(runtime: Runtime, kommunenummer: str) -> Iterator[Connection]:
                 connection.rollback()
         return
     path = stores.sqlite_path(kommunenummer)
+    uri = f"{path.absolute().as_uri()}?mode=ro"  # percent-encoded: any folder name is safe
     engine = create_engine(
-        f"sqlite:///file:{path}?mode=ro&uri=true", hide_parameters=True
+        "sqlite://",
+        creator=lambda: sqlite3.connect(uri, uri=True, timeout=30, check_same_thread=False),
+        hide_parameters=True,
     ).execution_options(schema_translate_map={TENANT: None})
     try:
         with engine.connect() as connection:
