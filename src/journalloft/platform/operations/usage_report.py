@@ -305,27 +305,33 @@ def _streams(connection: Connection, period: Period) -> list[Any]:
     )
 
 
-def _coverage(connection: Connection, runtime: Runtime, service: str, period: Period) -> Any:
-    """The people a service holds visible records of now, and per hour of the period the people
-    whose first record came then (the earliest ``write`` event of each, in SQL)."""
+def _covered_now(connection: Connection, runtime: Runtime, service: str) -> int:
+    """The people a service holds visible records of now (counted in SQL)."""
     table = runtime.services[service].table
     now = connection.execute(
         select(func.count(distinct(table.c.patient))).where(table.c.withdrawn_at.is_(None))
     ).scalar_one()
+    return int(now or 0)
+
+
+def _newly_covered(connection: Connection, period: Period) -> list[Any]:
+    """Per service and hour of the period, the people whose first record came then: the earliest
+    ``write`` event of each (service, person), in one pass over the writes, in SQL."""
     t = AUDIT_EVENT
     first = (
-        select(func.min(t.c.occurred_at).label("first"))
-        .where(t.c.action == "write", t.c.service == service, t.c.patient.is_not(None))
-        .group_by(t.c.patient)
+        select(t.c.service, func.min(t.c.occurred_at).label("first"))
+        .where(t.c.action == "write", t.c.patient.is_not(None))
+        .group_by(t.c.service, t.c.patient)
         .subquery()
     )
     hour = _utc_hour(first.c.first, connection.dialect.name).label("hour")
-    new = connection.execute(
-        select(hour, func.count())
-        .where(first.c.first >= period.start, first.c.first < period.end)
-        .group_by(hour)
-    ).all()
-    return int(now or 0), new
+    return list(
+        connection.execute(
+            select(first.c.service, hour, func.count())
+            .where(first.c.first >= period.start, first.c.first < period.end)
+            .group_by(first.c.service, hour)
+        )
+    )
 
 
 def _organisation(value: str | None) -> str:
@@ -347,7 +353,11 @@ def usage_report(runtime: Runtime, access: OperatorAccess, period: Period) -> di
             ages = _data_age(connection, period)
             changes = _changes_by_hour(connection, period)
             streams = _streams(connection, period)
-            coverage = {s: _coverage(connection, runtime, s, period) for s in services}
+            newly = _newly_covered(connection, period)
+            coverage = {
+                s: (_covered_now(connection, runtime, s), [(h, n) for v, h, n in newly if v == s])
+                for s in services
+            }
     except OperationalError:
         raise ServiceUnavailable(
             f"municipality {tenant.kommunenummer}: its database did not answer the report; "
