@@ -400,3 +400,17 @@ def test_live_streams_count_subscriptions_opens_reconnects_and_events_delivered(
     }
     assert by(body["lookups"], service=KT)["lookups"] == 0
     assert body["consumers"] == []
+
+
+def test_a_store_that_cannot_be_read_is_503_naming_the_municipality(tmp_path: Path) -> None:
+    for platform in start_platform(Backend("sqlite", None, None), tmp_path):
+        platform.onboard(tenant_document("3201"))
+        path = platform.runtime.stores.sqlite_path("3201")
+        for suffix in ("", "-wal", "-shm"):
+            Path(f"{path}{suffix}").unlink(missing_ok=True)  # the disk lost it
+        answer = platform.client.get(
+            "/v1/tenants/3201/report", headers=platform.headers("baerum-drift")
+        )
+        assert answer.status_code == 503, answer.text
+        assert answer.json()["type"] == "urn:journalloft:problem:service-unavailable"
+        assert answer.json()["detail"].startswith("municipality 3201: its database did not answer")
