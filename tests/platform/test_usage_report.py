@@ -414,3 +414,27 @@ def test_a_store_that_cannot_be_read_is_503_naming_the_municipality(tmp_path: Pa
         assert answer.status_code == 503, answer.text
         assert answer.json()["type"] == "urn:journalloft:problem:service-unavailable"
         assert answer.json()["detail"].startswith("municipality 3201: its database did not answer")
+
+
+def test_a_stream_opens_though_a_municipality_cannot_count_it(tmp_path: Path) -> None:
+    """Counting a stream's opening is not an access: a store that cannot take the count leaves
+    it uncounted, and the stream opens with the others, as a lookup answers without it."""
+    who = people(2, seed="report-stream-down")
+    grant = {"client_id": "bodo-legevakt", "name": "Legevakt", "services": [KT]}
+    with served_platform(Backend("sqlite", None, None), tmp_path, heartbeat_seconds=0.5) as live:
+        live.onboard(tenant_document("1804"))
+        live.onboard(tenant_document("3201", extra_consumers=[grant]))
+        made = post(live, f"/v1/{KT}/subscriptions", {"patients": who}, "bodo-legevakt")
+        assert made.status_code == 201, made.text
+        path = live.runtime.stores.sqlite_path("3201")
+        for suffix in ("", "-wal", "-shm"):
+            Path(f"{path}{suffix}").unlink(missing_ok=True)  # the disk lost it
+        live.runtime.stores.tenant_engine("3201").dispose()  # and no connection holds it open
+        headers = live.headers("bodo-legevakt")
+        with open_events(live.client, made.json()["id"], headers) as events:
+            [snapshot] = events.take(1)
+        assert snapshot.event == "snapshot"
+        assert [r["kommunenummer"] for r in snapshot.json()["refused"]] == ["3201"]
+        body = live.client.get("/v1/tenants/1804/report", headers=live.headers("bodo-drift"))
+    [stream] = body.json()["streams"]
+    assert (stream["subscriptions"], stream["streams_opened"]) == ("<5", "<5")

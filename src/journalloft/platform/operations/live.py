@@ -13,6 +13,7 @@ missed within the replay window, else sends ``reset`` and a fresh snapshot.
 from __future__ import annotations
 
 import asyncio
+import logging
 import time
 from collections.abc import AsyncIterator, Sequence
 from dataclasses import dataclass, replace
@@ -33,7 +34,7 @@ from journalloft.platform.changes import (
     parse_id,
     subscription_change,
 )
-from journalloft.platform.errors import Conflict, Forbidden, NotFound, Unauthorized
+from journalloft.platform.errors import Conflict, Forbidden, NotFound, Problem, Unauthorized
 from journalloft.platform.hub import Connection
 from journalloft.platform.operations.access import (
     ReaderAccess,
@@ -100,6 +101,7 @@ async def create_subscription(runtime: Runtime, access: ReaderAccess, body: Any)
     return subscription
 
 
+log = logging.getLogger("journalloft.live")
 STREAM_CHANNEL = "stream"
 """The audit events' ``channel`` of a stream's reads: its snapshots and updates."""
 
@@ -114,7 +116,11 @@ async def count_in_audit(
     n: int,
 ) -> None:
     """One event without a person in each municipality a subscription reads (``subscribe``,
-    ``stream-open``), its count the subscription's people: the usage report's live figures."""
+    ``stream-open``), its count the subscription's people: the usage report's live figures.
+
+    A count, not an access (the stream's reads are audited each as a lookup's): a municipality
+    whose store cannot take it now is left uncounted and logged, and the stream still opens
+    with the others, as a lookup answers without a municipality that is down."""
 
     def count(kommunenummer: str) -> None:
         def write(connection: DbConnection) -> None:
@@ -130,7 +136,15 @@ async def count_in_audit(
         in_unit_of_work(runtime, kommunenummer, write)
 
     for tenant in tenants:
-        await run_in_threadpool(count, tenant.kommunenummer)
+        try:
+            await run_in_threadpool(count, tenant.kommunenummer)
+        except Problem as problem:
+            log.warning(
+                "%s not counted for the usage report: tenant=%s %s",
+                action,
+                tenant.kommunenummer,
+                problem.slug,
+            )
 
 
 async def owned_subscription(
