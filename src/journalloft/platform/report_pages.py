@@ -20,7 +20,8 @@ from typing import Any, Final
 
 import orjson
 
-from journalloft.platform.operations.usage_report import PUSH_OUTCOMES, SUPPRESSED
+from journalloft.platform.operations.sharing import PUSH_OUTCOMES
+from journalloft.platform.operations.usage_report import SUPPRESSED
 
 CSV_COLUMNS: Final = (
     "section",

@@ -45,6 +45,7 @@ from journalloft.platform.audit import AUDIT_EVENT, record_access
 from journalloft.platform.errors import FieldError, InvalidContent, ServiceUnavailable
 from journalloft.platform.instants import OSLO
 from journalloft.platform.operations.access import OperatorAccess
+from journalloft.platform.operations.sharing import PUSH_OUTCOMES
 from journalloft.platform.operations.units import in_unit_of_work
 from journalloft.platform.runtime import Runtime
 from journalloft.platform.storage.tables import TENANT
@@ -59,7 +60,6 @@ holds no lock a write waits for); longer is 503. A year of ten million events ta
 MAX_DAYS: Final = 366
 """The longest period one report covers: a year (bounded work for any request)."""
 TIMEZONE: Final = "Europe/Oslo"
-PUSH_OUTCOMES: Final = ("created", "updated", "unchanged", "stale")
 READ = "read"
 STREAM = "stream"
 
