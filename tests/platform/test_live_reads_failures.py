@@ -72,6 +72,7 @@ def read_together(platform: TestPlatform, correlation: str) -> list[Any]:
                 tenant(platform),
                 patients=[p],
                 options={},
+                sent={},
             )
             for p in (ANNE, BJORN)
         ]
