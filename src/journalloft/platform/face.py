@@ -20,10 +20,12 @@ from journalloft.platform.core.errors import (
     Forbidden,
     InvalidContent,
     NotFound,
+    PayloadTooLarge,
     Problem,
     UnsupportedMediaType,
 )
 from journalloft.platform.core.instants import OSLO
+from journalloft.platform.core.json_reader import parse_json
 from journalloft.platform.core.settings import Settings
 from journalloft.platform.core.strings import form_pairs
 from journalloft.platform.core.tenancy import Tenant
@@ -50,6 +52,7 @@ __all__ = [
     "JSONResponse",
     "JsonBody",
     "NotFound",
+    "PayloadTooLarge",
     "Problem",
     "RoutedFace",
     "Runtime",
@@ -60,6 +63,7 @@ __all__ = [
     "TenantDep",
     "UnsupportedMediaType",
     "form_pairs",
+    "parse_json",
     "parts_of",
     "read_json",
     "reader_access",
