@@ -190,6 +190,23 @@ def test_an_access_tokens_unstorable_claim_is_refused(platform: TestPlatform) ->
     assert "header /kid" in refused["detail"]
 
 
+@pytest.mark.parametrize("where", ["header", "claims"])
+def test_a_member_name_with_a_lone_surrogate_is_refused_and_named_encodably(
+    platform: TestPlatform, where: str
+) -> None:
+    """A JWT whose header or claims hold a member *named* with a lone surrogate: the refusal
+    names it (its pointer written with ``\\ud800``), never a 500 from rendering the pointer."""
+    header = b'{"alg":"ES256","typ":"at+jwt"' + (b',"k\\ud800":1}' if where == "header" else b"}")
+    claims = b'{"iss":"x"' + (b',"k\\ud800":1}' if where == "claims" else b"}")
+    token = f"{b64url(header)}.{b64url(claims)}.c2ln"
+    refused = problem(look_up(platform, {"Authorization": f"Bearer {token}"}), 401)
+    assert "/k\\ud800" in refused["detail"]
+    form = token_form("bodo-legevakt", platform.key("bodo-legevakt"), audience=PUBLIC_URL)
+    form["client_assertion"] = token
+    refused = problem(platform.client.post("/oauth/token", data=form), 401)
+    assert "/k\\ud800" in refused["error_description"]
+
+
 # Query strings, paths and headers: checked once, in the middleware, before any route
 
 

@@ -53,8 +53,20 @@ def string_flaw(value: str) -> str | None:
 
 
 def escape(key: object) -> str:
-    """A member name as one step of a JSON Pointer (RFC 6901)."""
-    return str(key).replace("~", "~0").replace("/", "~1")
+    """A member name as one step of a JSON Pointer (RFC 6901). A lone surrogate in it is written
+    as ``\\udXXX``: the pointer goes into an error answer, which must itself be encodable."""
+    text = str(key)
+    if not _encodable(text):
+        text = text.encode("utf-8", "backslashreplace").decode("utf-8")
+    return text.replace("~", "~0").replace("/", "~1")
+
+
+def _encodable(text: str) -> bool:
+    try:
+        text.encode("utf-8")
+    except UnicodeEncodeError:
+        return False
+    return True
 
 
 def walk(value: Any) -> Iterator[tuple[str, Any]]:
