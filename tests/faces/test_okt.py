@@ -9,9 +9,11 @@ import logging
 from typing import Any
 
 import pytest
+from joserfc.jwk import ECKey
 
 from support import people, tenant_document
 from support.platform import TestPlatform
+from support.security import dpop_headers, dpop_token
 
 # the OKT IG's example OktEvent (Binary-OktEvent1), as published; the test gives it a
 # synthetic person instead of its personIdentifier
@@ -217,3 +219,65 @@ def test_production_can_turn_the_path_form_off(platform: TestPlatform) -> None:
         assert header.status_code == 200
     finally:
         settings.okt_person_in_path = True
+
+
+def test_a_municipality_that_did_not_answer_is_named_on_every_okt_route(
+    platform: TestPlatform,
+) -> None:
+    """Before: a Bearer caller whose person's only service is in a municipality that requires
+    DPoP got ``oktStatus: 0`` and no messages, with no sign that one municipality was not asked."""
+    eva, bob = people(2, seed="okt-refused")
+    shared = [{"client_id": "ikl-legevakt", "name": "IKL", "services": ["kommunale-tjenester"]}]
+    platform.onboard(tenant_document("1804", extra_consumers=shared))
+    platform.onboard(tenant_document("5501", policy={"require_dpop": True}, extra_consumers=shared))
+    key = ECKey.generate_key("P-256")
+    token = dpop_token(platform, "k5501-epj", key)
+    path = "/okt/okt-events"
+    for person in (eva, bob):
+        pushed = platform.client.post(
+            path,
+            json=event(person, message("15", "2024-01-01")),
+            headers=dpop_headers(token, key, "POST", path),
+        )
+        assert pushed.status_code == 200, pushed.text
+    pushed = platform.client.post(
+        path, json=event(bob, message("06", "2024-01-01")), headers=platform.headers("bodo-epj")
+    )
+    assert pushed.status_code == 200, pushed.text
+
+    def read(route: str, person: str) -> Any:
+        headers = platform.headers("ikl-legevakt")
+        if route.endswith("/"):
+            response = platform.client.get(route + person, headers=headers)
+        else:
+            response = platform.client.get(route, headers={**headers, "person-id": person})
+        assert response.status_code == 200, response.text
+        return response.json()
+
+    for route in ("/okt/okt-status/", "/okt/okt-status"):
+        answer = read(route, eva)
+        assert answer["oktStatus"] == -1, route  # unknown, not "nothing known"
+        [refused] = answer["refused"]
+        assert refused["kommunenummer"] == "5501"
+        assert "DPoP" in refused["reason"]
+        # what the others answered still counts; the refusal is named beside it
+        answer = read(route, bob)
+        assert answer["oktStatus"] == 1, route
+        assert [r["kommunenummer"] for r in answer["refused"]] == ["5501"]
+    for route in ("/okt/okt-events/", "/okt/okt-events"):
+        answer = read(route, eva)
+        assert answer["oktMessages"] == []
+        assert [r["kommunenummer"] for r in answer["refused"]] == ["5501"]
+        assert "DPoP" in answer["refused"][0]["reason"]
+        answer = read(route, bob)
+        assert len(answer["oktMessages"]) == 1
+        assert [r["kommunenummer"] for r in answer["refused"]] == ["5501"]
+    # a caller that every municipality answers gets neither the field nor -1
+    dpop = dpop_token(platform, "ikl-legevakt", key)
+    for person, count in ((eva, 1), (bob, 2)):
+        status = platform.client.get(
+            "/okt/okt-status",
+            headers={**dpop_headers(dpop, key, "GET", "/okt/okt-status"), "person-id": person},
+        )
+        assert status.status_code == 200, status.text
+        assert status.json() == {"personIdentifier": person, "oktStatus": count}

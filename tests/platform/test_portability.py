@@ -24,29 +24,41 @@ from journalloft.cli.portability import backup_sqlite
 from journalloft.platform.audit import AUDIT_EVENT, events_for_patient
 from journalloft.platform.audit_seal import (
     AUDIT_SEAL,
+    key_id,
     load_seal_key,
     public_pem,
+    read_anchor,
     seal_all,
     trusted_keys,
     verify,
 )
 from journalloft.platform.auth.clients import add_key
+from journalloft.platform.directory import TENANT_TABLE
 from journalloft.platform.portability import (
     ExportError,
     export_tenant,
     import_tenant,
+    sign_export,
     tenant_tables,
+    trusted_export_keys,
 )
 from journalloft.platform.runtime import Runtime, build_runtime
 from journalloft.platform.settings import get_settings
 from journalloft.platform.storage.engines import Stores
-from support import people, tenant_document
+from support import PILOTS, people, tenant_document
 from support.platform import REPO, Backend, TestPlatform, provide_backend, start_platform
 
 NEWS2_TABLE = "news2_measurement"
 NOW = datetime(2026, 11, 22, 3, 0, tzinfo=UTC)
 AT = "2026-11-22T02:00:00+00:00"
 LATER = NOW + timedelta(hours=1)
+EXPORT_KEY = Ed25519PrivateKey.generate()
+"""The exporting operator's signing key in these tests; every import trusts it."""
+TRUSTED = trusted_export_keys(EXPORT_KEY, [])
+
+
+def prefix_of(kommunenummer: str) -> str:
+    return PILOTS[kommunenummer][2] if kommunenummer in PILOTS else f"k{kommunenummer}"
 
 
 def measurement(record_id: str, patient: str, score: int = 1) -> dict[str, Any]:
@@ -80,7 +92,7 @@ def post(platform: TestPlatform, path: str, body: Any, client: str) -> Any:
 
 def fill(platform: TestPlatform, kommunenummer: str, who: list[str]) -> None:
     """Records of both services, a withdrawal, a restriction and lookups (so audit events)."""
-    prefix = "bodo" if kommunenummer == "1804" else f"k{kommunenummer}"
+    prefix = prefix_of(kommunenummer)
     records = [measurement(f"n-{i}", p, i) for i, p in enumerate(who)]
     post(
         platform,
@@ -108,7 +120,7 @@ def fill(platform: TestPlatform, kommunenummer: str, who: list[str]) -> None:
 
 
 def lookups(platform: TestPlatform, kommunenummer: str, who: list[str]) -> list[Any]:
-    prefix = "bodo" if kommunenummer == "1804" else f"k{kommunenummer}"
+    prefix = prefix_of(kommunenummer)
     return [
         post(platform, f"/v1/{service}/query", {"patients": who}, f"{prefix}-legevakt")
         for service in ("news2", "kommunale-tjenester")
@@ -137,23 +149,44 @@ def give_keys(target: TestPlatform, source: TestPlatform) -> None:
     target.runtime.tenants.reload()
 
 
-def export_to(platform: TestPlatform, kommunenummer: str, path: Path) -> None:
+def export_to(
+    platform: TestPlatform,
+    kommunenummer: str,
+    path: Path,
+    *,
+    signing_key: Ed25519PrivateKey | None = EXPORT_KEY,
+) -> None:
+    seal = load_seal_key(platform.runtime.settings).public_key()
     with path.open("wb") as out:
         export_tenant(
             kommunenummer,
             out,
             stores=platform.runtime.stores,
             services=platform.runtime.services,
+            signing_key=signing_key,
+            extra_header={"audit_seal_keys": {key_id(seal): public_pem(seal)}},
         )
 
 
-def load(platform: TestPlatform, path: Path, *, replace: bool = False) -> None:
+def load(
+    platform: TestPlatform,
+    path: Path,
+    *,
+    replace: bool = False,
+    trusted: dict[str, Any] = TRUSTED,
+    trust_unsigned: bool = False,
+    into: str | None = None,
+) -> None:
     import_tenant(
         path,
         stores=platform.runtime.stores,
         schemas=platform.runtime.schemas,
         services=platform.runtime.services,
+        trusted=trusted,
+        trust_unsigned=trust_unsigned,
+        into=into,
         replace=replace,
+        now=NOW,
     )
     platform.runtime.tenants.reload()
 
@@ -214,7 +247,9 @@ def test_a_municipality_moves_sqlite_to_postgresql_to_another_postgresql_with_eq
                 trusted=trusted_keys(load_seal_key(two.runtime.settings), [pem]),
                 now=NOW,
                 retention_years=5,
+                anchor=read_anchor(two.runtime.stores, "1804"),
             )
+        assert report.anchored == report.newest  # the import recorded the file's newest seal
         assert report.intact, report.problems
         assert report.events_checked == 24
 
@@ -247,16 +282,46 @@ def _rewrite(source: Path, target: Path, change: Any) -> None:
     target.write_bytes(gzip.compress(b"".join(change(lines))))
 
 
-def _rewrite_with_trailer(source: Path, target: Path, change: Any) -> None:
-    """The rows changed, with a trailer that matches them (a well-formed file)."""
+def _rewrite_with_trailer(
+    source: Path,
+    target: Path,
+    change: Any,
+    *,
+    header: Any = None,
+    signing_key: Ed25519PrivateKey | None = EXPORT_KEY,
+) -> None:
+    """The rows (and the header) changed, with a trailer that matches them: a well-formed file,
+    signed anew with ``signing_key`` (as its holder could), or unsigned."""
     lines = gzip.decompress(source.read_bytes()).splitlines(keepends=True)
-    header, rows = lines[0], change(lines[1:-1])
-    counts: dict[str, int] = dict.fromkeys(json.loads(header)["tables"], 0)
+    first = json.loads(lines[0])
+    if header is not None:
+        header(first)
+    rows = change(lines[1:-1])
+    counts: dict[str, int] = dict.fromkeys(first["tables"], 0)
     for row in rows:
         counts[json.loads(row)["t"]] += 1
-    body = header + b"".join(rows)
-    trailer = {"end": True, "counts": counts, "sha256": hashlib.sha256(body).hexdigest()}
+    body = (json.dumps(first, ensure_ascii=False) + "\n").encode() + b"".join(rows)
+    digest = hashlib.sha256(body).hexdigest()
+    trailer: dict[str, Any] = {"end": True, "counts": counts, "sha256": digest}
+    if signing_key is not None:
+        trailer["signature"] = sign_export(
+            signing_key, kommunenummer=first["kommunenummer"], counts=counts, sha256=digest
+        )
     target.write_bytes(gzip.compress(body + json.dumps(trailer).encode() + b"\n"))
+
+
+def _relabel(source: Path, target: Path, header: Any, **signing: Any) -> None:
+    """The header changed, the rows kept, the checksum recomputed."""
+    _rewrite_with_trailer(source, target, lambda rows: rows, header=header, **signing)
+
+
+def _keep_signature(source: Path, target: Path) -> None:
+    """The target's trailer gets the source's signature back (the attacker has no key)."""
+    lines = gzip.decompress(target.read_bytes()).splitlines(keepends=True)
+    original = json.loads(gzip.decompress(source.read_bytes()).splitlines()[-1])
+    trailer = json.loads(lines[-1])
+    trailer["signature"] = original["signature"]
+    target.write_bytes(gzip.compress(b"".join(lines[:-1]) + json.dumps(trailer).encode() + b"\n"))
 
 
 def test_import_refuses_a_damaged_or_incomplete_file_before_writing_anything(
@@ -328,6 +393,7 @@ def test_the_export_is_one_snapshot_that_writers_do_not_wait_for(
         out,
         stores=stores,
         services=sqlite_platform.runtime.services,
+        signing_key=EXPORT_KEY,
         progress=meanwhile,
     )
     assert written_meanwhile
@@ -376,6 +442,8 @@ def test_the_commands_export_import_seal_verify_and_back_up(
     assert "exported 1804" in capsys.readouterr().out
     assert main(["audit", "public-key"]) == 0
     (env / "key.pem").write_text(capsys.readouterr().out, encoding="ascii")
+    assert main(["tenants", "export-key"]) == 0
+    (env / "export-key.pem").write_text(capsys.readouterr().out, encoding="ascii")
     assert main(["backup", "--to", str(env / "backups")]) == 0
     [copy] = (env / "backups").iterdir()
     assert (copy / "tenants" / "1804.sqlite3").exists()
@@ -383,10 +451,29 @@ def test_the_commands_export_import_seal_verify_and_back_up(
 
     monkeypatch.setenv("JOURNALLOFT_DATA_DIR", str(env / "elsewhere"))
     get_settings.cache_clear()
-    assert main(["tenants", "import", str(exported)]) == 0
-    assert "counts and sha256" in capsys.readouterr().out
+    # another operator's export needs that operator's public key, or the operator's word
     assert main(["tenants", "import", str(exported)]) == 1
-    assert "--replace" in capsys.readouterr().err
+    assert "does not trust" in capsys.readouterr().err
+    assert not (env / "elsewhere" / "tenants" / "1804.sqlite3").exists()
+    trust = ["--public-key", str(env / "export-key.pem")]
+    assert main(["tenants", "import", str(exported), "--into", "3201", *trust]) == 1
+    assert "not 3201's" in capsys.readouterr().err
+    assert main(["tenants", "import", str(exported), "--into", "1804", *trust]) == 0
+    out = capsys.readouterr().out
+    assert "counts and sha256" in out
+    assert "signed by export key" in out
+    assert main(["tenants", "import", str(exported), *trust]) == 1
+    refusal = capsys.readouterr().err
+    assert "--replace" in refusal
+    assert "Bodø kommune" in refusal  # what would be replaced is named
+    assert "audit_event" in refusal
+    # on the operator's word, without the key: imported, and said so
+    monkeypatch.setenv("JOURNALLOFT_DATA_DIR", str(env / "third"))
+    get_settings.cache_clear()
+    assert main(["tenants", "import", str(exported), "--trust-unsigned"]) == 0
+    assert "NOT signed by a trusted key" in capsys.readouterr().out
+    monkeypatch.setenv("JOURNALLOFT_DATA_DIR", str(env / "elsewhere"))
+    get_settings.cache_clear()
     # another platform's seals need that platform's public key
     assert main(["audit", "verify", "1804"]) == 1
     assert "untrusted key" in capsys.readouterr().out
@@ -445,6 +532,7 @@ def _check(stores: Stores, key: Ed25519PrivateKey) -> list[str]:
             trusted=trusted_keys(key, []),
             now=NOW,
             retention_years=5,
+            anchor=read_anchor(stores, "1804"),
         )
     return report.problems
 
@@ -506,3 +594,228 @@ def test_audit_verify_finds_an_altered_a_removed_and_an_inserted_event(
         stores, key, update(AUDIT_SEAL).where(AUDIT_SEAL.c.seq == 1).values(event_count=9)
     )
     assert any("signature does not verify" in p for p in forged)
+
+
+@pytest.fixture
+def two_municipalities(backend: Backend, tmp_path: Path) -> Iterator[TestPlatform]:
+    """Bodø and Bærum on one platform, each with records, a restriction, lookups, and Bodø's
+    audit log sealed."""
+    for platform in start_platform(backend, tmp_path):
+        platform.set_now(NOW)
+        platform.onboard(tenant_document("1804"))
+        platform.onboard(tenant_document("3201"))
+        fill(platform, "1804", people(4, seed="bodo-moves"))
+        fill(platform, "3201", people(3, seed="baerum-stays"))
+        key = load_seal_key(platform.runtime.settings)
+        assert seal_all(platform.runtime.stores, ["1804"], key=key, now=LATER)["1804"] > 0
+        yield platform
+
+
+def _state(platform: TestPlatform, kommunenummer: str) -> Any:
+    """A municipality's registration and every row of its store."""
+    runtime = platform.runtime
+    with runtime.stores.platform_engine.connect() as connection:
+        registered = connection.execute(
+            select(TENANT_TABLE.c.name, TENANT_TABLE.c.document).where(
+                TENANT_TABLE.c.kommunenummer == kommunenummer
+            )
+        ).first()
+    if not runtime.stores.tenant_store_exists(kommunenummer):
+        return registered, None
+    with runtime.stores.tenant_engine(kommunenummer).connect() as connection:
+        rows = {
+            t.name: sorted(map(tuple, connection.execute(select(t)).all()), key=repr)
+            for t in tenant_tables(runtime.services)
+        }
+    return (tuple(registered) if registered else None), rows
+
+
+def test_import_refuses_a_file_whose_labels_name_another_municipality(
+    two_municipalities: TestPlatform, tmp_path: Path
+) -> None:
+    platform = two_municipalities
+    bodo = tmp_path / "1804.jsonl.gz"
+    export_to(platform, "1804", bodo)
+    before = {k: _state(platform, k) for k in ("1804", "3201")}
+    assert before["3201"][1]["audit_event"]
+    assert before["1804"][1]["audit_seal"]
+
+    def refused(path: Path, words: str, **options: Any) -> None:
+        with pytest.raises(ExportError, match=words):
+            load(platform, path, replace=True, **options)
+        assert {k: _state(platform, k) for k in ("1804", "3201")} == before, path.name
+        assert platform.runtime.tenants.get("3201").name == "Bærum kommune"  # type: ignore[union-attr]
+
+    def header_to(kommunenummer: str) -> Any:
+        return lambda header: header.update(kommunenummer=kommunenummer)
+
+    def everything_to(kommunenummer: str, name: str, orgnr: str) -> Any:
+        def change(header: dict[str, Any]) -> None:
+            header["kommunenummer"] = kommunenummer
+            header["tenant"].update(name=name, organisasjonsnummer=orgnr)
+            header["tenant"]["document"].update(
+                kommunenummer=kommunenummer, name=name, organisasjonsnummer=orgnr
+            )
+
+        return change
+
+    # 1. the header's kommunenummer edited to Bærum's, the checksum recomputed, the signature
+    # kept: the header disagrees with its tenant document, on the operator's word too
+    relabelled = tmp_path / "relabelled.gz"
+    _relabel(bodo, relabelled, header_to("3201"), signing_key=None)
+    _keep_signature(bodo, relabelled)
+    refused(relabelled, "tenant document for '1804'")
+    refused(relabelled, "tenant document for '1804'", trust_unsigned=True)
+    # header and tenant document both Bærum's: the signature is over Bodø's file
+    everything = tmp_path / "everything.gz"
+    baerum = everything_to("3201", *PILOTS["3201"][:2])
+    _relabel(bodo, everything, baerum, signing_key=None)
+    _keep_signature(bodo, everything)
+    refused(everything, "signature is over another file")
+    # ... signed anew by a key the operator does not hold
+    _relabel(bodo, everything, baerum, signing_key=Ed25519PrivateKey.generate())
+    refused(everything, "does not trust")
+    # ... unsigned, on the operator's word: Bodø's audit log is sealed for Bodø, so its rows
+    # say whose they are
+    _relabel(bodo, everything, baerum, signing_key=None)
+    refused(everything, "does not verify as municipality 3201's", trust_unsigned=True)
+    # 2. the header Bodø's, the tenant document Bærum's: nothing moves, and Bærum keeps its
+    # registration and grants
+    mixed = tmp_path / "mixed.gz"
+    _relabel(
+        bodo,
+        mixed,
+        lambda header: header["tenant"]["document"].update(kommunenummer="3201"),
+        signing_key=EXPORT_KEY,
+    )
+    refused(mixed, "tenant document for '3201'")
+    # 3. the target named: the file must be for it
+    refused(bodo, "not 3201's", into="3201")
+    # the file as it was exported replaces Bodø (asked to), and Bodø's own seals verify
+    load(platform, bodo, replace=True, into="1804")
+    assert _state(platform, "3201") == before["3201"]
+    assert _state(platform, "1804")[1]["news2_measurement"] == before["1804"][1][NEWS2_TABLE]
+    assert _check(platform.runtime.stores, load_seal_key(platform.runtime.settings)) == []
+
+
+def test_import_refuses_an_unsigned_or_foreign_signed_file_unless_trusted(
+    two_municipalities: TestPlatform, tmp_path: Path
+) -> None:
+    platform = two_municipalities
+    unsigned, foreign = tmp_path / "unsigned.gz", tmp_path / "foreign.gz"
+    export_to(platform, "1804", unsigned, signing_key=None)
+    other = Ed25519PrivateKey.generate()
+    export_to(platform, "1804", foreign, signing_key=other)
+    before = _state(platform, "1804")
+    with pytest.raises(ExportError, match="not signed"):
+        load(platform, unsigned, replace=True)
+    with pytest.raises(ExportError, match="does not trust"):
+        load(platform, foreign, replace=True)
+    assert _state(platform, "1804") == before
+    # the other operator's public key given, or the operator vouching for the file
+    load(platform, foreign, replace=True, trusted={**TRUSTED, **trusted_export_keys(other, [])})
+    load(platform, unsigned, replace=True, trust_unsigned=True)
+    assert _state(platform, "1804") == before
+    # a signature that does not verify: one byte of it changed
+    broken = tmp_path / "broken.gz"
+    lines = gzip.decompress(foreign.read_bytes()).splitlines(keepends=True)
+    trailer = json.loads(lines[-1])
+    head, _, signature = trailer["signature"].rpartition(".")
+    trailer["signature"] = f"{head}.{'B' if signature[0] != 'B' else 'C'}{signature[1:]}"
+    broken.write_bytes(gzip.compress(b"".join(lines[:-1]) + json.dumps(trailer).encode() + b"\n"))
+    with pytest.raises(ExportError, match="does not verify"):
+        load(platform, broken, replace=True, trusted=trusted_export_keys(other, []))
+
+
+def test_a_refused_import_of_a_new_municipality_leaves_nothing_behind(
+    two_municipalities: TestPlatform, tmp_path: Path
+) -> None:
+    platform = two_municipalities
+    bodo = tmp_path / "1804.jsonl.gz"
+    export_to(platform, "1804", bodo)
+    stores = platform.runtime.stores
+    tromso = ("5501", "Tromsø kommune", "940101808")
+    attempts = {
+        # the header a new municipality's, the tenant document Bodø's
+        "header": lambda header: header.update(kommunenummer="5501"),
+        # both a new municipality's: Bodø's sealed audit log gives it away
+        "everything": lambda header: (
+            header.update(kommunenummer=tromso[0]),
+            header["tenant"].update(name=tromso[1], organisasjonsnummer=tromso[2]),
+            header["tenant"]["document"].update(
+                kommunenummer=tromso[0], name=tromso[1], organisasjonsnummer=tromso[2]
+            ),
+        ),
+    }
+    for name, change in attempts.items():
+        path = tmp_path / f"{name}.gz"
+        _relabel(bodo, path, change, signing_key=None)
+        with pytest.raises(ExportError):
+            load(platform, path, trust_unsigned=True)
+        assert platform.runtime.tenants.get("5501") is None, name
+        assert not stores.tenant_store_exists("5501"), name
+        if not stores.postgres:
+            assert not stores.sqlite_path("5501").exists(), name
+
+
+def test_audit_verify_notices_seals_removed_with_their_events(
+    sealed_platform: TestPlatform,
+) -> None:
+    """Before: deleting every seal together with the sealed events verified as intact."""
+    platform = sealed_platform
+    who = people(3, seed="vanished")
+    fill(platform, "1804", who)
+    stores = platform.runtime.stores
+    key = load_seal_key(platform.runtime.settings)
+    assert seal_all(stores, ["1804"], key=key, now=LATER)["1804"] > 0
+    lookups(platform, "1804", who)
+    platform.set_now(NOW + timedelta(minutes=10))
+    assert seal_all(stores, ["1804"], key=key, now=LATER + timedelta(minutes=10))["1804"] > 0
+    # the untouched log verifies, and the platform's record names its newest seal
+    assert _check(stores, key) == []
+    assert read_anchor(stores, "1804")["seq"] == 2  # type: ignore[index]
+    with stores.tenant_engine("1804").connect() as connection:
+        second = connection.execute(select(AUDIT_SEAL).where(AUDIT_SEAL.c.seq == 2)).one()
+    # the newest seal cut away with its events: the rest is a valid, shorter chain
+    with stores.tenant_transaction("1804") as connection:
+        connection.execute(delete(AUDIT_SEAL).where(AUDIT_SEAL.c.seq == 2))
+        connection.execute(
+            delete(AUDIT_EVENT).where(
+                (AUDIT_EVENT.c.occurred_at > second.after_occurred_at)
+                | (
+                    (AUDIT_EVENT.c.occurred_at == second.after_occurred_at)
+                    & (AUDIT_EVENT.c.id > second.after_id)
+                )
+            )
+        )
+    [cut] = _check(stores, key)
+    assert "seal 2" in cut
+    assert "missing" in cut
+    # every seal and every event gone
+    with stores.tenant_transaction("1804") as connection:
+        connection.execute(delete(AUDIT_SEAL))
+        connection.execute(delete(AUDIT_EVENT))
+    [gone] = _check(stores, key)
+    assert "seal 2" in gone
+    assert "none are left" in gone
+
+    # retention's purge removes a newest seal whose every event is past the cutoff: the record
+    # of it is then no evidence of removal, up to the cutoff and not a moment before
+    anchor = read_anchor(stores, "1804")
+    assert anchor is not None
+
+    def problems_at(now: datetime) -> list[str]:
+        with stores.tenant_engine("1804").connect() as connection:
+            return verify(
+                connection,
+                kommunenummer="1804",
+                trusted=trusted_keys(key, []),
+                now=now,
+                retention_years=5,
+                anchor=anchor,
+            ).problems
+
+    last = anchor["last_occurred_at"]
+    at_cutoff = last.replace(year=last.year + 5)  # the cutoff is then the seal's last event
+    assert len(problems_at(at_cutoff)) == 1
+    assert problems_at(at_cutoff + timedelta(microseconds=1)) == []

@@ -46,8 +46,13 @@ def event(patient: str, correlation_id: str) -> dict[str, Any]:
     return row
 
 
-def write_concurrently(stores: Stores, writes: list[tuple[str, str]]) -> list[BaseException | None]:
-    """(kommunenummer, correlation id) writes, all started before any finishes; what each got."""
+def write_concurrently(
+    stores: Stores,
+    writes: list[tuple[str, str]],
+    changes: dict[str, dict[str, Any]] | None = None,
+) -> list[BaseException | None]:
+    """(kommunenummer, correlation id) writes, all started before any finishes; what each got.
+    ``changes``: columns to set in the event of a correlation id."""
 
     async def run() -> list[BaseException | None]:
         reads = connect_query_path(stores, pool_size=2)
@@ -59,7 +64,12 @@ def write_concurrently(stores: Stores, writes: list[tuple[str, str]]) -> list[Ba
                         kommunenummer,
                         AUDIT_INSERT,
                         AUDIT_COLUMNS,
-                        [event(patient, correlation_id)],
+                        [
+                            {
+                                **event(patient, correlation_id),
+                                **(changes or {}).get(correlation_id, {}),
+                            }
+                        ],
                     )
                     for (kommunenummer, correlation_id), patient in zip(
                         writes, PATIENTS, strict=False
@@ -126,6 +136,52 @@ def test_a_request_hears_committed_only_when_its_events_are(platform: TestPlatfo
             assert isinstance(outcome, WriteRefused)
             assert correlation_id not in committed
     assert logged(stores, "3201") == {}
+
+
+@pytest.mark.parametrize(
+    "bad",
+    [
+        {"practitioner_name": "Lege\ud800Legesen"},
+        {"decision_ref": "a\x00b"},
+        {"client_id": "\udfff"},
+    ],
+    ids=["lone surrogate", "NUL", "lone surrogate in client_id"],
+)
+def test_one_callers_unstorable_strings_never_fail_another_callers_commit(
+    platform: TestPlatform, bad: dict[str, Any]
+) -> None:
+    """Issue 27 item 1: a lookup's audit event with a string no store can hold failed the whole
+    group commit, and other municipalities' lookups on the same server got 503s. It is refused
+    to its own caller before it joins a batch."""
+    stores = platform.runtime.stores
+    writes = [("1804", "bodo-1"), ("3201", "baerum-1"), ("1804", "bodo-bad"), ("1804", "bodo-2")]
+    outcomes = write_concurrently(stores, writes, {"bodo-bad": bad})
+
+    assert [type(o).__name__ for o in outcomes] == [
+        "NoneType",
+        "NoneType",
+        "WriteRefused",
+        "NoneType",
+    ]
+    assert set(logged(stores, "1804")) == {"bodo-1", "bodo-2"}
+    assert set(logged(stores, "3201")) == {"baerum-1"}
+
+
+def test_a_callers_rows_the_store_refuses_fail_only_that_caller(platform: TestPlatform) -> None:
+    """Rows that pass every check but that the store refuses (here: no action, a NOT NULL
+    column) fail the batch they share; the batch is then written caller by caller."""
+    stores = platform.runtime.stores
+    writes = [("1804", "bodo-1"), ("3201", "baerum-1"), ("1804", "bodo-bad"), ("1804", "bodo-2")]
+    outcomes = write_concurrently(stores, writes, {"bodo-bad": {"action": None, "patient": None}})
+
+    assert [type(o).__name__ for o in outcomes] == [
+        "NoneType",
+        "NoneType",
+        "WriteRefused",
+        "NoneType",
+    ]
+    assert set(logged(stores, "1804")) == {"bodo-1", "bodo-2"}
+    assert set(logged(stores, "3201")) == {"baerum-1"}
 
 
 @pytest.fixture

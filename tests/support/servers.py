@@ -104,6 +104,8 @@ class PostgresServer:
         self.directory = Path(tempfile.mkdtemp(prefix="journalloft-pg-"))
         self.data = self.directory / "data"
         self.process: subprocess.Popen[bytes] | None = None
+        self.log = self.directory / "server.log"
+        """The server's log (its stderr), with PostgreSQL's default log settings."""
         self._as: dict[str, Any] = {}
         if os.geteuid() == 0:
             owner = pwd.getpwnam("postgres")
@@ -123,17 +125,18 @@ class PostgresServer:
             unavailable(f"initdb failed: {done.stderr.decode(errors='replace')[-300:]}")
 
     def start(self) -> None:
-        self.process = subprocess.Popen(
-            [
-                str(POSTGRES_BIN / "postgres"),
-                *("-D", str(self.data), "-p", str(self.port), "-k", str(self.directory)),
-                *("-c", "listen_addresses=127.0.0.1", "-c", "fsync=off"),
-                *("-c", "max_connections=100", "-c", "shared_buffers=32MB"),
-            ],
-            stdout=subprocess.DEVNULL,
-            stderr=subprocess.DEVNULL,
-            **self._as,
-        )
+        with self.log.open("ab") as log:  # the server writes on; this process needs no handle
+            self.process = subprocess.Popen(
+                [
+                    str(POSTGRES_BIN / "postgres"),
+                    *("-D", str(self.data), "-p", str(self.port), "-k", str(self.directory)),
+                    *("-c", "listen_addresses=127.0.0.1", "-c", "fsync=off"),
+                    *("-c", "max_connections=100", "-c", "shared_buffers=32MB"),
+                ],
+                stdout=subprocess.DEVNULL,
+                stderr=log,
+                **self._as,
+            )
         try:
             wait_for("PostgreSQL accepts connections", self._connects, timeout=30)
         except AssertionError as exc:

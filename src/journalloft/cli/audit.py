@@ -21,6 +21,7 @@ from journalloft.platform.audit_seal import (
     key_id,
     load_seal_key,
     public_pem,
+    read_anchor,
     seal_all,
     trusted_keys,
     verify,
@@ -132,11 +133,13 @@ def cmd_verify(args: argparse.Namespace) -> None:
                 trusted=trusted,
                 now=runtime.clock(),
                 retention_years=tenant.policy.audit_retention_years,
+                anchor=read_anchor(runtime.stores, tenant.kommunenummer),
             )
         for problem in report.problems:
             print(f"{tenant.kommunenummer}: {problem}")
         print(
-            f"{tenant.kommunenummer}: {report.seals} seals, {report.events_checked} events "
+            f"{tenant.kommunenummer}: {report.seals} seals (newest {report.newest or '-'}, "
+            f"the platform recorded {report.anchored or '-'}), {report.events_checked} events "
             f"checked, {report.skipped} seals past retention not checked, {report.unsealed} "
             "events not sealed yet: "
             + ("intact" if report.intact else f"{len(report.problems)} problems"),

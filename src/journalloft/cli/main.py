@@ -21,7 +21,12 @@ from journalloft.cli.board import cmd_board
 from journalloft.cli.clients import cmd_clients, cmd_token
 from journalloft.cli.common import CommandError
 from journalloft.cli.data import cmd_demo, cmd_purge
-from journalloft.cli.portability import cmd_backup, cmd_export, cmd_import
+from journalloft.cli.portability import (
+    cmd_backup,
+    cmd_export,
+    cmd_export_key,
+    cmd_import,
+)
 from journalloft.cli.serving import cmd_serve
 from journalloft.cli.tenants import cmd_list, cmd_migrate, cmd_offboard, cmd_onboard
 
@@ -65,9 +70,31 @@ def build_parser() -> argparse.ArgumentParser:
     )
     load.add_argument("file", metavar="FILE")
     load.add_argument(
-        "--replace", action="store_true", help="overwrite a municipality that already has data"
+        "--replace",
+        action="store_true",
+        help="overwrite a municipality this platform already has (its tenant file and data)",
+    )
+    load.add_argument(
+        "--into",
+        metavar="KOMMUNENUMMER",
+        help="the municipality the file must be for (refused if it is another's)",
+    )
+    load.add_argument(
+        "--public-key",
+        action="append",
+        metavar="PEM",
+        help="also trust exports signed by this key (the exporting operator's `tenants "
+        "export-key`)",
+    )
+    load.add_argument(
+        "--trust-unsigned",
+        action="store_true",
+        help="import a file that is unsigned or not signed by a trusted key (you vouch for it)",
     )
     load.set_defaults(run=cmd_import)
+    tenant_commands.add_parser(
+        "export-key", help="print the public key that checks this operator's export files"
+    ).set_defaults(run=cmd_export_key)
 
     backup = commands.add_parser(
         "backup", help="online copy of every SQLite store (the embedded default)"

@@ -11,7 +11,14 @@ from pathlib import Path
 
 from journalloft.cli.common import CommandError, open_runtime
 from journalloft.platform.audit_seal import key_id, load_seal_key, public_pem
-from journalloft.platform.portability import ExportError, export_tenant, import_tenant
+from journalloft.platform.portability import (
+    ExportError,
+    export_tenant,
+    import_tenant,
+    load_export_key,
+    trusted_export_keys,
+)
+from journalloft.platform.settings import get_settings
 from journalloft.platform.tenancy import is_kommunenummer
 
 
@@ -27,12 +34,17 @@ def cmd_export(args: argparse.Namespace) -> None:
     runtime = open_runtime()
     try:
         key = load_seal_key(runtime.settings).public_key()
+        try:
+            signing_key = load_export_key(runtime.settings)
+        except (OSError, ValueError) as exc:
+            raise CommandError(f"the export signing key: {exc}") from exc
         with partial.open("wb") as out:
             summary = export_tenant(
                 args.kommunenummer,
                 out,
                 stores=runtime.stores,
                 services=runtime.services,
+                signing_key=signing_key,
                 # what a receiver needs to check the audit log's seals (compare the key id with
                 # the one the exporting platform publishes before trusting it)
                 extra_header={"audit_seal_keys": {key_id(key): public_pem(key)}},
@@ -51,29 +63,56 @@ def cmd_export(args: argparse.Namespace) -> None:
     total = sum(summary.counts.values())
     print(
         f"exported {summary.kommunenummer} to {target}: {total} rows "
-        f"({', '.join(f'{t} {n}' for t, n in summary.counts.items())}); sha256 {summary.sha256}"
+        f"({', '.join(f'{t} {n}' for t, n in summary.counts.items())}); sha256 {summary.sha256}; "
+        f"signed by export key {key_id(signing_key.public_key())}"
     )
 
 
+def cmd_export_key(args: argparse.Namespace) -> None:
+    public = load_export_key(get_settings()).public_key()
+    print(f"# export signing key id {key_id(public)}", file=sys.stderr)
+    print(public_pem(public), end="")
+
+
 def cmd_import(args: argparse.Namespace) -> None:
+    if args.into is not None and not is_kommunenummer(args.into):
+        raise CommandError("--into: a kommunenummer is four digits")
     runtime = open_runtime()
     try:
+        try:
+            trusted = trusted_export_keys(
+                load_export_key(runtime.settings), [Path(p) for p in args.public_key or []]
+            )
+        except (OSError, ValueError) as exc:
+            raise CommandError(f"the export keys: {exc}") from exc
         summary = import_tenant(
             Path(args.file),
             stores=runtime.stores,
             schemas=runtime.schemas,
             services=runtime.services,
+            trusted=trusted,
+            trust_unsigned=args.trust_unsigned,
+            into=args.into,
             replace=args.replace,
             progress=_progress,
+            now=runtime.clock(),
         )
     except ExportError as exc:
         raise CommandError(f"nothing imported: {exc}") from exc
     finally:
         runtime.close()
     total = sum(summary.counts.values())
+    if summary.replaced is not None:
+        before = sum(summary.replaced.values())
+        print(f"replaced {summary.kommunenummer}'s {before} rows and tenant file", file=sys.stderr)
+    signer = (
+        f"signed by export key {summary.signed_by}"
+        if summary.signed_by
+        else "NOT signed by a trusted key (--trust-unsigned)"
+    )
     print(
         f"imported {summary.kommunenummer} ({'new' if summary.new_tenant else 'replaced'}): "
-        f"{total} rows, counts and sha256 {summary.sha256} verified"
+        f"{total} rows, counts and sha256 {summary.sha256} verified, {signer}"
     )
 
 

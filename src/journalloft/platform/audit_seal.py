@@ -26,8 +26,10 @@ trusted key's or does not verify, a seal missing from the sequence, a segment wi
 (removed), more (inserted) or the same number with another hash (altered); and how many events are
 not sealed yet. What it cannot see (see docs/operations.md): changes to events not yet sealed
 (the last few minutes), and someone who holds the signing key. Cutting the newest seals away
-together with their events is visible only against a copy of the newest seal kept elsewhere: each
-seal is logged (``journalloft.audit``, with its chain hash) as it is made.
+together with their events is visible against the copy of the newest seal kept outside the
+tenant's store: the platform's store records each tenant's newest seal (``audit_anchor``:
+number and chain hash, only ever forward) after the tenant's store committed it, and each seal
+is logged (``journalloft.audit``, with its chain hash) as it is made.
 """
 
 from __future__ import annotations
@@ -45,15 +47,17 @@ from typing import Any
 from cryptography.exceptions import InvalidSignature
 from cryptography.hazmat.primitives import serialization
 from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PrivateKey, Ed25519PublicKey
-from sqlalchemy import Connection, and_, delete, insert, or_, select, text
+from sqlalchemy import Connection, and_, delete, insert, or_, select, text, update
+from sqlalchemy.exc import IntegrityError
 
 from journalloft.platform.audit import AUDIT_EVENT, FEED_DELAY_SECONDS, retention_cutoff
 from journalloft.platform.settings import Settings
 from journalloft.platform.storage.engines import Stores
-from journalloft.platform.storage.models import AuditSeal
+from journalloft.platform.storage.models import AuditAnchor, AuditSeal
 from journalloft.platform.storage.tables import rfc3339
 
 AUDIT_SEAL = AuditSeal.__table__  # type: ignore[attr-defined]
+AUDIT_ANCHOR = AuditAnchor.__table__  # type: ignore[attr-defined]
 EVENT_COLUMNS = tuple(column.key for column in AUDIT_EVENT.c)
 MAX_EVENTS_PER_SEAL = 10_000
 """Events per seal at most (a seal's events are read into memory once): a backlog is sealed in
@@ -84,16 +88,29 @@ def load_public_key(pem: bytes) -> Ed25519PublicKey:
 def load_seal_key(settings: Settings) -> Ed25519PrivateKey:
     """The platform's sealing key: ``JOURNALLOFT_AUDIT_SEAL_KEY_FILE`` (PEM, PKCS#8), or a
     development key made on first use at ``<data dir>/audit-seal-dev-key.pem``."""
-    path = settings.audit_seal_key_file or settings.data_path / "audit-seal-dev-key.pem"
+    return load_private_key(
+        settings,
+        configured=settings.audit_seal_key_file,
+        development=settings.data_path / "audit-seal-dev-key.pem",
+        setting="JOURNALLOFT_AUDIT_SEAL_KEY_FILE",
+    )
+
+
+def load_private_key(
+    settings: Settings, *, configured: Path | None, development: Path, setting: str
+) -> Ed25519PrivateKey:
+    """An Ed25519 private key (PEM, PKCS#8) from the file a setting names, or else, outside
+    production, a development key made on first use at ``development`` (mode 0600)."""
+    path = configured or development
     if path.exists():
         key = serialization.load_pem_private_key(path.read_bytes(), password=None)
         if not isinstance(key, Ed25519PrivateKey):
-            raise ValueError(f"{path}: the audit seal key must be an Ed25519 key")
+            raise ValueError(f"{path}: {setting} must name an Ed25519 key")
         return key
-    if settings.audit_seal_key_file is not None:
-        raise FileNotFoundError(f"audit seal key file {path} does not exist")
+    if configured is not None:
+        raise FileNotFoundError(f"{setting}: key file {path} does not exist")
     if settings.environment == "production":
-        raise ValueError("production needs JOURNALLOFT_AUDIT_SEAL_KEY_FILE (no development key)")
+        raise ValueError(f"production needs {setting} (no development key)")
     key = Ed25519PrivateKey.generate()
     pem = key.private_bytes(
         serialization.Encoding.PEM,
@@ -104,7 +121,9 @@ def load_seal_key(settings: Settings) -> Ed25519PrivateKey:
     try:
         descriptor = os.open(path, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o600)
     except FileExistsError:  # another process made it first: use theirs
-        return load_seal_key(settings)
+        return load_private_key(
+            settings, configured=configured, development=development, setting=setting
+        )
     with os.fdopen(descriptor, "wb") as handle:
         handle.write(pem)
     return key
@@ -255,8 +274,53 @@ def seal_all(
         except Exception:
             log.exception("audit sealing failed tenant=%s", kommunenummer)
             continue
+        if seals:
+            try:
+                record_anchor(stores, kommunenummer, seals[-1])
+            except Exception:
+                log.exception("audit anchor not recorded tenant=%s", kommunenummer)
         sealed[kommunenummer] = sum(seal["event_count"] for seal in seals)
     return sealed
+
+
+def record_anchor(
+    stores: Stores, kommunenummer: str, seal: Mapping[str, Any] | None, *, force: bool = False
+) -> None:
+    """Keep ``seal`` as the tenant's newest in the platform's store, after the tenant's store
+    committed it: only ever forward (two sealers), unless ``force`` (an import replaced the
+    log; ``None``: it has no seals)."""
+    anchor = AUDIT_ANCHOR
+    where = anchor.c.kommunenummer == kommunenummer
+    with stores.platform_engine.begin() as connection:
+        if seal is None:
+            connection.execute(delete(anchor).where(where))
+            return
+        values = {
+            "seq": seal["seq"],
+            "chain_hash": seal["chain_hash"],
+            "last_occurred_at": seal["last_occurred_at"],
+            "sealed_at": seal["sealed_at"],
+        }
+        moved = connection.execute(
+            update(anchor).where(where if force else and_(where, anchor.c.seq < seal["seq"])),
+            values,
+        ).rowcount
+        if moved:
+            return
+        try:
+            with connection.begin_nested():
+                connection.execute(insert(anchor).values(kommunenummer=kommunenummer, **values))
+        except IntegrityError:
+            pass  # another sealer recorded this seal or a newer one meanwhile
+
+
+def read_anchor(stores: Stores, kommunenummer: str) -> dict[str, Any] | None:
+    """The tenant's newest seal as the platform's store recorded it; None before its first."""
+    with stores.platform_engine.connect() as connection:
+        row = connection.execute(
+            select(AUDIT_ANCHOR).where(AUDIT_ANCHOR.c.kommunenummer == kommunenummer)
+        ).first()
+    return dict(row._mapping) if row is not None else None
 
 
 def purge_seals(connection: Connection, *, cutoff: datetime) -> int:
@@ -273,6 +337,10 @@ class Verification:
     unsealed: int = 0
     skipped: int = 0
     """Seals whose segment reaches back past the retention cutoff: partly purged, not checked."""
+    newest: int | None = None
+    """The newest seal's number in the tenant's store."""
+    anchored: int | None = None
+    """The newest seal's number as the platform's store recorded it (None: no anchor given)."""
     problems: list[str] = field(default_factory=list)
 
     @property
@@ -287,12 +355,30 @@ def verify(
     trusted: Mapping[str, Ed25519PublicKey],
     now: datetime,
     retention_years: int,
+    anchor: Mapping[str, Any] | None,
 ) -> Verification:
-    """Check every seal's signature and continuity, and recompute every sealed segment."""
+    """Check every seal's signature and continuity, recompute every sealed segment, and find
+    the newest seal the platform's store recorded (``anchor``, from :func:`read_anchor`): seals
+    removed from the end of the chain, with their events, leave a chain that is shorter but
+    valid, and only a record outside the tenant's store shows it."""
     report = Verification(kommunenummer)
     cutoff = retention_cutoff(now, retention_years)
     seals = [dict(row._mapping) for row in connection.execute(select(AUDIT_SEAL).order_by("seq"))]
     report.seals = len(seals)
+    report.newest = seals[-1]["seq"] if seals else None
+    if anchor is not None:
+        report.anchored = anchor["seq"]
+        recorded = next((seal for seal in seals if seal["seq"] == anchor["seq"]), None)
+        if recorded is None and anchor["last_occurred_at"] >= cutoff:
+            report.problems.append(
+                f"seal {anchor['seq']}, the newest the platform recorded (chain "
+                f"{anchor['chain_hash'][:16]}…), is missing: seals were removed"
+                + (f" (the newest left is {report.newest})" if seals else " (none are left)")
+            )
+        elif recorded is not None and recorded["chain_hash"] != anchor["chain_hash"]:
+            report.problems.append(
+                f"seal {anchor['seq']}: its chain hash is not the one the platform recorded"
+            )
     previous: dict[str, Any] | None = None
     for seal in seals:
         name = f"seal {seal['seq']}"

@@ -33,6 +33,7 @@ from journalloft.platform.operations.access import reader_access, source_access
 from journalloft.platform.runtime import Runtime
 from journalloft.platform.service_protocol import SharingService, parts_of
 from journalloft.platform.settings import Settings
+from journalloft.platform.strings import form_pairs
 from journalloft.platform.tenancy import Tenant
 
 __all__ = [
@@ -58,6 +59,7 @@ __all__ = [
     "Tenant",
     "TenantDep",
     "UnsupportedMediaType",
+    "form_pairs",
     "parts_of",
     "read_json",
     "reader_access",

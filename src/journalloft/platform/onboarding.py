@@ -36,6 +36,7 @@ from journalloft.platform.jsonschemas import Schemas
 from journalloft.platform.registry import ServiceRegistry
 from journalloft.platform.storage.engines import Stores
 from journalloft.platform.storage.migrations import MigrationReport, migrate_tenant
+from journalloft.platform.storage.models import AuditAnchor
 from journalloft.platform.tenancy import ClientGrant, Tenant, TenantFileError, load_tenant_file
 
 ROLES = ("sources", "consumers", "operators")
@@ -237,6 +238,8 @@ def offboard(kommunenummer: str, *, stores: Stores) -> OffboardingReport | None:
             delete(TENANT_TABLE).where(TENANT_TABLE.c.kommunenummer == kommunenummer)
         )
         known = result.rowcount > 0
+        anchor = AuditAnchor.__table__  # type: ignore[attr-defined]
+        connection.execute(delete(anchor).where(anchor.c.kommunenummer == kommunenummer))
         removed: list[str] = []
         kept: list[KeptClient] = []
         if known:

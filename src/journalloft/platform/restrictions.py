@@ -12,7 +12,9 @@ from collections.abc import Iterable
 from datetime import datetime
 from typing import Any
 
-from sqlalchemy import Connection, delete, insert, select
+from sqlalchemy import Connection, delete, select
+from sqlalchemy.dialects.postgresql import insert as postgresql_insert
+from sqlalchemy.dialects.sqlite import insert as sqlite_insert
 
 from journalloft.platform.auth.attestation import Attestation
 from journalloft.platform.storage.models import Restriction
@@ -35,17 +37,22 @@ def restricted_among(connection: Connection, patients: Iterable[str]) -> set[str
 def set_restriction(
     connection: Connection, *, patient: str, restricted: bool, by: str, now: datetime
 ) -> bool:
-    """Mark (or lift) a restriction; True if that changed anything."""
-    exists = bool(restricted_among(connection, [patient]))
-    if restricted and not exists:
-        connection.execute(
-            insert(RESTRICTION).values(patient=patient, restricted_at=now, restricted_by=by)
+    """Mark (or lift) a restriction; True if that changed anything.
+
+    Marking is ``INSERT … ON CONFLICT DO NOTHING``: of two requests that mark the same new
+    person at once, the one that comes second changes nothing, and no statement fails on the
+    person id's key (PostgreSQL would write the id into its server log with the failure)."""
+    if restricted:
+        dialect = connection.dialect.name
+        marking = (postgresql_insert if dialect == "postgresql" else sqlite_insert)(RESTRICTION)
+        done = connection.execute(
+            marking.values(patient=patient, restricted_at=now, restricted_by=by)
+            .on_conflict_do_nothing(index_elements=[RESTRICTION.c.patient])
+            .returning(RESTRICTION.c.patient)
         )
-        return True
-    if not restricted and exists:
-        connection.execute(delete(RESTRICTION).where(RESTRICTION.c.patient == patient))
-        return True
-    return False
+        return done.first() is not None
+    lifted = connection.execute(delete(RESTRICTION).where(RESTRICTION.c.patient == patient))
+    return bool(lifted.rowcount)
 
 
 def list_restrictions(connection: Connection) -> list[dict[str, Any]]:

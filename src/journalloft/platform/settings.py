@@ -112,6 +112,10 @@ class Settings(BaseSettings):
     audit_seal_key_file: Path | None = None
     """The Ed25519 private key (PEM, PKCS#8) that signs audit seals; without it a development
     key is made at ``<data dir>/audit-seal-dev-key.pem``."""
+    export_signing_key_file: Path | None = None
+    """The Ed25519 private key (PEM, PKCS#8) that signs ``journalloft tenants export`` files, the
+    operator's; without it a development key is made at ``<data dir>/export-signing-dev-key.pem``
+    (production refuses to export without it)."""
     tenant_cache_seconds: float = Field(default=5.0, ge=0)
     log_level: str = "INFO"
     log_format: Literal["text", "json"] = "text"

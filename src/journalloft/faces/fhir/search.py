@@ -10,7 +10,6 @@ from dataclasses import dataclass, field
 from datetime import date, datetime, time, timedelta
 from functools import partial
 from typing import Final, Literal
-from urllib.parse import parse_qsl
 
 import orjson
 
@@ -21,6 +20,7 @@ from journalloft.platform.face import (
     FieldError,
     InvalidContent,
     UnsupportedMediaType,
+    form_pairs,
 )
 
 PERSON_PARAMETERS: Final = ("patient:identifier", "subject:identifier")
@@ -110,10 +110,9 @@ def read_parameters(body: bytes, media_type: str) -> list[tuple[str, str]]:
     """A POST _search body: form-encoded as FHIR says, or a Parameters resource (for client
     libraries that can only post JSON)."""
     if media_type == "application/x-www-form-urlencoded":
-        try:
-            return parse_qsl(body.decode("utf-8"), keep_blank_values=True, strict_parsing=False)
-        except UnicodeDecodeError:
-            raise BadRequest("the form is not UTF-8") from None
+        return form_pairs(
+            body, prefix="", whitespace=True
+        )  # the platform's one form decoder and string rule
     if media_type in ("application/fhir+json", "application/json"):
         try:
             document = orjson.loads(body)

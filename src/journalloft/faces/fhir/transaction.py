@@ -16,9 +16,11 @@ from journalloft.platform.face import (
     Caller,
     FieldError,
     InvalidContent,
+    Problem,
     Runtime,
     SharingService,
     Tenant,
+    form_pairs,
     sharing,
     source_access,
 )
@@ -105,11 +107,17 @@ def _entries(document: Any, served: Served) -> tuple[list[_Entry], ResourceProvi
         record_id = None
         _path, question, query = url.partition("?")
         if question:
-            name, _eq, token = query.partition("=")
-            if name != "identifier":
+            # decoded as the query string of a conditional PUT is: one decoder, one source id
+            try:
+                condition = form_pairs(query, prefix="")
+            except Problem as problem:
+                for error in problem.errors:
+                    errors.add(at + "/request/url", error.message)
+                continue
+            if len(condition) != 1 or condition[0][0] != "identifier":
                 errors.add(at + "/request/url", "a condition must be identifier=system|value")
                 continue
-            record_id = identifier_value(token, at + "/request/url")
+            record_id = identifier_value(condition[0][1], at + "/request/url")
         entries.append(_Entry(i, resource, record_id, entry.get("fullUrl")))
     if len(kinds) > 1:
         errors.add("/entry", "one Bundle stores the resources of one sharing service")

@@ -9,7 +9,6 @@ The practitioner's national id is never kept: only name and HPR number.
 
 from __future__ import annotations
 
-import json
 import re
 from dataclasses import dataclass
 from typing import Any
@@ -25,8 +24,11 @@ from journalloft.platform.auth.keys import (
 )
 from journalloft.platform.errors import (
     Forbidden,
+    Problem,
 )
 from journalloft.platform.identifiers import parse_organisasjonsnummer
+from journalloft.platform.json_reader import parse_json
+from journalloft.platform.strings import UnstorableText
 
 TILLITSRAMMEVERK = "nhn:tillitsrammeverk:parameters"
 
@@ -168,18 +170,24 @@ def attestation_from_details(
     """Read the tillitsrammeverk entry of ``authorization_details`` (RFC 9396).
 
     ``details`` is a list of entries, one entry, or either as a JSON string (as HelseID's request
-    objects carry it). Entries of other types are not ours and are ignored; None if there is no
-    tillitsrammeverk entry. Required: ``practitioner.legal_entity`` and ``point_of_care``
-    (organisasjonsnummer), ``care_relationship.healthcare_service`` and ``purpose_of_use`` (one of
-    ETREAT, TREAT, COC, BTG). Optional: the practitioner's name (``identifier``, ``pid`` or
+    objects carry it), read by the platform's one JSON reader (a lone surrogate, U+0000, a key
+    twice or deep nesting are refused as in a body). Entries of other types are not ours and
+    are ignored; None if there is no tillitsrammeverk entry. Required:
+    ``practitioner.legal_entity`` and ``point_of_care`` (organisasjonsnummer),
+    ``care_relationship.healthcare_service`` and ``purpose_of_use`` (one of ETREAT, TREAT, COC,
+    BTG). Optional: the practitioner's name (``identifier``, ``pid`` or
     ``subject``: only its ``name`` is read) and HPR number (``hpr_nr``), and ``decision_ref``.
     ``issued_at`` dates it: refused when missing, more than 60 minutes old, or in the future.
     """
     if isinstance(details, str):
         try:
-            details = json.loads(details)
-        except (ValueError, RecursionError) as exc:
-            raise AttestationRefused("authorization_details is not JSON") from exc
+            details = parse_json(details.encode("utf-8", errors="surrogatepass"))
+        except Problem as problem:
+            where = "; ".join(f"{e.pointer or '/'} {e.message}" for e in problem.errors)
+            raise AttestationRefused(
+                f"authorization_details is not JSON the platform accepts: {problem.detail}"
+                + (f" ({where})" if where else "")
+            ) from problem
     entries = details if isinstance(details, list) else [details]
     ours = [e for e in entries if _member(e, "type") == TILLITSRAMMEVERK]
     if not ours:
@@ -245,6 +253,8 @@ def attestation_from_header(
     """
     try:
         header, _ = unverified_parts(value)
+    except UnstorableText as exc:
+        raise AttestationRefused(f"the attestation's {exc}") from exc
     except ValueError as exc:
         raise AttestationRefused("the attestation header is not a JWT") from exc
     if header.get("typ") != ATTESTATION_JWT_TYPE:

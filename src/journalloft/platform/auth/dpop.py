@@ -27,6 +27,7 @@ from journalloft.platform.errors import (
     Unauthorized,
 )
 from journalloft.platform.storage.kv import KeyValue
+from journalloft.platform.strings import UnstorableText
 
 DPOP_MAX_AGE_SECONDS = 60
 
@@ -81,6 +82,8 @@ def verify_dpop_proof(
 
     try:
         header, claims = unverified_parts(proof)
+    except UnstorableText as exc:
+        raise refuse(f"the DPoP proof's {exc}") from exc
     except ValueError as exc:
         raise refuse("the DPoP proof is not a JWT") from exc
     if header.get("typ") != "dpop+jwt":

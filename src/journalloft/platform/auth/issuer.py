@@ -47,6 +47,7 @@ from journalloft.platform.errors import OAuthError, Unauthorized
 from journalloft.platform.settings import Settings
 from journalloft.platform.storage.engines import Stores
 from journalloft.platform.storage.kv import KeyValue
+from journalloft.platform.strings import UnstorableText
 
 CLIENT_ASSERTION_TYPE = "urn:ietf:params:oauth:client-assertion-type:jwt-bearer"
 ASSERTION_MAX_LIFETIME_SECONDS = 60
@@ -159,6 +160,10 @@ class BuiltinIssuer:
     def _authenticate(self, assertion: str, *, now: float) -> str:
         try:
             header, claims = unverified_parts(assertion)
+        except UnstorableText as exc:
+            raise oauth_error(
+                "invalid_client", f"the client assertion's {exc}", status=401
+            ) from exc
         except ValueError as exc:
             raise oauth_error(
                 "invalid_client", "the client assertion is not a JWT", status=401

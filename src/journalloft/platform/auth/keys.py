@@ -15,6 +15,7 @@ from joserfc.jwk import ECKey, OKPKey, RSAKey, import_key
 from journalloft.platform.errors import (
     SIGNING_ALGORITHMS,
 )
+from journalloft.platform.strings import check_claims
 
 ASYMMETRIC_ALGORITHMS = SIGNING_ALGORITHMS
 
@@ -34,7 +35,10 @@ def b64url_sha256(value: str) -> str:
 
 
 def unverified_parts(token: str) -> tuple[dict[str, Any], dict[str, Any]]:
-    """Header and claims of a compact JWT, before anything is trusted; raises ValueError."""
+    """Header and claims of a compact JWT, before anything is trusted; raises ValueError, and
+    :class:`~journalloft.platform.strings.UnstorableText` (naming where) for a string in either
+    that breaks the platform's rule for strings (U+0000, a lone surrogate): every JWT a client
+    sends (access token, DPoP proof, client assertion, attestation) is read here first."""
     try:
         compact = jws.extract_compact(token.encode("ascii"))
         claims = json.loads(compact.payload)
@@ -48,6 +52,8 @@ def unverified_parts(token: str) -> tuple[dict[str, Any], dict[str, Any]]:
     header = compact.headers()
     if not isinstance(claims, dict):
         raise ValueError("JWT claims are not an object")
+    check_claims("header", header)
+    check_claims("claim", claims)
     return header, claims
 
 

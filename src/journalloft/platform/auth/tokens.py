@@ -36,6 +36,7 @@ from journalloft.platform.errors import (
     ServiceUnavailable,
     Unauthorized,
 )
+from journalloft.platform.strings import UnstorableText
 
 HELSEID_CLIENT = "helseid://claims/client/"
 
@@ -360,6 +361,8 @@ class TokenVerifier:
             return known
         try:
             header, claims = unverified_parts(token)
+        except UnstorableText as exc:
+            raise refuse(f"the access token's {exc}") from exc
         except ValueError as exc:
             raise refuse("the access token is not a JWT") from exc
         if header.get("alg") not in ASYMMETRIC_ALGORITHMS:

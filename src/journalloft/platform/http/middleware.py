@@ -27,6 +27,7 @@ from journalloft.platform.logs import (
     new_correlation_id,
 )
 from journalloft.platform.metrics import HTTP_DURATION, HTTP_REQUESTS
+from journalloft.platform.strings import check_request
 
 access_log = logging.getLogger("journalloft.access")
 
@@ -55,6 +56,20 @@ CLIENT_CLOSED_REQUEST = 499
 OURS = frozenset({b"correlation-id", b"x-content-type-options", b"strict-transport-security"})
 
 
+def _text_problem(scope: Scope) -> Problem | None:
+    """What breaks the platform's rule for strings in the request's query string, path or
+    headers (:func:`journalloft.platform.strings.check_request`), before any route reads them."""
+    try:
+        check_request(
+            query=scope.get("query_string", b""),
+            raw_path=scope.get("raw_path"),
+            headers=scope["headers"],
+        )
+    except Problem as problem:
+        return problem
+    return None
+
+
 class PlatformMiddleware:
     """What every response gets, whatever route answers it:
 
@@ -62,6 +77,8 @@ class PlatformMiddleware:
       (:func:`~journalloft.platform.logs.accept_correlation_id`), else a new one, and then
       ``correlation-id-replaced`` says why the client's was not used;
     - the body-size limit, before anything parses;
+    - the platform's rule for strings (:mod:`journalloft.platform.strings`) on the query string,
+      the path and the headers, before any route reads them;
     - ``X-Content-Type-Options: nosniff``, ``Cache-Control: no-store`` (every answer may carry a
       person's data or a token; the docs' static assets are the one exception) and, when the
       public URL is https, ``Strict-Transport-Security``;
@@ -166,6 +183,8 @@ class PlatformMiddleware:
                     Request(scope),
                     PayloadTooLarge(f"the body is larger than {self.max_body_bytes} bytes"),
                 )(scope, receive, send_with_headers)
+            elif (problem := _text_problem(scope)) is not None:
+                await render_problem(Request(scope), problem)(scope, receive, send_with_headers)
             else:
                 received = 0
 

@@ -49,6 +49,20 @@ class ClientKeyRow(PlatformModel, table=True):
     created_at: datetime = utc_field()
 
 
+class AuditAnchor(PlatformModel, table=True):
+    """The newest audit seal of each tenant, kept in the platform's store, outside the tenant's
+    own: a tenant store whose newest seals vanished together with their events no longer has the
+    seal this names (``audit_seal.py``)."""
+
+    __tablename__ = "audit_anchor"
+
+    kommunenummer: str = Field(primary_key=True, max_length=4)
+    seq: int
+    chain_hash: str = Field(max_length=64)
+    last_occurred_at: datetime = utc_field()
+    sealed_at: datetime = utc_field()
+
+
 class AuditEvent(TenantModel, table=True):
     """One access to patient data, or one change to it, in the tenant's own store.
 

@@ -17,7 +17,13 @@ store server: a write that finds another in flight waits for it and then goes in
 transaction together with everything else that arrived meanwhile, for any tenant on that server;
 alone, it goes at once. Under load this turns one commit per request into one per batch, and
 :meth:`QueryPath.write` still returns only when its rows are committed, or raises
-:class:`WriteRefused`. A batch is one transaction: if it fails, every request in it is refused.
+:class:`WriteRefused`.
+
+One caller's rows can never fail another caller's commit: each caller's rows are checked
+against the platform's rule for strings and serialised before they join a batch (what fails
+there is refused to that caller alone), and a batch of several callers that fails for any other
+reason than an unreachable server is written again caller by caller, so that only the caller
+whose rows the store refuses is refused.
 """
 
 from __future__ import annotations
@@ -49,6 +55,7 @@ from journalloft.platform.storage.statements import (
     StatementCompiler,
     insert_from_json,
 )
+from journalloft.platform.strings import flaws_in
 
 sql_log = logging.getLogger("journalloft.sql")
 """Every statement of the query path at DEBUG (the SQL only, never its parameters)."""
@@ -68,34 +75,62 @@ class StoreUnavailable(Exception):
 
 
 class _Part:
-    """The rows of one tenant for one insert statement, in a batch."""
+    """The rows of one tenant for one insert statement, in a batch: as given, and as each
+    caller's JSON array (``payloads``, serialised before the caller joined the batch)."""
 
-    __slots__ = ("columns", "kommunenummer", "rows", "statement")
+    __slots__ = ("columns", "kommunenummer", "payloads", "rows", "statement")
 
     def __init__(self, kommunenummer: str, statement: Insert, columns: Sequence[str]) -> None:
         self.kommunenummer = kommunenummer
         self.statement = statement
         self.columns = columns
         self.rows: list[Row] = []
+        self.payloads: list[bytes] = []
+
+    def json(self) -> str:
+        """Every caller's rows as one JSON array."""
+        if len(self.payloads) == 1:
+            return self.payloads[0].decode()
+        return "[" + ",".join(p[1:-1].decode() for p in self.payloads) + "]"
 
 
-class _Batch:
-    """What is written in one transaction: parts for any tenant of one store server."""
+class _Member:
+    """One caller's rows in a batch, and the future that tells it what became of them."""
 
-    __slots__ = ("parts", "waiting")
+    __slots__ = ("columns", "done", "kommunenummer", "payload", "rows", "statement")
 
-    def __init__(self) -> None:
-        self.parts: dict[tuple[str, int], _Part] = {}
-        self.waiting: list[asyncio.Future[None]] = []
-
-    def add(
-        self, kommunenummer: str, statement: Insert, columns: Sequence[str], rows: Sequence[Row]
+    def __init__(
+        self,
+        kommunenummer: str,
+        statement: Insert,
+        columns: Sequence[str],
+        rows: Sequence[Row],
+        payload: bytes,
+        done: asyncio.Future[None],
     ) -> None:
-        key = (kommunenummer, id(statement))
-        part = self.parts.get(key)
+        self.kommunenummer = kommunenummer
+        self.statement = statement
+        self.columns = columns
+        self.rows = rows
+        self.payload = payload
+        self.done = done
+
+
+def _parts(members: Sequence[_Member]) -> list[_Part]:
+    """The members' rows, one part per tenant and statement, in the order they came."""
+    parts: dict[tuple[str, int], _Part] = {}
+    for member in members:
+        key = (member.kommunenummer, id(member.statement))
+        part = parts.get(key)
         if part is None:
-            part = self.parts[key] = _Part(kommunenummer, statement, columns)
-        part.rows.extend(rows)
+            part = parts[key] = _Part(member.kommunenummer, member.statement, member.columns)
+        part.rows.extend(member.rows)
+        part.payloads.append(member.payload)
+    return list(parts.values())
+
+
+UNREACHABLE = (psycopg.OperationalError, PoolTimeout, sqlite3.OperationalError, TimeoutError)
+"""Failures of the server, not of any caller's rows: a batch that fails so is not retried."""
 
 
 class QueryPath:
@@ -108,7 +143,7 @@ class QueryPath:
     def __init__(self, compiler: StatementCompiler, *, answer_seconds: float | None = None) -> None:
         self._compile = compiler
         self._answer_seconds = answer_seconds
-        self._queued: dict[str, _Batch] = {}
+        self._queued: dict[str, list[_Member]] = {}
         self._flushing: dict[str, asyncio.Task[None]] = {}
 
     async def open(self) -> None:
@@ -148,18 +183,27 @@ class QueryPath:
     ) -> None:
         """Insert ``rows`` (each with every one of ``columns``); return once they are committed.
 
-        Raises :class:`WriteRefused` if the transaction they went in failed.
+        Raises :class:`WriteRefused` if they were not committed: at once, without joining a
+        batch, for rows that break the platform's rule for strings or cannot be serialised; else
+        if the store refused them (never for another caller's rows: see the module docstring).
         """
         if not rows:
             return
+        flaws = flaws_in(list(rows))
+        if flaws:
+            sql_log.warning("a write refused before its group commit: %s", flaws[0].message)
+            raise WriteRefused("UnstorableText")
+        try:
+            payload = orjson.dumps(list(rows), option=orjson.OPT_UTC_Z)
+        except orjson.JSONEncodeError as exc:
+            sql_log.warning("a write refused before its group commit: %s", type(exc).__name__)
+            raise WriteRefused(type(exc).__name__) from exc
         loop = asyncio.get_running_loop()
         done: asyncio.Future[None] = loop.create_future()
         key = self._commit_group(kommunenummer)
-        batch = self._queued.get(key)
-        if batch is None:
-            batch = self._queued[key] = _Batch()
-        batch.add(kommunenummer, statement, columns, rows)
-        batch.waiting.append(done)
+        self._queued.setdefault(key, []).append(
+            _Member(kommunenummer, statement, columns, rows, payload, done)
+        )
         if key not in self._flushing:
             self._flushing[key] = loop.create_task(self._flush(key))
         await done
@@ -168,25 +212,36 @@ class QueryPath:
         """Write this group's batches until none is waiting (one transaction each)."""
         try:
             while (batch := self._queued.pop(key, None)) is not None:
+                AUDIT_GROUP_SIZE.observe(len(batch))
                 await self._write_batch(key, batch)
         finally:
             del self._flushing[key]
 
-    async def _write_batch(self, key: str, batch: _Batch) -> None:
-        AUDIT_GROUP_SIZE.observe(len(batch.waiting))
+    async def _write_batch(self, key: str, batch: Sequence[_Member]) -> None:
+        """One transaction for the batch; if it fails for anything but an unreachable server
+        and holds several callers' rows, each caller's rows again in a transaction of their own."""
         try:
-            with tracing.span("audit group commit", **{"journalloft.requests": len(batch.waiting)}):
+            with tracing.span("audit group commit", **{"journalloft.requests": len(batch)}):
                 async with self._answered():
-                    await self._write(key, list(batch.parts.values()))
-        except Exception as exc:  # every waiter learns that its rows were not committed
+                    await self._write(key, _parts(batch))
+        except Exception as exc:
+            if len(batch) > 1 and not isinstance(exc, UNREACHABLE):
+                sql_log.warning(
+                    "a group-committed write of %d callers failed: %s; written one by one",
+                    len(batch),
+                    type(exc).__name__,
+                )
+                for member in batch:
+                    await self._write_batch(key, [member])
+                return
             sql_log.warning("a group-committed write failed: %s", type(exc).__name__)
-            for done in batch.waiting:
-                if not done.done():
-                    done.set_exception(WriteRefused(type(exc).__name__))
+            for member in batch:  # each learns that its rows were not committed
+                if not member.done.done():
+                    member.done.set_exception(WriteRefused(type(exc).__name__))
         else:
-            for done in batch.waiting:
-                if not done.done():
-                    done.set_result(None)
+            for member in batch:
+                if not member.done.done():
+                    member.done.set_result(None)
 
     def _answered(self) -> asyncio.Timeout:
         """A bound on waiting for the server, on the client's side. The statement timeout is the
@@ -354,8 +409,7 @@ class PostgresQueryPath(QueryPath):
             many = self._many(part.statement, part.columns)
             text = many.text_for(part.kommunenummer)
             sql_log.debug("%s", text)
-            batch = orjson.dumps(part.rows, option=orjson.OPT_UTC_Z).decode()
-            statements.append((text, many.parameters({ROWS: batch})))
+            statements.append((text, many.parameters({ROWS: part.json()})))
         pool = await self._pool(group)
         async with pool.connection() as connection:
             if len(statements) == 1:

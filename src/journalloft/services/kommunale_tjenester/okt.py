@@ -8,7 +8,9 @@ snapshot: the list replaces what this source sent for this person before (throug
 records it sent with its own ids natively are not touched). ``GET /okt/okt-events/{pid}`` and
 ``GET /okt/okt-status/{pid}`` answer from every municipality that granted the client the
 service, as the native lookup does; the same calls take the person in a ``person-id`` header
-(NHN's convention), and production can turn the path form off (``OKT_PERSON_IN_PATH``).
+(NHN's convention), and production can turn the path form off (``OKT_PERSON_IN_PATH``). A
+municipality that did not answer is named under ``refused``, and ``oktStatus`` is then never a
+silent ``0`` (docs/okt.md).
 
 | OktMessage                          | native record / result                               |
 | ----------------------------------- | ---------------------------------------------------- |
@@ -39,6 +41,9 @@ PREFIX: Final = "/okt"
 SERVICE: Final = "kommunale-tjenester"
 ID_PREFIX: Final = "okt:"
 KOMMUNE_HEADER: Final = "kommunenummer"
+STATUS_UNKNOWN: Final = -1
+"""``oktStatus`` when no municipality that answered has an active service and at least one did
+not answer (named under ``refused``): not known, where ``0`` would say "none"."""
 
 _FIELDS: Final = {
     "service_code": "/iplosCode/iplosCodeValue",
@@ -222,32 +227,39 @@ def okt_router(services: Mapping[str, faces.SharingService]) -> APIRouter:
             {"kommunenummer": kommunenummer, **counts.as_dict(), "withdrawn": withdrawn}
         )
 
-    async def services_of(runtime: faces.Runtime, caller: Any, person: str) -> list[dict[str, Any]]:
+    async def services_of(
+        runtime: faces.Runtime, caller: Any, person: str
+    ) -> faces.sharing.LookupAnswer:
         access = faces.reader_access(caller, service)
         try:
-            answer = await faces.sharing.look_up(runtime, access, {"patients": [person]})
+            return await faces.sharing.look_up(runtime, access, {"patients": [person]})
         except faces.InvalidContent as problem:
             problem.errors = [faces.FieldError("/person-id", e.message) for e in problem.errors]
             raise
-        return answer["results"]
+
+    def answer(person: str, found: faces.sharing.LookupAnswer, **fields: Any) -> faces.JSONResponse:
+        """The OKT answer with what OKT has no words for: where the person is restricted, and
+        which municipalities did not answer and why (the native ``refused``)."""
+        body: dict[str, Any] = {"personIdentifier": person, **fields}
+        restricted = [r["kommunenummer"] for r in found["results"] if r.get("restricted")]
+        if restricted:
+            body["restrictedIn"] = restricted
+        if found.get("refused"):
+            body["refused"] = found["refused"]
+        return faces.JSONResponse(body)
 
     async def event_of(runtime: faces.Runtime, caller: Any, person: str) -> faces.JSONResponse:
-        results = await services_of(runtime, caller, person)
+        found = await services_of(runtime, caller, person)
+        results = found["results"]
         messages = [_message(s) for r in results if not r.get("restricted") for s in r["services"]]
-        body: dict[str, Any] = {"personIdentifier": person, "oktMessages": messages}
-        restricted = [r["kommunenummer"] for r in results if r.get("restricted")]
-        if restricted:
-            body["restrictedIn"] = restricted
-        return faces.JSONResponse(body)
+        return answer(person, found, oktMessages=messages)
 
     async def status_of(runtime: faces.Runtime, caller: Any, person: str) -> faces.JSONResponse:
-        results = await services_of(runtime, caller, person)
-        active = sum(r.get("active_count", 0) for r in results if not r.get("restricted"))
-        body: dict[str, Any] = {"personIdentifier": person, "oktStatus": active}
-        restricted = [r["kommunenummer"] for r in results if r.get("restricted")]
-        if restricted:
-            body["restrictedIn"] = restricted
-        return faces.JSONResponse(body)
+        found = await services_of(runtime, caller, person)
+        active = sum(r.get("active_count", 0) for r in found["results"] if not r.get("restricted"))
+        if not active and found.get("refused"):
+            active = STATUS_UNKNOWN  # "0" would say "nothing known": a municipality was not heard
+        return answer(person, found, oktStatus=active)
 
     def person_of(header: str | None) -> str:
         if not header:

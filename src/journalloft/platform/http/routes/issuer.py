@@ -5,7 +5,6 @@ optionally DPoP-bound). Production turns it off: these answer 404."""
 from __future__ import annotations
 
 from typing import Any
-from urllib.parse import parse_qsl
 
 from fastapi import APIRouter, Request
 from starlette.concurrency import run_in_threadpool
@@ -16,11 +15,12 @@ from journalloft.platform.auth.tokens import (
     METRICS_SCOPE,
     RESTRICTIONS_SCOPE,
 )
-from journalloft.platform.errors import NotFound, OAuthError
+from journalloft.platform.errors import NotFound, OAuthError, Problem
 from journalloft.platform.http.dependencies import RuntimeDep
 from journalloft.platform.http.openapi import ERRORS
 from journalloft.platform.http.problems import JSONResponse
 from journalloft.platform.runtime import Runtime
+from journalloft.platform.strings import form_pairs
 
 router = APIRouter(tags=["Built-in token issuer"])
 
@@ -78,7 +78,12 @@ async def token(request: Request, runtime: RuntimeDep) -> Any:
         raise OAuthError(
             "invalid_request", "send the token request as application/x-www-form-urlencoded"
         )
-    raw = (await request.body()).decode("utf-8", errors="replace")
-    form = dict(parse_qsl(raw, keep_blank_values=True))
+    try:
+        form = dict(form_pairs(await request.body(), prefix="", whitespace=True))
+    except Problem as problem:  # the platform's rule for strings, as for a query string
+        where = "; ".join(
+            f"{e.pointer.lstrip('/') or 'the form'} {e.message}" for e in problem.errors
+        )
+        raise OAuthError("invalid_request", f"{problem.detail}: {where}") from problem
     response = await run_in_threadpool(issuer.token, form, dpop=request.headers.get("dpop"))
     return JSONResponse(response, headers={"Cache-Control": "no-store"})
