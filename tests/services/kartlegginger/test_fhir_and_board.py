@@ -83,7 +83,7 @@ def braden_observation(person: str, record_id: str, **changes: Any) -> dict[str,
                 "type": "Practitioner",
                 "identifier": {"system": "urn:oid:2.16.578.1.12.4.1.4.4", "value": "1234567"},
             },
-        ],  # fmt: skip
+        ],
         "note": [{"text": "Trykkavlastende madrass."}],
     }
     return resource | changes
