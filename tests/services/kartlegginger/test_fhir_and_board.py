@@ -81,7 +81,7 @@ def braden_observation(person: str, record_id: str, **changes: Any) -> dict[str,
             {"type": "Organization", "display": UNIT},
             {
                 "type": "Practitioner",
-                "identifier": {"system": "urn:oid:2.16.578.1.12.4.1.4.4", "value": "1234567"},
+                "identifier": {"system": "urn:oid:2.16.578.1.12.4.1.4.4", "value": "991234567"},
             },
         ],
         "note": [{"text": "Trykkavlastende madrass."}],
@@ -100,7 +100,7 @@ def native_braden(person: str, record_id: str) -> dict[str, Any]:
         "band": "moderate",
         "items": {"braden-sensory": 2, "braden-moisture": 3, "braden-activity": 2,
                   "braden-mobility": 2, "braden-nutrition": 3, "braden-friction-shear": 1},
-        "assessed_by": {"unit": UNIT, "hpr": "1234567"},
+        "assessed_by": {"unit": UNIT, "hpr": "991234567"},
         "note": "Trykkavlastende madrass.",
     }  # fmt: skip
 
