@@ -4,6 +4,7 @@ apart, and a municipality that has not adopted the service sharing none without 
 
 from __future__ import annotations
 
+import logging
 import random
 from datetime import date, datetime, timedelta
 from pathlib import Path
@@ -366,3 +367,22 @@ def test_demo_records_are_accepted_and_seeded(pilots: TestPlatform) -> None:
     assert shown == set(INSTRUMENTS)
     seeded = seed_demo_data(pilots.runtime, people=6)
     assert results(pilots, "bodo-legevakt", *seeded["1804"])
+
+
+def test_two_hundred_people_in_one_request_and_one_select(
+    pilots: TestPlatform, caplog: pytest.LogCaptureFixture
+) -> None:
+    everyone = people(200, seed="kartlegginger-200")
+    records = [an_assessment(f"K-{i}", "mst", p, total=i % 6) for i, p in enumerate(everyone)]
+    assert push(pilots, "1804", *records).json()["created"] == 200
+    with caplog.at_level(logging.DEBUG, logger="journalloft.sql"):
+        found = results(pilots, "bodo-legevakt", *everyone)
+    selects = [
+        r.getMessage()
+        for r in caplog.records
+        if r.name == "journalloft.sql"
+        and "FROM " in r.getMessage()
+        and "kartlegging" in r.getMessage()
+    ]
+    assert [r["patient"] for r in found] == everyone
+    assert len(selects) == 1, selects
