@@ -343,6 +343,7 @@ def test_every_service_the_municipality_shares_is_on_the_board(tmp_path: Path) -
                 "age",
                 "services",
                 "diagnoses",
+                "assessments",
                 "cave",
             ]
             shown = cells()

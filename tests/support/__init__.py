@@ -83,6 +83,12 @@ def sample_record(service: str, record_id: str, patient: str, *, at: str) -> dic
             "verification_status": "confirmed",
             "recorded_by": {"unit": "Hjemmetjenesten sone Sentrum"},
         },
+        "kartlegginger": {
+            "instrument": "mst",
+            "assessed": at[:10],
+            "items": {"mst-weight-loss": 2, "mst-appetite": 1},
+            "assessed_by": {"unit": "Hjemmetjenesten sone Sentrum"},
+        },
     }
     return {"id": record_id, "patient": patient, "updated": at, **samples[service]}
 

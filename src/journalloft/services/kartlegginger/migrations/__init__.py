@@ -1,0 +1,1 @@
+"""Alembic revisions of the kartlegginger branch, applied to every tenant store."""
