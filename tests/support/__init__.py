@@ -83,6 +83,13 @@ def sample_record(service: str, record_id: str, patient: str, *, at: str) -> dic
             "verification_status": "confirmed",
             "recorded_by": {"unit": "Hjemmetjenesten sone Sentrum"},
         },
+        "tiltaksplan": {
+            "title": "Tilsyn",
+            "category": "supervision",
+            "unit": {"name": "Hjemmetjenesten sone Sentrum"},
+            "start": "2026-01-05",
+            "status": "active",
+        },
     }
     return {"id": record_id, "patient": patient, "updated": at, **samples[service]}
 
