@@ -259,8 +259,8 @@ def record_of(
     period = resource.get("period") if isinstance(resource.get("period"), Mapping) else {}
     title: Any = resource.get("title")
     if not isinstance(title, str):
-        code = detail.get("code")
-        title = code.get("text") if isinstance(code, Mapping) else None
+        concept = detail.get("code")
+        title = concept.get("text") if isinstance(concept, Mapping) else None
     record: dict[str, Any] = {
         "id": record_id,
         "patient": patient,

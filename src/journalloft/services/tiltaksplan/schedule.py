@@ -95,6 +95,7 @@ def next_occurrence(
     times = sorted(t for t in map(parse_time, schedule["times"]) if t is not None)
     weekdays = schedule.get("weekdays")
     every_days = schedule.get("every_days")
+    instant = now.astimezone(UTC)
     today = now.astimezone(OSLO).date()
     day = max(today, start)
     for _ in range(MAX_EVERY_DAYS + 2):
@@ -103,7 +104,8 @@ def next_occurrence(
         if _on_day(day, weekdays=weekdays, every_days=every_days, start=start):
             for at in times:
                 found = occurrence(day, at)
-                if found >= now:
+                # in UTC: two times of one zone compare by their wall clocks, not their instants
+                if found.astimezone(UTC) >= instant:
                     return found
         day += timedelta(days=1)
     return None
