@@ -14,7 +14,8 @@ MEASURES = select(*(TABLE.c[name] for name in MeasureRow._fields)).where(
     among_people(TABLE.c.patient), visible(TABLE)
 )
 CURRENT = MEASURES.where(
-    TABLE.c.status.in_(("active", "on-hold")),
+    # not in_(): the platform compiles the statement once, and an expanding bind is not a constant
+    or_(TABLE.c.status == "active", TABLE.c.status == "on-hold"),
     or_(TABLE.c.end_date.is_(None), TABLE.c.end_date >= bindparam("today", type_=Date)),
 )
 """The legevakt's query: the active and on-hold measures whose last day is not before ``today``."""
