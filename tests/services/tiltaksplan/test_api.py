@@ -13,6 +13,7 @@ from typing import Any
 import pytest
 import yaml
 
+from journalloft.platform.demo import seed_demo_data
 from journalloft.plugin import OSLO
 from journalloft.services.tiltaksplan import spec
 from journalloft.services.tiltaksplan.board import PARTS
@@ -269,7 +270,8 @@ def test_a_snapshot_replaces_what_the_source_sent_before_for_the_person(
 
     newer = a_measure("T-3", status="on-hold", updated="2026-11-21T09:00:00+01:00")
     again = snapshot(pilots, ALICE, newer)
-    assert again.json()["updated"] == 1 and again.json()["withdrawn"] == 1
+    assert again.json()["updated"] == 1
+    assert again.json()["withdrawn"] == 1
     assert [(m["id"], m["status"]) for m in measures(pilots)] == [("T-3", "on-hold")]
     # the same snapshot again changes nothing
     assert snapshot(pilots, ALICE, newer).json()["withdrawn"] == 0
@@ -358,7 +360,8 @@ def test_bodo_and_baerum_both_share_the_plan_and_stay_apart(empty_platform: Test
     platform.set_now(NOW)
     salten = {"client_id": "salten-legevakt", "name": "Salten legevakt"}
     bodo, baerum = shipped("bodo.yaml"), shipped("baerum.yaml")
-    assert SERVICE in bodo["services"] and SERVICE in baerum["services"]
+    assert SERVICE in bodo["services"]
+    assert SERVICE in baerum["services"]
     bodo["consumers"].append({**salten, "services": sorted(bodo["services"])})
     baerum["consumers"].append({**salten, "services": sorted(baerum["services"])})
     platform.onboard(bodo)
@@ -397,9 +400,20 @@ def test_the_demo_plans_are_valid_records(pilots: TestPlatform) -> None:
     pushed = push(pilots, "1804", *records)
     assert pushed.status_code == 200, pushed.text
     assert pushed.json()["created"] == len(records)
-    found = results(pilots, "bodo-legevakt", *patients)
-    assert {r["patient"] for r in found} == set(patients)
-    assert any(m["next_occurrence"] for r in found for m in r["measures"])
+
+
+def test_demo_data_goes_through_ingest_and_answers_by_the_result_schema(
+    pilots: TestPlatform,
+) -> None:
+    seeded = seed_demo_data(pilots.runtime, people=12)
+    for kommunenummer, client in (("1804", "bodo-legevakt"), ("3201", "baerum-legevakt")):
+        found = results(pilots, client, *seeded[kommunenummer], include_ended=True)
+        assert {r["patient"] for r in found} == set(seeded[kommunenummer])
+        found_measures = [m for r in found for m in r["measures"]]
+        assert {m["status"] for m in found_measures} >= {"active", "completed"}
+        assert any(m["next_occurrence"] for m in found_measures)
+        for entry in found:
+            assert pilots.runtime.schemas.errors(entry, spec.result_schema) == []
 
 
 def test_the_board_shows_the_next_scheduled_measure_across_municipalities(

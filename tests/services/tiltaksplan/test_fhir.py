@@ -55,7 +55,7 @@ def a_care_plan(
                 "description": {"text": "Tar medisinene som forskrevet"},
                 "subject": {"identifier": {"system": FNR, "value": person}},
             },
-        ],  # fmt: skip
+        ],
         "identifier": [{"system": "urn:test:gerica", "value": record_id}],
         "status": status,
         "intent": "plan",
@@ -227,7 +227,7 @@ def test_a_care_plan_and_the_native_record_answer_the_same_lookup_the_same_way(
                 ]
             },
             {"schedule": {"text": "ved behov"}},
-        ),  # fmt: skip
+        ),
         (
             "done-lately",
             {"status": "completed", "period": {"start": "2026-01-05", "end": "2026-11-01"}},
