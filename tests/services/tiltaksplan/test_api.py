@@ -295,7 +295,8 @@ def test_a_snapshot_is_all_or_nothing_and_of_one_person(pilots: TestPlatform) ->
     assert broken.status_code == 422
     assert [e["pointer"] for e in broken.json()["errors"]] == ["/records/1/category"]
     assert ids(pilots) == ["T-1"]
-    for body in ({"records": []}, {"patient": "123", "records": []}, {"patient": ALICE}, []):
+    bodies: list[Any] = [{"records": []}, {"patient": "123", "records": []}, {"patient": ALICE}, []]
+    for body in bodies:
         answer = pilots.client.post(
             "/v1/tenants/1804/tiltaksplan/plans", json=body, headers=pilots.headers("bodo-epj")
         )
