@@ -285,6 +285,13 @@ def test_a_snapshot_replaces_what_the_source_sent_before_for_the_person(
     assert empty.json()["withdrawn"] == 2
     assert ids(pilots, include_ended=True) == []
     assert ids(pilots, BOB) == ["T-bob"]
+    log = pilots.client.post(
+        "/v1/tenants/1804/audit/query",
+        json={"patient": ALICE},
+        headers=pilots.headers("bodo-drift"),
+    ).json()["events"]
+    withdrawals = [e["result_count"] for e in log if e["action"] == "withdraw"]
+    assert sorted(withdrawals) == [1, 1, 2]  # each snapshot's withdrawals, audited
 
 
 def test_a_snapshot_is_all_or_nothing_and_of_one_person(pilots: TestPlatform) -> None:
