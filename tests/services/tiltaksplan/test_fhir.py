@@ -332,3 +332,52 @@ def test_conditional_put_and_delete(pilots: TestPlatform) -> None:
         url, json=a_care_plan("x", eva), headers=pilots.headers("bodo-legevakt", **FHIR_JSON)
     )
     assert reader.status_code == 403
+
+
+@pytest.mark.parametrize(
+    "changes",
+    [
+        {"category": {"coding": []}},
+        {"category": [{"coding": [{"system": CATEGORY, "code": "dancing"}]}]},
+        {"activity": {"detail": {}}},
+        {"activity": [{"detail": "x"}]},
+        {"activity": []},
+        {"period": "2026-01-05"},
+        {"period": {"start": "5. januar"}},
+        {"status": ["active"]},
+        {"intent": "order"},
+        {"title": 7},
+        {"contained": "x"},
+        {"goal": [{"reference": "#nowhere"}]},
+        {"repeat": {"timeOfDay": "08:00:00"}},
+        {"repeat": {"timeOfDay": [8, None]}},
+        {"repeat": {"timeOfDay": ["08:00:30"]}},
+        {"repeat": {"timeOfDay": ["08:00:00"], "dayOfWeek": [1, "mon"]}},
+        {"repeat": {"timeOfDay": ["08:00:00"], "period": "2", "periodUnit": "d"}},
+        {"repeat": {"timeOfDay": ["08:00:00"], "period": 400, "periodUnit": "d"}},
+        {"repeat": {"timeOfDay": ["08:00:00"], "period": True, "periodUnit": "d"}},
+        {"repeat": {"when": ["MORN"]}},
+        {
+            "repeat": {
+                "timeOfDay": ["08:00:00"],
+                "dayOfWeek": ["mon"],
+                "period": 2,
+                "periodUnit": "d",
+            }
+        },
+    ],
+)
+def test_a_care_plan_the_service_cannot_read_is_refused_never_a_server_error(
+    pilots: TestPlatform, changes: dict[str, Any]
+) -> None:
+    (eva,) = people(1, seed="careplan-broken")
+    repeat = changes.pop("repeat", None)
+    resource = a_care_plan("GER-X", eva, repeat=repeat, **changes)
+    answer = pilots.client.put(
+        "/fhir/1804/CarePlan?identifier=urn:test:gerica|GER-X",
+        json=resource,
+        headers=pilots.headers("bodo-epj", **FHIR_JSON),
+    )
+    assert answer.status_code in (400, 422), answer.text
+    validate(answer.json())
+    assert record_ids(search(pilots, eva)) == []

@@ -237,7 +237,8 @@ def record_of(
             category = code
     if category is None:
         errors.add("/category/0", f"must hold a coding of {CATEGORY_SYSTEM}")
-    status = NATIVE_STATUS.get(resource.get("status"))  # type: ignore[arg-type]
+    written = resource.get("status")
+    status = NATIVE_STATUS.get(written) if isinstance(written, str) else None
     if status is None:
         errors.add("/status", "must be active, on-hold, completed or revoked")
     organization = _member(members, DETAIL + "/performer/0")
@@ -255,6 +256,8 @@ def record_of(
     else:
         errors.add(DETAIL + "/performer/0", "must reference a contained Organization with a name")
     goal = _member(members, "/goal/0")
+    if goal is None and any(p == "/goal/0" for p, _m in members):
+        errors.add("/goal/0", "must reference a contained Goal")
     description = goal.get("description") if goal is not None else None
     period = resource.get("period") if isinstance(resource.get("period"), Mapping) else {}
     title: Any = resource.get("title")
