@@ -16,7 +16,7 @@ import yaml
 from journalloft.platform.demo import seed_demo_data
 from journalloft.plugin import OSLO
 from journalloft.services.tiltaksplan import spec
-from journalloft.services.tiltaksplan.board import PARTS
+from journalloft.services.tiltaksplan.board import PlanPart
 from support import people, tenant_document
 from support.platform import TestPlatform
 
@@ -434,7 +434,7 @@ def test_the_board_shows_the_next_scheduled_measure_across_municipalities(
         a_measure("T-3", title="Tilsyn", schedule={"times": ["06:30"]}, unit={"name": "Nord"}),
     )
     entries = results(pilots, "bodo-legevakt", ALICE) + results(pilots, "baerum-legevakt", ALICE)
-    [part] = PARTS
+    part = PlanPart(clock=lambda: NOW)
     cell = part.cells(entries)["next_measure"]
     assert [i["text"] for i in cell["items"]] == ["22.11. 06:30 Tilsyn"]
     assert cell["items"][0]["title"] == "Nord"
@@ -443,3 +443,25 @@ def test_the_board_shows_the_next_scheduled_measure_across_municipalities(
     assert [i["text"] for i in only_bodo["items"]] == ["22.11. 08:00 Medisinering morgen og kveld"]
     assert only_bodo["items"][0]["title"] == "Hjemmetjenesten sone Sentrum, tlf. +47 75 55 10 20"
     assert part.cells([]) == {}
+
+
+def test_the_board_moves_on_with_its_clock_from_the_entries_it_has(pilots: TestPlatform) -> None:
+    """The board keeps the entries the stream last sent (at 02:00 here); the next measure is
+    the one after the board's own clock, on both sides of each time, across the night."""
+    push(
+        pilots,
+        "1804",
+        a_measure("T-1"),
+        a_measure("T-2", title="Tilsyn", schedule={"times": ["03:00"]}),
+    )
+    entries = results(pilots, "bodo-legevakt", ALICE)
+
+    def shown(at: datetime) -> list[str]:
+        cell = PlanPart(clock=lambda: at).cells(entries)
+        return [i["text"] for i in cell["next_measure"]["items"]]
+
+    assert shown(NOW) == ["22.11. 03:00 Tilsyn"]
+    assert shown(NOW.replace(hour=3)) == ["22.11. 03:00 Tilsyn"]
+    assert shown(NOW.replace(hour=3, minute=1)) == ["22.11. 08:00 Medisinering morgen og kveld"]
+    assert shown(NOW.replace(hour=8, minute=1)) == ["22.11. 20:00 Medisinering morgen og kveld"]
+    assert shown(NOW.replace(hour=20, minute=1)) == ["23.11. 03:00 Tilsyn"]
