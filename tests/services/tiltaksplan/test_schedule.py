@@ -3,13 +3,20 @@ and end, and the two daylight-saving switches, always from the caller's ``now``.
 
 from __future__ import annotations
 
-from datetime import UTC, date, datetime
+from datetime import UTC, date, datetime, time, timedelta
 from typing import Any
 
 import pytest
+from hypothesis import given, settings
+from hypothesis import strategies as st
 
 from journalloft.plugin import OSLO
-from journalloft.services.tiltaksplan.schedule import next_occurrence, schedule_errors
+from journalloft.services.tiltaksplan.schedule import (
+    WEEKDAYS,
+    next_occurrence,
+    occurrence,
+    schedule_errors,
+)
 
 TWICE_DAILY = {"times": ["20:00", "08:00"]}
 
@@ -184,3 +191,69 @@ def test_a_long_interval_is_found_within_its_bound() -> None:
 )
 def test_what_a_schedule_must_be(schedule: dict[str, Any], pointers: list[str]) -> None:
     assert [e.pointer for e in schedule_errors(schedule)] == pointers
+
+
+def _every_occurrence(
+    schedule: dict[str, Any], *, start: date, end: date | None, days: int
+) -> list[datetime]:
+    """Every occurrence from ``start`` for ``days`` days, the slow obvious way."""
+    found = []
+    for offset in range(days):
+        day = start + timedelta(days=offset)
+        if end is not None and day > end:
+            break
+        weekdays = schedule.get("weekdays")
+        if weekdays is not None and WEEKDAYS[day.weekday()] not in weekdays:
+            continue
+        every = schedule.get("every_days")
+        if every is not None and offset % every != 0:
+            continue
+        for text in schedule["times"]:
+            hour, minute = map(int, text.split(":"))
+            found.append(occurrence(day, time(hour, minute)))
+    return found
+
+
+times = st.lists(
+    st.builds(
+        lambda h, m: f"{h:02d}:{m:02d}", st.integers(0, 23), st.sampled_from([0, 15, 30, 59])
+    ),
+    min_size=1,
+    max_size=4,
+    unique=True,
+)
+schedules = st.one_of(
+    st.builds(lambda t: {"times": t}, times),
+    st.builds(
+        lambda t, w: {"times": t, "weekdays": w},
+        times,
+        st.lists(st.sampled_from(WEEKDAYS), min_size=1, max_size=7, unique=True),
+    ),
+    st.builds(lambda t, n: {"times": t, "every_days": n}, times, st.integers(2, 40)),
+)
+
+
+@settings(max_examples=300, deadline=None)
+@given(
+    schedule=schedules,
+    start_offset=st.integers(-60, 30),
+    length=st.one_of(st.none(), st.integers(0, 60)),
+    minutes=st.integers(0, 60 * 24 * 400),
+)
+def test_the_next_occurrence_is_the_first_of_all_occurrences_at_or_after_now(
+    schedule: dict[str, Any], start_offset: int, length: int | None, minutes: int
+) -> None:
+    """Across 2026 and both switches: the answer is the earliest occurrence not before now."""
+    now = datetime(2026, 1, 1, tzinfo=UTC) + timedelta(minutes=minutes)
+    start = now.astimezone(OSLO).date() + timedelta(days=start_offset)
+    end = None if length is None else start + timedelta(days=length)
+    every = _every_occurrence(schedule, start=start, end=end, days=120)
+    expected = min(
+        (o for o in every if o.astimezone(UTC) >= now), key=lambda o: o.timestamp(), default=None
+    )
+    found = next_occurrence(schedule, start=start, end=end, now=now)
+    if expected is None:
+        assert found is None
+    else:
+        assert found is not None
+        assert found.astimezone(UTC) == expected.astimezone(UTC)
