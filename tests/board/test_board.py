@@ -345,6 +345,7 @@ def test_every_service_the_municipality_shares_is_on_the_board(tmp_path: Path) -
                 "diagnoses",
                 "assessments",
                 "cave",
+                "next_measure",
             ]
             shown = cells()
             assert [i["text"] for i in shown["diagnoses"]["items"]] == ["Demens (P70)"]

@@ -33,7 +33,7 @@ def test_metadata_is_a_valid_capability_statement(platform: TestPlatform) -> Non
     statement = response.json()
     validate(statement)
     served = {r["type"]: r for r in statement["rest"][0]["resource"]}
-    assert set(served) == {"Condition", "EpisodeOfCare", "Observation"}
+    assert set(served) == {"CarePlan", "Condition", "EpisodeOfCare", "Observation"}
     assert {p["name"] for p in served["Observation"]["searchParam"]} >= {
         "patient:identifier",
         "code",

@@ -89,6 +89,13 @@ def sample_record(service: str, record_id: str, patient: str, *, at: str) -> dic
             "items": {"mst-weight-loss": 2, "mst-appetite": 1},
             "assessed_by": {"unit": "Hjemmetjenesten sone Sentrum"},
         },
+        "tiltaksplan": {
+            "title": "Tilsyn",
+            "category": "supervision",
+            "unit": {"name": "Hjemmetjenesten sone Sentrum"},
+            "start": "2026-01-05",
+            "status": "active",
+        },
     }
     return {"id": record_id, "patient": patient, "updated": at, **samples[service]}
 

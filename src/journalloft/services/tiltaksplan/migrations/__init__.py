@@ -1,0 +1,1 @@
+"""Tiltaksplan's Alembic revisions (its own branch in every tenant store)."""
