@@ -13,7 +13,7 @@ from typing import Any
 import pytest
 import yaml
 
-from journalloft.platform.demo import seed_demo_data
+from journalloft.platform.operations.demo import seed_demo_data
 from journalloft.plugin import OSLO
 from journalloft.services.kartlegginger import spec
 from journalloft.services.kartlegginger.instruments import INSTRUMENTS, MOBID2_ITEMS

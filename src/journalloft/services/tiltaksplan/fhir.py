@@ -204,7 +204,7 @@ def schedule_of(detail: Mapping[str, Any], errors: fhir.Errors) -> dict[str, Any
 
 
 def _member(members: fhir.Members, pointer: str) -> Mapping[str, Any] | None:
-    return next((m for p, m in members if p == pointer and m is not None), None)
+    return next((m for p, m, _place in members if p == pointer and m is not None), None)
 
 
 def record_of(
@@ -256,7 +256,7 @@ def record_of(
     else:
         errors.add(DETAIL + "/performer/0", "must reference a contained Organization with a name")
     goal = _member(members, "/goal/0")
-    if goal is None and any(p == "/goal/0" for p, _m in members):
+    if goal is None and any(p == "/goal/0" for p, _m, _place in members):
         errors.add("/goal/0", "must reference a contained Goal")
     description = goal.get("description") if goal is not None else None
     period = resource.get("period") if isinstance(resource.get("period"), Mapping) else {}
