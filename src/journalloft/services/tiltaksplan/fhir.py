@@ -340,7 +340,12 @@ class CarePlans:
     def is_main(self, resource: Mapping[str, Any]) -> bool:
         return resource.get("resourceType") == self.resource_type
 
-    def member_references(self, resource: Mapping[str, Any]) -> list[tuple[str, str]]:
+    def member_references(
+        self, resource: Mapping[str, Any], errors: fhir.Errors
+    ) -> list[tuple[str, str]]:
+        """The unit (the activity's performer) and the goal a CarePlan names; an element of
+        the wrong shape is left to :func:`record_of`, which names it."""
+        del errors
         found: list[tuple[str, str]] = []
         activities = resource.get("activity")
         if isinstance(activities, list) and activities and isinstance(activities[0], Mapping):
