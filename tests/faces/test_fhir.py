@@ -409,8 +409,14 @@ def test_the_proto_example_with_its_organization_as_the_unit(platform: TestPlatf
     validate(resource)
     assert resource["contained"][0]["name"] == "Sone Vest, Kjeller"
     assert resource["contained"][0]["telecom"] == [{"system": "phone", "value": "23101675"}]
-    ratio = resource["extension"][0]["valueRatio"]
-    assert (ratio["numerator"]["value"], ratio["denominator"]["code"]) == (15, "wk")
+    # the IG's WeeklyExtentRatio (units h and wk fixed by the IG) and IplosCs display come
+    # back as the example has them
+    assert resource["extension"] == episode["extension"]
+    assert resource["type"][0]["coding"][0] == {
+        "system": "urn:oid:2.16.578.1.12.4.1.1.9151",
+        "code": "2",
+        "display": "Praktisk bistand - opplæring - daglige gjøremål",
+    }
     alone = transaction(organization, urls=["Organization"])
     refused = platform.client.post(
         "/fhir/1804", json=alone, headers=fhir_headers(platform, "bodo-epj")

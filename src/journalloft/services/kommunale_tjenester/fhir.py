@@ -11,7 +11,7 @@
 | start, end                 | period.start, period.end                                       |
 | temporary_cessation        | status onhold                                                  |
 | status (active, planned…)  | status active, planned, onhold, finished                       |
-| weekly_extent              | extension WeeklyExtentRatio (hours per week) when a number,    |
+| weekly_extent              | extension WeeklyExtentRatio (UCUM h per 1 wk) when a number,   |
 |                            | else the platform's weekly-extent-text extension               |
 | description                | extension ServiceDescriptionMarkdown                           |
 | unit {name, phone}         | managingOrganization → contained Organization (name, telecom)  |
@@ -25,7 +25,7 @@ from datetime import date, datetime, time
 from typing import Any, Final
 
 from journalloft.plugin import OSLO, fhir
-from journalloft.services.kommunale_tjenester.codes import SERVICE_CODE_SYSTEM
+from journalloft.services.kommunale_tjenester.codes import SERVICE_CODE_SYSTEM, service_type
 
 OKT: Final = "http://hl7.no/fhir/ig/okt/"
 PROFILE: Final = OKT + "StructureDefinition/OktEpisodeOfCare"
@@ -63,26 +63,32 @@ def _number(text: str) -> float | int:
     return int(value) if value.is_integer() else value
 
 
+def _display(entry: Mapping[str, Any]) -> str:
+    """The code's display as the OKT IG's CodeSystem IplosCs has it."""
+    found = service_type(entry["service_code"])
+    return found.display if found is not None else str(entry["service_name"])
+
+
 def episode_of_care(
     entry: Mapping[str, Any], *, patient: str, kommunenummer: str
 ) -> dict[str, Any]:
     """One service of a lookup's result as an OktEpisodeOfCare."""
     extensions: list[dict[str, Any]] = []
-    weekly = entry.get("weekly_extent")
-    if weekly is not None and _NUMBER.fullmatch(weekly.strip()):
+    weekly = (entry.get("weekly_extent") or "").strip() or None
+    if weekly is not None and _NUMBER.fullmatch(weekly):
         extensions.append(
             {
                 "url": WEEKLY_EXTENT_RATIO,
                 "valueRatio": {
                     "numerator": {
-                        "value": _number(weekly.strip()),
-                        "unit": "timer",
+                        "value": _number(weekly),
+                        "unit": "h",
                         "system": "http://unitsofmeasure.org",
                         "code": "h",
                     },
                     "denominator": {
                         "value": 1,
-                        "unit": "uke",
+                        "unit": "wk",
                         "system": "http://unitsofmeasure.org",
                         "code": "wk",
                     },
@@ -91,7 +97,7 @@ def episode_of_care(
         )
     elif weekly is not None:
         extensions.append({"url": WEEKLY_EXTENT_TEXT, "valueString": weekly})
-    if entry.get("description"):
+    if (entry.get("description") or "").strip():
         extensions.append({"url": DESCRIPTION, "valueMarkdown": entry["description"]})
     types: list[dict[str, Any]] = [
         {
@@ -99,7 +105,7 @@ def episode_of_care(
                 {
                     "system": SERVICE_CODE_SYSTEM,
                     "code": entry["service_code"],
-                    "display": entry["service_name"],
+                    "display": _display(entry),
                 }
             ]
         }
@@ -115,6 +121,8 @@ def episode_of_care(
         "meta": {"profile": [PROFILE], "lastUpdated": fhir.instant(entry["updated"])},
     }
     unit = entry.get("unit")
+    if unit and not (unit.get("name") or "").strip():
+        unit = None
     if unit:
         organization: dict[str, Any] = {
             "resourceType": "Organization",
