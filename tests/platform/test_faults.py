@@ -323,6 +323,61 @@ def test_a_frozen_database_is_a_503_not_a_hung_lookup(
     wait_for("lookups again", lambda: look(platform).status_code == 200)
 
 
+FROZEN_BOUND = 2 + 2 + 2 + BOUND
+"""A request's longest wait on a frozen server: the answer's bound (the statement timeout, 2 s,
++ 2 s), a new connection's connect timeout (2 s), and the margin of :data:`BOUND`."""
+
+
+def test_a_frozen_database_bounds_every_blocking_path_with_a_503(
+    postgres: PostgresServer, pg_platform: TestPlatform, tmp_path: Path
+) -> None:
+    """Ingest, the token endpoint, a reload of the municipalities' settings (the platform's
+    default here: ``TENANT_CACHE_SECONDS`` = 0), readiness and onboarding, on blocking
+    connections in worker threads, each give up on a frozen server on their own side and answer
+    ``503`` with ``Retry-After`` (onboarding: fails). Before, each waited the whole freeze and
+    ``/readyz`` then answered ``200``."""
+    platform = pg_platform
+    platform.onboard(tenant_document("1804"))
+    epj = platform.headers("bodo-epj")
+    assert push_with(platform, epj, "before").status_code == 200
+    assert look(platform).status_code == 200  # its token too, while it can
+    form = token_form("bodo-drift", platform.key("bodo-drift"), audience=PUBLIC_URL)
+    calls: dict[str, Callable[[], Answer]] = {
+        "ingest": lambda: push_with(platform, epj, "frozen"),
+        "token": lambda: platform.client.post("/oauth/token", data=form),
+        "settings reload": lambda: look(platform),
+        "readiness": lambda: platform.client.get("/readyz"),
+    }
+    document = tenant_document("1806")
+    pool = ThreadPoolExecutor(max_workers=len(calls) + 1)
+    postgres.freeze(True)
+    try:  # the server runs again before the pool is joined, whatever the outcome
+        answers = {name: pool.submit(timed, call) for name, call in calls.items()}
+        onboarding = pool.submit(timed, lambda: onboard_failure(platform, document))
+        for name, future in answers.items():
+            answer, took = future.result(timeout=FROZEN_BOUND * 2)
+            assert answer.status_code == 503, (name, answer.text)
+            assert answer.headers["retry-after"], name
+            assert took < FROZEN_BOUND, (name, took)
+        failure, took = onboarding.result(timeout=FROZEN_BOUND * 2)
+        assert failure is not None, "onboarding succeeded on a frozen server"
+        assert took < FROZEN_BOUND, ("onboarding", took)
+    finally:
+        postgres.freeze(False)
+        pool.shutdown(wait=True)
+    wait_for("ready again", lambda: platform.client.get("/readyz").status_code == 200)
+    assert push_with(platform, epj, "after").status_code == 200
+    assert look(platform).status_code == 200
+
+
+def onboard_failure(platform: TestPlatform, document: dict[str, Any]) -> BaseException | None:
+    try:
+        platform.onboard(document)
+    except Exception as exc:
+        return exc
+    return None
+
+
 @pytest.fixture
 def redis_platform(redis_server: RedisServer, tmp_path: Path) -> Iterator[TestPlatform]:
     yield from start_platform(Backend("sqlite", None, redis_server.url), tmp_path)

@@ -3,6 +3,7 @@ audited before it is sent; a reconnect replays what was missed, in order, once."
 
 from __future__ import annotations
 
+import socket
 import time
 import uuid
 from collections.abc import Iterator
@@ -14,10 +15,11 @@ from typing import Any
 import pytest
 from sqlalchemy import select
 
+from journalloft.platform.metrics import REDIS_ERRORS
 from journalloft.platform.storage.models import AuditEvent
 from journalloft.platform.subscriptions import connect_subscriptions, new_subscription
 from support import SERVICES, people, tenant_document
-from support.live import open_events, served_platform
+from support.live import EventReader, open_events, served_platform
 from support.platform import Backend, TestPlatform
 from support.security import FakeHelseID
 
@@ -108,6 +110,31 @@ def test_a_subscription_is_made_listed_replaced_and_ended_by_its_owner_only(
     assert live.client.delete(url, headers=live.headers(LEGEVAKT)).status_code == 204
     assert live.client.delete(url, headers=live.headers(LEGEVAKT)).status_code == 404
     assert live.client.get(made["events"], headers=live.headers(LEGEVAKT)).status_code == 404
+
+
+def test_a_subscription_carries_the_label_its_client_gave_it(live: TestPlatform) -> None:
+    made = subscribe(live, {"patients": [ANNE], "label": "board:rom-1"})
+    assert made["label"] == "board:rom-1"
+    assert "label" not in subscribe(live, {"patients": [BJORN]})
+    listed = live.client.get("/v1/news2/subscriptions", headers=live.headers(LEGEVAKT)).json()
+    assert [s.get("label") for s in listed["subscriptions"]] == ["board:rom-1", None]
+    url = f"/v1/news2/subscriptions/{made['id']}"
+    kept = live.client.put(url, json={"patients": [CECILIE]}, headers=live.headers(LEGEVAKT))
+    assert kept.json()["label"] == "board:rom-1"
+    relabelled = live.client.put(
+        url, json={"patients": [CECILIE], "label": "board:rom-2"}, headers=live.headers(LEGEVAKT)
+    )
+    assert relabelled.json()["label"] == "board:rom-2"
+    for bad in ("", "x" * 65, 5, None, "rom 1", "rom\u00e6", ["a"]):
+        refused = live.client.post(
+            "/v1/news2/subscriptions",
+            json={"patients": [ANNE], "label": bad},
+            headers=live.headers(LEGEVAKT),
+        )
+        assert refused.status_code == 422, (bad, refused.text)
+        assert [e["pointer"] for e in refused.json()["errors"]] == ["/label"]
+    longest = subscribe(live, {"patients": [ANNE], "label": "x" * 64})
+    assert longest["label"] == "x" * 64
 
 
 def test_a_client_holds_at_most_its_limit_of_subscriptions(
@@ -260,20 +287,80 @@ def test_a_reconnect_gets_every_missed_event_in_order_and_none_twice(live: TestP
     assert live_one.json()["latest"]["id"] == "m-7"
 
 
-@pytest.mark.parametrize("last_event_id", ["1-0", "not-an-id", "99999999999999-0"])
+NOW_MS = "<now>"
+"""Stands for the current time in milliseconds in a Last-Event-ID below."""
+
+
+@pytest.mark.parametrize(
+    "last_event_id",
+    [
+        "1-0",
+        "0-0",  # older than any window: not "everything since the beginning"
+        "0-1",
+        "not-an-id",
+        "99999999999999-0",
+        f"{NOW_MS}-18446744073709551616",  # beyond a stream id's 64-bit sequence
+        f"{NOW_MS}-18446744073709551615",
+        "18446744073709551616-0",
+        "1\u00b2-0",  # a digit to str.isdigit(), not to int()
+        "\u00b9\u00b2-0",
+        "1-2-3",
+        "-1",
+        "1-",
+        f"{NOW_MS}-" + "0" * 60,
+        "1" * 200,
+    ],
+)
 def test_an_id_outside_the_replay_window_gets_a_reset_and_a_fresh_snapshot(
     live: TestPlatform, last_event_id: str
 ) -> None:
     push(live, measurement("m-1", ANNE))
     made = subscribe(live, {"patients": [ANNE]})
-    with open_events(
-        live.client, made["id"], live.headers(LEGEVAKT), last_event_id=last_event_id
-    ) as events:
-        reset, snapshot = events.take(2)
+    now_ms = str(int(time.time() * 1000))
+    # the header as bytes: latin-1, as a client may send it (0xB2 is '²')
+    raw = last_event_id.replace(NOW_MS, now_ms).encode("latin-1")
+    headers = {k.encode(): v.encode() for k, v in live.headers(LEGEVAKT).items()}
+    headers |= {b"Accept": b"text/event-stream", b"Last-Event-ID": raw}
+    before = redis_errors()
+    with live.client.stream("GET", made["events"], headers=headers) as response:
+        assert response.status_code == 200, response.read()
+        reset, snapshot = EventReader(response).take(2)
     assert reset.event == "reset"
     assert reset.json()["reason"]
     assert snapshot.event == "snapshot"
     assert [r["latest"]["id"] for r in snapshot.json()["results"]] == ["m-1"]
+    assert redis_errors() == before
+
+
+def redis_errors() -> float:
+    return sum(
+        sample.value
+        for metric in REDIS_ERRORS.collect()
+        for sample in metric.samples
+        if sample.name.endswith("_total")
+    )
+
+
+def test_an_id_within_the_window_replays_and_its_neighbours_in_time_do_not(
+    live: TestPlatform,
+) -> None:
+    """The edge of the window: an id the feed gave replays; the same instant's id a
+    millisecond later than the newest change is not one the feed gave (reset)."""
+    push(live, measurement("m-1", ANNE))
+    made = subscribe(live, {"patients": [ANNE]})
+    with open_events(live.client, made["id"], live.headers(LEGEVAKT)) as events:
+        [snapshot] = events.take(1)
+    assert snapshot.id is not None
+    push(live, measurement("m-2", ANNE, pulse=95))
+    headers = live.headers(LEGEVAKT)
+    with open_events(live.client, made["id"], headers, last_event_id=snapshot.id) as events:
+        [update] = events.take(1)
+    assert (update.event, update.json()["latest"]["id"]) == ("update", "m-2")
+    ms, seq = (int(p) for p in update.id.split("-")) if update.id else (0, 0)
+    with open_events(
+        live.client, made["id"], live.headers(LEGEVAKT), last_event_id=f"{ms + 1}-{seq}"
+    ) as events:
+        assert events.take(1)[0].event == "reset"
 
 
 def test_replacing_the_people_sends_a_new_snapshot_and_ending_ends_the_stream(
@@ -315,6 +402,9 @@ def test_a_stream_too_slow_to_keep_up_is_ended_with_a_reason_and_loses_nothing(
 ) -> None:
     ward = people(12, seed="live-slow")
     for live in make_live(backend, tmp_path, stream_queue_limit=2):
+        # a feed that holds a change: a snapshot of an empty feed has the id 0-0, older than
+        # any window, and a reconnect with it gets a fresh snapshot instead of the updates
+        push(live, measurement("m-other", DAG))
         made = subscribe(live, {"patients": ward})
         with open_events(live.client, made["id"], live.headers(LEGEVAKT)) as events:
             [snapshot] = events.take(1)
@@ -334,6 +424,150 @@ def test_a_stream_too_slow_to_keep_up_is_ended_with_a_reason_and_loses_nothing(
         assert [e.json()["patient"] for e in [*seen, *rest]] == ward
 
 
+def open_when_allowed(platform: TestPlatform, made: dict[str, Any]) -> Any:
+    """The status of a stream opened (and closed at once) as soon as it is not 429, polling
+    within a bound: a stream's end reaches the server asynchronously."""
+    deadline = time.monotonic() + 10
+    while True:
+        headers = {**platform.headers(LEGEVAKT), "Accept": "text/event-stream"}
+        with platform.client.stream("GET", made["events"], headers=headers) as response:
+            if response.status_code != 429 or time.monotonic() > deadline:
+                return response.status_code
+        time.sleep(0.05)
+
+
+def test_a_client_has_at_most_its_limit_of_open_streams(backend: Backend, tmp_path: Path) -> None:
+    for live in make_live(backend, tmp_path, streams_per_client=2):
+        made = subscribe(live, {"patients": [ANNE]})
+        headers = live.headers(LEGEVAKT)
+        with (
+            open_events(live.client, made["id"], headers) as first,
+            open_events(live.client, made["id"], live.headers(LEGEVAKT)) as second,
+        ):
+            first.take(1)
+            second.take(1)
+            third = live.client.get(made["events"], headers=live.headers(LEGEVAKT))
+            assert third.status_code == 429, third.text
+            assert third.headers["content-type"] == "application/problem+json"
+            assert third.json()["type"] == "urn:journalloft:problem:rate-limited"
+            assert "2 event streams" in third.json()["detail"]
+            assert int(third.headers["retry-after"]) > 0
+            # another client counts its own
+            theirs = subscribe(live, {"patients": [ANNE]}, client="baerum-legevakt")
+            with open_events(live.client, theirs["id"], live.headers("baerum-legevakt")) as other:
+                assert other.take(1)[0].event == "snapshot"
+        # both closed: the count is down again
+        with open_events(live.client, made["id"], live.headers(LEGEVAKT)) as first:
+            first.take(1)
+            assert open_when_allowed(live, made) == 200
+        assert open_when_allowed(live, made) == 200
+
+
+ESTABLISHED = 1
+"""``tcpi_state`` of a connection still open (Linux's ``TCP_ESTABLISHED``)."""
+
+
+def tcp_state(sock: socket.socket) -> int:
+    return sock.getsockopt(socket.IPPROTO_TCP, socket.TCP_INFO, 8)[0]
+
+
+def test_a_stream_whose_client_stopped_reading_is_closed_within_the_send_timeout(
+    backend: Backend, tmp_path: Path
+) -> None:
+    """A client that stops reading while its stream has much to send: the server's buffers fill
+    and a send waits. Within the send timeout the connection is closed (reset: unsent bytes are
+    dropped), not left open waiting for a client that never reads."""
+    ward = people(100, seed="live-stalled")
+    for live in make_live(backend, tmp_path, stream_send_timeout_seconds=1):
+        earlier = datetime.now(UTC) - timedelta(hours=2)
+        for n in range(4):  # a snapshot of about a megabyte: 20 measurements each
+            batch = []
+            for i, patient in enumerate(ward):
+                for k in range(5):
+                    record = measurement(f"m-{n}-{i}-{k}", patient)
+                    at = (earlier + timedelta(minutes=5 * (n * 5 + k))).isoformat()
+                    batch.append({**record, "effective": at, "updated": at})
+            push(live, *batch)
+        made = subscribe(live, {"patients": ward})
+        port = live.client.base_url.port
+        headers = "".join(f"{k}: {v}\r\n" for k, v in live.headers(LEGEVAKT).items())
+        request = (
+            f"GET {made['events']} HTTP/1.1\r\nHost: 127.0.0.1:{port}\r\n{headers}"
+            "Accept: text/event-stream\r\n\r\n"
+        )
+        with socket.socket() as sock:
+            sock.setsockopt(socket.SOL_SOCKET, socket.SO_RCVBUF, 4096)
+            sock.connect(("127.0.0.1", port))
+            sock.sendall(request.encode())
+            # it reads nothing from here on, while every person's data changes again and again
+            # (each update about 10 kB) until the buffers between them are full
+            deadline = time.monotonic() + 60
+            n = 0
+            while tcp_state(sock) == ESTABLISHED:
+                assert time.monotonic() < deadline, "the stalled stream was never closed"
+                n += 1
+                push(live, *(measurement(f"more-{n}-{i}", p) for i, p in enumerate(ward)))
+                time.sleep(0.2)  # within the ingest rate limit
+        deadline = time.monotonic() + 10
+        while live.runtime.hub.streams_of(LEGEVAKT):
+            assert time.monotonic() < deadline, "the stalled stream is still counted"
+            time.sleep(0.05)
+
+
+def diagnosis(record_id: str, patient: str, code: str) -> dict[str, Any]:
+    return {
+        "id": record_id,
+        "patient": patient,
+        "updated": datetime.now(UTC).isoformat(),
+        "code": {"system": "icpc-2", "code": code, "display": "Diagnose"},
+        "clinical_status": "active",
+        "verification_status": "confirmed",
+        "recorded_by": {"unit": "Legekontoret"},
+    }
+
+
+def test_a_change_a_stream_cannot_see_sends_nothing_and_audits_nothing(
+    backend: Backend, tmp_path: Path
+) -> None:
+    """A diagnosis in a range the municipality excludes changes nobody's visible entry: the
+    stream sends no (unchanged) update for it and logs no read; a visible change does both."""
+    services: dict[str, Any] = {s: {} for s in SERVICES}
+    services["diagnoser"] = {"excluded_codes": {"icpc-2": ["P15-P19"]}}
+    with served_platform(backend, tmp_path, heartbeat_seconds=0.5) as live:
+        live.onboard(tenant_document("1804", services=services))
+
+        def push_diagnoses(*records: dict[str, Any]) -> None:
+            response = live.client.post(
+                "/v1/tenants/1804/diagnoser/records",
+                json={"records": list(records)},
+                headers=live.headers(EPJ),
+            )
+            assert response.status_code == 200, response.text
+
+        push_diagnoses(diagnosis("d-1", ANNE, "T90"))
+        made = live.client.post(
+            "/v1/diagnoser/subscriptions",
+            json={"patients": [ANNE, BJORN]},
+            headers=live.headers(LEGEVAKT),
+        ).json()
+        with open_events(live.client, made["id"], live.headers(LEGEVAKT)) as events:
+            [snapshot] = events.take(1)
+            [anne] = snapshot.json()["results"]
+            read_so_far = len(reads(live, "1804"))
+            push_diagnoses(diagnosis("d-2", ANNE, "P15"))  # excluded: Anne's entry is as it was
+            push_diagnoses(diagnosis("d-3", BJORN, "R81"))
+            [update] = events.take(1)
+            assert update.json()["patient"] == BJORN
+            assert reads(live, "1804")[read_so_far:] == [(BJORN, 1, "ok")]
+            # a change Anne's entry shows is sent, and read
+            push_diagnoses(diagnosis("d-4", ANNE, "K86"))
+            [changed] = events.take(1)
+        assert changed.json()["patient"] == ANNE
+        assert changed.json() != anne
+        assert "P15" not in changed.data
+        assert reads(live, "1804")[read_so_far:] == [(BJORN, 1, "ok"), (ANNE, 1, "ok")]
+
+
 def test_a_stream_needs_the_owners_token(live: TestPlatform) -> None:
     made = subscribe(live, {"patients": [ANNE]})
     assert live.client.get(made["events"]).status_code == 401
@@ -344,6 +578,7 @@ def test_a_stream_ends_when_its_token_expires(backend: Backend, tmp_path: Path) 
     helseid = FakeHelseID()
     jwks = helseid.write_jwks(tmp_path / "helseid.jwks")
     for live in make_live(backend, tmp_path, trusted_issuers=[helseid.trusted(jwks)]):
+        push(live, measurement("m-other", DAG))  # not an empty feed (see the slow stream's)
         token = helseid.token(LEGEVAKT, ("news2:read",), exp=int(time.time()) + 3)
         headers = {"Authorization": f"Bearer {token}"}
         response = live.client.post(

@@ -7,8 +7,11 @@ and removes patients through it. Person ids go to this server in request bodies,
 and come back to the page masked.
 
 It serves on loopback by default and has no login of its own: it acts as its client for whoever
-can reach it, as a board on the clinic's wall does. Requests that change it must be JSON from
-its own page (the ``Origin`` is checked), so another site cannot drive it from a browser.
+can reach it, as a board on the clinic's wall does. Every request must name one of its own
+addresses as ``Host`` (Starlette's ``TrustedHostMiddleware``; by default the address it serves),
+so a page of another site whose name was rebound to the board's address (DNS rebinding) is
+refused; requests that change it must also be JSON from its own page (the ``Origin`` is
+checked), so another site cannot drive it from a browser.
 """
 
 from __future__ import annotations
@@ -22,6 +25,8 @@ from typing import Any
 
 from sse_starlette import EventSourceResponse
 from starlette.applications import Starlette
+from starlette.middleware import Middleware
+from starlette.middleware.trustedhost import TrustedHostMiddleware
 from starlette.requests import Request
 from starlette.responses import FileResponse, JSONResponse, Response
 from starlette.routing import Mount, Route
@@ -30,8 +35,18 @@ from starlette.staticfiles import StaticFiles
 from journalloft.board.parts import parts_checked
 from journalloft.board.session import ApiError, ApiSession
 from journalloft.board.state import Board
+from journalloft.platform.errors import PayloadTooLarge, Problem
+from journalloft.platform.http.problems import problem_response
+from journalloft.platform.json_reader import parse_json
 
 STATIC = Path(str(files("journalloft.board") / "static"))
+
+DEFAULT_HOSTS = ("127.0.0.1", "localhost")
+"""The names a request may give as ``Host`` when none are configured: the loopback address the
+board serves by default."""
+
+MAX_BODY_BYTES = 4096
+"""A request body the page sends is a few dozen bytes; more is refused before it is parsed."""
 
 _DIGITS = re.compile(r"^[0-9]{11}$")
 
@@ -56,11 +71,34 @@ SECURITY_HEADERS = {
 }
 
 
-def create_board_app(api_url: str, client: dict[str, Any], *, parts: Sequence[object]) -> Starlette:
-    """The board of ``client``, showing the services' board ``parts`` (each service's
-    ``face_parts["board"]``, gathered by the composition root)."""
+async def read_body(request: Request) -> Any:
+    """The request's JSON through the platform's one reader; a :class:`Problem` (413, 400) for a
+    body that is too large or not JSON."""
+    body = bytearray()
+    async for chunk in request.stream():
+        body += chunk
+        if len(body) > MAX_BODY_BYTES:
+            raise PayloadTooLarge(f"a board request's body is at most {MAX_BODY_BYTES} bytes")
+    return parse_json(bytes(body))
+
+
+def create_board_app(
+    api_url: str,
+    client: dict[str, Any],
+    *,
+    parts: Sequence[object],
+    allowed_hosts: Sequence[str] = DEFAULT_HOSTS,
+    name: str = "board",
+) -> Starlette:
+    """The board's app, showing the services' board ``parts`` (each service's
+    ``face_parts["board"]``, gathered by the composition root). ``allowed_hosts``: the names
+    (without port) a request may give as ``Host``; ``name``: this board's name among the boards
+    of its client (see :class:`Board`)."""
     board = Board(
-        ApiSession(api_url, client), client_id=client["client_id"], parts=parts_checked(parts)
+        ApiSession(api_url, client),
+        client_id=client["client_id"],
+        name=name,
+        parts=parts_checked(parts),
     )
 
     @contextlib.asynccontextmanager
@@ -91,7 +129,10 @@ def create_board_app(api_url: str, client: dict[str, Any], *, parts: Sequence[ob
     async def add(request: Request) -> Response:
         if not same_origin(request):
             return JSONResponse({"error": "JSON from this board's page only"}, status_code=403)
-        body = await request.json()
+        try:
+            body = await read_body(request)
+        except Problem as problem:
+            return problem_response(problem)
         patient = body.get("patient") if isinstance(body, dict) else None
         if not isinstance(patient, str) or not valid_fodselsnummer(patient):
             return JSONResponse(
@@ -107,7 +148,10 @@ def create_board_app(api_url: str, client: dict[str, Any], *, parts: Sequence[ob
     async def remove(request: Request) -> Response:
         if not same_origin(request):
             return JSONResponse({"error": "JSON from this board's page only"}, status_code=403)
-        body = await request.json()
+        try:
+            body = await read_body(request)
+        except Problem as problem:
+            return problem_response(problem)
         key = body.get("key") if isinstance(body, dict) else None
         if not isinstance(key, str) or not await board.remove(key):
             return JSONResponse({"error": "no such patient on this board"}, status_code=404)
@@ -126,4 +170,5 @@ def create_board_app(api_url: str, client: dict[str, Any], *, parts: Sequence[ob
             Mount("/static", StaticFiles(directory=STATIC), name="static"),
         ],
         lifespan=lifespan,
+        middleware=[Middleware(TrustedHostMiddleware, allowed_hosts=list(allowed_hosts))],
     )

@@ -46,17 +46,20 @@ class Relay:
         self.wanted = asyncio.Event()
 
     async def adopt(self) -> list[str]:
-        """The client's existing subscription to this service, if any: its people (a board
-        restarted within a subscription's lifetime shows the same patients)."""
+        """This board's own existing subscription to this service, if any: its people (a board
+        restarted within a subscription's lifetime shows the same patients). Only subscriptions
+        labelled with this board's name are its own; every other subscription of the client
+        (another board's, another system's) is left alone."""
         response = await self.board.api.request("GET", f"/v1/{self.service}/subscriptions")
         if response.status_code != 200:
             return []
         found = response.json()["subscriptions"]
-        if not found:
+        mine = [s for s in found if s.get("label") == self.board.label]
+        if not mine:
             return []
-        newest = found[-1]
+        newest = mine[-1]
         self.subscription_id = newest["id"]
-        for extra in found[:-1]:  # an older board's leftovers
+        for extra in mine[:-1]:  # this board's own leftovers (it stopped between two steps)
             await self.board.api.request(
                 "DELETE", f"/v1/{self.service}/subscriptions/{extra['id']}"
             )
@@ -72,7 +75,7 @@ class Relay:
             self.subscription_id, self.last_event_id = None, None
             self.entries.clear()
             return
-        body = {"patients": patients}
+        body = {"patients": patients, "label": self.board.label}
         if self.subscription_id is not None:
             response = await api.request("PUT", f"{base}/{self.subscription_id}", body)
             if response.status_code == 200:
@@ -155,10 +158,20 @@ class Relay:
             self.board.changed()
 
 
+LABEL_PREFIX = "board:"
+
+
 class Board:
-    def __init__(self, api: ApiSession, *, client_id: str, parts: list[BoardPart]) -> None:
+    """The board's patients and relays. ``name`` tells this board from the other boards (and
+    systems) of the same client: the subscriptions it makes are labelled with it, and it adopts
+    and ends only those. ``parts``: the services' columns it shows."""
+
+    def __init__(
+        self, api: ApiSession, *, client_id: str, name: str, parts: list[BoardPart]
+    ) -> None:
         self.api = api
         self.client_id = client_id
+        self.label = LABEL_PREFIX + name
         self.parts = parts
         self.patients: list[str] = []
         self.relays: dict[str, Relay] = {}

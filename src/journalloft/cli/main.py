@@ -202,6 +202,18 @@ def build_parser() -> argparse.ArgumentParser:
     board.add_argument("--port", type=int, default=8100)
     board.add_argument("--api", help="the API's URL (default: the configured public URL)")
     board.add_argument("--clients-file")
+    board.add_argument(
+        "--allowed-host",
+        action="append",
+        metavar="NAME",
+        help="a name requests may give as Host (repeatable; default: --host, and localhost "
+        "for 127.0.0.1); any other Host is refused (DNS rebinding)",
+    )
+    board.add_argument(
+        "--name",
+        help="this board's name among its client's boards (default: <hostname>:<port>); it "
+        "adopts and ends only the subscriptions labelled with it",
+    )
     board.set_defaults(run=cmd_board)
     return parser
 

@@ -21,6 +21,7 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import logging
+import re
 import threading
 import time
 import uuid
@@ -65,12 +66,21 @@ def subscription_change(subscription_id: str) -> Change:
 EventId = tuple[int, int]
 
 
+_ID = re.compile(r"([0-9]{1,20})-([0-9]{1,20})")
+_ID_PART_MAX = 2**64 - 1
+"""A Redis Stream id's two parts are unsigned 64-bit integers."""
+
+
 def parse_id(text: str) -> EventId | None:
-    """``<ms>-<seq>`` as a comparable pair; None if it is not one (a client's garbage)."""
-    ms, sep, seq = text.strip().partition("-")
-    if not sep or not ms.isdigit() or not seq.isdigit() or len(text) > 40:
+    """``<ms>-<seq>`` (ASCII digits, each part within 64 bits, as a Redis Stream id's) as a
+    comparable pair; None if it is not one (a client's garbage: a reset, never an error)."""
+    found = _ID.fullmatch(text.strip()) if len(text) <= 48 else None
+    if found is None:
         return None
-    return int(ms), int(seq)
+    ms, seq = int(found[1]), int(found[2])
+    if ms > _ID_PART_MAX or seq > _ID_PART_MAX:
+        return None
+    return ms, seq
 
 
 def format_id(event_id: EventId) -> str:
@@ -109,9 +119,12 @@ class ChangeFeed(Protocol):
 
 
 def _check_window(position: EventId, window_seconds: int, latest: EventId) -> None:
+    """Replay only from an id within the window and not past the newest: ``0-0`` is older than
+    any window too (a snapshot of an empty feed carries it; its reconnect gets a fresh
+    snapshot), so no id replays the whole feed."""
     if position > latest:
         raise TooOld("the id is not one this feed gave")
-    if position != (0, 0) and position[0] < time.time() * 1000 - window_seconds * 1000:
+    if position[0] < time.time() * 1000 - window_seconds * 1000:
         raise TooOld("the id is older than the replay window")
 
 
@@ -123,7 +136,9 @@ class MemoryChangeFeed:
         self.window_seconds = window_seconds
         self._lock = threading.Lock()
         self._entries: deque[tuple[EventId, float, Change]] = deque()
-        self._last: EventId = (0, 0)
+        self._last: EventId = (int(time.time() * 1000), 0)
+        """The newest id: at first the start's instant (a snapshot's position before any
+        change; every change's id is greater)."""
         self._oldest_dropped: EventId = (0, 0)
         self._loop: asyncio.AbstractEventLoop | None = None
         self._wake: asyncio.Event | None = None

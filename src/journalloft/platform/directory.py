@@ -86,6 +86,18 @@ class TenantDirectory:
     def get(self, kommunenummer: str) -> Tenant | None:
         return self._current().get(kommunenummer)
 
+    def offboarded(self, kommunenummer: str) -> bool:
+        """Whether the municipality is no longer onboarded, read afresh from the platform store
+        (False if it cannot be read): for a request that found its store gone. Offboarding
+        removes the registration before the store, so a store that vanished under a request
+        belongs to a municipality this says is offboarded."""
+        try:
+            self.reload()
+        except Exception:
+            return False
+        with self._lock:
+            return kommunenummer not in self._tenants
+
     def all(self) -> list[Tenant]:
         return list(self._current().values())
 

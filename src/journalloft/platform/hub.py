@@ -53,19 +53,40 @@ class Hub:
     def __init__(self) -> None:
         self._by_patient: dict[str, set[Connection]] = {}
         self._by_subscription: dict[str, set[Connection]] = {}
+        self._by_client: dict[str, int] = {}
 
     @property
     def open_streams(self) -> int:
         return sum(len(c) for c in self._by_subscription.values())
 
+    def streams_of(self, client_id: str) -> int:
+        """How many streams the client has open in this process."""
+        return self._by_client.get(client_id, 0)
+
+    def admit(self, connection: Connection, *, limit: int) -> bool:
+        """Register a new stream unless its client already has ``limit`` open in this process
+        (then False, nothing registered): the count and the registration are one step."""
+        if self.streams_of(connection.subscription.client_id) >= limit:
+            return False
+        self.register(connection)
+        return True
+
     def register(self, connection: Connection) -> None:
         subscription = connection.subscription
+        client = subscription.client_id
+        self._by_client[client] = self._by_client.get(client, 0) + 1
         self._by_subscription.setdefault(subscription.id, set()).add(connection)
         for patient in subscription.patients:
             self._by_patient.setdefault(patient, set()).add(connection)
 
     def unregister(self, connection: Connection) -> None:
         subscription = connection.subscription
+        client = subscription.client_id
+        held = self._by_client.get(client, 0) - 1
+        if held > 0:
+            self._by_client[client] = held
+        else:
+            self._by_client.pop(client, None)
         self._discard(self._by_subscription, subscription.id, connection)
         for patient in subscription.patients:
             self._discard(self._by_patient, patient, connection)

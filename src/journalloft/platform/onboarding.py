@@ -11,6 +11,7 @@ platform operator owns it from then on (no remaining tenant inherits the right t
 
 from __future__ import annotations
 
+import time
 from collections.abc import Iterator, Mapping
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
@@ -230,9 +231,26 @@ def _named_by_tenants(connection: Connection) -> dict[str, list[str]]:
     return named
 
 
+DIRECTORY_MARGIN_SECONDS = 1.0
+
+
+def _until_every_process_knows(tenant_cache_seconds: float) -> None:
+    """Wait until every process has read the municipalities again since the registration was
+    removed: each keeps its list at most ``TENANT_CACHE_SECONDS`` (every process of a platform
+    has the same settings), so after that (and a margin) none sends a new request to a store
+    about to be removed. A request already on its way when the store goes finds it gone, and is
+    answered as for a municipality that is not onboarded (see ``operations/units.py``)."""
+    if tenant_cache_seconds > 0:
+        time.sleep(tenant_cache_seconds + DIRECTORY_MARGIN_SECONDS)
+
+
 def offboard(kommunenummer: str, *, stores: Stores) -> OffboardingReport | None:
     """Remove a tenant's store and registration, its grants, and the clients it owns (with their
-    keys) that no other tenant names and that are not admins; None if it was not onboarded."""
+    keys) that no other tenant names and that are not admins; None if it was not onboarded.
+
+    The registration goes first; the store only once every process has stopped counting the
+    tenant (``TENANT_CACHE_SECONDS``, and a second more), so requests meanwhile are answered as
+    for a municipality that is not onboarded, never by a store that is gone."""
     with stores.platform_engine.begin() as connection:
         result = connection.execute(
             delete(TENANT_TABLE).where(TENANT_TABLE.c.kommunenummer == kommunenummer)
@@ -252,6 +270,8 @@ def offboard(kommunenummer: str, *, stores: Stores) -> OffboardingReport | None:
                 else:
                     remove_client(connection, client_id=client_id)
                     removed.append(client_id)
+    if known:
+        _until_every_process_knows(stores.settings.tenant_cache_seconds)
     if known or stores.tenant_store_exists(kommunenummer):
         stores.drop_tenant_store(kommunenummer)
     if not known:

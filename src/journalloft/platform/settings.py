@@ -117,6 +117,12 @@ class Settings(BaseSettings):
     operator's; without it a development key is made at ``<data dir>/export-signing-dev-key.pem``
     (production refuses to export without it)."""
     tenant_cache_seconds: float = Field(default=5.0, ge=0)
+    lookup_records_per_person: int = Field(default=1000, ge=1, le=100_000)
+    """The most records of one person, service and municipality one lookup answer holds: the
+    newest (in the service's own order); an entry with more says ``"truncated": true``."""
+    lookup_records_per_answer: int = Field(default=20_000, ge=1, le=1_000_000)
+    """The most records one municipality's part of a lookup answer holds, shared among the
+    people asked: each person's newest first, then their next, and so on."""
     log_level: str = "INFO"
     log_format: Literal["text", "json"] = "text"
     """``json``: one JSON object a line (time, level, event, correlation id, client, municipality,
@@ -151,6 +157,13 @@ class Settings(BaseSettings):
     """The most live subscriptions one client may hold at once; one more is refused with 409.
     Each open stream holds memory in a server process: a client that never ends its
     subscriptions must not be able to fill the servers."""
+    streams_per_client: int = Field(default=1000, ge=1, le=1_000_000)
+    """The most event streams one client may have open in one server process; one more is
+    refused with 429 (``Retry-After``) until one closes. Subscriptions are counted across the
+    platform; streams, which hold a process's memory and connections, per process."""
+    stream_send_timeout_seconds: float = Field(default=30.0, gt=0, le=600)
+    """A stream whose client has not taken what was sent for this long is ended: its connection
+    is closed (a slow or stalled reader holds no memory or connection longer)."""
     service_plugins: list[str] = Field(default_factory=list)
     """Sharing services beyond the installed ones (``module:attribute``), e.g. a test plugin."""
 

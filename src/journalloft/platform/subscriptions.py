@@ -28,6 +28,9 @@ class Subscription:
     """The lookup body: ``patients`` and, if given, ``kommuner`` and the service's options."""
     created_at: float
     expires_at: float
+    label: str | None = None
+    """The client's own name for it (``journalloft board`` marks the subscriptions it made with
+    its name, so that it never touches another's); not part of the lookup body."""
 
     @property
     def patients(self) -> list[str]:
@@ -41,7 +44,12 @@ class Subscription:
 
 
 def new_subscription(
-    client_id: str, service: str, body: dict[str, Any], *, lifetime_seconds: int
+    client_id: str,
+    service: str,
+    body: dict[str, Any],
+    *,
+    lifetime_seconds: int,
+    label: str | None = None,
 ) -> Subscription:
     now = time.time()
     return Subscription(
@@ -51,6 +59,7 @@ def new_subscription(
         body=body,
         created_at=now,
         expires_at=now + lifetime_seconds,
+        label=label,
     )
 
 

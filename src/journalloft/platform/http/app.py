@@ -7,13 +7,17 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
+import functools
 import logging
 import os
+import socket
+import struct
 from collections.abc import AsyncIterator, Sequence
 from typing import Any
 
 from fastapi import FastAPI
 from starlette.concurrency import run_in_threadpool
+from starlette.types import Receive, Scope, Send
 
 from journalloft.platform import tracing
 from journalloft.platform.audit_seal import load_seal_key, seal_all
@@ -76,6 +80,36 @@ async def _sample_periodically(runtime: Runtime) -> None:
         await asyncio.sleep(SAMPLE_SECONDS)
 
 
+class PlatformApp(FastAPI):
+    """The app, which gives each HTTP request a way to abort its connection (scope key
+    :data:`~.routes.subscriptions.ABORT`) when the server's ``send`` is uvicorn's (it has the
+    connection's transport): an event stream whose client stopped reading is ended by an abort,
+    as ASGI has no message for it."""
+
+    async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
+        if scope["type"] == "http":
+            transport = getattr(getattr(send, "__self__", None), "transport", None)
+            # uvloop's transports are not asyncio.Transport subclasses: what they can do counts
+            if callable(getattr(transport, "abort", None)) and callable(
+                getattr(transport, "get_extra_info", None)
+            ):
+                scope[subscriptions.ABORT] = functools.partial(_reset, transport)
+        await super().__call__(scope, receive, send)
+
+
+_LINGER_NONE = struct.pack("ii", 1, 0)
+
+
+def _reset(transport: Any) -> None:
+    """Close the connection at once with a reset: a plain close (even an abort) leaves the
+    kernel sending what it holds, to a client that never reads, and the connection open."""
+    sock = transport.get_extra_info("socket")
+    if sock is not None:
+        with contextlib.suppress(OSError):
+            sock.setsockopt(socket.SOL_SOCKET, socket.SO_LINGER, _LINGER_NONE)
+    transport.abort()
+
+
 def create_app(
     settings: Settings | None = None,
     *,
@@ -122,7 +156,7 @@ def create_app(
             if runtime is None:
                 app.state.runtime.close()
 
-    app = FastAPI(
+    app = PlatformApp(
         title="journalløft sharing platform",
         version="1",
         summary="Standardized sharing services over each municipality's own store.",

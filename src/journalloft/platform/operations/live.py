@@ -13,6 +13,7 @@ missed within the replay window, else sends ``reset`` and a fresh snapshot.
 from __future__ import annotations
 
 import asyncio
+import re
 import time
 from collections.abc import AsyncIterator, Sequence
 from dataclasses import dataclass, replace
@@ -31,7 +32,15 @@ from journalloft.platform.changes import (
     parse_id,
     subscription_change,
 )
-from journalloft.platform.errors import Conflict, Forbidden, NotFound, Unauthorized
+from journalloft.platform.errors import (
+    Conflict,
+    FieldError,
+    Forbidden,
+    InvalidContent,
+    NotFound,
+    RateLimited,
+    Unauthorized,
+)
 from journalloft.platform.hub import Connection
 from journalloft.platform.operations.access import (
     ReaderAccess,
@@ -40,10 +49,13 @@ from journalloft.platform.operations.access import (
     require_dpop_if_demanded,
 )
 from journalloft.platform.operations.live_reads import read_for_stream
-from journalloft.platform.operations.sharing import look_up, lookup_patients
+from journalloft.platform.operations.sharing import entry_digest, look_up, lookup_patients
 from journalloft.platform.runtime import Runtime
 from journalloft.platform.subscriptions import Subscription, new_subscription
 from journalloft.platform.tenancy import Tenant
+
+STREAMS_RETRY_AFTER_SECONDS = 5
+"""The ``Retry-After`` of a stream refused because its client has the most open."""
 
 
 def events_path(subscription_id: str) -> str:
@@ -63,7 +75,28 @@ def describe(subscription: Subscription) -> dict[str, Any]:
     }
     if subscription.kommuner is not None:
         view["kommuner"] = subscription.kommuner
+    if subscription.label is not None:
+        view["label"] = subscription.label
     return view
+
+
+LABEL = re.compile(r"^[A-Za-z0-9._:@-]{1,64}$")
+"""A subscription's label: the client's own name for it, 1–64 ASCII letters, digits and
+``._:@-``."""
+
+
+def _split_label(body: Any) -> tuple[Any, str | None]:
+    """The lookup body without ``label``, and the label (None if not given); 422 for one that is
+    not a label."""
+    if not isinstance(body, dict) or "label" not in body:
+        return body, None
+    label = body["label"]
+    if not isinstance(label, str) or not LABEL.fullmatch(label):
+        raise InvalidContent(
+            "the subscription's label is not valid",
+            errors=[FieldError("/label", "1 to 64 ASCII letters, digits and ._:@-")],
+        )
+    return {k: v for k, v in body.items() if k != "label"}, label
 
 
 def _checked_body(runtime: Runtime, access: ReaderAccess, body: Any) -> dict[str, Any]:
@@ -76,12 +109,14 @@ def _checked_body(runtime: Runtime, access: ReaderAccess, body: Any) -> dict[str
 
 async def create_subscription(runtime: Runtime, access: ReaderAccess, body: Any) -> Subscription:
     await runtime.tenants.refresh()
+    body, label = _split_label(body)
     checked = _checked_body(runtime, access, body)
     subscription = new_subscription(
         access.caller.client_id,
         access.service.name,
         checked,
         lifetime_seconds=runtime.settings.subscription_lifetime_seconds,
+        label=label,
     )
     limit = runtime.settings.subscriptions_per_client
     if not await run_in_threadpool(runtime.subscriptions.add, subscription, limit=limit):
@@ -116,13 +151,17 @@ async def replace_patients(
     runtime: Runtime, access: ReaderAccess, subscription_id: str, body: Any
 ) -> Subscription:
     """A new body for the subscription (its open streams send a new snapshot); it expires a
-    lifetime from now."""
+    lifetime from now. Its label is kept unless the body gives another."""
     found = await owned_subscription(runtime, access, subscription_id)
     await runtime.tenants.refresh()
+    body, label = _split_label(body)
     checked = _checked_body(runtime, access, body)
     now = time.time()
     updated = replace(
-        found, body=checked, expires_at=now + runtime.settings.subscription_lifetime_seconds
+        found,
+        body=checked,
+        expires_at=now + runtime.settings.subscription_lifetime_seconds,
+        label=label if label is not None else found.label,
     )
     await run_in_threadpool(runtime.subscriptions.save, updated)
     await run_in_threadpool(runtime.notify, [subscription_change(found.id)])
@@ -173,6 +212,18 @@ class Stream:
         self.missed = missed
         self.position = position
         self.closed = False
+        self.sent: dict[tuple[str, str], bytes] = {}
+        """What this stream last sent for each person and municipality (:func:`entry_digest`):
+        an update whose entry is still that is neither sent nor audited."""
+        for event in opening:
+            if event.event == "snapshot":
+                self._sent_snapshot(event)
+
+    def _sent_snapshot(self, snapshot: Event) -> None:
+        self.sent = {
+            (entry["patient"], entry["kommunenummer"]): entry_digest(entry)
+            for entry in orjson.loads(snapshot.data).get("results", [])
+        }
 
     def close(self) -> None:
         if not self.closed:
@@ -266,7 +317,9 @@ class Stream:
         access = self._now_access()
         answer = await look_up(self.runtime, access, found.body)
         self.position = event_id
-        yield Event("snapshot", format_id(event_id), _json(answer))
+        snapshot = Event("snapshot", format_id(event_id), _json(answer))
+        self._sent_snapshot(snapshot)
+        yield snapshot
 
     async def _updates(
         self, kommunenummer: str, group: Sequence[tuple[EventId, Change]]
@@ -280,18 +333,23 @@ class Stream:
             self.position = group[-1][0]
             return
         patients = list(dict.fromkeys(c.patient for _, c in group))
+        sent = {p: self.sent[p, kommunenummer] for p in patients if (p, kommunenummer) in self.sent}
         found = await read_for_stream(
             self.runtime,
             access,
             tenant,
             patients=patients,
             options=self.connection.subscription.body,
+            sent=sent,
         )
         for event_id, change in group:
-            fields = found.get(change.patient)
-            entry: dict[str, Any] = {"patient": change.patient, "kommunenummer": kommunenummer}
-            entry.update(fields if fields is not None else {"removed": True})
             self.position = event_id
+            fields = found.get(change.patient)
+            if fields is None:  # the entry this stream last sent: nothing to send
+                continue
+            entry: dict[str, Any] = {"patient": change.patient, "kommunenummer": kommunenummer}
+            entry.update(fields)
+            self.sent[change.patient, kommunenummer] = entry_digest(entry)
             yield Event("update", format_id(event_id), _json(entry))
 
     async def _admitted(self, access: ReaderAccess, kommunenummer: str) -> Tenant | Event | None:
@@ -329,7 +387,14 @@ async def open_stream(
     await runtime.tenants.refresh()
     readable_tenants(runtime, access, subscription.kommuner)
     connection = Connection(subscription, limit=runtime.settings.stream_queue_limit)
-    runtime.hub.register(connection)  # first: nothing committed from here on is missed
+    limit = runtime.settings.streams_per_client
+    # first: nothing committed from here on is missed
+    if not runtime.hub.admit(connection, limit=limit):
+        raise RateLimited(
+            f"this client already has {limit} event streams open on this server, the most it "
+            "may: close one first",
+            retry_after=STREAMS_RETRY_AFTER_SECONDS,
+        )
     try:
         opening: list[Event] = []
         missed: list[tuple[EventId, Change]] | None = None

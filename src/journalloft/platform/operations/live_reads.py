@@ -40,6 +40,7 @@ class Waiting:
     tenant: Tenant
     options: Mapping[str, Any]
     reads: list[tuple[ReaderAccess, Sequence[str]]] = field(default_factory=list)
+    sent: list[Mapping[str, bytes]] = field(default_factory=list)
     answers: list[asyncio.Future[Answer]] = field(default_factory=list)
 
 
@@ -78,10 +79,13 @@ async def read_for_stream(
     *,
     patients: Sequence[str],
     options: Mapping[str, Any],
+    sent: Mapping[str, bytes],
 ) -> Answer:
     """What :func:`~.sharing.look_up_in` answers for these people, read together with the other
     streams' reads of the same service, municipality and options that arrive within the window;
-    their audit events are committed before this returns."""
+    their audit events are committed before this returns. A person whose entry is what the
+    stream last sent (``sent``) is left out and not audited; one with nothing left is
+    ``{"removed": true}`` (see :func:`~.sharing.look_up_in_together`)."""
     gathering = gathering_of(runtime.hub)
     key = (tenant.kommunenummer, access.service.name, options_key(options))
     loop = asyncio.get_running_loop()
@@ -97,6 +101,7 @@ async def read_for_stream(
         loop.call_later(runtime.settings.stream_read_window_ms / 1000, start)
     answer: asyncio.Future[Answer] = loop.create_future()
     group.reads.append((access, patients))
+    group.sent.append(sent)
     group.answers.append(answer)
     return await answer
 
@@ -105,7 +110,9 @@ async def _read(runtime: Runtime, group: Waiting) -> None:
     now = runtime.clock()  # one instant for the read and every one of its audit events
     reads = [(replace(a, caller=replace(a.caller, now=now)), p) for a, p in group.reads]
     try:
-        answers = await look_up_in_together(runtime, group.tenant, reads, options=group.options)
+        answers = await look_up_in_together(
+            runtime, group.tenant, reads, options=group.options, sent=group.sent
+        )
     except Exception as exc:  # every stream learns it, as its own lookup would have failed
         for future in group.answers:
             if not future.done():

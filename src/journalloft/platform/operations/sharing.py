@@ -8,11 +8,15 @@ client sent it, and the runtime; they return plain results and raise the platfor
 from __future__ import annotations
 
 import asyncio
+import hashlib
 from collections.abc import Mapping, Sequence
 from datetime import datetime
 from typing import Any, NotRequired, TypedDict
 
-from sqlalchemy import Connection
+import orjson
+import psycopg
+from sqlalchemy import Connection, Select
+from starlette.concurrency import run_in_threadpool
 
 from journalloft.platform.audit import (
     AuditUnavailable,
@@ -41,7 +45,7 @@ from journalloft.platform.operations.access import (
     readable_tenants,
     require_attestation,
 )
-from journalloft.platform.operations.units import in_unit_of_work
+from journalloft.platform.operations.units import in_unit_of_work, store_missing
 from journalloft.platform.registry import ingest_schema_id
 from journalloft.platform.restrictions import RESTRICTED_AMONG, breaks_the_glass
 from journalloft.platform.runtime import Runtime
@@ -59,7 +63,12 @@ from journalloft.platform.storage.records import (
     withdraw_others,
     withdraw_record,
 )
-from journalloft.platform.storage.statements import PATIENTS
+from journalloft.platform.storage.statements import (
+    PATIENTS,
+    PER_ANSWER,
+    PER_PERSON,
+    bounded_lookup,
+)
 from journalloft.platform.tenancy import Tenant
 
 
@@ -324,11 +333,18 @@ async def look_up(runtime: Runtime, access: ReaderAccess, body: Any) -> LookupAn
         if isinstance(per_patient, Problem):
             if named is not None:
                 raise per_patient  # asked for by name: its database being down is the answer
-            refused.append((tenant, per_patient))
+            if not isinstance(per_patient, NotFound):  # offboarded meanwhile: not asked at all
+                refused.append((tenant, per_patient))
         else:
             answered.append((tenant, per_patient))
     if not answered:
-        raise next(p for _, p in refused if isinstance(p, ServiceUnavailable))
+        unavailable = [p for _, p in refused if isinstance(p, ServiceUnavailable)]
+        if not unavailable:  # every municipality asked was offboarded meanwhile
+            raise Forbidden(
+                f"no municipality has granted this client to read {access.service.name}",
+                title="No grant from any municipality",
+            )
+        raise unavailable[0]
     order = {p: i for i, p in enumerate(patients)}
     results = [
         {"patient": patient, "kommunenummer": tenant.kommunenummer, **fields}
@@ -360,15 +376,27 @@ async def _look_up_or_unavailable(
     *,
     patients: Sequence[str],
     options: Mapping[str, Any],
-) -> dict[str, dict[str, Any]] | ServiceUnavailable:
+) -> dict[str, dict[str, Any]] | ServiceUnavailable | NotFound:
     """:func:`look_up_in`, or the 503 of a municipality whose store cannot be reached or cannot
-    take its audit events (then nothing of it leaves), so the others still answer."""
+    take its audit events (then nothing of it leaves), so the others still answer; or the 404
+    of one offboarded while the lookup was on its way (its store gone)."""
+    kommunenummer = tenant.kommunenummer
     try:
         return await look_up_in(runtime, access, tenant, patients=patients, options=options)
-    except AuditUnavailable as problem:
-        return problem
     except StoreUnavailable:
-        return ServiceUnavailable(f"municipality {tenant.kommunenummer}: {DATABASE_UNAVAILABLE}")
+        return ServiceUnavailable(f"municipality {kommunenummer}: {DATABASE_UNAVAILABLE}")
+    except (AuditUnavailable, psycopg.Error) as exc:
+        # a table that is not there, or an audit write that failed (rare: it pages at once),
+        # may be a store removed under this lookup: then the municipality is not onboarded
+        if (isinstance(exc, AuditUnavailable) or store_missing(exc)) and await run_in_threadpool(
+            runtime.tenants.offboarded, kommunenummer
+        ):
+            return NotFound(
+                f"no municipality {kommunenummer} on this platform", title="Unknown tenant"
+            )
+        if isinstance(exc, AuditUnavailable):
+            return exc
+        raise
 
 
 async def look_up_in(
@@ -389,12 +417,25 @@ async def look_up_in(
     return found
 
 
+RESTRICTED: Mapping[str, Any] = {"restricted": True}
+REMOVED: Mapping[str, Any] = {"removed": True}
+
+
+def entry_digest(fields: Mapping[str, Any]) -> bytes:
+    """What identifies a person's entry (its fields without ``patient`` and ``kommunenummer``):
+    equal digests, the same entry."""
+    own = {k: v for k, v in fields.items() if k not in ("patient", "kommunenummer")}
+    encoded = orjson.dumps(own, option=orjson.OPT_UTC_Z | orjson.OPT_SORT_KEYS)
+    return hashlib.blake2b(encoded, digest_size=16).digest()
+
+
 async def look_up_in_together(
     runtime: Runtime,
     tenant: Tenant,
     reads: Sequence[tuple[ReaderAccess, Sequence[str]]],
     *,
     options: Mapping[str, Any],
+    sent: Sequence[Mapping[str, bytes]] | None = None,
 ) -> list[dict[str, dict[str, Any]]]:
     """Several accesses' parts of lookups in one municipality (each already admitted), of one
     service with the same options, read together: one round trip for all their people, then
@@ -403,7 +444,10 @@ async def look_up_in_together(
     :func:`look_up_in` gives them; the query's "now" is the first access's.
 
     The live streams read this way (:mod:`.live_reads`): a change that wakes many streams costs
-    one read, not one per stream."""
+    one read, not one per stream. A stream gives, per read, what it last sent for each person
+    (``sent``: :func:`entry_digest` of the entry's fields); a person whose entry is still that
+    is left out of the answer and is not audited (nothing is sent: no data leaves), and a person
+    with nothing left to show is answered ``{"removed": true}``."""
     service, first = reads[0][0].service, reads[0][0].caller
     query_context = QueryContext(
         kommunenummer=tenant.kommunenummer,
@@ -413,19 +457,41 @@ async def look_up_in_together(
     )
     lookup = service.lookup(context=query_context)
     wanted = list(dict.fromkeys(p for _, patients in reads for p in patients))
-    restricted_rows, rows = await runtime.query_path.fetch(
+    settings = runtime.settings
+    restricted_rows, bounded_rows = await runtime.query_path.fetch(
         tenant.kommunenummer,
         (RESTRICTED_AMONG, {PATIENTS: wanted}),
-        (lookup.statement, {**lookup.parameters, PATIENTS: wanted}),
+        (
+            bounded_lookup(lookup.statement, service.table),
+            {
+                **lookup.parameters,
+                PATIENTS: wanted,
+                PER_PERSON: settings.lookup_records_per_person,
+                PER_ANSWER: settings.lookup_records_per_answer,
+            },
+        ),
     )
     restricted = {row[0] for row in restricted_rows}
+    rows, truncated = _cut_short(bounded_rows, lookup.statement)
     results = service.results(rows, context=query_context)
+    for patient in truncated & results.keys():
+        results[patient]["truncated"] = True
     answers: list[dict[str, dict[str, Any]]] = []
+
+    def visible(patient: str, closed: set[str]) -> Mapping[str, Any]:
+        """The entry an access that cannot see ``closed`` is answered for the person."""
+        if patient in closed:
+            return RESTRICTED
+        return results.get(patient, REMOVED)
+
     events: list[dict[str, Any]] = []
-    for access, patients in reads:
+    for i, (access, patients) in enumerate(reads):
         caller = access.caller
         opened = restricted if breaks_the_glass(tenant, caller.principal.attestation) else set()
         closed = restricted - opened
+        if sent is not None:
+            known = sent[i]
+            patients = [p for p in patients if known.get(p) != entry_digest(visible(p, closed))]
         data = {p: results[p] for p in patients if p in results and p not in closed}
         events += audit_rows(
             caller,
@@ -449,10 +515,34 @@ async def look_up_in_together(
                 patients=[(p, 0) for p in patients if p in closed],
                 outcome="restricted",
             )
-        answers.append({**{p: {"restricted": True} for p in patients if p in closed}, **data})
+        removed = {p: dict(REMOVED) for p in patients if p not in data and p not in closed}
+        answers.append(
+            {
+                **({} if sent is None else removed),
+                **{p: dict(RESTRICTED) for p in patients if p in closed},
+                **data,
+            }
+        )
     await record_reads(runtime.query_path, tenant.kommunenummer, first, events)
     LOOKUPS.labels(service.name, tenant.kommunenummer).inc(len(reads))
     PATIENTS_LOOKED_UP.labels(service.name, tenant.kommunenummer).inc(
         sum(len(patients) for _, patients in reads)
     )
     return answers
+
+
+def _cut_short(
+    rows: Sequence[Sequence[Any]], statement: Select[Any]
+) -> tuple[list[tuple[Any, ...]], set[str]]:
+    """The rows of a :func:`bounded_lookup` without its last column (how many rows the person
+    has in all), and the people who have more than they got."""
+    at = [column.name for column in statement.selected_columns].index("patient")
+    got: dict[str, int] = {}
+    has: dict[str, int] = {}
+    kept = []
+    for row in rows:
+        patient = row[at]
+        got[patient] = got.get(patient, 0) + 1
+        has[patient] = row[-1]
+        kept.append(tuple(row[:-1]))
+    return kept, {patient for patient, n in has.items() if n > got[patient]}

@@ -1,5 +1,5 @@
 """The unit of work: one transaction of one municipality's store, retried when two requests
-race to create the same record."""
+race to create the same record, or the server ends one of two racing units (a deadlock)."""
 
 from __future__ import annotations
 
@@ -7,15 +7,28 @@ from collections.abc import Callable
 from typing import TypeVar
 
 from sqlalchemy import Connection
-from sqlalchemy.exc import IntegrityError, OperationalError
+from sqlalchemy.exc import DBAPIError, IntegrityError, OperationalError
 
 from journalloft.platform.audit import AUDITED
-from journalloft.platform.errors import ServiceUnavailable
+from journalloft.platform.errors import NotFound, ServiceUnavailable
 from journalloft.platform.metrics import AUDIT_EVENTS
 from journalloft.platform.runtime import Runtime
 
 UNIT_OF_WORK_ATTEMPTS = 3
+BUSY = "the store is busy with the same records; send it again"
+LOST_A_RACE = frozenset({"40P01", "40001"})
+"""PostgreSQL's SQLSTATEs of a transaction rolled back for a concurrent one: ``deadlock_detected``
+and ``serialization_failure``. Tried again; never reported as a database that is unavailable."""
+MISSING_STORE = frozenset({"42P01", "3F000"})
+"""PostgreSQL's SQLSTATEs of a store that is not there: ``undefined_table``,
+``invalid_schema_name`` (a municipality offboarded while a request was on its way)."""
 T = TypeVar("T")
+
+
+def store_missing(exc: BaseException) -> bool:
+    """Whether ``exc`` (SQLAlchemy's or psycopg's) says a table or schema does not exist."""
+    cause = exc.orig if isinstance(exc, DBAPIError) else exc
+    return getattr(cause, "sqlstate", None) in MISSING_STORE
 
 
 def in_unit_of_work(runtime: Runtime, kommunenummer: str, work: Callable[[Connection], T]) -> T:
@@ -32,8 +45,22 @@ def in_unit_of_work(runtime: Runtime, kommunenummer: str, work: Callable[[Connec
         except IntegrityError:
             # Two requests raced to create the same record; the next attempt sees the winner's row.
             if attempt == UNIT_OF_WORK_ATTEMPTS:
-                raise ServiceUnavailable("the store is busy with the same records") from None
-        except OperationalError:
+                raise ServiceUnavailable(BUSY) from None
+        except DBAPIError as exc:
+            if store_missing(exc) and runtime.tenants.offboarded(kommunenummer):
+                # offboarded while this request was on its way: as for any unknown municipality
+                raise NotFound(
+                    f"no municipality {kommunenummer} on this platform", title="Unknown tenant"
+                ) from None
+            if not isinstance(exc, OperationalError):
+                raise
+            if getattr(exc.orig, "sqlstate", None) in LOST_A_RACE:
+                # The server ended this unit to let a concurrent one go on (a deadlock, or a
+                # serialisation failure): rolled back whole, and nothing is wrong with the
+                # database. The next attempt waits its turn.
+                if attempt == UNIT_OF_WORK_ATTEMPTS:
+                    raise ServiceUnavailable(BUSY, retry_after=1) from None
+                continue
             # The tenant's database is down or unreachable (or SQLite's file stayed locked). The
             # unit was rolled back, or (if the connection broke during COMMIT) may have been
             # committed: either way the client sends it again, and writes are idempotent.

@@ -8,11 +8,14 @@
 from __future__ import annotations
 
 import threading
+import time
 from collections.abc import Iterator
 from contextlib import contextmanager
 from pathlib import Path
-from typing import Any
+from typing import Any, TypeVar
 
+import psycopg
+from psycopg.abc import PQGen
 from sqlalchemy import Connection, Engine, create_engine, event, inspect
 from sqlalchemy.engine import make_url
 from sqlalchemy.schema import CreateSchema, DropSchema
@@ -21,6 +24,8 @@ from journalloft.platform.metrics import server_label
 from journalloft.platform.settings import Settings
 from journalloft.platform.storage.tables import TENANT
 from journalloft.platform.tenancy import tenant_schema_name
+
+RV = TypeVar("RV")
 
 
 def normalise_database_url(url: str) -> str:
@@ -68,6 +73,57 @@ def connect_args(settings: Settings) -> dict[str, Any]:
     }
 
 
+ANSWER_MARGIN_SECONDS = 2.0
+"""How much longer than the server's own statement timeout a client waits for any answer from
+PostgreSQL before it gives up on its side (the blocking connections here and the query path)."""
+
+
+def answer_seconds(settings: Settings) -> float:
+    """The longest a connection waits for an answer from PostgreSQL, on the client's side."""
+    return settings.database_statement_timeout_seconds + ANSWER_MARGIN_SECONDS
+
+
+class BoundedConnection(psycopg.Connection[Any]):
+    """A blocking psycopg connection that waits for each answer at most ``answer_seconds``.
+
+    The statement timeout is the server's own: a frozen server (stopped, its VM or disk
+    stalled) enforces nothing, and a statement, a commit or a pool's ping on an open
+    connection waited for it without end, holding a worker thread, and with it an ingest, a
+    token request, a reload of the municipalities or ``/readyz``. Every wait of a blocking
+    connection goes through :meth:`wait`; past the bound the connection is closed (its state
+    mid-protocol is unknown), so the pool discards it, and the caller gets
+    :class:`psycopg.OperationalError`: a ``503`` with ``Retry-After``, as for a server that is
+    down. A unit of work that was committing may have been committed: writes are idempotent,
+    and the client sends it again."""
+
+    answer_seconds: float | None = None
+
+    def wait(self, gen: PQGen[RV], interval: float = 0.1, timeout: float | None = None) -> RV:
+        bound = timeout if timeout is not None else self.answer_seconds
+        started = time.monotonic()
+        try:
+            return super().wait(gen, interval, bound)
+        except psycopg.OperationalError:
+            if bound is None or time.monotonic() - started < bound:
+                raise  # the server answered with an error, or the connection broke
+        self.close()
+        raise psycopg.OperationalError(
+            f"PostgreSQL did not answer within {bound:g} s; the connection was closed"
+        )
+
+
+def _bound_answers(engine: Engine, seconds: float) -> None:
+    """Every connection ``engine`` makes is a :class:`BoundedConnection` waiting ``seconds``."""
+
+    @event.listens_for(engine, "do_connect")
+    def _connect(
+        _dialect: Any, _record: Any, cargs: tuple[Any, ...], cparams: dict[str, Any]
+    ) -> BoundedConnection:
+        connection = BoundedConnection.connect(*cargs, **cparams)
+        connection.answer_seconds = seconds
+        return connection
+
+
 def _checked_out(engine: Engine) -> int:
     checkedout = getattr(engine.pool, "checkedout", None)
     return int(checkedout()) if callable(checkedout) else 0
@@ -103,6 +159,7 @@ class Stores:
                     connect_args=connect_args(self.settings),
                     hide_parameters=True,  # an error's text must never quote a client's values
                 )
+                _bound_answers(engine, answer_seconds(self.settings))
                 self._server_engines[url] = engine
             return engine
 

@@ -90,7 +90,7 @@ def upsert_records(
     """
     rows = list(rows)
     counts = IngestCounts(received=len(rows))
-    ids = list({row["record_id"] for row in rows})
+    ids = sorted({row["record_id"] for row in rows})  # rows are locked in one order: no deadlock
     stored: dict[str, _Stored] = {}
     for start in range(0, len(ids), 500):
         chunk = ids[start : start + 500]
@@ -127,7 +127,12 @@ def upsert_records(
         stored[record_id] = _Stored(row["updated"], row["content_hash"], withdrawn=False)
 
     if inserts:
-        connection.execute(insert(table), [{**r, "withdrawn_at": None} for r in inserts.values()])
+        # in key order, as the rows above were locked: two batches inserting the same new ids in
+        # opposite orders would each wait for the other's uncommitted row (a deadlock)
+        connection.execute(
+            insert(table),
+            [{**inserts[record_id], "withdrawn_at": None} for record_id in sorted(inserts)],
+        )
     if updates:
         columns = [c.name for c in table.columns if c.name not in ("source", "record_id")]
         statement = (

@@ -25,7 +25,10 @@ from sqlalchemy import (
     ColumnElement,
     Dialect,
     Insert,
+    Integer,
+    Select,
     String,
+    Table,
     TypeDecorator,
     bindparam,
     cast,
@@ -246,3 +249,47 @@ class StatementCompiler:
             binds=binds,
             results=results,
         )
+
+
+RANK = "journalloft_rank"
+AVAILABLE = "journalloft_available"
+PER_PERSON = "journalloft_per_person"
+PER_ANSWER = "journalloft_per_answer"
+_bounded: dict[int, tuple[Select[Any], Select[Any]]] = {}
+_bounded_lock = threading.Lock()
+
+
+def bounded_lookup(statement: Select[Any], table: Table) -> Select[Any]:
+    """A service's lookup ``statement`` (rows of ``table``, each with its ``patient``) bounded
+    in what it returns: each person's first :data:`PER_PERSON` rows in the statement's own
+    order (else the most recently updated), and at most :data:`PER_ANSWER` rows in all, taken
+    rank by rank (every person's first row, then every person's second, ...) so that the people
+    asked share the bound. Each row gets one more column last: how many rows the person has
+    in all, so that the caller can tell who was cut short. Built once per statement (the query
+    path compiles each statement once)."""
+    known = _bounded.get(id(statement))
+    if known is not None and known[0] is statement:
+        return known[1]
+    order = tuple(statement._order_by_clauses) or (table.c.updated.desc(),)
+    inner = (
+        statement.order_by(None)
+        .add_columns(
+            func.row_number()
+            .over(
+                partition_by=table.c.patient, order_by=(*order, table.c.source, table.c.record_id)
+            )
+            .label(RANK),
+            func.count().over(partition_by=table.c.patient).label(AVAILABLE),
+        )
+        .subquery()
+    )
+    names = [column.name for column in statement.selected_columns]
+    bounded = (
+        select(*(inner.c[name] for name in names), inner.c[AVAILABLE])
+        .where(inner.c[RANK] <= bindparam(PER_PERSON, type_=Integer))
+        .order_by(inner.c[RANK], inner.c.patient)
+        .limit(bindparam(PER_ANSWER, type_=Integer))
+    )
+    with _bounded_lock:
+        _bounded[id(statement)] = (statement, bounded)
+    return bounded

@@ -10,11 +10,14 @@ notices a client that has gone away or stopped reading (``send_timeout``).
 
 import asyncio
 import contextlib
+import logging
 from typing import Annotated, Any
 
 from fastapi import APIRouter, Depends, Header, Path, Request, Response
 from sse_starlette import EventSourceResponse
+from sse_starlette.sse import SendTimeoutError
 from starlette.concurrency import run_in_threadpool
+from starlette.types import Receive, Scope, Send
 
 from journalloft.platform.errors import NotFound
 from journalloft.platform.http.dependencies import CallerDep, JsonBody, RuntimeDep
@@ -27,9 +30,40 @@ from journalloft.platform.service_protocol import SharingService
 
 SubscriptionId = Annotated[str, Path(min_length=1, max_length=64, pattern=r"^[A-Za-z0-9_-]+$")]
 
-SEND_TIMEOUT_SECONDS = 30
-"""A client that has not taken an event in this long is disconnected (it reconnects with its
-last id and misses nothing)."""
+log = logging.getLogger("journalloft.live")
+
+ABORT = "journalloft.abort"
+"""The scope key of the callable that aborts the request's connection (see
+:class:`~journalloft.platform.http.app.PlatformApp`), when the server gives one."""
+
+
+class StreamResponse(EventSourceResponse):
+    """An event stream's response: its stream is closed whatever ends the response (also a
+    ``HEAD``, which sse-starlette answers without iterating it), and a client that has not taken
+    what was sent within ``send_timeout`` has its connection aborted.
+
+    sse-starlette ends such a response with ``SendTimeoutError``; the server then closes the
+    connection gracefully, which waits for the unsent bytes to drain, and a client that does not
+    read never lets them: the connection stayed open, with neither a ``disconnect`` nor a
+    close. An abort drops them and resets it."""
+
+    def __init__(self, content: Any, *, stream: live.Stream, **options: Any) -> None:
+        super().__init__(content, **options)
+        self.stream = stream
+
+    async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
+        try:
+            await super().__call__(scope, receive, send)
+        except SendTimeoutError:
+            abort = scope.get(ABORT)
+            if abort is None:
+                raise
+            log.info("an event stream's client stopped reading: its connection is reset")
+            abort()
+            for _ in range(3):  # the server learns the connection is lost (not an error)
+                await asyncio.sleep(0)
+        finally:
+            self.stream.close()
 
 
 def subscription_router(service: SharingService) -> APIRouter:
@@ -125,10 +159,11 @@ async def get_events(
     subscription_id: SubscriptionId,
     caller: CallerDep,
     runtime: RuntimeDep,
-    last_event_id: Annotated[str | None, Header(max_length=64)] = None,
+    last_event_id: Annotated[str | None, Header()] = None,
 ) -> Response:
     """``snapshot``, then ``update`` per changed person; ``reset`` before a fresh snapshot when
-    ``Last-Event-ID`` is too old; ``disconnect`` with a reason before the stream ends."""
+    ``Last-Event-ID`` is too old, or is not an id of this platform, however long or malformed
+    (never an error); ``disconnect`` with a reason before the stream ends."""
     found = await run_in_threadpool(runtime.subscriptions.get, subscription_id)
     service = runtime.services.get(found.service) if found is not None else None
     if found is None or service is None or found.client_id != caller.client_id:
@@ -163,10 +198,11 @@ async def get_events(
         finally:
             stop.cancel()
 
-    return EventSourceResponse(
+    return StreamResponse(
         events(),
+        stream=stream,
         ping=runtime.settings.heartbeat_seconds,
-        send_timeout=SEND_TIMEOUT_SECONDS,
+        send_timeout=runtime.settings.stream_send_timeout_seconds,
         headers={"Cache-Control": "no-store"},
         background=None,
     )
