@@ -9,8 +9,10 @@ from typing import Any
 import pytest
 
 from support import people
-from support.fhir import FNR, news2_bundle, okt_episode, transaction, validate
+from support.fhir import FNR, check_fhir, news2_bundle, okt_episode, transaction, validate
 from support.platform import TestPlatform
+
+pytestmark = pytest.mark.usefixtures("fhir_answers_checked")
 
 FORM = {"Content-Type": "application/x-www-form-urlencoded"}
 
@@ -422,3 +424,21 @@ def test_the_proto_example_with_its_organization_as_the_unit(platform: TestPlatf
         "/fhir/1804", json=alone, headers=fhir_headers(platform, "bodo-epj")
     )
     assert refused.status_code == 422
+
+
+@pytest.mark.parametrize(
+    ("change", "why"),
+    [
+        ({"status": ""}, "empty string"),
+        ({"type": []}, "empty array"),
+        ({"period": {}}, "empty object"),
+        ({"managingOrganization": None}, "null"),
+        ({"status": "paused"}, "FHIR R4 JSON schema"),
+        ({"period": {"start": "1. mai"}}, "FHIR R4 JSON schema"),
+    ],
+)
+def test_the_independent_checks_refuse_what_fhir_refuses(change: dict[str, Any], why: str) -> None:
+    episode = okt_episode("12345678901")
+    check_fhir(episode)  # the IG's example is valid FHIR
+    with pytest.raises(AssertionError, match=why):
+        check_fhir({**episode, **change})

@@ -51,6 +51,8 @@ NHN_ANSWER: dict[str, Any] = json.loads(
 )
 FNR = "urn:oid:2.16.578.1.12.4.1.4.1"
 
+pytestmark = pytest.mark.usefixtures("fhir_answers_checked")
+
 
 def event(person: str, *messages: dict[str, Any]) -> dict[str, Any]:
     document = copy.deepcopy(OKT_EVENT)

@@ -41,7 +41,6 @@ def capability_statement(
             "conditionalCreate": False,
             "conditionalUpdate": True,
             "conditionalDelete": "single",
-            "searchInclude": [],
             "searchParam": parameters,
         }
         if provider.profile is not None:
