@@ -14,7 +14,7 @@ from typing import Any
 import psycopg
 
 from bench.ceiling_apps import KT_COLUMNS, NEWS2_COLUMNS
-from journalloft.platform.service_protocol import IngestContext
+from journalloft.platform.plugins.service_protocol import IngestContext
 from journalloft.platform.storage.records import content_hash
 from journalloft.services.news2 import spec as news2
 

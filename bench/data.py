@@ -7,7 +7,7 @@ from collections.abc import Iterator, Sequence
 from datetime import datetime, timedelta
 from typing import Any
 
-from journalloft.platform.identifiers import parse_organisasjonsnummer, synthetic_person_id
+from journalloft.platform.core.identifiers import parse_organisasjonsnummer, synthetic_person_id
 from journalloft.services.kommunale_tjenester import spec as kommunale_tjenester
 from journalloft.services.news2 import spec as news2
 

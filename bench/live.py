@@ -37,7 +37,7 @@ import redis
 import redis.asyncio
 
 from bench import cpu, data, stack
-from journalloft.platform.changes import DATA, STREAM_KEY
+from journalloft.platform.live.changes import DATA, STREAM_KEY
 
 PORT = 8305
 IDLE_SECONDS = 10.0

@@ -19,10 +19,10 @@ from typing import Any
 
 from sqlalchemy import create_engine, insert
 
-from journalloft.platform.audit import AUDIT_EVENT
-from journalloft.platform.audit_seal import load_seal_key, seal_tenant, trusted_keys, verify
-from journalloft.platform.registry import load_services
-from journalloft.platform.settings import Settings
+from journalloft.platform.audit.log import AUDIT_EVENT
+from journalloft.platform.audit.seal import load_seal_key, seal_tenant, trusted_keys, verify
+from journalloft.platform.core.settings import Settings
+from journalloft.platform.plugins.registry import load_services
 from journalloft.platform.storage.engines import Stores
 from journalloft.platform.storage.migrations import migrate_platform, migrate_tenant
 

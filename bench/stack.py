@@ -24,10 +24,10 @@ import yaml
 from joserfc.jwk import ECKey, import_key
 
 from journalloft.client import token_form
-from journalloft.platform.demo import ensure_demo_clients
-from journalloft.platform.onboarding import onboard
+from journalloft.platform.core.settings import Settings
+from journalloft.platform.operations.demo import ensure_demo_clients
+from journalloft.platform.operations.onboarding import onboard
 from journalloft.platform.runtime import build_runtime
-from journalloft.platform.settings import Settings
 from journalloft.platform.storage.migrations import migrate_platform, migrate_tenant
 
 ROOT = Path(__file__).resolve().parent.parent

@@ -38,13 +38,13 @@ def test_the_tree_keeps_every_contract() -> None:
     ("module", "line", "contract"),
     [
         (
-            "src/journalloft/platform/registry.py",
+            "src/journalloft/platform/plugins/registry.py",
             "import journalloft.faces.fhir.routes",
             "The platform imports no face",
         ),
         (
             "src/journalloft/services/diagnoser/fhir.py",
-            "import journalloft.platform.errors",
+            "import journalloft.platform.core.errors",
             "A service imports only its door",
         ),
         (
@@ -73,13 +73,13 @@ def test_the_tree_keeps_every_contract() -> None:
             "The board is a client",
         ),
         (
-            "src/journalloft/platform/hub.py",
+            "src/journalloft/platform/live/hub.py",
             "import journalloft.platform.operations.live_reads",
             "No import cycle",
         ),
         (
             "tests/plugin_cave/board.py",
-            "import journalloft.platform.registry",
+            "import journalloft.platform.plugins.registry",
             "A service imports only its door",
         ),
     ],

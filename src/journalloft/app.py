@@ -16,11 +16,11 @@ from importlib.metadata import entry_points
 from fastapi import FastAPI
 
 from journalloft.board.parts import BoardPart, parts_checked
+from journalloft.platform.core.settings import Settings, get_settings
 from journalloft.platform.face import FACE_ENTRY_POINT_GROUP, Face, parts_of
 from journalloft.platform.http import app as platform_app
-from journalloft.platform.registry import discover_services
+from journalloft.platform.plugins.registry import discover_services
 from journalloft.platform.runtime import Runtime
-from journalloft.platform.settings import Settings, get_settings
 
 GC_THRESHOLDS = (50_000, 20, 20)
 """The garbage collector of a serving process: a collection after 50 000 more live containers,

@@ -31,11 +31,11 @@ whole contract in one place. ``docs/services.md`` walks through writing a servic
 from journalloft.board import parts as board
 from journalloft.faces.fhir import kit as fhir
 from journalloft.platform import face as faces
-from journalloft.platform.errors import FieldError
-from journalloft.platform.identifiers import PersonId, parse_person_id, synthetic_hpr_number
-from journalloft.platform.instants import OSLO, optional_date, parse_rfc3339, today_in_oslo
-from journalloft.platform.jsonschemas import SCHEMA_BASE
-from journalloft.platform.service_protocol import (
+from journalloft.platform.core.errors import FieldError
+from journalloft.platform.core.identifiers import PersonId, parse_person_id, synthetic_hpr_number
+from journalloft.platform.core.instants import OSLO, optional_date, parse_rfc3339, today_in_oslo
+from journalloft.platform.core.jsonschemas import SCHEMA_BASE
+from journalloft.platform.plugins.service_protocol import (
     IngestContext,
     Lookup,
     Purgeable,

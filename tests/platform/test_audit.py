@@ -12,9 +12,9 @@ from typing import Any
 
 import pytest
 
-from journalloft.platform.audit import FEED_DELAY_SECONDS
-from journalloft.platform.retention import PurgeResult, purge_all
-from journalloft.platform.tenancy import tenant_schema_name
+from journalloft.platform.audit.log import FEED_DELAY_SECONDS
+from journalloft.platform.core.tenancy import tenant_schema_name
+from journalloft.platform.operations.retention import PurgeResult, purge_all
 from support import SERVICES, people, sample_record, tenant_document
 from support.platform import Backend, TestPlatform, start_platform
 from support.security import read_feed

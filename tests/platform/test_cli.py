@@ -16,7 +16,7 @@ import pytest
 import yaml
 
 from journalloft.cli import main
-from journalloft.platform.settings import get_settings
+from journalloft.platform.core.settings import get_settings
 from support import free_port, tenant_document
 from support.platform import REPO, Backend
 
@@ -189,8 +189,8 @@ def test_onboarding_many_goes_on_past_a_failure_names_it_and_sums_up(
 def test_demo_and_purge_go_on_past_a_failing_municipality_and_name_it(
     env: Path, capsys: pytest.CaptureFixture[str], monkeypatch: pytest.MonkeyPatch
 ) -> None:
-    from journalloft.platform import demo, retention
-    from journalloft.platform.errors import ServiceUnavailable
+    from journalloft.platform.core.errors import ServiceUnavailable
+    from journalloft.platform.operations import demo, retention
 
     pilots = [str(REPO / "tenants" / f) for f in ("bodo.yaml", "baerum.yaml")]
     assert main(["tenants", "onboard", *pilots]) == 0

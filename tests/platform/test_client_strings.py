@@ -1,4 +1,4 @@
-"""The one rule for strings a client sends (``platform/strings.py``): U+0000, lone surrogates,
+"""The one rule for strings a client sends (``platform/core/strings.py``): U+0000, lone surrogates,
 invalid UTF-8 and (in URLs, forms and headers) control characters are refused, naming where,
 wherever a client can put a string: body, query string, path, headers, the claims of tokens,
 DPoP proofs, client assertions and attestations, the token form and its
@@ -24,8 +24,8 @@ from joserfc.jwk import ECKey
 from sqlalchemy import select
 
 from journalloft.platform.auth.attestation import ATTESTATION_HEADER
-from journalloft.platform.errors import BadRequest
-from journalloft.platform.strings import check_request, form_pairs
+from journalloft.platform.core.errors import BadRequest
+from journalloft.platform.core.strings import check_request, form_pairs
 from support import SERVICES, client_assertion, dpop_proof, people, tenant_document, token_form
 from support.fhir import okt_episode, transaction
 from support.platform import Backend, TestPlatform, start_platform

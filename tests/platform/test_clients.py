@@ -20,7 +20,7 @@ from joserfc.jwk import ECKey, OctKey
 
 from journalloft.cli import main
 from journalloft.platform.auth.issuer import CLIENT_ASSERTION_TYPE
-from journalloft.platform.settings import get_settings
+from journalloft.platform.core.settings import get_settings
 from support import client_assertion, tenant_document, token_form
 from support.platform import Backend, TestPlatform, start_platform
 from support.security import PUBLIC_URL, b64url, use_platform_settings

@@ -13,8 +13,8 @@ from typing import Any
 import pytest
 from sqlalchemy import Connection, create_engine, text
 
+from journalloft.platform.core.tenancy import tenant_schema_name
 from journalloft.platform.operations.units import in_unit_of_work
-from journalloft.platform.tenancy import tenant_schema_name
 from support import people
 from support.fhir import okt_episode, transaction
 from support.platform import TestPlatform

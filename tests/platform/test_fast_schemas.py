@@ -11,7 +11,7 @@ import pytest
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
-from journalloft.platform.jsonschemas import SCHEMA_BASE, Schemas
+from journalloft.platform.core.jsonschemas import SCHEMA_BASE, Schemas
 
 REPO = Path(__file__).resolve().parents[2]
 NEWS2_RECORD = SCHEMA_BASE + "news2/v1/record.schema.json"

@@ -23,7 +23,7 @@ import psycopg
 import pytest
 from joserfc.jwk import ECKey
 
-from journalloft.platform.tenancy import tenant_schema_name
+from journalloft.platform.core.tenancy import tenant_schema_name
 from support import people, tenant_document, token_form
 from support.platform import Backend, TestPlatform, start_platform
 from support.security import PUBLIC_URL, an_hour_ago, dpop_headers, dpop_token

@@ -14,7 +14,7 @@ import pytest
 from hypothesis import assume, given
 from hypothesis import strategies as st
 
-from journalloft.platform.identifiers import (
+from journalloft.platform.core.identifiers import (
     InvalidPersonId,
     PersonIdKind,
     parse_organisasjonsnummer,

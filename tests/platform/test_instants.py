@@ -9,7 +9,7 @@ import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
-from journalloft.platform.instants import (
+from journalloft.platform.core.instants import (
     EARLIEST,
     InvalidInstant,
     instant_errors,
@@ -17,7 +17,7 @@ from journalloft.platform.instants import (
     parse_instant,
     parse_rfc3339,
 )
-from journalloft.platform.jsonschemas import SCHEMA_BASE, Schemas
+from journalloft.platform.core.jsonschemas import SCHEMA_BASE, Schemas
 
 NOW = datetime(2026, 11, 22, 3, 0, tzinfo=UTC)
 

@@ -10,7 +10,7 @@ import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
-from journalloft.platform.errors import BadRequest, InvalidContent, Problem
+from journalloft.platform.core.errors import BadRequest, InvalidContent, Problem
 from journalloft.platform.http.body import MAX_DEPTH, parse_json
 
 

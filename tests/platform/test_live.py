@@ -15,9 +15,9 @@ from typing import Any
 import pytest
 from sqlalchemy import select
 
-from journalloft.platform.metrics import REDIS_ERRORS
+from journalloft.platform.live.subscriptions import connect_subscriptions, new_subscription
+from journalloft.platform.observability.metrics import REDIS_ERRORS
 from journalloft.platform.storage.models import AuditEvent
-from journalloft.platform.subscriptions import connect_subscriptions, new_subscription
 from support import SERVICES, people, tenant_document
 from support.live import EventReader, open_events, served_platform
 from support.platform import Backend, TestPlatform

@@ -6,10 +6,10 @@ import asyncio
 from collections.abc import AsyncIterator, Sequence
 from typing import Any
 
-from journalloft.platform.changes import Change, EventId, data_change, format_id
-from journalloft.platform.hub import Connection, Hub
+from journalloft.platform.live.changes import Change, EventId, data_change, format_id
+from journalloft.platform.live.hub import Connection, Hub
+from journalloft.platform.live.subscriptions import new_subscription
 from journalloft.platform.operations.live import Event, Stream
-from journalloft.platform.subscriptions import new_subscription
 from support import people
 
 ANNE, BJORN = people(2, seed="live-merge")

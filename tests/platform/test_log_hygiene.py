@@ -10,7 +10,7 @@ from typing import Any
 import pytest
 from sqlalchemy import text
 
-from journalloft.platform.logs import JsonFormatter, SafeFormatter
+from journalloft.platform.observability.logs import JsonFormatter, SafeFormatter
 from journalloft.platform.operations import sharing
 from support import people
 from support.platform import TestPlatform

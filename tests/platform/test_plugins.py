@@ -10,7 +10,7 @@ from typing import Any
 
 import pytest
 
-from journalloft.platform.registry import RegistryError, discover_services
+from journalloft.platform.plugins.registry import RegistryError, discover_services
 from support import SERVICES, people, tenant_document
 from support.platform import Backend, TestPlatform, start_platform
 from support.security import an_hour_ago

@@ -21,8 +21,8 @@ from sqlalchemy import delete, func, insert, select, update
 
 from journalloft.cli import main
 from journalloft.cli.portability import backup_sqlite
-from journalloft.platform.audit import AUDIT_EVENT, events_for_patient
-from journalloft.platform.audit_seal import (
+from journalloft.platform.audit.log import AUDIT_EVENT, events_for_patient
+from journalloft.platform.audit.seal import (
     AUDIT_SEAL,
     key_id,
     load_seal_key,
@@ -33,8 +33,8 @@ from journalloft.platform.audit_seal import (
     verify,
 )
 from journalloft.platform.auth.clients import add_key
-from journalloft.platform.directory import TENANT_TABLE
-from journalloft.platform.portability import (
+from journalloft.platform.core.settings import get_settings
+from journalloft.platform.operations.portability import (
     ExportError,
     export_tenant,
     import_tenant,
@@ -43,7 +43,7 @@ from journalloft.platform.portability import (
     trusted_export_keys,
 )
 from journalloft.platform.runtime import Runtime, build_runtime
-from journalloft.platform.settings import get_settings
+from journalloft.platform.storage.directory import TENANT_TABLE
 from journalloft.platform.storage.engines import Stores
 from support import PILOTS, people, tenant_document
 from support.platform import REPO, Backend, TestPlatform, provide_backend, start_platform

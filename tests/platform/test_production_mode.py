@@ -16,7 +16,7 @@ import pytest
 import yaml
 from sqlalchemy import create_engine, inspect, text
 
-from journalloft.platform.tenancy import tenant_schema_name
+from journalloft.platform.core.tenancy import tenant_schema_name
 from support import people, tenant_document
 from support.fhir import FNR
 from support.platform import Backend, provide_backend

@@ -13,7 +13,8 @@ from typing import Any
 import pytest
 from sqlalchemy import select
 
-from journalloft.platform.audit import AUDIT_COLUMNS, AUDIT_EVENT, AUDIT_INSERT
+from journalloft.platform.audit.log import AUDIT_COLUMNS, AUDIT_EVENT, AUDIT_INSERT
+from journalloft.platform.core.tenancy import tenant_schema_name
 from journalloft.platform.restrictions import RESTRICTED_AMONG, set_restriction
 from journalloft.platform.storage.engines import Stores
 from journalloft.platform.storage.query_path import (
@@ -22,7 +23,6 @@ from journalloft.platform.storage.query_path import (
     connect_query_path,
 )
 from journalloft.platform.storage.statements import PATIENTS as STATEMENT_PEOPLE
-from journalloft.platform.tenancy import tenant_schema_name
 from support import people, tenant_document
 from support.platform import Backend, TestPlatform, start_platform
 

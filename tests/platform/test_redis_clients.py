@@ -18,7 +18,7 @@ import pytest
 import redis
 from sqlalchemy.engine import make_url
 
-from journalloft.platform.changes import RedisChangeFeed
+from journalloft.platform.live.changes import RedisChangeFeed
 from journalloft.platform.storage.kv import RedisKeyValue
 from journalloft.platform.storage.redis_clients import RETRIES, blocking_client, loop_client
 from support.platform import REDIS_URL, unavailable

@@ -23,7 +23,7 @@ from sqlalchemy import create_engine, inspect, text
 from sqlalchemy.engine import make_url
 
 from journalloft.cli import main
-from journalloft.platform.settings import get_settings
+from journalloft.platform.core.settings import get_settings
 from support import client_assertion, dpop_proof, free_port, people, tenant_document
 from support.platform import REPO, Backend, TestPlatform, provide_backend, start_platform
 from support.security import an_hour_ago

@@ -19,10 +19,15 @@ from sqlalchemy import select
 
 from journalloft.cli import main
 from journalloft.platform.auth.clients import client_keys, get_client, list_clients, register_client
-from journalloft.platform.directory import TENANT_TABLE
-from journalloft.platform.onboarding import KeptClient, OnboardingReport, offboard, onboard
-from journalloft.platform.settings import get_settings
-from journalloft.platform.tenancy import TenantFileError
+from journalloft.platform.core.settings import get_settings
+from journalloft.platform.core.tenancy import TenantFileError
+from journalloft.platform.operations.onboarding import (
+    KeptClient,
+    OnboardingReport,
+    offboard,
+    onboard,
+)
+from journalloft.platform.storage.directory import TENANT_TABLE
 from support import people, tenant_document, token_form
 from support.platform import TestPlatform
 from support.security import PUBLIC_URL, an_hour_ago, claims_of, use_platform_settings
@@ -279,7 +284,7 @@ def test_a_client_registered_while_the_store_is_made_refuses_the_file_and_its_ne
 ) -> None:
     """Another onboarding registers the client between the first check and the transaction: the
     check in the transaction refuses the file, and the store it created goes again."""
-    import journalloft.platform.onboarding as onboarding
+    import journalloft.platform.operations.onboarding as onboarding
 
     migrate = onboarding.migrate_tenant  # type: ignore[attr-defined]
 

@@ -15,7 +15,7 @@ from joserfc.jwk import ECKey
 from sqlalchemy import update
 
 from journalloft.platform.auth.clients import add_key, register_client
-from journalloft.platform.directory import TENANT_TABLE
+from journalloft.platform.storage.directory import TENANT_TABLE
 from support import SERVICES, people, sample_record, tenant_document, token_form
 from support.platform import Backend, TestPlatform, start_platform
 

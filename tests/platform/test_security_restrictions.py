@@ -16,8 +16,8 @@ import httpx2 as httpx  # what the test client answers with
 import pytest
 
 from journalloft.cli import main
-from journalloft.platform.audit import FEED_DELAY_SECONDS
-from journalloft.platform.settings import get_settings
+from journalloft.platform.audit.log import FEED_DELAY_SECONDS
+from journalloft.platform.core.settings import get_settings
 from support import SERVICES, people, sample_record, tenant_document, token_form
 from support.platform import Backend, TestPlatform, start_platform
 from support.security import (

@@ -22,7 +22,7 @@ from journalloft.platform.auth.tokens import (
     fetch_jwks,
     principal_from_claims,
 )
-from journalloft.platform.errors import ServiceUnavailable, Unauthorized
+from journalloft.platform.core.errors import ServiceUnavailable, Unauthorized
 from support import SERVICES, people, tenant_document
 from support.platform import Backend, TestPlatform, start_platform
 from support.security import (

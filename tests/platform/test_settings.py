@@ -5,7 +5,7 @@ from typing import Any
 import pytest
 from pydantic import ValidationError
 
-from journalloft.platform.settings import Settings
+from journalloft.platform.core.settings import Settings
 
 PG = "postgresql+psycopg://db/journalloft"
 PUBLIC = "https://journalloft.example"

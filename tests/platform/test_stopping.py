@@ -9,7 +9,7 @@ import time
 
 import pytest
 
-from journalloft.platform.stopping import bounded
+from journalloft.platform.core.stopping import bounded
 
 
 async def _ignores_cancellation(started: asyncio.Event, released: asyncio.Event) -> None:

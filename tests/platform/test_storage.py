@@ -11,7 +11,7 @@ from alembic.config import Config
 from sqlalchemy import Connection, inspect
 
 from journalloft.platform.auth.clients import list_clients
-from journalloft.platform.registry import discover_services
+from journalloft.platform.plugins.registry import discover_services
 from journalloft.platform.storage.engines import Stores
 from journalloft.platform.storage.migrations import (
     migrate_platform,

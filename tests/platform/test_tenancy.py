@@ -3,15 +3,15 @@ from pathlib import Path
 import pytest
 import yaml
 
-from journalloft.platform.jsonschemas import Schemas
-from journalloft.platform.registry import ServiceRegistry, load_services
-from journalloft.platform.settings import Settings
-from journalloft.platform.tenancy import (
+from journalloft.platform.core.jsonschemas import Schemas
+from journalloft.platform.core.settings import Settings
+from journalloft.platform.core.tenancy import (
     Tenant,
     TenantFileError,
     load_tenant_file,
     tenant_schema_name,
 )
+from journalloft.platform.plugins.registry import ServiceRegistry, load_services
 from support import tenant_document
 
 REPO = Path(__file__).resolve().parents[2]

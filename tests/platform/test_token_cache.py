@@ -10,7 +10,7 @@ from joserfc.jwk import ECKey, KeySet
 
 from journalloft.platform.auth.keys import CLOCK_SKEW_SECONDS
 from journalloft.platform.auth.tokens import IssuerKeys, TokenVerifier
-from journalloft.platform.errors import Unauthorized
+from journalloft.platform.core.errors import Unauthorized
 
 ISSUER = "https://issuer.test"
 

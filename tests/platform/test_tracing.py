@@ -11,7 +11,7 @@ from opentelemetry.sdk.trace import ReadableSpan, TracerProvider
 from opentelemetry.sdk.trace.export import SimpleSpanProcessor
 from opentelemetry.sdk.trace.export.in_memory_span_exporter import InMemorySpanExporter
 
-from journalloft.platform import tracing
+from journalloft.platform.observability import tracing
 from support import people
 from support.platform import TestPlatform
 from support.security import an_hour_ago

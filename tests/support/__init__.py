@@ -16,9 +16,9 @@ from sqlalchemy.sql import ClauseElement
 
 from journalloft.platform.auth.issuer import CLIENT_ASSERTION_TYPE
 from journalloft.platform.auth.keys import b64url_sha256
-from journalloft.platform.identifiers import synthetic_person_id
-from journalloft.platform.registry import discover_services
-from journalloft.platform.service_protocol import QueryContext, SharingService
+from journalloft.platform.core.identifiers import synthetic_person_id
+from journalloft.platform.plugins.registry import discover_services
+from journalloft.platform.plugins.service_protocol import QueryContext, SharingService
 from journalloft.platform.storage.engines import Stores
 from journalloft.platform.storage.query_path import connect_query_path
 from journalloft.platform.storage.statements import PATIENTS

@@ -25,12 +25,12 @@ from sqlalchemy.engine import make_url
 
 from journalloft.app import create_app
 from journalloft.platform.auth.clients import add_key
-from journalloft.platform.onboarding import onboard
+from journalloft.platform.core.settings import Settings
+from journalloft.platform.core.tenancy import Tenant
+from journalloft.platform.operations.onboarding import onboard
 from journalloft.platform.runtime import Runtime, build_runtime
-from journalloft.platform.settings import Settings
 from journalloft.platform.storage.engines import normalise_database_url
 from journalloft.platform.storage.migrations import migrate_platform
-from journalloft.platform.tenancy import Tenant
 from support import token_form
 
 REPO = Path(__file__).resolve().parents[2]

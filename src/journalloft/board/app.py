@@ -35,9 +35,9 @@ from starlette.staticfiles import StaticFiles
 from journalloft.board.parts import parts_checked
 from journalloft.board.session import ApiError, ApiSession
 from journalloft.board.state import Board
-from journalloft.platform.errors import PayloadTooLarge, Problem
+from journalloft.platform.core.errors import PayloadTooLarge, Problem
+from journalloft.platform.core.json_reader import parse_json
 from journalloft.platform.http.problems import problem_response
-from journalloft.platform.json_reader import parse_json
 
 STATIC = Path(str(files("journalloft.board") / "static"))
 

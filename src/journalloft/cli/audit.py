@@ -14,10 +14,10 @@ from journalloft.cli.common import (
     read_person_ids,
     tenant_named,
 )
-from journalloft.platform.audit import (
+from journalloft.platform.audit.log import (
     EPOCH,
 )
-from journalloft.platform.audit_seal import (
+from journalloft.platform.audit.seal import (
     key_id,
     load_seal_key,
     public_pem,
@@ -27,9 +27,9 @@ from journalloft.platform.audit_seal import (
     verify,
 )
 from journalloft.platform.caller import Caller
+from journalloft.platform.core.settings import get_settings
 from journalloft.platform.operations import audit_access, restricting
 from journalloft.platform.operations.access import OperatorAccess, RestrictionAccess
-from journalloft.platform.settings import get_settings
 
 BTG_REPORT_COLUMNS = (
     "occurred_at",

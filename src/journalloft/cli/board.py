@@ -7,7 +7,7 @@ import socket
 
 from journalloft.cli.clients import demo_client
 from journalloft.cli.serving import logging_config
-from journalloft.platform.settings import get_settings
+from journalloft.platform.core.settings import get_settings
 
 
 def cmd_board(args: argparse.Namespace) -> None:

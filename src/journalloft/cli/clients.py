@@ -21,7 +21,7 @@ from journalloft.platform.auth.clients import (
     remove_client,
     remove_key,
 )
-from journalloft.platform.settings import get_settings
+from journalloft.platform.core.settings import get_settings
 
 
 def load_jwks(path: str) -> list[dict[str, Any]]:

@@ -7,11 +7,11 @@ import argparse
 import sys
 from pathlib import Path
 
-from journalloft.platform.identifiers import person_id_errors
+from journalloft.platform.core.identifiers import person_id_errors
+from journalloft.platform.core.settings import get_settings
+from journalloft.platform.core.tenancy import Tenant
 from journalloft.platform.runtime import Runtime, build_runtime
-from journalloft.platform.settings import get_settings
 from journalloft.platform.storage.migrations import migrate_platform
-from journalloft.platform.tenancy import Tenant
 
 
 class CommandError(Exception):

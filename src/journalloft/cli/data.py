@@ -12,13 +12,13 @@ from journalloft.cli.progress import Progress
 def describe(exc: Exception) -> str:
     """A failure as the operator reads it: a problem's own text, else the exception's type (a
     database error's message may quote values; the operator has the platform's log)."""
-    from journalloft.platform.errors import Problem
+    from journalloft.platform.core.errors import Problem
 
     return exc.detail if isinstance(exc, Problem) else type(exc).__name__
 
 
 def cmd_demo(args: argparse.Namespace) -> None:
-    from journalloft.platform.demo import ensure_demo_clients, seed_tenant
+    from journalloft.platform.operations.demo import ensure_demo_clients, seed_tenant
 
     runtime = open_runtime()
     try:
@@ -49,7 +49,7 @@ def cmd_demo(args: argparse.Namespace) -> None:
 
 
 def cmd_purge(args: argparse.Namespace) -> None:
-    from journalloft.platform.retention import purge_tenant
+    from journalloft.platform.operations.retention import purge_tenant
 
     runtime = open_runtime()
     try:

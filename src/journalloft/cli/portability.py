@@ -10,16 +10,16 @@ import time
 from pathlib import Path
 
 from journalloft.cli.common import CommandError, open_runtime
-from journalloft.platform.audit_seal import key_id, load_seal_key, public_pem
-from journalloft.platform.portability import (
+from journalloft.platform.audit.seal import key_id, load_seal_key, public_pem
+from journalloft.platform.core.settings import get_settings
+from journalloft.platform.core.tenancy import is_kommunenummer
+from journalloft.platform.operations.portability import (
     ExportError,
     export_tenant,
     import_tenant,
     load_export_key,
     trusted_export_keys,
 )
-from journalloft.platform.settings import get_settings
-from journalloft.platform.tenancy import is_kommunenummer
 
 
 def _progress(table: str, rows: int) -> None:

@@ -6,8 +6,8 @@ import argparse
 import os
 
 from journalloft.cli.common import open_runtime
-from journalloft.platform.metrics import MULTIPROC_ENV, reset_directory
-from journalloft.platform.settings import get_settings
+from journalloft.platform.core.settings import get_settings
+from journalloft.platform.observability.metrics import MULTIPROC_ENV, reset_directory
 
 WORKER_HEALTHCHECK_SECONDS = 60
 
@@ -65,13 +65,14 @@ def cmd_serve(args: argparse.Namespace) -> None:
 def logging_config(level: str, log_format: str = "text") -> dict[str, object]:
     """One line per event on stderr, readable text or (``json``) one JSON object a line; the
     platform's own access log replaces uvicorn's, and no traceback prints an exception's message
-    (:class:`~journalloft.platform.logs.SafeFormatter`, its subclass ``JsonFormatter``)."""
+    (:class:`~journalloft.platform.observability.logs.SafeFormatter`, its subclass
+    ``JsonFormatter``)."""
     formatter: dict[str, str] = {
-        "()": "journalloft.platform.logs.SafeFormatter",
+        "()": "journalloft.platform.observability.logs.SafeFormatter",
         "format": "%(asctime)s %(levelname)s %(name)s %(message)s",
     }
     if log_format == "json":
-        formatter = {"()": "journalloft.platform.logs.JsonFormatter"}
+        formatter = {"()": "journalloft.platform.observability.logs.JsonFormatter"}
     return {
         "version": 1,
         "disable_existing_loggers": False,

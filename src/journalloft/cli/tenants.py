@@ -32,7 +32,7 @@ def cmd_migrate(args: argparse.Namespace) -> None:
 
 
 def cmd_onboard(args: argparse.Namespace) -> None:
-    from journalloft.platform.onboarding import onboard
+    from journalloft.platform.operations.onboarding import onboard
 
     runtime = open_runtime()
     progress = Progress("onboard", len(args.files))
@@ -78,7 +78,7 @@ def cmd_list(args: argparse.Namespace) -> None:
 
 
 def cmd_offboard(args: argparse.Namespace) -> None:
-    from journalloft.platform.onboarding import offboard
+    from journalloft.platform.operations.onboarding import offboard
 
     if not args.yes:
         raise CommandError(

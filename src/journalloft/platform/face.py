@@ -14,7 +14,7 @@ part) it finds on the service's spec with :func:`parts_of`, under the face's own
 from __future__ import annotations
 
 from journalloft.platform.caller import Caller
-from journalloft.platform.errors import (
+from journalloft.platform.core.errors import (
     BadRequest,
     FieldError,
     Forbidden,
@@ -23,18 +23,18 @@ from journalloft.platform.errors import (
     Problem,
     UnsupportedMediaType,
 )
+from journalloft.platform.core.instants import OSLO
+from journalloft.platform.core.settings import Settings
+from journalloft.platform.core.strings import form_pairs
+from journalloft.platform.core.tenancy import Tenant
 from journalloft.platform.http.body import read_json
 from journalloft.platform.http.dependencies import CallerDep, JsonBody, RuntimeDep, TenantDep
 from journalloft.platform.http.faces import FACE_ENTRY_POINT_GROUP, Face, RoutedFace
 from journalloft.platform.http.problems import FaceRenderer, JSONResponse
-from journalloft.platform.instants import OSLO
 from journalloft.platform.operations import sharing
 from journalloft.platform.operations.access import reader_access, source_access
+from journalloft.platform.plugins.service_protocol import SharingService, parts_of
 from journalloft.platform.runtime import Runtime
-from journalloft.platform.service_protocol import SharingService, parts_of
-from journalloft.platform.settings import Settings
-from journalloft.platform.strings import form_pairs
-from journalloft.platform.tenancy import Tenant
 
 __all__ = [
     "FACE_ENTRY_POINT_GROUP",

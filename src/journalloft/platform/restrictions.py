@@ -17,9 +17,9 @@ from sqlalchemy.dialects.postgresql import insert as postgresql_insert
 from sqlalchemy.dialects.sqlite import insert as sqlite_insert
 
 from journalloft.platform.auth.attestation import Attestation
+from journalloft.platform.core.tenancy import Tenant
 from journalloft.platform.storage.models import Restriction
 from journalloft.platform.storage.statements import PATIENTS, among_people
-from journalloft.platform.tenancy import Tenant
 
 RESTRICTION = Restriction.__table__  # type: ignore[attr-defined]
 RESTRICTED_AMONG = select(RESTRICTION.c.patient).where(among_people(RESTRICTION.c.patient))

@@ -9,17 +9,17 @@ from datetime import UTC, datetime
 
 from journalloft.platform.auth.issuer import BuiltinIssuer, load_signing_key
 from journalloft.platform.auth.tokens import IssuerKeys, TokenVerifier
-from journalloft.platform.changes import Change, ChangeFeed, connect_change_feed
-from journalloft.platform.directory import TenantDirectory
-from journalloft.platform.hub import Hub
-from journalloft.platform.jsonschemas import Schemas
-from journalloft.platform.registry import ServiceRegistry, load_services
-from journalloft.platform.settings import Settings
-from journalloft.platform.stopping import bounded
+from journalloft.platform.core.jsonschemas import Schemas
+from journalloft.platform.core.settings import Settings
+from journalloft.platform.core.stopping import bounded
+from journalloft.platform.live.changes import Change, ChangeFeed, connect_change_feed
+from journalloft.platform.live.hub import Hub
+from journalloft.platform.live.subscriptions import SubscriptionStore, connect_subscriptions
+from journalloft.platform.plugins.registry import ServiceRegistry, load_services
+from journalloft.platform.storage.directory import TenantDirectory
 from journalloft.platform.storage.engines import Stores
 from journalloft.platform.storage.kv import KeyValue, connect_key_value
 from journalloft.platform.storage.query_path import QueryPath, connect_query_path
-from journalloft.platform.subscriptions import SubscriptionStore, connect_subscriptions
 
 log = logging.getLogger("journalloft.runtime")
 

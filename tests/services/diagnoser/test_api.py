@@ -12,8 +12,8 @@ from typing import Any
 import pytest
 import yaml
 
-from journalloft.platform.demo import seed_demo_data
-from journalloft.platform.tenancy import TenantFileError
+from journalloft.platform.core.tenancy import TenantFileError
+from journalloft.platform.operations.demo import seed_demo_data
 from journalloft.plugin import OSLO
 from journalloft.services.diagnoser import spec
 from support import people, tenant_document

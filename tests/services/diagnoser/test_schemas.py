@@ -12,13 +12,13 @@ import pytest
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
-from journalloft.platform.identifiers import (
+from journalloft.platform.core.identifiers import (
     SYNTHETIC_HPR_PREFIX,
     parse_person_id,
     synthetic_person_id,
 )
-from journalloft.platform.jsonschemas import Schemas
-from journalloft.platform.service_protocol import IngestContext
+from journalloft.platform.core.jsonschemas import Schemas
+from journalloft.platform.plugins.service_protocol import IngestContext
 from journalloft.plugin import OSLO
 from journalloft.services.diagnoser import spec
 from journalloft.services.diagnoser.codes import parse_exclusions

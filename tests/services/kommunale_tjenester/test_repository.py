@@ -7,8 +7,8 @@ from typing import Any
 import pytest
 from sqlalchemy import insert, inspect, update
 
-from journalloft.platform.identifiers import synthetic_person_id
-from journalloft.platform.settings import Settings
+from journalloft.platform.core.identifiers import synthetic_person_id
+from journalloft.platform.core.settings import Settings
 from journalloft.platform.storage.engines import Stores
 from journalloft.platform.storage.migrations import migrate_tenant
 from journalloft.platform.storage.statements import PATIENTS, StatementCompiler

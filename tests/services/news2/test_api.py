@@ -7,8 +7,8 @@ from typing import Any
 
 import pytest
 
-from journalloft.platform.demo import seed_demo_data
-from journalloft.platform.retention import purge_all
+from journalloft.platform.operations.demo import seed_demo_data
+from journalloft.platform.operations.retention import purge_all
 from journalloft.services.news2 import spec
 from support import people, tenant_document
 from support.platform import TestPlatform

@@ -11,11 +11,11 @@ from typing import Any
 import orjson
 import pytest
 
+from journalloft.platform.core.identifiers import synthetic_person_id
+from journalloft.platform.core.jsonschemas import Schemas
+from journalloft.platform.core.settings import Settings
 from journalloft.platform.http.problems import JSONResponse
-from journalloft.platform.identifiers import synthetic_person_id
-from journalloft.platform.jsonschemas import Schemas
-from journalloft.platform.service_protocol import IngestContext, QueryContext
-from journalloft.platform.settings import Settings
+from journalloft.platform.plugins.service_protocol import IngestContext, QueryContext
 from journalloft.platform.storage.engines import Stores
 from journalloft.platform.storage.migrations import migrate_tenant
 from journalloft.platform.storage.records import stored_row, upsert_records

@@ -13,16 +13,16 @@ import orjson
 import pytest
 from sqlalchemy import inspect, select
 
+from journalloft.platform.core.identifiers import synthetic_person_id
+from journalloft.platform.core.settings import Settings
 from journalloft.platform.http.problems import JSONResponse
-from journalloft.platform.identifiers import synthetic_person_id
-from journalloft.platform.service_protocol import (
+from journalloft.platform.plugins.service_protocol import (
     IngestContext,
     Purgeable,
     PurgeContext,
     QueryContext,
     RecordRejected,
 )
-from journalloft.platform.settings import Settings
 from journalloft.platform.storage.engines import Stores
 from journalloft.platform.storage.migrations import migrate_tenant
 from journalloft.platform.storage.records import stored_row, upsert_records, withdraw_record

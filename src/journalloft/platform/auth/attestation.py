@@ -22,13 +22,13 @@ from journalloft.platform.auth.keys import (
     public_key,
     unverified_parts,
 )
-from journalloft.platform.errors import (
+from journalloft.platform.core.errors import (
     Forbidden,
     Problem,
 )
-from journalloft.platform.identifiers import parse_organisasjonsnummer
-from journalloft.platform.json_reader import parse_json
-from journalloft.platform.strings import UnstorableText
+from journalloft.platform.core.identifiers import parse_organisasjonsnummer
+from journalloft.platform.core.json_reader import parse_json
+from journalloft.platform.core.strings import UnstorableText
 
 TILLITSRAMMEVERK = "nhn:tillitsrammeverk:parameters"
 

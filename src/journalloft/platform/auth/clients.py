@@ -1,7 +1,8 @@
 """Clients of the built-in issuer and their public keys, in the platform store.
 
 Each client has an owner: the tenant whose file registered it, or the platform operator (see
-:mod:`journalloft.platform.onboarding` for what a tenant file may and may not do to a client).
+:mod:`journalloft.platform.operations.onboarding` for what a tenant file may and may not do to
+a client).
 """
 
 from __future__ import annotations

@@ -23,11 +23,11 @@ from journalloft.platform.auth.keys import (
     public_key,
     unverified_parts,
 )
-from journalloft.platform.errors import (
+from journalloft.platform.core.errors import (
     Unauthorized,
 )
+from journalloft.platform.core.strings import UnstorableText
 from journalloft.platform.storage.kv import KeyValue
-from journalloft.platform.strings import UnstorableText
 
 DPOP_MAX_AGE_SECONDS = 60
 

@@ -42,12 +42,12 @@ from journalloft.platform.auth.tokens import (
     RESTRICTIONS_SCOPE,
     IssuerKeys,
 )
-from journalloft.platform.directory import TenantDirectory
-from journalloft.platform.errors import OAuthError, Unauthorized
-from journalloft.platform.settings import Settings
+from journalloft.platform.core.errors import OAuthError, Unauthorized
+from journalloft.platform.core.settings import Settings
+from journalloft.platform.core.strings import UnstorableText
+from journalloft.platform.storage.directory import TenantDirectory
 from journalloft.platform.storage.engines import Stores
 from journalloft.platform.storage.kv import KeyValue
-from journalloft.platform.strings import UnstorableText
 
 CLIENT_ASSERTION_TYPE = "urn:ietf:params:oauth:client-assertion-type:jwt-bearer"
 ASSERTION_MAX_LIFETIME_SECONDS = 60

@@ -12,10 +12,10 @@ from joserfc import jws
 from joserfc.errors import JoseError
 from joserfc.jwk import ECKey, OKPKey, RSAKey, import_key
 
-from journalloft.platform.errors import (
+from journalloft.platform.core.errors import (
     SIGNING_ALGORITHMS,
 )
-from journalloft.platform.strings import check_claims
+from journalloft.platform.core.strings import check_claims
 
 ASYMMETRIC_ALGORITHMS = SIGNING_ALGORITHMS
 
@@ -36,7 +36,7 @@ def b64url_sha256(value: str) -> str:
 
 def unverified_parts(token: str) -> tuple[dict[str, Any], dict[str, Any]]:
     """Header and claims of a compact JWT, before anything is trusted; raises ValueError, and
-    :class:`~journalloft.platform.strings.UnstorableText` (naming where) for a string in either
+    :class:`~journalloft.platform.core.strings.UnstorableText` (naming where) for a string in either
     that breaks the platform's rule for strings (U+0000, a lone surrogate): every JWT a client
     sends (access token, DPoP proof, client assertion, attestation) is read here first."""
     try:

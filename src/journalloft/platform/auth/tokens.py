@@ -32,11 +32,11 @@ from journalloft.platform.auth.keys import (
     public_key,
     unverified_parts,
 )
-from journalloft.platform.errors import (
+from journalloft.platform.core.errors import (
     ServiceUnavailable,
     Unauthorized,
 )
-from journalloft.platform.strings import UnstorableText
+from journalloft.platform.core.strings import UnstorableText
 
 HELSEID_CLIENT = "helseid://claims/client/"
 

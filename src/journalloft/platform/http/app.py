@@ -19,8 +19,9 @@ from fastapi import FastAPI
 from starlette.concurrency import run_in_threadpool
 from starlette.types import Receive, Scope, Send
 
-from journalloft.platform import tracing
-from journalloft.platform.audit_seal import load_seal_key, seal_all
+from journalloft.platform.audit.seal import load_seal_key, seal_all
+from journalloft.platform.core.settings import Settings, get_settings
+from journalloft.platform.core.stopping import bounded
 from journalloft.platform.http.docs import install_docs
 from journalloft.platform.http.faces import Face
 from journalloft.platform.http.lifecycle import Lifecycle
@@ -30,12 +31,11 @@ from journalloft.platform.http.problems import install_error_handlers
 from journalloft.platform.http.routes import audit, health, issuer, restrictions, subscriptions
 from journalloft.platform.http.routes.health import sample
 from journalloft.platform.http.routes.sharing import service_router, unknown_service_router
-from journalloft.platform.metrics import worker_exited
-from journalloft.platform.registry import load_services
-from journalloft.platform.retention import purge_all
+from journalloft.platform.observability import tracing
+from journalloft.platform.observability.metrics import worker_exited
+from journalloft.platform.operations.retention import purge_all
+from journalloft.platform.plugins.registry import load_services
 from journalloft.platform.runtime import Runtime, build_runtime
-from journalloft.platform.settings import Settings, get_settings
-from journalloft.platform.stopping import bounded
 
 log = logging.getLogger("journalloft")
 

@@ -6,8 +6,8 @@ from typing import Any
 
 from fastapi import Request
 
-from journalloft.platform.errors import UnsupportedMediaType
-from journalloft.platform.json_reader import MAX_DEPTH, parse_json
+from journalloft.platform.core.errors import UnsupportedMediaType
+from journalloft.platform.core.json_reader import MAX_DEPTH, parse_json
 
 __all__ = ["MAX_DEPTH", "parse_json", "read_json"]
 

@@ -18,12 +18,12 @@ from journalloft.platform.auth.attestation import (
 from journalloft.platform.auth.dpop import verify_dpop_proof
 from journalloft.platform.auth.tokens import Principal, bound_key, principal_from_claims
 from journalloft.platform.caller import Caller
-from journalloft.platform.errors import NotFound, Unauthorized
+from journalloft.platform.core.errors import NotFound, Unauthorized
+from journalloft.platform.core.settings import Settings
+from journalloft.platform.core.tenancy import Tenant
 from journalloft.platform.http.body import read_json
 from journalloft.platform.http.problems import correlation_id
 from journalloft.platform.runtime import Runtime
-from journalloft.platform.settings import Settings
-from journalloft.platform.tenancy import Tenant
 
 
 async def get_runtime(request: Request) -> Runtime:

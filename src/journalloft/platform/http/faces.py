@@ -11,7 +11,7 @@ from typing import Final, Protocol
 from fastapi import APIRouter
 
 from journalloft.platform.http.problems import FaceRenderer
-from journalloft.platform.service_protocol import SharingService
+from journalloft.platform.plugins.service_protocol import SharingService
 
 FACE_ENTRY_POINT_GROUP: Final = "journalloft.faces"
 

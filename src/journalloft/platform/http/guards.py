@@ -27,7 +27,7 @@ from journalloft.platform.operations.access import (
     restriction_access,
     source_access,
 )
-from journalloft.platform.service_protocol import SharingService
+from journalloft.platform.plugins.service_protocol import SharingService
 
 ADMIN_SCOPE = "admin"
 

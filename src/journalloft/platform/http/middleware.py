@@ -11,23 +11,23 @@ import time
 from starlette.requests import ClientDisconnect, Request
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
-from journalloft.platform import tracing
-from journalloft.platform.errors import (
+from journalloft.platform.core.errors import (
     BadRequest,
     PayloadTooLarge,
     Problem,
     ServiceUnavailable,
 )
+from journalloft.platform.core.strings import check_request
 from journalloft.platform.http.lifecycle import RETRY_AFTER_SECONDS, Lifecycle
 from journalloft.platform.http.problems import problem_response, render_problem
-from journalloft.platform.logs import (
+from journalloft.platform.observability import tracing
+from journalloft.platform.observability.logs import (
     CORRELATION_ID_RULE,
     accept_correlation_id,
     describe_exception,
     new_correlation_id,
 )
-from journalloft.platform.metrics import HTTP_DURATION, HTTP_REQUESTS
-from journalloft.platform.strings import check_request
+from journalloft.platform.observability.metrics import HTTP_DURATION, HTTP_REQUESTS
 
 access_log = logging.getLogger("journalloft.access")
 
@@ -58,7 +58,8 @@ OURS = frozenset({b"correlation-id", b"x-content-type-options", b"strict-transpo
 
 def _text_problem(scope: Scope) -> Problem | None:
     """What breaks the platform's rule for strings in the request's query string, path or
-    headers (:func:`journalloft.platform.strings.check_request`), before any route reads them."""
+    headers (:func:`journalloft.platform.core.strings.check_request`), before any route reads
+    them."""
     try:
         check_request(
             query=scope.get("query_string", b""),
@@ -74,11 +75,12 @@ class PlatformMiddleware:
     """What every response gets, whatever route answers it:
 
     - a correlation id in and out: the client's if it has a safe shape
-      (:func:`~journalloft.platform.logs.accept_correlation_id`), else a new one, and then
+      (:func:`~journalloft.platform.observability.logs.accept_correlation_id`), else a new one,
+      and then
       ``correlation-id-replaced`` says why the client's was not used;
     - the body-size limit, before anything parses;
-    - the platform's rule for strings (:mod:`journalloft.platform.strings`) on the query string,
-      the path and the headers, before any route reads them;
+    - the platform's rule for strings (:mod:`journalloft.platform.core.strings`) on the query
+      string, the path and the headers, before any route reads them;
     - ``X-Content-Type-Options: nosniff``, ``Cache-Control: no-store`` (every answer may carry a
       person's data or a token; the docs' static assets are the one exception) and, when the
       public URL is https, ``Strict-Transport-Security``;

@@ -9,7 +9,7 @@ from typing import Any
 from fastapi import FastAPI
 from fastapi.openapi.utils import get_openapi
 
-from journalloft.platform.jsonschemas import SCHEMA_BASE, Schemas
+from journalloft.platform.core.jsonschemas import SCHEMA_BASE, Schemas
 
 COMMON_SCHEMA = SCHEMA_BASE + "platform/v1/common.schema.json"
 

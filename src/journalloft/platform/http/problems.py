@@ -18,7 +18,7 @@ from sqlalchemy.exc import OperationalError
 from starlette.exceptions import HTTPException as StarletteHTTPException
 from starlette.responses import Response
 
-from journalloft.platform.errors import (
+from journalloft.platform.core.errors import (
     FieldError,
     InvalidContent,
     MethodNotAllowed,
@@ -27,7 +27,7 @@ from journalloft.platform.errors import (
     ServiceUnavailable,
     Unauthorized,
 )
-from journalloft.platform.metrics import AUTH_REFUSALS, REDIS_ERRORS
+from journalloft.platform.observability.metrics import AUTH_REFUSALS, REDIS_ERRORS
 
 
 class JSONResponse(Response):

@@ -21,11 +21,11 @@ from dataclasses import dataclass
 
 from journalloft.platform.auth.tokens import AUDIT_READ_SCOPE, RESTRICTIONS_SCOPE
 from journalloft.platform.caller import Caller
-from journalloft.platform.errors import Forbidden, NotFound, RateLimited, Unauthorized
-from journalloft.platform.metrics import RATE_LIMITED
+from journalloft.platform.core.errors import Forbidden, NotFound, RateLimited, Unauthorized
+from journalloft.platform.core.tenancy import Tenant
+from journalloft.platform.observability.metrics import RATE_LIMITED
+from journalloft.platform.plugins.service_protocol import SharingService
 from journalloft.platform.runtime import Runtime
-from journalloft.platform.service_protocol import SharingService
-from journalloft.platform.tenancy import Tenant
 
 
 def require_scope(caller: Caller, scope: str) -> None:

@@ -9,7 +9,7 @@ from typing import Any, TypedDict
 
 from sqlalchemy import Connection
 
-from journalloft.platform.audit import (
+from journalloft.platform.audit.log import (
     EPOCH,
     FEED_MAX_PAGE,
     FeedPage,
@@ -19,10 +19,10 @@ from journalloft.platform.audit import (
     feed_horizon,
     record_access,
 )
-from journalloft.platform.errors import FieldError, InvalidContent
-from journalloft.platform.identifiers import person_id_errors
-from journalloft.platform.instants import check_instant, parse_instant
-from journalloft.platform.jsonschemas import SCHEMA_BASE
+from journalloft.platform.core.errors import FieldError, InvalidContent
+from journalloft.platform.core.identifiers import person_id_errors
+from journalloft.platform.core.instants import check_instant, parse_instant
+from journalloft.platform.core.jsonschemas import SCHEMA_BASE
 from journalloft.platform.operations.access import OperatorAccess
 from journalloft.platform.operations.units import in_unit_of_work
 from journalloft.platform.runtime import Runtime
@@ -74,7 +74,7 @@ def access_log(runtime: Runtime, access: OperatorAccess, body: Any) -> AccessLog
 
 def parse_since(value: str, *, now: datetime) -> datetime:
     """An RFC 3339 instant from a query string, where an unencoded ``+`` arrives as a space,
-    within the range every instant must be in (``platform/instants.py``)."""
+    within the range every instant must be in (``platform/core/instants.py``)."""
     return parse_instant(value.strip().replace(" ", "+"), now=now)
 
 
@@ -103,7 +103,7 @@ def review_feed(
     break_the_glass_only: bool = False,
 ) -> FeedAnswer:
     """One page of the review feed, oldest first, of events at least two minutes old (see
-    :func:`journalloft.platform.audit.events_page`). Reading it is an ``audit-feed`` event."""
+    :func:`journalloft.platform.audit.log.events_page`). Reading it is an ``audit-feed`` event."""
 
     def read(connection: Connection) -> FeedPage:
         page = events_page(

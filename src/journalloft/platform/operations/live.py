@@ -6,7 +6,7 @@ sends an ``update`` per person whenever a write that changes what the lookup ans
 the person's entry, read through :func:`~.sharing.look_up_in_together` (gathered with the other
 streams' reads of the moment, :mod:`.live_reads`), which applies restrictions and commits each
 stream's audit events before the event leaves. Event ids are the change feed's
-(:mod:`journalloft.platform.changes`): a stream reopened with ``Last-Event-ID`` replays what it
+(:mod:`journalloft.platform.live.changes`): a stream reopened with ``Last-Event-ID`` replays what it
 missed within the replay window, else sends ``reset`` and a fresh snapshot.
 """
 
@@ -23,16 +23,7 @@ from typing import Any
 import orjson
 from starlette.concurrency import run_in_threadpool
 
-from journalloft.platform.changes import (
-    SUBSCRIPTION,
-    Change,
-    EventId,
-    TooOld,
-    format_id,
-    parse_id,
-    subscription_change,
-)
-from journalloft.platform.errors import (
+from journalloft.platform.core.errors import (
     Conflict,
     FieldError,
     Forbidden,
@@ -41,7 +32,18 @@ from journalloft.platform.errors import (
     RateLimited,
     Unauthorized,
 )
-from journalloft.platform.hub import Connection
+from journalloft.platform.core.tenancy import Tenant
+from journalloft.platform.live.changes import (
+    SUBSCRIPTION,
+    Change,
+    EventId,
+    TooOld,
+    format_id,
+    parse_id,
+    subscription_change,
+)
+from journalloft.platform.live.hub import Connection
+from journalloft.platform.live.subscriptions import Subscription, new_subscription
 from journalloft.platform.operations.access import (
     ReaderAccess,
     readable_tenants,
@@ -51,8 +53,6 @@ from journalloft.platform.operations.access import (
 from journalloft.platform.operations.live_reads import read_for_stream
 from journalloft.platform.operations.sharing import entry_digest, look_up, lookup_patients
 from journalloft.platform.runtime import Runtime
-from journalloft.platform.subscriptions import Subscription, new_subscription
-from journalloft.platform.tenancy import Tenant
 
 STREAMS_RETRY_AFTER_SECONDS = 5
 """The ``Retry-After`` of a stream refused because its client has the most open."""

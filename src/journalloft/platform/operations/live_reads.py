@@ -23,11 +23,11 @@ from typing import Any
 
 import orjson
 
-from journalloft.platform.hub import Hub
+from journalloft.platform.core.tenancy import Tenant
+from journalloft.platform.live.hub import Hub
 from journalloft.platform.operations.access import ReaderAccess
 from journalloft.platform.operations.sharing import look_up_in_together
 from journalloft.platform.runtime import Runtime
-from journalloft.platform.tenancy import Tenant
 
 Answer = dict[str, dict[str, Any]]
 _NOT_OPTIONS = ("patients", "kommuner")

@@ -9,11 +9,11 @@ from typing import Any, TypedDict
 
 from sqlalchemy import Connection
 
-from journalloft.platform.audit import record_access
-from journalloft.platform.changes import data_change
-from journalloft.platform.errors import InvalidContent
-from journalloft.platform.identifiers import person_id_errors
-from journalloft.platform.jsonschemas import SCHEMA_BASE
+from journalloft.platform.audit.log import record_access
+from journalloft.platform.core.errors import InvalidContent
+from journalloft.platform.core.identifiers import person_id_errors
+from journalloft.platform.core.jsonschemas import SCHEMA_BASE
+from journalloft.platform.live.changes import data_change
 from journalloft.platform.operations.access import RestrictionAccess
 from journalloft.platform.operations.units import in_unit_of_work
 from journalloft.platform.restrictions import list_restrictions, set_restriction

@@ -18,14 +18,13 @@ import psycopg
 from sqlalchemy import Connection, Select
 from starlette.concurrency import run_in_threadpool
 
-from journalloft.platform.audit import (
+from journalloft.platform.audit.log import (
     AuditUnavailable,
     audit_rows,
     record_access,
     record_reads,
 )
-from journalloft.platform.changes import data_change
-from journalloft.platform.errors import (
+from journalloft.platform.core.errors import (
     FieldError,
     Forbidden,
     InvalidContent,
@@ -35,9 +34,11 @@ from journalloft.platform.errors import (
     ServiceUnavailable,
     Unauthorized,
 )
-from journalloft.platform.identifiers import person_id_errors
-from journalloft.platform.instants import instant_errors
-from journalloft.platform.metrics import LOOKUPS, PATIENTS_LOOKED_UP, count_ingest
+from journalloft.platform.core.identifiers import person_id_errors
+from journalloft.platform.core.instants import instant_errors
+from journalloft.platform.core.tenancy import Tenant
+from journalloft.platform.live.changes import data_change
+from journalloft.platform.observability.metrics import LOOKUPS, PATIENTS_LOOKED_UP, count_ingest
 from journalloft.platform.operations.access import (
     ReaderAccess,
     SourceAccess,
@@ -46,15 +47,15 @@ from journalloft.platform.operations.access import (
     require_attestation,
 )
 from journalloft.platform.operations.units import in_unit_of_work, store_missing
-from journalloft.platform.registry import ingest_schema_id
-from journalloft.platform.restrictions import RESTRICTED_AMONG, breaks_the_glass
-from journalloft.platform.runtime import Runtime
-from journalloft.platform.service_protocol import (
+from journalloft.platform.plugins.registry import ingest_schema_id
+from journalloft.platform.plugins.service_protocol import (
     IngestContext,
     QueryContext,
     RecordRejected,
     SharingService,
 )
+from journalloft.platform.restrictions import RESTRICTED_AMONG, breaks_the_glass
+from journalloft.platform.runtime import Runtime
 from journalloft.platform.storage.query_path import StoreUnavailable
 from journalloft.platform.storage.records import (
     IngestCounts,
@@ -69,7 +70,6 @@ from journalloft.platform.storage.statements import (
     PER_PERSON,
     bounded_lookup,
 )
-from journalloft.platform.tenancy import Tenant
 
 
 class Refusal(TypedDict):
@@ -139,7 +139,7 @@ def record_schema_errors(
     runtime: Runtime, service: SharingService, record: Any, *, i: int, now: datetime
 ) -> list[FieldError]:
     """A record's schema errors, where the platform's rules for instants and dates speak for
-    every field the schema declares ``date-time`` or ``date`` (``platform/instants.py``): the
+    every field the schema declares ``date-time`` or ``date`` (``platform/core/instants.py``): the
     same rules for every service, without a line of the service's own."""
     at = f"/records/{i}"
     errors = runtime.schemas.errors(record, service.record_schema, prefix=at)

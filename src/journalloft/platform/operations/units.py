@@ -9,9 +9,9 @@ from typing import TypeVar
 from sqlalchemy import Connection
 from sqlalchemy.exc import DBAPIError, IntegrityError, OperationalError
 
-from journalloft.platform.audit import AUDITED
-from journalloft.platform.errors import NotFound, ServiceUnavailable
-from journalloft.platform.metrics import AUDIT_EVENTS
+from journalloft.platform.audit.log import AUDITED
+from journalloft.platform.core.errors import NotFound, ServiceUnavailable
+from journalloft.platform.observability.metrics import AUDIT_EVENTS
 from journalloft.platform.runtime import Runtime
 
 UNIT_OF_WORK_ATTEMPTS = 3

@@ -20,10 +20,10 @@ from sqlalchemy import Connection, Engine, create_engine, event, inspect
 from sqlalchemy.engine import make_url
 from sqlalchemy.schema import CreateSchema, DropSchema
 
-from journalloft.platform.metrics import server_label
-from journalloft.platform.settings import Settings
+from journalloft.platform.core.settings import Settings
+from journalloft.platform.core.tenancy import tenant_schema_name
+from journalloft.platform.observability.metrics import server_label
 from journalloft.platform.storage.tables import TENANT
-from journalloft.platform.tenancy import tenant_schema_name
 
 RV = TypeVar("RV")
 

@@ -17,8 +17,8 @@ from typing import Protocol
 import redis
 import redis.asyncio
 
-from journalloft.platform import tracing
-from journalloft.platform.metrics import REDIS_ERRORS
+from journalloft.platform.observability import tracing
+from journalloft.platform.observability.metrics import REDIS_ERRORS
 from journalloft.platform.storage.redis_clients import blocking_client, loop_client
 
 log = logging.getLogger("journalloft.kv")

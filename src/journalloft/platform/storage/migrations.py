@@ -13,9 +13,9 @@ from alembic.runtime.migration import MigrationContext
 from alembic.script import ScriptDirectory
 from sqlalchemy import Connection
 
-from journalloft.platform.service_protocol import SharingService
+from journalloft.platform.core.tenancy import tenant_schema_name
+from journalloft.platform.plugins.service_protocol import SharingService
 from journalloft.platform.storage.engines import Stores
-from journalloft.platform.tenancy import tenant_schema_name
 
 
 @dataclass(frozen=True, slots=True)

@@ -46,8 +46,9 @@ from sqlalchemy.engine import make_url
 from sqlalchemy.sql import ClauseElement
 from starlette.concurrency import run_in_threadpool
 
-from journalloft.platform import tracing
-from journalloft.platform.metrics import AUDIT_GROUP_SIZE, server_label
+from journalloft.platform.core.strings import flaws_in
+from journalloft.platform.observability import tracing
+from journalloft.platform.observability.metrics import AUDIT_GROUP_SIZE, server_label
 from journalloft.platform.storage.engines import Stores, connect_args
 from journalloft.platform.storage.statements import (
     ROWS,
@@ -55,7 +56,6 @@ from journalloft.platform.storage.statements import (
     StatementCompiler,
     insert_from_json,
 )
-from journalloft.platform.strings import flaws_in
 
 sql_log = logging.getLogger("journalloft.sql")
 """Every statement of the query path at DEBUG (the SQL only, never its parameters)."""

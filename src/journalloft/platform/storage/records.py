@@ -18,7 +18,7 @@ from typing import Any
 import orjson
 from sqlalchemy import ColumnElement, Connection, Table, and_, bindparam, insert, select, update
 
-from journalloft.platform.instants import parse_rfc3339
+from journalloft.platform.core.instants import parse_rfc3339
 
 
 @dataclass(slots=True)

@@ -45,8 +45,8 @@ from sqlalchemy.sql.compiler import SQLCompiler
 from sqlalchemy.sql.visitors import InternalTraversal
 from sqlalchemy.types import TypeEngine
 
+from journalloft.platform.core.tenancy import tenant_schema_name
 from journalloft.platform.storage.tables import TENANT, UTCDateTime
-from journalloft.platform.tenancy import tenant_schema_name
 
 SCHEMA_MARK = "journalloft_tenant_schema"
 """Rendered where a tenant table's schema goes; replaced by the tenant's schema name."""
@@ -141,8 +141,8 @@ class CompiledStatement:
         The one place outside ``schema_translate_map`` where a tenant's tables are selected (see
         :mod:`.tables`): the schema's name is written into the SQL text, so that the text is
         compiled once and kept prepared per tenant. It is safe only because the name comes from
-        :func:`~journalloft.platform.tenancy.tenant_schema_name`, which refuses anything but four
-        digits; this method takes a kommunenummer, never a schema name, so it cannot be handed
+        :func:`~journalloft.platform.core.tenancy.tenant_schema_name`, which refuses anything but
+        four digits; this method takes a kommunenummer, never a schema name, so it cannot be handed
         anything else."""
         return self.sql.replace(f"{SCHEMA_MARK}.", f"{tenant_schema_name(kommunenummer)}.")
 

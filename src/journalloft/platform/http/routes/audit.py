@@ -7,7 +7,7 @@ from typing import Annotated, Any
 
 from fastapi import APIRouter, Query
 
-from journalloft.platform.audit import FEED_MAX_PAGE
+from journalloft.platform.audit.log import FEED_MAX_PAGE
 from journalloft.platform.http.dependencies import JsonBody, RuntimeDep
 from journalloft.platform.http.guards import Operator
 from journalloft.platform.http.openapi import ERRORS, json_body_spec

@@ -8,12 +8,12 @@ from fastapi import APIRouter
 from starlette.responses import Response
 
 from journalloft.platform.auth.tokens import METRICS_SCOPE
-from journalloft.platform.errors import ServiceUnavailable
+from journalloft.platform.core.errors import ServiceUnavailable
 from journalloft.platform.http.dependencies import CallerDep, RuntimeDep
 from journalloft.platform.http.guards import PlatformAdmin
 from journalloft.platform.http.openapi import ERRORS, PROBLEM
 from journalloft.platform.http.problems import JSONResponse
-from journalloft.platform.metrics import CONTENT_TYPE, render, sample_pools
+from journalloft.platform.observability.metrics import CONTENT_TYPE, render, sample_pools
 from journalloft.platform.operations.access import require_scope
 from journalloft.platform.runtime import Runtime
 from journalloft.platform.storage.migrations import platform_is_current, tenant_is_current

@@ -15,12 +15,12 @@ from journalloft.platform.auth.tokens import (
     METRICS_SCOPE,
     RESTRICTIONS_SCOPE,
 )
-from journalloft.platform.errors import NotFound, OAuthError, Problem
+from journalloft.platform.core.errors import NotFound, OAuthError, Problem
+from journalloft.platform.core.strings import form_pairs
 from journalloft.platform.http.dependencies import RuntimeDep
 from journalloft.platform.http.openapi import ERRORS
 from journalloft.platform.http.problems import JSONResponse
 from journalloft.platform.runtime import Runtime
-from journalloft.platform.strings import form_pairs
 
 router = APIRouter(tags=["Built-in token issuer"])
 

@@ -13,15 +13,15 @@ from typing import Annotated, Any
 from fastapi import APIRouter, Depends, Path, Response
 from starlette.convertors import Convertor, register_url_convertor
 
-from journalloft.platform.errors import NotFound
+from journalloft.platform.core.errors import NotFound
 from journalloft.platform.http.dependencies import JsonBody, RuntimeDep
 from journalloft.platform.http.guards import reader_of, source_of
 from journalloft.platform.http.openapi import COMMON_SCHEMA, ERRORS, json_body_spec, schema_ref
 from journalloft.platform.http.problems import JSONResponse
 from journalloft.platform.operations import sharing
 from journalloft.platform.operations.access import ReaderAccess, SourceAccess
-from journalloft.platform.registry import ingest_schema_id
-from journalloft.platform.service_protocol import SharingService
+from journalloft.platform.plugins.registry import ingest_schema_id
+from journalloft.platform.plugins.service_protocol import SharingService
 
 
 class RecordIdConvertor(Convertor[str]):

@@ -19,14 +19,14 @@ from sse_starlette.sse import SendTimeoutError
 from starlette.concurrency import run_in_threadpool
 from starlette.types import Receive, Scope, Send
 
-from journalloft.platform.errors import NotFound
+from journalloft.platform.core.errors import NotFound
 from journalloft.platform.http.dependencies import CallerDep, JsonBody, RuntimeDep
 from journalloft.platform.http.guards import reader_of
 from journalloft.platform.http.openapi import ERRORS, json_body_spec
 from journalloft.platform.http.problems import JSONResponse
 from journalloft.platform.operations import live
 from journalloft.platform.operations.access import ReaderAccess, reader_access
-from journalloft.platform.service_protocol import SharingService
+from journalloft.platform.plugins.service_protocol import SharingService
 
 SubscriptionId = Annotated[str, Path(min_length=1, max_length=64, pattern=r"^[A-Za-z0-9_-]+$")]
 

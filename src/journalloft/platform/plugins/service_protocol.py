@@ -1,7 +1,7 @@
 """The plugin protocol every sharing service implements, and the context it is called with.
 
 A sharing service is one package exporting one ``spec``, declared as an entry point (see
-:mod:`journalloft.platform.registry`); it imports from the platform only through
+:mod:`journalloft.platform.plugins.registry`); it imports from the platform only through
 :mod:`journalloft.plugin`. The platform owns HTTP,
 tokens, grants, person identifiers, audit, the unit of work and idempotent storage of records; the
 service owns its schema, its rules and its query.
@@ -18,7 +18,7 @@ from typing import Any, Protocol, runtime_checkable
 
 from sqlalchemy import Connection, Select, Table
 
-from journalloft.platform.errors import FieldError
+from journalloft.platform.core.errors import FieldError
 
 
 class RecordRejected(Exception):

@@ -11,8 +11,8 @@ from typing import Any
 
 import orjson
 
-from journalloft.platform.errors import BadRequest, FieldError
-from journalloft.platform.strings import refuse_flaws
+from journalloft.platform.core.errors import BadRequest, FieldError
+from journalloft.platform.core.strings import refuse_flaws
 
 MAX_DEPTH = 32
 """How deep a body may nest arrays and objects: the top-level value is 1, ``{"records": [{…}]}``
@@ -199,6 +199,6 @@ def _ignore(_: str) -> None:
 
 def _refuse_nul(value: Any) -> None:
     """InvalidContent pointing at every string (value or key) that holds U+0000: the platform's
-    one rule for strings (:mod:`journalloft.platform.strings`; orjson has refused the rest of
+    one rule for strings (:mod:`journalloft.platform.core.strings`; orjson has refused the rest of
     it, lone surrogates and invalid UTF-8, already)."""
     refuse_flaws(value, where="the body")

@@ -12,8 +12,8 @@ from __future__ import annotations
 import asyncio
 from collections.abc import Sequence
 
-from journalloft.platform.changes import SUBSCRIPTION, Change, EventId
-from journalloft.platform.subscriptions import Subscription
+from journalloft.platform.live.changes import SUBSCRIPTION, Change, EventId
+from journalloft.platform.live.subscriptions import Subscription
 
 
 class Connection:

@@ -6,7 +6,7 @@ before its commit. A chain computed at write time would need one serialisation p
 on the hot path. Instead a *sealer* runs beside the platform (every
 ``JOURNALLOFT_AUDIT_SEAL_INTERVAL_SECONDS`` in each serving process, or ``journalloft audit
 seal``) and seals what the review feed already treats as settled: the events at least
-:data:`~journalloft.platform.audit.FEED_DELAY_SECONDS` old, in (``occurred_at``, ``id``) order,
+:data:`~journalloft.platform.audit.log.FEED_DELAY_SECONDS` old, in (``occurred_at``, ``id``) order,
 after the last seal's position.
 
 A seal (a row of ``audit_seal`` in the tenant's own store) records the position it continues
@@ -50,8 +50,8 @@ from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PrivateKey,
 from sqlalchemy import Connection, and_, delete, insert, or_, select, text, update
 from sqlalchemy.exc import IntegrityError
 
-from journalloft.platform.audit import AUDIT_EVENT, FEED_DELAY_SECONDS, retention_cutoff
-from journalloft.platform.settings import Settings
+from journalloft.platform.audit.log import AUDIT_EVENT, FEED_DELAY_SECONDS, retention_cutoff
+from journalloft.platform.core.settings import Settings
 from journalloft.platform.storage.engines import Stores
 from journalloft.platform.storage.models import AuditAnchor, AuditSeal
 from journalloft.platform.storage.tables import rfc3339

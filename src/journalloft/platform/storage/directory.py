@@ -9,10 +9,10 @@ from collections.abc import Mapping
 from sqlalchemy import select
 from starlette.concurrency import run_in_threadpool
 
-from journalloft.platform.jsonschemas import Schemas
+from journalloft.platform.core.jsonschemas import Schemas
+from journalloft.platform.core.tenancy import Tenant, tenant_from_document
 from journalloft.platform.storage.engines import Stores
 from journalloft.platform.storage.models import TenantRow
-from journalloft.platform.tenancy import Tenant, tenant_from_document
 
 TENANT_TABLE = TenantRow.__table__  # type: ignore[attr-defined]
 

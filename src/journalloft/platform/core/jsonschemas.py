@@ -21,7 +21,7 @@ from referencing import Registry
 from referencing._core import Resolver
 from referencing.jsonschema import DRAFT202012
 
-from journalloft.platform.errors import FieldError
+from journalloft.platform.core.errors import FieldError
 
 SCHEMA_BASE = "https://schemas.journalloft.no/"
 

@@ -27,7 +27,7 @@ from collections.abc import Iterable, Iterator
 from typing import Any
 from urllib.parse import parse_qsl, unquote_to_bytes
 
-from journalloft.platform.errors import BadRequest, FieldError, InvalidContent
+from journalloft.platform.core.errors import BadRequest, FieldError, InvalidContent
 
 NUL_FLAW = "contains U+0000 (NUL), which is not accepted"
 SURROGATE_FLAW = "contains a lone surrogate (U+D800 to U+DFFF), which is not text"

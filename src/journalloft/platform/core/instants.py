@@ -10,7 +10,7 @@
   service may end far in the future.
 
 Every record's fields of these formats are found through its JSON Schema
-(:meth:`journalloft.platform.jsonschemas.Schemas.formats`), so a new service gets the rules by
+(:meth:`journalloft.platform.core.jsonschemas.Schemas.formats`), so a new service gets the rules by
 declaring the format, without code of its own.
 
 Exceptions::
@@ -27,7 +27,7 @@ from datetime import UTC, date, datetime, timedelta
 from typing import Any, Final
 from zoneinfo import ZoneInfo
 
-from journalloft.platform.errors import FieldError
+from journalloft.platform.core.errors import FieldError
 
 EARLIEST: Final = datetime(1900, 1, 1, tzinfo=UTC)
 EARLIEST_DATE: Final = date(1900, 1, 1)
@@ -116,7 +116,7 @@ def instant_errors(
     values: Iterable[tuple[str, str, Any]], *, now: datetime, prefix: str = ""
 ) -> list[FieldError]:
     """The errors of ``(pointer, format, value)`` triples (from
-    :meth:`~journalloft.platform.jsonschemas.Schemas.formatted`): every string of format
+    :meth:`~journalloft.platform.core.jsonschemas.Schemas.formatted`): every string of format
     ``date-time`` or ``date`` outside the rules. Values of other types are the schema's
     business."""
     errors = []

@@ -31,14 +31,14 @@ from journalloft.platform.auth.clients import (
     remove_client,
 )
 from journalloft.platform.auth.keys import public_key
-from journalloft.platform.directory import TENANT_TABLE
-from journalloft.platform.errors import FieldError
-from journalloft.platform.jsonschemas import Schemas
-from journalloft.platform.registry import ServiceRegistry
+from journalloft.platform.core.errors import FieldError
+from journalloft.platform.core.jsonschemas import Schemas
+from journalloft.platform.core.tenancy import ClientGrant, Tenant, TenantFileError, load_tenant_file
+from journalloft.platform.plugins.registry import ServiceRegistry
+from journalloft.platform.storage.directory import TENANT_TABLE
 from journalloft.platform.storage.engines import Stores
 from journalloft.platform.storage.migrations import MigrationReport, migrate_tenant
 from journalloft.platform.storage.models import AuditAnchor
-from journalloft.platform.tenancy import ClientGrant, Tenant, TenantFileError, load_tenant_file
 
 ROLES = ("sources", "consumers", "operators")
 

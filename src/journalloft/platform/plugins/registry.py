@@ -17,9 +17,9 @@ from collections.abc import Iterable, Iterator, Mapping, Sequence
 from importlib.metadata import entry_points
 from typing import Any
 
-from journalloft.platform.jsonschemas import SchemaError, Schemas
-from journalloft.platform.service_protocol import SharingService
-from journalloft.platform.settings import Settings
+from journalloft.platform.core.jsonschemas import SchemaError, Schemas
+from journalloft.platform.core.settings import Settings
+from journalloft.platform.plugins.service_protocol import SharingService
 
 ENTRY_POINT_GROUP = "journalloft.services"
 

@@ -15,7 +15,7 @@ from datetime import date
 from enum import StrEnum
 from typing import Literal
 
-from journalloft.platform.errors import FieldError
+from journalloft.platform.core.errors import FieldError
 
 _K1_WEIGHTS = (3, 7, 6, 1, 8, 9, 4, 5, 2)
 _K2_WEIGHTS = (5, 4, 3, 2, 7, 6, 5, 4, 3, 2)

@@ -7,11 +7,11 @@ import logging
 from dataclasses import dataclass
 from datetime import datetime
 
-from journalloft.platform.audit import purge_events, retention_cutoff
-from journalloft.platform.audit_seal import purge_seals
+from journalloft.platform.audit.log import purge_events, retention_cutoff
+from journalloft.platform.audit.seal import purge_seals
+from journalloft.platform.core.tenancy import Tenant
+from journalloft.platform.plugins.service_protocol import Purgeable, PurgeContext
 from journalloft.platform.runtime import Runtime
-from journalloft.platform.service_protocol import Purgeable, PurgeContext
-from journalloft.platform.tenancy import Tenant
 
 log = logging.getLogger("journalloft.retention")
 

@@ -27,8 +27,8 @@ from sqlalchemy import Connection, and_, delete, insert, or_, select
 from sqlalchemy.exc import SQLAlchemyError
 
 from journalloft.platform.caller import Caller
-from journalloft.platform.errors import ServiceUnavailable
-from journalloft.platform.metrics import AUDIT_EVENTS, AUDIT_WRITE_FAILURES
+from journalloft.platform.core.errors import ServiceUnavailable
+from journalloft.platform.observability.metrics import AUDIT_EVENTS, AUDIT_WRITE_FAILURES
 from journalloft.platform.storage.models import AuditEvent
 from journalloft.platform.storage.query_path import QueryPath, WriteRefused
 

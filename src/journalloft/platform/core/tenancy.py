@@ -11,9 +11,9 @@ from typing import Any
 
 import yaml
 
-from journalloft.platform.errors import FieldError
-from journalloft.platform.identifiers import parse_organisasjonsnummer
-from journalloft.platform.jsonschemas import SCHEMA_BASE, Schemas
+from journalloft.platform.core.errors import FieldError
+from journalloft.platform.core.identifiers import parse_organisasjonsnummer
+from journalloft.platform.core.jsonschemas import SCHEMA_BASE, Schemas
 
 TENANT_SCHEMA_ID = SCHEMA_BASE + "tenant.schema.json"
 KOMMUNENUMMER = re.compile(r"^(?!0000)[0-9]{4}$")

@@ -333,7 +333,7 @@ class RedisChangeFeed:
     async def stop(self) -> None:
         """End the reader by unblocking its ``XREAD`` (``CLIENT UNBLOCK``), not by cancelling
         it: redis-py 8 did not always finish cancelling a blocked read, and the stop then
-        waited without end (caught in CI by :mod:`~journalloft.platform.stopping`). Cancelling
+        waited without end (caught in CI by :mod:`~journalloft.platform.core.stopping`). Cancelling
         is what is left if the unblock does not end it."""
         task, self._task = self._task, None
         if task is not None:

@@ -15,11 +15,11 @@ from joserfc.jwk import ECKey, import_key
 from journalloft.platform.auth.clients import add_key, register_client
 from journalloft.platform.auth.tokens import AUDIT_READ_SCOPE, RESTRICTIONS_SCOPE, Principal
 from journalloft.platform.caller import Caller
-from journalloft.platform.identifiers import synthetic_person_id
+from journalloft.platform.core.identifiers import synthetic_person_id
+from journalloft.platform.core.tenancy import Tenant
 from journalloft.platform.operations.access import source_access
 from journalloft.platform.operations.sharing import ingest
 from journalloft.platform.runtime import Runtime
-from journalloft.platform.tenancy import Tenant
 
 ADMIN_CLIENT = "journalloft-admin"
 

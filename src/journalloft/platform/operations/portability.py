@@ -54,7 +54,7 @@ from sqlalchemy.exc import SQLAlchemyError
 from sqlalchemy.pool import NullPool
 from sqlalchemy.types import Date
 
-from journalloft.platform.audit_seal import (
+from journalloft.platform.audit.seal import (
     AUDIT_SEAL,
     key_id,
     load_private_key,
@@ -62,15 +62,15 @@ from journalloft.platform.audit_seal import (
     public_pem,
     record_anchor,
 )
-from journalloft.platform.audit_seal import verify as verify_seals
-from journalloft.platform.directory import TENANT_TABLE
-from journalloft.platform.jsonschemas import Schemas
-from journalloft.platform.registry import ServiceRegistry
-from journalloft.platform.settings import Settings
+from journalloft.platform.audit.seal import verify as verify_seals
+from journalloft.platform.core.jsonschemas import Schemas
+from journalloft.platform.core.settings import Settings
+from journalloft.platform.core.tenancy import tenant_schema_name
+from journalloft.platform.plugins.registry import ServiceRegistry
+from journalloft.platform.storage.directory import TENANT_TABLE
 from journalloft.platform.storage.engines import Stores
 from journalloft.platform.storage.models import AuditEvent, AuditSeal, Restriction
 from journalloft.platform.storage.tables import TENANT, UTCDateTime, rfc3339
-from journalloft.platform.tenancy import tenant_schema_name
 
 FORMAT = "journalloft-tenant-export"
 VERSION = 1
@@ -587,7 +587,7 @@ def import_tenant(
     nothing behind: a municipality this import registered is removed again, one it replaced gets
     its own tenant file back.
     """
-    from journalloft.platform.onboarding import offboard
+    from journalloft.platform.operations.onboarding import offboard
 
     tables = tenant_tables(services)
     checked = check_export(path, tables=tables, trusted=trusted, trust_unsigned=trust_unsigned)
@@ -659,7 +659,7 @@ def import_tenant(
 def _register(
     document: Mapping[str, Any], stores: Stores, schemas: Schemas, services: ServiceRegistry
 ) -> Any:
-    from journalloft.platform.onboarding import onboard
+    from journalloft.platform.operations.onboarding import onboard
 
     with tempfile.TemporaryDirectory() as folder:
         tenant_file = Path(folder) / f"{document['kommunenummer']}.yaml"

@@ -1,0 +1,1 @@
+"""The audit log (:mod:`.log`) and its seals (:mod:`.seal`)."""

@@ -1,0 +1,1 @@
+"""The sharing services as plugins: their protocol and the registry that finds them."""
