@@ -132,8 +132,8 @@ def test_metadata_names_condition_and_its_search_parameters(pilots: TestPlatform
     validate(statement)
     [condition] = [r for r in statement["rest"][0]["resource"] if r["type"] == "Condition"]
     assert {p["name"] for p in condition["searchParam"]} == {
-        "patient:identifier",
-        "subject:identifier",
+        "patient",
+        "subject",
         "code",
         "clinical-status",
         "onset-date",

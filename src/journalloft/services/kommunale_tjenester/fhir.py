@@ -25,7 +25,11 @@ from datetime import date, datetime, time
 from typing import Any, Final
 
 from journalloft.plugin import OSLO, fhir
-from journalloft.services.kommunale_tjenester.codes import SERVICE_CODE_SYSTEM, service_type
+from journalloft.services.kommunale_tjenester.codes import (
+    SERVICE_CODE_SYSTEM,
+    normalise_service_code,
+    service_type,
+)
 
 OKT: Final = "http://hl7.no/fhir/ig/okt/"
 PROFILE: Final = OKT + "StructureDefinition/OktEpisodeOfCare"
@@ -298,6 +302,16 @@ def record_of(
     return {k: v for k, v in record.items() if v is not None or k in ("end",)}
 
 
+def _searched_code(system: str | None, code: str) -> tuple[str | None, str]:
+    """A searched 9151 code as writes store it (``06`` is ``6``); other codes as they are."""
+    if system in (SERVICE_CODE_SYSTEM, None):
+        try:
+            return system, normalise_service_code(code)
+        except ValueError:
+            return system, code
+    return system, code
+
+
 UNIT: Final = "Organization"
 """A transaction may carry the Organization an EpisodeOfCare names as managingOrganization (as
 the OKT IG's examples do): it is read as the service's unit, not stored as a resource."""
@@ -311,7 +325,11 @@ class EpisodesOfCare:
     profile: str | None = PROFILE
     person_parameters = ("patient:identifier",)
     search_parameters: Mapping[str, fhir.SearchParameter] = {
-        "code": fhir.SearchParameter("code", "A coding of the resource (system|code)"),
+        "code": fhir.SearchParameter(
+            "code",
+            "A coding of the resource (system|code); a 9151 code zero-padded or not (06 = 6)",
+            normalise=_searched_code,
+        ),
         "date": fhir.SearchParameter(
             "date", "effective (Observation) or period (EpisodeOfCare), with prefixes"
         ),
