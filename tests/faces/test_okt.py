@@ -318,8 +318,10 @@ def test_nhns_published_answer_posted_back_unchanged_comes_back_in_its_shape(
     assert set(got) == set(sent)
     for code, message in sent.items():
         answer = got[code]
-        # every field NHN sends is answered (needsCaption aside: not kept, docs/okt.md)
-        assert set(answer) == set(message) - {"needsCaption"}
+        # every field NHN sends is answered (needsCaption aside: not kept, docs/okt.md), and
+        # the municipality that holds the message
+        assert set(answer) == set(message) - {"needsCaption"} | {"kommunenummer"}
+        assert answer["kommunenummer"] == "1804"
         for field in set(message) - {"needsCaption", "iplosCode"}:
             assert answer[field] == message[field], (code, field)
         # the code's level, parent and display from the IPLOS code system (the IG's IplosCs)

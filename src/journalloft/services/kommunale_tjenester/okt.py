@@ -26,7 +26,8 @@ silent ``0`` (docs/okt.md).
 | needsCaption                        | not stored (no native field): accepted, not answered |
 
 NHN writes an absent value as ``""``: a blank field is read as absent, and the answer carries
-every field NHN's answers carry, an absent one as ``""`` (docs/okt.md).
+every field NHN's answers carry, an absent one as ``""``, and the ``kommunenummer`` of the
+municipality that holds the message (a field the prototype does not have; docs/okt.md).
 """
 
 from __future__ import annotations
@@ -293,7 +294,12 @@ def okt_router(services: Mapping[str, faces.SharingService]) -> APIRouter:
     async def event_of(runtime: faces.Runtime, caller: Any, person: str) -> faces.JSONResponse:
         found = await services_of(runtime, caller, person)
         results = found["results"]
-        messages = [_message(s) for r in results if not r.get("restricted") for s in r["services"]]
+        messages = [
+            _message(s) | {KOMMUNE_HEADER: r["kommunenummer"]}
+            for r in results
+            if not r.get("restricted")
+            for s in r["services"]
+        ]
         return answer(person, found, oktMessages=messages)
 
     async def status_of(runtime: faces.Runtime, caller: Any, person: str) -> faces.JSONResponse:
