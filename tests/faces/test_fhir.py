@@ -620,3 +620,12 @@ def test_an_interaction_not_supported_on_a_served_type_is_405(
     if status == 405:
         assert "allow" in answer.headers
         assert method not in answer.headers["allow"].split(", ")
+
+
+def test_metadata_at_every_base(platform: TestPlatform) -> None:
+    everywhere = platform.client.get("/fhir/metadata")
+    at_bodo = platform.client.get("/fhir/1804/metadata")
+    assert at_bodo.status_code == 200, at_bodo.text
+    assert at_bodo.json()["implementation"]["url"].endswith("/fhir/1804")
+    assert at_bodo.json()["rest"] == everywhere.json()["rest"]
+    assert platform.client.get("/fhir/9999/metadata").status_code == 404

@@ -80,6 +80,23 @@ def fhir_router(services: Mapping[str, SharingService]) -> APIRouter:
             )
         )
 
+    @router.get(PREFIX + "/{kommunenummer}/metadata")
+    async def metadata_of_a_base(
+        request: Request, runtime: RuntimeDep, kommunenummer: Kommunenummer
+    ) -> Response:
+        """The same statement at a municipality's base (where transactions are posted), as
+        client libraries ask for it there; it names that base."""
+        accepts_json(request.query_params.get("_format"), request.headers.get("accept"))
+        if runtime.tenants.get(kommunenummer) is None:
+            raise NotFound(f"no municipality {kommunenummer} on this platform")
+        return FhirResponse(
+            capability_statement(
+                served.values(),
+                base=f"{base_url(request, runtime)}/{kommunenummer}",
+                settings=runtime.settings,
+            )
+        )
+
     async def search(
         request: Request,
         runtime: RuntimeDep,
