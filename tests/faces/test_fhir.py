@@ -629,3 +629,28 @@ def test_metadata_at_every_base(platform: TestPlatform) -> None:
     assert at_bodo.json()["implementation"]["url"].endswith("/fhir/1804")
     assert at_bodo.json()["rest"] == everywhere.json()["rest"]
     assert platform.client.get("/fhir/9999/metadata").status_code == 404
+
+
+def test_date_eq_is_r4s_contains_not_overlap(platform: TestPlatform) -> None:
+    (eva,) = people(1, seed="fhir-date-eq")
+    month = okt_episode(eva, id="GER-M", period={"start": "2026-01-01", "end": "2026-01-31"})
+    day = okt_episode(eva, id="GER-D", period={"start": "2026-01-15", "end": "2026-01-15"})
+    ongoing = okt_episode(eva, id="GER-O", period={"start": "2026-01-15"})
+    written = platform.client.post(
+        "/fhir/1804",
+        json=transaction(month, day, ongoing),
+        headers=fhir_headers(platform, "bodo-epj"),
+    )
+    assert written.status_code == 200, written.text
+    person = {"patient:identifier": f"{FNR}|{eva}"}
+
+    def found(date: str) -> set[str]:
+        bundle = search(platform, "/EpisodeOfCare/_search", **person, date=date).json()
+        return {e["resource"]["identifier"][0]["value"] for e in bundle.get("entry", [])}
+
+    # eq2026-01-15: only the service whose whole period lies within that day
+    assert found("eq2026-01-15") == {"GER-D"}
+    assert found("2026-01-15") == {"GER-D"}
+    assert found("eq2026-01-14") == set()
+    assert found("ne2026-01-15") == {"GER-M", "GER-O"}
+    assert found("ge2026-01-15") == {"GER-M", "GER-D", "GER-O"}

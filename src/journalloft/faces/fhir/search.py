@@ -88,11 +88,13 @@ class Search:
         )
 
     def date_matches(self, start: datetime, end: datetime | None) -> bool:
-        """Whether ``[start, end]`` (``end`` None: open) meets every date parameter."""
+        """Whether ``[start, end]`` (``end`` None: open) meets every date parameter. ``eq`` (and
+        no prefix) is R4's: the search value's range contains the resource's whole range, so an
+        open-ended period is never ``eq`` a day; ``ne`` is its negation."""
         last = end or datetime.max.replace(tzinfo=OSLO)
         for prefix, low, high in self.dates:
             ok = {
-                "eq": start < high and last >= low,
+                "eq": start >= low and last < high,
                 "ne": not (start >= low and last < high),
                 "gt": last >= high,
                 "ge": last >= low,
