@@ -6,8 +6,10 @@ PORT ?= 8000
 STAMP := $(VENV)/.installed
 # the suite's processes (pytest-xdist; each test module runs whole in one of them)
 TEST_PROCESSES ?= 2
+# the coverage floor: just under the suite's line coverage when it was set (92 %, issue 28)
+COVERAGE_FLOOR ?= 91
 
-.PHONY: run test check lint typecheck install serve bench bench-quick clean
+.PHONY: run test check lint typecheck install serve bench bench-quick mutation clean
 
 $(STAMP): pyproject.toml
 	test -x $(BIN)/python || $(PYTHON) -m venv $(VENV)
@@ -35,9 +37,9 @@ run: $(STAMP)
 test: check
 
 check: $(STAMP) lint typecheck
-	$(BIN)/python -m pytest -n $(TEST_PROCESSES) --dist loadfile --cov=journalloft --cov-report=term:skip-covered -q
+	$(BIN)/python -m pytest -n $(TEST_PROCESSES) --dist loadfile --cov=journalloft --cov-report=term:skip-covered --cov-fail-under=$(COVERAGE_FLOOR) -q
 
-LINTED := src tests migrations $(wildcard bench)
+LINTED := src tests migrations mutation $(wildcard bench)
 
 lint: $(STAMP)
 	$(BIN)/ruff check $(LINTED)
@@ -52,6 +54,11 @@ bench: $(STAMP)
 
 bench-quick: $(STAMP)
 	$(BIN)/python -m bench --quick
+
+# Mutation testing of the safety core, one module at a time under nice (docs/mutation.md); not in
+# CI: about half an hour on a free 2-core machine. MODULES="scoring dpop" runs only those.
+mutation: $(STAMP)
+	nice -n 10 $(BIN)/python -m mutation $(MODULES)
 
 clean:
 	rm -rf $(VENV) var .pytest_cache .mypy_cache .ruff_cache .hypothesis

@@ -4,6 +4,7 @@ platform on it. The helpers they use are in ``support.platform``; tests import h
 
 from __future__ import annotations
 
+import os
 from collections.abc import Iterator
 from pathlib import Path
 
@@ -49,3 +50,23 @@ def fhir_answers_checked(platform: TestPlatform) -> Iterator[TestPlatform]:
     module uses it for all its tests (``pytestmark``)."""
     with fhir_checked(platform.client):
         yield platform
+
+
+SERVICE_MARKERS = ("postgres", "redis")
+
+
+def pytest_runtest_logreport(report: pytest.TestReport) -> None:
+    """Note each test of PostgreSQL or Redis that passed, in the file that
+    ``JOURNALLOFT_TEST_SERVICES_PASSED`` names (by the main process only, under xdist too):
+    ``.ci/run`` holds their number to the number collected, so that CI fails if they did not
+    run (deselected, lost their marker, or skipped without the env var that fails a skip)."""
+    path = os.environ.get("JOURNALLOFT_TEST_SERVICES_PASSED")
+    if not path or os.environ.get("PYTEST_XDIST_WORKER"):
+        return
+    if (
+        report.when == "call"
+        and report.passed
+        and any(marker in report.keywords for marker in SERVICE_MARKERS)
+    ):
+        with open(path, "a", encoding="utf-8") as passed:
+            passed.write(report.nodeid + "\n")

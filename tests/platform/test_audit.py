@@ -122,6 +122,10 @@ def test_every_read_and_write_is_in_the_log_and_nothing_else(platform: TestPlatf
             ("restrict", None, carl, drift, 1, "ok"),
             ("read", "news2", carl, legevakt, 0, "restricted"),
             ("audit-read", None, alice, drift, 4, "ok"),
+            # what became of each push, for the usage report: no person in them
+            ("push", "news2", None, epj, 3, "created"),
+            ("push", "kommunale-tjenester", None, epj, 1, "created"),
+            ("push-refused", "news2", None, epj, 1, "invalid-content"),
         ]
     )
     by_action = {(e["action"], e["service"], e["patient"]): e for e in events}

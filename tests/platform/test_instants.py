@@ -67,26 +67,49 @@ def test_instants_outside_the_rules_are_refused_in_words(value: str, words: str)
     assert words in str(refused.value)
 
 
+def _rfc3339(local: datetime, offset_minutes: int) -> str:
+    sign = "-" if offset_minutes < 0 else "+"
+    hours, minutes = divmod(abs(offset_minutes), 60)
+    return f"{local.isoformat(timespec='microseconds')}{sign}{hours:02}:{minutes:02}"
+
+
+OFFSETS = st.integers(-23 * 60 - 59, 23 * 60 + 59)
+
+
 @settings(max_examples=200, deadline=None)
 @given(
     moment=st.datetimes()
     | st.datetimes(min_value=datetime(1899, 12, 30), max_value=datetime(2026, 11, 23)),
-    offset_minutes=st.integers(-23 * 60 - 59, 23 * 60 + 59),
+    offset_minutes=OFFSETS,
 )
-def test_any_instant_with_any_offset_is_read_or_refused_never_failing(
+def test_any_instant_with_any_offset_is_read_if_in_range_and_refused_if_not(
     moment: datetime, offset_minutes: int
 ) -> None:
-    zone = timezone(timedelta(minutes=offset_minutes))
-    local = moment
-    sign = "-" if offset_minutes < 0 else "+"
-    hours, minutes = divmod(abs(offset_minutes), 60)
-    text = f"{local.isoformat(timespec='microseconds')}{sign}{hours:02}:{minutes:02}"
+    """Whether it is accepted is decided here, from the rule (1900-01-01T00:00Z to the clock plus
+    five minutes), not taken from the parser: one that refused everything fails."""
+    text = _rfc3339(moment, offset_minutes)
     try:
+        utc: datetime | None = moment - timedelta(minutes=offset_minutes)
+    except OverflowError:
+        utc = None  # before year 1 or after 9999 in UTC: out of range either way
+    latest = (NOW + timedelta(minutes=5)).replace(tzinfo=None)
+    if utc is not None and EARLIEST.replace(tzinfo=None) <= utc <= latest:
         parsed = parse_instant(text, now=NOW)
-    except InvalidInstant:
-        return
-    assert parsed == local.replace(tzinfo=zone)
-    assert EARLIEST <= parsed <= NOW + timedelta(minutes=5)
+        assert parsed == moment.replace(tzinfo=timezone(timedelta(minutes=offset_minutes)))
+        assert parsed.utcoffset() == timedelta(minutes=offset_minutes)
+    else:
+        with pytest.raises(InvalidInstant):
+            parse_instant(text, now=NOW)
+
+
+@settings(max_examples=100, deadline=None)
+@given(
+    moment=st.datetimes(min_value=datetime(1900, 1, 2), max_value=datetime(2026, 11, 21)),
+    offset_minutes=OFFSETS,
+)
+def test_every_instant_in_range_is_accepted(moment: datetime, offset_minutes: int) -> None:
+    parsed = parse_instant(_rfc3339(moment, offset_minutes), now=NOW)
+    assert parsed == moment.replace(tzinfo=timezone(timedelta(minutes=offset_minutes)))
 
 
 def test_the_syntax_alone_takes_any_year() -> None:

@@ -25,9 +25,9 @@ from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
 from journalloft.platform.auth.issuer import CLIENT_ASSERTION_TYPE
-from support import client_assertion, people, tenant_document, token_form
+from support import client_assertion, people, sample_record, tenant_document, token_form
 from support.platform import Backend, TestPlatform, start_platform
-from support.security import attestation_details, b64url
+from support.security import an_hour_ago, attestation_details, b64url
 
 ALICE, BOB = people(2, seed="no-server-error")
 PROBLEM = "application/problem+json"
@@ -457,6 +457,56 @@ OPERATIONS: dict[str, st.SearchStrategy[Request]] = {
         bodies(PATIENTS.flatmap(lambda p: mutated({"patient": p, "restricted": True}))),
     ),
     "token": token_requests(),
+}
+
+# The Diagnoser service and the live subscriptions' operations (their event streams are sent to
+# in the SSE part, which holds a stream open).
+
+
+def a_diagnosis(patient: str = ALICE) -> dict[str, Any]:
+    return sample_record("diagnoser", "d-1", patient, at=an_hour_ago())
+
+
+SUBSCRIBED = ("news2", "kommunale-tjenester", "diagnoser")
+SUBSCRIPTION_IDS = st.uuids().map(str) | RECORD_IDS
+OPERATIONS |= {
+    "ingest diagnoser": posting(
+        "/v1/tenants/1804/diagnoser/records", "bodo-epj", batch(a_diagnosis)
+    ),
+    "query diagnoser": posting(
+        "/v1/diagnoser/query",
+        "bodo-legevakt",
+        mutated({"patients": [ALICE, BOB], "kommuner": ["1804"]}),
+    ),
+    "subscribe": st.sampled_from(SUBSCRIBED).flatmap(
+        lambda service: posting(
+            f"/v1/{service}/subscriptions",
+            "bodo-legevakt",
+            mutated({"patients": [ALICE], "kommuner": ["1804"]}),
+        )
+    ),
+    "subscriptions": st.builds(
+        lambda service, client: Request("GET", f"/v1/{service}/subscriptions", client),
+        st.sampled_from(SUBSCRIBED),
+        clients("bodo-legevakt"),
+    ),
+    "replace a subscription": st.builds(
+        lambda service, subscription, client, content: Request(
+            "PUT", f"/v1/{service}/subscriptions/{subscription}", client, content
+        ),
+        st.sampled_from(SUBSCRIBED),
+        SUBSCRIPTION_IDS,
+        clients("bodo-legevakt"),
+        bodies(mutated({"patients": [BOB]})),
+    ),
+    "end a subscription": st.builds(
+        lambda service, subscription, client: Request(
+            "DELETE", f"/v1/{service}/subscriptions/{subscription}", client
+        ),
+        st.sampled_from(SUBSCRIBED),
+        SUBSCRIPTION_IDS,
+        clients("bodo-legevakt"),
+    ),
 }
 
 

@@ -94,7 +94,8 @@ def configurations(draw: st.DrawFn) -> dict[str, tuple[frozenset[str], dict[str,
     return chosen
 
 
-@settings(max_examples=6, deadline=None, suppress_health_check=[HealthCheck.too_slow])
+# 50 configurations: each onboards three tenants anew (about 0.1 s on SQLite, 0.4 s on PostgreSQL)
+@settings(max_examples=50, deadline=None, suppress_health_check=[HealthCheck.too_slow])
 @given(configuration=configurations())
 def test_no_read_returns_data_outside_the_grants(
     platform: TestPlatform,

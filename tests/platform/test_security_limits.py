@@ -1,10 +1,15 @@
 """Rate limits per client per tenant, from the tenant's policy: 429 with Retry-After; counted in
-Redis on the production backend, so that every process shares them."""
+Redis on the production backend, so that every process shares them.
+
+The limit counts per minute of the platform's clock: the tests set that clock to the start of a
+minute (the next one of real time, so that records an hour old are in the past) and to its last
+second and the next minute's first, instead of waiting for a fresh minute."""
 
 from __future__ import annotations
 
 import time
 from collections.abc import Iterator
+from datetime import UTC, datetime, timedelta
 
 import httpx2 as httpx  # what the test client answers with
 import pytest
@@ -38,22 +43,34 @@ def platform(
         yield platform
 
 
+@pytest.fixture
+def minute(platform: TestPlatform) -> Iterator[datetime]:
+    """The start of a clock minute, the platform's clock set to it (restored after)."""
+    original = platform.runtime.clock
+    start = datetime.fromtimestamp((time.time() // 60 + 1) * 60, UTC)
+    platform.set_now(start)
+    yield start
+    platform.runtime.clock = original
+
+
 def look_up(platform: TestPlatform, client: str, *kommuner: str) -> httpx.Response:
     body = {"patients": [ALICE], **({"kommuner": list(kommuner)} if kommuner else {})}
     return platform.client.post("/v1/news2/query", json=body, headers=platform.headers(client))
 
 
-def test_a_client_over_a_tenants_limit_gets_429_with_retry_after(platform: TestPlatform) -> None:
+def test_a_client_over_a_tenants_limit_gets_429_with_retry_after(
+    platform: TestPlatform, minute: datetime
+) -> None:
     for client in ("salten-legevakt", "k5501-legevakt"):
         platform.token(client)  # tokens first: the token endpoint is not the tenant's
-    if time.time() % 60 > 55:  # the limit counts per clock minute: start inside one
-        time.sleep(60.05 - time.time() % 60)
     statuses = [look_up(platform, "salten-legevakt", "5501").status_code for _ in range(4)]
     assert statuses == [200, 200, 200, 429]
+    assert look_up(platform, "salten-legevakt", "5501").headers["retry-after"] == "60"
+    platform.set_now(minute + timedelta(seconds=59))  # the minute's last second: still over
     limited = look_up(platform, "salten-legevakt", "5501")
     assert limited.status_code == 429
     assert limited.headers["content-type"] == "application/problem+json"
-    assert 1 <= int(limited.headers["retry-after"]) <= 60
+    assert limited.headers["retry-after"] == "1"
     assert "Tromsø kommune" in limited.json()["detail"]
 
     assert look_up(platform, "salten-legevakt", "1804").status_code == 200  # another tenant
@@ -66,7 +83,7 @@ def test_a_client_over_a_tenants_limit_gets_429_with_retry_after(platform: TestP
 
     redis_url = platform.runtime.settings.redis_url
     if redis_url:
-        window = int(time.time() // 60)
+        window = int(minute.timestamp() // 60)
         shared = redis.Redis.from_url(redis_url)
         counted = 0
         for _ in range(40):  # hits after a process's first are shared within a flush interval
@@ -76,11 +93,14 @@ def test_a_client_over_a_tenants_limit_gets_429_with_retry_after(platform: TestP
             time.sleep(0.05)
         assert counted >= 5
         assert 0 < shared.ttl(f"journalloft:rate:5501:salten-legevakt:{window}") <= 60
+    platform.set_now(minute + timedelta(seconds=60))  # the next minute counts afresh
+    statuses = [look_up(platform, "salten-legevakt", "5501").status_code for _ in range(4)]
+    assert statuses == [200, 200, 200, 429]
 
 
 @pytest.mark.parametrize("service", SERVICES)
 def test_every_services_requests_count_against_the_tenants_limit(
-    platform: TestPlatform, service: str
+    platform: TestPlatform, service: str, minute: datetime
 ) -> None:
     """A tenant of its own per service (4 requests a minute), so the counts stay apart."""
     kommunenummer = f"46{SERVICES.index(service) + 10}"
@@ -88,8 +108,6 @@ def test_every_services_requests_count_against_the_tenants_limit(
     source, consumer = tenant.sources[0].client_id, tenant.consumers[0].client_id
     for client in (source, consumer):
         platform.token(client)
-    if time.time() % 60 > 50:  # the limit counts per clock minute: start inside one
-        time.sleep(60.05 - time.time() % 60)
     record = sample_record(service, "l-1", ALICE, at=an_hour_ago())
     path = f"/v1/tenants/{kommunenummer}/{service}/records"
     pushes = [

@@ -3,6 +3,7 @@ refreshed on an unknown kid), HelseID's claims, and production without the built
 
 from __future__ import annotations
 
+import sys
 import threading
 import time
 import uuid
@@ -356,6 +357,22 @@ def test_an_issuer_whose_keys_were_never_fetched_is_a_503(helseid: FakeHelseID) 
         verifier.verify(helseid.token(HELSEID_CLIENT))
 
 
+def all_waiting(threads: list[threading.Thread]) -> bool:
+    """Whether each thread is blocked in :meth:`IssuerKeys.key_set`: the leader fetching (held at
+    the fake HelseID's gate), every other one waiting for its flight."""
+    frames = sys._current_frames()
+
+    def waiting(thread: threading.Thread) -> bool:
+        frame = frames.get(thread.ident or 0)
+        names = set()
+        while frame is not None:
+            names.add(frame.f_code.co_name)
+            frame = frame.f_back
+        return {"key_set", "wait"} <= names
+
+    return all(waiting(thread) for thread in threads)
+
+
 def verify_at_once(verifier: TokenVerifier, tokens: list[str], server: HelseIDServer) -> list[Any]:
     """Verify the tokens on one thread each, all at once while HelseID is slow to answer; each
     thread's claims, or the exception it got."""
@@ -371,10 +388,11 @@ def verify_at_once(verifier: TokenVerifier, tokens: list[str], server: HelseIDSe
     threads = [threading.Thread(target=run, args=(i,)) for i in range(len(tokens))]
     for thread in threads:
         thread.start()
-    deadline = time.monotonic() + 5
-    while server.requests == 0 and time.monotonic() < deadline:
+    deadline = time.monotonic() + 10
+    while not all_waiting(threads) and time.monotonic() < deadline:
         time.sleep(0.01)
-    time.sleep(0.3)  # every other thread now waits for the keys
+    assert server.requests == 1
+    assert all_waiting(threads), "not every thread came to wait for the keys"
     server.gate.set()
     for thread in threads:
         thread.join(10)

@@ -69,7 +69,9 @@ class Flags:
     def is_main(self, resource: Mapping[str, Any]) -> bool:
         return resource.get("resourceType") == self.resource_type
 
-    def member_references(self, resource: Mapping[str, Any]) -> list[tuple[str, str]]:
+    def member_references(
+        self, resource: Mapping[str, Any], errors: fhir.Errors
+    ) -> list[tuple[str, str]]:
         return []
 
     def record(

@@ -27,6 +27,7 @@ from journalloft.cli.portability import (
     cmd_export_key,
     cmd_import,
 )
+from journalloft.cli.report import add_report_command
 from journalloft.cli.serving import cmd_serve
 from journalloft.cli.tenants import cmd_list, cmd_migrate, cmd_offboard, cmd_onboard
 
@@ -184,6 +185,8 @@ def build_parser() -> argparse.ArgumentParser:
     audit_commands.add_parser(
         "public-key", help="print the public key that checks this platform's audit seals"
     ).set_defaults(run=cmd_public_key)
+
+    add_report_command(commands)
 
     token = commands.add_parser(
         "token", help="get an access token for a demo client from a running server"

@@ -21,10 +21,12 @@ from journalloft.platform.core.errors import (
     InvalidContent,
     MethodNotAllowed,
     NotFound,
+    PayloadTooLarge,
     Problem,
     UnsupportedMediaType,
 )
 from journalloft.platform.core.instants import OSLO
+from journalloft.platform.core.json_reader import parse_json
 from journalloft.platform.core.settings import Settings
 from journalloft.platform.core.strings import form_pairs
 from journalloft.platform.core.tenancy import Tenant
@@ -52,6 +54,7 @@ __all__ = [
     "JsonBody",
     "MethodNotAllowed",
     "NotFound",
+    "PayloadTooLarge",
     "Problem",
     "RoutedFace",
     "Runtime",
@@ -62,6 +65,7 @@ __all__ = [
     "TenantDep",
     "UnsupportedMediaType",
     "form_pairs",
+    "parse_json",
     "parts_of",
     "read_json",
     "reader_access",

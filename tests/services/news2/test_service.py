@@ -271,6 +271,13 @@ def test_hours_changes_the_window(stores: Stores) -> None:
     assert ids(board(stores, [ANNE], hours=720)[ANNE]) == [recent["id"], older["id"], oldest["id"]]
 
 
+def test_a_window_of_hours_is_tested_at_its_edge(stores: Stores) -> None:
+    inside = measurement(ago=timedelta(hours=24))
+    outside = measurement(ago=timedelta(hours=24, seconds=1))
+    store(stores, inside, outside)
+    assert ids(board(stores, [ANNE], hours=24)[ANNE]) == [inside["id"]]
+
+
 def test_a_measurement_within_the_clock_skew_is_shown(stores: Stores) -> None:
     ahead = measurement(ago=-timedelta(minutes=3))
     store(stores, ahead, measurement(ago=timedelta(hours=1)))

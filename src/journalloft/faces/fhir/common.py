@@ -181,14 +181,11 @@ def text_of(value: Any) -> str | None:
 
 
 def codes_of_concept(concept: Any) -> set[tuple[str, str]]:
-    """A CodeableConcept's codings as (system, code)."""
+    """A CodeableConcept's codes as (system, code), whatever its shape (:func:`codes_at`
+    refuses another)."""
     if not isinstance(concept, Mapping):
         return set()
-    return {
-        (str(c.get("system")), str(c.get("code")))
-        for c in concept.get("coding") or []
-        if isinstance(c, Mapping)
-    }
+    return codes_at({"code": concept}, "code", "", Errors())
 
 
 def record_id_of(resource: Mapping[str, Any], record_id: str | None) -> str | None:
@@ -201,3 +198,48 @@ def record_id_of(resource: Mapping[str, Any], record_id: str | None) -> str | No
     if record_id is None:
         record_id = text_of(resource.get("id"))
     return record_id
+
+
+def object_at(
+    container: Mapping[str, Any], key: str, pointer: str, errors: Errors
+) -> Mapping[str, Any]:
+    """The member ``key`` of a FHIR element that must be an object ({} when absent); an error
+    at ``pointer/key`` when it is something else (FHIR's grammar, not silently skipped)."""
+    value = container.get(key)
+    if isinstance(value, Mapping):
+        return value
+    if value is not None:
+        errors.add(f"{pointer}/{key}", "must be an object")
+    return {}
+
+
+def objects_at(
+    container: Mapping[str, Any], key: str, pointer: str, errors: Errors
+) -> list[tuple[str, Mapping[str, Any]]]:
+    """The member ``key`` that must be an array of objects ([] when absent), each with its
+    pointer; an error at the member, or at each element that is not an object."""
+    value = container.get(key)
+    if value is None:
+        return []
+    if not isinstance(value, list):
+        errors.add(f"{pointer}/{key}", "must be an array")
+        return []
+    found = []
+    for i, element in enumerate(value):
+        if isinstance(element, Mapping):
+            found.append((f"{pointer}/{key}/{i}", element))
+        else:
+            errors.add(f"{pointer}/{key}/{i}", "must be an object")
+    return found
+
+
+def codes_at(
+    container: Mapping[str, Any], key: str, pointer: str, errors: Errors
+) -> set[tuple[str, str]]:
+    """The (system, code) pairs of the CodeableConcept ``key``, its shape checked as
+    :func:`object_at` and :func:`objects_at` do."""
+    concept = object_at(container, key, pointer, errors)
+    return {
+        (str(coding.get("system")), str(coding.get("code")))
+        for _at, coding in objects_at(concept, "coding", f"{pointer}/{key}", errors)
+    }

@@ -20,9 +20,12 @@ from journalloft.faces.fhir.common import (
     FNR_SYSTEM,
     RECORD_ID_SYSTEM,
     Errors,
+    codes_at,
     codes_of_concept,
     day,
     instant,
+    object_at,
+    objects_at,
     person_of,
     person_reference,
     record_id_of,
@@ -31,10 +34,12 @@ from journalloft.faces.fhir.common import (
 )
 from journalloft.faces.fhir.search import Search, SearchParameter
 
-Members = Sequence[tuple[str, Mapping[str, Any] | None]]
-"""A main resource's members: each reference's JSON Pointer (relative to the main resource)
-and the resource it names in the same request (a Bundle's entry or a contained resource), or
-None when it names none."""
+Member = tuple[str, Mapping[str, Any] | None, str]
+"""One member reference of a main resource: its JSON Pointer (relative to the main resource),
+the resource it names in the same request (a Bundle's entry or a contained resource; None when
+it names none), and that resource's own place (a JSON Pointer from the body's root:
+``/entry/3/resource``, ``/entry/0/resource/contained/2``), where its own errors point."""
+Members = Sequence[Member]
 Found = tuple[dict[str, Any], list[dict[str, Any]]]
 """A main resource of a searchset and the resources it includes."""
 
@@ -91,8 +96,11 @@ class ResourceProvider(Protocol):
         """Whether a resource of a transaction is one record (not a member of one)."""
         ...
 
-    def member_references(self, resource: Mapping[str, Any]) -> list[tuple[str, str]]:
-        """Each member reference of a main resource: its pointer and the reference."""
+    def member_references(
+        self, resource: Mapping[str, Any], errors: Errors
+    ) -> list[tuple[str, str]]:
+        """Each member reference of a main resource: its pointer and the reference (errors:
+        for an element of the wrong shape)."""
         ...
 
     def record(
@@ -125,13 +133,17 @@ __all__ = [
     "RECORD_ID_SYSTEM",
     "Errors",
     "Found",
+    "Member",
     "Members",
     "ResourceProvider",
     "Search",
     "SearchParameter",
+    "codes_at",
     "codes_of_concept",
     "day",
     "instant",
+    "object_at",
+    "objects_at",
     "person_of",
     "person_reference",
     "providers_of",

@@ -119,15 +119,15 @@ def fhir_router(services: Mapping[str, SharingService]) -> APIRouter:
         except Problem as problem:
             raise _pointing_at_search(problem) from None
         base = base_url(request, runtime)
-        return FhirResponse(
-            searchset(
-                provider,
-                found,
-                answer,
-                base=base,
-                self_url=f"{base}{request.url.path[len(PREFIX) :]}",
-            )
+        bundle = await run_in_threadpool(
+            searchset,
+            provider,
+            found,
+            answer,
+            base=base,
+            self_url=f"{base}{request.url.path[len(PREFIX) :]}",
         )
+        return FhirResponse(bundle)
 
     @router.post(PREFIX + "/{resource_type}/_search")
     async def search_everywhere(
@@ -164,6 +164,7 @@ def fhir_router(services: Mapping[str, SharingService]) -> APIRouter:
         identifier: IdentifierQuery,
     ) -> Response:
         provider, service = served.provider(resource_type)
+        _one_condition(request)
         document = await read_json(request)
         prefer = request.headers.get("prefer", "").replace(" ", "").lower()
         status, outcome = await run_in_threadpool(
@@ -180,6 +181,7 @@ def fhir_router(services: Mapping[str, SharingService]) -> APIRouter:
 
     @router.delete(PREFIX + "/{kommunenummer}/{resource_type}")
     def conditional_delete(
+        request: Request,
         runtime: RuntimeDep,
         caller: CallerDep,
         tenant: TenantDep,
@@ -187,6 +189,7 @@ def fhir_router(services: Mapping[str, SharingService]) -> APIRouter:
         identifier: IdentifierQuery,
     ) -> Response:
         _provider, service = served.provider(resource_type)
+        _one_condition(request)
         withdraw_one(runtime, caller, tenant, service, identifier)
         return Response(status_code=204)
 
@@ -219,6 +222,25 @@ def fhir_router(services: Mapping[str, SharingService]) -> APIRouter:
         raise NotFound(f"no such FHIR interaction; see {PREFIX}/metadata")
 
     return router
+
+
+def _one_condition(request: Request) -> None:
+    """A conditional update or delete names one record by one ``identifier``: a second one
+    (FHIR would AND them) or any other parameter is a condition this server cannot process,
+    refused (400) rather than ignored."""
+    errors = Errors()
+    names = [name for name, _value in request.query_params.multi_items()]
+    if names.count("identifier") > 1:
+        errors.add(
+            "/identifier",
+            "is given more than once: a conditional interaction names one record by one "
+            "identifier=system|value",
+        )
+    for name in dict.fromkeys(names):
+        if name != "identifier":
+            errors.add("/" + name, "is not a condition this server takes (only identifier)")
+    if errors.found:
+        raise BadRequest("the condition is not one this server can process", errors=errors.found)
 
 
 def _pointing_at_search(problem: Problem) -> Problem:

@@ -7,11 +7,9 @@ import math
 import re
 from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass, field
-from datetime import date, datetime, time, timedelta
+from datetime import UTC, date, datetime, time, timedelta
 from functools import partial
 from typing import Final, Literal
-
-import orjson
 
 from journalloft.faces.fhir.common import (
     FNR_SYSTEM,
@@ -25,14 +23,46 @@ from journalloft.platform.face import (
     BadRequest,
     FieldError,
     InvalidContent,
+    PayloadTooLarge,
     Problem,
     UnsupportedMediaType,
     form_pairs,
+    parse_json,
 )
 
 PERSON_PARAMETERS: Final = ("patient:identifier", "subject:identifier")
 """The search parameters that name the people, for every resource type."""
+MAX_FORM_BYTES: Final = 64 * 1024
+"""The largest search body (a form or a Parameters resource) taken: 413 beyond it."""
+MAX_PARAMETERS: Final = 400
+"""The most ``name=value`` pairs (Parameters: ``parameter`` entries) one search may have."""
+MAX_VALUES: Final = {
+    "patient:identifier": 200,
+    "code": 100,
+    "date": 8,
+    "status": 10,
+    "_sort": 1,
+    "_count": 1,
+    "_summary": 1,
+}
+"""The most values each parameter may have in one search, its repetitions and comma-separated
+values together (``subject:identifier`` counts with ``patient:identifier``): 200 people as the
+native lookup, the rest far more than any real search needs. Beyond it: 400 naming the limit.
+A resource type's own parameters count by what they filter (``code``, ``status``, ``date``:
+``clinical-status`` as ``status``)."""
+MAX_COUNT: Final = 10_000
+_COUNT: Final = re.compile(r"[0-9]{1,5}")
+_COMMA_SEPARATED: Final = ("patient:identifier", "code", "status")
 _PREFIXED: Final = re.compile(r"^(eq|ne|gt|lt|ge|le)?(.+)$")
+_FHIR_DATE: Final = re.compile(
+    r"(?P<year>[0-9]{4})(?:-(?P<month>[0-9]{2})(?:-(?P<day>[0-9]{2})"
+    r"(?:T(?P<time>[0-9]{2}:[0-9]{2})(?P<seconds>:[0-9]{2}(?P<fraction>\.[0-9]{1,9})?)?"
+    r"(?P<offset>Z|[+-][0-9]{2}:[0-9]{2}))?)?)?"
+)
+"""FHIR's date search value: YYYY, YYYY-MM, YYYY-MM-DD, or a dateTime (to the minute, second or
+fraction of one) with its offset. ASCII digits only; no ISO week or ordinal dates."""
+_EARLIEST: Final = datetime.min.replace(tzinfo=UTC)
+_LATEST: Final = datetime.max.replace(tzinfo=UTC)
 
 
 @dataclass(frozen=True)
@@ -58,11 +88,13 @@ class Search:
     patients: list[str] = field(default_factory=list)
     codes: list[tuple[str | None, str]] = field(default_factory=list)
     dates: list[tuple[str, datetime, datetime]] = field(default_factory=list)
-    """(prefix, the value's first instant, the instant after its last)"""
+    """(prefix, the value's first instant, the instant after its last), in UTC"""
     statuses: list[str] = field(default_factory=list)
     descending: bool | None = None
     count: int | None = None
     summary_count: bool = False
+    _pairs: set[tuple[str, str]] = field(default_factory=set)
+    _bare: set[str] = field(default_factory=set)
 
     def earliest(self) -> datetime | None:
         """The earliest instant the date parameters allow, if they bound it."""
@@ -79,19 +111,25 @@ class Search:
             return default
         return max(1, min(most, math.ceil((now - earliest).total_seconds() / 3600) + 1))
 
+    def add_code(self, system: str | None, code: str) -> None:
+        self.codes.append((system, code))
+        if system is None:
+            self._bare.add(code)
+        else:
+            self._pairs.add((system, code))
+
     def code_matches(self, codes: set[tuple[str, str]]) -> bool:
+        """Whether a resource with ``codes`` has one the search asks for: O(its codes)."""
         if not self.codes:
             return True
-        return any(
-            (system, code) in codes if system is not None else code in {c for _, c in codes}
-            for system, code in self.codes
-        )
+        return any(pair in self._pairs or pair[1] in self._bare for pair in codes)
 
     def date_matches(self, start: datetime, end: datetime | None) -> bool:
         """Whether ``[start, end]`` (``end`` None: open) meets every date parameter. ``eq`` (and
         no prefix) is R4's: the search value's range contains the resource's whole range, so an
         open-ended period is never ``eq`` a day; ``ne`` is its negation."""
-        last = end or datetime.max.replace(tzinfo=OSLO)
+        start = _utc(start, _EARLIEST)
+        last = _LATEST if end is None else _utc(end, _LATEST)
         for prefix, low, high in self.dates:
             ok = {
                 "eq": start >= low and last < high,
@@ -107,41 +145,83 @@ class Search:
 
 
 def _bounds(value: str) -> tuple[datetime, datetime]:
-    """A FHIR date or dateTime as the half-open range of instants it names (a day in Norway)."""
-    if len(value) == 10:
-        day = date.fromisoformat(value)
-        start = datetime.combine(day, time(), OSLO)
-        return start, datetime.combine(day + timedelta(days=1), time(), OSLO)
+    """A FHIR date or dateTime as the half-open range of instants it names, in UTC (a year,
+    month or day in Norway; a dateTime to its precision), clamped to what Python can hold:
+    ``le9999-12-31`` is every instant. ValueError if it is not FHIR's grammar."""
+    found = _FHIR_DATE.fullmatch(value)
+    if found is None:
+        raise ValueError(value)
+    if found["time"] is None:
+        year, month = int(found["year"]), int(found["month"] or 1)
+        first = date(year, month, int(found["day"] or 1))
+        try:
+            if found["day"] is not None:
+                after = first + timedelta(days=1)
+            elif found["month"] is not None:
+                after = date(year + month // 12, month % 12 + 1, 1)
+            else:
+                after = date(year + 1, 1, 1)
+            end = datetime.combine(after, time(), OSLO)
+        except (OverflowError, ValueError):
+            end = _LATEST
+        return _utc(datetime.combine(first, time(), OSLO), _EARLIEST), _utc(end, _LATEST)
     instant = datetime.fromisoformat(value.replace("Z", "+00:00"))
-    if instant.tzinfo is None:
-        raise ValueError("a dateTime with a time needs its offset")
-    return instant, instant + timedelta(microseconds=1)
+    if found["fraction"] is not None:
+        step = timedelta(microseconds=1)
+    elif found["seconds"] is not None:
+        step = timedelta(seconds=1)
+    else:
+        step = timedelta(minutes=1)
+    try:
+        end = instant + step
+    except OverflowError:
+        end = _LATEST
+    return _utc(instant, _EARLIEST), _utc(end, _LATEST)
+
+
+def _utc(moment: datetime, clamp: datetime) -> datetime:
+    try:
+        return moment.astimezone(UTC)
+    except OverflowError:
+        return clamp
 
 
 def read_parameters(body: bytes, media_type: str) -> list[tuple[str, str]]:
     """A POST _search body: form-encoded as FHIR says, or a Parameters resource (for client
-    libraries that can only post JSON)."""
+    libraries that can only post JSON), read by the platform's one JSON reader. At most
+    :data:`MAX_FORM_BYTES` (413) and :data:`MAX_PARAMETERS` pairs (400)."""
+    if len(body) > MAX_FORM_BYTES:
+        raise PayloadTooLarge(
+            f"a search body is at most {MAX_FORM_BYTES} bytes; this one has {len(body)}"
+        )
     if media_type == "application/x-www-form-urlencoded":
-        return form_pairs(
-            body, prefix="", whitespace=True
-        )  # the platform's one form decoder and string rule
+        if body.count(b"&") >= MAX_PARAMETERS:
+            raise _too_many_parameters()
+        # the platform's one form decoder and string rule
+        return form_pairs(body, prefix="", whitespace=True)
     if media_type in ("application/fhir+json", "application/json"):
-        try:
-            document = orjson.loads(body)
-        except orjson.JSONDecodeError:
-            raise BadRequest("the body is not JSON") from None
+        document = parse_json(body)
         if not isinstance(document, Mapping) or document.get("resourceType") != "Parameters":
             raise InvalidContent(
                 "a JSON search body must be a Parameters resource",
                 errors=[FieldError("/resourceType", "must be Parameters")],
             )
+        parameters = document.get("parameter", [])
+        if not isinstance(parameters, list):
+            raise InvalidContent(
+                "the search Parameters are not valid",
+                errors=[FieldError("/parameter", "must be an array of parameters")],
+            )
+        if len(parameters) > MAX_PARAMETERS:
+            raise _too_many_parameters()
         found = []
-        for i, parameter in enumerate(document.get("parameter") or []):
+        for i, parameter in enumerate(parameters):
             name = parameter.get("name") if isinstance(parameter, Mapping) else None
             values = [
                 v
                 for k, v in (parameter.items() if isinstance(parameter, Mapping) else [])
-                if k.startswith("value") and isinstance(v, str | int)
+                if k.startswith("value")
+                and (type(v) is str or (type(v) is int and -(2**63) <= v < 2**64))
             ]
             if not isinstance(name, str) or len(values) != 1:
                 raise InvalidContent(
@@ -152,6 +232,13 @@ def read_parameters(body: bytes, media_type: str) -> list[tuple[str, str]]:
         return found
     raise UnsupportedMediaType(
         "send the search as application/x-www-form-urlencoded (or a Parameters resource)"
+    )
+
+
+def _too_many_parameters() -> BadRequest:
+    return BadRequest(
+        f"a search has at most {MAX_PARAMETERS} parameters",
+        errors=[FieldError("", f"more than {MAX_PARAMETERS} parameters")],
     )
 
 
@@ -177,6 +264,7 @@ def parse_search(
         "_summary": _summary,
         "_format": _format,
     }
+    _refuse_too_many_values(pairs, parameters)
     for name, value in pairs:
         reader = known.get(name)
         if reader is None:
@@ -194,6 +282,39 @@ def parse_search(
             errors=[FieldError("/patient:identifier", "is required")],
         )
     return search
+
+
+def _refuse_too_many_values(
+    pairs: Sequence[tuple[str, str]], parameters: Mapping[str, SearchParameter]
+) -> None:
+    """400 naming each parameter with more values than :data:`MAX_VALUES` allows, before any is
+    read: the work of a search is bounded by these limits, not by what was sent."""
+    if len(pairs) > MAX_PARAMETERS:
+        raise _too_many_parameters()
+    kinds = {name: p.applies_to for name, p in parameters.items()}
+    counts: dict[str, int] = {}
+    for name, value in pairs:
+        counted = "patient:identifier" if name in PERSON_PARAMETERS else name
+        kind = kinds.get(counted, counted)
+        if kind in MAX_VALUES:
+            several = kind in _COMMA_SEPARATED
+            counts[counted] = counts.get(counted, 0) + (value.count(",") + 1 if several else 1)
+    most = {name: MAX_VALUES[kinds.get(name, name)] for name in counts}
+    over = [
+        FieldError(
+            "/" + name,
+            f"has {count} values; a search may give it at most {most[name]}"
+            + (" (repetitions and comma-separated values together)" if most[name] > 1 else " time"),
+        )
+        for name, count in counts.items()
+        if count > most[name]
+    ]
+    if over:
+        raise BadRequest(
+            "the search has more values than this server takes: "
+            + ", ".join(f"{e.pointer[1:]} at most {most[e.pointer[1:]]}" for e in over),
+            errors=over,
+        )
 
 
 def _patient(search: Search, value: str, errors: Errors) -> None:
@@ -224,8 +345,9 @@ def _code(
         system, bar, code = token.partition("|")
         if not token:
             errors.add("/" + name, "must be system|code or code")
+            continue
         pair: tuple[str | None, str] = (system, code) if bar else (None, system)
-        search.codes.append(normalise(*pair) if normalise is not None else pair)
+        search.add_code(*(normalise(*pair) if normalise is not None else pair))
 
 
 JSON_FORMATS: Final = frozenset({"json", "application/json", "application/fhir+json"})
@@ -265,7 +387,11 @@ def _date(search: Search, value: str, errors: Errors, *, name: str) -> None:
     try:
         low, high = _bounds(rest)
     except ValueError:
-        errors.add("/" + name, "must be [eq|ne|gt|lt|ge|le]YYYY-MM-DD or a dateTime with offset")
+        errors.add(
+            "/" + name,
+            "must be [eq|ne|gt|lt|ge|le] and YYYY, YYYY-MM, YYYY-MM-DD or a dateTime with "
+            "its offset (YYYY-MM-DDThh:mm[:ss[.s]]Z or ±hh:mm)",
+        )
         return
     search.dates.append((prefix, low, high))
 
@@ -283,8 +409,8 @@ def _sort(search: Search, value: str, errors: Errors, *, names: Sequence[str]) -
 
 
 def _count(search: Search, value: str, errors: Errors) -> None:
-    if not value.isdigit() or int(value) > 10_000:
-        errors.add("/_count", "must be a whole number 0–10000")
+    if not _COUNT.fullmatch(value) or int(value) > MAX_COUNT:
+        errors.add("/_count", f"must be a whole number 0–{MAX_COUNT} (ASCII digits)")
         return
     search.count = int(value)
 

@@ -8,8 +8,8 @@ from __future__ import annotations
 from collections.abc import Mapping
 from typing import Any, Final
 
-from journalloft.faces.fhir.common import Errors, information, resource_id
-from journalloft.faces.fhir.kit import ResourceProvider
+from journalloft.faces.fhir.common import Errors, information, objects_at, resource_id
+from journalloft.faces.fhir.kit import Member, ResourceProvider
 from journalloft.faces.fhir.resources import Served
 from journalloft.platform.face import (
     BadRequest,
@@ -127,12 +127,29 @@ def _entries(document: Any, served: Served) -> tuple[list[_Entry], ResourceProvi
     return entries, next(iter(kinds.values())), errors
 
 
-def _contained(resource: Mapping[str, Any]) -> dict[str, Mapping[str, Any]]:
-    return {
-        "#" + c["id"]: c
-        for c in resource.get("contained") or []
-        if isinstance(c, Mapping) and isinstance(c.get("id"), str)
+Places = Mapping[str, tuple[str, Mapping[str, Any]]]
+"""Resources a member reference may name, by reference, each with its place."""
+
+
+def members_of(
+    provider: ResourceProvider,
+    resource: Mapping[str, Any],
+    errors: Errors,
+    elsewhere: Places | None = None,
+) -> list[Member]:
+    """The members a main resource's references name: resources ``contained`` in it (``#id``)
+    or ``elsewhere`` (a Bundle's entries by ``fullUrl`` or ``<type>/<id>``), each with its place
+    (``errors`` has the main resource's place as its prefix)."""
+    contained = {
+        "#" + c["id"]: (errors.prefix + at, c)
+        for at, c in objects_at(resource, "contained", "", errors)
+        if isinstance(c.get("id"), str)
     }
+    found: list[Member] = []
+    for at, reference in provider.member_references(resource, errors):
+        named = (elsewhere or {}).get(reference) or contained.get(reference)
+        found.append((at, None, "") if named is None else (at, named[1], named[0]))
+    return found
 
 
 def _records(
@@ -140,28 +157,26 @@ def _records(
 ) -> list[dict[str, Any]]:
     """Each main entry's record, with the entries and contained resources it references as
     its members; an entry that is neither a record nor a member is an error."""
-    by_reference: dict[str, _Entry] = {}
+    elsewhere: dict[str, tuple[str, Mapping[str, Any]]] = {}
     for entry in entries:
         kind = entry.resource.get("resourceType")
         if kind not in provider.member_types:
             continue
+        place = (f"/entry/{entry.index}/resource", entry.resource)
         if isinstance(entry.fullurl, str):
-            by_reference[entry.fullurl] = entry
+            elsewhere[entry.fullurl] = place
         if isinstance(entry.resource.get("id"), str):
-            by_reference[f"{kind}/{entry.resource['id']}"] = entry
+            elsewhere[f"{kind}/{entry.resource['id']}"] = place
+    by_resource = {id(e.resource): e for e in entries}
     records: list[dict[str, Any]] = []
     mains = [e for e in entries if provider.is_main(e.resource)]
     for main in mains:
-        contained = _contained(main.resource)
-        members: list[tuple[str, Mapping[str, Any] | None]] = []
-        for pointer, reference in provider.member_references(main.resource):
-            member = by_reference.get(reference)
-            if member is not None:
-                member.parent = main
-                members.append((pointer, member.resource))
-            else:
-                members.append((pointer, contained.get(reference)))
         sub = Errors(f"/entry/{main.index}/resource")
+        members = members_of(provider, main.resource, sub, elsewhere)
+        for _at, member, _place in members:
+            named = by_resource.get(id(member))
+            if named is not None and named is not main:
+                named.parent = main
         main.record_index = len(records)
         records.append(
             provider.record(main.resource, sub, members=members, record_id=main.record_id)
@@ -255,11 +270,7 @@ def store_one(
         errors.add("/resourceType", f"must be {provider.resource_type}")
         errors.raise_if_any("the body is not the resource the URL names")
     access = source_access(runtime, caller, tenant, service)
-    contained = _contained(document)
-    members = [
-        (pointer, contained.get(reference))
-        for pointer, reference in provider.member_references(document)
-    ]
+    members = members_of(provider, document, errors)
     record = provider.record(document, errors, members=members, record_id=value)
     errors.raise_if_any("the resource was not stored: it is not valid")
     try:

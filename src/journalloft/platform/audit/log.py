@@ -18,7 +18,7 @@ import base64
 import binascii
 import json
 import logging
-from collections.abc import Iterable
+from collections.abc import Iterable, Mapping
 from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
 from typing import Any
@@ -63,8 +63,10 @@ def audit_rows(
     patients: Iterable[tuple[str | None, int]],
     break_the_glass: bool = False,
     outcome: str = "ok",
+    ages: Mapping[str, int] | None = None,
 ) -> list[dict[str, Any]]:
-    """One event per (patient, result count), every column of :data:`AUDIT_COLUMNS` filled."""
+    """One event per (patient, result count), every column of :data:`AUDIT_COLUMNS` filled;
+    ``ages`` the data age (seconds) of the people a read found something for."""
     principal = context.principal
     attestation = principal.attestation
     common: dict[str, Any] = {
@@ -84,8 +86,18 @@ def audit_rows(
         "epj_system": context.epj_system,
         "correlation_id": context.correlation_id,
         "outcome": outcome,
+        "channel": context.channel,
     }
-    return [{**common, "patient": patient, "result_count": count} for patient, count in patients]
+    ages = ages or {}
+    return [
+        {
+            **common,
+            "patient": patient,
+            "result_count": count,
+            "data_age_seconds": ages.get(patient) if patient is not None else None,
+        }
+        for patient, count in patients
+    ]
 
 
 def _unavailable(context: Caller, exc: Exception) -> AuditUnavailable:

@@ -58,7 +58,11 @@ from journalloft.platform.storage.tables import rfc3339
 
 AUDIT_SEAL = AuditSeal.__table__  # type: ignore[attr-defined]
 AUDIT_ANCHOR = AuditAnchor.__table__  # type: ignore[attr-defined]
-EVENT_COLUMNS = tuple(column.key for column in AUDIT_EVENT.c)
+LATER_COLUMNS = ("data_age_seconds", "channel")
+"""Columns added to the audit event after seals began (tenant_0005): in an event's canonical form
+only when set, as ``[name, value]`` after the others, so that every seal made before them still
+verifies and a value set or removed later still breaks the chain."""
+EVENT_COLUMNS = tuple(column.key for column in AUDIT_EVENT.c if column.key not in LATER_COLUMNS)
 MAX_EVENTS_PER_SEAL = 10_000
 """Events per seal at most (a seal's events are read into memory once): a backlog is sealed in
 several seals, in one transaction."""
@@ -139,6 +143,7 @@ def _value(value: Any) -> Any:
 
 def canonical_event(row: Mapping[Any, Any]) -> bytes:
     values = [_value(row[name]) for name in EVENT_COLUMNS]
+    values += [[name, row[name]] for name in LATER_COLUMNS if row.get(name) is not None]
     return json.dumps(values, ensure_ascii=False, separators=(",", ":")).encode("utf-8")
 
 

@@ -344,7 +344,7 @@ class TokenVerifier:
         if known is None:
             return None
         claims, issuer_url, expires = known
-        if self._now() <= expires + CLOCK_SKEW_SECONDS:
+        if self._now() < expires + CLOCK_SKEW_SECONDS:  # as RFC 7519: expired at exp
             return claims, issuer_url
         with self._lock:
             self._verified.pop(token, None)

@@ -87,6 +87,13 @@ class Settings(BaseSettings):
     """How long a lookup waits for a connection to a tenant's database server before that
     municipality is reported unavailable (``refused``, or 503 when named)."""
     redis_url: str | None = None
+    redis_pool_size: int = Field(default=16, ge=2, le=1000)
+    """The most connections each of a process's Redis clients holds (five clients: the key-value
+    store's and the change feed's, each one for threads and one for the event loop, and the
+    subscriptions'). Open streams hold none while they wait (one reader per process feeds them);
+    a command that finds all in use waits ``redis_pool_wait_seconds`` for one, then the request
+    gets 503 with ``Retry-After`` (``journalloft_overloaded``, not a Redis error)."""
+    redis_pool_wait_seconds: float = Field(default=2.0, gt=0, le=60)
     host: str = "127.0.0.1"
     port: int = 8000
     public_url: str | None = None
@@ -141,6 +148,11 @@ class Settings(BaseSettings):
     replay_window_seconds: int = Field(default=900, ge=10, le=86_400)
     """How long the change feed keeps changes: a board away for less gets every event it missed
     when it reconnects with ``Last-Event-ID``; away longer, a ``reset`` and a fresh snapshot."""
+    change_outbox_sweep_seconds: float = Field(default=60.0, gt=0, le=3600)
+    """With Redis: how often each process looks in every municipality's change outbox for
+    changes another process committed and did not hand to the change feed (it was killed
+    mid-way); also done at each process's start. A change the feed refused in this process is
+    retried every second."""
     subscription_lifetime_seconds: int = Field(default=12 * 3600, ge=60, le=7 * 86_400)
     """A subscription expires this long after it was made or last replaced (``PUT``)."""
     heartbeat_seconds: float = Field(default=15.0, gt=0, le=300)

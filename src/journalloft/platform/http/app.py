@@ -28,7 +28,14 @@ from journalloft.platform.http.lifecycle import Lifecycle
 from journalloft.platform.http.middleware import PlatformMiddleware
 from journalloft.platform.http.openapi import openapi_document
 from journalloft.platform.http.problems import install_error_handlers
-from journalloft.platform.http.routes import audit, health, issuer, restrictions, subscriptions
+from journalloft.platform.http.routes import (
+    audit,
+    health,
+    issuer,
+    report,
+    restrictions,
+    subscriptions,
+)
 from journalloft.platform.http.routes.health import sample
 from journalloft.platform.http.routes.sharing import service_router, unknown_service_router
 from journalloft.platform.observability import tracing
@@ -174,7 +181,7 @@ def create_app(
     )
     app.state.lifecycle = lifecycle
     install_docs(app)
-    for routes in (health, audit, restrictions, issuer):
+    for routes in (health, audit, report, restrictions, issuer):
         app.include_router(routes.router)
     for service in services.values():
         app.include_router(service_router(service))

@@ -27,7 +27,8 @@ from journalloft.platform.core.errors import (
     ServiceUnavailable,
     Unauthorized,
 )
-from journalloft.platform.observability.metrics import AUTH_REFUSALS, REDIS_ERRORS
+from journalloft.platform.observability.metrics import AUTH_REFUSALS, OVERLOADED, REDIS_ERRORS
+from journalloft.platform.storage.redis_clients import PoolSaturated
 
 
 class JSONResponse(Response):
@@ -115,6 +116,15 @@ def install_error_handlers(app: FastAPI) -> None:
         return render_problem(request, problem)
 
     async def on_unavailable(request: Request, exc: Exception) -> Response:
+        if isinstance(exc, PoolSaturated):
+            OVERLOADED.labels("redis").inc()
+            return render_problem(
+                request,
+                ServiceUnavailable(
+                    "the platform is busy with other requests: send it again shortly",
+                    retry_after=1,
+                ),
+            )
         if isinstance(exc, redis.RedisError):
             REDIS_ERRORS.labels("request").inc()
         error_log.warning(

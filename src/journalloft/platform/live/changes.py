@@ -33,11 +33,15 @@ from typing import Any, Protocol
 import redis
 import redis.asyncio
 
-from journalloft.platform.storage.redis_clients import blocking_client, loop_client
+from journalloft.platform.storage.redis_clients import PoolLimits, blocking_client, loop_client
 
 log = logging.getLogger("journalloft.changes")
 
 STREAM_KEY = "journalloft:changes"
+EPOCH_KEY = "journalloft:changes:epoch"
+"""When the stream began (milliseconds, one before its first possible entry's): written with
+its first entry, or by the first reader that finds it missing. A Redis restarted empty has
+none, or a newer one: every id before it may belong to a feed that is gone."""
 
 DATA = "data"
 SUBSCRIPTION = "subscription"
@@ -92,6 +96,8 @@ class TooOld(Exception):
 
 
 Listener = Callable[[Sequence[tuple[EventId, Change]]], Awaitable[None]]
+Lost = Callable[[str], None]
+"""Told (with the reason) when changes may have been lost: the feed's store restarted empty."""
 
 
 class ChangeFeed(Protocol):
@@ -109,8 +115,9 @@ class ChangeFeed(Protocol):
         """Every change after ``position``, in order; :class:`TooOld` if some may be gone."""
         ...
 
-    async def start(self, listener: Listener) -> None:
-        """Call ``listener`` with each batch of new changes, in order, until :meth:`stop`."""
+    async def start(self, listener: Listener, *, lost: Lost | None = None) -> EventId:
+        """Call ``listener`` with each batch of new changes, in order, until :meth:`stop`; and
+        ``lost`` if some changes may never come. Returns the position it starts after."""
         ...
 
     async def stop(self) -> None: ...
@@ -187,11 +194,12 @@ class MemoryChangeFeed:
             raise TooOld("the changes after this id are gone")
         return self._since(position)
 
-    async def start(self, listener: Listener) -> None:
+    async def start(self, listener: Listener, *, lost: Lost | None = None) -> EventId:
         self._loop = asyncio.get_running_loop()
         self._wake = asyncio.Event()
         self._delivered = await self.latest()
         self._task = asyncio.create_task(self._run(listener, self._wake))
+        return self._delivered
 
     async def _run(self, listener: Listener, wake: asyncio.Event) -> None:
         while True:
@@ -237,14 +245,25 @@ def _entries(raw: Any) -> list[tuple[EventId, Change]]:
 
 
 # Append changes to the stream, in order, each its own entry (its own id: an event's id), and
-# trim what is older than the replay window; ARGV: the horizon, then kind, kommunenummer,
-# service, person for each change.
+# trim what is older than the replay window; the epoch is set if the stream has none (a new or
+# restarted-empty Redis). KEYS: the stream, the epoch; ARGV: the horizon, then kind,
+# kommunenummer, service, person for each change.
 _APPEND = """
+local now = redis.call('TIME')
+redis.call('SET', KEYS[2], string.format('%d', now[1] * 1000 + math.floor(now[2] / 1000) - 1), 'NX')
 for i = 2, #ARGV, 4 do
   redis.call('XADD', KEYS[1], 'MINID', '~', ARGV[1], '*',
              't', ARGV[i], 'k', ARGV[i + 1], 's', ARGV[i + 2], 'p', ARGV[i + 3])
 end
 return (#ARGV - 1) / 4
+"""
+
+
+# The epoch (see EPOCH_KEY), set to the server's time if there is none.
+_EPOCH = """
+local now = redis.call('TIME')
+redis.call('SET', KEYS[1], string.format('%d', now[1] * 1000 + math.floor(now[2] / 1000) - 1), 'NX')
+return redis.call('GET', KEYS[1])
 """
 
 
@@ -259,11 +278,13 @@ class RedisChangeFeed:
     changes a second each read then takes what arrived meanwhile, not one change (a read costs
     the process about as much for one change as for fifty)."""
 
-    def __init__(self, url: str, window_seconds: int) -> None:
+    def __init__(self, url: str, window_seconds: int, *, limits: PoolLimits | None = None) -> None:
         self.window_seconds = window_seconds
         self._url = url
-        self._redis = blocking_client(url, socket_timeout=5)
+        self._limits = limits
+        self._redis = blocking_client(url, socket_timeout=5, limits=limits)
         self._append = self._redis.register_script(_APPEND)
+        self._epoch_script = self._redis.register_script(_EPOCH)
         self._async: redis.asyncio.Redis | None = None
         self._task: asyncio.Task[None] | None = None
         self._name = f"journalloft-feed-{uuid.uuid4().hex[:12]}"
@@ -273,7 +294,10 @@ class RedisChangeFeed:
     def _client(self) -> redis.asyncio.Redis:
         if self._async is None:
             self._async = loop_client(
-                self._url, socket_timeout=self.BLOCK_MS / 1000 + 5, client_name=self._name
+                self._url,
+                socket_timeout=self.BLOCK_MS / 1000 + 5,
+                client_name=self._name,
+                limits=self._limits,
             )
         return self._async
 
@@ -287,7 +311,7 @@ class RedisChangeFeed:
         fields: list[str] = []
         for change in changes:
             fields += (change.kind, change.kommunenummer, change.service or "", change.patient)
-        self._append(keys=[STREAM_KEY], args=[horizon, *fields])
+        self._append(keys=[STREAM_KEY, EPOCH_KEY], args=[horizon, *fields])
 
     async def latest(self) -> EventId:
         raw = await self._client().xrevrange(STREAM_KEY, count=1)
@@ -296,20 +320,43 @@ class RedisChangeFeed:
 
     async def after(self, position: EventId) -> list[tuple[EventId, Change]]:
         # Trimming removes only entries older than the window (MINID), and the position is
-        # within it: every change after it is still in the stream.
-        _check_window(position, self.window_seconds, await self.latest())
+        # within it: every change after it is still in the stream, unless the stream is not
+        # the one that gave it (Redis restarted empty: a newer epoch).
+        epoch = await self._client().get(EPOCH_KEY)
+        if epoch is None or position < (int(epoch), 0):
+            raise TooOld("the change feed was restarted since this id")
+        _check_window(position, self.window_seconds, max(await self.latest(), (int(epoch), 0)))
         raw = await self._client().xrange(STREAM_KEY, min=f"({format_id(position)}", max="+")
         return _entries(raw)
 
-    async def start(self, listener: Listener) -> None:
+    async def start(self, listener: Listener, *, lost: Lost | None = None) -> EventId:
         self._stopping = False
-        position = await self.latest()
-        self._task = asyncio.create_task(self._run(listener, position))
+        epoch = await self._epoch()
+        position = max(await self.latest(), (int(epoch), 0))  # an empty feed: its beginning
+        self._task = asyncio.create_task(self._run(listener, lost, position, epoch))
+        return position
 
-    async def _run(self, listener: Listener, position: EventId) -> None:
+    async def _epoch(self) -> bytes:
+        """The stream's epoch, set now if it has none (a write only then: a Redis that refuses
+        writes still lets the reader start and read)."""
+        found: Any = await self._client().get(EPOCH_KEY)
+        if found is None:
+            found = await asyncio.to_thread(self._epoch_script, keys=[EPOCH_KEY])
+        return bytes(found)
+
+    async def _run(
+        self, listener: Listener, lost: Lost | None, position: EventId, epoch: bytes
+    ) -> None:
         client = self._client()
         while not self._stopping:
             try:
+                now = await client.get(EPOCH_KEY)
+                if now != epoch:  # restarted empty: what it held and this reader had not read
+                    epoch = await self._epoch()  # is gone, and its ids may come again
+                    position = (0, 0)
+                    log.warning("the change feed was restarted empty: open streams start again")
+                    if lost is not None:
+                        lost("the change feed was restarted: some changes may be missing")
                 reply: Any = await client.xread(
                     {STREAM_KEY: format_id(position)}, block=self.BLOCK_MS, count=1000
                 )
@@ -359,7 +406,9 @@ class RedisChangeFeed:
         self._redis.close()
 
 
-def connect_change_feed(redis_url: str | None, window_seconds: int) -> ChangeFeed:
+def connect_change_feed(
+    redis_url: str | None, window_seconds: int, *, limits: PoolLimits | None = None
+) -> ChangeFeed:
     if redis_url:
-        return RedisChangeFeed(redis_url, window_seconds)
+        return RedisChangeFeed(redis_url, window_seconds, limits=limits)
     return MemoryChangeFeed(window_seconds)

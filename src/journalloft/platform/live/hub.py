@@ -24,6 +24,8 @@ class Connection:
         self.limit = limit
         self.pending: list[tuple[EventId, Change]] = []
         self.overflowed = False
+        self.reset: str | None = None
+        """Why the stream must start again from a snapshot (changes may have been lost)."""
         self.wake = asyncio.Event()
 
     def covers(self, change: Change) -> bool:
@@ -54,6 +56,10 @@ class Hub:
         self._by_patient: dict[str, set[Connection]] = {}
         self._by_subscription: dict[str, set[Connection]] = {}
         self._by_client: dict[str, int] = {}
+        self.position: EventId = (0, 0)
+        """The newest change handed to the streams: a new stream's snapshot is taken after it
+        (it reads what committed before), and every later change reaches the stream through
+        :meth:`dispatch`; a stream opens without a round trip to the feed."""
 
     @property
     def open_streams(self) -> int:
@@ -105,7 +111,16 @@ class Hub:
             if not found:
                 del index[key]
 
+    def reset(self, reason: str) -> None:
+        """Every open stream starts again from a snapshot, told why (the feed lost changes)."""
+        for connections in list(self._by_subscription.values()):
+            for connection in list(connections):
+                connection.reset = reason
+                connection.wake.set()
+
     async def dispatch(self, batch: Sequence[tuple[EventId, Change]]) -> None:
+        if batch:
+            self.position = max(self.position, batch[-1][0])
         for event_id, change in batch:
             index = self._by_subscription if change.kind == SUBSCRIPTION else self._by_patient
             for connection in list(index.get(change.patient, ())):

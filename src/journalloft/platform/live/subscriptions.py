@@ -16,7 +16,7 @@ import time
 from dataclasses import asdict, dataclass
 from typing import Any, Protocol
 
-from journalloft.platform.storage.redis_clients import blocking_client
+from journalloft.platform.storage.redis_clients import PoolLimits, blocking_client
 
 
 @dataclass(frozen=True, slots=True)
@@ -149,8 +149,8 @@ class RedisSubscriptions:
     """One key per subscription (JSON, expiring with it) and, per client, a sorted set of its
     subscriptions' ids scored by their expiry (counted for the limit, listed by ``GET``)."""
 
-    def __init__(self, url: str) -> None:
-        self._redis = blocking_client(url)
+    def __init__(self, url: str, *, limits: PoolLimits | None = None) -> None:
+        self._redis = blocking_client(url, limits=limits)
         self._add = self._redis.register_script(_ADD)
 
     @staticmethod
@@ -221,5 +221,9 @@ class RedisSubscriptions:
         self._redis.close()
 
 
-def connect_subscriptions(redis_url: str | None) -> SubscriptionStore:
-    return RedisSubscriptions(redis_url) if redis_url else MemorySubscriptions()
+def connect_subscriptions(
+    redis_url: str | None, *, limits: PoolLimits | None = None
+) -> SubscriptionStore:
+    if redis_url:
+        return RedisSubscriptions(redis_url, limits=limits)
+    return MemorySubscriptions()

@@ -108,6 +108,12 @@ REDIS_ERRORS = Counter(
     "Redis commands that failed, by what they were for",
     ["use"],
 )
+OVERLOADED = Counter(
+    "journalloft_overloaded",
+    "Requests refused with 503 because a pool of this process was busy for its whole wait "
+    "(back-pressure from a burst of requests, not a fault of what the pool reaches)",
+    ["pool"],
+)
 OPEN_SUBSCRIPTIONS = Gauge(
     "journalloft_open_subscriptions",
     "Subscriptions (open event streams) now held, by service; set by the subscription feature",

@@ -16,7 +16,6 @@ body, so it takes a :class:`ReaderAccess` (the scope) and checks each municipali
 
 from __future__ import annotations
 
-import time
 from dataclasses import dataclass
 
 from journalloft.platform.auth.tokens import AUDIT_READ_SCOPE, RESTRICTIONS_SCOPE
@@ -41,8 +40,8 @@ def require_service(tenant: Tenant, service: SharingService) -> None:
         )
 
 
-def _rate_key(tenant: Tenant, caller: Caller) -> str:
-    window = int(time.time() // 60)
+def _rate_key(tenant: Tenant, caller: Caller, now: float) -> str:
+    window = int(now // 60)
     return f"rate:{tenant.kommunenummer}:{caller.client_id}:{window}"
 
 
@@ -51,12 +50,12 @@ def require_dpop_if_demanded(tenant: Tenant, caller: Caller) -> None:
         raise Unauthorized(f"{tenant.name} requires DPoP-bound tokens", scheme="DPoP")
 
 
-def _within_rate(tenant: Tenant, hits: int) -> None:
+def _within_rate(tenant: Tenant, hits: int, now: float) -> None:
     if hits > tenant.policy.rate_limit_per_minute:
         RATE_LIMITED.labels(tenant.kommunenummer).inc()
         raise RateLimited(
             f"more than {tenant.policy.rate_limit_per_minute} requests a minute to {tenant.name}",
-            retry_after=max(1, 60 - int(time.time()) % 60),
+            retry_after=max(1, 60 - int(now) % 60),
         )
 
 
@@ -64,14 +63,16 @@ def admit(runtime: Runtime, tenant: Tenant, caller: Caller) -> None:
     """The municipality's policy for every client on every request: DPoP where it requires it,
     then one request counted against its rate limit (shared by every process through Redis)."""
     require_dpop_if_demanded(tenant, caller)
-    _within_rate(tenant, runtime.kv.count(_rate_key(tenant, caller), window_seconds=60))
+    now = runtime.clock().timestamp()
+    _within_rate(tenant, runtime.kv.count(_rate_key(tenant, caller, now), window_seconds=60), now)
 
 
 async def admit_async(runtime: Runtime, tenant: Tenant, caller: Caller) -> None:
     """:func:`admit` on the event loop."""
     require_dpop_if_demanded(tenant, caller)
-    hits = await runtime.kv.count_async(_rate_key(tenant, caller), window_seconds=60)
-    _within_rate(tenant, hits)
+    now = runtime.clock().timestamp()
+    hits = await runtime.kv.count_async(_rate_key(tenant, caller, now), window_seconds=60)
+    _within_rate(tenant, hits, now)
 
 
 def require_attestation(tenant: Tenant, caller: Caller) -> None:

@@ -13,6 +13,7 @@ missed within the replay window, else sends ``reset`` and a fresh snapshot.
 from __future__ import annotations
 
 import asyncio
+import logging
 import re
 import time
 from collections.abc import AsyncIterator, Sequence
@@ -21,14 +22,17 @@ from datetime import UTC, datetime
 from typing import Any
 
 import orjson
+from sqlalchemy import Connection as DbConnection
 from starlette.concurrency import run_in_threadpool
 
+from journalloft.platform.audit.log import record_access
 from journalloft.platform.core.errors import (
     Conflict,
     FieldError,
     Forbidden,
     InvalidContent,
     NotFound,
+    Problem,
     RateLimited,
     Unauthorized,
 )
@@ -52,6 +56,7 @@ from journalloft.platform.operations.access import (
 )
 from journalloft.platform.operations.live_reads import read_for_stream
 from journalloft.platform.operations.sharing import entry_digest, look_up, lookup_patients
+from journalloft.platform.operations.units import in_unit_of_work
 from journalloft.platform.runtime import Runtime
 
 STREAMS_RETRY_AFTER_SECONDS = 5
@@ -125,7 +130,57 @@ async def create_subscription(runtime: Runtime, access: ReaderAccess, body: Any)
             "(DELETE) or replace its people (PUT) instead of making another",
             title="Too many subscriptions",
         )
+    tenants = readable_tenants(runtime, access, checked.get("kommuner"))
+    await count_in_audit(
+        runtime, access, tenants, action="subscribe", outcome="ok", n=len(checked["patients"])
+    )
     return subscription
+
+
+log = logging.getLogger("journalloft.live")
+STREAM_CHANNEL = "stream"
+"""The audit events' ``channel`` of a stream's reads: its snapshots and updates."""
+
+
+async def count_in_audit(
+    runtime: Runtime,
+    access: ReaderAccess,
+    tenants: Sequence[Tenant],
+    *,
+    action: str,
+    outcome: str,
+    n: int,
+) -> None:
+    """One event without a person in each municipality a subscription reads (``subscribe``,
+    ``stream-open``), its count the subscription's people: the usage report's live figures.
+
+    A count, not an access (the stream's reads are audited each as a lookup's): a municipality
+    whose store cannot take it now is left uncounted and logged, and the stream still opens
+    with the others, as a lookup answers without a municipality that is down."""
+
+    def count(kommunenummer: str) -> None:
+        def write(connection: DbConnection) -> None:
+            record_access(
+                connection,
+                context=access.caller,
+                action=action,
+                service=access.service.name,
+                patients=[(None, n)],
+                outcome=outcome,
+            )
+
+        in_unit_of_work(runtime, kommunenummer, write)
+
+    for tenant in tenants:
+        try:
+            await run_in_threadpool(count, tenant.kommunenummer)
+        except Problem as problem:
+            log.warning(
+                "%s not counted for the usage report: tenant=%s %s",
+                action,
+                tenant.kommunenummer,
+                problem.slug,
+            )
 
 
 async def owned_subscription(
@@ -233,7 +288,8 @@ class Stream:
     def _now_access(self) -> ReaderAccess:
         """The access with the clock read now: audit events and the service's 'now' are each
         event's, not the stream's opening's."""
-        return replace(self.access, caller=replace(self.access.caller, now=self.runtime.clock()))
+        caller = replace(self.access.caller, now=self.runtime.clock(), channel=STREAM_CHANNEL)
+        return replace(self.access, caller=caller)
 
     async def events(self) -> AsyncIterator[Event]:
         try:
@@ -248,6 +304,11 @@ class Stream:
                 # while the stream opened is in both) and what was already sent
                 seen = pending[-1][0] if pending else self.position
                 pending += [(i, c) for i, c in self.connection.take() if i > seen]
+                if self.connection.reset is not None:
+                    reason, self.connection.reset, pending = self.connection.reset, None, []
+                    async for event in self._start_again(reason):
+                        yield event
+                    continue
                 if self.connection.overflowed:
                     yield disconnect(
                         "too slow to keep up: reconnect with Last-Event-ID to get the rest",
@@ -305,6 +366,14 @@ class Stream:
                 yield event
                 if event.event == "disconnect":
                     return
+
+    async def _start_again(self, reason: str) -> AsyncIterator[Event]:
+        """A ``reset`` and a fresh snapshot, taken after the newest change this process has."""
+        position = self.runtime.hub.position
+        answer = await look_up(self.runtime, self._now_access(), self.connection.subscription.body)
+        self.position = position
+        yield Event("reset", format_id(position), _json({"reason": reason}))
+        yield Event("snapshot", format_id(position), _json(answer))
 
     async def _subscription_changed(self, event_id: EventId) -> AsyncIterator[Event]:
         found = await run_in_threadpool(
@@ -376,6 +445,7 @@ async def open_stream(
     grant it now; the snapshot (or the replayed changes) is computed here, so that a refusal is
     the response's status, not an event."""
     subscription = await owned_subscription(runtime, access, subscription_id)
+    access = replace(access, caller=replace(access.caller, channel=STREAM_CHANNEL))
     expires = access.caller.principal.expires_at
     if expires is not None and expires <= time.time():
         # A request is allowed the clock skew past exp; a stream, which ends at exp, is not (it
@@ -385,7 +455,15 @@ async def open_stream(
             "the access token has expired: a stream needs one that has not", scheme=scheme
         )
     await runtime.tenants.refresh()
-    readable_tenants(runtime, access, subscription.kommuner)
+    tenants = readable_tenants(runtime, access, subscription.kommuner)
+    await count_in_audit(
+        runtime,
+        access,
+        tenants,
+        action="stream-open",
+        outcome="open" if last_event_id is None else "reconnect",
+        n=len(subscription.body["patients"]),
+    )
     connection = Connection(subscription, limit=runtime.settings.stream_queue_limit)
     limit = runtime.settings.streams_per_client
     # first: nothing committed from here on is missed
@@ -411,7 +489,7 @@ async def open_stream(
                 except TooOld as exc:
                     reason = str(exc)
         if missed is None:
-            position = await runtime.changes.latest()
+            position = runtime.hub.position
             answer = await look_up(runtime, access, subscription.body)
             if reason is not None:
                 opening.append(Event("reset", format_id(position), _json({"reason": reason})))

@@ -63,11 +63,14 @@ def change_restrictions(
             )
         return changes
 
-    changes = in_unit_of_work(runtime, tenant.kommunenummer, change)
-    runtime.notify(
-        [data_change(c["kommunenummer"], None, c["patient"]) for c in changes if c["changed"]]
+    return in_unit_of_work(
+        runtime,
+        tenant.kommunenummer,
+        change,
+        changes=lambda done: [
+            data_change(c["kommunenummer"], None, c["patient"]) for c in done if c["changed"]
+        ],
     )
-    return changes
 
 
 def change_restriction(runtime: Runtime, access: RestrictionAccess, body: Any) -> RestrictionChange:

@@ -8,6 +8,7 @@ client sent it, and the runtime; they return plain results and raise the platfor
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import hashlib
 from collections.abc import Mapping, Sequence
 from datetime import datetime
@@ -135,6 +136,52 @@ def batch_rows(runtime: Runtime, access: SourceAccess, body: Any) -> list[dict[s
     return rows
 
 
+PUSH_OUTCOMES = ("created", "updated", "unchanged", "stale")
+
+
+def record_push(connection: Connection, access: SourceAccess, counts: IngestCounts) -> None:
+    """A push's outcome in the audit log, for the usage report: one ``push`` event (no person)
+    per outcome that happened, its count the records that had it; in the push's transaction."""
+    for outcome in PUSH_OUTCOMES:
+        n = getattr(counts, outcome)
+        if n:
+            record_access(
+                connection,
+                context=access.caller,
+                action="push",
+                service=access.service.name,
+                patients=[(None, n)],
+                outcome=outcome,
+            )
+
+
+def checked_batch(runtime: Runtime, access: SourceAccess, body: Any) -> list[dict[str, Any]]:
+    """:func:`batch_rows`; a batch it refuses is counted in the audit log first (a
+    ``push-refused`` event, no person, its outcome the problem's type, its count the batch's
+    records) so that the usage report shows what sources get wrong."""
+    try:
+        return batch_rows(runtime, access, body)
+    except InvalidContent as refusal:
+        records = body.get("records") if isinstance(body, dict) else None
+        sent = len(records) if isinstance(records, list) else 0
+        slug = refusal.slug
+
+        def count(connection: Connection) -> None:
+            record_access(
+                connection,
+                context=access.caller,
+                action="push-refused",
+                service=access.service.name,
+                patients=[(None, sent)],
+                outcome=slug,
+            )
+
+        # the refusal is the answer either way: a store that cannot count it does not change it
+        with contextlib.suppress(Problem):
+            in_unit_of_work(runtime, access.tenant.kommunenummer, count)
+        raise
+
+
 def record_schema_errors(
     runtime: Runtime, service: SharingService, record: Any, *, i: int, now: datetime
 ) -> list[FieldError]:
@@ -161,7 +208,7 @@ def _record_index(pointer: str) -> int:
 def ingest(runtime: Runtime, access: SourceAccess, body: Any) -> IngestCounts:
     """Store a batch from a journal system: all or nothing, idempotent per (source, id), with
     a ``write`` audit event per person in the same transaction."""
-    rows = batch_rows(runtime, access, body)
+    rows = checked_batch(runtime, access, body)
     service, caller = access.service, access.caller
 
     def store(connection: Connection) -> IngestCounts:
@@ -176,20 +223,17 @@ def ingest(runtime: Runtime, access: SourceAccess, body: Any) -> IngestCounts:
             service=service.name,
             patients=per_patient.items(),
         )
+        record_push(connection, access, counts)
         return counts
 
-    counts = in_unit_of_work(runtime, access.tenant.kommunenummer, store)
+    kommunenummer = access.tenant.kommunenummer
+    patients = dict.fromkeys(r["patient"] for r in rows)
+    changed = [data_change(kommunenummer, service.name, p) for p in patients]
+    counts = in_unit_of_work(runtime, kommunenummer, store, changes=lambda _: changed)
     count_ingest(
         service.name,
-        access.tenant.kommunenummer,
+        kommunenummer,
         ((k, v) for k, v in counts.as_dict().items() if k != "received"),
-    )
-    kommunenummer = access.tenant.kommunenummer
-    runtime.notify(
-        [
-            data_change(kommunenummer, service.name, p)
-            for p in dict.fromkeys(r["patient"] for r in rows)
-        ]
     )
     return counts
 
@@ -207,7 +251,7 @@ def replace_for_person(
 
     Returns the counts and how many records were withdrawn."""
     empty = isinstance(body, dict) and body.get("records") == []
-    rows = [] if empty else batch_rows(runtime, access, body)
+    rows = [] if empty else checked_batch(runtime, access, body)
     if any(row["patient"] != patient for row in rows):
         raise InvalidContent(
             "a snapshot holds one person's records",
@@ -234,6 +278,7 @@ def replace_for_person(
                 service=service.name,
                 patients=[(patient, len(rows))],
             )
+            record_push(connection, access, counts)
         if withdrawn:
             record_access(
                 connection,
@@ -244,10 +289,13 @@ def replace_for_person(
             )
         return counts, withdrawn
 
-    counts, withdrawn = in_unit_of_work(runtime, access.tenant.kommunenummer, store)
-    if rows or withdrawn:
-        runtime.notify([data_change(access.tenant.kommunenummer, service.name, patient)])
-    return counts, withdrawn
+    change = data_change(access.tenant.kommunenummer, service.name, patient)
+    return in_unit_of_work(
+        runtime,
+        access.tenant.kommunenummer,
+        store,
+        changes=lambda done: [change] if rows or done[1] else [],
+    )
 
 
 def withdraw(runtime: Runtime, access: SourceAccess, record_id: str) -> str:
@@ -274,11 +322,44 @@ def withdraw(runtime: Runtime, access: SourceAccess, record_id: str) -> str:
             "the record id is not valid",
             errors=[FieldError("/path/record_id", "contains U+0000 (NUL), which is not accepted")],
         )
-    patient = in_unit_of_work(runtime, access.tenant.kommunenummer, remove)
+    kommunenummer = access.tenant.kommunenummer
+    patient = in_unit_of_work(
+        runtime,
+        kommunenummer,
+        remove,
+        changes=lambda found: [data_change(kommunenummer, service.name, found)] if found else [],
+    )
     if patient is None:
         raise NotFound("this source has no such record to withdraw", title="Unknown record")
-    runtime.notify([data_change(access.tenant.kommunenummer, service.name, patient)])
     return patient
+
+
+def newest_updated(fields: Any) -> datetime | None:
+    """The newest ``updated`` instant anywhere in a person's result fields: every record a
+    service returns carries the ``updated`` its source sent (``SharedRecord.updated``)."""
+    newest: datetime | None = None
+    stack = [fields]
+    while stack:
+        value = stack.pop()
+        if isinstance(value, dict):
+            found = value.get("updated")
+            if isinstance(found, datetime) and (newest is None or found > newest):
+                newest = found
+            stack.extend(v for v in value.values() if isinstance(v, dict | list))
+        elif isinstance(value, list):
+            stack.extend(v for v in value if isinstance(v, dict | list))
+    return newest
+
+
+def data_ages(data: Mapping[str, Any], *, now: datetime) -> dict[str, int]:
+    """Per person found, how old the newest data returned is, in whole seconds (never below 0):
+    what the audit event records for the usage report's data age, never the instant itself."""
+    ages: dict[str, int] = {}
+    for patient, fields in data.items():
+        newest = newest_updated(fields)
+        if newest is not None:
+            ages[patient] = max(0, int((now - newest).total_seconds()))
+    return ages
 
 
 def lookup_patients(runtime: Runtime, access: ReaderAccess, body: Any) -> list[str]:
@@ -493,11 +574,13 @@ async def look_up_in_together(
             known = sent[i]
             patients = [p for p in patients if known.get(p) != entry_digest(visible(p, closed))]
         data = {p: results[p] for p in patients if p in results and p not in closed}
+        ages = data_ages(data, now=caller.now)
         events += audit_rows(
             caller,
             action="read",
             service=service.name,
             patients=[(p, 1 if p in data else 0) for p in patients if p not in restricted],
+            ages=ages,
         )
         if opened:
             events += audit_rows(
@@ -506,6 +589,7 @@ async def look_up_in_together(
                 service=service.name,
                 patients=[(p, 1 if p in data else 0) for p in patients if p in opened],
                 break_the_glass=True,
+                ages=ages,
             )
         if closed:
             events += audit_rows(

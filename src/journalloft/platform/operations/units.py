@@ -3,7 +3,7 @@ race to create the same record, or the server ends one of two racing units (a de
 
 from __future__ import annotations
 
-from collections.abc import Callable
+from collections.abc import Callable, Sequence
 from typing import TypeVar
 
 from sqlalchemy import Connection
@@ -11,6 +11,8 @@ from sqlalchemy.exc import DBAPIError, IntegrityError, OperationalError
 
 from journalloft.platform.audit.log import AUDITED
 from journalloft.platform.core.errors import NotFound, ServiceUnavailable
+from journalloft.platform.live import outbox
+from journalloft.platform.live.changes import Change
 from journalloft.platform.observability.metrics import AUDIT_EVENTS
 from journalloft.platform.runtime import Runtime
 
@@ -31,16 +33,31 @@ def store_missing(exc: BaseException) -> bool:
     return getattr(cause, "sqlstate", None) in MISSING_STORE
 
 
-def in_unit_of_work(runtime: Runtime, kommunenummer: str, work: Callable[[Connection], T]) -> T:
-    """Run ``work`` in one transaction of the tenant's store; committed before this returns."""
+def in_unit_of_work(
+    runtime: Runtime,
+    kommunenummer: str,
+    work: Callable[[Connection], T],
+    *,
+    changes: Callable[[T], Sequence[Change]] | None = None,
+) -> T:
+    """Run ``work`` in one transaction of the tenant's store; committed before this returns.
+    ``changes``: what the work changed for the live streams (from its result); with Redis they
+    are written to the store's outbox in the same transaction, and after the commit handed to
+    the change feed (:mod:`~journalloft.platform.live.outbox`)."""
     for attempt in range(1, UNIT_OF_WORK_ATTEMPTS + 1):
         try:
             with runtime.stores.tenant_transaction(kommunenummer) as connection:
                 connection.info.pop(AUDITED, None)
                 result = work(connection)
+                changed = changes(result) if changes is not None else []
+                outbox_id = None
+                if changed and runtime.outbox is not None:
+                    outbox_id = outbox.write(connection, changed)
                 audited: dict[str, int] = connection.info.pop(AUDITED, {})
             for action, n in audited.items():  # committed: now they count
                 AUDIT_EVENTS.labels(action).inc(n)
+            if changed:
+                runtime.committed(kommunenummer, outbox_id, changed)
             return result
         except IntegrityError:
             # Two requests raced to create the same record; the next attempt sees the winner's row.

@@ -11,6 +11,7 @@ import contextlib
 import logging
 import threading
 import time
+from collections.abc import Callable
 from dataclasses import dataclass
 from typing import Protocol
 
@@ -18,10 +19,23 @@ import redis
 import redis.asyncio
 
 from journalloft.platform.observability import tracing
-from journalloft.platform.observability.metrics import REDIS_ERRORS
-from journalloft.platform.storage.redis_clients import blocking_client, loop_client
+from journalloft.platform.observability.metrics import OVERLOADED, REDIS_ERRORS
+from journalloft.platform.storage.redis_clients import (
+    PoolLimits,
+    PoolSaturated,
+    blocking_client,
+    loop_client,
+)
 
 log = logging.getLogger("journalloft.kv")
+
+
+def _failed(use: str, error: redis.RedisError) -> None:
+    """Count a failed command: a busy pool is this process's overload, not a Redis error."""
+    if isinstance(error, PoolSaturated):
+        OVERLOADED.labels("redis").inc()
+    else:
+        REDIS_ERRORS.labels(use).inc()
 
 
 class KeyValue(Protocol):
@@ -47,7 +61,10 @@ class KeyValue(Protocol):
 
 
 class MemoryKeyValue:
-    def __init__(self) -> None:
+    """In process, on ``clock`` (monotonic seconds; a test passes its own)."""
+
+    def __init__(self, clock: Callable[[], float] = time.monotonic) -> None:
+        self._clock = clock
         self._lock = threading.Lock()
         self._expiry: dict[str, float] = {}
         self._counts: dict[str, int] = {}
@@ -62,7 +79,7 @@ class MemoryKeyValue:
             self._counts.pop(key, None)
 
     def add_once(self, key: str, *, ttl_seconds: int) -> bool:
-        now = time.monotonic()
+        now = self._clock()
         with self._lock:
             self._sweep(now)
             if self._expiry.get(key, 0.0) > now:
@@ -71,7 +88,7 @@ class MemoryKeyValue:
             return True
 
     def count(self, key: str, *, window_seconds: int) -> int:
-        now = time.monotonic()
+        now = self._clock()
         with self._lock:
             self._sweep(now)
             if self._expiry.get(key, 0.0) <= now:
@@ -118,9 +135,10 @@ class RedisKeyValue:
 
     FLUSH_SECONDS = 0.1
 
-    def __init__(self, url: str) -> None:
+    def __init__(self, url: str, *, limits: PoolLimits | None = None) -> None:
         self._url = url
-        self._redis = blocking_client(url)
+        self._limits = limits
+        self._redis = blocking_client(url, limits=limits)
         self._async: redis.asyncio.Redis | None = None
         self._async_loop: asyncio.AbstractEventLoop | None = None
         self._tallies: dict[str, _Tally] = {}
@@ -131,7 +149,7 @@ class RedisKeyValue:
     def _on_loop(self) -> redis.asyncio.Redis:
         loop = asyncio.get_running_loop()
         if self._async is None or self._async_loop is not loop:
-            self._async = loop_client(self._url)
+            self._async = loop_client(self._url, limits=self._limits)
             self._async_loop = loop
             self._tallies.clear()
             self._flushing = None
@@ -153,8 +171,8 @@ class RedisKeyValue:
         try:
             with tracing.span("redis SET", **{"db.system": "redis", "journalloft.use": "replay"}):
                 return bool(self._redis.set(f"journalloft:{key}", b"1", nx=True, ex=ttl_seconds))
-        except redis.RedisError:
-            REDIS_ERRORS.labels("replay").inc()
+        except redis.RedisError as exc:
+            _failed("replay", exc)
             raise
 
     # One command per hit: INCR is atomic, and only the hit that creates the counter sets its
@@ -169,8 +187,8 @@ class RedisKeyValue:
                 hits = int(self._redis.incr(name))
                 if hits == 1:
                     self._redis.expire(name, window_seconds, nx=True)
-        except redis.RedisError:
-            REDIS_ERRORS.labels("rate").inc()
+        except redis.RedisError as exc:
+            _failed("rate", exc)
             self._degraded()
             return self._local.count(key, window_seconds=window_seconds)
         return hits
@@ -188,9 +206,9 @@ class RedisKeyValue:
                     hits = int(await client.incr(name))
                     if hits == 1:
                         await client.expire(name, window_seconds, nx=True)
-            except redis.RedisError:
+            except redis.RedisError as exc:
                 # Degrades: counted here, and added in Redis at a flush once it answers again.
-                REDIS_ERRORS.labels("rate").inc()
+                _failed("rate", exc)
                 self._degraded()
                 tally = self._tallies.get(name)
                 if tally is None:
@@ -228,7 +246,7 @@ class RedisKeyValue:
             try:
                 replies = await pipeline.execute()
             except redis.RedisError as exc:
-                REDIS_ERRORS.labels("rate").inc()
+                _failed("rate", exc)
                 log.warning("rate counts not shared (kept for the next flush): %s", exc)
                 if self._flushing is None:
                     self._flushing = asyncio.get_running_loop().create_task(self._flush_soon())
@@ -267,5 +285,5 @@ class RedisKeyValue:
         self._redis.close()
 
 
-def connect_key_value(redis_url: str | None) -> KeyValue:
-    return RedisKeyValue(redis_url) if redis_url else MemoryKeyValue()
+def connect_key_value(redis_url: str | None, *, limits: PoolLimits | None = None) -> KeyValue:
+    return RedisKeyValue(redis_url, limits=limits) if redis_url else MemoryKeyValue()

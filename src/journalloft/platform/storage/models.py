@@ -70,6 +70,9 @@ class AuditEvent(TenantModel, table=True):
     ``legal_entity``, ``point_of_care``, the practitioner, ``purpose``, ``healthcare_service`` and
     ``decision_ref`` come from the trust-framework attestation when one was sent. Never a
     practitioner's national id.
+
+    ``data_age_seconds`` and ``channel`` came later (tenant_0005): the seal's canonical form of an
+    event holds them only when set (``audit_seal.canonical_event``), so older seals still verify.
     """
 
     __tablename__ = "audit_event"
@@ -97,6 +100,12 @@ class AuditEvent(TenantModel, table=True):
     correlation_id: str = Field(max_length=128)
     result_count: int = 0
     outcome: str = Field(default="ok", max_length=32)
+    data_age_seconds: int | None = Field(default=None, sa_type=BigInteger)
+    """A read that found something: how old the newest data it returned was (the read's time
+    less the newest ``updated`` among what it returned), for the usage report."""
+    channel: str | None = Field(default=None, max_length=16)
+    """How a read went out: None for a lookup, ``stream`` for a live stream's snapshot or
+    update."""
 
 
 class Restriction(TenantModel, table=True):
@@ -129,3 +138,17 @@ class AuditSeal(TenantModel, table=True):
     chain_hash: str = Field(max_length=64)
     key_id: str = Field(max_length=64)
     signature: str = Field(max_length=128)
+
+
+class ChangeOutbox(TenantModel, table=True):
+    """Changes committed in this store and not yet handed to the change feed (see
+    :mod:`journalloft.platform.live.outbox`): written in the same transaction as the change they
+    announce, deleted once the feed holds them. ``changes``: ``[[kind, service, patient], ...]``
+    (service empty for a restriction)."""
+
+    __tablename__ = "change_outbox"
+    __table_args__ = ({"schema": TENANT},)
+
+    id: int | None = Field(default=None, sa_type=BigInteger, primary_key=True)
+    created_at: datetime = utc_field(index=True)
+    changes: list[list[str]] = Field(sa_column=Column(JSON, nullable=False))

@@ -264,9 +264,11 @@ class Conditions:
     def is_main(self, resource: Mapping[str, Any]) -> bool:
         return resource.get("resourceType") == self.resource_type
 
-    def member_references(self, resource: Mapping[str, Any]) -> list[tuple[str, str]]:
-        recorder = resource.get("recorder")
-        reference = recorder.get("reference") if isinstance(recorder, Mapping) else None
+    def member_references(
+        self, resource: Mapping[str, Any], errors: fhir.Errors
+    ) -> list[tuple[str, str]]:
+        recorder = fhir.object_at(resource, "recorder", "", errors)
+        reference = recorder.get("reference")
         return [("/recorder", reference)] if isinstance(reference, str) else []
 
     def record(
@@ -277,7 +279,7 @@ class Conditions:
         members: fhir.Members,
         record_id: str | None,
     ) -> dict[str, Any]:
-        recorder = next((m for _pointer, m in members if m is not None), None)
+        recorder = next((m for _pointer, m, _place in members if m is not None), None)
         return record_of(resource, errors, recorder=recorder, record_id=record_id)
 
 

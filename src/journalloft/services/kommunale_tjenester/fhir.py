@@ -166,29 +166,31 @@ def _date_part(value: Any) -> str | None:
     return value[:10] if isinstance(value, str) and len(value) >= 10 else None
 
 
-def _weekly_extent(resource: Mapping[str, Any], errors: fhir.Errors) -> str | None:
-    for i, extension in enumerate(resource.get("extension") or []):
-        if not isinstance(extension, Mapping):
-            continue
+def _weekly_extent(
+    extensions: list[tuple[str, Mapping[str, Any]]], errors: fhir.Errors
+) -> str | None:
+    for at, extension in extensions:
         url = extension.get("url")
         if url == WEEKLY_EXTENT_TEXT:
             return fhir.text_of(extension.get("valueString"))
         if url == WEEKLY_EXTENT_QUANTITY:
-            value = (extension.get("valueQuantity") or {}).get("value")
+            value = fhir.object_at(extension, "valueQuantity", at, errors).get("value")
             if isinstance(value, int | float) and not isinstance(value, bool):
                 return _plain(value)
-            errors.add(f"/extension/{i}/valueQuantity/value", "must be hours per week")
+            errors.add(f"{at}/valueQuantity/value", "must be hours per week")
         if url == WEEKLY_EXTENT_RATIO:
-            ratio = extension.get("valueRatio") or {}
-            numerator = (ratio.get("numerator") or {}).get("value")
-            denominator = (ratio.get("denominator") or {}).get("value", 1)
+            ratio = fhir.object_at(extension, "valueRatio", at, errors)
+            numerator = fhir.object_at(ratio, "numerator", f"{at}/valueRatio", errors).get("value")
+            denominator = fhir.object_at(ratio, "denominator", f"{at}/valueRatio", errors).get(
+                "value", 1
+            )
             if (
                 isinstance(numerator, int | float)
                 and isinstance(denominator, int | float)
                 and denominator > 0
             ):
                 return _plain(numerator / denominator)
-            errors.add(f"/extension/{i}/valueRatio", "must be hours (numerator) per week")
+            errors.add(f"{at}/valueRatio", "must be hours (numerator) per week")
     return None
 
 
@@ -196,26 +198,34 @@ def _plain(value: float) -> str:
     return str(int(value)) if float(value).is_integer() else str(value)
 
 
-def _description(resource: Mapping[str, Any]) -> str | None:
-    for extension in resource.get("extension") or []:
-        if isinstance(extension, Mapping) and extension.get("url") == DESCRIPTION:
+def _description(extensions: list[tuple[str, Mapping[str, Any]]]) -> str | None:
+    for _at, extension in extensions:
+        if extension.get("url") == DESCRIPTION:
             return fhir.text_of(extension.get("valueMarkdown"))
     return None
 
 
+def check_organization(organization: Mapping[str, Any], pointer: str, errors: fhir.Errors) -> None:
+    """Errors for an Organization taken as a unit whose telecoms are not FHIR's shape."""
+    fhir.objects_at(organization, "telecom", pointer, errors)
+    for at, contact in fhir.objects_at(organization, "contact", pointer, errors):
+        fhir.objects_at(contact, "telecom", at, errors)
+
+
 def _organization_unit(organization: Mapping[str, Any]) -> dict[str, Any] | None:
-    """An Organization as the unit: its name, and its phone (``telecom``, or a contact's)."""
+    """An Organization as the unit: its name, and its phone (``telecom``, or a contact's);
+    elements of another shape are left out (:func:`check_organization` refuses them)."""
     name = organization.get("name")
     if not isinstance(name, str):
         return None
-    telecoms = list(organization.get("telecom") or [])
-    for contact in organization.get("contact") or []:
-        if isinstance(contact, Mapping):
-            telecoms += contact.get("telecom") or []
+    ignored = fhir.Errors()
+    telecoms = [t for _at, t in fhir.objects_at(organization, "telecom", "", ignored)]
+    for at, contact in fhir.objects_at(organization, "contact", "", ignored):
+        telecoms += [t for _at, t in fhir.objects_at(contact, "telecom", at, ignored)]
     phones = [
         t.get("value")
         for t in telecoms
-        if isinstance(t, Mapping) and t.get("system") == "phone" and isinstance(t.get("value"), str)
+        if t.get("system") == "phone" and isinstance(t.get("value"), str)
     ]
     return {"name": name, "phone": phones[0] if phones else None}
 
@@ -234,10 +244,9 @@ def _unit(
         return None
     reference = managing.get("reference")
     if isinstance(reference, str) and reference.startswith("#"):
-        for contained in resource.get("contained") or []:
+        for _at, contained in fhir.objects_at(resource, "contained", "", fhir.Errors()):
             if (
-                isinstance(contained, Mapping)
-                and contained.get("resourceType") == "Organization"
+                contained.get("resourceType") == "Organization"
                 and contained.get("id") == reference[1:]
             ):
                 found = _organization_unit(contained)
@@ -259,6 +268,14 @@ def record_of(
     if not record_id:
         errors.add("/identifier", "is required: the journal system's own id of this service")
     patient = fhir.person_of(resource.get("patient"), "/patient", errors)
+    for at, concept in fhir.objects_at(resource, "type", "", errors):
+        fhir.objects_at(concept, "coding", at, errors)
+    # a contained element of the wrong shape is refused once, where the face reads the members
+    for at, contained in fhir.objects_at(resource, "contained", "", fhir.Errors()):
+        if contained.get("resourceType") == "Organization":
+            check_organization(contained, at, errors)
+    fhir.object_at(resource, "managingOrganization", "", errors)
+    extensions = fhir.objects_at(resource, "extension", "", errors)
     codes = _codings(resource, SERVICE_CODE_SYSTEM)
     if len(codes) != 1:
         errors.add("/type", f"must hold exactly one coding of {SERVICE_CODE_SYSTEM} (IPLOS/9151)")
@@ -279,13 +296,13 @@ def record_of(
             "must be planned, waitlist, active, onhold or finished "
             "(a service sent in error is withdrawn with DELETE)",
         )
-    updated = (resource.get("meta") or {}).get("lastUpdated")
+    updated = fhir.object_at(resource, "meta", "", errors).get("lastUpdated")
     if updated is None and start is not None:
         try:
             updated = datetime.combine(date.fromisoformat(start), time(), OSLO).isoformat()
         except ValueError:
             updated = None
-    weekly = _weekly_extent(resource, errors)
+    weekly = _weekly_extent(extensions, errors)
     record: dict[str, Any] = {
         "id": record_id,
         "patient": patient,
@@ -295,7 +312,7 @@ def record_of(
         "end": end,
         "temporary_cessation": status in ("onhold", "on-hold"),
         "weekly_extent": weekly,
-        "description": _description(resource),
+        "description": _description(extensions),
         "unit": _unit(resource, unit),
         "stay_type": stay_type,
     }
@@ -385,10 +402,12 @@ class EpisodesOfCare:
     def is_main(self, resource: Mapping[str, Any]) -> bool:
         return resource.get("resourceType") == self.resource_type
 
-    def member_references(self, resource: Mapping[str, Any]) -> list[tuple[str, str]]:
-        managing = resource.get("managingOrganization")
-        reference = managing.get("reference") if isinstance(managing, Mapping) else None
-        return [("/managingOrganization", str(reference))]
+    def member_references(
+        self, resource: Mapping[str, Any], errors: fhir.Errors
+    ) -> list[tuple[str, str]]:
+        # the element's shape is record_of's to refuse, once
+        managing = fhir.object_at(resource, "managingOrganization", "", fhir.Errors())
+        return [("/managingOrganization", str(managing.get("reference")))]
 
     def record(
         self,
@@ -398,7 +417,13 @@ class EpisodesOfCare:
         members: fhir.Members,
         record_id: str | None,
     ) -> dict[str, Any]:
-        unit = next((member for _pointer, member in members if member is not None), None)
+        found = [(member, place) for _pointer, member, place in members if member is not None]
+        unit, place = found[0] if found else (None, "")
+        if unit is not None and not place.startswith(errors.prefix + "/contained/"):
+            # an Organization entry of the Bundle (a contained one record_of checks itself)
+            located = fhir.Errors(place)
+            check_organization(unit, "", located)
+            errors.found += located.found
         return record_of(resource, errors, record_id=record_id, unit=unit)
 
 

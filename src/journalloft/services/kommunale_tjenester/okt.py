@@ -50,6 +50,9 @@ KOMMUNE_HEADER: Final = "kommunenummer"
 STATUS_UNKNOWN: Final = -1
 """``oktStatus`` when no municipality that answered has an active service and at least one did
 not answer (named under ``refused``): not known, where ``0`` would say "none"."""
+MAX_MESSAGES: Final = 1000
+"""The most services one OktEvent may list, as a native batch's records: checked before any is
+read, so that the work on the event loop does not grow with what was sent."""
 
 _FIELDS: Final = {
     "service_code": "/iplosCode/iplosCodeValue",
@@ -145,6 +148,13 @@ def _event_errors(event: Any) -> list[faces.FieldError]:
     if not isinstance(messages, list):
         errors.append(
             faces.FieldError("/oktMessages", "is required: the person's services (a list)")
+        )
+        return errors
+    if len(messages) > MAX_MESSAGES:
+        errors.append(
+            faces.FieldError(
+                "/oktMessages", f"has {len(messages)} services; at most {MAX_MESSAGES}"
+            )
         )
         return errors
     for i, message in enumerate(messages):

@@ -221,25 +221,25 @@ def _number(quantity: Any) -> float | None:
     return None
 
 
-def _vital(member: Mapping[str, Any], pointer: str, errors: fhir.Errors) -> dict[str, Any]:
-    """The native fields one vital-sign Observation gives."""
-    codes = {code for system, code in fhir.codes_of_concept(member.get("code")) if system == LOINC}
+def _vital(member: Mapping[str, Any], errors: fhir.Errors) -> dict[str, Any]:
+    """The native fields one vital-sign Observation gives (``errors`` at its own place)."""
+    codes = {code for system, code in fhir.codes_at(member, "code", "", errors) if system == LOINC}
     if BP_PANEL in codes:
-        for component in member.get("component") or []:
-            if ("http://loinc.org", "8480-6") in fhir.codes_of_concept(component.get("code")):
-                value = _number(component.get("valueQuantity"))
+        for at, component in fhir.objects_at(member, "component", "", errors):
+            if (LOINC, "8480-6") in fhir.codes_at(component, "code", at, errors):
+                value = _number(fhir.object_at(component, "valueQuantity", at, errors))
                 if value is not None:
                     return {"systolic_bp": round(value)}
-        errors.add(pointer + "/component", "the blood pressure panel has no systolic (8480-6)")
+        errors.add("/component", "the blood pressure panel has no systolic (8480-6)")
         return {}
     fields = [LOINC_FIELDS[c] for c in codes if c in LOINC_FIELDS]
     if len(fields) != 1:
         known = ", ".join([*sorted(LOINC_FIELDS), BP_PANEL])
-        errors.add(pointer + "/code", f"must be one LOINC vital sign of NEWS2 ({known})")
+        errors.add("/code", f"must be one LOINC vital sign of NEWS2 ({known})")
         return {}
-    value = _number(member.get("valueQuantity"))
+    value = _number(fhir.object_at(member, "valueQuantity", "", errors))
     if value is None:
-        errors.add(pointer + "/valueQuantity/value", "must be the measured value")
+        errors.add("/valueQuantity/value", "must be the measured value")
         return {}
     field = fields[0]
     return {field: value if field == "temperature" else round(value)}
@@ -252,12 +252,14 @@ def record_of(
     members: fhir.Members,
     record_id: str | None = None,
 ) -> dict[str, Any]:
-    """The native record of a NEWS2 Observation and its vital signs (``members``: each
-    ``hasMember`` reference's pointer and the Observation it names, ``None`` if not found)."""
+    """The native record of a NEWS2 Observation and its vital signs (``members``, as
+    the face finds them). A vital sign names no other subject than the NEWS2
+    Observation's (without one it is the NEWS2 Observation's)."""
     record_id = fhir.record_id_of(resource, record_id)
     if not record_id:
         errors.add("/identifier", "is required: the journal system's own id of the measurement")
     patient = fhir.person_of(resource.get("subject"), "/subject", errors)
+    fhir.codes_at(resource, "code", "", errors)
     effective = resource.get("effectiveDateTime")
     if isinstance(effective, str) and _DAY.fullmatch(effective):
         # a day only (as the VKP profile's example): midnight in Norway
@@ -268,25 +270,35 @@ def record_of(
         )
     record: dict[str, Any] = {"id": record_id, "patient": patient, "effective": effective}
     record["updated"] = (
-        (resource.get("meta") or {}).get("lastUpdated") or resource.get("issued") or effective
+        fhir.object_at(resource, "meta", "", errors).get("lastUpdated")
+        or resource.get("issued")
+        or effective
     )
     vitals: dict[str, Any] = {}
-    for pointer, member in members:
+    for pointer, member, place in members:
         if member is None:
             errors.add(pointer, "names no vital-sign Observation of this request")
             continue
-        for field, value in _vital(member, pointer, errors).items():
+        located = fhir.Errors(place)
+        if "subject" in member:
+            whose = fhir.person_of(member["subject"], "/subject", located)
+            if whose is not None and patient is not None and whose != patient:
+                errors.add(
+                    pointer,
+                    "the vital sign's subject is another person than the NEWS2 "
+                    "Observation's: a measurement is one person's",
+                )
+        found = _vital(member, located)
+        errors.found += located.found
+        for field, value in found.items():
             if field in vitals:
                 errors.add(pointer, f"a second {field} for one measurement")
             vitals[field] = value
     record |= vitals
     sent_scales: set[int] = set()
     sub_scores: dict[str, int | None] = {}
-    for i, component in enumerate(resource.get("component") or []):
-        codes = fhir.codes_of_concept(
-            component.get("code") if isinstance(component, Mapping) else None
-        )
-        at = f"/component/{i}"
+    for at, component in fhir.objects_at(resource, "component", "", errors):
+        codes = fhir.codes_at(component, "code", at, errors)
         if (INPUT_SYSTEM, "spo2-scale") in codes:
             scale = component.get("valueInteger")
             if scale not in (1, 2):
@@ -306,7 +318,7 @@ def record_of(
                 if name.startswith("spo2_scale_"):
                     sent_scales.add(int(name[-1]))
                     name = "spo2"
-                value = _number(component.get("valueQuantity"))
+                value = _number(fhir.object_at(component, "valueQuantity", at, errors))
                 if value is None and component.get("dataAbsentReason") is None:
                     errors.add(at + "/valueQuantity/value", "must be the sub-score")
                 elif value is not None:
@@ -332,20 +344,19 @@ def record_of(
             "must reference the vital signs measured (the platform scores them), or the "
             "components must carry the source's sub-scores (SNOMED CT)",
         )
-    total = _number(resource.get("valueQuantity"))
+    total = _number(fhir.object_at(resource, "valueQuantity", "", errors))
     if total is not None:
         record["total_score"] = round(total)
-    performers = resource.get("performer")
-    if isinstance(performers, list) and performers and isinstance(performers[0], Mapping):
-        performer = performers[0]
-        identifier = performer.get("identifier") or {}
+    performers = fhir.objects_at(resource, "performer", "", errors)
+    for at, performer in performers[:1]:
+        identifier = fhir.object_at(performer, "identifier", at, errors)
         hpr = identifier.get("value") if identifier.get("system") == HPR_SYSTEM else None
         display = fhir.text_of(performer.get("display"))
         if hpr or display:
             record["recorded_by"] = {"name": display, "hpr": hpr}
-    notes = resource.get("note")
-    if isinstance(notes, list) and notes and isinstance(notes[0], Mapping):
-        record["location"] = fhir.text_of(notes[0].get("text"))
+    notes = fhir.objects_at(resource, "note", "", errors)
+    if notes:
+        record["location"] = fhir.text_of(notes[0][1].get("text"))
     return {k: v for k, v in record.items() if v is not None}
 
 
@@ -399,10 +410,12 @@ class Observations:
     def is_main(self, resource: Mapping[str, Any]) -> bool:
         return is_news2(resource)
 
-    def member_references(self, resource: Mapping[str, Any]) -> list[tuple[str, str]]:
+    def member_references(
+        self, resource: Mapping[str, Any], errors: fhir.Errors
+    ) -> list[tuple[str, str]]:
         return [
-            (f"/hasMember/{j}", str(r.get("reference") if isinstance(r, Mapping) else None))
-            for j, r in enumerate(resource.get("hasMember") or [])
+            (at, str(reference.get("reference")))
+            for at, reference in fhir.objects_at(resource, "hasMember", "", errors)
         ]
 
     def record(

@@ -1,0 +1,1 @@
+"""Mutation testing of the safety core (``make mutation``); see docs/mutation.md."""
