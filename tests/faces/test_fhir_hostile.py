@@ -119,14 +119,16 @@ def test_a_year_or_month_is_the_range_it_names(platform: TestPlatform) -> None:
         found: int = answer.json()["total"]
         return found
 
+    # eq (no prefix) is R4's "contains" (issue 23): the year holds the whole period, June not
     assert [total(d) for d in ("2025", "2024", "2026", "2025-06", "2026-01", "2024-12")] == [
         1,
         0,
         0,
-        1,
+        0,
         0,
         0,
     ]
+    assert [total(d) for d in ("ge2025-06", "le2025-06", "ne2025-06")] == [1, 1, 1]
     assert [total(d) for d in ("ge2025-12", "gt2025", "lt2025-01", "le2025-01")] == [1, 0, 0, 1]
 
 
