@@ -19,6 +19,8 @@ from support.fhir import FNR, news2_bundle, okt_episode, transaction, validate
 from support.live import open_events, served_platform
 from support.platform import Backend, TestPlatform
 
+pytestmark = pytest.mark.usefixtures("fhir_answers_checked")
+
 FORM = "application/x-www-form-urlencoded"
 EVA, BOB = people(2, seed="fhir-hostile")
 
