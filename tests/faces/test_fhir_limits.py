@@ -181,7 +181,8 @@ def biggest_allowed_search(persons: list[str]) -> str:
 def test_healthz_answers_while_the_biggest_allowed_search_runs(platform: TestPlatform) -> None:
     """The app served by uvicorn; one thread posts the biggest search still allowed over and over
     (200 people with three measurements each), while /healthz is polled. Only the polls that
-    began and ended while a search was in flight count; each answers within 100 ms."""
+    began and ended while a search was in flight count; at least 80 % of them answer within
+    100 ms (a search on the loop would hold nearly all of them)."""
     persons = people(MAX_VALUES["patient:identifier"], seed="fhir-limits-busy")
     now = datetime.now(UTC)
     records = [
@@ -234,8 +235,14 @@ def test_healthz_answers_while_the_biggest_allowed_search_runs(platform: TestPla
     assert all(status == 200 for _, _, status in searching)
     overlapping = during(polls, searching)
     assert len(overlapping) >= 20, (len(polls), len(searching))
-    slowest = max(end - began for began, end in overlapping)
-    assert slowest < HEALTHZ_WITHIN, f"/healthz took {slowest:.3f} s during a search"
+    # A search on the event loop holds every poll that overlaps it until it ends: nearly all of
+    # them are slow. One poll delayed by the machine (a busy CI runner, a GC pause) is not that.
+    times = sorted(end - began for began, end in overlapping)
+    quick = sum(1 for t in times if t < HEALTHZ_WITHIN)
+    assert quick >= 0.8 * len(times), (
+        f"only {quick} of {len(times)} /healthz polls during a search answered within "
+        f"{HEALTHZ_WITHIN} s; the slowest took {times[-1]:.3f} s"
+    )
 
 
 def during(
