@@ -11,6 +11,7 @@ from pathlib import Path
 import pytest
 
 from support import SERVICES, tenant_document
+from support.fhir import fhir_checked
 from support.platform import BACKENDS, Backend, TestPlatform, provide_backend, start_platform
 
 
@@ -40,6 +41,15 @@ def platform(empty_platform: TestPlatform) -> TestPlatform:
     for kommunenummer in ("1804", "3201"):
         empty_platform.onboard(tenant_document(kommunenummer, services={s: {} for s in SERVICES}))
     return empty_platform
+
+
+@pytest.fixture
+def fhir_answers_checked(platform: TestPlatform) -> Iterator[TestPlatform]:
+    """``platform``, its client checking every ``application/fhir+json`` answer with FHIR JSON's
+    rules, HL7's R4 JSON schema and fhir.resources (``support.fhir.check_fhir``): a FHIR test
+    module uses it for all its tests (``pytestmark``)."""
+    with fhir_checked(platform.client):
+        yield platform
 
 
 SERVICE_MARKERS = ("postgres", "redis")

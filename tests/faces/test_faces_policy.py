@@ -5,9 +5,13 @@ from __future__ import annotations
 
 from typing import Any
 
+import pytest
+
 from support import people, tenant_document
 from support.fhir import FNR, news2_bundle
 from support.platform import TestPlatform
+
+pytestmark = pytest.mark.usefixtures("fhir_answers_checked")
 
 
 def with_policy(platform: TestPlatform, **policy: Any) -> None:

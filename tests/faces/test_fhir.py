@@ -3,14 +3,18 @@ under the same rules as the native API (grants, audit, restrictions)."""
 
 from __future__ import annotations
 
+import random
 from datetime import UTC, datetime, timedelta
 from typing import Any
 
 import pytest
 
+from journalloft.platform.core.identifiers import synthetic_person_id
 from support import people
-from support.fhir import FNR, news2_bundle, okt_episode, transaction, validate
+from support.fhir import FNR, check_fhir, news2_bundle, okt_episode, transaction, validate
 from support.platform import TestPlatform
+
+pytestmark = pytest.mark.usefixtures("fhir_answers_checked")
 
 FORM = {"Content-Type": "application/x-www-form-urlencoded"}
 
@@ -35,10 +39,58 @@ def test_metadata_is_a_valid_capability_statement(platform: TestPlatform) -> Non
     served = {r["type"]: r for r in statement["rest"][0]["resource"]}
     assert set(served) == {"CarePlan", "Condition", "EpisodeOfCare", "Observation"}
     assert {p["name"] for p in served["Observation"]["searchParam"]} >= {
-        "patient:identifier",
+        "patient",
         "code",
         "date",
     }
+    # declared as R4 names them: a parameter's name carries no modifier, and the person is a
+    # reference (searched with its :identifier modifier)
+    for resource in served.values():
+        for parameter in resource["searchParam"]:
+            assert ":" not in parameter["name"]
+        (patient,) = [p for p in resource["searchParam"] if p["name"] == "patient"]
+        assert patient["type"] == "reference"
+        assert ":identifier" in patient["documentation"]
+    common = {p["name"]: p["type"] for p in statement["rest"][0]["searchParam"]}
+    assert common == {
+        "_count": "number",
+        "_sort": "string",
+        "_summary": "token",
+        "_format": "token",
+    }
+
+
+@pytest.mark.parametrize(
+    ("query", "accept", "status"),
+    [
+        ("", None, 200),
+        ("?_format=json", None, 200),
+        ("?_format=application/fhir%2Bjson", None, 200),
+        ("", "application/fhir+json", 200),
+        ("", "application/json, text/plain;q=0.5", 200),
+        ("", "*/*", 200),
+        ("?_format=xml", None, 406),
+        ("?_format=application/fhir%2Bxml", None, 406),
+        ("", "application/fhir+xml", 406),
+        ("", "text/turtle", 406),
+    ],
+)
+def test_format_and_accept_are_json_or_406(
+    platform: TestPlatform, query: str, accept: str | None, status: int
+) -> None:
+    headers = {"Accept": accept} if accept else {}
+    answer = platform.client.get("/fhir/metadata" + query, headers=headers)
+    assert answer.status_code == status, answer.text
+    (eva,) = people(1, seed="fhir-format")
+    form = {"patient:identifier": f"{FNR}|{eva}"}
+    if "_format" in query:
+        form["_format"] = query.partition("=")[2].replace("%2B", "+")
+    searched = platform.client.post(
+        "/fhir/EpisodeOfCare/_search" + query,
+        data=form,
+        headers=platform.headers("bodo-legevakt", **FORM, **headers),
+    )
+    assert searched.status_code == status, searched.text
 
 
 def test_the_okt_ig_example_is_written_and_found(platform: TestPlatform) -> None:
@@ -409,10 +461,196 @@ def test_the_proto_example_with_its_organization_as_the_unit(platform: TestPlatf
     validate(resource)
     assert resource["contained"][0]["name"] == "Sone Vest, Kjeller"
     assert resource["contained"][0]["telecom"] == [{"system": "phone", "value": "23101675"}]
-    ratio = resource["extension"][0]["valueRatio"]
-    assert (ratio["numerator"]["value"], ratio["denominator"]["code"]) == (15, "wk")
+    # the IG's WeeklyExtentRatio (units h and wk fixed by the IG) and IplosCs display come
+    # back as the example has them
+    assert resource["extension"] == episode["extension"]
+    assert resource["type"][0]["coding"][0] == {
+        "system": "urn:oid:2.16.578.1.12.4.1.1.9151",
+        "code": "2",
+        "display": "Praktisk bistand - opplæring - daglige gjøremål",
+    }
     alone = transaction(organization, urls=["Organization"])
     refused = platform.client.post(
         "/fhir/1804", json=alone, headers=fhir_headers(platform, "bodo-epj")
     )
     assert refused.status_code == 422
+
+
+@pytest.mark.parametrize(
+    ("change", "why"),
+    [
+        ({"status": ""}, "empty string"),
+        ({"type": []}, "empty array"),
+        ({"period": {}}, "empty object"),
+        ({"managingOrganization": None}, "null"),
+        ({"status": "paused"}, "FHIR R4 JSON schema"),
+        ({"period": {"start": "1. mai"}}, "FHIR R4 JSON schema"),
+    ],
+)
+def test_the_independent_checks_refuse_what_fhir_refuses(change: dict[str, Any], why: str) -> None:
+    episode = okt_episode("12345678901")
+    check_fhir(episode)  # the IG's example is valid FHIR
+    with pytest.raises(AssertionError, match=why):
+        check_fhir({**episode, **change})
+
+
+LOINC = "http://loinc.org"
+DNR = "urn:oid:2.16.578.1.12.4.1.4.2"
+FHN = "urn:oid:2.16.578.1.12.4.1.4.3"
+
+
+def test_spo2_is_coded_as_r4s_vital_signs_profile_requires_and_found_by_either_code(
+    platform: TestPlatform,
+) -> None:
+    (eva,) = people(1, seed="fhir-spo2")
+    written = platform.client.post(
+        "/fhir/1804", json=news2_bundle(eva, "m-spo2"), headers=fhir_headers(platform, "bodo-epj")
+    )
+    assert written.status_code == 200, written.text
+    for code in ("2708-6", "59408-5"):
+        found = search(
+            platform,
+            "/Observation/_search",
+            **{"patient:identifier": f"{FNR}|{eva}", "code": f"{LOINC}|{code}"},
+        ).json()
+        assert [e["resource"]["valueQuantity"]["value"] for e in found["entry"]] == [94], code
+        codings = found["entry"][0]["resource"]["code"]["coding"]
+        assert [(c["system"], c["code"]) for c in codings] == [
+            (LOINC, "2708-6"),
+            (LOINC, "59408-5"),
+        ]
+    # a source that codes SpO2 2708-6 only is read as SpO2 too
+    bundle = news2_bundle(eva, "m-spo2-vkp", hours_ago=2)
+    spo2 = bundle["entry"][2]["resource"]
+    spo2["code"]["coding"] = [{"system": LOINC, "code": "2708-6"}]
+    again = platform.client.post(
+        "/fhir/1804", json=bundle, headers=fhir_headers(platform, "bodo-epj")
+    )
+    assert again.status_code == 200, again.text
+    found = search(
+        platform,
+        "/Observation/_search",
+        **{"patient:identifier": f"{FNR}|{eva}", "code": f"{LOINC}|59408-5"},
+    ).json()
+    assert [e["resource"]["valueQuantity"]["value"] for e in found["entry"]] == [94, 94]
+
+
+def _with_check_digits(first_nine: str) -> str:
+    digits = [int(c) for c in first_nine]
+    for weights in ((3, 7, 6, 1, 8, 9, 4, 5, 2), (5, 4, 3, 2, 7, 6, 5, 4, 3, 2)):
+        check = 11 - sum(w * d for w, d in zip(weights, digits, strict=True)) % 11
+        assert check != 10, "choose other digits"
+        digits.append(0 if check == 11 else check)
+    return "".join(map(str, digits))
+
+
+def test_an_fh_nummer_names_a_person_and_each_system_fits_its_numbers(
+    platform: TestPlatform,
+) -> None:
+    # an FH-nummer of made-up digits (FH-numbers encode no birth date; see test_identifiers)
+    fh = _with_check_digits("812345678")
+    dnr = synthetic_person_id(random.Random("fhir-dnr"), d_number=True)
+    (eva,) = people(1, seed="fhir-systems")
+    headers = fhir_headers(platform, "bodo-epj")
+    for person, system in ((fh, FHN), (dnr, DNR)):
+        episode = okt_episode(person, id=f"GER-{system[-1]}", period={"start": "2024-01-01"})
+        episode["patient"] = {"identifier": {"system": system, "value": person}}
+        written = platform.client.post("/fhir/1804", json=transaction(episode), headers=headers)
+        assert written.status_code == 200, written.text
+        found = search(
+            platform, "/EpisodeOfCare/_search", **{"patient:identifier": f"{system}|{person}"}
+        )
+        assert found.status_code == 200, found.text
+        (entry,) = found.json()["entry"]
+        assert entry["resource"]["patient"]["identifier"] == {"system": system, "value": person}
+    # a system that does not fit the number is refused, on writing and on searching
+    for person, system in ((eva, DNR), (dnr, FNR), (fh, FNR), (eva, FHN)):
+        episode = okt_episode(person, id="GER-X")
+        episode["patient"] = {"identifier": {"system": system, "value": person}}
+        refused = platform.client.post("/fhir/1804", json=transaction(episode), headers=headers)
+        assert refused.status_code == 422, (system, refused.text)
+        wrong = search(
+            platform, "/EpisodeOfCare/_search", **{"patient:identifier": f"{system}|{person}"}
+        )
+        assert wrong.status_code == 400, system
+
+
+def test_a_9151_code_is_searched_as_writes_store_it(platform: TestPlatform) -> None:
+    (eva,) = people(1, seed="fhir-code-padded")
+    alarm = okt_episode(
+        eva,
+        id="GER-6",
+        period={"start": "2024-01-01"},
+        type=[{"coding": [{"system": "urn:oid:2.16.578.1.12.4.1.1.9151", "code": "06"}]}],
+    )
+    written = platform.client.post(
+        "/fhir/1804", json=transaction(alarm), headers=fhir_headers(platform, "bodo-epj")
+    )
+    assert written.status_code == 200, written.text
+    person = {"patient:identifier": f"{FNR}|{eva}"}
+    for code in ("urn:oid:2.16.578.1.12.4.1.1.9151|06", "urn:oid:2.16.578.1.12.4.1.1.9151|6", "06"):
+        found = search(platform, "/EpisodeOfCare/_search", **person, code=code).json()
+        assert found["total"] == 1, code
+    for code in ("urn:oid:2.16.578.1.12.4.1.1.9151|15", "urn:oid:2.16.578.1.12.4.1.1.9151|016"):
+        assert search(platform, "/EpisodeOfCare/_search", **person, code=code).json()["total"] == 0
+
+
+@pytest.mark.parametrize(
+    ("method", "path", "status"),
+    [
+        ("POST", "/fhir/1804/EpisodeOfCare", 405),  # create
+        ("PATCH", "/fhir/1804/EpisodeOfCare", 405),
+        ("PUT", "/fhir/1804/EpisodeOfCare/abc-1", 405),  # update by id
+        ("DELETE", "/fhir/1804/Observation/abc-1", 405),  # delete by id
+        ("POST", "/fhir/1804/Procedure", 404),  # a type this server does not serve
+        ("POST", "/fhir/1804/EpisodeOfCare/abc-1/_history", 404),
+    ],
+)
+def test_an_interaction_not_supported_on_a_served_type_is_405(
+    platform: TestPlatform, method: str, path: str, status: int
+) -> None:
+    answer = platform.client.request(
+        method,
+        path,
+        json={"resourceType": "EpisodeOfCare"},
+        headers=fhir_headers(platform, "bodo-epj"),
+    )
+    assert answer.status_code == status, answer.text
+    assert answer.json()["resourceType"] == "OperationOutcome"
+    if status == 405:
+        assert "allow" in answer.headers
+        assert method not in answer.headers["allow"].split(", ")
+
+
+def test_metadata_at_every_base(platform: TestPlatform) -> None:
+    everywhere = platform.client.get("/fhir/metadata")
+    at_bodo = platform.client.get("/fhir/1804/metadata")
+    assert at_bodo.status_code == 200, at_bodo.text
+    assert at_bodo.json()["implementation"]["url"].endswith("/fhir/1804")
+    assert at_bodo.json()["rest"] == everywhere.json()["rest"]
+    assert platform.client.get("/fhir/9999/metadata").status_code == 404
+
+
+def test_date_eq_is_r4s_contains_not_overlap(platform: TestPlatform) -> None:
+    (eva,) = people(1, seed="fhir-date-eq")
+    month = okt_episode(eva, id="GER-M", period={"start": "2026-01-01", "end": "2026-01-31"})
+    day = okt_episode(eva, id="GER-D", period={"start": "2026-01-15", "end": "2026-01-15"})
+    ongoing = okt_episode(eva, id="GER-O", period={"start": "2026-01-15"})
+    written = platform.client.post(
+        "/fhir/1804",
+        json=transaction(month, day, ongoing),
+        headers=fhir_headers(platform, "bodo-epj"),
+    )
+    assert written.status_code == 200, written.text
+    person = {"patient:identifier": f"{FNR}|{eva}"}
+
+    def found(date: str) -> set[str]:
+        bundle = search(platform, "/EpisodeOfCare/_search", **person, date=date).json()
+        return {e["resource"]["identifier"][0]["value"] for e in bundle.get("entry", [])}
+
+    # eq2026-01-15: only the service whose whole period lies within that day
+    assert found("eq2026-01-15") == {"GER-D"}
+    assert found("2026-01-15") == {"GER-D"}
+    assert found("eq2026-01-14") == set()
+    assert found("ne2026-01-15") == {"GER-M", "GER-O"}
+    assert found("ge2026-01-15") == {"GER-M", "GER-D", "GER-O"}

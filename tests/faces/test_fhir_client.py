@@ -5,11 +5,14 @@ from __future__ import annotations
 
 from typing import Any
 
+import pytest
 from fhirpy import SyncFHIRClient
 
 from support import people
 from support.fhir import FNR, news2_bundle, okt_episode, served, transaction, validate
 from support.platform import TestPlatform
+
+pytestmark = pytest.mark.usefixtures("fhir_answers_checked")
 
 
 def parameters(**values: str) -> dict[str, Any]:

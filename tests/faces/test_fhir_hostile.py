@@ -19,6 +19,8 @@ from support.fhir import FNR, news2_bundle, okt_episode, transaction, validate
 from support.live import open_events, served_platform
 from support.platform import Backend, TestPlatform
 
+pytestmark = pytest.mark.usefixtures("fhir_answers_checked")
+
 FORM = "application/x-www-form-urlencoded"
 EVA, BOB = people(2, seed="fhir-hostile")
 
@@ -119,14 +121,16 @@ def test_a_year_or_month_is_the_range_it_names(platform: TestPlatform) -> None:
         found: int = answer.json()["total"]
         return found
 
+    # eq (no prefix) is R4's "contains" (issue 23): the year holds the whole period, June not
     assert [total(d) for d in ("2025", "2024", "2026", "2025-06", "2026-01", "2024-12")] == [
         1,
         0,
         0,
-        1,
+        0,
         0,
         0,
     ]
+    assert [total(d) for d in ("ge2025-06", "le2025-06", "ne2025-06")] == [1, 1, 1]
     assert [total(d) for d in ("ge2025-12", "gt2025", "lt2025-01", "le2025-01")] == [1, 0, 0, 1]
 
 

@@ -24,6 +24,8 @@ from support import people, sample_record
 from support.fhir import FNR, served, validate
 from support.platform import TestPlatform
 
+pytestmark = pytest.mark.usefixtures("fhir_answers_checked")
+
 FORM = "application/x-www-form-urlencoded"
 LOINC = "http://loinc.org"
 HEALTHZ_WITHIN = 0.1

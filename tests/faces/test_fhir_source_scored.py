@@ -6,9 +6,13 @@ from __future__ import annotations
 import copy
 from datetime import UTC, datetime, timedelta
 
+import pytest
+
 from support import people
 from support.fhir import FNR, transaction, validate, vkp_news2_example
 from support.platform import TestPlatform
+
+pytestmark = pytest.mark.usefixtures("fhir_answers_checked")
 
 
 def post(platform: TestPlatform, bundle: dict[str, object]) -> object:

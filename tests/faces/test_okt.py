@@ -5,7 +5,9 @@ logs."""
 from __future__ import annotations
 
 import copy
+import json
 import logging
+from pathlib import Path
 from typing import Any
 
 import pytest
@@ -39,6 +41,17 @@ OKT_EVENT: dict[str, Any] = {
     ],
     "personIdentifier": "19779998080",
 }
+
+
+# NHN's published answer for one of its synthetic test persons (tests/faces/examples/README.md)
+NHN_ANSWER: dict[str, Any] = json.loads(
+    (Path(__file__).parent / "examples" / "nhn-okt-hackathon-2025-22750884907.json").read_text(
+        encoding="utf-8"
+    )
+)
+FNR = "urn:oid:2.16.578.1.12.4.1.4.1"
+
+pytestmark = pytest.mark.usefixtures("fhir_answers_checked")
 
 
 def event(person: str, *messages: dict[str, Any]) -> dict[str, Any]:
@@ -281,3 +294,91 @@ def test_a_municipality_that_did_not_answer_is_named_on_every_okt_route(
         )
         assert status.status_code == 200, status.text
         assert status.json() == {"personIdentifier": person, "oktStatus": count}
+
+
+def _by_code(messages: list[dict[str, Any]]) -> dict[str, dict[str, Any]]:
+    return {m["iplosCode"]["iplosCodeValue"]: m for m in messages}
+
+
+def test_nhns_published_answer_posted_back_unchanged_comes_back_in_its_shape(
+    platform: TestPlatform,
+) -> None:
+    posted = platform.client.post(
+        "/okt/okt-events", json=NHN_ANSWER, headers=platform.headers("bodo-epj")
+    )
+    assert posted.status_code == 200, posted.text
+    assert posted.json()["created"] == 3
+    person = NHN_ANSWER["personIdentifier"]
+    read = platform.client.get(
+        "/okt/okt-events", headers=platform.headers("bodo-legevakt", **{"person-id": person})
+    )
+    assert read.status_code == 200, read.text
+    got = _by_code(read.json()["oktMessages"])
+    sent = _by_code(NHN_ANSWER["oktMessages"])
+    assert set(got) == set(sent)
+    for code, message in sent.items():
+        answer = got[code]
+        # every field NHN sends is answered (needsCaption aside: not kept, docs/okt.md), and
+        # the municipality that holds the message
+        assert set(answer) == set(message) - {"needsCaption"} | {"kommunenummer"}
+        assert answer["kommunenummer"] == "1804"
+        for field in set(message) - {"needsCaption", "iplosCode"}:
+            assert answer[field] == message[field], (code, field)
+        # the code's level, parent and display from the IPLOS code system (the IG's IplosCs)
+        assert answer["iplosCode"]["iplosCodeLevel"] == "1"
+        assert answer["iplosCode"]["iplosParentCode"] == "0"
+    assert got["01"]["iplosCode"]["iplosCodeDescription"] == "Praktisk bistand - daglige gjøremål"
+    assert got["06"]["iplosCode"]["iplosCodeDescription"] == "Trygghetsalarm"
+    assert got["06"]["weeklyExtent"] == ""  # absent, answered as NHN does
+
+    # the empty weeklyExtent was not stored: FHIR has no empty valueString for it
+    bundle = platform.client.post(
+        "/fhir/EpisodeOfCare/_search",
+        data={"patient:identifier": f"{FNR}|{person}"},
+        headers=platform.headers(
+            "bodo-legevakt", **{"Content-Type": "application/x-www-form-urlencoded"}
+        ),
+    )
+    assert bundle.status_code == 200, bundle.text
+    episodes = {
+        e["resource"]["type"][0]["coding"][0]["code"]: e["resource"] for e in bundle.json()["entry"]
+    }
+    assert set(episodes) == {"1", "5", "6"}
+    assert "extension" not in episodes["6"]
+    assert episodes["5"]["extension"] == [
+        {
+            "url": "https://journalloft.no/fhir/StructureDefinition/weekly-extent-text",
+            "valueString": "15 minutter",
+        }
+    ]
+    # serviceLevel is the unit that delivers the service
+    assert episodes["1"]["managingOrganization"]["display"] == sent["01"]["serviceLevel"]
+
+
+def test_a_blank_field_is_the_same_as_an_absent_one(platform: TestPlatform) -> None:
+    (eva,) = people(1, seed="okt-blank")
+    headers = platform.headers("bodo-epj")
+    blank = message("15", "2024-01-01", endDate="", stayType="", weeklyExtent=" ", serviceLevel="")
+    first = platform.client.post("/okt/okt-events", json=event(eva, blank), headers=headers)
+    assert first.status_code == 200, first.text
+    assert first.json()["created"] == 1
+    again = platform.client.post(
+        "/okt/okt-events", json=event(eva, message("15", "2024-01-01")), headers=headers
+    )
+    assert again.json()["created"] == 0
+    assert again.json()["withdrawn"] == 0
+    got = platform.client.get(f"/okt/okt-events/{eva}", headers=platform.headers("bodo-legevakt"))
+    (answer,) = got.json()["oktMessages"]
+    assert answer["endDate"] == answer["stayType"] == answer["weeklyExtent"] == ""
+    assert answer["serviceLevel"] == ""
+    # a value that is not blank is a different message, and is kept
+    changed = platform.client.post(
+        "/okt/okt-events",
+        json=event(eva, message("15", "2024-01-01", weeklyExtent="7", serviceLevel="Sone nord")),
+        headers=headers,
+    )
+    assert changed.json()["created"] == 1
+    assert changed.json()["withdrawn"] == 1
+    got = platform.client.get(f"/okt/okt-events/{eva}", headers=platform.headers("bodo-legevakt"))
+    (answer,) = got.json()["oktMessages"]
+    assert (answer["weeklyExtent"], answer["serviceLevel"]) == ("7", "Sone nord")

@@ -4,13 +4,19 @@ from __future__ import annotations
 
 import contextlib
 import copy
+import functools
+import gzip
 import importlib
+import json
 import threading
 import time
 from collections.abc import Iterator
 from datetime import UTC, datetime, timedelta
+from pathlib import Path
 from typing import Any
 
+import httpx2
+import jsonschema_rs
 import uvicorn
 
 from journalloft.app import create_app
@@ -175,6 +181,101 @@ def validate(resource: dict[str, Any]) -> None:
     kind = resource["resourceType"]
     module = importlib.import_module(f"fhir.resources.R4B.{kind.lower()}")
     getattr(module, kind).model_validate(resource)
+
+
+_R4_SCHEMA = Path(__file__).parent / "fhir_r4" / "fhir.schema.json.gz"
+
+
+@functools.cache
+def _r4_definitions() -> Any:
+    """The schema's definitions. The schema the npm package ships is R4's as published with
+    4.0.0, whose FHIRVersion enums end at "4.0.0": "4.0.1" (the technical correction the face
+    serves) is added to them, and nothing else is changed (``fhir_r4/README.md``)."""
+    with gzip.open(_R4_SCHEMA, "rt", encoding="utf-8") as text:
+        definitions = json.load(text)["definitions"]
+    stack: list[Any] = [definitions]
+    while stack:
+        node = stack.pop()
+        if isinstance(node, dict):
+            enum = node.get("enum")
+            if isinstance(enum, list) and "4.0.0" in enum and "4.0.1" not in enum:
+                enum.append("4.0.1")
+            stack.extend(node.values())
+        elif isinstance(node, list):
+            stack.extend(node)
+    return definitions
+
+
+@functools.cache
+def _r4_schema(resource_type: str) -> Any:
+    """HL7's official FHIR R4 (4.0.1) JSON schema (``fhir_r4/README.md``) for one resource type
+    (its definition, not the schema's top-level ``oneOf``, so that an error names the element)."""
+    return jsonschema_rs.validator_for(
+        {
+            "$schema": "http://json-schema.org/draft-06/schema#",
+            "$ref": f"#/definitions/{resource_type}",
+            "definitions": _r4_definitions(),
+        }
+    )
+
+
+def json_rule_violations(value: Any, pointer: str = "") -> list[str]:
+    """Where ``value`` breaks FHIR JSON's own rules (R4 json.html): no empty strings, arrays or
+    objects, and no ``null`` (outside the arrays of primitive extensions, which the faces do
+    not write)."""
+    if value is None:
+        return [f"{pointer or '/'}: null"]
+    if isinstance(value, str):
+        return [f"{pointer or '/'}: empty string"] if value == "" else []
+    if isinstance(value, list):
+        if not value:
+            return [f"{pointer or '/'}: empty array"]
+        return [
+            v for i, item in enumerate(value) for v in json_rule_violations(item, f"{pointer}/{i}")
+        ]
+    if isinstance(value, dict):
+        if not value:
+            return [f"{pointer or '/'}: empty object"]
+        return [
+            v for key, item in value.items() for v in json_rule_violations(item, f"{pointer}/{key}")
+        ]
+    return []
+
+
+def check_fhir(resource: Any) -> None:
+    """Raise AssertionError unless ``resource`` is valid FHIR R4 JSON by three independent
+    checks: FHIR JSON's own rules, HL7's official R4 JSON schema, and fhir.resources' model."""
+    problems = json_rule_violations(resource)
+    assert not problems, f"not FHIR JSON: {problems}"
+    errors = [
+        f"{'/'.join(map(str, e.instance_path))}: {e.message[:300]}"
+        for e in _r4_schema(str(resource.get("resourceType"))).iter_errors(resource)
+    ]
+    assert not errors, f"not valid by the FHIR R4 JSON schema: {errors[:5]}"
+    validate(resource)
+
+
+def check_fhir_answer(response: httpx2.Response) -> None:
+    """An httpx response hook: every ``application/fhir+json`` answer is checked with
+    :func:`check_fhir`."""
+    if not response.headers.get("content-type", "").startswith("application/fhir+json"):
+        return
+    response.read()
+    if response.content:
+        check_fhir(response.json())
+
+
+@contextlib.contextmanager
+def fhir_checked(client: httpx2.Client) -> Iterator[None]:
+    """Check every FHIR answer ``client`` receives while inside (:func:`check_fhir_answer`)."""
+    hooks = client.event_hooks
+    hooks["response"] = [*hooks.get("response", []), check_fhir_answer]
+    client.event_hooks = hooks
+    try:
+        yield
+    finally:
+        hooks["response"] = [h for h in hooks["response"] if h is not check_fhir_answer]
+        client.event_hooks = hooks
 
 
 @contextlib.contextmanager

@@ -14,6 +14,8 @@ from support import people, tenant_document
 from support.fhir import FNR, transaction, validate
 from support.platform import TestPlatform
 
+pytestmark = pytest.mark.usefixtures("fhir_answers_checked")
+
 NOW = datetime(2026, 11, 22, 2, 0, tzinfo=OSLO)
 ICPC2 = "urn:oid:2.16.578.1.12.4.1.1.7170"
 ICD10 = "urn:oid:2.16.578.1.12.4.1.1.7110"
@@ -130,8 +132,8 @@ def test_metadata_names_condition_and_its_search_parameters(pilots: TestPlatform
     validate(statement)
     [condition] = [r for r in statement["rest"][0]["resource"] if r["type"] == "Condition"]
     assert {p["name"] for p in condition["searchParam"]} == {
-        "patient:identifier",
-        "subject:identifier",
+        "patient",
+        "subject",
         "code",
         "clinical-status",
         "onset-date",

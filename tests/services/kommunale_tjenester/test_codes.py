@@ -39,6 +39,22 @@ ACTIVE_NAMES = {
     "29": "Bolig som kommunen disponerer til helse- og omsorgsformål",
 }
 RETIRED_CODES = ["10", "12", "13", "16"]
+# the displays of the OKT IG's CodeSystem IplosCs (HL7Norway/FHIR-hackathon-2025-okt-ig,
+# input/fsh/terminology/iplos-codesystem.fsh) where they differ from Volven's names
+IG_DISPLAYS = {
+    "1": "Praktisk bistand - daglige gjøremål",
+    "2": "Praktisk bistand - opplæring - daglige gjøremål",
+    "3": "Praktisk bistand - brukerstyrt - personlig assistanse",
+    "14": "Bruk av tvang psykisk utviklingshemning – planlagte tiltak",
+    "15": "Helsetjenester i hjemmet",
+    "18": "Tidsbegrenset opphold - utredning/behandling",
+    "19": "Tidsbegrenset opphold - habilitering/rehabilitering",
+    "20": "Tidsbegrenset opphold - annet",
+    "23": "Bruk av tvang psykisk utviklingshemning – nødsituasjoner",
+    "25": "Kommunal øyeblikkelig hjelp - døgnopphold",
+    "26": "Lokaliseringsteknologi (GPS)",
+    "29": "Bolig som kommunen disponerer for helse- og omsorgsformål",
+}
 
 
 def _csv_rows() -> list[dict[str, str]]:
@@ -53,7 +69,14 @@ def test_system_is_the_volven_9151_oid() -> None:
 
 @pytest.mark.parametrize(("code", "name"), sorted(ACTIVE_NAMES.items()))
 def test_every_active_code_resolves_with_its_name(code: str, name: str) -> None:
-    assert service_type(code) == ServiceType(code=code, name=name, retired=False)
+    assert service_type(code) == ServiceType(
+        code=code,
+        name=name,
+        retired=False,
+        display=IG_DISPLAYS.get(code, name),
+        level="1",
+        parent="0",
+    )
 
 
 @pytest.mark.parametrize(("padded", "plain"), [("015", "15"), ("01", "1"), ("0006", "6")])

@@ -11,9 +11,25 @@ from journalloft.faces.fhir.search import PERSON_PARAMETERS
 from journalloft.platform.face import Settings
 
 _PERSON: Final = {
-    "patient:identifier": "The person: urn:oid:2.16.578.1.12.4.1.4.1|<FNR> or DNR",
-    "subject:identifier": "As patient:identifier",
+    "patient:identifier": (
+        "patient",
+        "The person, by identifier only (the :identifier modifier): "
+        "patient:identifier=urn:oid:2.16.578.1.12.4.1.4.1|<FNR> (or the DNR or FH-nummer "
+        "system); required",
+    ),
+    "subject:identifier": ("subject", "As patient (subject:identifier=system|value)"),
 }
+_COMMON: Final = [
+    {"name": "_count", "type": "number", "documentation": "Entries per page, 0-10000"},
+    {
+        "name": "_sort",
+        "type": "string",
+        "documentation": "date or -date (the type's date parameter)",
+    },
+    {"name": "_summary", "type": "token", "documentation": "count only"},
+    {"name": "_format", "type": "token", "documentation": "json (FHIR JSON only)"},
+]
+"""The parameters every type takes (R4 search.html's result parameters)."""
 
 
 def capability_statement(
@@ -23,7 +39,7 @@ def capability_statement(
     resources = []
     for provider in providers:
         parameters = [
-            {"name": name, "type": "token", "documentation": _PERSON[name]}
+            {"name": _PERSON[name][0], "type": "reference", "documentation": _PERSON[name][1]}
             for name in PERSON_PARAMETERS
             if name in provider.person_parameters
         ] + [
@@ -41,7 +57,6 @@ def capability_statement(
             "conditionalCreate": False,
             "conditionalUpdate": True,
             "conditionalDelete": "single",
-            "searchInclude": [],
             "searchParam": parameters,
         }
         if provider.profile is not None:
@@ -55,7 +70,7 @@ def capability_statement(
         "software": {"name": "journalloft"},
         "implementation": {"description": "journalløft sharing platform, FHIR face", "url": base},
         "fhirVersion": FHIR_VERSION,
-        "format": ["application/fhir+json"],
+        "format": ["application/fhir+json", "json"],
         "rest": [
             {
                 "mode": "server",
@@ -87,6 +102,7 @@ def capability_statement(
                 },
                 "resource": resources,
                 "interaction": [{"code": "transaction"}],
+                "searchParam": _COMMON,
             }
         ],
     }

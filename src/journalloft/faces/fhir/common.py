@@ -18,7 +18,14 @@ FHIR_VERSION: Final = "4.0.1"
 
 FNR_SYSTEM: Final = "urn:oid:2.16.578.1.12.4.1.4.1"
 DNR_SYSTEM: Final = "urn:oid:2.16.578.1.12.4.1.4.2"
-PERSON_SYSTEMS: Final = (FNR_SYSTEM, DNR_SYSTEM)
+FHN_SYSTEM: Final = "urn:oid:2.16.578.1.12.4.1.4.3"
+"""The felles hjelpenummer (FH-nummer), which VKP's subject value set allows."""
+PERSON_SYSTEMS: Final = (FNR_SYSTEM, DNR_SYSTEM, FHN_SYSTEM)
+SYSTEM_MISMATCH: Final = (
+    "does not fit the number: a D-nummer (first digit 4-7) is named with "
+    f"{DNR_SYSTEM}, an FH-nummer (first digit 8 or 9) with {FHN_SYSTEM}, "
+    f"any other person with {FNR_SYSTEM}"
+)
 RECORD_ID_SYSTEM: Final = "urn:journalloft:source-record-id"
 """The system the platform names a source's own id with in its answers (a source may send its
 id under any system: the value is the id)."""
@@ -32,8 +39,14 @@ class FhirResponse(Response):
 
 
 def person_system(person_id: str) -> str:
-    """FNR or DNR: a D-nummer's first digit is 4–7 (its day is 41–71)."""
-    return DNR_SYSTEM if person_id[:1] in "4567" else FNR_SYSTEM
+    """FNR, DNR or FHN: a D-nummer's first digit is 4–7 (its day is 41–71), an FH-nummer's 8 or
+    9; every other number (H-nummer and synthetic ones included) is named with FNR's system."""
+    first = person_id[:1]
+    if first and first in "4567":
+        return DNR_SYSTEM
+    if first and first in "89":
+        return FHN_SYSTEM
+    return FNR_SYSTEM
 
 
 def person_reference(person_id: str) -> dict[str, Any]:
@@ -72,6 +85,7 @@ _ISSUE_CODES: Final = {
     403: "forbidden",
     404: "not-found",
     405: "not-supported",
+    406: "not-supported",
     409: "conflict",
     412: "multiple-matches",
     413: "too-costly",
@@ -136,7 +150,8 @@ class Errors:
 
 
 def person_of(reference: Any, pointer: str, errors: Errors) -> str | None:
-    """The person's id from a reference by identifier (FNR or DNR system)."""
+    """The person's id from a reference by identifier (FNR, DNR or FHN system, the one that
+    fits the number)."""
     identifier = reference.get("identifier") if isinstance(reference, Mapping) else None
     if not isinstance(identifier, Mapping):
         errors.add(
@@ -147,10 +162,16 @@ def person_of(reference: Any, pointer: str, errors: Errors) -> str | None:
         return None
     system, value = identifier.get("system"), identifier.get("value")
     if system not in PERSON_SYSTEMS:
-        errors.add(pointer + "/identifier/system", f"must be {FNR_SYSTEM} (FNR) or {DNR_SYSTEM}")
+        errors.add(
+            pointer + "/identifier/system",
+            f"must be {FNR_SYSTEM} (FNR), {DNR_SYSTEM} (DNR) or {FHN_SYSTEM} (FH-nummer)",
+        )
         return None
     if not isinstance(value, str):
         errors.add(pointer + "/identifier/value", "must be the person's id as a string")
+        return None
+    if person_system(value) != system:
+        errors.add(pointer + "/identifier/system", SYSTEM_MISMATCH)
         return None
     return value
 

@@ -16,13 +16,14 @@ from starlette.responses import Response
 from journalloft.faces.fhir.capability import capability_statement
 from journalloft.faces.fhir.common import FHIR_JSON, Errors, FhirResponse, outcome_response
 from journalloft.faces.fhir.resources import Served
-from journalloft.faces.fhir.search import parse_search, read_parameters
+from journalloft.faces.fhir.search import accepts_json, parse_search, read_parameters
 from journalloft.faces.fhir.searchset import searchset
 from journalloft.faces.fhir.transaction import store_bundle, store_one, withdraw_one
 from journalloft.platform.face import (
     BadRequest,
     CallerDep,
     FieldError,
+    MethodNotAllowed,
     NotFound,
     Problem,
     RoutedFace,
@@ -42,6 +43,11 @@ ResourceType = Annotated[str, Path(pattern=r"^[A-Z][A-Za-z]{1,63}$")]
 IdentifierQuery = Annotated[str, Query(alias="identifier", min_length=1, max_length=300)]
 
 
+_ON_TYPE: Final = re.compile(
+    r"^(?:(?P<kommune>[0-9]{4})/)?(?P<type>[A-Z][A-Za-z]+)(?:/(?P<id>[A-Za-z0-9.-]{1,64}))?/?$"
+)
+"""A path on a resource type (or one of its resources): an interaction it does not support
+there is 405, as R4's http.html says, not 404."""
 _WRITE: Final = re.compile(r"^/fhir/[0-9]{4}(?:/(?P<type>[A-Z][A-Za-z]+))?/?$")
 
 
@@ -67,9 +73,27 @@ def fhir_router(services: Mapping[str, SharingService]) -> APIRouter:
 
     @router.get(PREFIX + "/metadata")
     async def metadata(request: Request, runtime: RuntimeDep) -> Response:
+        accepts_json(request.query_params.get("_format"), request.headers.get("accept"))
         return FhirResponse(
             capability_statement(
                 served.values(), base=base_url(request, runtime), settings=runtime.settings
+            )
+        )
+
+    @router.get(PREFIX + "/{kommunenummer}/metadata")
+    async def metadata_of_a_base(
+        request: Request, runtime: RuntimeDep, kommunenummer: Kommunenummer
+    ) -> Response:
+        """The same statement at a municipality's base (where transactions are posted), as
+        client libraries ask for it there; it names that base."""
+        accepts_json(request.query_params.get("_format"), request.headers.get("accept"))
+        if runtime.tenants.get(kommunenummer) is None:
+            raise NotFound(f"no municipality {kommunenummer} on this platform")
+        return FhirResponse(
+            capability_statement(
+                served.values(),
+                base=f"{base_url(request, runtime)}/{kommunenummer}",
+                settings=runtime.settings,
             )
         )
 
@@ -80,6 +104,7 @@ def fhir_router(services: Mapping[str, SharingService]) -> APIRouter:
         resource_type: str,
         kommunenummer: str | None,
     ) -> Response:
+        accepts_json(request.query_params.get("_format"), request.headers.get("accept"))
         provider, service = served.provider(resource_type)
         access = reader_access(caller, service)
         media_type = request.headers.get("content-type", "").split(";")[0].strip().lower()
@@ -184,6 +209,15 @@ def fhir_router(services: Mapping[str, SharingService]) -> APIRouter:
                 f"searches are POST {PREFIX}/<type>/_search (form-encoded); "
                 f"see {PREFIX}/metadata for what this server supports",
                 title="Search with POST _search",
+            )
+        on_type = _ON_TYPE.match(rest)
+        if on_type and on_type.group("type") in served:
+            conditional = on_type.group("kommune") and not on_type.group("id")
+            raise MethodNotAllowed(
+                f"{request.method} is not an interaction this server supports on "
+                f"{on_type.group('type')} (create, update by id, patch and delete by id are not; "
+                f"writes are transactions and conditional updates); see {PREFIX}/metadata",
+                headers={"Allow": "PUT, DELETE" if conditional else ""},
             )
         raise NotFound(f"no such FHIR interaction; see {PREFIX}/metadata")
 

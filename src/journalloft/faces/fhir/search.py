@@ -11,13 +11,20 @@ from datetime import UTC, date, datetime, time, timedelta
 from functools import partial
 from typing import Final, Literal
 
-from journalloft.faces.fhir.common import FNR_SYSTEM, PERSON_SYSTEMS, Errors
+from journalloft.faces.fhir.common import (
+    FNR_SYSTEM,
+    PERSON_SYSTEMS,
+    SYSTEM_MISMATCH,
+    Errors,
+    person_system,
+)
 from journalloft.platform.face import (
     OSLO,
     BadRequest,
     FieldError,
     InvalidContent,
     PayloadTooLarge,
+    Problem,
     UnsupportedMediaType,
     form_pairs,
     parse_json,
@@ -66,6 +73,9 @@ class SearchParameter:
     applies_to: Literal["code", "status", "date"]
     """What it filters: the provider's ``codes_of``, ``status_of`` or ``period_of``."""
     documentation: str
+    normalise: Callable[[str | None, str], tuple[str | None, str]] | None = None
+    """For a code parameter: the (system, code) a search names as the service stores it (as
+    writes are normalised: a zero-padded 9151 code, for one)."""
 
     @property
     def type(self) -> str:
@@ -115,12 +125,14 @@ class Search:
         return any(pair in self._pairs or pair[1] in self._bare for pair in codes)
 
     def date_matches(self, start: datetime, end: datetime | None) -> bool:
-        """Whether ``[start, end]`` (``end`` None: open) meets every date parameter."""
+        """Whether ``[start, end]`` (``end`` None: open) meets every date parameter. ``eq`` (and
+        no prefix) is R4's: the search value's range contains the resource's whole range, so an
+        open-ended period is never ``eq`` a day; ``ne`` is its negation."""
         start = _utc(start, _EARLIEST)
         last = _LATEST if end is None else _utc(end, _LATEST)
         for prefix, low, high in self.dates:
             ok = {
-                "eq": start < high and last >= low,
+                "eq": start >= low and last < high,
                 "ne": not (start >= low and last < high),
                 "gt": last >= high,
                 "ge": last >= low,
@@ -243,8 +255,15 @@ def parse_search(
     known: dict[str, Reader] = dict.fromkeys(PERSON_PARAMETERS, _patient)
     for name, parameter in parameters.items():
         known[name] = partial(_READERS[parameter.applies_to], name=name)
+        if parameter.normalise is not None:
+            known[name] = partial(_code, name=name, normalise=parameter.normalise)
     dates = [name for name, p in parameters.items() if p.applies_to == "date"]
-    known |= {"_sort": partial(_sort, names=dates), "_count": _count, "_summary": _summary}
+    known |= {
+        "_sort": partial(_sort, names=dates),
+        "_count": _count,
+        "_summary": _summary,
+        "_format": _format,
+    }
     _refuse_too_many_values(pairs, parameters)
     for name, value in pairs:
         reader = known.get(name)
@@ -304,22 +323,60 @@ def _patient(search: Search, value: str, errors: Errors) -> None:
         if not bar or system not in PERSON_SYSTEMS or not person:
             errors.add(
                 "/patient:identifier",
-                f"must be {FNR_SYSTEM}|<11 digits> (or the DNR system), comma-separated",
+                f"must be {FNR_SYSTEM}|<11 digits> (or the DNR or FH-nummer system), "
+                "comma-separated",
             )
+            continue
+        if person_system(person) != system:
+            errors.add("/patient:identifier", "the system " + SYSTEM_MISMATCH)
             continue
         search.patients.append(person)
 
 
-def _code(search: Search, value: str, errors: Errors, *, name: str) -> None:
+def _code(
+    search: Search,
+    value: str,
+    errors: Errors,
+    *,
+    name: str,
+    normalise: Callable[[str | None, str], tuple[str | None, str]] | None = None,
+) -> None:
     for token in value.split(","):
         system, bar, code = token.partition("|")
         if not token:
             errors.add("/" + name, "must be system|code or code")
             continue
-        if bar:
-            search.add_code(system, code)
-        else:
-            search.add_code(None, system)
+        pair: tuple[str | None, str] = (system, code) if bar else (None, system)
+        search.add_code(*(normalise(*pair) if normalise is not None else pair))
+
+
+JSON_FORMATS: Final = frozenset({"json", "application/json", "application/fhir+json"})
+"""The ``_format`` values (and media types) the face answers: JSON only (R4 http.html)."""
+
+
+class NotAcceptable(Problem):
+    """406: the client asked for a format the face does not answer in (XML, Turtle)."""
+
+    status = 406
+    title = "Not acceptable"
+    slug = "not-acceptable"
+
+
+def accepts_json(format_: str | None, accept: str | None) -> None:
+    """Raise :class:`NotAcceptable` unless ``_format`` and the ``Accept`` header let the face
+    answer FHIR JSON (R4 http.html: a server that cannot answer as asked returns 406)."""
+    if format_ is not None and format_.split(";")[0].strip().lower() not in JSON_FORMATS:
+        raise NotAcceptable("this server answers FHIR JSON only: _format=json")
+    if not accept:
+        return
+    types = {part.split(";")[0].strip().lower() for part in accept.split(",")}
+    if types & (JSON_FORMATS | {"*/*", "application/*"}):
+        return
+    raise NotAcceptable("this server answers application/fhir+json only")
+
+
+def _format(search: Search, value: str, errors: Errors) -> None:
+    accepts_json(value, None)
 
 
 def _date(search: Search, value: str, errors: Errors, *, name: str) -> None:

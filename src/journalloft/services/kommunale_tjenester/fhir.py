@@ -11,7 +11,7 @@
 | start, end                 | period.start, period.end                                       |
 | temporary_cessation        | status onhold                                                  |
 | status (active, planned…)  | status active, planned, onhold, finished                       |
-| weekly_extent              | extension WeeklyExtentRatio (hours per week) when a number,    |
+| weekly_extent              | extension WeeklyExtentRatio (UCUM h per 1 wk) when a number,   |
 |                            | else the platform's weekly-extent-text extension               |
 | description                | extension ServiceDescriptionMarkdown                           |
 | unit {name, phone}         | managingOrganization → contained Organization (name, telecom)  |
@@ -25,7 +25,11 @@ from datetime import date, datetime, time
 from typing import Any, Final
 
 from journalloft.plugin import OSLO, fhir
-from journalloft.services.kommunale_tjenester.codes import SERVICE_CODE_SYSTEM
+from journalloft.services.kommunale_tjenester.codes import (
+    SERVICE_CODE_SYSTEM,
+    normalise_service_code,
+    service_type,
+)
 
 OKT: Final = "http://hl7.no/fhir/ig/okt/"
 PROFILE: Final = OKT + "StructureDefinition/OktEpisodeOfCare"
@@ -63,26 +67,32 @@ def _number(text: str) -> float | int:
     return int(value) if value.is_integer() else value
 
 
+def _display(entry: Mapping[str, Any]) -> str:
+    """The code's display as the OKT IG's CodeSystem IplosCs has it."""
+    found = service_type(entry["service_code"])
+    return found.display if found is not None else str(entry["service_name"])
+
+
 def episode_of_care(
     entry: Mapping[str, Any], *, patient: str, kommunenummer: str
 ) -> dict[str, Any]:
     """One service of a lookup's result as an OktEpisodeOfCare."""
     extensions: list[dict[str, Any]] = []
-    weekly = entry.get("weekly_extent")
-    if weekly is not None and _NUMBER.fullmatch(weekly.strip()):
+    weekly = (entry.get("weekly_extent") or "").strip() or None
+    if weekly is not None and _NUMBER.fullmatch(weekly):
         extensions.append(
             {
                 "url": WEEKLY_EXTENT_RATIO,
                 "valueRatio": {
                     "numerator": {
-                        "value": _number(weekly.strip()),
-                        "unit": "timer",
+                        "value": _number(weekly),
+                        "unit": "h",
                         "system": "http://unitsofmeasure.org",
                         "code": "h",
                     },
                     "denominator": {
                         "value": 1,
-                        "unit": "uke",
+                        "unit": "wk",
                         "system": "http://unitsofmeasure.org",
                         "code": "wk",
                     },
@@ -91,7 +101,7 @@ def episode_of_care(
         )
     elif weekly is not None:
         extensions.append({"url": WEEKLY_EXTENT_TEXT, "valueString": weekly})
-    if entry.get("description"):
+    if (entry.get("description") or "").strip():
         extensions.append({"url": DESCRIPTION, "valueMarkdown": entry["description"]})
     types: list[dict[str, Any]] = [
         {
@@ -99,7 +109,7 @@ def episode_of_care(
                 {
                     "system": SERVICE_CODE_SYSTEM,
                     "code": entry["service_code"],
-                    "display": entry["service_name"],
+                    "display": _display(entry),
                 }
             ]
         }
@@ -115,6 +125,8 @@ def episode_of_care(
         "meta": {"profile": [PROFILE], "lastUpdated": fhir.instant(entry["updated"])},
     }
     unit = entry.get("unit")
+    if unit and not (unit.get("name") or "").strip():
+        unit = None
     if unit:
         organization: dict[str, Any] = {
             "resourceType": "Organization",
@@ -307,6 +319,16 @@ def record_of(
     return {k: v for k, v in record.items() if v is not None or k in ("end",)}
 
 
+def _searched_code(system: str | None, code: str) -> tuple[str | None, str]:
+    """A searched 9151 code as writes store it (``06`` is ``6``); other codes as they are."""
+    if system in (SERVICE_CODE_SYSTEM, None):
+        try:
+            return system, normalise_service_code(code)
+        except ValueError:
+            return system, code
+    return system, code
+
+
 UNIT: Final = "Organization"
 """A transaction may carry the Organization an EpisodeOfCare names as managingOrganization (as
 the OKT IG's examples do): it is read as the service's unit, not stored as a resource."""
@@ -320,7 +342,11 @@ class EpisodesOfCare:
     profile: str | None = PROFILE
     person_parameters = ("patient:identifier",)
     search_parameters: Mapping[str, fhir.SearchParameter] = {
-        "code": fhir.SearchParameter("code", "A coding of the resource (system|code)"),
+        "code": fhir.SearchParameter(
+            "code",
+            "A coding of the resource (system|code); a 9151 code zero-padded or not (06 = 6)",
+            normalise=_searched_code,
+        ),
         "date": fhir.SearchParameter(
             "date", "effective (Observation) or period (EpisodeOfCare), with prefixes"
         ),

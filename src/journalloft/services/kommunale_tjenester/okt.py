@@ -15,14 +15,19 @@ silent ``0`` (docs/okt.md).
 | OktMessage                          | native record / result                               |
 | ----------------------------------- | ---------------------------------------------------- |
 | iplosCode.iplosCodeValue ("02")     | service_code ("2"; answered zero-padded, "02")       |
-| iplosCode.iplosCodeDescription      | service_name (answer; the 9151 table's name)         |
+| iplosCode.iplosCodeDescription,     | answered from the 9151 table (the OKT IG's display,  |
+| iplosCodeLevel, iplosParentCode     | level and parent); not kept on input                 |
 | startDate, endDate                  | start, end                                           |
 | serviceDescription                  | description                                          |
+| serviceLevel (the delivering unit)  | unit.name                                            |
 | stayType                            | stay_type (dagopphold, korttidsopphold)              |
 | temporaryCessation                  | temporary_cessation                                  |
 | weeklyExtent                        | weekly_extent (free text)                            |
-| needsCaption, serviceLevel,         | not stored (no native field): accepted, not answered |
-| iplosCodeLevel, iplosParentCode     |                                                      |
+| needsCaption                        | not stored (no native field): accepted, not answered |
+
+NHN writes an absent value as ``""``: a blank field is read as absent, and the answer carries
+every field NHN's answers carry, an absent one as ``""``, and the ``kommunenummer`` of the
+municipality that holds the message (a field the prototype does not have; docs/okt.md).
 """
 
 from __future__ import annotations
@@ -36,6 +41,7 @@ from fastapi import APIRouter, Header, Path
 from starlette.concurrency import run_in_threadpool
 
 from journalloft.plugin import faces
+from journalloft.services.kommunale_tjenester.codes import service_type
 
 PREFIX: Final = "/okt"
 SERVICE: Final = "kommunale-tjenester"
@@ -56,7 +62,19 @@ _FIELDS: Final = {
     "stay_type": "/stayType",
     "temporary_cessation": "/temporaryCessation",
     "weekly_extent": "/weeklyExtent",
+    "unit": "/serviceLevel",
 }
+_STORED: Final = {
+    "startDate",
+    "endDate",
+    "serviceDescription",
+    "serviceLevel",
+    "stayType",
+    "temporaryCessation",
+    "weeklyExtent",
+}
+"""The OktMessage fields the platform keeps (besides ``iplosCode.iplosCodeValue``): the record's
+id is made from these, so a field the platform does not keep cannot make a message new."""
 _ACCEPTED: Final = {
     "iplosCode",
     "startDate",
@@ -74,16 +92,30 @@ KommuneHeader = Annotated[str | None, Header(alias=KOMMUNE_HEADER)]
 PersonPath = Annotated[str, Path(min_length=1, max_length=32)]
 
 
+def _present(fields: Mapping[str, Any]) -> dict[str, Any]:
+    """The fields that carry a value: NHN serialises an absent value as ``""``, so a blank
+    string is read as absent (never stored, and never served as an empty FHIR value)."""
+    return {
+        name: value
+        for name, value in fields.items()
+        if not (value is None or (isinstance(value, str) and not value.strip()))
+    }
+
+
 def _record(message: Mapping[str, Any], person: str, now: str) -> dict[str, Any]:
-    """The native record of one OktMessage; its id is made from the person and the message, so
-    that the same message again is the same record."""
-    iplos = message.get("iplosCode")
+    """The native record of one OktMessage; its id is made from the person and the message's
+    values (a blank field is the same as an absent one), so that the same message again is the
+    same record."""
+    given = _present(message)
+    iplos = given.get("iplosCode")
+    if isinstance(iplos, Mapping):
+        given["iplosCode"] = iplos = _present(iplos)
     record: dict[str, Any] = {
         "patient": person,
         "updated": now,
-        "start": message.get("startDate"),
-        "end": message.get("endDate"),
-        "temporary_cessation": message.get("temporaryCessation", False),
+        "start": given.get("startDate"),
+        "end": given.get("endDate"),
+        "temporary_cessation": given.get("temporaryCessation", False),
     }
     if isinstance(iplos, Mapping):
         record["service_code"] = iplos.get("iplosCodeValue")
@@ -92,10 +124,15 @@ def _record(message: Mapping[str, Any], person: str, now: str) -> dict[str, Any]
         ("stayType", "stay_type"),
         ("weeklyExtent", "weekly_extent"),
     ):
-        if message.get(okt) is not None:
-            record[native] = message[okt]
+        if okt in given:
+            record[native] = given[okt]
+    if "serviceLevel" in given:
+        record["unit"] = {"name": given["serviceLevel"]}
+    stored = {name: given[name] for name in given if name in _STORED}
+    if isinstance(iplos, Mapping):
+        stored["iplosCode"] = {"iplosCodeValue": iplos.get("iplosCodeValue")}
     fingerprint = hashlib.sha256(
-        orjson.dumps([person, message], option=orjson.OPT_SORT_KEYS)
+        orjson.dumps([person, stored], option=orjson.OPT_SORT_KEYS)
     ).hexdigest()[:32]
     record["id"] = ID_PREFIX + fingerprint
     return record
@@ -174,23 +211,29 @@ def _padded(code: str) -> str:
 
 
 def _message(entry: Mapping[str, Any]) -> dict[str, Any]:
-    message: dict[str, Any] = {
+    """One service as NHN's prototype answers it: every field present, an absent one as ``""``;
+    ``iplosCode`` enriched from the IPLOS code system (its display, level and parent)."""
+    found = service_type(entry["service_code"])
+    unit = entry.get("unit") or {}
+    return {
         "iplosCode": {
             "iplosCodeValue": _padded(entry["service_code"]),
-            "iplosCodeDescription": entry["service_name"],
+            "iplosCodeDescription": found.display if found else entry["service_name"],
+            "iplosCodeLevel": found.level if found else "",
+            "iplosParentCode": found.parent if found else "",
         },
-        "startDate": entry["start"],
+        "startDate": _text(entry["start"]),
+        "endDate": _text(entry.get("end")),
+        "serviceDescription": entry.get("description") or "",
+        "serviceLevel": unit.get("name") or "",
+        "stayType": entry.get("stay_type") or "",
         "temporaryCessation": entry["temporary_cessation"],
+        "weeklyExtent": entry.get("weekly_extent") or "",
     }
-    if entry.get("end") is not None:
-        message["endDate"] = entry["end"]
-    if entry.get("description") is not None:
-        message["serviceDescription"] = entry["description"]
-    if entry.get("stay_type") is not None:
-        message["stayType"] = entry["stay_type"]
-    if entry.get("weekly_extent") is not None:
-        message["weeklyExtent"] = entry["weekly_extent"]
-    return message
+
+
+def _text(value: Any) -> str:
+    return "" if value is None else str(value)
 
 
 def okt_router(services: Mapping[str, faces.SharingService]) -> APIRouter:
@@ -261,7 +304,12 @@ def okt_router(services: Mapping[str, faces.SharingService]) -> APIRouter:
     async def event_of(runtime: faces.Runtime, caller: Any, person: str) -> faces.JSONResponse:
         found = await services_of(runtime, caller, person)
         results = found["results"]
-        messages = [_message(s) for r in results if not r.get("restricted") for s in r["services"]]
+        messages = [
+            _message(s) | {KOMMUNE_HEADER: r["kommunenummer"]}
+            for r in results
+            if not r.get("restricted")
+            for s in r["services"]
+        ]
         return answer(person, found, oktMessages=messages)
 
     async def status_of(runtime: faces.Runtime, caller: Any, person: str) -> faces.JSONResponse:

@@ -11,7 +11,7 @@ references the raw vital signs, each its own Observation (LOINC).
 | updated                    | meta.lastUpdated (else issued, else effectiveDateTime)          |
 | effective                  | effectiveDateTime (an instant with its offset)                  |
 | respiration_rate           | member Observation LOINC 9279-1, /min                           |
-| spo2                       | member Observation LOINC 59408-5 (2708-6 accepted), %           |
+| spo2                       | member Observation LOINC 2708-6 and 59408-5 (either read), %    |
 | systolic_bp                | member Observation LOINC 8480-6 (or the 85354-9 panel's         |
 |                            | 8480-6 component), mm[Hg]                                       |
 | pulse                      | member Observation LOINC 8867-4, /min                           |
@@ -64,8 +64,11 @@ VITALS: Final = {
     "pulse": ("8867-4", "Heart rate", "/min", "/min"),
     "temperature": ("8310-5", "Body temperature", "Cel", "°C"),
 }
+ALSO_CODED: Final = {"spo2": ("2708-6", "Oxygen saturation in Arterial blood")}
+"""A second LOINC coding a vital sign carries: R4's vital-signs profile requires SpO2 coded
+2708-6 (VKP codes it so too); 59408-5 (pulse oximetry) stays beside it."""
 LOINC_FIELDS: Final = {loinc: field for field, (loinc, *_rest) in VITALS.items()} | {
-    "2708-6": "spo2"
+    loinc: field for field, (loinc, _display) in ALSO_CODED.items()
 }
 BP_PANEL: Final = "85354-9"
 _DAY: Final = re.compile(r"^[0-9]{4}-[0-9]{2}-[0-9]{2}$")
@@ -97,6 +100,14 @@ def _concept(system: str, code: str, display: str | None = None) -> dict[str, An
     return {"coding": [coding]}
 
 
+def _vital_code(field: str, loinc: str, display: str) -> dict[str, Any]:
+    concept = _concept(LOINC, loinc, display)
+    if field in ALSO_CODED:
+        also, also_display = ALSO_CODED[field]
+        concept["coding"].insert(0, {"system": LOINC, "code": also, "display": also_display})
+    return concept
+
+
 def _score_quantity(value: int) -> dict[str, Any]:
     return {"value": value, "unit": "score", "system": UCUM, "code": "{score}"}
 
@@ -121,7 +132,7 @@ def observations(
                 "meta": {"lastUpdated": updated},
                 "status": "final",
                 "category": [_concept(CATEGORY, "vital-signs", "Vital Signs")],
-                "code": _concept(LOINC, loinc, display),
+                "code": _vital_code(field, loinc, display),
                 "subject": subject,
                 "effectiveDateTime": effective,
                 "valueQuantity": {"value": value, "unit": unit, "system": UCUM, "code": code},
