@@ -153,8 +153,8 @@ def test_metadata_names_care_plan_and_its_search_parameters(pilots: TestPlatform
     validate(statement)
     [care_plan] = [r for r in statement["rest"][0]["resource"] if r["type"] == "CarePlan"]
     assert {p["name"] for p in care_plan["searchParam"]} == {
-        "patient:identifier",
-        "subject:identifier",
+        "patient",
+        "subject",
         "category",
         "status",
         "date",
