@@ -38,8 +38,12 @@ def load(path: Path, registry: Registry) -> Tenant:
 @pytest.mark.parametrize(
     ("name", "adopted"),
     [
-        ("bodo.yaml", {"kommunale-tjenester", "news2", "diagnoser"}),
-        ("baerum.yaml", {"kommunale-tjenester", "news2"}),  # has not adopted diagnoser
+        (
+            "bodo.yaml",
+            {"kommunale-tjenester", "news2", "diagnoser", "kartlegginger", "tiltaksplan"},
+        ),
+        # Bærum has adopted neither diagnoser nor kartlegginger
+        ("baerum.yaml", {"kommunale-tjenester", "news2", "tiltaksplan"}),
     ],
 )
 def test_shipped_pilot_files_are_valid(name: str, adopted: set[str], registry) -> None:  # type: ignore[no-untyped-def]

@@ -347,7 +347,13 @@ def test_the_command_line_writes_the_same_report(
     assert main(["report", "1804", "--from", "2026-11-01", "--to", "2026-11-30"]) == 0
     body = json.loads(capsys.readouterr().out)
     assert body["kommunenummer"] == "1804"
-    assert {e["service"] for e in body["lookups"]} == {"diagnoser", KT, NEWS2}
+    assert {e["service"] for e in body["lookups"]} == {
+        "diagnoser",
+        KT,
+        NEWS2,
+        "kartlegginger",
+        "tiltaksplan",
+    }
     period = ["--from", "2026-11-01", "--to", "2026-11-30"]
     assert main(["report", *period, "--format", "html", "--output-dir", str(env / "out")]) == 0
     written = sorted(p.name for p in (env / "out").iterdir())
