@@ -7,7 +7,7 @@ STAMP := $(VENV)/.installed
 # the suite's processes (pytest-xdist; each test module runs whole in one of them)
 TEST_PROCESSES ?= 2
 # the coverage floor: just under the suite's line coverage when it was set (92 %, issue 28)
-COVERAGE_FLOOR ?= 91
+COVERAGE_FLOOR ?= 93
 
 .PHONY: run test check lint typecheck install serve bench bench-quick mutation clean
 
