@@ -44,7 +44,8 @@ LINTED := src tests migrations mutation $(wildcard bench)
 lint: $(STAMP)
 	$(BIN)/ruff check $(LINTED)
 	$(BIN)/ruff format --check $(LINTED)
-	PYTHONPATH=tests $(BIN)/lint-imports --no-cache
+	$(BIN)/lint-imports --no-cache
+	PYTHONPATH=tests $(BIN)/lint-imports --no-cache --config tests/plugin_cave/importlinter.toml
 
 typecheck: $(STAMP)
 	$(BIN)/mypy
