@@ -279,12 +279,17 @@ def fhir_checked(client: httpx2.Client) -> Iterator[None]:
 
 
 @contextlib.contextmanager
-def served(platform: TestPlatform) -> Iterator[str]:
+def served(platform: TestPlatform, *, own_url: bool = False) -> Iterator[str]:
     """The app served by uvicorn on a free loopback port, over the same stores as ``platform``
-    (its own runtime, opened on the server's event loop): for real FHIR client libraries."""
-    runtime = build_runtime(platform.runtime.settings)
-    app = create_app(platform.runtime.settings, runtime=runtime)
+    (its own runtime, opened on the server's event loop): for real FHIR client libraries.
+    ``own_url``: its public URL (the built-in issuer's, its token endpoint's) is the served
+    address, for a client that gets its token where the app says."""
     port = free_port()
+    settings = platform.runtime.settings
+    if own_url:
+        settings = settings.model_copy(update={"public_url": f"http://127.0.0.1:{port}"})
+    runtime = build_runtime(settings)
+    app = create_app(settings, runtime=runtime)
     server = uvicorn.Server(
         uvicorn.Config(app, host="127.0.0.1", port=port, lifespan="on", log_level="warning")
     )

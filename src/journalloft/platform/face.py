@@ -13,6 +13,9 @@ part) it finds on the service's spec with :func:`parts_of`, under the face's own
 
 from __future__ import annotations
 
+from journalloft.platform.auth.attestation import TILLITSRAMMEVERK
+from journalloft.platform.auth.keys import ASYMMETRIC_ALGORITHMS
+from journalloft.platform.auth.scopes import ScopeVocabulary
 from journalloft.platform.caller import Caller
 from journalloft.platform.core.errors import (
     BadRequest,
@@ -40,8 +43,10 @@ from journalloft.platform.plugins.service_protocol import SharingService, parts_
 from journalloft.platform.runtime import Runtime
 
 __all__ = [
+    "ASYMMETRIC_ALGORITHMS",
     "FACE_ENTRY_POINT_GROUP",
     "OSLO",
+    "TILLITSRAMMEVERK",
     "BadRequest",
     "Caller",
     "CallerDep",
@@ -59,6 +64,7 @@ __all__ = [
     "RoutedFace",
     "Runtime",
     "RuntimeDep",
+    "ScopeVocabulary",
     "Settings",
     "SharingService",
     "Tenant",

@@ -8,6 +8,7 @@ from dataclasses import dataclass, field
 from datetime import UTC, datetime
 
 from journalloft.platform.auth.issuer import BuiltinIssuer, load_signing_key
+from journalloft.platform.auth.scopes import Scopes
 from journalloft.platform.auth.tokens import IssuerKeys, TokenVerifier
 from journalloft.platform.core.jsonschemas import Schemas
 from journalloft.platform.core.settings import Settings
@@ -43,6 +44,9 @@ class Runtime:
     """With Redis: committed changes go to the feed through each municipality's outbox (see
     :mod:`.outbox`); the embedded default publishes to its in-process feed directly."""
     hub: Hub = field(default_factory=Hub)
+    scopes: Scopes = field(default_factory=Scopes)
+    """The scopes tokens may carry besides the native ones: the vocabularies of the app's faces
+    (SMART's system scopes), set by the app factory."""
     stuck_on_stop: list[str] = field(default_factory=list)
     """What did not stop within its bound when the app stopped (with the tasks' stacks)."""
     clock: Callable[[], datetime] = field(default=lambda: datetime.now(UTC))

@@ -8,6 +8,7 @@ from typing import Any, Final
 from journalloft.faces.fhir.common import FHIR_VERSION
 from journalloft.faces.fhir.kit import ResourceProvider
 from journalloft.faces.fhir.search import PERSON_PARAMETERS
+from journalloft.faces.fhir.smart import token_endpoint
 from journalloft.platform.face import Settings
 
 _PERSON: Final = {
@@ -96,7 +97,12 @@ def capability_statement(
                         {
                             "url": "http://fhir-registry.smarthealthit.org/StructureDefinition/"
                             "oauth-uris",
-                            "extension": [{"url": "token", "valueUri": issuer + "/oauth/token"}],
+                            "extension": [
+                                {
+                                    "url": "token",
+                                    "valueUri": token_endpoint(settings) or issuer + "/oauth/token",
+                                }
+                            ],
                         }
                     ],
                 },

@@ -13,6 +13,7 @@ from fastapi import APIRouter, Path, Query, Request
 from starlette.concurrency import run_in_threadpool
 from starlette.responses import Response
 
+from journalloft.faces.fhir import smart
 from journalloft.faces.fhir.capability import capability_statement
 from journalloft.faces.fhir.common import FHIR_JSON, Errors, FhirResponse, outcome_response
 from journalloft.faces.fhir.resources import Served
@@ -70,6 +71,7 @@ def fhir_router(services: Mapping[str, SharingService]) -> APIRouter:
     """The face for the registered services' FHIR resources (their providers)."""
     served = Served(services)
     router = APIRouter(tags=["FHIR R4"], include_in_schema=False)
+    router.include_router(smart.smart_router(services))  # before the catch-all below
 
     @router.get(PREFIX + "/metadata")
     async def metadata(request: Request, runtime: RuntimeDep) -> Response:
@@ -258,5 +260,7 @@ def _pointing_at_search(problem: Problem) -> Problem:
 
 __all__ = ["FHIR_JSON", "PREFIX", "Errors", "face", "fhir_router", "render"]
 
-face = RoutedFace(name="fhir", prefix=PREFIX, build=fhir_router, renderer=render)
+face = RoutedFace(
+    name="fhir", prefix=PREFIX, build=fhir_router, renderer=render, vocabulary=smart.vocabulary
+)
 """The FHIR face, as the composition root finds it (entry point ``journalloft.faces``)."""

@@ -35,6 +35,7 @@ from journalloft.platform.auth.keys import (
     CLOCK_SKEW_SECONDS,
     unverified_parts,
 )
+from journalloft.platform.auth.scopes import Scopes
 from journalloft.platform.auth.tokens import (
     AUDIT_READ_SCOPE,
     METRICS_SCOPE,
@@ -240,10 +241,53 @@ class BuiltinIssuer:
             )
         return attestation.as_details()
 
+    @staticmethod
+    def _refused_scopes(requested: set[str], allowed: set[str], scopes: Scopes) -> str | None:
+        """Why the requested scopes are refused (None: they are all given).
+
+        A native scope is given if the client's grants allow it; a scope of a face's vocabulary
+        (SMART's ``system/Observation.rs``) if its grants allow at least one of the native scopes
+        it stands for (the token carries it as asked, and is worth what the grants allow at each
+        request); anything else is refused, in the vocabulary's words where it has its syntax."""
+        if not requested:
+            return "scopes not granted to this client: (none granted)"
+        ungranted: list[str] = []
+        foreign: list[str] = []
+        supported: dict[str, None] = {}
+        for scope in sorted(requested):
+            if scope in allowed:
+                continue
+            natives = scopes.stands_for(scope)
+            explained = scopes.explain(scope) if natives is None else None
+            if natives is not None and natives & allowed:
+                continue  # given, for the native scopes the grants allow
+            if natives is not None:
+                stands = ", ".join(sorted(natives))
+                ungranted.append(f"{scope} (stands for {stands}: none granted to this client)")
+            elif explained is None:
+                ungranted.append(scope)
+            else:
+                foreign.append(f"{scope}: {explained[0]}")
+                if explained[1]:
+                    supported[explained[1]] = None
+        reasons = []
+        if ungranted:
+            reasons.append("scopes not granted to this client: " + " ".join(ungranted))
+        if foreign:
+            reasons.append("scopes not supported: " + "; ".join(foreign))
+        reasons.extend(supported)
+        return ". ".join(reasons) if reasons else None
+
     def token(
-        self, form: Mapping[str, str], *, dpop: str | None, now: float | None = None
+        self,
+        form: Mapping[str, str],
+        *,
+        dpop: str | None,
+        now: float | None = None,
+        scopes: Scopes | None = None,
     ) -> dict[str, Any]:
-        """Answer a token request (RFC 6749 §4.4 with RFC 7523 client authentication)."""
+        """Answer a token request (RFC 6749 §4.4 with RFC 7523 client authentication);
+        ``scopes``: the vocabularies the faces bring besides the native scopes."""
         now = time.time() if now is None else now
         if not form.get("grant_type"):
             raise oauth_error("invalid_request", "grant_type is required")
@@ -264,9 +308,9 @@ class BuiltinIssuer:
             client = get_client(connection, client_id)
         allowed = self.allowed_scopes(client_id, admin=bool(client and client["admin"]))
         requested = set(form.get("scope", "").split()) or allowed
-        if not requested or not requested <= allowed:
-            refused = " ".join(sorted(requested - allowed)) or "(none granted)"
-            raise oauth_error("invalid_scope", f"scopes not granted to this client: {refused}")
+        refusal = self._refused_scopes(requested, allowed, scopes or Scopes())
+        if refusal is not None:
+            raise oauth_error("invalid_scope", refusal)
         claims: dict[str, Any] = {
             "iss": self.url,
             "sub": client_id,

@@ -32,6 +32,7 @@ from journalloft.platform.auth.keys import (
     public_key,
     unverified_parts,
 )
+from journalloft.platform.auth.scopes import Scopes
 from journalloft.platform.core.errors import (
     ServiceUnavailable,
     Unauthorized,
@@ -90,6 +91,7 @@ def principal_from_claims(
     issuer: str,
     now: float | None = None,
     read_attestation: bool = True,
+    scopes: Scopes | None = None,
 ) -> Principal:
     """Map built-in and HelseID claims to one principal.
 
@@ -97,9 +99,9 @@ def principal_from_claims(
     (HelseID writes a list); ``helseid://claims/client/claims/orgnr_parent`` is the organisation;
     ``cnf.jkt`` the key the token is bound to; ``authorization_details`` a tillitsrammeverk
     attestation dated by the token's ``iat``.
+    ``scopes``: the vocabularies the faces bring (SMART's system scopes), whose scopes give the
+    native scopes they stand for (translated once for each distinct claim).
     """
-    scope = claims.get("scope", "")
-    names = scope.split() if isinstance(scope, str) else scope if isinstance(scope, list) else []
     client_id = claims.get("client_id") or claims.get("sub")
     if not isinstance(client_id, str) or not 1 <= len(client_id) <= 128:
         raise Unauthorized("the token names no client (client_id of 1 to 128 characters)")
@@ -116,13 +118,17 @@ def principal_from_claims(
         )
     return Principal(
         client_id=client_id,
-        scopes=frozenset(n for n in names if isinstance(n, str)),
+        scopes=(scopes or _NATIVE_ONLY).granted(claims.get("scope", "")),
         issuer=issuer,
         organisasjonsnummer=orgnr,
         dpop_jkt=bound_key(claims),
         attestation=attestation,
         expires_at=float(exp) if isinstance((exp := claims.get("exp")), int | float) else None,
     )
+
+
+_NATIVE_ONLY = Scopes()
+"""The native scopes alone, where no face brings a vocabulary."""
 
 
 JwksFetch = Callable[[str], Mapping[str, Any]]

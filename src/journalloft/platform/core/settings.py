@@ -54,6 +54,13 @@ class TrustedIssuer(BaseModel):
     audience: str
     jwks_uri: str | None = None
     jwks_file: Path | None = None
+    token_endpoint: str | None = None
+    """Where its clients get tokens (HelseID's ``https://helseid-sts.nhn.no/connect/token``):
+    the FHIR face's ``/.well-known/smart-configuration`` names the first trusted issuer's that
+    is set, else the built-in issuer's."""
+    token_endpoint_auth_signing_alg_values_supported: list[str] = Field(default_factory=list)
+    """The client-assertion algorithms that token endpoint takes, as its own discovery document
+    lists them; named beside it."""
 
     @model_validator(mode="after")
     def _one_key_source(self) -> Self:

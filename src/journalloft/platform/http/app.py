@@ -20,6 +20,7 @@ from starlette.concurrency import run_in_threadpool
 from starlette.types import Receive, Scope, Send
 
 from journalloft.platform.audit.seal import load_seal_key, seal_all
+from journalloft.platform.auth.scopes import Scopes
 from journalloft.platform.core.settings import Settings, get_settings
 from journalloft.platform.core.stopping import bounded
 from journalloft.platform.http.docs import install_docs
@@ -140,6 +141,7 @@ def create_app(
     async def lifespan(app: FastAPI) -> AsyncIterator[None]:
         tracing.configure(settings.otlp_endpoint)
         app.state.runtime = runtime or build_runtime(settings, loaded=(schemas, services))
+        app.state.runtime.scopes = scopes
         await app.state.runtime.open_async()
         if handle_signals:
             lifecycle.install()
@@ -189,6 +191,7 @@ def create_app(
     app.include_router(subscriptions.router)
     app.include_router(unknown_service_router(list(services)))
     renderers = {}
+    scopes = Scopes([v for face in faces if (v := face.scope_vocabulary(services)) is not None])
     for face in faces:
         app.include_router(face.router(services))
         if face.renderer is not None:
@@ -202,5 +205,6 @@ def create_app(
 
     app.openapi = openapi  # type: ignore[method-assign]
     if runtime is not None:
+        runtime.scopes = scopes
         app.state.runtime = runtime
     return app

@@ -112,7 +112,7 @@ async def get_principal(request: Request, runtime: RuntimeDep) -> Principal:
         raise Unauthorized("bearer tokens are not accepted here: use DPoP", scheme="DPoP")
     attestations = request.headers.getlist(ATTESTATION_HEADER)
     principal = principal_from_claims(
-        claims, issuer=issuer, now=now, read_attestation=not attestations
+        claims, issuer=issuer, now=now, read_attestation=not attestations, scopes=runtime.scopes
     )
     request.scope["state"]["client_id"] = principal.client_id
     if len(attestations) > 1:

@@ -10,6 +10,7 @@ from typing import Final, Protocol
 
 from fastapi import APIRouter
 
+from journalloft.platform.auth.scopes import ScopeVocabulary
 from journalloft.platform.http.problems import FaceRenderer
 from journalloft.platform.plugins.service_protocol import SharingService
 
@@ -30,6 +31,11 @@ class Face(Protocol):
         """The face's routes, for the registered services (none if it maps none of them)."""
         ...
 
+    def scope_vocabulary(self, services: Mapping[str, SharingService]) -> ScopeVocabulary | None:
+        """The scopes the face's clients may ask for besides the native ones, each standing for
+        native scopes of the registered services (SMART's system scopes); None: none."""
+        ...
+
 
 @dataclass(frozen=True)
 class RoutedFace:
@@ -39,6 +45,10 @@ class RoutedFace:
     prefix: str
     build: Callable[[Mapping[str, SharingService]], APIRouter]
     renderer: FaceRenderer | None = None
+    vocabulary: Callable[[Mapping[str, SharingService]], ScopeVocabulary] | None = None
 
     def router(self, services: Mapping[str, SharingService]) -> APIRouter:
         return self.build(services)
+
+    def scope_vocabulary(self, services: Mapping[str, SharingService]) -> ScopeVocabulary | None:
+        return None if self.vocabulary is None else self.vocabulary(services)

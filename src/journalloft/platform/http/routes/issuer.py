@@ -36,7 +36,14 @@ def metadata(runtime: RuntimeDep) -> Any:
     """Describe the built-in issuer (RFC 8414)."""
     scopes = [f"{s}:{a}" for s in runtime.services for a in ("read", "write")]
     return builtin(runtime).metadata(
-        [*scopes, AUDIT_READ_SCOPE, RESTRICTIONS_SCOPE, METRICS_SCOPE, "admin"]
+        [
+            *scopes,
+            AUDIT_READ_SCOPE,
+            RESTRICTIONS_SCOPE,
+            METRICS_SCOPE,
+            "admin",
+            *runtime.scopes.aliases,
+        ]
     )
 
 
@@ -85,5 +92,7 @@ async def token(request: Request, runtime: RuntimeDep) -> Any:
             f"{e.pointer.lstrip('/') or 'the form'} {e.message}" for e in problem.errors
         )
         raise OAuthError("invalid_request", f"{problem.detail}: {where}") from problem
-    response = await run_in_threadpool(issuer.token, form, dpop=request.headers.get("dpop"))
+    response = await run_in_threadpool(
+        issuer.token, form, dpop=request.headers.get("dpop"), scopes=runtime.scopes
+    )
     return JSONResponse(response, headers={"Cache-Control": "no-store"})
