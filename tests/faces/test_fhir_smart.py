@@ -15,7 +15,6 @@ from fhirclient import client as smart_client
 from fhirclient.server import FHIRPermissionDeniedException
 
 from journalloft.faces.fhir.kit import providers_of
-from journalloft.platform.auth.scopes import Scopes, ScopeVocabulary
 from journalloft.platform.plugins.registry import discover_services
 from journalloft.platform.plugins.service_protocol import parts_of
 from support import SERVICES, client_assertion, people, sample_record, tenant_document, token_form
@@ -208,9 +207,12 @@ def test_smart_configuration_names_helseid_when_configured(
         "token_endpoint": "https://helseid-sts.test.nhn.no/connect/token",
         "token_endpoint_auth_signing_alg_values_supported": ["RS256", "RS384", "ES384"],
     }
-    for platform in start_platform(backend, tmp_path, trusted_issuers=[trusted]):
+    for platform in start_platform(
+        backend, tmp_path, trusted_issuers=[trusted], allow_bearer=False
+    ):
         document = platform.client.get("/fhir/.well-known/smart-configuration").json()
         assert document["issuer"] == helseid.issuer
+        assert document["dpop_bound_access_tokens_required"] is True  # as production
         assert document["token_endpoint"] == "https://helseid-sts.test.nhn.no/connect/token"
         assert document["token_endpoint_auth_signing_alg_values_supported"] == [
             "RS256",
@@ -385,30 +387,6 @@ def test_helseid_tokens_with_smart_scopes(platform: TestPlatform, helseid: FakeH
     for scope in (["patient/*.read"], ["user/Observation.rs"], ["system/Observation.r"]):
         nothing = helseid.token(HELSEID_NEWS2, scope)
         assert native_query(platform, nothing, "news2").status_code == 403, scope
-
-
-# --- the translation itself ---------------------------------------------------------------------
-
-
-def test_translation_is_remembered_per_claim_and_ignores_what_is_no_scope() -> None:
-    vocabulary = ScopeVocabulary(
-        name="test", aliases={"system/X.rs": frozenset({"a:read", "b:read"})}
-    )
-    scopes = Scopes([vocabulary])
-    first = scopes.granted("system/X.rs other")
-    assert first == {"system/X.rs", "a:read", "b:read", "other"}
-    assert scopes.granted("system/X.rs other") is first  # remembered: no second split
-    assert scopes.granted(["system/X.rs", {"not": "a scope"}, 5]) == {
-        "system/X.rs",
-        "a:read",
-        "b:read",
-    }
-    assert scopes.granted(7) == frozenset()
-    assert Scopes().granted("system/X.rs") == {"system/X.rs"}  # no vocabulary: nothing more
-    merged = Scopes(
-        [vocabulary, ScopeVocabulary(name="t2", aliases={"system/X.rs": frozenset({"c:read"})})]
-    )
-    assert merged.stands_for("system/X.rs") == frozenset({"a:read", "b:read", "c:read"})
 
 
 # --- fhirclient (SMART on FHIR's Python client) -------------------------------------------------
