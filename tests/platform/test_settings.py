@@ -108,6 +108,18 @@ def test_production_refuses_a_jwks_uri_that_is_not_https(jwks_uri: str) -> None:
         production(trusted_issuers=issuer(jwks_uri))
 
 
+def test_production_refuses_a_token_endpoint_that_is_not_https() -> None:
+    """The FHIR face names it to SMART clients, who send their client assertions there."""
+    named = [{**issuer("https://helseid-sts.nhn.no/jwks")[0]}]
+    named[0]["token_endpoint"] = "http://helseid-sts.nhn.no/connect/token"
+    with pytest.raises(ValidationError, match="token_endpoint must be an https URL"):
+        production(trusted_issuers=named)
+    named[0]["token_endpoint"] = "https://helseid-sts.nhn.no/connect/token"
+    assert production(trusted_issuers=named).trusted_issuers[0].token_endpoint == (
+        "https://helseid-sts.nhn.no/connect/token"
+    )
+
+
 @pytest.mark.parametrize(
     "host",
     [

@@ -226,6 +226,12 @@ class Settings(BaseSettings):
         elif not _is_https(self.public_url):
             problems.append(f"JOURNALLOFT_PUBLIC_URL must be an https URL, not {self.public_url}")
         for trusted in self.trusted_issuers:
+            endpoint = trusted.token_endpoint
+            if endpoint is not None and not _is_https(endpoint):
+                # named to clients as where they send their client assertions
+                problems.append(
+                    f"trusted issuer {trusted.issuer}: token_endpoint must be an https URL"
+                )
             uri = trusted.jwks_uri
             if uri is None:
                 continue
