@@ -33,8 +33,20 @@ from journalloft.platform.storage.migrations import migrate_platform, migrate_te
 ROOT = Path(__file__).resolve().parent.parent
 BIN = Path(sys.executable).parent
 PG_ADMIN = "postgresql://postgres@127.0.0.1:5432/postgres"
-REDIS_URL = os.environ.get("BENCH_REDIS_URL", "redis://127.0.0.1:6379/7")
-"""The bench's Redis database; ``BENCH_REDIS_URL`` gives another (each engineer has their own)."""
+REDIS_URL = os.environ.get("BENCH_REDIS_URL", "redis://127.0.0.1:6379/12")
+"""The bench's Redis database (the live phase empties it); ``BENCH_REDIS_URL`` gives another.
+Database 12: the test suites' engineers use 1-9 and 14-15."""
+DATABASE_PREFIX = os.environ.get("BENCH_DATABASE_PREFIX", "journalloft_bench")
+"""The bench's PostgreSQL databases are ``<prefix>_<scale>_<tenants>`` (and ``_live_``, ``_soak``);
+``BENCH_DATABASE_PREFIX`` keeps two checkouts' datasets on one cluster apart."""
+SERVER_SRC = Path(os.environ.get("BENCH_SERVER_SRC") or ROOT / "src")
+"""The sources the servers under test run (``PYTHONPATH``): this checkout's ``src`` unless
+``--compare`` points a run at another revision's tree. The bench itself (onboarding, data) always
+runs this checkout's."""
+
+
+def database_name(suffix: str) -> str:
+    return f"{DATABASE_PREFIX}_{suffix}"
 
 
 def pg_url(database: str, *, driver: bool = True) -> str:
@@ -107,7 +119,7 @@ class Stack:
     def env(self, port: int) -> dict[str, str]:
         env = {k: v for k, v in os.environ.items() if not k.startswith("JOURNALLOFT_")}
         env.update(
-            PYTHONPATH=f"{ROOT / 'src'}{os.pathsep}{ROOT}",
+            PYTHONPATH=f"{SERVER_SRC}{os.pathsep}{ROOT}",
             JOURNALLOFT_ENVIRONMENT="test",
             JOURNALLOFT_DATA_DIR=str(self.data_dir),
             JOURNALLOFT_PORT=str(port),
