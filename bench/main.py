@@ -44,7 +44,16 @@ from bench.report import render, write_results
 ROOT = stack.ROOT
 WORK = Path(os.environ.get("BENCH_WORKDIR") or ROOT / "var" / "bench")
 PYTHONPATH = f"{ROOT / 'src'}{os.pathsep}{ROOT}"
-PORTS = {"platform": 8301, "bare": 8302, "hello": 8303, "sqlite": 8304, "soak": 8315}
+PORTS = {
+    name: stack.port(base)
+    for name, base in {
+        "platform": 8301,
+        "bare": 8302,
+        "hello": 8303,
+        "sqlite": 8304,
+        "soak": 8315,
+    }.items()
+}
 SERVICES = data.SERVICES
 DATASET_MAX_AGE_SECONDS = 12 * 3600
 
@@ -717,6 +726,11 @@ def machine() -> dict[str, str]:
         "date": datetime.now(UTC).strftime("%Y-%m-%d %H:%M UTC"),
         "machine": f"{platform.node()}: {os.cpu_count()} cores, {cpu}, {memory}",
         "commit": commit + (" (src modified)" if dirty else ""),
+        **(
+            {"server_src": str(stack.SERVER_SRC)}
+            if stack.SERVER_SRC.resolve() != (ROOT / "src").resolve()
+            else {}
+        ),
         "python": platform.python_version(),
         "postgresql": pg or "?",
     }
@@ -740,7 +754,33 @@ def main(argv: Sequence[str] | None = None) -> int:
         "--idle-seconds", type=float, help="seconds of the idle points (default 60, quick 5)"
     )
     parser.add_argument("--no-write", action="store_true", help="print only, leave RESULTS.md")
+    parser.add_argument(
+        "--compare",
+        metavar="REV",
+        help="run the phases for REV (A) and this checkout (B) alternately, print B/A "
+        "(bench/compare.py)",
+    )
+    parser.add_argument(
+        "--rounds", type=int, default=2, help="rounds of --compare, each A and B once (min 2)"
+    )
+    parser.add_argument("--json", type=Path, help="also write the results to this file")
     args = parser.parse_args(argv)
+    if args.compare:
+        from bench import compare
+
+        forwarded = [
+            *(["--quick"] if args.quick else []),
+            "--phases",
+            args.phases,
+            "--minutes",
+            str(args.minutes),
+            *(["--people", str(args.people)] if args.people else []),
+            *(["--seconds", str(args.seconds)] if args.seconds else []),
+            *(["--idle-seconds", str(args.idle_seconds)] if args.idle_seconds else []),
+        ]
+        return compare.run_compare(
+            args.compare, forwarded, rounds=args.rounds, work=WORK, write=not args.no_write
+        )
     scale = QUICK if args.quick else FULL
     if args.people:
         scale = Scale(**{**scale.__dict__, "people": args.people})
@@ -782,6 +822,8 @@ def main(argv: Sequence[str] | None = None) -> int:
         phase_soak(scale, results, minutes=args.minutes)
     results["seconds"] = round(time.monotonic() - started)
     (WORK / f"results-{scale.name}.json").write_text(json.dumps(results, indent=1), "utf-8")
+    if args.json:
+        args.json.write_text(json.dumps(results, indent=1), "utf-8")
     text = render(results)
     print()
     print(text)

@@ -10,6 +10,7 @@ import contextlib
 import json
 import os
 import signal
+import socket
 import subprocess
 import sys
 import time
@@ -43,6 +44,13 @@ SERVER_SRC = Path(os.environ.get("BENCH_SERVER_SRC") or ROOT / "src")
 """The sources the servers under test run (``PYTHONPATH``): this checkout's ``src`` unless
 ``--compare`` points a run at another revision's tree. The bench itself (onboarding, data) always
 runs this checkout's."""
+
+PORT_OFFSET = int(os.environ.get("BENCH_PORT_OFFSET") or 0)
+"""Added to every port the bench's servers listen on (8301-8315): two checkouts' runs apart."""
+
+
+def port(base: int) -> int:
+    return base + PORT_OFFSET
 
 
 def database_name(suffix: str) -> str:
@@ -290,6 +298,12 @@ class Server:
         return f"http://127.0.0.1:{self.port}"
 
     def start(self, ready_path: str = "/healthz", timeout: float = 120.0) -> Server:
+        with socket.socket() as probe:  # another's server there would answer for this one
+            if probe.connect_ex(("127.0.0.1", self.port)) == 0:
+                raise RuntimeError(
+                    f"port {self.port} is in use (another bench run?); BENCH_PORT_OFFSET moves "
+                    "this run's ports"
+                )
         self.log.parent.mkdir(parents=True, exist_ok=True)
         handle = self.log.open("ab")
         self.process = subprocess.Popen(
