@@ -18,8 +18,10 @@ bench; compare revisions that the same migrations serve.
 
 from __future__ import annotations
 
+import contextlib
 import json
 import os
+import signal
 import statistics
 import subprocess
 import sys
@@ -27,7 +29,7 @@ import time
 from collections.abc import Sequence
 from datetime import UTC, datetime
 from pathlib import Path
-from typing import Any
+from typing import IO, Any
 
 from bench import stack
 from bench.report import target_rows
@@ -179,8 +181,32 @@ def targets_side_by_side(a: dict[str, Any], b: dict[str, Any]) -> list[str]:
     return lines
 
 
+CHILD: list[subprocess.Popen[bytes]] = []
+
+
+def _stop_child(signum: int, _frame: object) -> None:
+    """A signal to the comparison stops the run under way (which stops its servers) first."""
+    for child in CHILD:
+        with contextlib.suppress(ProcessLookupError):
+            child.send_signal(signal.SIGTERM)
+        with contextlib.suppress(subprocess.TimeoutExpired):
+            child.wait(timeout=60)
+    os._exit(128 + signum)
+
+
+def run_child(argv: list[str], *, env: dict[str, str], output: IO[bytes]) -> int:
+    child = subprocess.Popen(argv, cwd=ROOT, env=env, stdout=output, stderr=subprocess.STDOUT)
+    CHILD.append(child)
+    try:
+        return child.wait()
+    finally:
+        CHILD.remove(child)
+
+
 def run_compare(rev: str, forwarded: list[str], *, rounds: int, work: Path, write: bool) -> int:
     rounds = max(MIN_ROUNDS, rounds)
+    for signum in (signal.SIGTERM, signal.SIGINT, signal.SIGHUP):
+        signal.signal(signum, _stop_child)
     commit, tree = checkout(rev)
     head = git("rev-parse", "--short", "HEAD")
     dirty = git("status", "--porcelain", "--untracked-files=no", "src")
@@ -214,9 +240,7 @@ def run_compare(rev: str, forwarded: list[str], *, rounds: int, work: Path, writ
             ]
             log(f"round {n + 1}: {side} ({labels[side]})")
             with (out_dir / f"{name}.log").open("wb") as output:
-                code = subprocess.run(
-                    argv, cwd=ROOT, env=env, stdout=output, stderr=subprocess.STDOUT, check=False
-                ).returncode
+                code = run_child(argv, env=env, output=output)
             if code != 0 or not result_file.exists():
                 log(f"{name} failed (exit {code}); see {out_dir / f'{name}.log'}")
                 return 1

@@ -10,8 +10,14 @@ Phases (each prints as it goes; the table comes at the end and is appended to RE
 2. Ceilings on the same data: (a) pgbench with the same lookup prepared, (b) a bare FastAPI
    endpoint with a psycopg 3 pool and orjson, (c) a FastAPI hello world; and the raw multi-row
    insert rate of the same NEWS2 rows.
-3. 357 tenants holding the same total data as the 2 tenants: latency and memory.
+   Then single-record NEWS2 pushes at c=8 (bench/push.py: as journal systems send, CPU a push
+   across every process of the stack), and the platform's idle CPU (no traffic) at start.
+3. 357 tenants holding the same total data as the 2 tenants: latency, CPU, idle CPU and memory
+   (the app's and its PostgreSQL backends' PSS, private and RSS).
 4. The embedded default (SQLite, one process): 10 000 people per tenant.
+
+Every run ends with every target and its measured value. ``--compare REV`` runs the chosen phases
+for REV and this checkout alternately and prints B/A per point (bench/compare.py).
 """
 
 from __future__ import annotations

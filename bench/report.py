@@ -481,13 +481,20 @@ def target_rows(results: dict[str, Any]) -> list[tuple[str, str, bool | None]]:
         if single:
             ratio = single.get("event_to_lookup")
             ok = None if ratio is None or single["cpu_ms_per_event"] <= 0 else ratio <= 1 / 3
+            ingested = [r for r in live.get("runs", []) if r.get("batch") == 1 and not r.get("fed")]
+            beside = (
+                f"; from the single-record ingests with and without streams: "
+                f"{ingested[-1]['event_to_lookup']}"
+                if ingested and ingested[-1] is not single
+                else ""
+            )
             rows.append(
                 (
                     "a live event ≤ ⅓ of a polling lookup's CPU, single-record pushes",
                     f"{single['label']}: {single['cpu_ms_per_event']} ms an event vs "
                     f"{live['cpu_ms_per_polling_lookup']} ms a lookup of "
                     f"{live['patients_each']}: {ratio} "
-                    f"({single['delivered']:,} of {single['ingested']:,} delivered)",
+                    f"({single['delivered']:,} of {single['ingested']:,} delivered){beside}",
                     ok,
                 )
             )
