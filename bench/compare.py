@@ -181,6 +181,15 @@ def targets_side_by_side(a: dict[str, Any], b: dict[str, Any]) -> list[str]:
     return lines
 
 
+def schedule(rounds: int) -> list[tuple[int, str]]:
+    """(round, side) in the order they run: A B, B A, A B, ... (at least MIN_ROUNDS rounds)."""
+    return [
+        (n, side)
+        for n in range(max(MIN_ROUNDS, rounds))
+        for side in (("A", "B") if n % 2 == 0 else ("B", "A"))
+    ]
+
+
 CHILD: list[subprocess.Popen[bytes]] = []
 
 
@@ -220,38 +229,38 @@ def run_compare(rev: str, forwarded: list[str], *, rounds: int, work: Path, writ
     log(f"A = {labels['A']} from {tree}; B = {labels['B']}; {rounds} rounds; logs in {out_dir}")
     runs: dict[str, list[dict[str, Any]]] = {"A": [], "B": []}
     started = time.monotonic()
-    for n in range(rounds):
-        for side in ("A", "B") if n % 2 == 0 else ("B", "A"):
-            name = f"round{n + 1}-{side}"
-            result_file = out_dir / f"{name}.json"
-            env = {
-                **os.environ,
-                "BENCH_SERVER_SRC": str(sources[side]),
-                "PYTHONPATH": f"{ROOT / 'src'}{os.pathsep}{ROOT}",
-            }
-            argv = [
-                sys.executable,
-                "-m",
-                "bench",
-                *forwarded,
-                "--no-write",
-                "--json",
-                str(result_file),
-            ]
-            log(f"round {n + 1}: {side} ({labels[side]})")
-            with (out_dir / f"{name}.log").open("wb") as output:
-                code = run_child(argv, env=env, output=output)
-            if code != 0 or not result_file.exists():
-                log(f"{name} failed (exit {code}); see {out_dir / f'{name}.log'}")
-                return 1
-            runs[side].append(json.loads(result_file.read_text("utf-8")))
+    for n, side in schedule(rounds):
+        name = f"round{n + 1}-{side}"
+        result_file = out_dir / f"{name}.json"
+        env = {
+            **os.environ,
+            "BENCH_SERVER_SRC": str(sources[side]),
+            "PYTHONPATH": f"{ROOT / 'src'}{os.pathsep}{ROOT}",
+        }
+        argv = [
+            sys.executable,
+            "-m",
+            "bench",
+            *forwarded,
+            "--no-write",
+            "--json",
+            str(result_file),
+        ]
+        log(f"round {n + 1}: {side} ({labels[side]})")
+        with (out_dir / f"{name}.log").open("wb") as output:
+            code = run_child(argv, env=env, output=output)
+        if code != 0 or not result_file.exists():
+            log(f"{name} failed (exit {code}); see {out_dir / f'{name}.log'}")
+            return 1
+        runs[side].append(json.loads(result_file.read_text("utf-8")))
     info = runs["B"][-1]["machine"]
     text = "\n".join(
         [
             f"## {info['date']} · compare {labels['A']} (A) vs {labels['B']} (B)",
             "",
             f"`python -m bench --compare {rev} {' '.join(forwarded)}`".replace(" `", "`"),
-            f"Machine: {info['machine']}; PostgreSQL {info['postgresql']}. {rounds} rounds, "
+            f"Machine: {info['machine']}; PostgreSQL {info['postgresql']}. "
+            f"{len(runs['A'])} rounds, "
             f"runs alternating (A B, B A, ...); took {time.monotonic() - started:.0f} s.",
             "",
             *table(runs, labels),

@@ -351,7 +351,8 @@ def phase_postgres(scale: Scale, results: dict[str, Any]) -> Dataset:
         results["pg_backends_2"] = cpu.memory_mib(cpu.postgres_backends(server.database))
         log(
             f"  peak RSS (largest process, whole tree) MiB: {results['memory_2']}; "
-            f"PostgreSQL backends (private MiB, count): {results['pg_memory_2']}"
+            f"PostgreSQL backends (private MiB, count): {results['pg_memory_2']}; "
+            f"{results['pg_backends_2']}"
         )
         log("one tenant: small vs large")
         scaling_points = [("news2", 1, 1), ("news2", 1, 32)]
@@ -599,7 +600,10 @@ def phase_many_tenants(scale: Scale, results: dict[str, Any]) -> None:
         results["memory_many"] = server.peak_rss_mib()
         results["pg_memory_many"] = cpu.private_mib(cpu.postgres_backends(server.database))
         results["pg_backends_many"] = cpu.memory_mib(cpu.postgres_backends(server.database))
-        log(f"  peak RSS MiB: {results['memory_many']}; PostgreSQL: {results['pg_memory_many']}")
+        log(
+            f"  peak RSS MiB: {results['memory_many']}; PostgreSQL: {results['pg_memory_many']}; "
+            f"{results['pg_backends_many']}"
+        )
     results["dataset_many"] = {"tenants": count, "people_total": total}
 
 

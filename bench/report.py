@@ -304,7 +304,8 @@ def live_single(live: dict[str, Any] | None) -> dict[str, Any] | None:
     runs = (live or {}).get("runs", [])
     single = [r for r in runs if r.get("batch") == 1]
     fed = [r for r in single if r.get("fed")]
-    return (fed or single or [None])[-1]
+    chosen: dict[str, Any] | None = (fed or single or [None])[-1]
+    return chosen
 
 
 def target_rows(results: dict[str, Any]) -> list[tuple[str, str, bool | None]]:
