@@ -228,7 +228,7 @@ def run_compare(rev: str, forwarded: list[str], *, rounds: int, work: Path, writ
     out_dir.mkdir(parents=True, exist_ok=True)
     log(f"A = {labels['A']} from {tree}; B = {labels['B']}; {rounds} rounds; logs in {out_dir}")
     runs: dict[str, list[dict[str, Any]]] = {"A": [], "B": []}
-    started = time.monotonic()
+    started, date = time.monotonic(), datetime.now(UTC).strftime("%Y-%m-%d %H:%M UTC")
     for n, side in schedule(rounds):
         name = f"round{n + 1}-{side}"
         result_file = out_dir / f"{name}.json"
@@ -256,7 +256,7 @@ def run_compare(rev: str, forwarded: list[str], *, rounds: int, work: Path, writ
     info = runs["B"][-1]["machine"]
     text = "\n".join(
         [
-            f"## {info['date']} · compare {labels['A']} (A) vs {labels['B']} (B)",
+            f"## {date} · compare {labels['A']} (A) vs {labels['B']} (B)",
             "",
             f"`python -m bench --compare {rev} {' '.join(forwarded)}`".replace(" `", "`"),
             f"Machine: {info['machine']}; PostgreSQL {info['postgresql']}. "
