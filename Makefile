@@ -51,10 +51,10 @@ typecheck: $(STAMP)
 	$(BIN)/mypy
 
 bench: $(STAMP)
-	$(BIN)/python -m bench
+	$(BIN)/python -m bench $(ARGS)
 
 bench-quick: $(STAMP)
-	$(BIN)/python -m bench --quick
+	$(BIN)/python -m bench --quick $(ARGS)
 
 # Mutation testing of the safety core, one module at a time under nice (docs/mutation.md); not in
 # CI: about half an hour on a free 2-core machine. MODULES="scoring dpop" runs only those.

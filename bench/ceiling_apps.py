@@ -79,7 +79,7 @@ def bare_app() -> FastAPI:
         )
         sql = lookup_sql(service, f"tenant_{kommunenummer}")
         async with pool.connection() as conn:
-            cursor = await conn.execute(sql, (patients, since))  # type: ignore[arg-type]
+            cursor = await conn.execute(sql, (patients, since))
             rows = await cursor.fetchall()
         return Response(orjson.dumps({"results": rows}), media_type="application/json")
 

@@ -132,7 +132,7 @@ def raw_insert_rate(
                 + ", ".join([row_sql] * len(batch))
             )
             params = [row[c] for row in batch for c in columns]
-            conn.execute(sql, params)  # type: ignore[arg-type]
+            conn.execute(sql, params)
             conn.commit()
             total += len(batch)
         elapsed = time.perf_counter() - started

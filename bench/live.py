@@ -33,13 +33,14 @@ from pathlib import Path
 from typing import Any
 
 import httpx
+import psycopg
 import redis
 import redis.asyncio
 
-from bench import cpu, data, stack
+from bench import ceilings, cpu, data, stack
 from journalloft.platform.live.changes import DATA, STREAM_KEY
 
-PORT = 8305
+PORT = stack.port(8305)
 IDLE_SECONDS = 10.0
 
 
@@ -325,25 +326,52 @@ async def ingest_at_rate(
 
 
 async def feed_at_rate(
-    redis_url: str, knr: str, patients: list[str], *, shape: Shape, seconds: float
+    redis_url: str,
+    database: str,
+    knr: str,
+    patients: list[str],
+    *,
+    shape: Shape,
+    seconds: float,
+    tag: str,
 ) -> dict[str, float]:
-    """NEWS2 changes for these people put on the change feed at ``shape.rate`` a second, as an
-    ingest puts them after its commit; when each was appended, keyed by the id of the person's
-    latest measurement (the seed's) that its event will show."""
+    """Real changes put on the change feed at ``shape.rate`` a second without the platform's
+    ingest: for each person a new NEWS2 measurement (later than any before it) is written to
+    the tenant's table by the bench's own connection, as an ingest's transaction would commit
+    it, and then its change is appended to the feed, as the ingest does after its commit. The
+    streams' read then finds a changed entry and sends it (an unchanged one is not sent). When
+    each change was appended, keyed by its measurement's id (what its event shows as the
+    latest). The insert's CPU is the bench's own backend's, which the run does not count."""
+    at = datetime.now(UTC)
+    rows = ceilings.prepared_rows(
+        [vitals(f"{tag}-{i}", p, at, 60 + i % 80) for i, p in enumerate(patients)],
+        source="bench-feed",
+        now=at,
+    )
+    columns = list(rows[0]) if rows else []
+    sql = (
+        f"INSERT INTO tenant_{knr}.news2_measurement ({', '.join(columns)}) "
+        f"VALUES ({', '.join(['%s'] * len(columns))})"
+    )
     client = redis.asyncio.Redis.from_url(redis_url)
     appended: dict[str, float] = {}
+    conn = await psycopg.AsyncConnection.connect(
+        stack.pg_url(database, driver=False), autocommit=True
+    )
     try:
         start = time.monotonic()
         n = 0
-        while (elapsed := time.monotonic() - start) < seconds and n < len(patients):
-            while n < min(len(patients), int(elapsed * shape.rate) + 1):
-                patient = patients[n]
-                fields = {"t": DATA, "k": knr, "s": "news2", "p": patient}
+        while (elapsed := time.monotonic() - start) < seconds and n < len(rows):
+            while n < min(len(rows), int(elapsed * shape.rate) + 1):
+                row = rows[n]
+                await conn.execute(sql, [row[c] for c in columns])
+                fields = {"t": DATA, "k": knr, "s": "news2", "p": row["patient"]}
                 await client.xadd(STREAM_KEY, fields)  # type: ignore[arg-type]
-                appended[f"seed-{patient}"] = time.monotonic()
+                appended[row["record_id"]] = time.monotonic()
                 n += 1
             await asyncio.sleep(0.002)
     finally:
+        await conn.close()
         await client.aclose()
     return appended
 
@@ -530,10 +558,11 @@ async def measure(
                 )
             )
             log(json.dumps(runs[-1]))
-        # the streams' own cost: changes put on the feed directly, as an ingest would after
-        # its commit, for people whose latest measurement is still the seed (each event then
-        # shows the seed's id); the server's CPU is then the streams' alone, with nothing to
-        # subtract but their idle cost. At the issue's rate, and at a trickle (where a change
+        # the streams' own cost: real changes (a new measurement each, written by the bench's
+        # own connection) put on the feed directly, as an ingest would after its commit, for
+        # people not yet changed this run (each event then shows the one new measurement);
+        # the server's CPU is then the streams' alone, with nothing to subtract but their idle
+        # cost. At the issue's rate, and at the single-record pushes' trickle (where a change
         # rarely shares its read with another)
         untouched = [p for p in patients if p not in touched]
         for rate in dict.fromkeys((scale.shapes[0].rate, scale.shapes[-1].rate)):
@@ -543,11 +572,20 @@ async def measure(
                 untouched[: int(rate * scale.seconds) + 1],
                 untouched[int(rate * scale.seconds) + 1 :],
             )
+            assert server.database is not None
             sent, collected, run_ms, achieved = await with_streams(
-                feed_at_rate(redis_url, knr, these, shape=shape, seconds=scale.seconds)
+                feed_at_rate(
+                    redis_url,
+                    server.database,
+                    knr,
+                    these,
+                    shape=shape,
+                    seconds=scale.seconds,
+                    tag=f"fed{rate:g}",
+                )
             )
             figures = figures_of_run(shape, sent, collected, run_ms, 0.0, lookup_ms, 0.0, achieved)
-            label = f"{rate:g} changes/s put on the feed (no ingest)"
+            label = f"{rate:g} real changes/s put on the feed (no ingest)"
             runs.append({**figures, "label": label, "fed": True})
             log(json.dumps(runs[-1]))
         pipe.send("close")
@@ -617,7 +655,7 @@ def figures_of_run(
 
 def phase_live(quick: bool, work: Path, redis_url: str, results: dict[str, Any]) -> None:
     scale = QUICK if quick else FULL
-    live_stack = stack.Stack("live", work / "live", f"journalloft_bench_live_{int(quick)}")
+    live_stack = stack.Stack("live", work / "live", stack.database_name(f"live_{int(quick)}"))
     log("a fresh store with one tenant, and an empty Redis database")
     live_stack.reset()
     redis.Redis.from_url(redis_url).flushdb()  # the bench's own: earlier runs' subscriptions
@@ -651,21 +689,24 @@ def render_live(figures: dict[str, Any]) -> list[str]:
         "### Live subscriptions: PostgreSQL + Redis Streams, `journalloft serve --workers 1`",
         "",
         " ".join(
-            f"""{f["subscriptions"]:,} open event streams × {f["patients_each"]} patients (each
-            patient on one board), NEWS2 measurements ingested for {f["seconds"]:g} s spread
-            over all of them, each patient at most once a run, in two shapes: batches (each
-            record of a batch for another board) and single records; then the same changes put
-            on the change feed directly, as an ingest does after its commit, so that the
-            server's CPU is the streams' own (with ingests it is a difference of two figures
-            each noisier than an event's cost, a single-record ingest's above all). Audit
-            sealing is off (its cost, ~17 µs an audit event, is measured on its own). The
-            subscribers read their streams in a process of their own; the ingester posts over
-            16 keep-alive connections from another; both share the server's 2 cores. Latency:
-            from the ingester reading the response that carried a change (or the append) to the
-            subscriber reading its event (one monotonic clock). CPU per event: the run's server
-            CPU (app + PostgreSQL + Redis) less the same ingests' CPU with no stream open and
-            less the open streams' idle CPU over the run, per delivered event; beside it, the
-            CPU of the lookup a polling board of {f["patients_each"]} would make instead
+            f"""{f["subscriptions"]:,} open event streams × {f["patients_each"]}
+            patients (each patient on one board), NEWS2 measurements ingested for
+            {f["seconds"]:g} s spread over all of them, each patient at most once a run,
+            in two shapes: batches (each record of a batch for another board) and single
+            records; then real changes put on the change feed without the ingest (a new
+            measurement written by the bench's own connection, uncounted, then its
+            change appended, as an ingest does after its commit), so that the server's
+            CPU is the streams' own (with ingests it is a difference of two figures each
+            noisier than an event's cost, a single-record ingest's above all). Audit
+            sealing is off (its cost, ~17 µs an audit event, is measured on its own).
+            The subscribers read their streams in a process of their own; the ingester
+            posts over 16 keep-alive connections from another; both share the server's 2
+            cores. Latency: from the ingester reading the response that carried a change
+            (or the append) to the subscriber reading its event (one monotonic clock).
+            CPU per event: the run's server CPU (app + PostgreSQL + Redis) less the same
+            ingests' CPU with no stream open and less the open streams' idle CPU over
+            the run, per delivered event; beside it, the CPU of the lookup a polling
+            board of {f["patients_each"]} would make instead
             ({f["cpu_ms_per_polling_lookup"]} ms).""".split()
         ),
         "",

@@ -10,8 +10,14 @@ Phases (each prints as it goes; the table comes at the end and is appended to RE
 2. Ceilings on the same data: (a) pgbench with the same lookup prepared, (b) a bare FastAPI
    endpoint with a psycopg 3 pool and orjson, (c) a FastAPI hello world; and the raw multi-row
    insert rate of the same NEWS2 rows.
-3. 357 tenants holding the same total data as the 2 tenants: latency and memory.
+   Then single-record NEWS2 pushes at c=8 (bench/push.py: as journal systems send, CPU a push
+   across every process of the stack), and the platform's idle CPU (no traffic) at start.
+3. 357 tenants holding the same total data as the 2 tenants: latency, CPU, idle CPU and memory
+   (the app's and its PostgreSQL backends' PSS, private and RSS).
 4. The embedded default (SQLite, one process): 10 000 people per tenant.
+
+Every run ends with every target and its measured value. ``--compare REV`` runs the chosen phases
+for REV and this checkout alternately and prints B/A per point (bench/compare.py).
 """
 
 from __future__ import annotations
@@ -36,7 +42,7 @@ from typing import Any
 import httpx
 import orjson
 
-from bench import ceilings, cpu, data, live, load, soak, stack
+from bench import ceilings, cpu, data, live, load, push, soak, stack
 from bench import fhir as bench_fhir
 from bench.load import Request
 from bench.report import render, write_results
@@ -44,7 +50,16 @@ from bench.report import render, write_results
 ROOT = stack.ROOT
 WORK = Path(os.environ.get("BENCH_WORKDIR") or ROOT / "var" / "bench")
 PYTHONPATH = f"{ROOT / 'src'}{os.pathsep}{ROOT}"
-PORTS = {"platform": 8301, "bare": 8302, "hello": 8303, "sqlite": 8304, "soak": 8315}
+PORTS = {
+    name: stack.port(base)
+    for name, base in {
+        "platform": 8301,
+        "bare": 8302,
+        "hello": 8303,
+        "sqlite": 8304,
+        "soak": 8315,
+    }.items()
+}
 SERVICES = data.SERVICES
 DATASET_MAX_AGE_SECONDS = 12 * 3600
 
@@ -60,10 +75,11 @@ class Scale:
     ingest_batches_1000: int
     ingest_batches_100: int
     million_people: int  # the large tenant of the 10 000 vs 1 000 000 run (lean data)
+    idle_seconds: float = 60.0  # no traffic: a minute holds one outbox sweep and one seal
 
 
 FULL = Scale("full", 30_000, 10_000, 357, 10_000, 6.0, 40, 300, 1_000_000)
-QUICK = Scale("quick", 2_000, 500, 357, 1_000, 2.0, 8, 40, 20_000)
+QUICK = Scale("quick", 2_000, 500, 357, 1_000, 2.0, 8, 40, 20_000, 5.0)
 WARM_UP_MANY_SECONDS = {"full": 30.0, "quick": 4.0}
 """Per service, before the 357-tenant points: long enough that the connections have prepared
 every tenant's statements, as in a server that has run for minutes (a fresh one plans each
@@ -295,7 +311,7 @@ def matrix(scale: Scale) -> list[tuple[str, int, int]]:
 
 def phase_postgres(scale: Scale, results: dict[str, Any]) -> Dataset:
     main_stack = stack.Stack(
-        "pg-2", WORK / f"{scale.name}-pg-2", f"journalloft_bench_{scale.name}_2"
+        "pg-2", WORK / f"{scale.name}-pg-2", stack.database_name(f"{scale.name}_2")
     )
     tenants = {data.kommunenummer(0): scale.people, data.kommunenummer(1): scale.people}
     small = data.kommunenummer(2)
@@ -309,8 +325,11 @@ def phase_postgres(scale: Scale, results: dict[str, Any]) -> Dataset:
     with stack.running(server):
         keys = main_stack.private_keys()
         clients = [f"bench-{knr}-legevakt" for knr in tenants]
-        clients.append(f"bench-{dataset.ingest_tenant}-epj")
+        clients += [f"bench-{knr}-epj" for knr in (*large, dataset.ingest_tenant)]
         tokens = stack.get_tokens(server.base, keys, clients)
+        log(f"platform: idle, no traffic for {scale.idle_seconds:g} s ({len(tenants) + 1} tenants)")
+        results["idle_2"] = push.idle(server, scale.idle_seconds, tenants=len(tenants) + 1)
+        log(f"  {results['idle_2']}")
         log("platform (PostgreSQL + Redis, 2 workers): ingest")
         results["ingest"] = ingest_phase(server, dataset, tokens, scale)
         log("platform (PostgreSQL + Redis, 2 workers): queries")
@@ -329,9 +348,11 @@ def phase_postgres(scale: Scale, results: dict[str, Any]) -> Dataset:
         results["fhir"] = fhir_phase(server, dataset, tokens, scale, large)
         results["memory_2"] = server.peak_rss_mib()
         results["pg_memory_2"] = cpu.private_mib(cpu.postgres_backends(server.database))
+        results["pg_backends_2"] = cpu.memory_mib(cpu.postgres_backends(server.database))
         log(
             f"  peak RSS (largest process, whole tree) MiB: {results['memory_2']}; "
-            f"PostgreSQL backends (private MiB, count): {results['pg_memory_2']}"
+            f"PostgreSQL backends (private MiB, count): {results['pg_memory_2']}; "
+            f"{results['pg_backends_2']}"
         )
         log("one tenant: small vs large")
         scaling_points = [("news2", 1, 1), ("news2", 1, 32)]
@@ -356,6 +377,15 @@ def phase_postgres(scale: Scale, results: dict[str, Any]) -> Dataset:
             ),
             "people": {"small": scale.small_people, "large": scale.people},
         }
+        log("platform: single-record NEWS2 pushes, c=8 (as journal systems send)")
+        settle(server)
+        results["push"] = push.single_pushes(
+            server,
+            {knr: tokens[f"bench-{knr}-epj"] for knr in large},
+            {knr: dataset.people(knr) for knr in large},
+            seconds=scale.seconds,
+        )
+        log(f"  single-record pushes c=8: {results['push']} (cpu_ms per push, every process)")
     results["dataset_pg"] = {"tenants": len(large), "people_per_tenant": scale.people}
     return dataset
 
@@ -527,7 +557,9 @@ def phase_many_tenants(scale: Scale, results: dict[str, Any]) -> None:
     count = scale.many_tenants
     total = 2 * scale.people
     many_stack = stack.Stack(
-        f"pg-{count}", WORK / f"{scale.name}-pg-{count}", f"journalloft_bench_{scale.name}_{count}"
+        f"pg-{count}",
+        WORK / f"{scale.name}-pg-{count}",
+        stack.database_name(f"{scale.name}_{count}"),
     )
     tenants = {
         data.kommunenummer(i): total // count + (1 if i < total % count else 0)
@@ -540,6 +572,9 @@ def phase_many_tenants(scale: Scale, results: dict[str, Any]) -> None:
     with stack.running(server):
         keys = many_stack.private_keys()
         tokens = stack.get_tokens(server.base, keys, [f"bench-{knr}-legevakt" for knr in tenants])
+        log(f"platform with {count} tenants: idle, no traffic for {scale.idle_seconds:g} s")
+        results["idle_many"] = push.idle(server, scale.idle_seconds, tenants=count)
+        log(f"  {results['idle_many']}")
         log(f"platform with {count} tenants (same total data): queries over every tenant")
         for service in SERVICES:
             load.wrk(
@@ -564,7 +599,11 @@ def phase_many_tenants(scale: Scale, results: dict[str, Any]) -> None:
         )
         results["memory_many"] = server.peak_rss_mib()
         results["pg_memory_many"] = cpu.private_mib(cpu.postgres_backends(server.database))
-        log(f"  peak RSS MiB: {results['memory_many']}; PostgreSQL: {results['pg_memory_many']}")
+        results["pg_backends_many"] = cpu.memory_mib(cpu.postgres_backends(server.database))
+        log(
+            f"  peak RSS MiB: {results['memory_many']}; PostgreSQL: {results['pg_memory_many']}; "
+            f"{results['pg_backends_many']}"
+        )
     results["dataset_many"] = {"tenants": count, "people_total": total}
 
 
@@ -572,7 +611,9 @@ def phase_million(scale: Scale, results: dict[str, Any]) -> None:
     """One tenant of 10 000 people beside one of a million, the same lean data per person (one
     measurement and one service each): a lookup must cost the same in both."""
     million_stack = stack.Stack(
-        "pg-million", WORK / f"{scale.name}-pg-million", f"journalloft_bench_{scale.name}_million"
+        "pg-million",
+        WORK / f"{scale.name}-pg-million",
+        stack.database_name(f"{scale.name}_million"),
     )
     small, large = data.kommunenummer(0), data.kommunenummer(1)
     sizes = {"small": 10_000 if scale.name == "full" else 1_000, "large": scale.million_people}
@@ -605,7 +646,7 @@ def phase_soak(scale: Scale, results: dict[str, Any], *, minutes: int) -> None:
     """Mixed traffic at half the measured capacity for ``minutes`` (bench/soak.py), on a
     dataset of its own shaped as the query phase's (its ingest grows it)."""
     main_stack = stack.Stack(
-        "soak", WORK / f"{scale.name}-soak", f"journalloft_bench_{scale.name}_soak"
+        "soak", WORK / f"{scale.name}-soak", stack.database_name(f"{scale.name}_soak")
     )
     tenants = {data.kommunenummer(0): scale.people, data.kommunenummer(1): scale.people}
     dataset = Dataset(main_stack, tenants, ingest_tenant=data.kommunenummer(3))
@@ -695,6 +736,11 @@ def machine() -> dict[str, str]:
         "date": datetime.now(UTC).strftime("%Y-%m-%d %H:%M UTC"),
         "machine": f"{platform.node()}: {os.cpu_count()} cores, {cpu}, {memory}",
         "commit": commit + (" (src modified)" if dirty else ""),
+        **(
+            {"server_src": str(stack.SERVER_SRC)}
+            if stack.SERVER_SRC.resolve() != (ROOT / "src").resolve()
+            else {}
+        ),
         "python": platform.python_version(),
         "postgresql": pg or "?",
     }
@@ -714,13 +760,43 @@ def main(argv: Sequence[str] | None = None) -> int:
     )
     parser.add_argument("--people", type=int, help="people per tenant (default 100000, quick 2000)")
     parser.add_argument("--seconds", type=float, help="seconds per load point")
+    parser.add_argument(
+        "--idle-seconds", type=float, help="seconds of the idle points (default 60, quick 5)"
+    )
     parser.add_argument("--no-write", action="store_true", help="print only, leave RESULTS.md")
+    parser.add_argument(
+        "--compare",
+        metavar="REV",
+        help="run the phases for REV (A) and this checkout (B) alternately, print B/A "
+        "(bench/compare.py)",
+    )
+    parser.add_argument(
+        "--rounds", type=int, default=2, help="rounds of --compare, each A and B once (min 2)"
+    )
+    parser.add_argument("--json", type=Path, help="also write the results to this file")
     args = parser.parse_args(argv)
+    if args.compare:
+        from bench import compare
+
+        forwarded = [
+            *(["--quick"] if args.quick else []),
+            "--phases",
+            args.phases,
+            *(["--minutes", str(args.minutes)] if "soak" in args.phases.split(",") else []),
+            *(["--people", str(args.people)] if args.people else []),
+            *(["--seconds", str(args.seconds)] if args.seconds else []),
+            *(["--idle-seconds", str(args.idle_seconds)] if args.idle_seconds else []),
+        ]
+        return compare.run_compare(
+            args.compare, forwarded, rounds=args.rounds, work=WORK, write=not args.no_write
+        )
     scale = QUICK if args.quick else FULL
     if args.people:
         scale = Scale(**{**scale.__dict__, "people": args.people})
     if args.seconds:
         scale = Scale(**{**scale.__dict__, "seconds": args.seconds})
+    if args.idle_seconds:
+        scale = Scale(**{**scale.__dict__, "idle_seconds": args.idle_seconds})
     phases = set(args.phases.split(","))
     missing = []
     if phases - {"live"}:  # the live phase is driven from Python; the others by wrk and pgbench
@@ -755,6 +831,8 @@ def main(argv: Sequence[str] | None = None) -> int:
         phase_soak(scale, results, minutes=args.minutes)
     results["seconds"] = round(time.monotonic() - started)
     (WORK / f"results-{scale.name}.json").write_text(json.dumps(results, indent=1), "utf-8")
+    if args.json:
+        args.json.write_text(json.dumps(results, indent=1), "utf-8")
     text = render(results)
     print()
     print(text)

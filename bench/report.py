@@ -198,11 +198,12 @@ def render(results: dict[str, Any]) -> str:
         if memory:
             out.append(f"\nPeak RSS: {memory[0]:.0f} MiB.")
         out.append("")
-    out += targets(results)
+    out += push_and_idle(results)
     if "live" in results:
         from bench.live import render_live
 
         out += render_live(results["live"])
+    out += targets(results)  # last: every target with its measured value
     return "\n".join(out) + "\n"
 
 
@@ -246,7 +247,15 @@ def scaling(results: dict[str, Any]) -> list[str]:
                 f"{mm[1]:.0f} MiB.",
             ]
         pg2, pgm = results.get("pg_memory_2"), results.get("pg_memory_many")
-        if pg2 and pgm:
+        b2, bm = results.get("pg_backends_2"), results.get("pg_backends_many")
+        if b2 and bm:
+            out.append(
+                f"PostgreSQL backends of the app, 2 / {count} tenants: PSS {b2['pss']:.0f} / "
+                f"{bm['pss']:.0f} MiB, private {b2['private']:.0f} / {bm['private']:.0f} MiB, "
+                f"RSS {b2['rss']:.0f} / {bm['rss']:.0f} MiB, in {b2['count']} / {bm['count']} "
+                "backends."
+            )
+        elif pg2 and pgm:
             out.append(
                 f"PostgreSQL backends of the app (private memory: plans, prepared statements): "
                 f"2 tenants {pg2[0]:.0f} MiB in {pg2[1]}, {count} tenants {pgm[0]:.0f} MiB in "
@@ -282,63 +291,114 @@ def one_tenant(one: dict[str, Any] | None, *, lean: bool = False) -> list[str]:
     return [*out, ""]
 
 
-def targets(results: dict[str, Any]) -> list[str]:
+def _div(a: float, b: float) -> float:
+    """a / b; NaN (fails every bound, prints as nan) where a point measured nothing."""
+    return a / b if b else float("nan")
+
+
+def _total(point: dict[str, Any] | None) -> float | None:
+    cpu = (point or {}).get("cpu_ms") or {}
+    if "total" in cpu:
+        return float(cpu["total"])
+    return float(cpu["app"] + cpu["postgres"] + cpu["redis"]) if cpu else None
+
+
+def live_single(live: dict[str, Any] | None) -> dict[str, Any] | None:
+    """The live phase's figure for single-record pushes: real changes put on the feed at the
+    single-record rate (the streams' own CPU, nothing subtracted but their idle cost)."""
+    runs = (live or {}).get("runs", [])
+    single = [r for r in runs if r.get("batch") == 1]
+    fed = [r for r in single if r.get("fed")]
+    chosen: dict[str, Any] | None = (fed or single or [None])[-1]
+    return chosen
+
+
+def target_rows(results: dict[str, Any]) -> list[tuple[str, str, bool | None]]:
+    """(target, measured, met) for every target whose point this run measured; met None: a
+    figure the issue asks to be measured, with no bound."""
     rows: list[tuple[str, str, bool | None]] = []
     platform, bare = results.get("platform", {}), results.get("bare", {})
     for service in ("news2", "kommunale-tjenester"):
         point = platform.get(f"{service}/1/c32")
         if point:
-            b = bare.get(f"{service}/1/c32", {}).get("rps")
-            ok = point["rps"] >= 1500 and (b is None or point["rps"] >= 0.5 * b)
+            b = bare.get(f"{service}/1/c32", {})
+            share = point["rps"] / b["rps"] if b.get("rps") else None
+            app, bare_app = (
+                (point.get("cpu_ms") or {}).get("app"),
+                (b.get("cpu_ms") or {}).get("app"),
+            )
+            cpu_ratio = app / bare_app if app and bare_app else None
             rows.append(
                 (
-                    f"{service}, 1 patient, c=32: ≥ 1 500 req/s and ≥ 50 % of (b)",
-                    f"{_num(point['rps'])} req/s, {_ratio(point['rps'], b)} of (b)",
-                    ok,
+                    f"{service}, 1 patient, c=32: ≥ 75 % of (b), app CPU ≤ 1.33× (b)'s",
+                    f"{_num(point['rps'])} req/s, {_ratio(point['rps'], b.get('rps'))} of (b); "
+                    f"app CPU {_num(app, 2)} vs {_num(bare_app, 2)} ms ({_times(app, bare_app)})",
+                    None if share is None else share >= 0.75 and (cpu_ratio or 0) <= 1.33,
+                )
+            )
+    for service in ("news2", "kommunale-tjenester"):
+        point = platform.get(f"{service}/50/c32")
+        if point:
+            b_rps = bare.get(f"{service}/50/c32", {}).get("rps")
+            rate = point["rps"] * 50
+            rows.append(
+                (
+                    f"{service}, 50 patients, c=32: ≥ 60 % of (b); ≥ 10 000 patient results/s",
+                    f"{_ratio(point['rps'], b_rps)} of (b); {_num(rate)} patient results/s",
+                    rate >= 10_000 and (b_rps is None or point["rps"] >= 0.6 * b_rps),
                 )
             )
     point = platform.get("news2/1/c8")
     if point:
         rows.append(
             (
-                "news2, 1 patient, c=8: p99 < 20 ms",
+                "news2, 1 patient, c=8: p99 < 10 ms",
                 f"{point['p99_ms']:.1f} ms",
-                point["p99_ms"] < 20,
+                point["p99_ms"] < 10,
             )
         )
-    for service in ("news2", "kommunale-tjenester"):
-        point = platform.get(f"{service}/50/c32")
-        if point:
-            rate = point["rps"] * 50
-            rows.append(
-                (
-                    f"{service}, 50 patients, c=32: ≥ 10 000 patient results/s",
-                    f"{_num(rate)} /s",
-                    rate >= 10_000,
-                )
-            )
     ingest = results.get("ingest", {})
     if "news2/1000" in ingest:
-        rate = ingest["news2/1000"]["records_per_s"]
-        raw = max(
-            ingest.get("raw_insert_1000", {}).get("records_per_s") or 0,
-            ingest.get("raw_copy_1000", {}).get("records_per_s") or 0,
-        )
+        point = ingest["news2/1000"]
+        rate = point["records_per_s"]
+        app_us = (point.get("cpu_ms") or {}).get("app", 0) * 1000
         rows.append(
             (
-                "ingest NEWS2, batches of 1000: ≥ 10 000 records/s and ≥ 10 % of raw",
-                f"{_num(rate)} /s, {_ratio(rate, raw)} of the faster raw path (COPY)",
-                rate >= 10_000 and (raw is None or rate >= 0.1 * raw),
+                "ingest NEWS2, batches of 1000: ≥ 20 000 records/s, ≤ 50 µs app CPU a record",
+                f"{_num(rate)} records/s, {app_us:.0f} µs app CPU a record",
+                rate >= 20_000 and app_us <= 50,
             )
         )
-    fhir = results.get("fhir", {})
-    if "news2/1/c32" in fhir and "news2/1/c32" in platform:
-        ratio = fhir["news2/1/c32"]["rps"] / platform["news2/1/c32"]["rps"]
+    pushes = results.get("push")
+    if pushes:
+        total = _total(pushes)
         rows.append(
             (
-                "FHIR NEWS2 _search, 1 patient, c=32: ≥ 60 % of the native query's req/s",
-                f"{ratio:.0%}",
-                ratio >= 0.6,
+                "single-record NEWS2 pushes, c=8: ≤ 2 ms CPU a push, every process "
+                "(app + PostgreSQL + Redis)",
+                f"{_num(pushes['rps'])} req/s, p99 {pushes['p99_ms']:.1f} ms, "
+                f"{_num(total, 2)} ms a push ({_cpu_split(pushes)})",
+                total is not None and total <= 2.0,
+            )
+        )
+    idle_2, idle_many = results.get("idle_2"), results.get("idle_many")
+    if idle_2 or idle_many:
+        measured = "; ".join(
+            f"{i['tenants']} tenants {_num(_total(_as_point(i)), 2)} ms/s "
+            f"({_cpu_split(_as_point(i))})"
+            for i in (idle_2, idle_many)
+            if i
+        )
+        rows.append(("idle CPU, no traffic (measured, kept small)", measured, None))
+    fhir = results.get("fhir", {})
+    if "news2/1/c32" in fhir and "news2/1/c32" in platform:
+        ratio = _div(fhir["news2/1/c32"]["rps"], platform["news2/1/c32"]["rps"])
+        rows.append(
+            (
+                "FHIR NEWS2 _search, 1 patient, c=32: ≥ 75 % of the native query's req/s",
+                f"{_num(fhir['news2/1/c32']['rps'])} vs {_num(platform['news2/1/c32']['rps'])} "
+                f"req/s: {ratio:.0%}",
+                ratio >= 0.75,
             )
         )
     if "transaction/100" in fhir:
@@ -352,20 +412,44 @@ def targets(results: dict[str, Any]) -> list[str]:
         )
     many = results.get("many", {})
     if many and "news2/1/c32" in many and "news2/1/c32" in platform:
-        lat = many["news2/1/c32"]["p50_ms"] / platform["news2/1/c32"]["p50_ms"]
-        lat1 = many["news2/1/c1"]["p50_ms"] / platform["news2/1/c1"]["p50_ms"]
-        mem = results["memory_many"][0] / results["memory_2"][0]
+        count = results["dataset_many"]["tenants"]
+        cpu_many, cpu_2 = _spent(many["news2/1/c32"]), _spent(platform["news2/1/c32"])
         rows.append(
             (
-                f"{results['dataset_many']['tenants']} tenants ≤ 1.2× latency and memory of 2",
-                f"news2 p50 {lat1:.2f}× at c=1, {lat:.2f}× at c=32; largest worker RSS {mem:.2f}×",
-                lat <= 1.2 and lat1 <= 1.2 and mem <= 1.2,
+                f"{count} tenants: ≤ 1.2× the CPU per request of 2 (news2, 1 patient, c=32)",
+                f"{cpu_many:.2f} vs {cpu_2:.2f} ms app + pg ({_times(cpu_many, cpu_2)})",
+                cpu_2 > 0 and cpu_many <= 1.2 * cpu_2,
+            )
+        )
+        if "news2/1/c1" in many and "news2/1/c1" in platform:
+            lat = _div(many["news2/1/c32"]["p50_ms"], platform["news2/1/c32"]["p50_ms"])
+            lat1 = _div(many["news2/1/c1"]["p50_ms"], platform["news2/1/c1"]["p50_ms"])
+            mem = _div(results["memory_many"][0], results["memory_2"][0])
+            rows.append(
+                (
+                    f"{count} tenants ≤ 1.2× latency and memory of 2",
+                    f"news2 p50 {lat1:.2f}× at c=1, {lat:.2f}× at c=32; "
+                    f"largest worker RSS {mem:.2f}×",
+                    lat <= 1.2 and lat1 <= 1.2 and mem <= 1.2,
+                )
+            )
+    pg_2, pg_many = results.get("pg_backends_2"), results.get("pg_backends_many")
+    if pg_2 and pg_many:
+        count = results.get("dataset_many", {}).get("tenants", "many")
+        rows.append(
+            (
+                f"PostgreSQL backend memory, {count} tenants ≤ 2× of 2 (PSS)",
+                f"PSS {pg_many['pss']:.0f} vs {pg_2['pss']:.0f} MiB "
+                f"({_times(pg_many['pss'], pg_2['pss'])}); private {pg_many['private']:.0f} vs "
+                f"{pg_2['private']:.0f}; RSS {pg_many['rss']:.0f} vs {pg_2['rss']:.0f} "
+                f"({pg_many['count']} vs {pg_2['count']} backends)",
+                pg_2["pss"] > 0 and pg_many["pss"] <= 2 * pg_2["pss"],
             )
         )
     million = results.get("one_tenant_million")
     if million and "news2/1/c32" in million["large"]:
         ratios = [
-            million["large"][key]["p50_ms"] / point["p50_ms"]
+            _div(million["large"][key]["p50_ms"], point["p50_ms"])
             for key, point in million["small"].items()
         ]
         rows.append(
@@ -379,21 +463,119 @@ def targets(results: dict[str, Any]) -> list[str]:
     sqlite = results.get("sqlite", {})
     if "news2/1/c32" in sqlite:
         rps = sqlite["news2/1/c32"]["rps"]
+        kt = sqlite.get("kommunale-tjenester/1/c32", {}).get("rps", 0)
         people = results.get("dataset_sqlite", {}).get("people_per_tenant", 0)
         rows.append(
             (
-                f"embedded SQLite ({people:,} people/tenant): ≥ 500 queries/s",
-                f"news2 {_num(rps)} req/s, kommunale-tjenester "
-                f"{_num(sqlite.get('kommunale-tjenester/1/c32', {}).get('rps'))} req/s",
-                rps >= 500 and sqlite.get("kommunale-tjenester/1/c32", {}).get("rps", 0) >= 500,
+                f"embedded SQLite (`make run`, {people:,} people/tenant): ≥ 800 lookups/s at "
+                "1 patient (c=32)",
+                f"news2 {_num(rps)} req/s, kommunale-tjenester {_num(kt)} req/s",
+                rps >= 800 and kt >= 800,
             )
         )
+    live = results.get("live")
+    if live:
+        kib = live.get("kib_per_further_subscription")
+        rows.append(
+            (
+                "an open live stream ≤ 64 KiB (what each stream of the second half added)",
+                f"{kib} KiB (average {live.get('kib_per_subscription')} KiB)",
+                kib is not None and kib <= 64,
+            )
+        )
+        single = live_single(live)
+        if single:
+            event_ratio = single.get("event_to_lookup")
+            ok = (
+                None
+                if event_ratio is None or single["cpu_ms_per_event"] <= 0
+                else bool(event_ratio <= 1 / 3)
+            )
+            ingested = [r for r in live.get("runs", []) if r.get("batch") == 1 and not r.get("fed")]
+            beside = (
+                f"; from the single-record ingests with and without streams: "
+                f"{ingested[-1]['event_to_lookup']}"
+                if ingested and ingested[-1] is not single
+                else ""
+            )
+            rows.append(
+                (
+                    "a live event ≤ ⅓ of a polling lookup's CPU, single-record pushes",
+                    f"{single['label']}: {single['cpu_ms_per_event']} ms an event vs "
+                    f"{live['cpu_ms_per_polling_lookup']} ms a lookup of "
+                    f"{live['patients_each']}: {event_ratio} "
+                    f"({single['delivered']:,} of {single['ingested']:,} delivered){beside}",
+                    ok,
+                )
+            )
+    return rows
+
+
+def _as_point(idle: dict[str, Any]) -> dict[str, Any]:
+    return {"cpu_ms": idle.get("cpu_ms_per_s")}
+
+
+def _cpu_split(point: dict[str, Any] | None) -> str:
+    cpu = (point or {}).get("cpu_ms") or {}
+    if not cpu:
+        return "–"
+    return f"app {cpu['app']:.2f} + pg {cpu['postgres']:.2f} + redis {cpu['redis']:.2f}"
+
+
+def targets(results: dict[str, Any]) -> list[str]:
+    rows = target_rows(results)
     if not rows:
         return []
-    out = ["### Targets (issue 6)", "", "| target | measured | met |", "| --- | --- | --- |"]
+    out = [
+        "### Targets (issues 6 and 24)",
+        "",
+        "| target | measured | met |",
+        "| --- | --- | --- |",
+    ]
+    marks = {True: "yes", False: "NO", None: "–"}
     for target, measured, ok in rows:
-        out.append(f"| {target} | {measured} | {'yes' if ok else 'NO'} |")
+        out.append(f"| {target} | {measured} | {marks[ok]} |")
     return [*out, ""]
+
+
+def push_and_idle(results: dict[str, Any]) -> list[str]:
+    """The single-record push point and the idle points."""
+    out: list[str] = []
+    pushes = results.get("push")
+    if pushes:
+        out += [
+            "### Single-record NEWS2 pushes (as journal systems send), PostgreSQL + Redis, "
+            "2 workers",
+            "",
+            f"One new measurement a request to the native API, {pushes['connections']} in "
+            "flight (closed loop, raw keep-alive connections), each for another of the two "
+            "large tenants' people at its own time. CPU: every process of the stack (the app's "
+            "process tree; every PostgreSQL process of the database: backends, checkpointer, "
+            "background writer, WAL writer, postmaster; Redis).",
+            "",
+            "| req/s | p50 ms | p99 ms | CPU ms a push, all processes | app + pg + redis | other |",
+            "| ---: | ---: | ---: | ---: | --- | ---: |",
+            f"| {_num(pushes['rps'])}{_errors(pushes)} | {pushes['p50_ms']:.2f} "
+            f"| {pushes['p99_ms']:.2f} | {_num(_total(pushes), 3)} | {_cpu_split(pushes)} "
+            f"| {pushes['cpu_ms'].get('other', 0):.2f} |",
+            "",
+        ]
+    idles = [i for i in (results.get("idle_2"), results.get("idle_many")) if i]
+    if idles:
+        out += [
+            "### Idle: no traffic, after start (every process of the stack, CPU ms a second)",
+            "",
+            "| tenants | seconds | total ms/s | app + pg + redis | other |",
+            "| ---: | ---: | ---: | --- | ---: |",
+        ]
+        for i in idles:
+            point = _as_point(i)
+            out.append(
+                f"| {i['tenants']} | {i['seconds']:g} | {_num(_total(point), 2)} "
+                f"| {_cpu_split(point)} | {point['cpu_ms'].get('other', 0):.2f} |"
+            )
+        out.append("")
+    return out
 
 
 HEADER = """# Benchmark results

@@ -10,6 +10,7 @@ import contextlib
 import json
 import os
 import signal
+import socket
 import subprocess
 import sys
 import time
@@ -33,8 +34,27 @@ from journalloft.platform.storage.migrations import migrate_platform, migrate_te
 ROOT = Path(__file__).resolve().parent.parent
 BIN = Path(sys.executable).parent
 PG_ADMIN = "postgresql://postgres@127.0.0.1:5432/postgres"
-REDIS_URL = os.environ.get("BENCH_REDIS_URL", "redis://127.0.0.1:6379/7")
-"""The bench's Redis database; ``BENCH_REDIS_URL`` gives another (each engineer has their own)."""
+REDIS_URL = os.environ.get("BENCH_REDIS_URL", "redis://127.0.0.1:6379/12")
+"""The bench's Redis database (the live phase empties it); ``BENCH_REDIS_URL`` gives another.
+Database 12: the test suites' engineers use 1-9 and 14-15."""
+DATABASE_PREFIX = os.environ.get("BENCH_DATABASE_PREFIX", "journalloft_bench")
+"""The bench's PostgreSQL databases are ``<prefix>_<scale>_<tenants>`` (and ``_live_``, ``_soak``);
+``BENCH_DATABASE_PREFIX`` keeps two checkouts' datasets on one cluster apart."""
+SERVER_SRC = Path(os.environ.get("BENCH_SERVER_SRC") or ROOT / "src")
+"""The sources the servers under test run (``PYTHONPATH``): this checkout's ``src`` unless
+``--compare`` points a run at another revision's tree. The bench itself (onboarding, data) always
+runs this checkout's."""
+
+PORT_OFFSET = int(os.environ.get("BENCH_PORT_OFFSET") or 0)
+"""Added to every port the bench's servers listen on (8301-8315): two checkouts' runs apart."""
+
+
+def port(base: int) -> int:
+    return base + PORT_OFFSET
+
+
+def database_name(suffix: str) -> str:
+    return f"{DATABASE_PREFIX}_{suffix}"
 
 
 def pg_url(database: str, *, driver: bool = True) -> str:
@@ -107,7 +127,7 @@ class Stack:
     def env(self, port: int) -> dict[str, str]:
         env = {k: v for k, v in os.environ.items() if not k.startswith("JOURNALLOFT_")}
         env.update(
-            PYTHONPATH=f"{ROOT / 'src'}{os.pathsep}{ROOT}",
+            PYTHONPATH=f"{SERVER_SRC}{os.pathsep}{ROOT}",
             JOURNALLOFT_ENVIRONMENT="test",
             JOURNALLOFT_DATA_DIR=str(self.data_dir),
             JOURNALLOFT_PORT=str(port),
@@ -278,6 +298,12 @@ class Server:
         return f"http://127.0.0.1:{self.port}"
 
     def start(self, ready_path: str = "/healthz", timeout: float = 120.0) -> Server:
+        with socket.socket() as probe:  # another's server there would answer for this one
+            if probe.connect_ex(("127.0.0.1", self.port)) == 0:
+                raise RuntimeError(
+                    f"port {self.port} is in use (another bench run?); BENCH_PORT_OFFSET moves "
+                    "this run's ports"
+                )
         self.log.parent.mkdir(parents=True, exist_ok=True)
         handle = self.log.open("ab")
         self.process = subprocess.Popen(
