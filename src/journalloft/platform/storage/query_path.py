@@ -379,6 +379,13 @@ class PostgresQueryPath(QueryPath):
     ) -> list[Rows]:
         pool = await self._pool(self._server_url(kommunenummer))
         async with pool.connection() as connection:
+            if len(queries) == 1:  # one statement needs no pipeline (and its extra syscalls)
+                [(compiled, values)] = queries
+                text = compiled.text_for(kommunenummer)
+                sql_log.debug("%s", text)
+                cursor = connection.cursor(binary=True)
+                await cursor.execute(text, compiled.parameters(values))
+                return [compiled.rows(await cursor.fetchall())]
             cursors = []
             async with connection.pipeline():
                 for compiled, values in queries:
