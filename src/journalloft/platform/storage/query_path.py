@@ -1,8 +1,8 @@
 """The query path's access to tenant stores: reads through the driver, writes group-committed.
 
 - PostgreSQL: psycopg 3's async pool on the event loop (no worker thread), one pool per server
-  for every tenant on it. A lookup's statements go to the server together, in one round trip
-  (pipeline mode). Sessions run in UTC, so psycopg reads instants as UTC ``datetime`` values
+  for every tenant on it. A lookup is one statement; several statements go to the server
+  together, in one round trip (pipeline mode). Sessions run in UTC, so psycopg reads instants as UTC ``datetime`` values
   already, and statements are prepared and planned once per connection (a generic plan: every
   query-path statement is an index lookup by person), so hundreds of tenants, whose statements
   differ by their schema, do not cost a plan per request.
