@@ -2,10 +2,10 @@
 
 - PostgreSQL: psycopg 3's async pool on the event loop (no worker thread), one pool per server
   for every tenant on it. A lookup is one statement; several statements go to the server
-  together, in one round trip (pipeline mode). Sessions run in UTC, so psycopg reads instants as UTC ``datetime`` values
-  already, and statements are prepared and planned once per connection (a generic plan: every
-  query-path statement is an index lookup by person), so hundreds of tenants, whose statements
-  differ by their schema, do not cost a plan per request.
+  together, in one round trip (pipeline mode). Sessions run in UTC, so psycopg reads instants
+  as UTC ``datetime`` values already, and statements are prepared and planned once per
+  connection (a generic plan: every query-path statement is an index lookup by person), so
+  hundreds of tenants, whose statements differ by their schema, do not cost a plan per request.
 - SQLite (embedded default): reads on two threads of their own, each with a read-only
   connection per tenant file (in WAL mode a reader never waits for a writer), handed over with
   asyncio's executor rather than the shared worker threads; writes through the file's pooled
