@@ -19,6 +19,7 @@ from journalloft.board.parts import BoardPart, parts_checked
 from journalloft.platform.core.settings import Settings, get_settings
 from journalloft.platform.face import FACE_ENTRY_POINT_GROUP, Face, parts_of
 from journalloft.platform.http import app as platform_app
+from journalloft.platform.observability.logs import lean_log_records
 from journalloft.platform.plugins.registry import discover_services
 from journalloft.platform.runtime import Runtime
 
@@ -78,9 +79,11 @@ def serving_app() -> FastAPI:
     """The app as ``journalloft serve`` runs it in each worker process.
 
     What start-up built (modules, schemas, routes) lives as long as the process, so it is
-    frozen out of the garbage collector's work, and collections are rarer (:data:`GC_THRESHOLDS`).
+    frozen out of the garbage collector's work, and collections are rarer (:data:`GC_THRESHOLDS`);
+    log records skip what no log line of the platform writes (:func:`lean_log_records`).
     """
     app = create_app(handle_signals=True)
+    lean_log_records()
     gc.freeze()
     gc.set_threshold(*GC_THRESHOLDS)
     return app

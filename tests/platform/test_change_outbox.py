@@ -16,7 +16,8 @@ import pytest
 import redis
 from sqlalchemy import func, select
 
-from journalloft.platform.live.outbox import OUTBOX
+from journalloft.platform.live.changes import Change
+from journalloft.platform.live.outbox import OUTBOX, OutboxRelay, write
 from support import SERVICES, people, tenant_document
 from support.live import EventReader, open_events, served_platform
 from support.platform import BACKENDS, Backend, TestPlatform, start_platform
@@ -259,3 +260,27 @@ def service_record(record_id: str, patient: str) -> dict[str, Any]:
         "start": "2026-01-05",
         "temporary_cessation": False,
     }
+
+
+def test_a_published_row_is_deleted_by_the_relay_soon_and_at_once_without_one(
+    own_redis: Backend, tmp_path: Path
+) -> None:
+    """A push commits once: its published row is deleted with the relay's next batch (well
+    before a sweep, here an hour away), and, where no relay runs (the command line), by the
+    writer at once."""
+    for platform in live(own_redis, tmp_path, change_outbox_sweep_seconds=3600):
+        push(platform, measurement("m-1", ANNE, pulse=71))
+        push(platform, measurement("m-2", BJORN, pulse=72))
+        wait_for("the published rows deleted", emptied(platform), timeout=5)
+        with platform.runtime.stores.tenant_transaction("1804") as connection:
+            change = Change("data", "1804", "news2", ANNE)
+            outbox_id = write(connection, [change])
+        assert outbox_rows(platform) == 1
+        idle = OutboxRelay(  # as the command line has it: never started
+            stores=platform.runtime.stores,
+            feed=platform.runtime.changes,
+            municipalities=lambda: ["1804"],
+            sweep_seconds=3600,
+        )
+        idle.deliver("1804", outbox_id, [change])
+        assert outbox_rows(platform) == 0

@@ -21,6 +21,7 @@ Exceptions::
 
 from __future__ import annotations
 
+import functools
 import re
 from collections.abc import Iterable
 from datetime import UTC, date, datetime, timedelta
@@ -46,9 +47,14 @@ class InvalidInstant(ValueError):
     """Why a date-time or date is refused, in words for the client (without the value)."""
 
 
+@functools.lru_cache(maxsize=4096)
 def parse_rfc3339(value: str) -> datetime:
     """An RFC 3339 date-time with its offset, whatever its year; :class:`InvalidInstant` if it
-    is not one, or is a leap second."""
+    is not one, or is a leap second.
+
+    Remembered (the last 4096 valid ones; a refusal is not remembered): an ingested record's
+    instants are parsed when the batch is checked, again by its service and again for its
+    row, and ``datetime`` values are immutable."""
     match = _DATE_TIME.fullmatch(value)
     if match is None:
         raise InvalidInstant(

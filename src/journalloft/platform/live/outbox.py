@@ -4,8 +4,10 @@ With Redis (:class:`~journalloft.platform.live.changes.RedisChangeFeed`) the fee
 it can refuse an ``XADD`` (``maxmemory`` with ``noeviction``), be away, or the process can die
 between its commit and its publish. So a write that changes what a lookup answers also writes
 its changes to the municipality's ``change_outbox`` table, **in the same transaction**
-(:func:`write`). After the commit the writer hands them to the feed itself and deletes the row
-(:meth:`OutboxRelay.deliver`, the fast path); whatever is left is published by the relay
+(:func:`write`). After the commit the writer hands them to the feed itself, and the relay
+deletes the row with the next batch of published rows, within :data:`TIDY_SECONDS`
+(:meth:`OutboxRelay.deliver`, the fast path: one commit a push, not two); whatever is left
+is published by the relay
 (:meth:`OutboxRelay.run`, one per process): every second for the municipalities whose publish
 failed in this process, and every ``change_outbox_sweep_seconds`` (and at start) for every
 municipality, so that a row left by a process killed mid-way is published by another process,
@@ -50,6 +52,10 @@ under way); a publish that failed is retried at once, whatever the row's age."""
 
 RETRY_SECONDS = 1.0
 
+TIDY_SECONDS = 0.2
+"""How long the relay gathers published rows before it deletes them together; well within
+:data:`GRACE_SECONDS`, so a sweep does not publish them again."""
+
 
 def write(connection: Connection, changes: Sequence[Change]) -> int | None:
     """Record ``changes`` (all of one municipality: the connection's) in the transaction that
@@ -87,10 +93,15 @@ class OutboxRelay:
         self._task: asyncio.Task[None] | None = None
         self._wake: asyncio.Event | None = None
         self._loop: asyncio.AbstractEventLoop | None = None
+        self._tidy: asyncio.Event | None = None
+        self._tidying: asyncio.Task[None] | None = None
+        self._delivered: dict[str, list[int]] = {}
+        """Rows published by :meth:`deliver` and not yet deleted, per municipality."""
 
     def deliver(self, kommunenummer: str, outbox_id: int | None, changes: Sequence[Change]) -> None:
-        """After the commit (any thread): publish the changes and delete their row. A failure
-        is logged and left to the relay; the write stays acknowledged."""
+        """After the commit (any thread): publish the changes and have their row deleted (with
+        the next batch, or at once when no relay runs in this process). A failure is logged and
+        left to the relay; the write stays acknowledged."""
         if not changes:
             return
         try:
@@ -107,11 +118,41 @@ class OutboxRelay:
             return
         if outbox_id is None:
             return
+        with self._lock:
+            loop, tidy = self._loop, self._tidy
+            if loop is not None and tidy is not None:
+                self._delivered.setdefault(kommunenummer, []).append(outbox_id)
+        if loop is not None and tidy is not None:
+            with contextlib.suppress(RuntimeError):  # the loop has closed: the sweep has it
+                loop.call_soon_threadsafe(tidy.set)
+            return
+        self._delete(kommunenummer, [outbox_id])  # no relay running (the command line)
+
+    def _delete(self, kommunenummer: str, ids: Sequence[int]) -> None:
+        """Delete published rows (one statement); a failure leaves them to the relay, which
+        publishes them once more and deletes them then."""
         try:
             with self._stores.tenant_transaction(kommunenummer) as connection:
-                connection.execute(delete(OUTBOX).where(OUTBOX.c.id == outbox_id))
-        except Exception as exc:  # published: the relay publishes it once more, then deletes it
-            log.warning("a published outbox row of %s was not deleted: %s", kommunenummer, exc)
+                connection.execute(delete(OUTBOX).where(OUTBOX.c.id.in_(ids)))
+        except Exception as exc:
+            log.warning("published outbox rows of %s were not deleted: %s", kommunenummer, exc)
+
+    def delete_delivered(self) -> None:
+        """Delete the rows published since the last call, one statement per municipality."""
+        with self._lock:
+            delivered, self._delivered = self._delivered, {}
+        for kommunenummer, ids in delivered.items():
+            self._delete(kommunenummer, ids)
+
+    async def _tidy_up(self, tidy: asyncio.Event) -> None:
+        """Delete published rows in batches: a push's row goes in the next batch (within
+        :data:`TIDY_SECONDS`), so a push commits once rather than twice (its write, then its
+        row's delete), and a busy source's rows go in one statement."""
+        while True:
+            await tidy.wait()
+            tidy.clear()
+            await asyncio.to_thread(self.delete_delivered)
+            await asyncio.sleep(TIDY_SECONDS)
 
     def _retry(self, kommunenummer: str) -> None:
         with self._lock:
@@ -145,9 +186,12 @@ class OutboxRelay:
             pass
 
     async def start(self) -> None:
-        self._loop = asyncio.get_running_loop()
         self._wake = asyncio.Event()
         self._task = asyncio.create_task(self._run(self._wake))
+        tidy = asyncio.Event()
+        self._tidying = asyncio.create_task(self._tidy_up(tidy))
+        with self._lock:
+            self._loop, self._tidy = asyncio.get_running_loop(), tidy
 
     async def _run(self, wake: asyncio.Event) -> None:
         next_sweep = 0.0  # at once: a process restarted after a kill publishes what it left
@@ -188,8 +232,12 @@ class OutboxRelay:
                 self._failed.add(kommunenummer)
 
     async def stop(self) -> None:
-        task, self._task, self._loop = self._task, None, None
-        if task is not None:
-            task.cancel()
-            with contextlib.suppress(asyncio.CancelledError):
-                await task
+        with self._lock:
+            self._loop, self._tidy = None, None
+        for task in (self._task, self._tidying):
+            if task is not None:
+                task.cancel()
+                with contextlib.suppress(asyncio.CancelledError):
+                    await task
+        self._task = self._tidying = None
+        await asyncio.to_thread(self.delete_delivered)  # what the last batch had not taken

@@ -119,3 +119,14 @@ class JsonFormatter(SafeFormatter):
         if record.exc_info and record.exc_info[1] is not None:
             entry["exception"] = describe_exception(record.exc_info[1])
         return json.dumps(entry, ensure_ascii=False, separators=(",", ":"))
+
+
+def lean_log_records() -> None:
+    """Log records without what no line the platform writes shows: the caller's file and line
+    (found by walking the stack on every record), the thread's and process's names. The serving
+    processes call it: their access log writes a line per request, and this was most of its
+    cost. Both formats (:func:`journalloft.cli.serving.logging_config`) use none of them."""
+    logging._srcfile = None  # the stdlib's documented switch
+    logging.logThreads = False
+    logging.logProcesses = False
+    logging.logMultiprocessing = False

@@ -69,7 +69,7 @@ from journalloft.platform.storage.statements import (
     PATIENTS,
     PER_ANSWER,
     PER_PERSON,
-    bounded_lookup,
+    bounded_lookup_marking,
 )
 
 
@@ -339,15 +339,20 @@ def newest_updated(fields: Any) -> datetime | None:
     service returns carries the ``updated`` its source sent (``SharedRecord.updated``)."""
     newest: datetime | None = None
     stack = [fields]
+    pop, push = stack.pop, stack.append
     while stack:
-        value = stack.pop()
-        if isinstance(value, dict):
+        value = pop()
+        if type(value) is dict:
             found = value.get("updated")
-            if isinstance(found, datetime) and (newest is None or found > newest):
+            if type(found) is datetime and (newest is None or found > newest):
                 newest = found
-            stack.extend(v for v in value.values() if isinstance(v, dict | list))
-        elif isinstance(value, list):
-            stack.extend(v for v in value if isinstance(v, dict | list))
+            for inner in value.values():
+                if type(inner) is dict or type(inner) is list:
+                    push(inner)
+        elif type(value) is list:
+            for inner in value:
+                if type(inner) is dict or type(inner) is list:
+                    push(inner)
     return newest
 
 
@@ -539,11 +544,11 @@ async def look_up_in_together(
     lookup = service.lookup(context=query_context)
     wanted = list(dict.fromkeys(p for _, patients in reads for p in patients))
     settings = runtime.settings
-    restricted_rows, bounded_rows = await runtime.query_path.fetch(
+    # the restrictions among these people and the service's rows: one statement, one round trip
+    [marked_rows] = await runtime.query_path.fetch(
         tenant.kommunenummer,
-        (RESTRICTED_AMONG, {PATIENTS: wanted}),
         (
-            bounded_lookup(lookup.statement, service.table),
+            bounded_lookup_marking(lookup.statement, service.table, RESTRICTED_AMONG),
             {
                 **lookup.parameters,
                 PATIENTS: wanted,
@@ -552,7 +557,8 @@ async def look_up_in_together(
             },
         ),
     )
-    restricted = {row[0] for row in restricted_rows}
+    restricted = {row[-1] for row in marked_rows if row[-1] is not None}
+    bounded_rows = [row[:-2] for row in marked_rows if row[-1] is None]
     rows, truncated = _cut_short(bounded_rows, lookup.statement)
     results = service.results(rows, context=query_context)
     for patient in truncated & results.keys():
@@ -618,8 +624,8 @@ async def look_up_in_together(
 def _cut_short(
     rows: Sequence[Sequence[Any]], statement: Select[Any]
 ) -> tuple[list[tuple[Any, ...]], set[str]]:
-    """The rows of a :func:`bounded_lookup` without its last column (how many rows the person
-    has in all), and the people who have more than they got."""
+    """The rows of a bounded lookup without its last column (how many rows the person has in
+    all), and the people who have more than they got."""
     at = [column.name for column in statement.selected_columns].index("patient")
     got: dict[str, int] = {}
     has: dict[str, int] = {}

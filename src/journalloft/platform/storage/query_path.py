@@ -1,11 +1,11 @@
 """The query path's access to tenant stores: reads through the driver, writes group-committed.
 
 - PostgreSQL: psycopg 3's async pool on the event loop (no worker thread), one pool per server
-  for every tenant on it. A lookup's statements go to the server together, in one round trip
-  (pipeline mode). Sessions run in UTC, so psycopg reads instants as UTC ``datetime`` values
-  already, and statements are prepared and planned once per connection (a generic plan: every
-  query-path statement is an index lookup by person), so hundreds of tenants, whose statements
-  differ by their schema, do not cost a plan per request.
+  for every tenant on it. A lookup is one statement; several statements go to the server
+  together, in one round trip (pipeline mode). Sessions run in UTC, so psycopg reads instants
+  as UTC ``datetime`` values already, and statements are prepared and planned once per
+  connection (a generic plan: every query-path statement is an index lookup by person), so
+  hundreds of tenants, whose statements differ by their schema, do not cost a plan per request.
 - SQLite (embedded default): reads on two threads of their own, each with a read-only
   connection per tenant file (in WAL mode a reader never waits for a writer), handed over with
   asyncio's executor rather than the shared worker threads; writes through the file's pooled
@@ -379,6 +379,13 @@ class PostgresQueryPath(QueryPath):
     ) -> list[Rows]:
         pool = await self._pool(self._server_url(kommunenummer))
         async with pool.connection() as connection:
+            if len(queries) == 1:  # one statement needs no pipeline (and its extra syscalls)
+                [(compiled, values)] = queries
+                text = compiled.text_for(kommunenummer)
+                sql_log.debug("%s", text)
+                cursor = connection.cursor(binary=True)
+                await cursor.execute(text, compiled.parameters(values))
+                return [compiled.rows(await cursor.fetchall())]
             cursors = []
             async with connection.pipeline():
                 for compiled, values in queries:

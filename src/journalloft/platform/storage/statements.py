@@ -23,11 +23,13 @@ import orjson
 from sqlalchemy import (
     Boolean,
     ColumnElement,
+    CompoundSelect,
     Dialect,
     Insert,
     Integer,
     Select,
     String,
+    Subquery,
     Table,
     TypeDecorator,
     bindparam,
@@ -35,7 +37,9 @@ from sqlalchemy import (
     column,
     func,
     insert,
+    null,
     select,
+    union_all,
 )
 from sqlalchemy.dialects import postgresql, sqlite
 from sqlalchemy.dialects.postgresql import JSONB
@@ -270,6 +274,20 @@ def bounded_lookup(statement: Select[Any], table: Table) -> Select[Any]:
     known = _bounded.get(id(statement))
     if known is not None and known[0] is statement:
         return known[1]
+    inner, names = _ranked(statement, table)
+    bounded = (
+        select(*(inner.c[name] for name in names), inner.c[AVAILABLE])
+        .where(inner.c[RANK] <= bindparam(PER_PERSON, type_=Integer))
+        .order_by(inner.c[RANK], inner.c.patient)
+        .limit(bindparam(PER_ANSWER, type_=Integer))
+    )
+    with _bounded_lock:
+        _bounded[id(statement)] = (statement, bounded)
+    return bounded
+
+
+def _ranked(statement: Select[Any], table: Table) -> tuple[Subquery, list[str]]:
+    """``statement``'s rows, each with its rank in the person's rows and the person's count."""
     order = tuple(statement._order_by_clauses) or (table.c.updated.desc(),)
     inner = (
         statement.order_by(None)
@@ -283,13 +301,42 @@ def bounded_lookup(statement: Select[Any], table: Table) -> Select[Any]:
         )
         .subquery()
     )
-    names = [column.name for column in statement.selected_columns]
-    bounded = (
-        select(*(inner.c[name] for name in names), inner.c[AVAILABLE])
+    return inner, [column.name for column in statement.selected_columns]
+
+
+MARKED = "journalloft_marked"
+_marked: dict[int, tuple[Select[Any], Select[Any], CompoundSelect[Any]]] = {}
+
+
+def bounded_lookup_marking(
+    statement: Select[Any], table: Table, marked: Select[Any]
+) -> CompoundSelect[Any]:
+    """:func:`bounded_lookup` and ``marked`` (one column: people among those asked) in one
+    statement, so that a lookup is one statement and one round trip, not a pipeline of two.
+
+    Its rows are the bounded lookup's rows, in its order, each with two more columns last (its
+    rank, and NULL), then one row per person ``marked`` gives, whose last column is that person
+    and every other column NULL. Built once per pair of statements."""
+    known = _marked.get(id(statement))
+    if known is not None and known[0] is statement and known[1] is marked:
+        return known[2]
+    inner, names = _ranked(statement, table)
+    limited = (
+        select(*(inner.c[name] for name in names), inner.c[AVAILABLE], inner.c[RANK])
         .where(inner.c[RANK] <= bindparam(PER_PERSON, type_=Integer))
         .order_by(inner.c[RANK], inner.c.patient)
         .limit(bindparam(PER_ANSWER, type_=Integer))
+        .subquery()
+    )
+    [person] = marked.selected_columns
+    rows = select(*limited.c, null().label(MARKED))
+    marks = marked.with_only_columns(
+        *(null().label(column.name) for column in limited.c),
+        person.label(MARKED),
+    )
+    combined: CompoundSelect[Any] = union_all(rows, marks).order_by(  # type: ignore[assignment]
+        column(RANK).asc().nulls_last(), column("patient").asc().nulls_last()
     )
     with _bounded_lock:
-        _bounded[id(statement)] = (statement, bounded)
-    return bounded
+        _marked[id(statement)] = (statement, marked, combined)
+    return combined

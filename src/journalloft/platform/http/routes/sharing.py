@@ -10,16 +10,23 @@ parameter, so that the OpenAPI document shows each service's own request and res
 from collections.abc import Sequence
 from typing import Annotated, Any
 
-from fastapi import APIRouter, Depends, Path, Response
+from fastapi import APIRouter, Depends, Path, Request, Response
 from starlette.convertors import Convertor, register_url_convertor
 
 from journalloft.platform.core.errors import NotFound
-from journalloft.platform.http.dependencies import JsonBody, RuntimeDep
+from journalloft.platform.http.body import read_json
+from journalloft.platform.http.dependencies import (
+    JsonBody,
+    RuntimeDep,
+    get_caller,
+    get_principal,
+    get_runtime,
+)
 from journalloft.platform.http.guards import reader_of, source_of
 from journalloft.platform.http.openapi import COMMON_SCHEMA, ERRORS, json_body_spec, schema_ref
 from journalloft.platform.http.problems import JSONResponse
 from journalloft.platform.operations import sharing
-from journalloft.platform.operations.access import ReaderAccess, SourceAccess
+from journalloft.platform.operations.access import SourceAccess
 from journalloft.platform.plugins.registry import ingest_schema_id
 from journalloft.platform.plugins.service_protocol import SharingService
 
@@ -77,7 +84,8 @@ def service_router(service: SharingService) -> APIRouter:
     """The routes of one sharing service."""
     router = APIRouter(tags=[service.title])
     name, operation = service.name, service.name.replace("-", "_")
-    source, reader = Depends(source_of(service)), Depends(reader_of(service))
+    reader_guard = reader_of(service)
+    source = Depends(source_of(service))
 
     @router.post(
         f"/v1/tenants/{{kommunenummer}}/{name}/records",
@@ -122,10 +130,16 @@ def service_router(service: SharingService) -> APIRouter:
             **ERRORS,
         },
     )
-    async def post_query(
-        access: Annotated[ReaderAccess, reader], body: JsonBody, runtime: RuntimeDep
-    ) -> Response:
+    async def post_query(request: Request) -> Response:
         """Return what the granting municipalities hold on these people."""
+        # The legevakt's hot path: the same steps as the dependencies ``reader`` and
+        # ``JsonBody`` (the caller authenticated first, then the body read), called directly
+        # rather than solved by FastAPI per request, which cost about a tenth of a lookup.
+        runtime = await get_runtime(request)
+        access = await reader_guard(
+            await get_caller(request, await get_principal(request, runtime), runtime)
+        )
+        body = await read_json(request)
         return JSONResponse(await sharing.look_up(runtime, access, body))
 
     return router
