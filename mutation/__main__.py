@@ -85,12 +85,7 @@ CORE = (
     ),
     Module(
         "restrictions",
-        "src/journalloft/platform/restrictions.py",
-        ("tests/platform/test_security_restrictions.py",),
-    ),
-    Module(
-        "restricting",
-        "src/journalloft/platform/operations/restricting.py",
+        "src/journalloft/platform/operations/restrictions.py",
         ("tests/platform/test_security_restrictions.py",),
     ),
     Module(

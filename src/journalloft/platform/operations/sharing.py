@@ -47,6 +47,7 @@ from journalloft.platform.operations.access import (
     readable_tenants,
     require_attestation,
 )
+from journalloft.platform.operations.restrictions import RESTRICTED_AMONG, breaks_the_glass
 from journalloft.platform.operations.units import in_unit_of_work, store_missing
 from journalloft.platform.plugins.registry import ingest_schema_id
 from journalloft.platform.plugins.service_protocol import (
@@ -55,7 +56,6 @@ from journalloft.platform.plugins.service_protocol import (
     RecordRejected,
     SharingService,
 )
-from journalloft.platform.restrictions import RESTRICTED_AMONG, breaks_the_glass
 from journalloft.platform.runtime import Runtime
 from journalloft.platform.storage.query_path import StoreUnavailable
 from journalloft.platform.storage.records import (
