@@ -101,7 +101,7 @@ def test_the_tree_keeps_every_contract() -> None:
         ),
         (
             "src/journalloft/platform/live/hub.py",
-            "import journalloft.platform.operations.live_reads",
+            "import journalloft.platform.operations.stream_reads",
             "No import cycle",
         ),
         (

@@ -15,7 +15,7 @@ from typing import Any
 import pytest
 from sqlalchemy import select
 
-from journalloft.platform.live.subscriptions import connect_subscriptions, new_subscription
+from journalloft.platform.live.subscription_store import connect_subscriptions, new_subscription
 from journalloft.platform.observability.metrics import REDIS_ERRORS
 from journalloft.platform.storage.models import AuditEvent
 from support import SERVICES, people, tenant_document

@@ -524,7 +524,7 @@ async def look_up_in_together(
     one write before any answer is returned. The answers are each access's own, in order, as
     :func:`look_up_in` gives them; the query's "now" is the first access's.
 
-    The live streams read this way (:mod:`.live_reads`): a change that wakes many streams costs
+    The event streams read this way (:mod:`.stream_reads`): a change that wakes many streams costs
     one read, not one per stream. A stream gives, per read, what it last sent for each person
     (``sent``: :func:`entry_digest` of the entry's fields); a person whose entry is still that
     is left out of the answer and is not audited (nothing is sent: no data leaves), and a person

@@ -104,7 +104,7 @@ class AuditEvent(TenantModel, table=True):
     """A read that found something: how old the newest data it returned was (the read's time
     less the newest ``updated`` among what it returned), for the usage report."""
     channel: str | None = Field(default=None, max_length=16)
-    """How a read went out: None for a lookup, ``stream`` for a live stream's snapshot or
+    """How a read went out: None for a lookup, ``stream`` for a event stream's snapshot or
     update."""
 
 
