@@ -6,6 +6,7 @@ import asyncio
 import random
 import socket
 from collections.abc import Sequence
+from datetime import UTC, datetime, timedelta
 from typing import Any
 
 from joserfc import jwt
@@ -95,6 +96,29 @@ def sample_record(service: str, record_id: str, patient: str, *, at: str) -> dic
         },
     }
     return {"id": record_id, "patient": patient, "updated": at, **samples[service]}
+
+
+def measurement(
+    record_id: str, patient: str, *, at: str | None = None, **fields: Any
+) -> dict[str, Any]:
+    """A NEWS2 measurement whose vital signs all score 0, measured and updated ``at`` (five
+    minutes ago by default); ``fields`` replace any of its members (``pulse=130``)."""
+    when = at or (datetime.now(UTC) - timedelta(minutes=5)).isoformat()
+    return {
+        "id": record_id,
+        "patient": patient,
+        "updated": when,
+        "effective": when,
+        "respiration_rate": 16,
+        "spo2": 98,
+        "spo2_scale": 1,
+        "supplemental_oxygen": False,
+        "systolic_bp": 120,
+        "pulse": 70,
+        "consciousness": "A",
+        "temperature": 37.0,
+        **fields,
+    }
 
 
 def people(n: int, *, seed: str = "people") -> list[str]:
