@@ -12,7 +12,8 @@ whole contract in one place. ``docs/services.md`` walks through writing a servic
   updated, content hash, received, withdrawn; :func:`shared_record_columns` gives them to a
   service's first migration), :data:`TENANT` (the schema placeholder of tenant
   tables), :func:`utc_field` and :class:`UTCDateTime` (instants stored in UTC on both stores),
-  :func:`visible` (not withdrawn) and :func:`among_people` (the platform binds the people).
+  :func:`visible` (not withdrawn) and :func:`among_people` (the platform binds the people);
+  :func:`alter_schema`, the schema a migration's ALTER TABLE names.
 - Settings: :func:`window_setting`, the one reading of a whole-number window setting.
 - Results: :func:`summarise_by_person`, a lookup's entries grouped by person, in the
   service's order, with how many are active.
@@ -48,6 +49,7 @@ from journalloft.platform.plugins.service_protocol import (
     summarise_by_person,
     window_setting,
 )
+from journalloft.platform.storage.migrations import alter_schema
 from journalloft.platform.storage.records import visible
 from journalloft.platform.storage.statements import among_people
 from journalloft.platform.storage.tables import (
@@ -73,6 +75,7 @@ __all__ = [
     "SharedRecord",
     "SharingService",
     "UTCDateTime",
+    "alter_schema",
     "among_people",
     "board",
     "faces",
