@@ -6,6 +6,8 @@ from __future__ import annotations
 from dataclasses import dataclass
 from typing import Any
 
+import pytest
+
 from support.platform import TestPlatform
 
 SOURCES = {"1804": "bodo-epj", "3201": "baerum-epj"}
@@ -59,3 +61,13 @@ def audit(platform: TestPlatform, kommunenummer: str, patient: str, client: str)
         json={"patient": patient},
         headers=platform.headers(client),
     )
+
+
+def selects_from(caplog: pytest.LogCaptureFixture, table: str) -> list[str]:
+    """The statements the platform logged (``journalloft.sql`` at DEBUG, captured by ``caplog``)
+    that read from a table whose name holds ``table``."""
+    return [
+        r.getMessage()
+        for r in caplog.records
+        if r.name == "journalloft.sql" and "FROM " in r.getMessage() and table in r.getMessage()
+    ]

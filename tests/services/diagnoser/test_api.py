@@ -17,7 +17,7 @@ from journalloft.platform.operations.demo import seed_demo_data
 from journalloft.plugin import OSLO
 from journalloft.services.diagnoser import spec
 from support import people, tenant_document
-from support.native import SOURCES, NativeApi, audit
+from support.native import SOURCES, NativeApi, audit, selects_from
 from support.platform import TestPlatform
 
 NOW = datetime(2026, 11, 22, 2, 0, tzinfo=OSLO)
@@ -380,13 +380,7 @@ def test_two_hundred_people_in_one_request_and_one_select(
     assert push(pilots, "1804", *records).json()["created"] == 200
     with caplog.at_level(logging.DEBUG, logger="journalloft.sql"):
         found = results(pilots, "bodo-legevakt", *everyone)
-    selects = [
-        r.getMessage()
-        for r in caplog.records
-        if r.name == "journalloft.sql"
-        and "FROM " in r.getMessage()
-        and "diagnose" in r.getMessage()
-    ]
+    selects = selects_from(caplog, "diagnose")
     assert [r["patient"] for r in found] == everyone
     assert len(selects) == 1, selects
 

@@ -18,7 +18,7 @@ from journalloft.plugin import OSLO
 from journalloft.services.kartlegginger import spec
 from journalloft.services.kartlegginger.instruments import INSTRUMENTS, MOBID2_ITEMS
 from support import people, tenant_document
-from support.native import NativeApi
+from support.native import NativeApi, selects_from
 from support.platform import TestPlatform
 
 NOW = datetime(2026, 11, 22, 2, 0, tzinfo=OSLO)
@@ -363,12 +363,6 @@ def test_two_hundred_people_in_one_request_and_one_select(
     assert push(pilots, "1804", *records).json()["created"] == 200
     with caplog.at_level(logging.DEBUG, logger="journalloft.sql"):
         found = results(pilots, "bodo-legevakt", *everyone)
-    selects = [
-        r.getMessage()
-        for r in caplog.records
-        if r.name == "journalloft.sql"
-        and "FROM " in r.getMessage()
-        and "kartlegging" in r.getMessage()
-    ]
+    selects = selects_from(caplog, "kartlegging")
     assert [r["patient"] for r in found] == everyone
     assert len(selects) == 1, selects

@@ -12,7 +12,7 @@ import pytest
 from journalloft.plugin import OSLO
 from journalloft.services.kommunale_tjenester import spec
 from support import people, tenant_document
-from support.native import NativeApi, audit
+from support.native import NativeApi, audit, selects_from
 from support.platform import TestPlatform
 
 NOW = datetime(2026, 11, 22, 3, 0, tzinfo=OSLO)
@@ -268,13 +268,7 @@ def test_two_hundred_people_in_one_request_and_one_select(
     assert push(pilots, "1804", *records).json()["created"] == 200
     with caplog.at_level(logging.DEBUG, logger="journalloft.sql"):
         found = results(pilots, "bodo-legevakt", *everyone)
-    selects = [
-        r.getMessage()
-        for r in caplog.records
-        if r.name == "journalloft.sql"
-        and "FROM " in r.getMessage()
-        and "kommunal_tjeneste" in r.getMessage()
-    ]
+    selects = selects_from(caplog, "kommunal_tjeneste")
     assert [r["patient"] for r in found] == everyone
     assert len(selects) == 1, selects
 
