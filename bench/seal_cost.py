@@ -1,6 +1,6 @@
 """What sealing the audit log costs (``python -m bench.seal_cost``): a micro-benchmark.
 
-Sealing runs beside the lookups, not in them (``audit_seal.py``): a lookup's own work is
+Sealing runs beside the lookups, not in them (``audit/seal.py``): a lookup's own work is
 unchanged. What it costs is the sealer's CPU and its reads of the events it seals, once per event.
 This measures that on PostgreSQL (a fresh database, dropped afterwards) and on SQLite: N audit
 events in one tenant, sealed in one pass, then verified; reported per event, and as the share of

@@ -1,4 +1,4 @@
-"""Where an open live stream's memory goes: ``python -m bench.stream_memory [N]``.
+"""Where an open event stream's memory goes: ``python -m bench.stream_memory [N]``.
 
 One process serves the platform (uvicorn in a thread, the embedded SQLite store); a client in
 another process opens N subscriptions' streams of 50 patients each and holds them. Printed: the

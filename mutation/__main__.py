@@ -48,7 +48,7 @@ CORE = (
     ),
     Module(
         "identifiers",
-        "src/journalloft/platform/identifiers.py",
+        "src/journalloft/platform/core/identifiers.py",
         ("tests/platform/test_identifiers.py", "tests/platform/test_identifiers_edges.py"),
     ),
     Module(
@@ -71,7 +71,7 @@ CORE = (
     ),
     Module(
         "instants",
-        "src/journalloft/platform/instants.py",
+        "src/journalloft/platform/core/instants.py",
         ("tests/platform/test_instants.py", "tests/platform/test_instants_edges.py"),
     ),
     Module(
@@ -85,17 +85,12 @@ CORE = (
     ),
     Module(
         "restrictions",
-        "src/journalloft/platform/restrictions.py",
-        ("tests/platform/test_security_restrictions.py",),
-    ),
-    Module(
-        "restricting",
-        "src/journalloft/platform/operations/restricting.py",
+        "src/journalloft/platform/operations/restrictions.py",
         ("tests/platform/test_security_restrictions.py",),
     ),
     Module(
         "audit",
-        "src/journalloft/platform/audit.py",
+        "src/journalloft/platform/audit/log.py",
         ("tests/platform/test_audit.py",),
     ),
     Module(

@@ -27,10 +27,11 @@ def b64url_sha256(text: str) -> str:
     return base64.urlsafe_b64encode(digest).rstrip(b"=").decode("ascii")
 
 
-def client_assertion(client_id: str, key: ECKey, *, audience: str, lifetime: int = 30) -> str:
-    """A client assertion (RFC 7523) for the token endpoint of ``audience``."""
+def assertion_claims(client_id: str, *, audience: str, lifetime: int = 30) -> dict[str, Any]:
+    """A client assertion's claims (RFC 7523): the client as issuer and subject, a fresh
+    ``jti``, valid ``lifetime`` seconds."""
     now = int(time.time())
-    claims = {
+    return {
         "iss": client_id,
         "sub": client_id,
         "aud": audience,
@@ -38,8 +39,17 @@ def client_assertion(client_id: str, key: ECKey, *, audience: str, lifetime: int
         "exp": now + lifetime,
         "jti": uuid.uuid4().hex,
     }
-    header = {"alg": "ES256", "kid": key.kid, "typ": "client-authentication+jwt"}
-    return jwt.encode(header, claims, key)
+
+
+def assertion_header(key: ECKey) -> dict[str, Any]:
+    """A client assertion's header: ES256, the key's id, and its type (RFC 7523bis)."""
+    return {"alg": "ES256", "kid": key.kid, "typ": "client-authentication+jwt"}
+
+
+def client_assertion(client_id: str, key: ECKey, *, audience: str, lifetime: int = 30) -> str:
+    """A client assertion (RFC 7523) for the token endpoint of ``audience``."""
+    claims = assertion_claims(client_id, audience=audience, lifetime=lifetime)
+    return jwt.encode(assertion_header(key), claims, key)
 
 
 def token_form(
@@ -68,8 +78,8 @@ def demo_client_form(
     )
 
 
-def dpop_proof(key: ECKey, *, method: str, url: str, access_token: str | None = None) -> str:
-    """A DPoP proof for one request (with ``ath`` when it carries ``access_token``)."""
+def dpop_claims(*, method: str, url: str, access_token: str | None = None) -> dict[str, Any]:
+    """A DPoP proof's claims for one request (with ``ath`` when it carries ``access_token``)."""
     claims: dict[str, Any] = {
         "htm": method,
         "htu": url,
@@ -78,5 +88,15 @@ def dpop_proof(key: ECKey, *, method: str, url: str, access_token: str | None = 
     }
     if access_token is not None:
         claims["ath"] = b64url_sha256(access_token)
-    header = {"typ": "dpop+jwt", "alg": "ES256", "jwk": key.as_dict(private=False)}
-    return jwt.encode(header, claims, key)
+    return claims
+
+
+def dpop_header(key: ECKey) -> dict[str, Any]:
+    """A DPoP proof's header: its type and the public key it proves."""
+    return {"typ": "dpop+jwt", "alg": "ES256", "jwk": key.as_dict(private=False)}
+
+
+def dpop_proof(key: ECKey, *, method: str, url: str, access_token: str | None = None) -> str:
+    """A DPoP proof for one request (with ``ath`` when it carries ``access_token``)."""
+    claims = dpop_claims(method=method, url=url, access_token=access_token)
+    return jwt.encode(dpop_header(key), claims, key)

@@ -12,8 +12,11 @@ whole contract in one place. ``docs/services.md`` walks through writing a servic
   updated, content hash, received, withdrawn; :func:`shared_record_columns` gives them to a
   service's first migration), :data:`TENANT` (the schema placeholder of tenant
   tables), :func:`utc_field` and :class:`UTCDateTime` (instants stored in UTC on both stores),
-  :func:`visible` (not withdrawn) and :func:`among_people` (the platform binds the people).
+  :func:`visible` (not withdrawn) and :func:`among_people` (the platform binds the people);
+  :func:`alter_schema`, the schema a migration's ALTER TABLE names.
 - Settings: :func:`window_setting`, the one reading of a whole-number window setting.
+- Results: :func:`summarise_by_person`, a lookup's entries grouped by person, in the
+  service's order, with how many are active.
 - Time and people: :data:`OSLO` and :func:`today_in_oslo` (what "today" is in Norway),
   :func:`parse_person_id` (a person id's kind and birth date, e.g. for a demo generator),
   :func:`synthetic_hpr_number` (an HPR number no real person has, for demo data).
@@ -43,8 +46,10 @@ from journalloft.platform.plugins.service_protocol import (
     QueryContext,
     RecordRejected,
     SharingService,
+    summarise_by_person,
     window_setting,
 )
+from journalloft.platform.storage.migrations import alter_schema
 from journalloft.platform.storage.records import visible
 from journalloft.platform.storage.statements import among_people
 from journalloft.platform.storage.tables import (
@@ -70,6 +75,7 @@ __all__ = [
     "SharedRecord",
     "SharingService",
     "UTCDateTime",
+    "alter_schema",
     "among_people",
     "board",
     "faces",
@@ -78,6 +84,7 @@ __all__ = [
     "parse_person_id",
     "parse_rfc3339",
     "shared_record_columns",
+    "summarise_by_person",
     "synthetic_hpr_number",
     "today_in_oslo",
     "utc_field",

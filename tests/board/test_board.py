@@ -19,7 +19,7 @@ from selenium.webdriver.remote.webelement import WebElement
 
 from journalloft.app import board_parts
 from journalloft.board.app import create_board_app, valid_fodselsnummer
-from support import SERVICES, people, tenant_document
+from support import SERVICES, measurement, people, tenant_document
 from support.browser import Served, chromium
 from support.live import served_platform
 from support.platform import REPO, Backend, TestPlatform
@@ -109,22 +109,7 @@ def add(browser: webdriver.Chrome, patient: str) -> None:
 
 def vitals(record_id: str, patient: str, *, ago_minutes: int = 3, **fields: Any) -> dict[str, Any]:
     at = (datetime.now(UTC) - timedelta(minutes=ago_minutes)).isoformat()
-    record: dict[str, Any] = {
-        "id": record_id,
-        "patient": patient,
-        "updated": at,
-        "effective": at,
-        "respiration_rate": 16,
-        "spo2": 98,
-        "spo2_scale": 1,
-        "supplemental_oxygen": False,
-        "systolic_bp": 120,
-        "pulse": 70,
-        "consciousness": "A",
-        "temperature": 37.0,
-    }
-    record.update(fields)
-    return record
+    return measurement(record_id, patient, at=at, **fields)
 
 
 def source_scored(record_id: str, patient: str, *, ago_minutes: int) -> dict[str, Any]:

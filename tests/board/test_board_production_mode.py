@@ -15,7 +15,7 @@ import pytest
 
 from journalloft.app import board_parts
 from journalloft.board.app import create_board_app
-from support import people
+from support import measurement, people
 from support.browser import Served
 from support.platform import Backend, provide_backend
 from support.servers import ServedPlatform, served, wait_for
@@ -30,21 +30,7 @@ def postgres_backend() -> Iterator[Backend]:
 
 def vitals(record_id: str, *, ago_minutes: int, **fields: Any) -> dict[str, Any]:
     at = (datetime.now(UTC) - timedelta(minutes=ago_minutes)).isoformat()
-    record: dict[str, Any] = {
-        "id": record_id,
-        "patient": PERSON,
-        "updated": at,
-        "effective": at,
-        "respiration_rate": 16,
-        "spo2": 98,
-        "spo2_scale": 1,
-        "supplemental_oxygen": False,
-        "systolic_bp": 120,
-        "pulse": 70,
-        "consciousness": "A",
-        "temperature": 37.0,
-    }
-    return record | fields
+    return measurement(record_id, PERSON, at=at, **fields)
 
 
 def shown_score(board: Served) -> str | None:

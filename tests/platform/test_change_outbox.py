@@ -6,7 +6,6 @@ own (never the shared one), on both stores."""
 from __future__ import annotations
 
 from collections.abc import Callable, Iterator
-from dataclasses import replace
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
 from typing import Any
@@ -18,7 +17,7 @@ from sqlalchemy import func, select
 
 from journalloft.platform.live.changes import Change
 from journalloft.platform.live.outbox import OUTBOX, OutboxRelay, write
-from support import SERVICES, people, tenant_document
+from support import SERVICES, measurement, people, servers, tenant_document
 from support.live import EventReader, open_events, served_platform
 from support.platform import BACKENDS, Backend, TestPlatform, start_platform
 from support.servers import RedisServer, ServedPlatform, served, wait_for
@@ -29,17 +28,13 @@ EPJ, LEGEVAKT = "bodo-epj", "bodo-legevakt"
 
 @pytest.fixture(scope="module")
 def redis_server() -> Iterator[RedisServer]:
-    server = RedisServer()
-    server.start()
-    yield server
-    server.stop()
+    yield from servers.own_redis()
 
 
 @pytest.fixture
 def own_redis(backend: Backend, redis_server: RedisServer) -> Backend:
     """The backend's store, with the test's own Redis (emptied)."""
-    redis.Redis.from_url(redis_server.url).flushall()
-    return replace(backend, redis_url=redis_server.url)
+    return servers.with_redis(backend, redis_server)
 
 
 def live(backend: Backend, tmp_path: Path, **settings: Any) -> Iterator[TestPlatform]:
@@ -48,24 +43,6 @@ def live(backend: Backend, tmp_path: Path, **settings: Any) -> Iterator[TestPlat
     with served_platform(backend, tmp_path, **settings) as platform:
         platform.onboard(tenant_document("1804", services={s: {} for s in SERVICES}))
         yield platform
-
-
-def measurement(record_id: str, patient: str, *, pulse: int) -> dict[str, Any]:
-    at = (datetime.now(UTC) - timedelta(minutes=5)).isoformat()
-    return {
-        "id": record_id,
-        "patient": patient,
-        "updated": at,
-        "effective": at,
-        "respiration_rate": 16,
-        "spo2": 98,
-        "spo2_scale": 1,
-        "supplemental_oxygen": False,
-        "systolic_bp": 120,
-        "pulse": pulse,
-        "consciousness": "A",
-        "temperature": 37.0,
-    }
 
 
 def push(platform: TestPlatform, record: dict[str, Any]) -> None:

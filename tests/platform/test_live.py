@@ -15,34 +15,16 @@ from typing import Any
 import pytest
 from sqlalchemy import select
 
-from journalloft.platform.live.subscriptions import connect_subscriptions, new_subscription
+from journalloft.platform.live.subscription_store import connect_subscriptions, new_subscription
 from journalloft.platform.observability.metrics import REDIS_ERRORS
 from journalloft.platform.storage.models import AuditEvent
-from support import SERVICES, people, tenant_document
+from support import SERVICES, measurement, people, tenant_document
 from support.live import EventReader, open_events, served_platform
 from support.platform import Backend, TestPlatform
 from support.security import FakeHelseID
 
 ANNE, BJORN, CECILIE, DAG = people(4, seed="live-streams")
 EPJ, LEGEVAKT, DRIFT = "bodo-epj", "bodo-legevakt", "bodo-drift"
-
-
-def measurement(record_id: str, patient: str, *, pulse: int = 70) -> dict[str, Any]:
-    at = (datetime.now(UTC) - timedelta(minutes=5)).isoformat()
-    return {
-        "id": record_id,
-        "patient": patient,
-        "updated": at,
-        "effective": at,
-        "respiration_rate": 16,
-        "spo2": 98,
-        "spo2_scale": 1,
-        "supplemental_oxygen": False,
-        "systolic_bp": 120,
-        "pulse": pulse,
-        "consciousness": "A",
-        "temperature": 37.0,
-    }
 
 
 def make_live(backend: Backend, tmp_path: Path, **settings: Any) -> Iterator[TestPlatform]:

@@ -7,9 +7,9 @@ from collections.abc import AsyncIterator, Sequence
 from typing import Any
 
 from journalloft.platform.live.changes import Change, EventId, data_change, format_id
-from journalloft.platform.live.hub import Connection, Hub
-from journalloft.platform.live.subscriptions import new_subscription
-from journalloft.platform.operations.live import Event, Stream
+from journalloft.platform.live.hub import Hub, StreamInbox
+from journalloft.platform.live.subscription_store import new_subscription
+from journalloft.platform.operations.subscriptions import Event, Stream
 from support import people
 
 ANNE, BJORN = people(2, seed="live-merge")
@@ -40,11 +40,11 @@ def test_a_change_in_both_the_replay_and_the_live_queue_is_sent_once() -> None:
     access: Any = type("A", (), {"caller": type("C", (), {"principal": _NoExpiry()})()})()
 
     async def run() -> list[str]:
-        connection = Connection(subscription, limit=10)
-        runtime.hub.register(connection)
+        inbox = StreamInbox(subscription, limit=10)
+        runtime.hub.register(inbox)
         for event_id, change in changes[1:]:  # committed after the stream registered
-            connection.offer(event_id, change)
-        stream = Recorded(runtime, access, connection, [], changes[:3], (99, 0))
+            inbox.offer(event_id, change)
+        stream = Recorded(runtime, access, inbox, [], changes[:3], (99, 0))
         got = []
         async for event in stream.events():
             got.append(event.id)

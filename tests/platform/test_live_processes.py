@@ -21,6 +21,7 @@ from journalloft.platform.runtime import build_runtime
 from journalloft.platform.storage.migrations import migrate_platform
 from journalloft.platform.storage.models import AuditEvent
 from support import SERVICES, free_port, people, tenant_document
+from support import measurement as measured
 from support.live import open_events
 from support.platform import BACKENDS, REPO, Backend, TestPlatform, make_settings
 
@@ -104,20 +105,7 @@ def measurement(record_id: str, patient: str, pulse: int) -> dict[str, Any]:
     """Measured at BASE plus the record's number in seconds: later records are later."""
     number = int(record_id.removeprefix("m-"))
     at = time.strftime("%Y-%m-%dT%H:%M:%SZ", time.gmtime(BASE + number))
-    return {
-        "id": record_id,
-        "patient": patient,
-        "updated": at,
-        "effective": at,
-        "respiration_rate": 16,
-        "spo2": 98,
-        "spo2_scale": 1,
-        "supplemental_oxygen": False,
-        "systolic_bp": 120,
-        "pulse": pulse,
-        "consciousness": "A",
-        "temperature": 37.0,
-    }
+    return measured(record_id, patient, at=at, pulse=pulse)
 
 
 def push(client: httpx2.Client, platform: TestPlatform, record: dict[str, Any]) -> None:

@@ -19,7 +19,7 @@ import pytest
 from sqlalchemy import Engine, create_engine, insert
 from sqlalchemy.exc import IntegrityError
 
-from journalloft.platform.restrictions import RESTRICTION, set_restriction
+from journalloft.platform.operations.restrictions import RESTRICTION, set_restriction
 from journalloft.platform.storage.tables import TENANT
 from support import people
 from support.servers import PostgresServer, own_postgres, wait_for

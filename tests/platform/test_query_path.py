@@ -15,7 +15,7 @@ from sqlalchemy import select
 
 from journalloft.platform.audit.log import AUDIT_COLUMNS, AUDIT_EVENT, AUDIT_INSERT
 from journalloft.platform.core.tenancy import tenant_schema_name
-from journalloft.platform.restrictions import RESTRICTED_AMONG, set_restriction
+from journalloft.platform.operations.restrictions import RESTRICTED_AMONG, set_restriction
 from journalloft.platform.storage.engines import Stores
 from journalloft.platform.storage.query_path import (
     StoreUnavailable,

@@ -7,7 +7,6 @@ from __future__ import annotations
 
 import asyncio
 from collections.abc import Iterator
-from dataclasses import replace
 from pathlib import Path
 from typing import Any
 
@@ -22,7 +21,7 @@ from journalloft.platform.storage.redis_clients import (
     blocking_client,
     loop_client,
 )
-from support import SERVICES, people, tenant_document
+from support import SERVICES, people, servers, tenant_document
 from support.live import served_platform
 from support.platform import Backend, TestPlatform
 from support.servers import RedisServer
@@ -38,16 +37,12 @@ BURST = 150
 
 @pytest.fixture(scope="module")
 def redis_server() -> Iterator[RedisServer]:
-    server = RedisServer()
-    server.start()
-    yield server
-    server.stop()
+    yield from servers.own_redis()
 
 
 @pytest.fixture
 def own_redis(backend: Backend, redis_server: RedisServer) -> Backend:
-    redis.Redis.from_url(redis_server.url).flushall()
-    return replace(backend, redis_url=redis_server.url)
+    return servers.with_redis(backend, redis_server)
 
 
 def platform_connections(admin: redis.Redis) -> int:

@@ -109,7 +109,7 @@ def test_helseid_claims_map_to_the_principal_the_built_in_issuer_yields(
         scopes=frozenset({"news2:read", "news2:write"}),
         issuer=HELSEID,
         organisasjonsnummer="974760673",
-        expires_at=float(claims["exp"]),  # a live stream ends then
+        expires_at=float(claims["exp"]),  # a event stream ends then
     )
     built_in = principal_from_claims(
         claims_of(platform.token("bodo-legevakt")), issuer="http://testserver"

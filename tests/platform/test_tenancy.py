@@ -139,7 +139,7 @@ def test_a_schema_name_in_sql_text_comes_only_from_a_valid_kommunenummer(
 ) -> None:
     """The query path writes the tenant's schema into its SQL text (for speed); it takes a
     kommunenummer, never a schema name, and refuses anything but four ASCII digits."""
-    from journalloft.platform.restrictions import RESTRICTED_AMONG
+    from journalloft.platform.operations.restrictions import RESTRICTED_AMONG
     from journalloft.platform.storage.statements import StatementCompiler
 
     compiled = StatementCompiler.for_backend(postgres=True)(RESTRICTED_AMONG)

@@ -5,17 +5,15 @@ from __future__ import annotations
 import asyncio
 import random
 import socket
-import time
-import uuid
 from collections.abc import Sequence
+from datetime import UTC, datetime, timedelta
 from typing import Any
 
 from joserfc import jwt
 from joserfc.jwk import ECKey
 from sqlalchemy.sql import ClauseElement
 
-from journalloft.platform.auth.issuer import CLIENT_ASSERTION_TYPE
-from journalloft.platform.auth.keys import b64url_sha256
+from journalloft import client
 from journalloft.platform.core.identifiers import synthetic_person_id
 from journalloft.platform.plugins.registry import discover_services
 from journalloft.platform.plugins.service_protocol import QueryContext, SharingService
@@ -100,6 +98,29 @@ def sample_record(service: str, record_id: str, patient: str, *, at: str) -> dic
     return {"id": record_id, "patient": patient, "updated": at, **samples[service]}
 
 
+def measurement(
+    record_id: str, patient: str, *, at: str | None = None, **fields: Any
+) -> dict[str, Any]:
+    """A NEWS2 measurement whose vital signs all score 0, measured and updated ``at`` (five
+    minutes ago by default); ``fields`` replace any of its members (``pulse=130``)."""
+    when = at or (datetime.now(UTC) - timedelta(minutes=5)).isoformat()
+    return {
+        "id": record_id,
+        "patient": patient,
+        "updated": when,
+        "effective": when,
+        "respiration_rate": 16,
+        "spo2": 98,
+        "spo2_scale": 1,
+        "supplemental_oxygen": False,
+        "systolic_bp": 120,
+        "pulse": 70,
+        "consciousness": "A",
+        "temperature": 37.0,
+        **fields,
+    }
+
+
 def people(n: int, *, seed: str = "people") -> list[str]:
     """``n`` distinct synthetic person ids (never a real person's)."""
     rng = random.Random(seed)
@@ -112,30 +133,13 @@ def people(n: int, *, seed: str = "people") -> list[str]:
 def client_assertion(
     client_id: str, key: ECKey, *, audience: str, lifetime: int = 30, **overrides: Any
 ) -> str:
-    now = int(time.time())
-    claims = {
-        "iss": client_id,
-        "sub": client_id,
-        "aud": audience,
-        "iat": now,
-        "exp": now + lifetime,
-        "jti": uuid.uuid4().hex,
-    }
-    claims.update(overrides)
-    return jwt.encode({"alg": "ES256", "kid": key.kid}, claims, key)
+    """:func:`journalloft.client.client_assertion`, with ``overrides`` of its claims to forge
+    one (``exp=``, ``jti=``, ``iss=``…)."""
+    claims = client.assertion_claims(client_id, audience=audience, lifetime=lifetime)
+    return jwt.encode(client.assertion_header(key), claims | overrides, key)
 
 
-def token_form(
-    client_id: str, key: ECKey, *, audience: str, scope: str | None = None
-) -> dict[str, str]:
-    form = {
-        "grant_type": "client_credentials",
-        "client_assertion_type": CLIENT_ASSERTION_TYPE,
-        "client_assertion": client_assertion(client_id, key, audience=audience),
-    }
-    if scope is not None:
-        form["scope"] = scope
-    return form
+token_form = client.token_form
 
 
 def dpop_proof(
@@ -149,18 +153,14 @@ def dpop_proof(
     header: dict[str, Any] | None = None,
     claims: dict[str, Any] | None = None,
 ) -> str:
-    payload: dict[str, Any] = {
-        "htm": method,
-        "htu": url,
-        "iat": int(time.time()) if iat is None else iat,
-        "jti": jti or uuid.uuid4().hex,
-    }
-    if access_token is not None:
-        payload["ath"] = b64url_sha256(access_token)
-    payload.update(claims or {})
-    protected = {"typ": "dpop+jwt", "alg": "ES256", "jwk": key.as_dict(private=False)}
-    protected.update(header or {})
-    return jwt.encode(protected, payload, key)
+    """:func:`journalloft.client.dpop_proof`, with ``iat``, ``jti`` and any of its ``header``
+    and ``claims`` overridden to forge one."""
+    payload = client.dpop_claims(method=method, url=url, access_token=access_token)
+    if iat is not None:
+        payload["iat"] = iat
+    if jti is not None:
+        payload["jti"] = jti
+    return jwt.encode(client.dpop_header(key) | (header or {}), payload | (claims or {}), key)
 
 
 def query_service(

@@ -1,4 +1,4 @@
-"""Live streams in tests: the app served by uvicorn on a loopback port (an event stream needs a
+"""Event streams in tests: the app served by uvicorn on a loopback port (an event stream needs a
 real server: the in-process test client waits for a response's end), and a reader of
 ``text/event-stream``."""
 

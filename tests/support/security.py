@@ -17,9 +17,9 @@ from typing import Any
 from joserfc import jwt
 from joserfc.jwk import ECKey, RSAKey
 
+from journalloft.client import b64url_sha256
 from journalloft.platform.audit.log import FEED_DELAY_SECONDS
 from journalloft.platform.auth.attestation import TILLITSRAMMEVERK
-from journalloft.platform.auth.keys import b64url_sha256
 from journalloft.platform.auth.tokens import ORGNR_PARENT
 from journalloft.platform.core.settings import get_settings
 from support import dpop_proof, token_form

@@ -18,7 +18,7 @@ import sys
 import tempfile
 import time
 from collections.abc import Callable, Iterator
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from pathlib import Path
 from typing import Any, TypeVar
 
@@ -28,7 +28,7 @@ import redis
 from joserfc.jwk import ECKey, import_key
 
 from support import free_port, token_form
-from support.platform import REPO, unavailable
+from support.platform import REPO, Backend, unavailable
 
 POSTGRES_BIN = Path("/usr/lib/postgresql/15/bin")
 T = TypeVar("T")
@@ -181,6 +181,13 @@ def own_redis() -> Iterator[RedisServer]:
         yield server
     finally:
         server.stop()
+
+
+def with_redis(backend: Backend, server: RedisServer) -> Backend:
+    """``backend``'s store with ``server`` as its Redis, emptied first (a test's own Redis, which
+    it may stop and start)."""
+    redis.Redis.from_url(server.url).flushall()
+    return replace(backend, redis_url=server.url)
 
 
 def own_postgres() -> Iterator[PostgresServer]:

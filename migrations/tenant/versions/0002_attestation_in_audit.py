@@ -7,6 +7,7 @@ Revises: tenant_0001
 import sqlalchemy as sa
 from alembic import op
 
+from journalloft.platform.storage.migrations import alter_schema
 from journalloft.platform.storage.tables import TENANT
 
 revision = "tenant_0002"
@@ -15,16 +16,8 @@ branch_labels = None
 depends_on = None
 
 
-def _schema() -> str | None:
-    """The tenant's real schema: ALTER TABLE is rendered without the connection's
-    ``schema_translate_map`` (CREATE TABLE and CREATE INDEX are translated)."""
-    translate = op.get_bind().get_execution_options().get("schema_translate_map") or {}
-    schema: str | None = translate.get(TENANT, TENANT)
-    return schema
-
-
 def upgrade() -> None:
-    schema = _schema()
+    schema = alter_schema()
     op.add_column("audit_event", sa.Column("legal_entity", sa.String(9)), schema=schema)
     op.add_column("audit_event", sa.Column("point_of_care", sa.String(9)), schema=schema)
     op.add_column("audit_event", sa.Column("decision_ref", sa.String(128)), schema=schema)
@@ -40,7 +33,7 @@ def upgrade() -> None:
 
 def downgrade() -> None:
     op.drop_index("ix_audit_event_break_the_glass", "audit_event", schema=TENANT)
-    with op.batch_alter_table("audit_event", schema=_schema()) as batch:
+    with op.batch_alter_table("audit_event", schema=alter_schema()) as batch:
         batch.drop_column("decision_ref")
         batch.drop_column("point_of_care")
         batch.drop_column("legal_entity")

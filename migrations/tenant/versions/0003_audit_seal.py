@@ -1,4 +1,4 @@
-"""Signed checkpoints over each tenant's audit log (audit_seal.py).
+"""Signed checkpoints over each tenant's audit log (platform/audit/seal.py).
 
 Revision ID: tenant_0003
 Revises: tenant_0002

@@ -8,7 +8,7 @@ Revises: tenant_0004
 import sqlalchemy as sa
 from alembic import op
 
-from journalloft.platform.storage.tables import TENANT
+from journalloft.platform.storage.migrations import alter_schema
 
 revision = "tenant_0005"
 down_revision = "tenant_0004"
@@ -16,21 +16,13 @@ branch_labels = None
 depends_on = None
 
 
-def _schema() -> str | None:
-    """The tenant's real schema: ALTER TABLE is rendered without the connection's
-    ``schema_translate_map`` (CREATE TABLE and CREATE INDEX are translated)."""
-    translate = op.get_bind().get_execution_options().get("schema_translate_map") or {}
-    schema: str | None = translate.get(TENANT, TENANT)
-    return schema
-
-
 def upgrade() -> None:
-    schema = _schema()
+    schema = alter_schema()
     op.add_column("audit_event", sa.Column("data_age_seconds", sa.BigInteger), schema=schema)
     op.add_column("audit_event", sa.Column("channel", sa.String(16)), schema=schema)
 
 
 def downgrade() -> None:
-    with op.batch_alter_table("audit_event", schema=_schema()) as batch:
+    with op.batch_alter_table("audit_event", schema=alter_schema()) as batch:
         batch.drop_column("channel")
         batch.drop_column("data_age_seconds")

@@ -35,9 +35,7 @@ from starlette.staticfiles import StaticFiles
 from journalloft.board.parts import parts_checked
 from journalloft.board.session import ApiError, ApiSession
 from journalloft.board.state import Board
-from journalloft.platform.core.errors import PayloadTooLarge, Problem
-from journalloft.platform.core.json_reader import parse_json
-from journalloft.platform.http.problems import problem_response
+from journalloft.platform.face import PayloadTooLarge, Problem, parse_json, problem_response
 
 STATIC = Path(str(files("journalloft.board") / "static"))
 

@@ -28,7 +28,7 @@ from journalloft.platform.audit.seal import (
 )
 from journalloft.platform.caller import Caller
 from journalloft.platform.core.settings import get_settings
-from journalloft.platform.operations import audit_access, restricting
+from journalloft.platform.operations import audit_access, restrictions
 from journalloft.platform.operations.access import OperatorAccess, RestrictionAccess
 
 BTG_REPORT_COLUMNS = (
@@ -50,7 +50,7 @@ def cmd_restrictions(args: argparse.Namespace) -> None:
         tenant = tenant_named(runtime, args.kommunenummer)
         access = RestrictionAccess.command_line(Caller.command_line(now=runtime.clock()), tenant)
         if args.action == "list":
-            rows = restricting.restricted_people(runtime, access)
+            rows = restrictions.restricted_people(runtime, access)
             for row in rows:
                 print(
                     f"{row['patient']}  since {row['restricted_at'].isoformat()}  "
@@ -60,7 +60,7 @@ def cmd_restrictions(args: argparse.Namespace) -> None:
             return
         restricted = args.action == "add"
         patients = read_person_ids(args, allow_synthetic=bool(runtime.settings.allow_synthetic_ids))
-        changes = restricting.change_restrictions(runtime, access, patients, restricted=restricted)
+        changes = restrictions.change_restrictions(runtime, access, patients, restricted=restricted)
         changed = sum(1 for change in changes if change["changed"])
         verb = "restricted" if restricted else "lifted"
         print(

@@ -16,7 +16,7 @@ COMMAND_LINE_ISSUER = "journalloft command line"
 class Caller:
     """The authenticated principal and the request's context: its correlation id, the calling
     system (``X-EPJ-System``) and the platform's clock at the start of the request. An audit event
-    records all of it besides the data touched; ``channel`` is ``stream`` for a live stream's reads
+    records all of it besides the data touched; ``channel`` is ``stream`` for a event stream's reads
     (None for a request's own)."""
 
     principal: Principal

@@ -7,6 +7,9 @@ answer. Faces are plugins, found the way services are: each declares an object m
 :class:`Face` as an entry point of the group :data:`FACE_ENTRY_POINT_GROUP`, and the
 composition root (:mod:`journalloft.app`) includes them. The platform includes no face itself.
 
+The board's own small server uses this door too, for what it shares with the platform's HTTP
+side (the JSON reader and the problem+json answers); it is otherwise a client of the API.
+
 A face is generic over services: what a service offers a face (its FHIR resources, its board
 part) it finds on the service's spec with :func:`parts_of`, under the face's own name.
 """
@@ -36,7 +39,7 @@ from journalloft.platform.core.tenancy import Tenant
 from journalloft.platform.http.body import read_json
 from journalloft.platform.http.dependencies import CallerDep, JsonBody, RuntimeDep, TenantDep
 from journalloft.platform.http.faces import FACE_ENTRY_POINT_GROUP, Face, RoutedFace
-from journalloft.platform.http.problems import FaceRenderer, JSONResponse
+from journalloft.platform.http.problems import FaceRenderer, JSONResponse, problem_response
 from journalloft.platform.operations import sharing
 from journalloft.platform.operations.access import reader_access, source_access
 from journalloft.platform.plugins.service_protocol import SharingService, parts_of
@@ -73,6 +76,7 @@ __all__ = [
     "form_pairs",
     "parse_json",
     "parts_of",
+    "problem_response",
     "read_json",
     "reader_access",
     "sharing",

@@ -16,7 +16,7 @@ from journalloft.platform.core.stopping import bounded
 from journalloft.platform.live.changes import Change, ChangeFeed, connect_change_feed
 from journalloft.platform.live.hub import Hub
 from journalloft.platform.live.outbox import OutboxRelay
-from journalloft.platform.live.subscriptions import SubscriptionStore, connect_subscriptions
+from journalloft.platform.live.subscription_store import SubscriptionStore, connect_subscriptions
 from journalloft.platform.plugins.registry import ServiceRegistry, load_services
 from journalloft.platform.storage.directory import TenantDirectory
 from journalloft.platform.storage.engines import Stores
@@ -76,13 +76,13 @@ class Runtime:
             self.notify(changes)
 
     def notify(self, changes: Sequence[Change]) -> None:
-        """Tell every process's live streams of changes kept outside the municipalities' stores
+        """Tell every process's event streams of changes kept outside the municipalities' stores
         (subscriptions): call after the change. If this fails it is logged; a stream whose
         subscription ended finds it gone at its next heartbeat."""
         try:
             self.changes.publish(changes)
         except Exception:
-            log.exception("changes committed but not published to live streams")
+            log.exception("changes committed but not published to event streams")
 
     async def close_async(self) -> None:
         """Each part within a bound (:mod:`.stopping`): what did not finish is in the log and in

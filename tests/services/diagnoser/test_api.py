@@ -17,13 +17,15 @@ from journalloft.platform.operations.demo import seed_demo_data
 from journalloft.plugin import OSLO
 from journalloft.services.diagnoser import spec
 from support import people, tenant_document
+from support.native import SOURCES, NativeApi, audit, selects_from
 from support.platform import TestPlatform
 
 NOW = datetime(2026, 11, 22, 2, 0, tzinfo=OSLO)
 TODAY = date(2026, 11, 22)
 ALICE, BOB = people(2, seed="diagnoser-api")
 SERVICE = "diagnoser"
-SOURCE = {"1804": "bodo-epj", "3201": "baerum-epj"}
+API = NativeApi(SERVICE)
+push, withdraw, look_up, results = API.push, API.withdraw, API.look_up, API.results
 REPO = Path(__file__).resolve().parents[3]
 
 
@@ -50,45 +52,6 @@ def a_diagnosis(
 
 def coded(system: str, code: str, display: str) -> dict[str, str]:
     return {"system": system, "code": code, "display": display}
-
-
-def push(
-    platform: TestPlatform, kommunenummer: str, *records: dict[str, Any], client: str = ""
-) -> Any:
-    return platform.client.post(
-        f"/v1/tenants/{kommunenummer}/{SERVICE}/records",
-        json={"records": list(records)},
-        headers=platform.headers(client or SOURCE[kommunenummer]),
-    )
-
-
-def withdraw(platform: TestPlatform, kommunenummer: str, record_id: str, client: str = "") -> Any:
-    return platform.client.delete(
-        f"/v1/tenants/{kommunenummer}/{SERVICE}/records/{record_id}",
-        headers=platform.headers(client or SOURCE[kommunenummer]),
-    )
-
-
-def look_up(platform: TestPlatform, client: str, *patients: str, **options: Any) -> Any:
-    return platform.client.post(
-        f"/v1/{SERVICE}/query",
-        json={"patients": list(patients), **options},
-        headers=platform.headers(client),
-    )
-
-
-def results(platform: TestPlatform, client: str, *patients: str, **options: Any) -> Any:
-    response = look_up(platform, client, *patients, **options)
-    assert response.status_code == 200, response.text
-    return response.json()["results"]
-
-
-def audit(platform: TestPlatform, kommunenummer: str, patient: str, client: str) -> Any:
-    return platform.client.post(
-        f"/v1/tenants/{kommunenummer}/audit/query",
-        json={"patient": patient},
-        headers=platform.headers(client),
-    )
 
 
 def ids(entry: dict[str, Any]) -> list[str]:
@@ -327,7 +290,7 @@ def test_a_municipality_that_has_not_adopted_diagnoser_shares_none_without_an_er
         pushed = platform.client.post(
             f"/v1/tenants/{kommunenummer}/kommunale-tjenester/records",
             json={"records": [service]},
-            headers=platform.headers(SOURCE[kommunenummer]),
+            headers=platform.headers(SOURCES[kommunenummer]),
         )
         assert pushed.status_code == 200, pushed.text
 
@@ -417,13 +380,7 @@ def test_two_hundred_people_in_one_request_and_one_select(
     assert push(pilots, "1804", *records).json()["created"] == 200
     with caplog.at_level(logging.DEBUG, logger="journalloft.sql"):
         found = results(pilots, "bodo-legevakt", *everyone)
-    selects = [
-        r.getMessage()
-        for r in caplog.records
-        if r.name == "journalloft.sql"
-        and "FROM " in r.getMessage()
-        and "diagnose" in r.getMessage()
-    ]
+    selects = selects_from(caplog, "diagnose")
     assert [r["patient"] for r in found] == everyone
     assert len(selects) == 1, selects
 

@@ -18,13 +18,15 @@ from journalloft.plugin import OSLO
 from journalloft.services.kartlegginger import spec
 from journalloft.services.kartlegginger.instruments import INSTRUMENTS, MOBID2_ITEMS
 from support import people, tenant_document
+from support.native import NativeApi, selects_from
 from support.platform import TestPlatform
 
 NOW = datetime(2026, 11, 22, 2, 0, tzinfo=OSLO)
 TODAY = date(2026, 11, 22)
 ALICE, BOB = people(2, seed="kartlegginger-api")
 SERVICE = "kartlegginger"
-SOURCE = {"1804": "bodo-epj", "3201": "baerum-epj"}
+API = NativeApi(SERVICE)
+push, look_up = API.push, API.look_up
 REPO = Path(__file__).resolve().parents[3]
 
 
@@ -45,22 +47,6 @@ def an_assessment(
     }
     record.update(fields)
     return record
-
-
-def push(platform: TestPlatform, kommunenummer: str, *records: dict[str, Any]) -> Any:
-    return platform.client.post(
-        f"/v1/tenants/{kommunenummer}/{SERVICE}/records",
-        json={"records": list(records)},
-        headers=platform.headers(SOURCE[kommunenummer]),
-    )
-
-
-def look_up(platform: TestPlatform, client: str, *patients: str, **options: Any) -> Any:
-    return platform.client.post(
-        f"/v1/{SERVICE}/query",
-        json={"patients": list(patients), **options},
-        headers=platform.headers(client),
-    )
 
 
 def results(platform: TestPlatform, client: str, *patients: str) -> list[dict[str, Any]]:
@@ -377,12 +363,6 @@ def test_two_hundred_people_in_one_request_and_one_select(
     assert push(pilots, "1804", *records).json()["created"] == 200
     with caplog.at_level(logging.DEBUG, logger="journalloft.sql"):
         found = results(pilots, "bodo-legevakt", *everyone)
-    selects = [
-        r.getMessage()
-        for r in caplog.records
-        if r.name == "journalloft.sql"
-        and "FROM " in r.getMessage()
-        and "kartlegging" in r.getMessage()
-    ]
+    selects = selects_from(caplog, "kartlegging")
     assert [r["patient"] for r in found] == everyone
     assert len(selects) == 1, selects

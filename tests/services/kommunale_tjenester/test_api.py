@@ -12,14 +12,15 @@ import pytest
 from journalloft.plugin import OSLO
 from journalloft.services.kommunale_tjenester import spec
 from support import people, tenant_document
+from support.native import NativeApi, audit, selects_from
 from support.platform import TestPlatform
 
 NOW = datetime(2026, 11, 22, 3, 0, tzinfo=OSLO)
 TODAY = date(2026, 11, 22)
 ALICE, BOB = people(2, seed="kommunale-tjenester-api")
 SERVICE = "kommunale-tjenester"
-SOURCE = {"1804": "bodo-epj", "3201": "baerum-epj"}
-CONSUMER = {"1804": "bodo-legevakt", "3201": "baerum-legevakt"}
+API = NativeApi(SERVICE)
+push, withdraw, look_up, results = API.push, API.withdraw, API.look_up, API.results
 
 
 def day(offset: int) -> str:
@@ -39,45 +40,6 @@ def a_service(record_id: str, patient: str = ALICE, **fields: Any) -> dict[str, 
         "temporary_cessation": False,
         **fields,
     }
-
-
-def push(
-    platform: TestPlatform, kommunenummer: str, *records: dict[str, Any], client: str = ""
-) -> Any:
-    return platform.client.post(
-        f"/v1/tenants/{kommunenummer}/{SERVICE}/records",
-        json={"records": list(records)},
-        headers=platform.headers(client or SOURCE[kommunenummer]),
-    )
-
-
-def withdraw(platform: TestPlatform, kommunenummer: str, record_id: str, client: str = "") -> Any:
-    return platform.client.delete(
-        f"/v1/tenants/{kommunenummer}/{SERVICE}/records/{record_id}",
-        headers=platform.headers(client or SOURCE[kommunenummer]),
-    )
-
-
-def look_up(platform: TestPlatform, client: str, *patients: str, **options: Any) -> Any:
-    return platform.client.post(
-        f"/v1/{SERVICE}/query",
-        json={"patients": list(patients), **options},
-        headers=platform.headers(client),
-    )
-
-
-def results(platform: TestPlatform, client: str, *patients: str, **options: Any) -> Any:
-    response = look_up(platform, client, *patients, **options)
-    assert response.status_code == 200, response.text
-    return response.json()["results"]
-
-
-def audit(platform: TestPlatform, kommunenummer: str, patient: str, client: str) -> Any:
-    return platform.client.post(
-        f"/v1/tenants/{kommunenummer}/audit/query",
-        json={"patient": patient},
-        headers=platform.headers(client),
-    )
 
 
 @pytest.fixture
@@ -306,13 +268,7 @@ def test_two_hundred_people_in_one_request_and_one_select(
     assert push(pilots, "1804", *records).json()["created"] == 200
     with caplog.at_level(logging.DEBUG, logger="journalloft.sql"):
         found = results(pilots, "bodo-legevakt", *everyone)
-    selects = [
-        r.getMessage()
-        for r in caplog.records
-        if r.name == "journalloft.sql"
-        and "FROM " in r.getMessage()
-        and "kommunal_tjeneste" in r.getMessage()
-    ]
+    selects = selects_from(caplog, "kommunal_tjeneste")
     assert [r["patient"] for r in found] == everyone
     assert len(selects) == 1, selects
 

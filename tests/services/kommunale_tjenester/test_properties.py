@@ -9,14 +9,12 @@ from hypothesis import given, settings
 from hypothesis import strategies as st
 
 from journalloft.platform.core.identifiers import synthetic_person_id
-from journalloft.platform.core.settings import Settings
 from journalloft.platform.plugins.service_protocol import (
     IngestContext,
     QueryContext,
     RecordRejected,
 )
 from journalloft.platform.storage.engines import Stores
-from journalloft.platform.storage.migrations import migrate_tenant
 from journalloft.platform.storage.records import content_hash, upsert_records
 from journalloft.plugin import today_in_oslo
 from journalloft.services.kommunale_tjenester import spec
@@ -25,6 +23,7 @@ from journalloft.services.kommunale_tjenester.service import summarise
 from journalloft.services.kommunale_tjenester.shapes import ServiceRow
 from journalloft.services.kommunale_tjenester.status import STATUS_ORDER
 from support import query_service
+from support.stores import migrated_stores
 
 BODO = "1804"
 SOURCE = "bodo-epj"
@@ -37,11 +36,8 @@ _seeds = itertools.count(1)
 
 @pytest.fixture(scope="module")
 def stores(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Stores]:
-    stores = Stores(Settings(data_dir=tmp_path_factory.mktemp("data")))
-    stores.create_tenant_store(BODO)
-    migrate_tenant(stores, BODO, [spec])
-    yield stores
-    stores.dispose()
+    with migrated_stores(tmp_path_factory.mktemp("data"), spec, (BODO,)) as stores:
+        yield stores
 
 
 @st.composite

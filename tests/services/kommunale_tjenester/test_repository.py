@@ -8,7 +8,6 @@ import pytest
 from sqlalchemy import insert, inspect, update
 
 from journalloft.platform.core.identifiers import synthetic_person_id
-from journalloft.platform.core.settings import Settings
 from journalloft.platform.storage.engines import Stores
 from journalloft.platform.storage.migrations import migrate_tenant
 from journalloft.platform.storage.statements import PATIENTS, StatementCompiler
@@ -21,6 +20,7 @@ from journalloft.services.kommunale_tjenester.repository import (
 )
 from journalloft.services.kommunale_tjenester.shapes import ServiceRow
 from support import fetch_rows
+from support.stores import migrated_stores
 
 BODO = "1804"
 BAERUM = "3201"
@@ -29,12 +29,8 @@ RECEIVED = datetime(2026, 11, 22, 2, 0, tzinfo=UTC)
 
 @pytest.fixture
 def stores(tmp_path: Path) -> Iterator[Stores]:
-    stores = Stores(Settings(data_dir=tmp_path))
-    for kommunenummer in (BODO, BAERUM):
-        stores.create_tenant_store(kommunenummer)
-        migrate_tenant(stores, kommunenummer, [spec])
-    yield stores
-    stores.dispose()
+    with migrated_stores(tmp_path, spec, (BODO, BAERUM)) as stores:
+        yield stores
 
 
 def person(seed: int) -> str:

@@ -9,14 +9,12 @@ import pytest
 
 from journalloft.platform.core.identifiers import synthetic_person_id
 from journalloft.platform.core.jsonschemas import Schemas
-from journalloft.platform.core.settings import Settings
 from journalloft.platform.plugins.service_protocol import (
     IngestContext,
     QueryContext,
     RecordRejected,
 )
 from journalloft.platform.storage.engines import Stores
-from journalloft.platform.storage.migrations import migrate_tenant
 from journalloft.platform.storage.records import (
     IngestCounts,
     stored_row,
@@ -27,29 +25,23 @@ from journalloft.plugin import OSLO
 from journalloft.services.kommunale_tjenester import spec
 from journalloft.services.kommunale_tjenester.service import ended_window_days
 from support import query_service
+from support.stores import migrated_stores, service_schemas
 
 BODO = "1804"
 SOURCE = "bodo-epj"
 NOW = datetime(2026, 11, 22, 3, 0, tzinfo=OSLO)
 TODAY = date(2026, 11, 22)
-SCHEMA_DIR = Path(__file__).resolve().parents[3] / "schemas"
 
 
 @pytest.fixture
 def stores(tmp_path: Path) -> Iterator[Stores]:
-    stores = Stores(Settings(data_dir=tmp_path))
-    stores.create_tenant_store(BODO)
-    migrate_tenant(stores, BODO, [spec])
-    yield stores
-    stores.dispose()
+    with migrated_stores(tmp_path, spec, (BODO,)) as stores:
+        yield stores
 
 
 @pytest.fixture(scope="module")
 def schemas() -> Schemas:
-    documents = Schemas.load(SCHEMA_DIR).documents
-    return Schemas(
-        {k: v for k, v in documents.items() if "/platform/" in k or "/kommunale_tjenester/" in k}
-    )
+    return service_schemas("kommunale_tjenester")
 
 
 def person(seed: int) -> str:

@@ -10,53 +10,29 @@ import pytest
 from journalloft.platform.operations.demo import seed_demo_data
 from journalloft.platform.operations.retention import purge_all
 from journalloft.services.news2 import spec
+from support import measurement as vital_signs
 from support import people, tenant_document
+from support.native import CONSUMERS, SOURCES, NativeApi
 from support.platform import TestPlatform
 
 NOW = datetime(2026, 11, 22, 3, 0, tzinfo=UTC)
 ANNE, BJORN, CECILIE = people(3, seed="news2-api")
-EPJ = {"1804": "bodo-epj", "3201": "baerum-epj"}
-LEGEVAKT = {"1804": "bodo-legevakt", "3201": "baerum-legevakt"}
+EPJ, LEGEVAKT = SOURCES, CONSUMERS
+API = NativeApi("news2")
+push, look_up = API.push, API.look_up
 
 
 def measurement(
     record_id: str, patient: str = ANNE, *, ago: timedelta = timedelta(minutes=10), **fields: Any
 ) -> dict[str, Any]:
     """A complete set of vital signs scoring 0, measured ``ago`` before NOW."""
-    at = (NOW - ago).isoformat()
-    record: dict[str, Any] = {
-        "id": record_id,
-        "patient": patient,
-        "updated": at,
-        "effective": at,
-        "respiration_rate": 16,
-        "spo2": 98,
-        "spo2_scale": 1,
-        "supplemental_oxygen": False,
-        "systolic_bp": 120,
-        "pulse": 70,
-        "consciousness": "A",
-        "temperature": 37.0,
-        "recorded_by": {"name": "Kari Nordmann", "hpr": "1234567"},
-        "location": "Hjemmesykepleien sone nord",
-    }
-    record.update(fields)
-    return record
-
-
-def push(platform: TestPlatform, kommunenummer: str, *records: dict[str, Any]) -> Any:
-    return platform.client.post(
-        f"/v1/tenants/{kommunenummer}/news2/records",
-        json={"records": list(records)},
-        headers=platform.headers(EPJ[kommunenummer]),
-    )
-
-
-def look_up(platform: TestPlatform, client: str, *patients: str, **options: Any) -> Any:
-    return platform.client.post(
-        "/v1/news2/query",
-        json={"patients": list(patients), **options},
-        headers=platform.headers(client),
+    return vital_signs(
+        record_id,
+        patient,
+        at=(NOW - ago).isoformat(),
+        recorded_by={"name": "Kari Nordmann", "hpr": "1234567"},
+        location="Hjemmesykepleien sone nord",
+        **fields,
     )
 
 

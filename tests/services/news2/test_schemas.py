@@ -20,6 +20,7 @@ from journalloft.platform.storage.engines import Stores
 from journalloft.platform.storage.migrations import migrate_tenant
 from journalloft.platform.storage.records import stored_row, upsert_records
 from journalloft.services.news2 import spec
+from support import measurement as vital_signs
 from support import query_service
 
 REPO = Path(__file__).resolve().parents[3]
@@ -35,25 +36,16 @@ def schemas() -> Schemas:
 
 def measurement(**changes: Any) -> dict[str, Any]:
     """A valid record with every field, with ``changes`` applied."""
-    record: dict[str, Any] = {
-        "id": "m-1",
-        "patient": PATIENT,
-        "updated": "2026-11-22T03:05:00+01:00",
-        "effective": "2026-11-22T03:00:00+01:00",
-        "respiration_rate": 16,
-        "spo2": 98,
-        "spo2_scale": 1,
-        "supplemental_oxygen": False,
-        "systolic_bp": 120,
-        "pulse": 70,
-        "consciousness": "A",
-        "temperature": 37.0,
-        "total_score": 0,
-        "recorded_by": {"name": "Kari Nordmann", "hpr": "1234567"},
-        "location": "Hjemmesykepleien sone sør",
-    }
-    record.update(changes)
-    return record
+    record = vital_signs(
+        "m-1",
+        PATIENT,
+        at="2026-11-22T03:00:00+01:00",
+        updated="2026-11-22T03:05:00+01:00",
+        total_score=0,
+        recorded_by={"name": "Kari Nordmann", "hpr": "1234567"},
+        location="Hjemmesykepleien sone sør",
+    )
+    return record | changes
 
 
 def record_errors(schemas: Schemas, record: dict[str, Any]) -> dict[str, str]:

@@ -18,13 +18,15 @@ from journalloft.plugin import OSLO
 from journalloft.services.tiltaksplan import spec
 from journalloft.services.tiltaksplan.board import PlanPart
 from support import people, tenant_document
+from support.native import SOURCES, NativeApi
 from support.platform import TestPlatform
 
 NOW = datetime(2026, 11, 22, 2, 0, tzinfo=OSLO)
 TODAY = date(2026, 11, 22)
 ALICE, BOB = people(2, seed="tiltaksplan-api")
 SERVICE = "tiltaksplan"
-SOURCE = {"1804": "bodo-epj", "3201": "baerum-epj"}
+API = NativeApi(SERVICE)
+push, results = API.push, API.results
 UPDATED = "2026-11-20T14:05:00+01:00"
 REPO = Path(__file__).resolve().parents[3]
 
@@ -53,35 +55,14 @@ def a_measure(record_id: str, patient: str = ALICE, **fields: Any) -> dict[str, 
     return record
 
 
-def push(platform: TestPlatform, kommunenummer: str, *records: dict[str, Any]) -> Any:
-    return platform.client.post(
-        f"/v1/tenants/{kommunenummer}/{SERVICE}/records",
-        json={"records": list(records)},
-        headers=platform.headers(SOURCE[kommunenummer]),
-    )
-
-
 def snapshot(
     platform: TestPlatform, patient: str, *records: dict[str, Any], kommunenummer: str = "1804"
 ) -> Any:
     return platform.client.post(
         f"/v1/tenants/{kommunenummer}/{SERVICE}/plans",
         json={"patient": patient, "records": list(records)},
-        headers=platform.headers(SOURCE[kommunenummer]),
+        headers=platform.headers(SOURCES[kommunenummer]),
     )
-
-
-def results(
-    platform: TestPlatform, client: str, *patients: str, **options: Any
-) -> list[dict[str, Any]]:
-    response = platform.client.post(
-        f"/v1/{SERVICE}/query",
-        json={"patients": list(patients), **options},
-        headers=platform.headers(client),
-    )
-    assert response.status_code == 200, response.text
-    found: list[dict[str, Any]] = response.json()["results"]
-    return found
 
 
 def measures(platform: TestPlatform, patient: str = ALICE, **options: Any) -> list[dict[str, Any]]:

@@ -72,7 +72,7 @@ class Principal:
     dpop_jkt: str | None = None
     attestation: Attestation | None = None
     expires_at: float | None = None
-    """The token's ``exp`` (seconds since the epoch): a live stream ends then."""
+    """The token's ``exp`` (seconds since the epoch): a event stream ends then."""
 
     def has_scope(self, scope: str) -> bool:
         return scope in self.scopes

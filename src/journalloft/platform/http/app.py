@@ -65,7 +65,7 @@ def _seal(runtime: Runtime) -> None:
 
 
 async def _seal_periodically(runtime: Runtime) -> None:
-    """Seal the settled audit events of every tenant (``audit_seal.py``); off the hot path."""
+    """Seal the settled audit events of every tenant (``audit/seal.py``); off the hot path."""
     interval = runtime.settings.audit_seal_interval_seconds
     while True:
         await asyncio.sleep(interval)

@@ -2,8 +2,8 @@
 
 Every write that changes what a lookup answers (an ingest, a withdrawal, a restriction change)
 publishes one :class:`Change` per person after its transaction commits. A change carries no
-data, only where to look (municipality, service, person): the live streams (see
-:mod:`journalloft.platform.operations.live`) read the person's current entry through the
+data, only where to look (municipality, service, person): the event streams (see
+:mod:`journalloft.platform.operations.subscriptions`) read the person's current entry through the
 lookup, which applies restrictions and writes the audit events.
 
 Each change gets an id ``<milliseconds>-<sequence>``, increasing; the ids are the events' ids a

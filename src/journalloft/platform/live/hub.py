@@ -13,11 +13,12 @@ import asyncio
 from collections.abc import Sequence
 
 from journalloft.platform.live.changes import SUBSCRIPTION, Change, EventId
-from journalloft.platform.live.subscriptions import Subscription
+from journalloft.platform.live.subscription_store import Subscription
 
 
-class Connection:
-    """One open stream: its subscription as last read, and the changes waiting for it."""
+class StreamInbox:
+    """One open event stream's place in the hub: its subscription as last read, and the changes
+    waiting for it."""
 
     def __init__(self, subscription: Subscription, *, limit: int) -> None:
         self.subscription = subscription
@@ -53,8 +54,8 @@ class Connection:
 
 class Hub:
     def __init__(self) -> None:
-        self._by_patient: dict[str, set[Connection]] = {}
-        self._by_subscription: dict[str, set[Connection]] = {}
+        self._by_patient: dict[str, set[StreamInbox]] = {}
+        self._by_subscription: dict[str, set[StreamInbox]] = {}
         self._by_client: dict[str, int] = {}
         self.position: EventId = (0, 0)
         """The newest change handed to the streams: a new stream's snapshot is taken after it
@@ -69,60 +70,60 @@ class Hub:
         """How many streams the client has open in this process."""
         return self._by_client.get(client_id, 0)
 
-    def admit(self, connection: Connection, *, limit: int) -> bool:
+    def admit(self, inbox: StreamInbox, *, limit: int) -> bool:
         """Register a new stream unless its client already has ``limit`` open in this process
         (then False, nothing registered): the count and the registration are one step."""
-        if self.streams_of(connection.subscription.client_id) >= limit:
+        if self.streams_of(inbox.subscription.client_id) >= limit:
             return False
-        self.register(connection)
+        self.register(inbox)
         return True
 
-    def register(self, connection: Connection) -> None:
-        subscription = connection.subscription
+    def register(self, inbox: StreamInbox) -> None:
+        subscription = inbox.subscription
         client = subscription.client_id
         self._by_client[client] = self._by_client.get(client, 0) + 1
-        self._by_subscription.setdefault(subscription.id, set()).add(connection)
+        self._by_subscription.setdefault(subscription.id, set()).add(inbox)
         for patient in subscription.patients:
-            self._by_patient.setdefault(patient, set()).add(connection)
+            self._by_patient.setdefault(patient, set()).add(inbox)
 
-    def unregister(self, connection: Connection) -> None:
-        subscription = connection.subscription
+    def unregister(self, inbox: StreamInbox) -> None:
+        subscription = inbox.subscription
         client = subscription.client_id
         held = self._by_client.get(client, 0) - 1
         if held > 0:
             self._by_client[client] = held
         else:
             self._by_client.pop(client, None)
-        self._discard(self._by_subscription, subscription.id, connection)
+        self._discard(self._by_subscription, subscription.id, inbox)
         for patient in subscription.patients:
-            self._discard(self._by_patient, patient, connection)
+            self._discard(self._by_patient, patient, inbox)
 
-    def replace(self, connection: Connection, subscription: Subscription) -> None:
-        """The subscription's patient list changed: index the connection by the new one."""
-        self.unregister(connection)
-        connection.subscription = subscription
-        self.register(connection)
+    def replace(self, inbox: StreamInbox, subscription: Subscription) -> None:
+        """The subscription's patient list changed: index the inbox by the new one."""
+        self.unregister(inbox)
+        inbox.subscription = subscription
+        self.register(inbox)
 
     @staticmethod
-    def _discard(index: dict[str, set[Connection]], key: str, connection: Connection) -> None:
+    def _discard(index: dict[str, set[StreamInbox]], key: str, inbox: StreamInbox) -> None:
         found = index.get(key)
         if found is not None:
-            found.discard(connection)
+            found.discard(inbox)
             if not found:
                 del index[key]
 
     def reset(self, reason: str) -> None:
         """Every open stream starts again from a snapshot, told why (the feed lost changes)."""
-        for connections in list(self._by_subscription.values()):
-            for connection in list(connections):
-                connection.reset = reason
-                connection.wake.set()
+        for inboxes in list(self._by_subscription.values()):
+            for inbox in list(inboxes):
+                inbox.reset = reason
+                inbox.wake.set()
 
     async def dispatch(self, batch: Sequence[tuple[EventId, Change]]) -> None:
         if batch:
             self.position = max(self.position, batch[-1][0])
         for event_id, change in batch:
             index = self._by_subscription if change.kind == SUBSCRIPTION else self._by_patient
-            for connection in list(index.get(change.patient, ())):
-                if connection.covers(change):
-                    connection.offer(event_id, change)
+            for inbox in list(index.get(change.patient, ())):
+                if inbox.covers(change):
+                    inbox.offer(event_id, change)

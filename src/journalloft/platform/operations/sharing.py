@@ -47,6 +47,7 @@ from journalloft.platform.operations.access import (
     readable_tenants,
     require_attestation,
 )
+from journalloft.platform.operations.restrictions import RESTRICTED_AMONG, breaks_the_glass
 from journalloft.platform.operations.units import in_unit_of_work, store_missing
 from journalloft.platform.plugins.registry import ingest_schema_id
 from journalloft.platform.plugins.service_protocol import (
@@ -55,7 +56,6 @@ from journalloft.platform.plugins.service_protocol import (
     RecordRejected,
     SharingService,
 )
-from journalloft.platform.restrictions import RESTRICTED_AMONG, breaks_the_glass
 from journalloft.platform.runtime import Runtime
 from journalloft.platform.storage.query_path import StoreUnavailable
 from journalloft.platform.storage.records import (
@@ -529,7 +529,7 @@ async def look_up_in_together(
     one write before any answer is returned. The answers are each access's own, in order, as
     :func:`look_up_in` gives them; the query's "now" is the first access's.
 
-    The live streams read this way (:mod:`.live_reads`): a change that wakes many streams costs
+    The event streams read this way (:mod:`.stream_reads`): a change that wakes many streams costs
     one read, not one per stream. A stream gives, per read, what it last sent for each person
     (``sent``: :func:`entry_digest` of the entry's fields); a person whose entry is still that
     is left out of the answer and is not audited (nothing is sent: no data leaves), and a person

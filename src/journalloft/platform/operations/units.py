@@ -41,7 +41,7 @@ def in_unit_of_work(
     changes: Callable[[T], Sequence[Change]] | None = None,
 ) -> T:
     """Run ``work`` in one transaction of the tenant's store; committed before this returns.
-    ``changes``: what the work changed for the live streams (from its result); with Redis they
+    ``changes``: what the work changed for the event streams (from its result); with Redis they
     are written to the store's outbox in the same transaction, and after the commit handed to
     the change feed (:mod:`~journalloft.platform.live.outbox`)."""
     for attempt in range(1, UNIT_OF_WORK_ATTEMPTS + 1):

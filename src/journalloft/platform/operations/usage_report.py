@@ -1,6 +1,6 @@
 """Is the pilot working? A municipality's usage and data-quality report, for a period.
 
-Computed only from the municipality's own store: its audit log (lookups, pushes, live streams)
+Computed only from the municipality's own store: its audit log (lookups, pushes, event streams)
 and its record tables (the people each service covers), so every figure survives restarts and is
 the same on every app server. Every figure is aggregated in the database (``GROUP BY`` on both
 stores, never events loaded into Python): the hourly buckets, the distinct people and the data

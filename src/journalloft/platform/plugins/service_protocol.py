@@ -10,15 +10,17 @@ service owns its schema, its rules and its query.
 from __future__ import annotations
 
 import random
-from collections.abc import Mapping, Sequence
+from collections.abc import Callable, Iterable, Mapping, Sequence
 from dataclasses import dataclass
 from datetime import datetime
 from pathlib import Path
-from typing import Any, Protocol, runtime_checkable
+from typing import Any, Protocol, TypeVar, runtime_checkable
 
 from sqlalchemy import Connection, Select, Table
 
 from journalloft.platform.core.errors import FieldError
+
+T = TypeVar("T")
 
 
 class RecordRejected(Exception):
@@ -141,3 +143,31 @@ def window_setting(settings: Mapping[str, Any], name: str, *, default: int, most
     if not 0 <= value <= most:
         raise ValueError(f"{name} must be 0–{most}, got {value}")
     return value
+
+
+def summarise_by_person(
+    items: Iterable[tuple[str, T]],
+    *,
+    listed_as: str,
+    order: Callable[[T], Any],
+    active: Callable[[T], bool],
+    shown: Callable[[T], Any] | None = None,
+) -> dict[str, dict[str, Any]]:
+    """A lookup's entries from ``(person, item)`` pairs: each person's items in ``order`` under
+    ``listed_as`` (each as ``shown`` gives it, else as it is), after ``active_count``, how many
+    of them are ``active``. A person with no item is absent."""
+    grouped: dict[str, list[T]] = {}
+    for person, item in items:
+        grouped.setdefault(person, []).append(item)
+    show = shown if shown is not None else _as_it_is
+    return {
+        person: {
+            "active_count": sum(1 for item in found if active(item)),
+            listed_as: [show(item) for item in sorted(found, key=order)],
+        }
+        for person, found in grouped.items()
+    }
+
+
+def _as_it_is(item: Any) -> Any:
+    return item

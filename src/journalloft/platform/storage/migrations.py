@@ -7,7 +7,7 @@ import os
 from collections.abc import Iterable
 from dataclasses import dataclass
 
-from alembic import command
+from alembic import command, op
 from alembic.config import Config
 from alembic.runtime.migration import MigrationContext
 from alembic.script import ScriptDirectory
@@ -16,6 +16,7 @@ from sqlalchemy import Connection
 from journalloft.platform.core.tenancy import tenant_schema_name
 from journalloft.platform.plugins.service_protocol import SharingService
 from journalloft.platform.storage.engines import Stores
+from journalloft.platform.storage.tables import TENANT
 
 
 @dataclass(frozen=True, slots=True)
@@ -100,3 +101,13 @@ def tenant_is_current(
     heads = _heads(_config(stores, "tenant", services))
     with stores.tenant_engine(kommunenummer).connect() as connection:
         return _current(connection, _version_schema(stores, kommunenummer)) == heads
+
+
+def alter_schema() -> str | None:
+    """Inside a tenant migration, the schema to name in ALTER TABLE (``op.add_column``,
+    ``op.batch_alter_table``): the tenant's real schema, since Alembic renders ALTER TABLE
+    without the connection's ``schema_translate_map`` (CREATE TABLE and CREATE INDEX are
+    translated)."""
+    translate = op.get_bind().get_execution_options().get("schema_translate_map") or {}
+    schema: str | None = translate.get(TENANT, TENANT)
+    return schema

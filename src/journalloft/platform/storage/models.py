@@ -52,7 +52,7 @@ class ClientKeyRow(PlatformModel, table=True):
 class AuditAnchor(PlatformModel, table=True):
     """The newest audit seal of each tenant, kept in the platform's store, outside the tenant's
     own: a tenant store whose newest seals vanished together with their events no longer has the
-    seal this names (``audit_seal.py``)."""
+    seal this names (``audit/seal.py``)."""
 
     __tablename__ = "audit_anchor"
 
@@ -104,7 +104,7 @@ class AuditEvent(TenantModel, table=True):
     """A read that found something: how old the newest data it returned was (the read's time
     less the newest ``updated`` among what it returned), for the usage report."""
     channel: str | None = Field(default=None, max_length=16)
-    """How a read went out: None for a lookup, ``stream`` for a live stream's snapshot or
+    """How a read went out: None for a lookup, ``stream`` for a event stream's snapshot or
     update."""
 
 
@@ -122,7 +122,7 @@ class Restriction(TenantModel, table=True):
 class AuditSeal(TenantModel, table=True):
     """A signed checkpoint over the audit log: the events after (``after_occurred_at``,
     ``after_id``) up to and including (``last_occurred_at``, ``last_id``), in (time, id) order,
-    hash-chained from ``previous_hash`` to ``chain_hash``; see ``audit_seal.py``."""
+    hash-chained from ``previous_hash`` to ``chain_hash``; see ``audit/seal.py``."""
 
     __tablename__ = "audit_seal"
     __table_args__ = ({"schema": TENANT},)

@@ -26,6 +26,7 @@ from journalloft.plugin import (
     QueryContext,
     RecordRejected,
     optional_date,
+    summarise_by_person,
     today_in_oslo,
     window_setting,
 )
@@ -196,18 +197,22 @@ def summarise(
     """Group shareable rows by patient, in the order the legevakt reads them (see
     :func:`~.status.sort_key`), with how many are active. Rows in an ``excluded`` range are
     dropped; a person left with nothing is absent."""
-    grouped: dict[str, list[DiagnosisRow]] = {}
-    for row in rows:
-        if is_excluded(row.code_system, row.code, excluded):
-            continue
-        grouped.setdefault(row.patient, []).append(row)
-    return {
-        patient: {
-            "active_count": sum(1 for row in found if is_active(row.clinical_status)),
-            "diagnoses": [diagnosis_out(row) for row in sorted(found, key=_order)],
-        }
-        for patient, found in grouped.items()
-    }
+    found = summarise_by_person(
+        (
+            (row.patient, row)
+            for row in rows
+            if not is_excluded(row.code_system, row.code, excluded)
+        ),
+        listed_as="diagnoses",
+        order=_order,
+        active=_is_active,
+        shown=diagnosis_out,
+    )
+    return cast(dict[str, PatientDiagnoses], found)
+
+
+def _is_active(row: DiagnosisRow) -> bool:
+    return is_active(row.clinical_status)
 
 
 class Diagnoser:

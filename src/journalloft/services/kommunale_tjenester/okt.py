@@ -236,6 +236,129 @@ def _text(value: Any) -> str:
     return "" if value is None else str(value)
 
 
+# Parsing: the request's person, municipality and event, refused with a clear 4xx.
+
+
+def _person_of(header: str | None) -> str:
+    if not header:
+        raise faces.BadRequest(
+            "name the person in the person-id header",
+            errors=[faces.FieldError("/headers/person-id", "is required")],
+        )
+    return header
+
+
+def _path_allowed(runtime: faces.Runtime) -> None:
+    if not runtime.settings.okt_person_in_path:
+        raise faces.NotFound(
+            "this platform takes the person in the person-id header, not in the path",
+            title="Person in the path is turned off",
+        )
+
+
+async def _source_tenant(
+    runtime: faces.Runtime, client_id: str, kommune: str | None
+) -> faces.Tenant:
+    """The municipality this source writes to: the one named in the header, or the only one
+    that granted it the service."""
+    await runtime.tenants.refresh()
+    kommunenummer = _writable(runtime, client_id, kommune)
+    tenant = runtime.tenants.get(kommunenummer)
+    if tenant is None:
+        raise faces.NotFound(
+            f"no municipality {kommunenummer} on this platform", title="Unknown tenant"
+        )
+    return tenant
+
+
+def _snapshot_of(event: Any, now: str) -> tuple[str, list[dict[str, Any]]]:
+    """The person an OktEvent is about and its messages as native records (422 if the event is
+    not one)."""
+    errors = _event_errors(event)
+    if errors:
+        raise faces.InvalidContent("the OktEvent is not valid", errors=errors)
+    person: str = event["personIdentifier"]
+    return person, [_record(m, person, now) for m in event["oktMessages"]]
+
+
+# The operations: the same as the native API's, with their errors pointed at OKT's fields.
+
+
+def _replace_snapshot(
+    runtime: faces.Runtime,
+    caller: faces.Caller,
+    tenant: faces.Tenant,
+    service: faces.SharingService,
+    person: str,
+    records: list[dict[str, Any]],
+) -> tuple[Any, int]:
+    """The person's records from this source through OKT, replaced (in a worker thread)."""
+    access = faces.source_access(runtime, caller, tenant, service)
+    try:
+        return faces.sharing.replace_for_person(
+            runtime, access, person, {"records": records}, id_prefix=ID_PREFIX
+        )
+    except faces.InvalidContent as problem:
+        _translated(problem)
+        raise
+
+
+async def _services_of(
+    runtime: faces.Runtime, caller: faces.Caller, service: faces.SharingService, person: str
+) -> faces.sharing.LookupAnswer:
+    """The native lookup of one person."""
+    access = faces.reader_access(caller, service)
+    try:
+        return await faces.sharing.look_up(runtime, access, {"patients": [person]})
+    except faces.InvalidContent as problem:
+        problem.errors = [faces.FieldError("/person-id", e.message) for e in problem.errors]
+        raise
+
+
+# Rendering: the lookup's answer in OKT's words.
+
+
+def _answer(person: str, found: faces.sharing.LookupAnswer, **fields: Any) -> faces.JSONResponse:
+    """The OKT answer with what OKT has no words for: where the person is restricted, and
+    which municipalities did not answer and why (the native ``refused``)."""
+    body: dict[str, Any] = {"personIdentifier": person, **fields}
+    restricted = [r["kommunenummer"] for r in found["results"] if r.get("restricted")]
+    if restricted:
+        body["restrictedIn"] = restricted
+    if found.get("refused"):
+        body["refused"] = found["refused"]
+    return faces.JSONResponse(body)
+
+
+def _event_answer(person: str, found: faces.sharing.LookupAnswer) -> faces.JSONResponse:
+    """An OktEvent: every service of every municipality where the person is not restricted."""
+    messages = [
+        _message(s) | {KOMMUNE_HEADER: r["kommunenummer"]}
+        for r in found["results"]
+        if not r.get("restricted")
+        for s in r["services"]
+    ]
+    return _answer(person, found, oktMessages=messages)
+
+
+def _status_answer(person: str, found: faces.sharing.LookupAnswer) -> faces.JSONResponse:
+    """How many active services; :data:`STATUS_UNKNOWN` rather than ``0`` when there are none
+    and a municipality was not heard."""
+    active = sum(r.get("active_count", 0) for r in found["results"] if not r.get("restricted"))
+    if not active and found.get("refused"):
+        active = STATUS_UNKNOWN
+    return _answer(person, found, oktStatus=active)
+
+
+def _stored_answer(kommunenummer: str, counts: Any, withdrawn: int) -> faces.JSONResponse:
+    return faces.JSONResponse(
+        {"kommunenummer": kommunenummer, **counts.as_dict(), "withdrawn": withdrawn}
+    )
+
+
+# The routes: each parses, calls one operation and renders.
+
+
 def okt_router(services: Mapping[str, faces.SharingService]) -> APIRouter:
     router = APIRouter(tags=["NHN OKT prototype"])
     if SERVICE not in services:
@@ -251,114 +374,40 @@ def okt_router(services: Mapping[str, faces.SharingService]) -> APIRouter:
     ) -> faces.JSONResponse:
         """The person's current list of services from this journal system: it replaces what
         this source sent for the person before through this API."""
-        await runtime.tenants.refresh()
-        kommunenummer = _writable(runtime, caller.client_id, kommune)
-        tenant = runtime.tenants.get(kommunenummer)
-        if tenant is None:
-            raise faces.NotFound(
-                f"no municipality {kommunenummer} on this platform", title="Unknown tenant"
-            )
-        errors = _event_errors(event)
-        if errors:
-            raise faces.InvalidContent("the OktEvent is not valid", errors=errors)
-        person: str = event["personIdentifier"]
-        now = caller.now.isoformat()
-        records = [_record(m, person, now) for m in event["oktMessages"]]
-
-        def store() -> tuple[Any, int]:
-            access = faces.source_access(runtime, caller, tenant, service)
-            try:
-                return faces.sharing.replace_for_person(
-                    runtime, access, person, {"records": records}, id_prefix=ID_PREFIX
-                )
-            except faces.InvalidContent as problem:
-                _translated(problem)
-                raise
-
-        counts, withdrawn = await run_in_threadpool(store)
-        return faces.JSONResponse(
-            {"kommunenummer": kommunenummer, **counts.as_dict(), "withdrawn": withdrawn}
+        tenant = await _source_tenant(runtime, caller.client_id, kommune)
+        person, records = _snapshot_of(event, caller.now.isoformat())
+        counts, withdrawn = await run_in_threadpool(
+            _replace_snapshot, runtime, caller, tenant, service, person, records
         )
-
-    async def services_of(
-        runtime: faces.Runtime, caller: Any, person: str
-    ) -> faces.sharing.LookupAnswer:
-        access = faces.reader_access(caller, service)
-        try:
-            return await faces.sharing.look_up(runtime, access, {"patients": [person]})
-        except faces.InvalidContent as problem:
-            problem.errors = [faces.FieldError("/person-id", e.message) for e in problem.errors]
-            raise
-
-    def answer(person: str, found: faces.sharing.LookupAnswer, **fields: Any) -> faces.JSONResponse:
-        """The OKT answer with what OKT has no words for: where the person is restricted, and
-        which municipalities did not answer and why (the native ``refused``)."""
-        body: dict[str, Any] = {"personIdentifier": person, **fields}
-        restricted = [r["kommunenummer"] for r in found["results"] if r.get("restricted")]
-        if restricted:
-            body["restrictedIn"] = restricted
-        if found.get("refused"):
-            body["refused"] = found["refused"]
-        return faces.JSONResponse(body)
-
-    async def event_of(runtime: faces.Runtime, caller: Any, person: str) -> faces.JSONResponse:
-        found = await services_of(runtime, caller, person)
-        results = found["results"]
-        messages = [
-            _message(s) | {KOMMUNE_HEADER: r["kommunenummer"]}
-            for r in results
-            if not r.get("restricted")
-            for s in r["services"]
-        ]
-        return answer(person, found, oktMessages=messages)
-
-    async def status_of(runtime: faces.Runtime, caller: Any, person: str) -> faces.JSONResponse:
-        found = await services_of(runtime, caller, person)
-        active = sum(r.get("active_count", 0) for r in found["results"] if not r.get("restricted"))
-        if not active and found.get("refused"):
-            active = STATUS_UNKNOWN  # "0" would say "nothing known": a municipality was not heard
-        return answer(person, found, oktStatus=active)
-
-    def person_of(header: str | None) -> str:
-        if not header:
-            raise faces.BadRequest(
-                "name the person in the person-id header",
-                errors=[faces.FieldError("/headers/person-id", "is required")],
-            )
-        return header
-
-    def path_allowed(runtime: faces.Runtime) -> None:
-        if not runtime.settings.okt_person_in_path:
-            raise faces.NotFound(
-                "this platform takes the person in the person-id header, not in the path",
-                title="Person in the path is turned off",
-            )
+        return _stored_answer(tenant.kommunenummer, counts, withdrawn)
 
     @router.get(PREFIX + "/okt-events", summary="A person's services (person-id header)")
     async def get_event(
         caller: faces.CallerDep, runtime: faces.RuntimeDep, person: PersonHeader = None
     ) -> faces.JSONResponse:
-        return await event_of(runtime, caller, person_of(person))
+        pid = _person_of(person)
+        return _event_answer(pid, await _services_of(runtime, caller, service, pid))
 
     @router.get(PREFIX + "/okt-events/{pid}", summary="A person's services (prototype's path)")
     async def get_event_in_path(
         pid: PersonPath, caller: faces.CallerDep, runtime: faces.RuntimeDep
     ) -> faces.JSONResponse:
-        path_allowed(runtime)
-        return await event_of(runtime, caller, pid)
+        _path_allowed(runtime)
+        return _event_answer(pid, await _services_of(runtime, caller, service, pid))
 
     @router.get(PREFIX + "/okt-status", summary="How many active services (person-id header)")
     async def get_status(
         caller: faces.CallerDep, runtime: faces.RuntimeDep, person: PersonHeader = None
     ) -> faces.JSONResponse:
-        return await status_of(runtime, caller, person_of(person))
+        pid = _person_of(person)
+        return _status_answer(pid, await _services_of(runtime, caller, service, pid))
 
     @router.get(PREFIX + "/okt-status/{pid}", summary="How many active services (prototype's path)")
     async def get_status_in_path(
         pid: PersonPath, caller: faces.CallerDep, runtime: faces.RuntimeDep
     ) -> faces.JSONResponse:
-        path_allowed(runtime)
-        return await status_of(runtime, caller, pid)
+        _path_allowed(runtime)
+        return _status_answer(pid, await _services_of(runtime, caller, service, pid))
 
     return router
 

@@ -10,7 +10,7 @@ import random
 from collections.abc import Iterable, Mapping, Sequence
 from datetime import date, datetime, timedelta
 from pathlib import Path
-from typing import Any, Final
+from typing import Any, Final, cast
 
 from sqlalchemy import Table
 
@@ -22,6 +22,7 @@ from journalloft.plugin import (
     QueryContext,
     RecordRejected,
     optional_date,
+    summarise_by_person,
     today_in_oslo,
     window_setting,
 )
@@ -155,16 +156,17 @@ def _order(entry: ServiceEntry) -> tuple[int, int, int, str]:
 def summarise(rows: Iterable[ServiceRow], *, today: date) -> dict[str, PatientServices]:
     """Group rows by patient: each patient's services in the order the legevakt reads them
     (active, planned, paused, ended; the newest start first) and how many are active."""
-    grouped: dict[str, list[ServiceEntry]] = {}
-    for row in rows:
-        grouped.setdefault(row.patient, []).append(service_entry(row, today=today))
-    return {
-        patient: {
-            "active_count": sum(1 for e in entries if e["status"] == "active"),
-            "services": sorted(entries, key=_order),
-        }
-        for patient, entries in grouped.items()
-    }
+    found = summarise_by_person(
+        ((row.patient, service_entry(row, today=today)) for row in rows),
+        listed_as="services",
+        order=_order,
+        active=_is_active,
+    )
+    return cast(dict[str, PatientServices], found)
+
+
+def _is_active(entry: ServiceEntry) -> bool:
+    return entry["status"] == "active"
 
 
 class KommunaleTjenester:

@@ -24,6 +24,7 @@ from journalloft.plugin import (
     RecordRejected,
     optional_date,
     parse_rfc3339,
+    summarise_by_person,
     today_in_oslo,
     window_setting,
 )
@@ -179,16 +180,17 @@ def _order(entry: MeasureEntry) -> tuple[int, bool, float, int, str, str]:
 
 def summarise(rows: Iterable[MeasureRow], *, now: datetime) -> dict[str, PersonPlan]:
     """Group rows by person, each person's measures in the order the legevakt reads them."""
-    grouped: dict[str, list[MeasureEntry]] = {}
-    for row in rows:
-        grouped.setdefault(row.patient, []).append(measure_entry(row, now=now))
-    return {
-        patient: {
-            "active_count": sum(1 for e in entries if e["status"] == "active"),
-            "measures": sorted(entries, key=_order),
-        }
-        for patient, entries in grouped.items()
-    }
+    found = summarise_by_person(
+        ((row.patient, measure_entry(row, now=now)) for row in rows),
+        listed_as="measures",
+        order=_order,
+        active=_is_active,
+    )
+    return cast(dict[str, PersonPlan], found)
+
+
+def _is_active(entry: MeasureEntry) -> bool:
+    return entry["status"] == "active"
 
 
 class Tiltaksplan:

@@ -43,7 +43,7 @@ def get_report(
 ) -> Any:
     """Usage and data quality for a period of at most a year (default: the last 30 days):
     lookups, people, hit rate, restricted answers, break-the-glass, data age, pushes by outcome,
-    people covered, live streams; per service and consumer organisation, per day and hour of the
+    people covered, event streams; per service and consumer organisation, per day and hour of the
     day. No person in it; counts 1–4 are shown as "<5". Reading it is an audit event."""
     period = usage_report.parse_period(start, end, now=access.caller.now)
     report = usage_report.usage_report(runtime, access, period)

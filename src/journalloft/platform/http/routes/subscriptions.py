@@ -24,7 +24,7 @@ from journalloft.platform.http.dependencies import CallerDep, JsonBody, RuntimeD
 from journalloft.platform.http.guards import reader_of
 from journalloft.platform.http.openapi import ERRORS, json_body_spec
 from journalloft.platform.http.problems import JSONResponse
-from journalloft.platform.operations import live
+from journalloft.platform.operations import subscriptions
 from journalloft.platform.operations.access import ReaderAccess, reader_access
 from journalloft.platform.plugins.service_protocol import SharingService
 
@@ -47,7 +47,7 @@ class StreamResponse(EventSourceResponse):
     read never lets them: the connection stayed open, with neither a ``disconnect`` nor a
     close. An abort drops them and resets it."""
 
-    def __init__(self, content: Any, *, stream: live.Stream, **options: Any) -> None:
+    def __init__(self, content: Any, *, stream: subscriptions.Stream, **options: Any) -> None:
         super().__init__(content, **options)
         self.stream = stream
 
@@ -84,9 +84,9 @@ def subscription_router(service: SharingService) -> APIRouter:
         access: Annotated[ReaderAccess, reader], body: JsonBody, runtime: RuntimeDep
     ) -> Response:
         """Make a subscription (the body is a lookup's); its events are at ``events``."""
-        subscription = await live.create_subscription(runtime, access, body)
+        subscription = await subscriptions.create_subscription(runtime, access, body)
         return JSONResponse(
-            live.describe(subscription),
+            subscriptions.describe(subscription),
             status_code=201,
             headers={"Location": f"/v1/{name}/subscriptions/{subscription.id}"},
         )
@@ -103,7 +103,8 @@ def subscription_router(service: SharingService) -> APIRouter:
     ) -> Any:
         return {
             "subscriptions": [
-                live.describe(s) for s in await live.list_subscriptions(runtime, access)
+                subscriptions.describe(s)
+                for s in await subscriptions.list_subscriptions(runtime, access)
             ]
         }
 
@@ -121,7 +122,9 @@ def subscription_router(service: SharingService) -> APIRouter:
         body: JsonBody,
         runtime: RuntimeDep,
     ) -> Any:
-        return live.describe(await live.replace_patients(runtime, access, subscription_id, body))
+        return subscriptions.describe(
+            await subscriptions.replace_patients(runtime, access, subscription_id, body)
+        )
 
     @router.delete(
         f"/v1/{name}/subscriptions/{{subscription_id}}",
@@ -136,7 +139,7 @@ def subscription_router(service: SharingService) -> APIRouter:
         subscription_id: SubscriptionId,
         runtime: RuntimeDep,
     ) -> Response:
-        await live.end_subscription(runtime, access, subscription_id)
+        await subscriptions.end_subscription(runtime, access, subscription_id)
         return Response(status_code=204)
 
     return router
@@ -169,7 +172,7 @@ async def get_events(
     if found is None or service is None or found.client_id != caller.client_id:
         raise NotFound("no such subscription of this client", title="Unknown subscription")
     access = reader_access(caller, service)
-    stream = await live.open_stream(runtime, access, subscription_id, last_event_id)
+    stream = await subscriptions.open_stream(runtime, access, subscription_id, last_event_id)
 
     stopping = request.app.state.lifecycle.stopping
 
@@ -187,7 +190,7 @@ async def get_events(
                     following.cancel()
                     with contextlib.suppress(asyncio.CancelledError, StopAsyncIteration):
                         await following
-                    ended = live.disconnect(STOPPING, stream.position)
+                    ended = subscriptions.disconnect(STOPPING, stream.position)
                     yield {**ended.as_dict(), "retry": RETRY_MILLISECONDS}
                     return
                 try:

@@ -7,7 +7,7 @@ Revises: news2_0001
 import sqlalchemy as sa
 from alembic import op
 
-from journalloft.plugin import TENANT
+from journalloft.plugin import alter_schema
 
 revision = "news2_0002"
 down_revision = "news2_0001"
@@ -15,18 +15,11 @@ branch_labels = None
 depends_on = None
 
 
-def _schema() -> str | None:
-    """The tenant's real schema: ALTER TABLE is rendered without the connection's
-    ``schema_translate_map`` (CREATE TABLE and CREATE INDEX are translated)."""
-    translate = op.get_bind().get_execution_options().get("schema_translate_map") or {}
-    schema: str | None = translate.get(TENANT, TENANT)
-    return schema
-
-
 def upgrade() -> None:
-    op.add_column("news2_measurement", sa.Column("source_scores", sa.String(32)), schema=_schema())
+    column = sa.Column("source_scores", sa.String(32))
+    op.add_column("news2_measurement", column, schema=alter_schema())
 
 
 def downgrade() -> None:
-    with op.batch_alter_table("news2_measurement", schema=_schema()) as batch:
+    with op.batch_alter_table("news2_measurement", schema=alter_schema()) as batch:
         batch.drop_column("source_scores")

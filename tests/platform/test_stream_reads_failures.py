@@ -1,4 +1,5 @@
-"""The live streams' shared read when the audit log or the store fails (operations/live_reads.py).
+"""The event streams' shared read when the audit log or the store fails
+(operations/stream_reads.py).
 
 Streams woken together share one read and one audit write. If either fails, every stream that
 waited on it gets the failure (as its own lookup would have), none gets data, and the audit log
@@ -20,7 +21,7 @@ from journalloft.platform.auth.tokens import principal_from_claims
 from journalloft.platform.caller import Caller
 from journalloft.platform.core.tenancy import Tenant, tenant_schema_name
 from journalloft.platform.operations.access import reader_access
-from journalloft.platform.operations.live_reads import read_for_stream
+from journalloft.platform.operations.stream_reads import read_for_stream
 from support import people, tenant_document
 from support.platform import Backend, TestPlatform, start_platform
 from support.security import an_hour_ago, claims_of

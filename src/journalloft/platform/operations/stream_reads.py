@@ -1,4 +1,4 @@
-"""The live streams' reads, gathered: one read for every stream a moment's changes wake.
+"""The event streams' reads, gathered: one read for every stream a moment's changes wake.
 
 An ingest that changes 10 people wakes the 10 boards (or more) that show them; each would make a
 lookup of its own: one round trip and one audit write each. Here the reads that the streams of

@@ -4,7 +4,7 @@ A subscription is a lookup's body (people, municipalities, the service's options
 client that made it. Its stream starts with a ``snapshot`` (exactly the lookup's answer) and then
 sends an ``update`` per person whenever a write that changes what the lookup answers commits:
 the person's entry, read through :func:`~.sharing.look_up_in_together` (gathered with the other
-streams' reads of the moment, :mod:`.live_reads`), which applies restrictions and commits each
+streams' reads of the moment, :mod:`.stream_reads`), which applies restrictions and commits each
 stream's audit events before the event leaves. Event ids are the change feed's
 (:mod:`journalloft.platform.live.changes`): a stream reopened with ``Last-Event-ID`` replays what it
 missed within the replay window, else sends ``reset`` and a fresh snapshot.
@@ -22,7 +22,7 @@ from datetime import UTC, datetime
 from typing import Any
 
 import orjson
-from sqlalchemy import Connection as DbConnection
+from sqlalchemy import Connection
 from starlette.concurrency import run_in_threadpool
 
 from journalloft.platform.audit.log import record_access
@@ -46,16 +46,16 @@ from journalloft.platform.live.changes import (
     parse_id,
     subscription_change,
 )
-from journalloft.platform.live.hub import Connection
-from journalloft.platform.live.subscriptions import Subscription, new_subscription
+from journalloft.platform.live.hub import StreamInbox
+from journalloft.platform.live.subscription_store import Subscription, new_subscription
 from journalloft.platform.operations.access import (
     ReaderAccess,
     readable_tenants,
     require_attestation,
     require_dpop_if_demanded,
 )
-from journalloft.platform.operations.live_reads import read_for_stream
 from journalloft.platform.operations.sharing import entry_digest, look_up, lookup_patients
+from journalloft.platform.operations.stream_reads import read_for_stream
 from journalloft.platform.operations.units import in_unit_of_work
 from journalloft.platform.runtime import Runtime
 
@@ -159,7 +159,7 @@ async def count_in_audit(
     with the others, as a lookup answers without a municipality that is down."""
 
     def count(kommunenummer: str) -> None:
-        def write(connection: DbConnection) -> None:
+        def write(connection: Connection) -> None:
             record_access(
                 connection,
                 context=access.caller,
@@ -255,14 +255,14 @@ class Stream:
         self,
         runtime: Runtime,
         access: ReaderAccess,
-        connection: Connection,
+        inbox: StreamInbox,
         opening: list[Event],
         missed: list[tuple[EventId, Change]],
         position: EventId,
     ) -> None:
         self.runtime = runtime
         self.access = access
-        self.connection = connection
+        self.inbox = inbox
         self.opening = opening
         self.missed = missed
         self.position = position
@@ -283,7 +283,7 @@ class Stream:
     def close(self) -> None:
         if not self.closed:
             self.closed = True
-            self.runtime.hub.unregister(self.connection)
+            self.runtime.hub.unregister(self.inbox)
 
     def _now_access(self) -> ReaderAccess:
         """The access with the clock read now: audit events and the service's 'now' are each
@@ -295,7 +295,7 @@ class Stream:
         try:
             while self.opening:  # each opening event let go once sent (a snapshot is large)
                 yield self.opening.pop(0)
-            pending = [(i, c) for i, c in self.missed if self.connection.covers(c)]
+            pending = [(i, c) for i, c in self.missed if self.inbox.covers(c)]
             self.missed = []
             heartbeat = self.runtime.settings.heartbeat_seconds
             expires = self.access.caller.principal.expires_at
@@ -303,13 +303,13 @@ class Stream:
                 # what arrived live, less what the replay already holds (a change committed
                 # while the stream opened is in both) and what was already sent
                 seen = pending[-1][0] if pending else self.position
-                pending += [(i, c) for i, c in self.connection.take() if i > seen]
-                if self.connection.reset is not None:
-                    reason, self.connection.reset, pending = self.connection.reset, None, []
+                pending += [(i, c) for i, c in self.inbox.take() if i > seen]
+                if self.inbox.reset is not None:
+                    reason, self.inbox.reset, pending = self.inbox.reset, None, []
                     async for event in self._start_again(reason):
                         yield event
                     continue
-                if self.connection.overflowed:
+                if self.inbox.overflowed:
                     yield disconnect(
                         "too slow to keep up: reconnect with Last-Event-ID to get the rest",
                         self.position,
@@ -329,10 +329,10 @@ class Stream:
                     return
                 wait = heartbeat if expires is None else min(heartbeat, expires - time.time())
                 try:
-                    await asyncio.wait_for(self.connection.wake.wait(), timeout=max(wait, 0.01))
+                    await asyncio.wait_for(self.inbox.wake.wait(), timeout=max(wait, 0.01))
                 except TimeoutError:
                     found = await run_in_threadpool(
-                        self.runtime.subscriptions.get, self.connection.subscription.id
+                        self.runtime.subscriptions.get, self.inbox.subscription.id
                     )
                     if found is None:
                         yield disconnect("the subscription has ended or expired", self.position)
@@ -370,19 +370,17 @@ class Stream:
     async def _start_again(self, reason: str) -> AsyncIterator[Event]:
         """A ``reset`` and a fresh snapshot, taken after the newest change this process has."""
         position = self.runtime.hub.position
-        answer = await look_up(self.runtime, self._now_access(), self.connection.subscription.body)
+        answer = await look_up(self.runtime, self._now_access(), self.inbox.subscription.body)
         self.position = position
         yield Event("reset", format_id(position), _json({"reason": reason}))
         yield Event("snapshot", format_id(position), _json(answer))
 
     async def _subscription_changed(self, event_id: EventId) -> AsyncIterator[Event]:
-        found = await run_in_threadpool(
-            self.runtime.subscriptions.get, self.connection.subscription.id
-        )
+        found = await run_in_threadpool(self.runtime.subscriptions.get, self.inbox.subscription.id)
         if found is None:
             yield disconnect("the subscription has ended or expired", self.position)
             return
-        self.runtime.hub.replace(self.connection, found)
+        self.runtime.hub.replace(self.inbox, found)
         access = self._now_access()
         answer = await look_up(self.runtime, access, found.body)
         self.position = event_id
@@ -408,7 +406,7 @@ class Stream:
             access,
             tenant,
             patients=patients,
-            options=self.connection.subscription.body,
+            options=self.inbox.subscription.body,
             sent=sent,
         )
         for event_id, change in group:
@@ -426,7 +424,7 @@ class Stream:
         the stream's token; else, for a subscription that names it, the stream ends with the
         reason, and for one that does not, its changes are left out as a lookup leaves it out."""
         await self.runtime.tenants.refresh()
-        named = self.connection.subscription.kommuner
+        named = self.inbox.subscription.kommuner
         try:
             [tenant] = readable_tenants(self.runtime, access, [kommunenummer])
             require_dpop_if_demanded(tenant, access.caller)
@@ -464,10 +462,10 @@ async def open_stream(
         outcome="open" if last_event_id is None else "reconnect",
         n=len(subscription.body["patients"]),
     )
-    connection = Connection(subscription, limit=runtime.settings.stream_queue_limit)
+    inbox = StreamInbox(subscription, limit=runtime.settings.stream_queue_limit)
     limit = runtime.settings.streams_per_client
     # first: nothing committed from here on is missed
-    if not runtime.hub.admit(connection, limit=limit):
+    if not runtime.hub.admit(inbox, limit=limit):
         raise RateLimited(
             f"this client already has {limit} event streams open on this server, the most it "
             "may: close one first",
@@ -495,7 +493,7 @@ async def open_stream(
                 opening.append(Event("reset", format_id(position), _json({"reason": reason})))
             opening.append(Event("snapshot", format_id(position), _json(answer)))
             missed = []
-        return Stream(runtime, access, connection, opening, missed, position)
+        return Stream(runtime, access, inbox, opening, missed, position)
     except BaseException:
-        runtime.hub.unregister(connection)
+        runtime.hub.unregister(inbox)
         raise
