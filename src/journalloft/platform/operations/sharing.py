@@ -408,12 +408,12 @@ async def look_up(runtime: Runtime, access: ReaderAccess, body: Any) -> LookupAn
             targets.append(tenant)
     if not targets:
         raise refused[0][1]  # no municipality would answer: the first refusal is the answer
-    found = await asyncio.gather(
-        *(
-            _look_up_or_unavailable(runtime, access, tenant, patients=patients, options=body)
-            for tenant in targets
-        )
-    )
+    asked = [
+        _look_up_or_unavailable(runtime, access, tenant, patients=patients, options=body)
+        for tenant in targets
+    ]
+    # one municipality (the usual case) is awaited here: a task of its own costs more than it
+    found = [await asked[0]] if len(asked) == 1 else await asyncio.gather(*asked)
     answered: list[tuple[Tenant, dict[str, dict[str, Any]]]] = []
     for tenant, per_patient in zip(targets, found, strict=True):
         if isinstance(per_patient, Problem):
