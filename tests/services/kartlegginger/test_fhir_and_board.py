@@ -115,7 +115,7 @@ def read(resource: dict[str, Any]) -> dict[str, Any]:
 def test_the_provider_meets_the_protocol_of_the_fhir_face() -> None:
     [provider] = fhir.providers_of(PROVIDERS, service=spec.name)
     assert provider.resource_type == "Observation"
-    assert set(provider.search_parameters) == {"code", "date"}
+    assert set(provider.search_parameters) == {"code", "category", "date", "status"}
     assert set(FIELD_PATHS) >= {"instrument", "assessed", "total", "items", "band"}
 
 
