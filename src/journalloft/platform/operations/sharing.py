@@ -344,8 +344,41 @@ def replace_for_person(
 def withdraw(runtime: Runtime, access: SourceAccess, record_id: str) -> str:
     """Withdraw one record sent in error, by the source that sent it; the person's id (for the
     faces that tell subscribers), or :class:`NotFound`."""
-    _access, patient = withdraw_one_of(runtime, [access], record_id)
+    service, caller = access.service, access.caller
+
+    def remove(connection: Connection) -> str | None:
+        patient = withdraw_record(
+            connection, service.table, source=caller.client_id, record_id=record_id, now=caller.now
+        )
+        if patient is not None:
+            record_access(
+                connection,
+                context=caller,
+                action="withdraw",
+                service=service.name,
+                patients=[(patient, 1)],
+            )
+        return patient
+
+    _refuse_nul(record_id)
+    kommunenummer = access.tenant.kommunenummer
+    patient = in_unit_of_work(
+        runtime,
+        kommunenummer,
+        remove,
+        changes=lambda found: [data_change(kommunenummer, service.name, found)] if found else [],
+    )
+    if patient is None:
+        raise NotFound("this source has no such record to withdraw", title="Unknown record")
     return patient
+
+
+def _refuse_nul(record_id: str) -> None:
+    if "\x00" in record_id:  # no record has one (bodies cannot), and PostgreSQL cannot compare it
+        raise InvalidContent(
+            "the record id is not valid",
+            errors=[FieldError("/path/record_id", "contains U+0000 (NUL), which is not accepted")],
+        )
 
 
 def withdraw_one_of(
@@ -398,11 +431,7 @@ def withdraw_one_of(
         )
         return access, patient
 
-    if "\x00" in record_id:  # no record has one (bodies cannot), and PostgreSQL cannot compare it
-        raise InvalidContent(
-            "the record id is not valid",
-            errors=[FieldError("/path/record_id", "contains U+0000 (NUL), which is not accepted")],
-        )
+    _refuse_nul(record_id)
     kommunenummer = accesses[0].tenant.kommunenummer
     done = in_unit_of_work(
         runtime,
