@@ -58,6 +58,8 @@ def values_of(name: str, n: int, persons: list[str]) -> list[tuple[str, str]]:
         return [(name, ",".join(f"{FNR}|{p}" for p in persons[:n]))]
     if name == "code":
         return [(name, ",".join(f"{LOINC}|{9000 + i}-1" for i in range(n)))]
+    if name == "category":
+        return [(name, ",".join(["survey"] * n))]
     if name == "status":
         return [(name, ",".join(["final"] * n))]
     if name == "date":

@@ -4,7 +4,6 @@ through the FHIR face by this one provider; the face does the rest."""
 from __future__ import annotations
 
 from collections.abc import Mapping
-from datetime import datetime
 from typing import Any, Final
 
 from journalloft.plugin import fhir
@@ -31,21 +30,14 @@ def flag(entry: Mapping[str, Any], *, patient: str, kommunenummer: str) -> dict[
     }
 
 
-class Flags:
+class Flags(fhir.Provider):
     resource_type = "Flag"
     service = "cave"
-    profile: str | None = None
     person_parameters = ("patient:identifier",)
     search_parameters: Mapping[str, fhir.SearchParameter] = {
         "category": fhir.SearchParameter("code", "The kind: allergi, legemiddelreaksjon, smitte")
     }
     field_paths: Mapping[str, str] = FIELD_PATHS
-    member_types: tuple[str, ...] = ()
-    member_note: str | None = None
-    orphan_member = "a Flag carries no other resource"
-
-    def options(self, search: fhir.Search, now: datetime) -> dict[str, Any]:
-        return {}
 
     def resources(
         self, fields: Mapping[str, Any], *, patient: str, kommunenummer: str
@@ -56,23 +48,6 @@ class Flags:
 
     def codes_of(self, resource: Mapping[str, Any]) -> set[tuple[str, str]]:
         return {c for concept in resource["category"] for c in fhir.codes_of_concept(concept)}
-
-    def status_of(self, resource: Mapping[str, Any]) -> str | None:
-        return None
-
-    def period_of(self, resource: Mapping[str, Any]) -> tuple[datetime, datetime | None] | None:
-        return None
-
-    def sort_key(self, resource: Mapping[str, Any]) -> str:
-        return ""
-
-    def is_main(self, resource: Mapping[str, Any]) -> bool:
-        return resource.get("resourceType") == self.resource_type
-
-    def member_references(
-        self, resource: Mapping[str, Any], errors: fhir.Errors
-    ) -> list[tuple[str, str]]:
-        return []
 
     def record(
         self,

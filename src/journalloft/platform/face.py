@@ -41,7 +41,14 @@ from journalloft.platform.http.dependencies import CallerDep, JsonBody, RuntimeD
 from journalloft.platform.http.faces import FACE_ENTRY_POINT_GROUP, Face, RoutedFace
 from journalloft.platform.http.problems import FaceRenderer, JSONResponse, problem_response
 from journalloft.platform.operations import sharing
-from journalloft.platform.operations.access import reader_access, source_access
+from journalloft.platform.operations.access import (
+    ReaderAccess,
+    SourceAccess,
+    reader_access,
+    require_source_grant,
+    source_access,
+    source_accesses,
+)
 from journalloft.platform.plugins.service_protocol import SharingService, parts_of
 from journalloft.platform.runtime import Runtime
 
@@ -64,12 +71,14 @@ __all__ = [
     "NotFound",
     "PayloadTooLarge",
     "Problem",
+    "ReaderAccess",
     "RoutedFace",
     "Runtime",
     "RuntimeDep",
     "ScopeVocabulary",
     "Settings",
     "SharingService",
+    "SourceAccess",
     "Tenant",
     "TenantDep",
     "UnsupportedMediaType",
@@ -79,6 +88,8 @@ __all__ = [
     "problem_response",
     "read_json",
     "reader_access",
+    "require_source_grant",
     "sharing",
     "source_access",
+    "source_accesses",
 ]

@@ -1,10 +1,9 @@
 """Kartlegginger's FHIR part (Observation, category survey) and board part.
 
-The FHIR face serves one provider per resource type and NEWS2 serves Observation, so the
-provider is not yet listed in the spec's ``face_parts`` (docs/services.md, "Kartlegginger");
-these tests hold the mapping to the native rules: an Observation read into a native record and
+These tests hold the mapping to the native rules: an Observation read into a native record and
 the native record answer the same lookup the same way (both stores), a refusal points at the
-FHIR element, and every lookup entry maps to Observations that read back to the same record."""
+FHIR element, and every lookup entry maps to Observations that read back to the same record.
+The face serving it beside NEWS2's Observations: ``tests/faces/test_fhir_observations.py``."""
 
 from __future__ import annotations
 
@@ -113,9 +112,10 @@ def read(resource: dict[str, Any]) -> dict[str, Any]:
 
 
 def test_the_provider_meets_the_protocol_of_the_fhir_face() -> None:
+    assert spec.face_parts["fhir"] == PROVIDERS  # served
     [provider] = fhir.providers_of(PROVIDERS, service=spec.name)
     assert provider.resource_type == "Observation"
-    assert set(provider.search_parameters) == {"code", "date"}
+    assert set(provider.search_parameters) == {"code", "category", "date", "status"}
     assert set(FIELD_PATHS) >= {"instrument", "assessed", "total", "items", "band"}
 
 

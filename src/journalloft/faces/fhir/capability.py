@@ -2,12 +2,10 @@
 
 from __future__ import annotations
 
-from collections.abc import Iterable
 from typing import Any, Final
 
 from journalloft.faces.fhir.common import FHIR_VERSION
-from journalloft.faces.fhir.kit import ResourceProvider
-from journalloft.faces.fhir.search import PERSON_PARAMETERS
+from journalloft.faces.fhir.resources import Served
 from journalloft.faces.fhir.smart import token_endpoint
 from journalloft.platform.face import Settings
 
@@ -33,22 +31,21 @@ _COMMON: Final = [
 """The parameters every type takes (R4 search.html's result parameters)."""
 
 
-def capability_statement(
-    providers: Iterable[ResourceProvider], *, base: str, settings: Settings
-) -> dict[str, Any]:
+def capability_statement(served: Served, *, base: str, settings: Settings) -> dict[str, Any]:
+    """One entry per resource type, whichever services serve it: their search parameters
+    merged, each provider's profile among ``supportedProfile``."""
     issuer = settings.issuer_url.rstrip("/")
     resources = []
-    for provider in providers:
+    for resource_type, providers in served.items():
         parameters = [
             {"name": _PERSON[name][0], "type": "reference", "documentation": _PERSON[name][1]}
-            for name in PERSON_PARAMETERS
-            if name in provider.person_parameters
+            for name in served.person_parameters(resource_type)
         ] + [
             {"name": name, "type": parameter.type, "documentation": parameter.documentation}
-            for name, parameter in provider.search_parameters.items()
+            for name, parameter in served.search_parameters(resource_type).items()
         ]
         resource: dict[str, Any] = {
-            "type": provider.resource_type,
+            "type": resource_type,
             "interaction": [
                 {"code": "update", "documentation": "conditional: ?identifier=system|value"},
                 {"code": "delete", "documentation": "conditional: withdraws the record"},
@@ -60,8 +57,15 @@ def capability_statement(
             "conditionalDelete": "single",
             "searchParam": parameters,
         }
-        if provider.profile is not None:
-            resource["supportedProfile"] = [provider.profile]
+        profiles = list(dict.fromkeys(p.profile for p in providers if p.profile is not None))
+        if profiles:
+            resource["supportedProfile"] = profiles
+        if len(providers) > 1:
+            resource["documentation"] = (
+                f"Served by {', '.join(p.service for p in providers)}: a search asks each the "
+                "client may read that its parameters can match; a written resource is the record "
+                "of the one service whose resources it is (its code)"
+            )
         resources.append(resource)
     return {
         "resourceType": "CapabilityStatement",

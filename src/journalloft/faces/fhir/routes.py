@@ -7,7 +7,7 @@ from __future__ import annotations
 import re
 from collections.abc import Mapping
 from functools import partial
-from typing import Annotated, Any, Final
+from typing import Annotated, Final
 
 from fastapi import APIRouter, Path, Query, Request
 from starlette.concurrency import run_in_threadpool
@@ -18,7 +18,7 @@ from journalloft.faces.fhir.capability import capability_statement
 from journalloft.faces.fhir.common import FHIR_JSON, Errors, FhirResponse, outcome_response
 from journalloft.faces.fhir.resources import Served
 from journalloft.faces.fhir.search import accepts_json, parse_search, read_parameters
-from journalloft.faces.fhir.searchset import searchset
+from journalloft.faces.fhir.searchset import look_up_providers, searchset
 from journalloft.faces.fhir.transaction import store_bundle, store_one, withdraw_one
 from journalloft.platform.face import (
     BadRequest,
@@ -32,8 +32,6 @@ from journalloft.platform.face import (
     SharingService,
     TenantDep,
     read_json,
-    reader_access,
-    sharing,
 )
 
 PREFIX: Final = "/fhir"
@@ -77,9 +75,7 @@ def fhir_router(services: Mapping[str, SharingService]) -> APIRouter:
     async def metadata(request: Request, runtime: RuntimeDep) -> Response:
         accepts_json(request.query_params.get("_format"), request.headers.get("accept"))
         return FhirResponse(
-            capability_statement(
-                served.values(), base=base_url(request, runtime), settings=runtime.settings
-            )
+            capability_statement(served, base=base_url(request, runtime), settings=runtime.settings)
         )
 
     @router.get(PREFIX + "/{kommunenummer}/metadata")
@@ -93,7 +89,7 @@ def fhir_router(services: Mapping[str, SharingService]) -> APIRouter:
             raise NotFound(f"no municipality {kommunenummer} on this platform")
         return FhirResponse(
             capability_statement(
-                served.values(),
+                served,
                 base=f"{base_url(request, runtime)}/{kommunenummer}",
                 settings=runtime.settings,
             )
@@ -107,25 +103,23 @@ def fhir_router(services: Mapping[str, SharingService]) -> APIRouter:
         kommunenummer: str | None,
     ) -> Response:
         accepts_json(request.query_params.get("_format"), request.headers.get("accept"))
-        provider, service = served.provider(resource_type)
-        access = reader_access(caller, service)
+        readers = served.readers(resource_type, caller)
         media_type = request.headers.get("content-type", "").split(";")[0].strip().lower()
         found = parse_search(
-            read_parameters(await request.body(), media_type), provider.search_parameters
+            read_parameters(await request.body(), media_type),
+            served.search_parameters(resource_type),
         )
-        body: dict[str, Any] = {"patients": found.patients, **provider.options(found, caller.now)}
-        if kommunenummer is not None:
-            body["kommuner"] = [kommunenummer]
         try:
-            answer = await sharing.look_up(runtime, access, body)
+            answered = await look_up_providers(
+                runtime, readers, found, kommunenummer=kommunenummer, now=caller.now
+            )
         except Problem as problem:
             raise _pointing_at_search(problem) from None
         base = base_url(request, runtime)
         bundle = await run_in_threadpool(
             searchset,
-            provider,
+            answered,
             found,
-            answer,
             base=base,
             self_url=f"{base}{request.url.path[len(PREFIX) :]}",
         )
@@ -165,7 +159,7 @@ def fhir_router(services: Mapping[str, SharingService]) -> APIRouter:
         resource_type: ResourceType,
         identifier: IdentifierQuery,
     ) -> Response:
-        provider, service = served.provider(resource_type)
+        served.providers(resource_type)
         _one_condition(request)
         document = await read_json(request)
         prefer = request.headers.get("prefer", "").replace(" ", "").lower()
@@ -174,8 +168,8 @@ def fhir_router(services: Mapping[str, SharingService]) -> APIRouter:
             runtime,
             caller,
             tenant,
-            provider,
-            service,
+            served,
+            resource_type,
             document,
             identifier,
         )
@@ -190,9 +184,9 @@ def fhir_router(services: Mapping[str, SharingService]) -> APIRouter:
         resource_type: ResourceType,
         identifier: IdentifierQuery,
     ) -> Response:
-        _provider, service = served.provider(resource_type)
+        served.providers(resource_type)
         _one_condition(request)
-        withdraw_one(runtime, caller, tenant, service, identifier)
+        withdraw_one(runtime, caller, tenant, served, resource_type, identifier)
         return Response(status_code=204)
 
     @router.api_route(PREFIX + "/{rest:path}", methods=["GET", "POST", "PUT", "DELETE", "PATCH"])

@@ -39,6 +39,7 @@ MAX_PARAMETERS: Final = 400
 MAX_VALUES: Final = {
     "patient:identifier": 200,
     "code": 100,
+    "category": 10,
     "date": 8,
     "status": 10,
     "_sort": 1,
@@ -48,11 +49,12 @@ MAX_VALUES: Final = {
 """The most values each parameter may have in one search, its repetitions and comma-separated
 values together (``subject:identifier`` counts with ``patient:identifier``): 200 people as the
 native lookup, the rest far more than any real search needs. Beyond it: 400 naming the limit.
-A resource type's own parameters count by what they filter (``code``, ``status``, ``date``:
-``clinical-status`` as ``status``)."""
+A resource type's own parameters count by what they filter (``code``, ``category``, ``status``,
+``date``: ``clinical-status`` as ``status``). Counted once per request, whichever providers of the
+type are asked."""
 MAX_COUNT: Final = 10_000
 _COUNT: Final = re.compile(r"[0-9]{1,5}")
-_COMMA_SEPARATED: Final = ("patient:identifier", "code", "status")
+_COMMA_SEPARATED: Final = ("patient:identifier", "code", "category", "status")
 _PREFIXED: Final = re.compile(r"^(eq|ne|gt|lt|ge|le)?(.+)$")
 _FHIR_DATE: Final = re.compile(
     r"(?P<year>[0-9]{4})(?:-(?P<month>[0-9]{2})(?:-(?P<day>[0-9]{2})"
@@ -70,12 +72,18 @@ class SearchParameter:
     """A search parameter of one resource type, beyond the person (:data:`PERSON_PARAMETERS`)
     and ``_sort``, ``_count``, ``_summary`` that every type has."""
 
-    applies_to: Literal["code", "status", "date"]
-    """What it filters: the provider's ``codes_of``, ``status_of`` or ``period_of``."""
+    applies_to: Literal["code", "category", "status", "date"]
+    """What it filters: the provider's ``codes_of``, ``categories_of``, ``status_of`` or
+    ``period_of``."""
     documentation: str
     normalise: Callable[[str | None, str], tuple[str | None, str]] | None = None
     """For a code parameter: the (system, code) a search names as the service stores it (as
     writes are normalised: a zero-padded 9151 code, for one)."""
+    values: frozenset[tuple[str, str]] | None = None
+    """For a code or category parameter: every (system, code) the provider's resources can
+    hold for it, when they are known (None: any). A search that names none of them does not
+    ask the provider's service at all: where two services serve one resource type, this is
+    what tells them apart (Observation's category ``survey`` or ``vital-signs``, its code)."""
 
     @property
     def type(self) -> str:
@@ -84,17 +92,49 @@ class SearchParameter:
 
 
 @dataclass
+class Tokens:
+    """The (system, code) values a search gives one token parameter (``code``, ``category``):
+    ``system|code`` or a bare ``code`` (any system)."""
+
+    asked: list[tuple[str | None, str]] = field(default_factory=list)
+    _pairs: set[tuple[str, str]] = field(default_factory=set)
+    _bare: set[str] = field(default_factory=set)
+
+    def __bool__(self) -> bool:
+        return bool(self.asked)
+
+    def add(self, system: str | None, code: str) -> None:
+        self.asked.append((system, code))
+        if system is None:
+            self._bare.add(code)
+        else:
+            self._pairs.add((system, code))
+
+    def matches(self, codes: set[tuple[str, str]]) -> bool:
+        """Whether a resource with ``codes`` has one the search asks for: O(its codes)."""
+        if not self.asked:
+            return True
+        return any(pair in self._pairs or pair[1] in self._bare for pair in codes)
+
+    def may_match(self, values: frozenset[tuple[str, str]] | None) -> bool:
+        """Whether a provider whose resources hold only ``values`` (None: any) may match."""
+        return values is None or self.matches(set(values))
+
+
+@dataclass
 class Search:
     patients: list[str] = field(default_factory=list)
-    codes: list[tuple[str | None, str]] = field(default_factory=list)
+    codes: Tokens = field(default_factory=Tokens)
+    categories: Tokens = field(default_factory=Tokens)
     dates: list[tuple[str, datetime, datetime]] = field(default_factory=list)
     """(prefix, the value's first instant, the instant after its last), in UTC"""
     statuses: list[str] = field(default_factory=list)
     descending: bool | None = None
     count: int | None = None
     summary_count: bool = False
-    _pairs: set[tuple[str, str]] = field(default_factory=set)
-    _bare: set[str] = field(default_factory=set)
+    named: set[str] = field(default_factory=set)
+    """The type's own parameters the search gives (``code``, ``date``…): a provider that does not
+    take one of them is not asked."""
 
     def earliest(self) -> datetime | None:
         """The earliest instant the date parameters allow, if they bound it."""
@@ -112,17 +152,11 @@ class Search:
         return max(1, min(most, math.ceil((now - earliest).total_seconds() / 3600) + 1))
 
     def add_code(self, system: str | None, code: str) -> None:
-        self.codes.append((system, code))
-        if system is None:
-            self._bare.add(code)
-        else:
-            self._pairs.add((system, code))
+        self.codes.add(system, code)
 
     def code_matches(self, codes: set[tuple[str, str]]) -> bool:
         """Whether a resource with ``codes`` has one the search asks for: O(its codes)."""
-        if not self.codes:
-            return True
-        return any(pair in self._pairs or pair[1] in self._bare for pair in codes)
+        return self.codes.matches(codes)
 
     def date_matches(self, start: datetime, end: datetime | None) -> bool:
         """Whether ``[start, end]`` (``end`` None: open) meets every date parameter. ``eq`` (and
@@ -256,7 +290,9 @@ def parse_search(
     for name, parameter in parameters.items():
         known[name] = partial(_READERS[parameter.applies_to], name=name)
         if parameter.normalise is not None:
-            known[name] = partial(_code, name=name, normalise=parameter.normalise)
+            known[name] = partial(
+                _code, name=name, normalise=parameter.normalise, kind=parameter.applies_to
+            )
     dates = [name for name, p in parameters.items() if p.applies_to == "date"]
     known |= {
         "_sort": partial(_sort, names=dates),
@@ -267,6 +303,8 @@ def parse_search(
     _refuse_too_many_values(pairs, parameters)
     for name, value in pairs:
         reader = known.get(name)
+        if name in parameters:
+            search.named.add(name)
         if reader is None:
             errors.add(
                 "/" + name,
@@ -340,14 +378,16 @@ def _code(
     *,
     name: str,
     normalise: Callable[[str | None, str], tuple[str | None, str]] | None = None,
+    kind: str = "code",
 ) -> None:
+    tokens = search.categories if kind == "category" else search.codes
     for token in value.split(","):
         system, bar, code = token.partition("|")
         if not token:
             errors.add("/" + name, "must be system|code or code")
             continue
         pair: tuple[str | None, str] = (system, code) if bar else (None, system)
-        search.add_code(*(normalise(*pair) if normalise is not None else pair))
+        tokens.add(*(normalise(*pair) if normalise is not None else pair))
 
 
 JSON_FORMATS: Final = frozenset({"json", "application/json", "application/fhir+json"})
@@ -424,6 +464,7 @@ def _summary(search: Search, value: str, errors: Errors) -> None:
 
 _READERS: Final[Mapping[str, Callable[..., None]]] = {
     "code": _code,
+    "category": partial(_code, kind="category"),
     "status": _status,
     "date": _date,
 }

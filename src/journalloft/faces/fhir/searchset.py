@@ -1,64 +1,97 @@
-"""A search's answer as a FHIR searchset Bundle: the lookup's results as each provider's
-resources, filtered by the search's parameters, sorted and counted, with an OperationOutcome for
-each restricted person and each municipality not asked."""
+"""A search's answer as a FHIR searchset Bundle: the lookups' results as each provider's
+resources, filtered by the search's parameters, merged, sorted and counted, with an
+OperationOutcome for each restricted person and each municipality not asked.
+
+A type that several services serve (Observation: NEWS2 and Kartlegginger) is searched in each
+of them the caller is granted and the search can match (:func:`look_up_providers`), and their
+answers merged into one searchset (:func:`searchset`): each provider's resources in its
+lookup's order, the providers in their services' order, then ``_sort`` over all of them."""
 
 from __future__ import annotations
 
-from collections.abc import Mapping
+from collections.abc import Mapping, Sequence
+from datetime import datetime
 from typing import Any
 
 from journalloft.faces.fhir.common import information
 from journalloft.faces.fhir.kit import Found, ResourceProvider
-from journalloft.faces.fhir.resources import matches
+from journalloft.faces.fhir.resources import matches, may_match
 from journalloft.faces.fhir.search import Search
+from journalloft.platform.face import ReaderAccess, Runtime, sharing
+
+Answered = Sequence[tuple[ResourceProvider, Mapping[str, Any]]]
+"""Each provider asked and its service's lookup answer."""
+
+
+async def look_up_providers(
+    runtime: Runtime,
+    readers: Sequence[tuple[ResourceProvider, ReaderAccess]],
+    search: Search,
+    *,
+    kommunenummer: str | None,
+    now: datetime,
+) -> list[tuple[ResourceProvider, Mapping[str, Any]]]:
+    """The lookups a search asks: one per provider the caller may read (``readers``) that the
+    search can match, in one platform call (each municipality admitted once, each service
+    audited as its native lookup is). A service that no municipality asked has granted the
+    caller (or, at one municipality's base, that it has not adopted) gives nothing and no
+    error, unless none is granted: then its refusal is the answer."""
+    asked = [(p, access) for p, access in readers if may_match(p, search)]
+    if not asked:
+        return []
+    bodies = []
+    for provider, access in asked:
+        body: dict[str, Any] = {"patients": search.patients, **provider.options(search, now)}
+        if kommunenummer is not None:
+            body["kommuner"] = [kommunenummer]
+        bodies.append((access, body))
+    answers = await sharing.look_up_several(runtime, bodies)
+    return [
+        (provider, answer)
+        for (provider, _access), answer in zip(asked, answers, strict=True)
+        if answer is not None
+    ]
 
 
 def searchset(
-    provider: ResourceProvider,
+    answered: Answered,
     search: Search,
-    answer: Mapping[str, Any],
     *,
     base: str,
     self_url: str,
 ) -> dict[str, Any]:
-    """The Bundle for a lookup's ``answer`` (``base``: the face's URL, for ``fullUrl``)."""
-    found: list[Found] = []
-    outcomes: list[dict[str, Any]] = []
-    for result in answer["results"]:
-        if result.get("restricted"):
-            outcomes.append(
-                information(
+    """The Bundle for the lookups' answers (``base``: the face's URL, for ``fullUrl``)."""
+    found: list[tuple[ResourceProvider, Found]] = []
+    outcomes: dict[str, dict[str, Any]] = {}
+    for provider, answer in answered:
+        for result in answer["results"]:
+            if result.get("restricted"):
+                text = (
                     f"{result['kommunenummer']} holds data on the person "
                     f"{result['patient']} that the person has restricted (sperring): "
-                    "nothing of it is shown",
-                    code="suppressed",
+                    "nothing of it is shown"
                 )
+                outcomes.setdefault(text, information(text, code="suppressed"))
+                continue
+            for main, included in provider.resources(
+                result, patient=result["patient"], kommunenummer=result["kommunenummer"]
+            ):
+                if matches(provider, main, search):
+                    found.append((provider, (main, included)))
+                for member in included:
+                    if (search.codes or search.categories) and matches(provider, member, search):
+                        found.append((provider, (member, [])))
+        for refusal in answer.get("refused", []):
+            text = f"{refusal['kommunenummer']} was not asked: {refusal['reason']}"
+            outcomes.setdefault(
+                text,
+                {
+                    "resourceType": "OperationOutcome",
+                    "issue": [{"severity": "warning", "code": "forbidden", "diagnostics": text}],
+                },
             )
-            continue
-        for main, included in provider.resources(
-            result, patient=result["patient"], kommunenummer=result["kommunenummer"]
-        ):
-            if matches(provider, main, search):
-                found.append((main, included))
-            for member in included:
-                if search.codes and matches(provider, member, search):
-                    found.append((member, []))
-    for refusal in answer.get("refused", []):
-        outcomes.append(
-            {
-                "resourceType": "OperationOutcome",
-                "issue": [
-                    {
-                        "severity": "warning",
-                        "code": "forbidden",
-                        "diagnostics": f"{refusal['kommunenummer']} was not asked: "
-                        f"{refusal['reason']}",
-                    }
-                ],
-            }
-        )
     if search.descending is not None:
-        found.sort(key=lambda m: provider.sort_key(m[0]), reverse=search.descending)
+        found.sort(key=lambda m: m[0].sort_key(m[1][0]), reverse=search.descending)
     bundle: dict[str, Any] = {
         "resourceType": "Bundle",
         "type": "searchset",
@@ -68,10 +101,10 @@ def searchset(
     entries: list[dict[str, Any]] = []
     if not search.summary_count:
         shown = found if search.count is None else found[: search.count]
-        for main, included in shown:
+        for _provider, (main, included) in shown:
             entries.append(_entry(base, main, "match"))
             entries += [_entry(base, r, "include") for r in included]
-    entries += [{"resource": o, "search": {"mode": "outcome"}} for o in outcomes]
+    entries += [{"resource": o, "search": {"mode": "outcome"}} for o in outcomes.values()]
     if entries:
         bundle["entry"] = entries
     return bundle

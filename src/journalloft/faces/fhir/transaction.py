@@ -8,7 +8,13 @@ from __future__ import annotations
 from collections.abc import Mapping
 from typing import Any, Final
 
-from journalloft.faces.fhir.common import Errors, information, objects_at, resource_id
+from journalloft.faces.fhir.common import (
+    Errors,
+    codes_at,
+    information,
+    objects_at,
+    resource_id,
+)
 from journalloft.faces.fhir.kit import Member, ResourceProvider
 from journalloft.faces.fhir.resources import Served
 from journalloft.platform.face import (
@@ -21,8 +27,10 @@ from journalloft.platform.face import (
     SharingService,
     Tenant,
     form_pairs,
+    require_source_grant,
     sharing,
     source_access,
+    source_accesses,
 )
 
 STATUS: Final = {
@@ -59,11 +67,28 @@ class _Entry:
         self.fullurl = fullurl
         self.resource = resource
         self.record_id = record_id
+        self.provider: ResourceProvider | None = None
+        """The provider whose record it is (its ``is_main``); None: a member of one."""
         self.parent: _Entry | None = None
-        self.record_index: int | None = None
+        self.record: tuple[str, int] | None = None
+        """Its record's service and place in that service's batch."""
 
 
-def _entries(document: Any, served: Served) -> tuple[list[_Entry], ResourceProvider, Errors]:
+def claim_error(kind: str, claimants: list[ResourceProvider], served: Served) -> str | None:
+    """Why a resource of ``kind`` is no one provider's record (None: it is): two claim it, or
+    none of several does (one provider of a type takes what it can and names the errors)."""
+    names = " and ".join(p.service for p in served.get(kind, ()))
+    if len(claimants) > 1:
+        return (
+            f"is claimed as a record by {' and '.join(p.service for p in claimants)}: a resource "
+            "is one service's record; code it as one of them (see /fhir/metadata)"
+        )
+    if not claimants and len(served.get(kind, ())) > 1:
+        return f"is the record of none of the services serving {kind} ({names}): see /fhir/metadata"
+    return None
+
+
+def _entries(document: Any, served: Served) -> tuple[list[_Entry], Errors]:
     errors = Errors()
     if not isinstance(document, Mapping) or document.get("resourceType") != "Bundle":
         errors.add("/resourceType", "must be Bundle")
@@ -76,7 +101,6 @@ def _entries(document: Any, served: Served) -> tuple[list[_Entry], ResourceProvi
         errors.raise_if_any("no resource was stored: the Bundle is not valid")
     members_only = served.member_only_types()
     entries: list[_Entry] = []
-    kinds: dict[str, ResourceProvider] = {}
     for i, entry in enumerate(raw):
         at = f"/entry/{i}"
         resource = entry.get("resource") if isinstance(entry, Mapping) else None
@@ -88,14 +112,16 @@ def _entries(document: Any, served: Served) -> tuple[list[_Entry], ResourceProvi
         if kind in members_only:
             entries.append(_Entry(i, resource, None, entry.get("fullUrl")))
             continue
-        provider = served.get(kind)
-        if provider is None:
+        if kind not in served:
             errors.add(
                 at + "/resource/resourceType",
                 f"must be one of {', '.join([*served, *members_only])}",
             )
             continue
-        kinds[provider.service] = provider
+        claimants = served.claimants(resource)
+        if len(claimants) > 1:
+            errors.add(at + "/resource", str(claim_error(kind, claimants, served)))
+            continue
         method = request.get("method") if isinstance(request, Mapping) else None
         url = request.get("url") if isinstance(request, Mapping) else None
         if method not in ("PUT", "POST") or not isinstance(url, str):
@@ -118,13 +144,13 @@ def _entries(document: Any, served: Served) -> tuple[list[_Entry], ResourceProvi
                 errors.add(at + "/request/url", "a condition must be identifier=system|value")
                 continue
             record_id = identifier_value(condition[0][1], at + "/request/url")
-        entries.append(_Entry(i, resource, record_id, entry.get("fullUrl")))
-    if len(kinds) > 1:
-        errors.add("/entry", "one Bundle stores the resources of one sharing service")
-    if not kinds and not errors.found:
+        found = _Entry(i, resource, record_id, entry.get("fullUrl"))
+        found.provider = claimants[0] if claimants else None
+        entries.append(found)
+    if not entries and not errors.found:
         errors.add("/entry", f"holds no resource to store ({', '.join(served)})")
     errors.raise_if_any("no resource was stored: the Bundle is not valid")
-    return entries, next(iter(kinds.values())), errors
+    return entries, errors
 
 
 Places = Mapping[str, tuple[str, Mapping[str, Any]]]
@@ -152,15 +178,26 @@ def members_of(
     return found
 
 
+def _unclaimed(kind: str, served: Served) -> str:
+    """The error of an entry that is no record and no member of one."""
+    carriers = [p for providers in served.values() for p in providers if kind in p.member_types]
+    own = served.get(kind, ())
+    if len(own) <= 1:
+        return (carriers or list(own))[0].orphan_member
+    said = dict.fromkeys(p.orphan_member for p in carriers)
+    return "; ".join([str(claim_error(kind, [], served)), *said])
+
+
 def _records(
-    entries: list[_Entry], provider: ResourceProvider, errors: Errors
-) -> list[dict[str, Any]]:
-    """Each main entry's record, with the entries and contained resources it references as
-    its members; an entry that is neither a record nor a member is an error."""
+    entries: list[_Entry], served: Served, errors: Errors
+) -> dict[str, list[dict[str, Any]]]:
+    """Each main entry's record, by service, with the entries and contained resources it
+    references as its members; an entry that is neither a record nor a member is an error."""
+    member_types = {kind for ps in served.values() for p in ps for kind in p.member_types}
     elsewhere: dict[str, tuple[str, Mapping[str, Any]]] = {}
     for entry in entries:
         kind = entry.resource.get("resourceType")
-        if kind not in provider.member_types:
+        if kind not in member_types:
             continue
         place = (f"/entry/{entry.index}/resource", entry.resource)
         if isinstance(entry.fullurl, str):
@@ -168,37 +205,44 @@ def _records(
         if isinstance(entry.resource.get("id"), str):
             elsewhere[f"{kind}/{entry.resource['id']}"] = place
     by_resource = {id(e.resource): e for e in entries}
-    records: list[dict[str, Any]] = []
-    mains = [e for e in entries if provider.is_main(e.resource)]
-    for main in mains:
+    records: dict[str, list[dict[str, Any]]] = {}
+    for main in entries:
+        provider = main.provider
+        if provider is None:
+            continue
         sub = Errors(f"/entry/{main.index}/resource")
         members = members_of(provider, main.resource, sub, elsewhere)
         for _at, member, _place in members:
             named = by_resource.get(id(member))
-            if named is not None and named is not main:
+            if named is not None and named is not main and named.provider is None:
                 named.parent = main
-        main.record_index = len(records)
-        records.append(
-            provider.record(main.resource, sub, members=members, record_id=main.record_id)
-        )
+        batch = records.setdefault(provider.service, [])
+        main.record = (provider.service, len(batch))
+        batch.append(provider.record(main.resource, sub, members=members, record_id=main.record_id))
         errors.found += sub.found
     for entry in entries:
-        if entry not in mains and entry.parent is None:
-            errors.add(f"/entry/{entry.index}/resource", provider.orphan_member)
+        if entry.provider is None and entry.parent is None:
+            message = _unclaimed(str(entry.resource.get("resourceType")), served)
+            errors.add(f"/entry/{entry.index}/resource", message)
     return records
 
 
-def _translated(problem: InvalidContent, entries: list[_Entry], provider: ResourceProvider) -> None:
-    """Point a native batch's errors (``/records/3/start``) at the Bundle's elements."""
-    at_record = {e.record_index: e.index for e in entries if e.record_index is not None}
+def _translated(problem: InvalidContent, entries: list[_Entry], services: list[str]) -> None:
+    """Point the native batches' errors (``/1/records/3/start``: the second service's fourth
+    record) at the Bundle's elements."""
+    at_record = {e.record: e for e in entries if e.record is not None}
     translated = []
     for error in problem.errors:
         parts = error.pointer.split("/")
-        if len(parts) > 2 and parts[1] == "records" and parts[2].isdigit():
-            entry = at_record.get(int(parts[2]))
-            field = parts[3] if len(parts) > 3 else ""
-            place = provider.field_paths.get(field, "")
-            pointer = f"/entry/{entry}/resource{place}" if entry is not None else "/entry"
+        if len(parts) > 3 and parts[1].isdigit() and parts[2] == "records" and parts[3].isdigit():
+            service = services[int(parts[1])]
+            entry = at_record.get((service, int(parts[3])))
+            field = parts[4] if len(parts) > 4 else ""
+            if entry is not None and entry.provider is not None:
+                place = entry.provider.field_paths.get(field, "")
+                pointer = f"/entry/{entry.index}/resource{place}"
+            else:
+                pointer = "/entry"
             translated.append(
                 FieldError(pointer, f"{field}: {error.message}" if field else error.message)
             )
@@ -210,22 +254,38 @@ def _translated(problem: InvalidContent, entries: list[_Entry], provider: Resour
 def store_bundle(
     runtime: Runtime, caller: Caller, tenant: Tenant, served: Served, document: Any
 ) -> dict[str, Any]:
-    """A transaction Bundle: every resource stored, or none (``transaction-response``)."""
-    entries, provider, errors = _entries(document, served)
-    access = source_access(runtime, caller, tenant, served.services[provider.service])
-    records = _records(entries, provider, errors)
+    """A transaction Bundle: every resource stored, or none (``transaction-response``); each
+    record in its own service (the provider that claims it), all in one unit of work."""
+    entries, errors = _entries(document, served)
+    services = list(dict.fromkeys(e.provider.service for e in entries if e.provider))
+    accesses = (
+        source_accesses(runtime, caller, tenant, [served.services[s] for s in services])
+        if services
+        else []
+    )
+    records = _records(entries, served, errors)
     errors.raise_if_any("no resource was stored: the Bundle has invalid resources")
     try:
-        counts = sharing.ingest(runtime, access, {"records": records})
+        stored = sharing.ingest_together(
+            runtime,
+            [
+                (access, {"records": records[s]})
+                for s, access in zip(services, accesses, strict=True)
+            ],
+        )
     except InvalidContent as problem:
-        _translated(problem, entries, provider)
+        _translated(problem, entries, services)
         raise
+    counts = dict(zip(services, stored, strict=True))
     answers = []
     for entry in entries:
         owner = entry.parent or entry
-        assert owner.record_index is not None
-        outcome = counts.outcomes[owner.record_index]
-        record = records[owner.record_index]
+        assert owner.record is not None
+        assert owner.provider is not None
+        service, index = owner.record
+        outcome = counts[service].outcomes[index]
+        record = records[service][index]
+        provider = owner.provider
         response: dict[str, Any] = {"status": STATUS[outcome]}
         kind = entry.resource.get("resourceType")
         if provider.member_note is not None and kind != provider.resource_type:
@@ -253,23 +313,32 @@ def store_one(
     runtime: Runtime,
     caller: Caller,
     tenant: Tenant,
-    provider: ResourceProvider,
-    service: SharingService,
+    served: Served,
+    resource_type: str,
     document: Any,
     identifier: str,
     *,
     prefer_outcome: bool = False,
 ) -> tuple[int, dict[str, Any]]:
     """A conditional PUT ``{type}?identifier=system|value``: the resource stored as the
-    source's record ``value`` (201 created, 200 otherwise), with the members it contains. The
-    answer is the resource with its logical id, or (``Prefer: return=OperationOutcome``) what
-    became of it: created, updated, unchanged or stale."""
+    source's record ``value`` (201 created, 200 otherwise), with the members it contains, in the
+    service of the one provider that claims it. The answer is the resource with its logical id,
+    or (``Prefer: return=OperationOutcome``) what became of it: created, updated, unchanged or
+    stale."""
     value = identifier_value(identifier, "/identifier")
     errors = Errors()
-    if not isinstance(document, Mapping) or document.get("resourceType") != provider.resource_type:
-        errors.add("/resourceType", f"must be {provider.resource_type}")
+    if not isinstance(document, Mapping) or document.get("resourceType") != resource_type:
+        errors.add("/resourceType", f"must be {resource_type}")
         errors.raise_if_any("the body is not the resource the URL names")
-    access = source_access(runtime, caller, tenant, service)
+    claimants = served.claimants(document)
+    refused = claim_error(resource_type, claimants, served)
+    if refused is not None:
+        errors.add("", f"the {resource_type} {refused}")
+        if not claimants:  # the services of one type tell their records apart by the code
+            codes_at(document, "code", "", errors)
+        errors.raise_if_any("the resource was not stored: no one service's record")
+    provider = claimants[0] if claimants else served.providers(resource_type)[0]
+    access = source_access(runtime, caller, tenant, served.services[provider.service])
     members = members_of(provider, document, errors)
     record = provider.record(document, errors, members=members, record_id=value)
     errors.raise_if_any("the resource was not stored: it is not valid")
@@ -296,9 +365,33 @@ def store_one(
 
 
 def withdraw_one(
-    runtime: Runtime, caller: Caller, tenant: Tenant, service: SharingService, identifier: str
+    runtime: Runtime,
+    caller: Caller,
+    tenant: Tenant,
+    served: Served,
+    resource_type: str,
+    identifier: str,
 ) -> None:
-    """A conditional DELETE: the source's record withdrawn (404 if it has none)."""
+    """A conditional DELETE: the source's record withdrawn from the service that holds it,
+    among those serving ``resource_type`` that the source may write (404 if none holds it; 422
+    if two do, nothing withdrawn: never a guess)."""
     value = identifier_value(identifier, "/identifier")
-    access = source_access(runtime, caller, tenant, service)
-    sharing.withdraw(runtime, access, value)
+    services = [served.services[s] for s in dict.fromkeys(p.service for p in served[resource_type])]
+    granted: list[SharingService] = []
+    refusals: list[Problem] = []
+    for service in services:
+        try:
+            require_source_grant(caller, tenant, service)
+        except Problem as problem:
+            refusals.append(problem)
+        else:
+            granted.append(service)
+    if not granted:
+        raise refusals[0]
+    accesses = source_accesses(runtime, caller, tenant, granted)
+    try:
+        sharing.withdraw_one_of(runtime, accesses, value)
+    except InvalidContent as problem:
+        if problem.errors and problem.errors[0].pointer == "/record_id":
+            problem.errors = [FieldError("/identifier", e.message) for e in problem.errors]
+        raise

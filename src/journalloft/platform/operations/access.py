@@ -16,6 +16,7 @@ body, so it takes a :class:`ReaderAccess` (the scope) and checks each municipali
 
 from __future__ import annotations
 
+from collections.abc import Sequence
 from dataclasses import dataclass
 
 from journalloft.platform.auth.tokens import AUDIT_READ_SCOPE, RESTRICTIONS_SCOPE
@@ -93,10 +94,22 @@ class SourceAccess:
     service: SharingService
 
 
+def require_source_grant(caller: Caller, tenant: Tenant, service: SharingService) -> None:
+    """The token's scope, the municipality's adoption of the service and its grant to write it
+    (403 or 404 otherwise); the policy is :func:`admit`'s."""
+    require_scope(caller, f"{service.name}:write")
+    require_service(tenant, service)
+    if not tenant.may_write(caller.client_id, service.name):
+        raise Forbidden(
+            f"{tenant.name} has not granted this client to write {service.name}",
+            title="No grant from this municipality",
+        )
+
+
 def source_access(
     runtime: Runtime, caller: Caller, tenant: Tenant, service: SharingService
 ) -> SourceAccess:
-    _may_write(caller, tenant, service)
+    require_source_grant(caller, tenant, service)
     admit(runtime, tenant, caller)
     return SourceAccess(caller, tenant, service)
 
@@ -106,19 +119,22 @@ async def source_access_async(
 ) -> SourceAccess:
     """:func:`source_access` on the event loop (its rate count through the async client), so
     that a push costs one hop to a worker thread (its unit of work), not two."""
-    _may_write(caller, tenant, service)
+    require_source_grant(caller, tenant, service)
     await admit_async(runtime, tenant, caller)
     return SourceAccess(caller, tenant, service)
 
 
-def _may_write(caller: Caller, tenant: Tenant, service: SharingService) -> None:
-    require_scope(caller, f"{service.name}:write")
-    require_service(tenant, service)
-    if not tenant.may_write(caller.client_id, service.name):
-        raise Forbidden(
-            f"{tenant.name} has not granted this client to write {service.name}",
-            title="No grant from this municipality",
-        )
+def source_accesses(
+    runtime: Runtime, caller: Caller, tenant: Tenant, services: Sequence[SharingService]
+) -> list[SourceAccess]:
+    """One request's access to write several services (a FHIR transaction of two services'
+    resources): each granted as :func:`source_access` checks it, the first refusal the answer,
+    and the municipality's policy admitted once (one request, one count against its rate
+    limit)."""
+    for service in services:
+        require_source_grant(caller, tenant, service)
+    admit(runtime, tenant, caller)
+    return [SourceAccess(caller, tenant, service) for service in services]
 
 
 @dataclass(frozen=True, slots=True)

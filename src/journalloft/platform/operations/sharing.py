@@ -10,13 +10,13 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import hashlib
-from collections.abc import Mapping, Sequence
+from collections.abc import Iterable, Mapping, Sequence
 from datetime import datetime
 from typing import Any, NotRequired, TypedDict
 
 import orjson
 import psycopg
-from sqlalchemy import Connection, Select
+from sqlalchemy import Connection, Select, and_, select
 from starlette.concurrency import run_in_threadpool
 
 from journalloft.platform.audit.log import (
@@ -64,6 +64,9 @@ from journalloft.platform.storage.records import (
     upsert_records,
     withdraw_others,
     withdraw_record,
+)
+from journalloft.platform.storage.records import (
+    visible as not_withdrawn,
 )
 from journalloft.platform.storage.statements import (
     PATIENTS,
@@ -209,33 +212,73 @@ def ingest(runtime: Runtime, access: SourceAccess, body: Any) -> IngestCounts:
     """Store a batch from a journal system: all or nothing, idempotent per (source, id), with
     a ``write`` audit event per person in the same transaction."""
     rows = checked_batch(runtime, access, body)
-    service, caller = access.service, access.caller
-
-    def store(connection: Connection) -> IngestCounts:
-        counts = upsert_records(connection, service.table, source=caller.client_id, rows=rows)
-        per_patient: dict[str, int] = {}
-        for row in rows:
-            per_patient[row["patient"]] = per_patient.get(row["patient"], 0) + 1
-        record_access(
-            connection,
-            context=caller,
-            action="write",
-            service=service.name,
-            patients=per_patient.items(),
-        )
-        record_push(connection, access, counts)
-        return counts
-
-    kommunenummer = access.tenant.kommunenummer
-    patients = dict.fromkeys(r["patient"] for r in rows)
-    changed = [data_change(kommunenummer, service.name, p) for p in patients]
-    counts = in_unit_of_work(runtime, kommunenummer, store, changes=lambda _: changed)
-    count_ingest(
-        service.name,
-        kommunenummer,
-        ((k, v) for k, v in counts.as_dict().items() if k != "received"),
-    )
+    [counts] = _store_batches(runtime, [(access, rows)])
     return counts
+
+
+def ingest_together(
+    runtime: Runtime, batches: Sequence[tuple[SourceAccess, Any]]
+) -> list[IngestCounts]:
+    """Several services' batches to one municipality in one request (a FHIR transaction that
+    holds two services' resources), stored all or nothing in one unit of work, each as
+    :func:`ingest` stores it (its audit events, its counts). :class:`InvalidContent` with every
+    batch's errors, each pointer under the batch's index (``/1/records/3/start``), when any is
+    not valid: then nothing is stored."""
+    checked: list[tuple[SourceAccess, list[dict[str, Any]]]] = []
+    errors: list[FieldError] = []
+    refusals: list[str] = []
+    for k, (access, body) in enumerate(batches):
+        if access.tenant.kommunenummer != batches[0][0].tenant.kommunenummer:
+            raise ValueError("the batches of one unit of work are one municipality's")
+        try:
+            checked.append((access, checked_batch(runtime, access, body)))
+        except InvalidContent as refusal:
+            errors += [FieldError(f"/{k}{e.pointer}", e.message) for e in refusal.errors]
+            refusals.append(refusal.detail)
+    if refusals:
+        detail = refusals[0] if len(refusals) == 1 else "no record was stored: invalid records"
+        raise InvalidContent(detail, errors=errors)
+    return _store_batches(runtime, checked)
+
+
+def _store_batches(
+    runtime: Runtime, batches: Sequence[tuple[SourceAccess, list[dict[str, Any]]]]
+) -> list[IngestCounts]:
+    """Checked batches of one municipality stored in one unit of work."""
+
+    def store(connection: Connection) -> list[IngestCounts]:
+        stored = []
+        for access, rows in batches:
+            service, caller = access.service, access.caller
+            counts = upsert_records(connection, service.table, source=caller.client_id, rows=rows)
+            per_patient: dict[str, int] = {}
+            for row in rows:
+                per_patient[row["patient"]] = per_patient.get(row["patient"], 0) + 1
+            record_access(
+                connection,
+                context=caller,
+                action="write",
+                service=service.name,
+                patients=per_patient.items(),
+            )
+            record_push(connection, access, counts)
+            stored.append(counts)
+        return stored
+
+    kommunenummer = batches[0][0].tenant.kommunenummer
+    changed = [
+        data_change(kommunenummer, access.service.name, p)
+        for access, rows in batches
+        for p in dict.fromkeys(r["patient"] for r in rows)
+    ]
+    stored = in_unit_of_work(runtime, kommunenummer, store, changes=lambda _: changed)
+    for (access, _rows), counts in zip(batches, stored, strict=True):
+        count_ingest(
+            access.service.name,
+            kommunenummer,
+            ((k, v) for k, v in counts.as_dict().items() if k != "received"),
+        )
+    return stored
 
 
 def replace_for_person(
@@ -317,11 +360,7 @@ def withdraw(runtime: Runtime, access: SourceAccess, record_id: str) -> str:
             )
         return patient
 
-    if "\x00" in record_id:  # no record has one (bodies cannot), and PostgreSQL cannot compare it
-        raise InvalidContent(
-            "the record id is not valid",
-            errors=[FieldError("/path/record_id", "contains U+0000 (NUL), which is not accepted")],
-        )
+    _refuse_nul(record_id)
     kommunenummer = access.tenant.kommunenummer
     patient = in_unit_of_work(
         runtime,
@@ -332,6 +371,79 @@ def withdraw(runtime: Runtime, access: SourceAccess, record_id: str) -> str:
     if patient is None:
         raise NotFound("this source has no such record to withdraw", title="Unknown record")
     return patient
+
+
+def _refuse_nul(record_id: str) -> None:
+    if "\x00" in record_id:  # no record has one (bodies cannot), and PostgreSQL cannot compare it
+        raise InvalidContent(
+            "the record id is not valid",
+            errors=[FieldError("/path/record_id", "contains U+0000 (NUL), which is not accepted")],
+        )
+
+
+def withdraw_one_of(
+    runtime: Runtime, accesses: Sequence[SourceAccess], record_id: str
+) -> tuple[SourceAccess, str]:
+    """Withdraw the source's record ``record_id`` from the one of these services (of one
+    municipality) that holds it: a FHIR conditional DELETE on a resource type two services
+    serve. The access that held it and the person's id; :class:`NotFound` if none holds it,
+    :class:`InvalidContent` (nothing withdrawn) if more than one does: never a guess."""
+    caller = accesses[0].caller
+
+    def remove(connection: Connection) -> tuple[SourceAccess, str] | None:
+        held = []
+        for access in accesses:
+            table = access.service.table
+            key = and_(
+                table.c.source == caller.client_id,
+                table.c.record_id == record_id,
+                not_withdrawn(table),
+            )
+            found = connection.execute(
+                select(table.c.patient).where(key).with_for_update()
+            ).scalar_one_or_none()
+            if found is not None:
+                held.append(access)
+        if len(held) > 1:
+            names = " and ".join(a.service.name for a in held)
+            raise InvalidContent(
+                f"the record id names a record of this source in {names}: withdraw it in its "
+                "service (DELETE /v1/tenants/{kommunenummer}/{service}/records/{id})",
+                errors=[FieldError("/record_id", f"names a record in {names}")],
+            )
+        if not held:
+            return None
+        [access] = held
+        patient = withdraw_record(
+            connection,
+            access.service.table,
+            source=caller.client_id,
+            record_id=record_id,
+            now=caller.now,
+        )
+        assert patient is not None  # locked above
+        record_access(
+            connection,
+            context=caller,
+            action="withdraw",
+            service=access.service.name,
+            patients=[(patient, 1)],
+        )
+        return access, patient
+
+    _refuse_nul(record_id)
+    kommunenummer = accesses[0].tenant.kommunenummer
+    done = in_unit_of_work(
+        runtime,
+        kommunenummer,
+        remove,
+        changes=lambda found: (
+            [data_change(kommunenummer, found[0].service.name, found[1])] if found else []
+        ),
+    )
+    if done is None:
+        raise NotFound("this source has no such record to withdraw", title="Unknown record")
+    return done
 
 
 def newest_updated(fields: Any) -> datetime | None:
@@ -390,32 +502,95 @@ async def look_up(runtime: Runtime, access: ReaderAccess, body: Any) -> LookupAn
     the refusal the answer. Each municipality's audit events are committed before any data
     leaves.
     """
-    patients = lookup_patients(runtime, access, body)
+    [answer] = await look_up_several(runtime, [(access, body)])
+    assert answer is not None  # one ask: its refusal is raised
+    return answer
+
+
+async def look_up_several(
+    runtime: Runtime, asks: Sequence[tuple[ReaderAccess, Any]]
+) -> list[LookupAnswer | None]:
+    """Several services' lookups in one request (a FHIR search of a resource type that two
+    services serve), each as :func:`look_up` with its own audit events, read concurrently; each
+    municipality's policy is admitted once for the request (one count against its rate limit).
+
+    An ask whose service no municipality has granted the client (or, named in ``kommuner``, has
+    not adopted or granted) is answered None, unless every ask is: then the first one's refusal
+    is the answer, as :func:`look_up`'s."""
+    people = [lookup_patients(runtime, access, body) for access, body in asks]
     await runtime.tenants.refresh()
-    named = body.get("kommuner")
-    caller = access.caller
-    targets: list[Tenant] = []
-    refused: list[tuple[Tenant, Problem]] = []
-    for tenant in readable_tenants(runtime, access, named):
+    caller = asks[0][0].caller
+    readable: list[list[Tenant] | None] = []
+    not_granted: list[Problem] = []
+    for access, body in asks:
         try:
-            await admit_async(runtime, tenant, caller)
-            require_attestation(tenant, caller)
-        except (Unauthorized, Forbidden, RateLimited) as problem:
-            if named is not None:
-                raise  # the caller asked for this municipality by name: its refusal is the answer
-            refused.append((tenant, problem))
-        else:
-            targets.append(tenant)
-    if not targets:
-        raise refused[0][1]  # no municipality would answer: the first refusal is the answer
+            readable.append(readable_tenants(runtime, access, body.get("kommuner")))
+        except (Forbidden, NotFound) as problem:
+            readable.append(None)
+            not_granted.append(problem)
+    if not_granted and len(not_granted) == len(asks):
+        raise not_granted[0]
+    admitted: dict[str, Problem | None] = {}
+    for tenants in readable:
+        for tenant in tenants or []:
+            if tenant.kommunenummer in admitted:
+                continue
+            try:
+                await admit_async(runtime, tenant, caller)
+                require_attestation(tenant, caller)
+            except (Unauthorized, Forbidden, RateLimited) as refusal:
+                admitted[tenant.kommunenummer] = refusal
+            else:
+                admitted[tenant.kommunenummer] = None
+    plans: list[tuple[int, list[Tenant], list[tuple[Tenant, Problem]]]] = []
+    for i, ((_access, body), tenants) in enumerate(zip(asks, readable, strict=True)):
+        if tenants is None:
+            continue
+        named = body.get("kommuner")
+        targets: list[Tenant] = []
+        refused: list[tuple[Tenant, Problem]] = []
+        for tenant in tenants:
+            why = admitted[tenant.kommunenummer]
+            if why is None:
+                targets.append(tenant)
+            elif named is not None:
+                raise why  # the caller asked for this municipality by name: its refusal
+            else:
+                refused.append((tenant, why))
+        if not targets:
+            raise refused[0][1]  # no municipality would answer: the first refusal is the answer
+        plans.append((i, targets, refused))
     asked = [
-        _look_up_or_unavailable(runtime, access, tenant, patients=patients, options=body)
+        _look_up_or_unavailable(runtime, asks[i][0], tenant, patients=people[i], options=asks[i][1])
+        for i, targets, _refused in plans
         for tenant in targets
     ]
     # one municipality (the usual case) is awaited here: a task of its own costs more than it
     found = [await asked[0]] if len(asked) == 1 else await asyncio.gather(*asked)
+    answers: list[LookupAnswer | None] = [None] * len(asks)
+    at = 0
+    for i, targets, refused in plans:
+        mine, at = found[at : at + len(targets)], at + len(targets)
+        answers[i] = _answer(
+            asks[i][0],
+            asks[i][1].get("kommuner"),
+            people[i],
+            zip(targets, mine, strict=True),
+            refused,
+        )
+    return answers
+
+
+def _answer(
+    access: ReaderAccess,
+    named: list[str] | None,
+    patients: list[str],
+    found: Iterable[tuple[Tenant, dict[str, dict[str, Any]] | ServiceUnavailable | NotFound]],
+    refused: list[tuple[Tenant, Problem]],
+) -> LookupAnswer:
+    """One ask's answer from what each municipality asked gave."""
     answered: list[tuple[Tenant, dict[str, dict[str, Any]]]] = []
-    for tenant, per_patient in zip(targets, found, strict=True):
+    for tenant, per_patient in found:
         if isinstance(per_patient, Problem):
             if named is not None:
                 raise per_patient  # asked for by name: its database being down is the answer

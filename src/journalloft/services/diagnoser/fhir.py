@@ -204,13 +204,11 @@ def record_of(
     return {k: v for k, v in record.items() if v is not None or k == "clinical_status"}
 
 
-class Conditions:
+class Conditions(fhir.Provider):
     """The FHIR face's provider of Diagnoser's diagnoses as Condition."""
 
     resource_type = "Condition"
     service = "diagnoser"
-    profile: str | None = None
-    person_parameters = ("patient:identifier", "subject:identifier")
     search_parameters: Mapping[str, fhir.SearchParameter] = {
         "code": fhir.SearchParameter(
             "code", f"The diagnosis: {ICPC2}|<ICPC-2> or {ICD10}|<ICD-10 without the dot>"
@@ -223,9 +221,6 @@ class Conditions:
         "onset-date": fhir.SearchParameter("date", "The onset (a day), with prefixes"),
     }
     field_paths: Mapping[str, str] = FIELD_PATHS
-    member_types: tuple[str, ...] = ()
-    member_note: str | None = None
-    orphan_member = "a Condition carries no other resource"
 
     def options(self, search: fhir.Search, now: datetime) -> dict[str, Any]:
         return {"include_resolved": True} if OVER & set(search.statuses) else {}
@@ -260,9 +255,6 @@ class Conditions:
 
     def sort_key(self, resource: Mapping[str, Any]) -> str:
         return str(resource.get("onsetDateTime") or "")
-
-    def is_main(self, resource: Mapping[str, Any]) -> bool:
-        return resource.get("resourceType") == self.resource_type
 
     def member_references(
         self, resource: Mapping[str, Any], errors: fhir.Errors

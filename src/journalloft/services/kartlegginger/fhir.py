@@ -213,28 +213,28 @@ def record_of(
     return {k: v for k, v in record.items() if v is not None}
 
 
-class AssessmentObservations:
+class AssessmentObservations(fhir.Provider):
     """The FHIR provider of Kartlegginger's assessments as Observation (category survey)."""
 
     resource_type = "Observation"
     service = "kartlegginger"
-    profile: str | None = None
-    person_parameters = ("patient:identifier", "subject:identifier")
     search_parameters: Mapping[str, fhir.SearchParameter] = {
         "code": fhir.SearchParameter(
             "code",
             f"The instrument: {PLATFORM}|<iplos, mmse-nr3, mst, mna-sf, fall-risk, braden, "
             f"mobid-2>, or {LOINC}|72106-8 (MMSE) or 38227-5 (Braden)",
+            values=frozenset(INSTRUMENT_OF),
+        ),
+        "category": fhir.SearchParameter(
+            "category",
+            f"{CATEGORY}|survey (an assessment)",
+            values=frozenset({(CATEGORY, "survey")}),
         ),
         "date": fhir.SearchParameter("date", "The day of the assessment, with prefixes"),
+        "status": fhir.SearchParameter("status", "The resource's status (final)"),
     }
     field_paths: Mapping[str, str] = FIELD_PATHS
-    member_types: tuple[str, ...] = ()
-    member_note: str | None = None
     orphan_member = "an assessment Observation carries no other resource"
-
-    def options(self, search: fhir.Search, now: datetime) -> dict[str, Any]:
-        return {}
 
     def resources(
         self, fields: Mapping[str, Any], *, patient: str, kommunenummer: str
@@ -249,13 +249,6 @@ class AssessmentObservations:
                     found.append((resource, []))
         return found
 
-    def codes_of(self, resource: Mapping[str, Any]) -> set[tuple[str, str]]:
-        return fhir.codes_of_concept(resource.get("code"))
-
-    def status_of(self, resource: Mapping[str, Any]) -> str | None:
-        status = resource.get("status")
-        return status if isinstance(status, str) else None
-
     def period_of(self, resource: Mapping[str, Any]) -> tuple[datetime, datetime | None] | None:
         effective = resource.get("effectiveDateTime")
         if not isinstance(effective, str):
@@ -263,14 +256,8 @@ class AssessmentObservations:
         start = datetime.combine(date.fromisoformat(effective[:10]), time(), OSLO)
         return start, start + timedelta(days=1) - timedelta(microseconds=1)
 
-    def sort_key(self, resource: Mapping[str, Any]) -> str:
-        return str(resource.get("effectiveDateTime") or "")
-
     def is_main(self, resource: Mapping[str, Any]) -> bool:
         return resource.get("resourceType") == self.resource_type and bool(instrument_of(resource))
-
-    def member_references(self, resource: Mapping[str, Any]) -> list[tuple[str, str]]:
-        return []
 
     def record(
         self,

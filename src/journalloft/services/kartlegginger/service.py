@@ -121,10 +121,7 @@ class Kartlegginger:
     table: Table = TABLE
     migrations: Path = HERE / "migrations"
     schema_folder: Path | None = HERE / "schemas"
-    face_parts: Mapping[str, tuple[object, ...]] = {"board": BOARD_PARTS}
-    fhir_providers: tuple[object, ...] = fhir.PROVIDERS
-    """The FHIR part, not yet listed in ``face_parts``: the FHIR face serves one provider per
-    resource type, and NEWS2 serves Observation (docs/services.md, "Kartlegginger")."""
+    face_parts: Mapping[str, tuple[object, ...]] = {"fhir": fhir.PROVIDERS, "board": BOARD_PARTS}
 
     def prepare(self, record: Mapping[str, Any], *, context: IngestContext) -> dict[str, Any]:
         """Check the instrument's items, total, band and the dates; return the columns."""

@@ -334,7 +334,7 @@ UNIT: Final = "Organization"
 the OKT IG's examples do): it is read as the service's unit, not stored as a resource."""
 
 
-class EpisodesOfCare:
+class EpisodesOfCare(fhir.Provider):
     """The FHIR face's provider of kommunale tjenester as EpisodeOfCare."""
 
     resource_type = "EpisodeOfCare"
@@ -381,10 +381,6 @@ class EpisodesOfCare:
             for coding in concept.get("coding") or []
         }
 
-    def status_of(self, resource: Mapping[str, Any]) -> str | None:
-        status = resource.get("status")
-        return status if isinstance(status, str) else None
-
     def period_of(self, resource: Mapping[str, Any]) -> tuple[datetime, datetime | None]:
         period = resource["period"]
         start = datetime.combine(date.fromisoformat(period["start"]), time(), OSLO)
@@ -398,9 +394,6 @@ class EpisodesOfCare:
     def sort_key(self, resource: Mapping[str, Any]) -> str:
         period: Mapping[str, Any] = resource.get("period") or {}
         return str(period.get("start") or "")
-
-    def is_main(self, resource: Mapping[str, Any]) -> bool:
-        return resource.get("resourceType") == self.resource_type
 
     def member_references(
         self, resource: Mapping[str, Any], errors: fhir.Errors

@@ -360,23 +360,27 @@ def record_of(
     return {k: v for k, v in record.items() if v is not None}
 
 
-class Observations:
+class Observations(fhir.Provider):
     """The FHIR face's provider of NEWS2 Observations."""
 
     resource_type = "Observation"
     service = "news2"
-    profile: str | None = None
-    person_parameters = ("patient:identifier", "subject:identifier")
     search_parameters: Mapping[str, fhir.SearchParameter] = {
-        "code": fhir.SearchParameter("code", "A coding of the resource (system|code)"),
-        "date": fhir.SearchParameter(
-            "date", "effective (Observation) or period (EpisodeOfCare), with prefixes"
+        "code": fhir.SearchParameter(
+            "code",
+            "A coding of the resource (system|code)",
+            values=frozenset({(SNOMED, NEWS2_TOTAL), *((LOINC, c) for c in LOINC_FIELDS)}),
         ),
+        "category": fhir.SearchParameter(
+            "category",
+            f"{CATEGORY}|survey (the NEWS2 score) or |vital-signs (the measurements)",
+            values=frozenset({(CATEGORY, "survey"), (CATEGORY, "vital-signs")}),
+        ),
+        "date": fhir.SearchParameter("date", "effective, with prefixes"),
         "status": fhir.SearchParameter("status", "The resource's status"),
     }
     field_paths: Mapping[str, str] = FIELD_PATHS
     member_types = ("Observation",)
-    member_note: str | None = None
     orphan_member = (
         "a vital sign must be a member (hasMember) of a NEWS2 Observation "
         f"(SNOMED CT {NEWS2_TOTAL}) of this Bundle"
@@ -393,19 +397,9 @@ class Observations:
             for m in fields["measurements"]
         ]
 
-    def codes_of(self, resource: Mapping[str, Any]) -> set[tuple[str, str]]:
-        return fhir.codes_of_concept(resource.get("code"))
-
-    def status_of(self, resource: Mapping[str, Any]) -> str | None:
-        status = resource.get("status")
-        return status if isinstance(status, str) else None
-
     def period_of(self, resource: Mapping[str, Any]) -> tuple[datetime, datetime | None]:
         effective = datetime.fromisoformat(str(resource["effectiveDateTime"]))
         return effective, effective
-
-    def sort_key(self, resource: Mapping[str, Any]) -> str:
-        return str(resource.get("effectiveDateTime") or "")
 
     def is_main(self, resource: Mapping[str, Any]) -> bool:
         return is_news2(resource)

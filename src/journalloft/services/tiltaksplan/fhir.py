@@ -281,13 +281,11 @@ def record_of(
     return {k: v for k, v in record.items() if v is not None}
 
 
-class CarePlans:
+class CarePlans(fhir.Provider):
     """The FHIR face's provider of Tiltaksplan's measures as CarePlan."""
 
     resource_type = "CarePlan"
     service = "tiltaksplan"
-    profile: str | None = None
-    person_parameters = ("patient:identifier", "subject:identifier")
     search_parameters: Mapping[str, fhir.SearchParameter] = {
         "category": fhir.SearchParameter(
             "code", f"The measure's category: {CATEGORY_SYSTEM}|<code>"
@@ -300,9 +298,6 @@ class CarePlans:
         "date": fhir.SearchParameter("date", "The measure's period (days), with prefixes"),
     }
     field_paths: Mapping[str, str] = FIELD_PATHS
-    member_types: tuple[str, ...] = ()
-    member_note: str | None = None
-    orphan_member = "a CarePlan carries no other resource"
 
     def options(self, search: fhir.Search, now: datetime) -> dict[str, Any]:
         return {"include_ended": True} if ENDED & set(search.statuses) else {}
@@ -321,10 +316,6 @@ class CarePlans:
             found |= fhir.codes_of_concept(concept)
         return found
 
-    def status_of(self, resource: Mapping[str, Any]) -> str | None:
-        status = resource.get("status")
-        return status if isinstance(status, str) else None
-
     def period_of(self, resource: Mapping[str, Any]) -> tuple[datetime, datetime | None] | None:
         period = resource.get("period") or {}
         start = datetime.combine(date.fromisoformat(period["start"]), time(), OSLO)
@@ -336,9 +327,6 @@ class CarePlans:
 
     def sort_key(self, resource: Mapping[str, Any]) -> str:
         return str((resource.get("period") or {}).get("start") or "")
-
-    def is_main(self, resource: Mapping[str, Any]) -> bool:
-        return resource.get("resourceType") == self.resource_type
 
     def member_references(
         self, resource: Mapping[str, Any], errors: fhir.Errors
