@@ -18,6 +18,7 @@ from typing import Any, Protocol, runtime_checkable
 from journalloft.faces.fhir.common import (
     DNR_SYSTEM,
     FNR_SYSTEM,
+    PERSON_SYSTEMS,
     RECORD_ID_SYSTEM,
     Errors,
     codes_at,
@@ -28,8 +29,11 @@ from journalloft.faces.fhir.common import (
     objects_at,
     person_of,
     person_reference,
+    person_system,
     record_id_of,
     resource_id,
+    source_identifier,
+    source_record_id,
     text_of,
 )
 from journalloft.faces.fhir.search import Search, SearchParameter
@@ -130,6 +134,7 @@ def providers_of(parts: Sequence[object], *, service: str) -> list[ResourceProvi
 __all__ = [
     "DNR_SYSTEM",
     "FNR_SYSTEM",
+    "PERSON_SYSTEMS",
     "RECORD_ID_SYSTEM",
     "Errors",
     "Found",
@@ -146,8 +151,11 @@ __all__ = [
     "objects_at",
     "person_of",
     "person_reference",
+    "person_system",
     "providers_of",
     "record_id_of",
     "resource_id",
+    "source_identifier",
+    "source_record_id",
     "text_of",
 ]
