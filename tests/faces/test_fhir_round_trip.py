@@ -16,7 +16,7 @@ import pytest
 
 from journalloft.faces.fhir.common import HOLDER_URL
 from support import people
-from support.fhir import FNR, published, transaction, validate, vkp_news2_example
+from support.fhir import FNR, SYNTHETIC_ORGNR, published, transaction, validate, vkp_news2_example
 from support.platform import TestPlatform
 
 pytestmark = pytest.mark.usefixtures("fhir_answers_checked")
@@ -338,3 +338,61 @@ def test_every_resource_says_which_municipality_holds_it(platform: TestPlatform)
         ("1804", "972418013", "Bodø kommune"),
         ("5501", "974760673", "Testkommune 5501"),
     }
+
+
+# --- what VKP's example carries is kept, checked and served natively too --------------------
+
+
+def test_the_vkp_provenance_is_served_natively(platform: TestPlatform) -> None:
+    eva, kari = people(2, seed="vkp-provenance")
+    sent = recent_vkp(eva)
+    sent["performer"][0]["identifier"]["value"] = kari
+    assert put(platform, "urn:x|P-1", sent).status_code == 201
+    native = platform.client.post(
+        "/v1/news2/query", json={"patients": [eva]}, headers=platform.headers("bodo-legevakt")
+    ).json()["results"][0]["latest"]
+    assert native["recorded_by"] == {"name": None, "hpr": None, "national_id": kari}
+    assert native["data_controller"] == {"orgnr": SYNTHETIC_ORGNR, "name": None}
+    assert native["source_system"] == "MEDANETS"
+    assert native["interpretations"]["pulse"] == "≤40"
+    assert len(native["interpretations"]) == 7
+
+
+@pytest.mark.parametrize(
+    ("change", "expression"),
+    [
+        (
+            lambda r: r["performer"][0]["identifier"].update(
+                system="urn:oid:1.3.6.1.4.1.9038.70.3"
+            ),
+            "Observation.performer[0].identifier.system",
+        ),
+        (
+            lambda r: r["performer"][1]["identifier"].update(value="12345678"),
+            "Observation.performer",
+        ),
+        (
+            lambda r: r["performer"].append(copy.deepcopy(r["performer"][1])),
+            "Observation.performer[2]",
+        ),
+        (
+            lambda r: r["performer"].append({"reference": "Practitioner/1"}),
+            "Observation.performer[2]",
+        ),
+        (lambda r: r["meta"].update(source="MEDANETS 2"), "Observation.meta.source"),
+        (
+            lambda r: r["component"][0]["interpretation"][0].update(text="x" * 101),
+            "Observation.component",
+        ),
+    ],
+)
+def test_what_cannot_be_kept_faithfully_is_refused(
+    platform: TestPlatform, change: Any, expression: str
+) -> None:
+    (eva,) = people(1, seed=f"vkp-refused-{expression}")
+    sent = recent_vkp(eva)
+    change(sent)
+    refused = put(platform, "urn:x|P-2", sent)
+    assert refused.status_code == 422, refused.text
+    assert [expression] in [i.get("expression") for i in refused.json()["issue"]]
+    assert searched_nothing(platform, eva)
