@@ -379,6 +379,10 @@ def test_the_vkp_provenance_is_served_natively(platform: TestPlatform) -> None:
             lambda r: r["performer"].append({"reference": "Practitioner/1"}),
             "Observation.performer[2]",
         ),
+        (
+            lambda r: r["performer"][0]["identifier"].update(system=["urn:x"]),
+            "Observation.performer[0].identifier.system",
+        ),
         (lambda r: r["meta"].update(source="MEDANETS 2"), "Observation.meta.source"),
         (
             lambda r: r["component"][0]["interpretation"][0].update(text="x" * 101),
@@ -395,4 +399,17 @@ def test_what_cannot_be_kept_faithfully_is_refused(
     refused = put(platform, "urn:x|P-2", sent)
     assert refused.status_code == 422, refused.text
     assert [expression] in [i.get("expression") for i in refused.json()["issue"]]
+    assert searched_nothing(platform, eva)
+
+
+def test_an_identifier_value_that_is_no_string_is_refused(platform: TestPlatform) -> None:
+    (eva,) = people(1, seed="vkp-number-id")
+    sent = recent_vkp(eva)
+    sent["identifier"] = [{"system": "urn:x", "value": 5}]
+    refused = platform.client.post(
+        "/fhir/1804", json=transaction(sent), headers=platform.headers("bodo-epj", **FHIR_JSON)
+    )
+    assert refused.status_code == 422, refused.text
+    expressions = [i.get("expression") for i in refused.json()["issue"]]
+    assert ["Bundle.entry[0].resource.identifier[0].value"] in expressions
     assert searched_nothing(platform, eva)

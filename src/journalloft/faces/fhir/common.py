@@ -270,6 +270,9 @@ def record_id_of(resource: Mapping[str, Any], record_id: str | None, errors: Err
                 errors.add("/identifier/0/system", "must be a string (a URI)")
                 return value
             return source_record_id(system, value, "/identifier/0", errors)
+        if value is not None:
+            errors.add("/identifier/0/value", "must be the source's id (a string)")
+            return ""
     return text_of(resource.get("id"))
 
 

@@ -474,6 +474,9 @@ def _performers_of(resource: Mapping[str, Any], errors: fhir.Errors) -> dict[str
         if not isinstance(value, str):
             errors.add(at + "/identifier/value", "must be a string")
             continue
+        if not isinstance(system, str):
+            errors.add(at + "/identifier/system", "must be a string (a URI)")
+            continue
         if system in ORGANISATION_SYSTEMS:
             if controller:
                 errors.add(at, "a second organisation responsible (performer[organization])")
