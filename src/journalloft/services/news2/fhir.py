@@ -557,7 +557,7 @@ class Observations:
 
     resource_type = "Observation"
     service = "news2"
-    profile: str | None = None
+    profile: str | None = VKP_PROFILE
     person_parameters = ("patient:identifier", "subject:identifier")
     search_parameters: Mapping[str, fhir.SearchParameter] = {
         "code": fhir.SearchParameter("code", "A coding of the resource (system|code)"),
