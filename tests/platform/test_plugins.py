@@ -134,7 +134,7 @@ def test_the_plugin_brings_its_fhir_resource_through_the_face(with_cave: TestPla
     native = platform.client.post(
         "/v1/cave/query", json={"patients": [ALICE]}, headers=platform.headers("bodo-legevakt")
     ).json()["results"]
-    assert native[0]["entries"] == [{"id": "c-9", "kind": "smitte", "text": "MRSA"}]
+    assert native[0]["entries"] == [{"id": "urn:test:epj|c-9", "kind": "smitte", "text": "MRSA"}]
     form = {"Content-Type": "application/x-www-form-urlencoded"}
     person = f"urn:oid:2.16.578.1.12.4.1.4.1|{ALICE}"
     found = platform.client.post(

@@ -22,7 +22,7 @@ def flag(entry: Mapping[str, Any], *, patient: str, kommunenummer: str) -> dict[
     return {
         "resourceType": "Flag",
         "id": fhir.resource_id(kommunenummer, patient, entry["id"]),
-        "identifier": [{"system": fhir.RECORD_ID_SYSTEM, "value": entry["id"]}],
+        "identifier": [fhir.source_identifier(entry["id"])],
         "status": "active",
         "category": [{"coding": [{"system": KIND_SYSTEM, "code": entry["kind"]}]}],
         "code": {"text": entry["text"]},
@@ -60,7 +60,7 @@ class Flags(fhir.Provider):
         kinds = [code for system, code in self.codes_of(resource) if system == KIND_SYSTEM]
         code = resource.get("code")
         record = {
-            "id": fhir.record_id_of(resource, record_id),
+            "id": fhir.record_id_of(resource, record_id, errors),
             "patient": fhir.person_of(resource.get("subject"), "/subject", errors),
             "updated": (resource.get("meta") or {}).get("lastUpdated"),
             "kind": kinds[0] if kinds else None,

@@ -22,6 +22,7 @@ import uvicorn
 from journalloft.app import create_app
 from journalloft.platform.runtime import build_runtime
 from support import free_port
+from support import people as _people
 from support.platform import TestPlatform
 
 FNR = "urn:oid:2.16.578.1.12.4.1.4.1"
@@ -308,88 +309,29 @@ def served(platform: TestPlatform, *, own_url: bool = False) -> Iterator[str]:
         runtime.close()
 
 
-def _score(value: int) -> dict[str, Any]:
-    return {
-        "value": value,
-        "unit": "Score",
-        "system": "http://unitsofmeasure.org",
-        "code": "{score}",
-    }
+EXAMPLES = Path(__file__).parent.parent / "faces" / "examples"
+"""The published examples kept with their source and licence (``examples/README.md``)."""
+SYNTHETIC_ORGNR = "999999999"
+"""An organisasjonsnummer no organisation has (its check digit is wrong): the VKP example's
+organisation ``103`` is not a number Enhetsregisteret could give."""
 
 
-def _sub_score(code: str, display: str, value: int, text: str) -> dict[str, Any]:
-    return {
-        "code": {
-            "coding": [{"system": "http://snomed.info/sct", "code": code, "display": display}]
-        },
-        "valueQuantity": _score(value),
-        "interpretation": [{"text": text}],
-    }
+def published(name: str) -> dict[str, Any]:
+    """A published example as its publisher built it (``tests/faces/examples/<name>``)."""
+    example: dict[str, Any] = json.loads((EXAMPLES / name).read_text(encoding="utf-8"))
+    return example
 
 
-def vkp_news2_example(person: str) -> dict[str, Any]:
-    """HL7 Norway's example of vkp-Observation-NEWS2score (``news2-create``), as its FSH
-    instance defines it, with a synthetic person as its subject: the source's total and
-    sub-scores, no vital signs, the day it was measured only."""
-    return {
-        "resourceType": "Observation",
-        "id": "news2-create",
-        "meta": {
-            "versionId": "0",
-            "lastUpdated": "2014-01-30T11:35:23+00:00",
-            "source": "MEDANETS",
-        },
-        "identifier": [
-            {
-                "system": "http://dips.no/fhir/namingsystem/externalId",
-                "value": "External Id: testNEWS2",
-            }
-        ],
-        "status": "final",
-        "category": [
-            {
-                "coding": [
-                    {
-                        "system": "http://terminology.hl7.org/CodeSystem/observation-category",
-                        "code": "survey",
-                        "display": "Survey",
-                    }
-                ]
-            }
-        ],
-        "code": {
-            "coding": [
-                {
-                    "system": "http://snomed.info/sct",
-                    "code": "1104051000000101",
-                    "display": "NEWS2 (National Early Warning Score 2) total score",
-                }
-            ]
-        },
-        "subject": {"identifier": {"system": FNR, "value": person}},
-        "effectiveDateTime": "2021-11-02",
-        "performer": [
-            {"identifier": {"system": "urn:oid:1.3.6.1.4.1.9038.70.3", "value": "22"}},
-            {"identifier": {"system": "urn:oid:1.3.6.1.4.1.9038.51.1", "value": "103"}},
-        ],
-        "valueQuantity": {
-            "value": 20,
-            "unit": "score",
-            "system": "http://unitsofmeasure.org",
-            "code": "score",
-        },
-        "component": [
-            _sub_score("1104301000000104", "NEWS2 - respiration rate score", 3, "≥25"),
-            _sub_score(
-                "1104321000000108",
-                " NEWS2 - oxygen saturation scale 2 score",
-                3,
-                "93–94 med oksygentilførsel",
-            ),
-            _sub_score("1104331000000105", "NEWS2 - air or oxygen score", 2, "Oksygen"),
-            _sub_score("1104351000000103", "NEWS2 - pulse score", 3, "≤40"),
-            _sub_score("1104341000000101", "NEWS2 - systolic blood pressure score", 3, "≤90"),
-            _sub_score("1104361000000100", "NEWS2 - consciousness score", 3, "C, V, P eller U"),
-            _sub_score("1104371000000107", "NEWS2 - temperature score", 3, "≤35.0"),
-        ],
-    }
+def vkp_news2_example(person: str, *, author: str | None = None) -> dict[str, Any]:
+    """HL7 Norway's example of vkp-Observation-NEWS2score (``vkp-news2-create``) as the IG
+    publishes it, its numbers made valid synthetic ones: the subject ``person``, the author
+    (``22`` under the FNR system) ``author`` (another synthetic person by default), the
+    organisation (``103`` under ENH) :data:`SYNTHETIC_ORGNR`. The source's total and sub-scores,
+    no vital signs, the day it was measured only."""
+    example = published("vkp-Observation-vkp-news2-create.json")
+    example["subject"]["identifier"]["value"] = person
+    if author is None:
+        (author,) = [p for p in _people(2, seed="vkp-author") if p != person][:1]
+    example["performer"][0]["identifier"]["value"] = author
+    example["performer"][1]["identifier"]["value"] = SYNTHETIC_ORGNR
+    return example

@@ -174,7 +174,8 @@ def test_a_transaction_is_stored_and_found_as_hl7_norway_writes_it(pilots: TestP
     assert role["practitioner"]["identifier"] == {"system": HPR, "value": "1234567"}
     assert heart_failure["recorder"]["reference"] == "#" + role["id"]
     assert heart_failure["subject"]["identifier"] == {"system": FNR, "value": eva}
-    [stored] = [d for d in native(pilots, eva) if d["id"] == "GER-2"]
+    # the native id is the source's system|value
+    [stored] = [d for d in native(pilots, eva) if d["id"] == "urn:test:gerica|GER-2"]
     assert stored["code"] == {"system": "icd-10", "code": "I500", "display": "Diabetes type 2"}
     assert stored["recorded_by"] == {"unit": UNIT, "hpr": "1234567"}
 

@@ -123,12 +123,13 @@ def test_an_observation_and_the_native_record_answer_the_same_lookup_the_same_wa
     pilots: TestPlatform,
 ) -> None:
     from_fhir = read(braden_observation(FROM_FHIR, "K-fhir"))
-    assert from_fhir == native_braden(FROM_FHIR, "K-fhir")
+    # the native id is the source's system|value
+    assert from_fhir == native_braden(FROM_FHIR, "urn:epj|K-fhir")
     assert push(pilots, native_braden(NATIVE, "K-native"), from_fhir).status_code == 200
     found = {e["patient"]: e["instruments"] for e in lookup(pilots, NATIVE, FROM_FHIR)}
     [native], [translated] = found[NATIVE], found[FROM_FHIR]
     assert native["latest"].pop("id") == "K-native"
-    assert translated["latest"].pop("id") == "K-fhir"
+    assert translated["latest"].pop("id") == "urn:epj|K-fhir"
     assert native == translated
     assert (native["latest"]["band"], native["latest"]["band_by"]) == ("moderate", "rule")
 

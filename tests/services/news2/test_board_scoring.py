@@ -20,6 +20,7 @@ from hypothesis import strategies as st
 from journalloft.platform.http.problems import JSONResponse
 from journalloft.platform.storage.tables import rfc3339
 from journalloft.services.news2.scoring import (
+    PARAMETERS,
     pulse_score,
     respiration_rate_score,
     score,
@@ -166,6 +167,15 @@ rows = st.tuples(
     st.none() | st.text(max_size=8),
     st.none() | st.text(max_size=8),
     st.none(),  # source_scores: scored by the platform (source-scored rows: test_source_scores)
+    st.none() | st.text(min_size=1, max_size=11),  # recorded_by_national_id
+    st.none() | st.text(min_size=1, max_size=9),  # data_controller_orgnr
+    st.none() | st.text(min_size=1, max_size=9),  # data_controller_resh
+    st.none() | st.text(min_size=1, max_size=8),  # data_controller_name
+    st.none() | st.text(min_size=1, max_size=8),  # source_system
+    st.none()
+    | st.dictionaries(
+        st.sampled_from(PARAMETERS), st.text(min_size=1, max_size=5), min_size=1
+    ),  # interpretations
 )
 
 
@@ -173,9 +183,26 @@ def plain_entry(row: MeasurementRow) -> dict[str, Any]:
     """What the board should say about ``row``: its fields, :func:`rfc3339` instants and
     :func:`score` of :func:`vitals_of` of the row."""
     result = score(vitals_of(row._asdict()))
-    recorded_by = None
-    if row.recorded_by_name is not None or row.recorded_by_hpr is not None:
+    recorded_by: dict[str, Any] | None = None
+    if (row.recorded_by_name, row.recorded_by_hpr, row.recorded_by_national_id) != (None,) * 3:
         recorded_by = {"name": row.recorded_by_name, "hpr": row.recorded_by_hpr}
+        if row.recorded_by_national_id is not None:
+            recorded_by["national_id"] = row.recorded_by_national_id
+    provenance: dict[str, Any] = {}
+    if row.data_controller_orgnr is not None:
+        provenance["data_controller"] = {
+            "orgnr": row.data_controller_orgnr,
+            "name": row.data_controller_name,
+        }
+    elif row.data_controller_resh is not None:
+        provenance["data_controller"] = {
+            "resh": row.data_controller_resh,
+            "name": row.data_controller_name,
+        }
+    if row.source_system is not None:
+        provenance["source_system"] = row.source_system
+    if row.interpretations:
+        provenance["interpretations"] = row.interpretations
     return {
         "id": row.record_id,
         "effective": rfc3339(row.effective),
@@ -196,7 +223,7 @@ def plain_entry(row: MeasurementRow) -> dict[str, Any]:
             "complete": result.complete,
             "parameters": result.parameters,
         },
-    }
+    } | provenance
 
 
 def rendered(value: Any) -> Any:
@@ -237,12 +264,12 @@ def test_the_board_groups_entries_by_person_in_row_order(rows: list[tuple[Any, .
     ],
 )
 def test_instants_are_written_in_utc_with_z(instant: datetime, written: str) -> None:
-    row = ("patient-a", "m-1", instant, instant, 1, *[None] * 11)
+    row = ("patient-a", "m-1", instant, instant, 1, *[None] * 17)
     entry = rendered(measurement_out(row))
     assert entry["effective"] == entry["updated"] == written == rfc3339(instant)
 
 
 @given(instants)
 def test_an_instant_in_utc_is_written_as_rfc3339(instant: datetime) -> None:
-    row = ("patient-a", "m-1", instant, instant, 1, *[None] * 11)
+    row = ("patient-a", "m-1", instant, instant, 1, *[None] * 17)
     assert rendered(measurement_out(row))["effective"] == rfc3339(instant)

@@ -162,6 +162,40 @@ def test_recorded_by_and_location_are_bounded(
     assert list(record_errors(schemas, measurement(**changes))) == [pointer]
 
 
+@pytest.mark.parametrize(
+    ("changes", "pointer"),
+    [
+        ({"recorded_by": {"national_id": "1234567890"}}, "/recorded_by/national_id"),
+        ({"data_controller": {"orgnr": "12345678"}}, "/data_controller/orgnr"),
+        ({"data_controller": {"orgnr": "1234567890"}}, "/data_controller/orgnr"),
+        ({"data_controller": {"resh": "1234567890"}}, "/data_controller/resh"),
+        ({"data_controller": {"orgnr": "123456789", "resh": "1"}}, "/data_controller"),
+        ({"data_controller": {"name": "Bodø kommune"}}, "/data_controller/orgnr"),  # or resh
+        ({"data_controller": {"orgnr": "123456789", "name": "x" * 201}}, "/data_controller/name"),
+        ({"source_system": "x" * 256}, "/source_system"),
+        ({"source_system": "MEDANETS 2"}, "/source_system"),
+        ({"source_system": ""}, "/source_system"),
+        ({"interpretations": {"pulse": "x" * 101}}, "/interpretations/pulse"),
+        ({"interpretations": {"pulse": ""}}, "/interpretations/pulse"),
+        ({"interpretations": {}}, "/interpretations"),
+        ({"interpretations": {"heart_rate": "≤40"}}, "/interpretations/heart_rate"),
+    ],
+)
+def test_provenance_is_bounded(schemas: Schemas, changes: dict[str, Any], pointer: str) -> None:
+    assert list(record_errors(schemas, measurement(**changes))) == [pointer]
+
+
+def test_provenance_at_its_bounds_is_valid(schemas: Schemas) -> None:
+    record = measurement(
+        recorded_by={"name": "Kari Nordmann", "hpr": None, "national_id": PATIENT},
+        data_controller={"orgnr": "123456789", "name": "x" * 200},
+        source_system="x" * 255,
+        interpretations={"pulse": "x" * 100, "temperature": "≤35.0"},
+    )
+    assert record_errors(schemas, record) == {}
+    assert record_errors(schemas, measurement(data_controller={"resh": "1"})) == {}
+
+
 def test_recorded_by_may_give_only_the_hpr_number(schemas: Schemas) -> None:
     assert record_errors(schemas, measurement(recorded_by={"hpr": "123456789"})) == {}
 

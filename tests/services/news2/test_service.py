@@ -11,6 +11,7 @@ from typing import Any
 
 import orjson
 import pytest
+import sqlalchemy as sa
 from sqlalchemy import inspect, select
 
 from journalloft.platform.core.identifiers import synthetic_person_id
@@ -29,6 +30,7 @@ from journalloft.platform.storage.records import stored_row, upsert_records, wit
 from journalloft.services.news2 import spec
 from journalloft.services.news2.scoring import Vitals, score
 from support import query_service
+from support.platform import Backend
 
 NOW = datetime(2026, 11, 22, 3, 0, tzinfo=UTC)
 KOMMUNE = "1804"
@@ -458,3 +460,97 @@ def test_purge_deletes_withdrawn_measurements_too(stores: Stores) -> None:
     with stores.tenant_transaction(KOMMUNE) as connection:
         withdraw_record(connection, spec.table, source=SOURCE, record_id=old["id"], now=NOW)
     assert purge(stores, {"retention_days": 30}) == 1
+
+
+# --- provenance (issue 23 item 4): news2_0003's nullable columns ----------------------------
+
+PROVENANCE_COLUMNS = {
+    "recorded_by_national_id",
+    "data_controller_orgnr",
+    "data_controller_resh",
+    "data_controller_name",
+    "source_system",
+    "interpretations",
+}
+
+PROVENANCE_FIELDS = {"data_controller", "source_system", "interpretations"}
+"""The answer's fields that are there only when the source sent them."""
+
+
+def test_provenance_is_stored_and_answered_as_sent(stores: Stores) -> None:
+    sent = measurement(
+        ANNE,
+        recorded_by={"name": "Kari Nordmann", "hpr": None, "national_id": BJORN},
+        data_controller={"orgnr": "999999999", "name": "Hjemmetjenesten"},
+        source_system="MEDANETS",
+        interpretations={"pulse": "≤40", "temperature": "≤35.0"},
+    )
+    store(stores, sent)
+    latest = board(stores, [ANNE])[ANNE]["latest"]
+    assert latest["recorded_by"] == {"name": "Kari Nordmann", "hpr": None, "national_id": BJORN}
+    assert latest["data_controller"] == {"orgnr": "999999999", "name": "Hjemmetjenesten"}
+    assert latest["source_system"] == "MEDANETS"
+    assert latest["interpretations"] == {"pulse": "≤40", "temperature": "≤35.0"}
+    store(stores, measurement(CECILIE, data_controller={"resh": "4001"}))
+    assert board(stores, [CECILIE])[CECILIE]["latest"]["data_controller"] == {
+        "resh": "4001",
+        "name": None,
+    }
+
+
+def test_without_provenance_nothing_is_added(stores: Stores) -> None:
+    store(stores, measurement(ANNE, recorded_by=None))
+    latest = board(stores, [ANNE])[ANNE]["latest"]
+    assert latest["recorded_by"] is None
+    assert not PROVENANCE_FIELDS & set(latest)
+
+
+def test_news2_0003_adds_nullable_columns_and_keeps_what_was_stored(
+    backend: Backend, tmp_path: Path
+) -> None:
+    """A store at news2_0002 with a measurement in it: migrated to the head, the table has the
+    model's columns (the new ones nullable) and the measurement is answered as before."""
+    from alembic import command
+    from sqlalchemy import Table
+
+    from journalloft.platform.storage.migrations import _config, _version_schema
+    from journalloft.platform.storage.records import stored_row as row_of
+    from support.platform import make_settings
+
+    stores = Stores(make_settings(backend, tmp_path))
+    stores.create_tenant_store(KOMMUNE)
+    config = _config(stores, "tenant", [spec])
+    record = measurement(ANNE)
+    with stores.tenant_transaction(KOMMUNE) as connection:
+        config.attributes["connection"] = connection
+        config.attributes["version_table_schema"] = _version_schema(stores, KOMMUNE)
+        command.upgrade(config, "news2_0002")
+        older = Table(
+            "news2_measurement",
+            sa.MetaData(),
+            *(c._copy() for c in spec.table.columns if c.name not in PROVENANCE_COLUMNS),
+            schema=spec.table.schema,
+        )
+        values = row_of(record, service_values=prepare(record), source=SOURCE, received_at=NOW)
+        connection.execute(
+            sa.insert(older).values(
+                {k: v for k, v in values.items() if k not in PROVENANCE_COLUMNS}
+            )
+        )
+    migrate_tenant(stores, KOMMUNE, [spec])
+    with stores.tenant_engine(KOMMUNE).connect() as connection:
+        schema = _version_schema(stores, KOMMUNE)
+        columns = {
+            c["name"]: c
+            for c in inspect(connection).get_columns("news2_measurement", schema=schema)
+        }
+    assert list(columns) == [c.name for c in spec.table.columns]
+    assert {n: c["nullable"] for n, c in columns.items()} == {
+        c.name: c.nullable for c in spec.table.columns
+    }
+    assert all(columns[name]["nullable"] for name in PROVENANCE_COLUMNS)
+    latest = board(stores, [ANNE])[ANNE]["latest"]
+    assert latest["id"] == record["id"]
+    assert latest["recorded_by"] == {"name": "Kari Nordmann", "hpr": "1234567"}
+    assert not PROVENANCE_FIELDS & set(latest)
+    stores.dispose()

@@ -46,7 +46,7 @@ def test_a_source_score_is_stored_and_answered_as_the_sources() -> None:
     columns = prepare_measurement(record(), now=NOW)
     assert columns["source_scores"] == "3,3,2,3,3,3,-"
     assert decode_source_scores(columns["source_scores"]) == SCORES
-    row = ("x", "m-1", NOW, NOW, 2, *[None] * 10, columns["source_scores"])
+    row = ("x", "m-1", NOW, NOW, 2, *[None] * 10, columns["source_scores"], *[None] * 6)
     score = measurement_out(row)["score"]
     assert score == {
         "total": 17,

@@ -195,7 +195,8 @@ def test_a_transaction_is_stored_and_found_as_a_care_plan(pilots: TestPlatform) 
         "dayOfWeek": ["tue", "fri"],
         "timeOfDay": ["10:00:00"],
     }
-    [stored] = [m for m in native(pilots, eva) if m["id"] == "GER-2"]
+    # the native id is the source's system|value
+    [stored] = [m for m in native(pilots, eva) if m["id"] == "urn:test:gerica|GER-2"]
     assert stored["schedule"] == {"times": ["10:00"], "weekdays": ["tue", "fri"]}
     assert stored["next_occurrence"] == "2026-11-24T10:00:00+01:00"
     assert stored["unit"] == {"name": UNIT, "phone": PHONE}

@@ -4,6 +4,7 @@ identifier, OperationOutcome, and the JSON Pointer to FHIRPath rule."""
 from __future__ import annotations
 
 import hashlib
+import re
 from collections.abc import Mapping
 from datetime import UTC, date, datetime
 from typing import Any, Final
@@ -27,8 +28,18 @@ SYSTEM_MISMATCH: Final = (
     f"any other person with {FNR_SYSTEM}"
 )
 RECORD_ID_SYSTEM: Final = "urn:journalloft:source-record-id"
-"""The system the platform names a source's own id with in its answers (a source may send its
-id under any system: the value is the id)."""
+"""The system the platform names a source's own id with in its answers when the source sent it
+without one (or through the native API, whose ``id`` is not ``system|value``)."""
+ENH_SYSTEM: Final = "urn:oid:2.16.578.1.12.4.1.4.101"
+"""Enhetsregisteret's organisasjonsnummer (ENH), as HL7 Norway names an organisation."""
+KOMMUNENUMMER_SYSTEM: Final = "urn:oid:2.16.578.1.12.4.1.1.3402"
+"""Volven 3402, the kommunenummer (no-basis' ``no-basis-municipalitycode`` codes with it)."""
+HOLDER_URL: Final = "https://journalloft.no/fhir/StructureDefinition/data-holder"
+"""The extension on every resource answered that says which municipality holds it."""
+RECORD_ID_MAX: Final = 128
+"""The native record id's length: ``system|value`` together (common.schema.json)."""
+_SYSTEM: Final = re.compile(r"[A-Za-z][A-Za-z0-9+.-]*:[^\s|]+")
+"""An identifier's ``system``: an absolute URI (a scheme, then no space and no ``|``)."""
 
 
 class FhirResponse(Response):
@@ -51,6 +62,30 @@ def person_system(person_id: str) -> str:
 
 def person_reference(person_id: str) -> dict[str, Any]:
     return {"identifier": {"system": person_system(person_id), "value": person_id}}
+
+
+def holder_extension(kommunenummer: str, name: str | None, orgnr: str | None) -> dict[str, Any]:
+    """Which municipality holds a resource, whom a legevakt calls about it: the municipality's
+    organisation (by its organisasjonsnummer and name, as HL7 Norway names an organisation and
+    VKP its ``performer[organization]``) and its kommunenummer (Volven 3402, as no-basis'
+    municipality code). Without ``orgnr`` (a municipality no longer on the platform), the
+    kommunenummer only."""
+    parts: list[dict[str, Any]] = []
+    if orgnr is not None:
+        organisation: dict[str, Any] = {
+            "type": "Organization",
+            "identifier": {"system": ENH_SYSTEM, "value": orgnr},
+        }
+        if name:
+            organisation["display"] = name
+        parts.append({"url": "organization", "valueReference": organisation})
+    parts.append(
+        {
+            "url": "municipality",
+            "valueCoding": {"system": KOMMUNENUMMER_SYSTEM, "code": kommunenummer},
+        }
+    )
+    return {"url": HOLDER_URL, "extension": parts}
 
 
 def resource_id(*parts: str) -> str:
@@ -188,16 +223,57 @@ def codes_of_concept(concept: Any) -> set[tuple[str, str]]:
     return codes_at({"code": concept}, "code", "", Errors())
 
 
-def record_id_of(resource: Mapping[str, Any], record_id: str | None) -> str | None:
-    """The source's own id of a resource: the conditional interaction's, else its first
-    identifier's value, else its logical id."""
-    identifiers = resource.get("identifier")
-    if record_id is None and isinstance(identifiers, list) and identifiers:
-        first = identifiers[0]
-        record_id = first.get("value") if isinstance(first, Mapping) else None
-    if record_id is None:
-        record_id = text_of(resource.get("id"))
+def source_record_id(system: str | None, value: str, pointer: str, errors: Errors) -> str:
+    """The native record id of the source's identifier ``system|value``: the system and the
+    value together, so that one value under two systems (two journal systems behind one
+    source) is two records; the value alone without a system (or under
+    :data:`RECORD_ID_SYSTEM`, the platform's own answer posted back). Errors at ``pointer``: a
+    system that is not an absolute URI, a value without a system that would read as one, an id
+    longer than the native one."""
+    if system == RECORD_ID_SYSTEM:
+        system = None
+    if system is not None and not _SYSTEM.fullmatch(system):
+        errors.add(pointer, "the identifier's system must be an absolute URI (no space, no '|')")
+        return value
+    record_id = value if system is None else f"{system}|{value}"
+    if system is None and source_identifier(value)["system"] != RECORD_ID_SYSTEM:
+        errors.add(pointer, "a value without a system must not read as system|value")
+    if len(record_id) > RECORD_ID_MAX:
+        errors.add(
+            pointer,
+            f"the identifier (system|value together) is at most {RECORD_ID_MAX} characters",
+        )
     return record_id
+
+
+def source_identifier(record_id: str) -> dict[str, str]:
+    """The source's identifier of a native record id, as :func:`source_record_id` made it:
+    its own ``system`` and ``value``, or the id under :data:`RECORD_ID_SYSTEM`."""
+    system, bar, value = record_id.partition("|")
+    if bar and value and _SYSTEM.fullmatch(system):
+        return {"system": system, "value": value}
+    return {"system": RECORD_ID_SYSTEM, "value": record_id}
+
+
+def record_id_of(resource: Mapping[str, Any], record_id: str | None, errors: Errors) -> str | None:
+    """The source's own id of a resource: the conditional interaction's (already
+    ``system|value``), else its first identifier's system and value, else its logical id."""
+    if record_id is not None:
+        return record_id
+    identifiers = resource.get("identifier")
+    if isinstance(identifiers, list) and identifiers:
+        first = identifiers[0]
+        value = first.get("value") if isinstance(first, Mapping) else None
+        if isinstance(value, str) and value:
+            system = first.get("system")
+            if system is not None and not isinstance(system, str):
+                errors.add("/identifier/0/system", "must be a string (a URI)")
+                return value
+            return source_record_id(system, value, "/identifier/0", errors)
+        if value is not None:
+            errors.add("/identifier/0/value", "must be the source's id (a string)")
+            return ""
+    return text_of(resource.get("id"))
 
 
 def object_at(

@@ -26,6 +26,7 @@ from typing import Any, Final, Protocol, runtime_checkable
 from journalloft.faces.fhir.common import (
     DNR_SYSTEM,
     FNR_SYSTEM,
+    PERSON_SYSTEMS,
     RECORD_ID_SYSTEM,
     Errors,
     codes_at,
@@ -36,8 +37,11 @@ from journalloft.faces.fhir.common import (
     objects_at,
     person_of,
     person_reference,
+    person_system,
     record_id_of,
     resource_id,
+    source_identifier,
+    source_record_id,
     text_of,
 )
 from journalloft.faces.fhir.search import Search, SearchParameter
@@ -223,6 +227,7 @@ def providers_of(parts: Sequence[object], *, service: str) -> list[ResourceProvi
 __all__ = [
     "DNR_SYSTEM",
     "FNR_SYSTEM",
+    "PERSON_SYSTEMS",
     "RECORD_ID_SYSTEM",
     "Errors",
     "Found",
@@ -240,8 +245,11 @@ __all__ = [
     "objects_at",
     "person_of",
     "person_reference",
+    "person_system",
     "providers_of",
     "record_id_of",
     "resource_id",
+    "source_identifier",
+    "source_record_id",
     "text_of",
 ]

@@ -122,6 +122,7 @@ def fhir_router(services: Mapping[str, SharingService]) -> APIRouter:
             found,
             base=base,
             self_url=f"{base}{request.url.path[len(PREFIX) :]}",
+            tenants=runtime.tenants.get,
         )
         return FhirResponse(bundle)
 

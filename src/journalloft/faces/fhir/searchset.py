@@ -9,15 +9,15 @@ lookup's order, the providers in their services' order, then ``_sort`` over all 
 
 from __future__ import annotations
 
-from collections.abc import Mapping, Sequence
+from collections.abc import Callable, Mapping, Sequence
 from datetime import datetime
 from typing import Any
 
-from journalloft.faces.fhir.common import information
+from journalloft.faces.fhir.common import holder_extension, information
 from journalloft.faces.fhir.kit import Found, ResourceProvider
 from journalloft.faces.fhir.resources import matches, may_match
 from journalloft.faces.fhir.search import Search
-from journalloft.platform.face import ReaderAccess, Runtime, sharing
+from journalloft.platform.face import ReaderAccess, Runtime, Tenant, sharing
 
 Answered = Sequence[tuple[ResourceProvider, Mapping[str, Any]]]
 """Each provider asked and its service's lookup answer."""
@@ -59,10 +59,14 @@ def searchset(
     *,
     base: str,
     self_url: str,
+    tenants: Callable[[str], Tenant | None],
 ) -> dict[str, Any]:
-    """The Bundle for the lookups' answers (``base``: the face's URL, for ``fullUrl``)."""
+    """The Bundle for the lookups' answers (``base``: the face's URL, for ``fullUrl``). Every
+    resource says which municipality holds it (``tenants``: the municipality of a
+    kommunenummer), whatever its provider."""
     found: list[tuple[ResourceProvider, Found]] = []
     outcomes: dict[str, dict[str, Any]] = {}
+    holders: dict[str, dict[str, Any]] = {}
     for provider, answer in answered:
         for result in answer["results"]:
             if result.get("restricted"):
@@ -73,9 +77,13 @@ def searchset(
                 )
                 outcomes.setdefault(text, information(text, code="suppressed"))
                 continue
+            kommunenummer = result["kommunenummer"]
+            if kommunenummer not in holders:
+                holders[kommunenummer] = _holder(kommunenummer, tenants(kommunenummer))
             for main, included in provider.resources(
-                result, patient=result["patient"], kommunenummer=result["kommunenummer"]
+                result, patient=result["patient"], kommunenummer=kommunenummer
             ):
+                held_by(holders[kommunenummer], main, *included)
                 if matches(provider, main, search):
                     found.append((provider, (main, included)))
                 for member in included:
@@ -116,3 +124,18 @@ def _entry(base: str, resource: dict[str, Any], mode: str) -> dict[str, Any]:
         "resource": resource,
         "search": {"mode": mode},
     }
+
+
+def _holder(kommunenummer: str, tenant: Tenant | None) -> dict[str, Any]:
+    # a lookup answers for municipalities on the platform; one offboarded since is named by
+    # its kommunenummer only
+    if tenant is None:
+        return holder_extension(kommunenummer, None, None)
+    return holder_extension(kommunenummer, tenant.name, tenant.organisasjonsnummer)
+
+
+def held_by(holder: dict[str, Any], *resources: dict[str, Any]) -> None:
+    """Each resource carries ``holder`` (:func:`~.common.holder_extension`) among its
+    extensions."""
+    for resource in resources:
+        resource["extension"] = [*resource.get("extension", ()), holder]

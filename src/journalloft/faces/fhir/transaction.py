@@ -14,6 +14,7 @@ from journalloft.faces.fhir.common import (
     information,
     objects_at,
     resource_id,
+    source_record_id,
 )
 from journalloft.faces.fhir.kit import Member, ResourceProvider
 from journalloft.faces.fhir.resources import Served
@@ -48,15 +49,21 @@ SAID: Final = {
 
 
 def identifier_value(token: str, pointer: str) -> str:
-    """``system|value`` (or ``value``) of a conditional interaction: the source's own id."""
-    _system, bar, value = token.partition("|")
-    value = value if bar else token
+    """``system|value`` (or ``value``, or ``|value``: no system) of a conditional interaction:
+    the source's own id, as the native record id (``common.source_record_id``)."""
+    system, bar, value = token.partition("|")
+    if not bar:
+        system, value = "", token
     if not value:
         raise BadRequest(
             "identifier must be system|value",
             errors=[FieldError(pointer, "must be system|value: the source's own id")],
         )
-    return value
+    errors = Errors()
+    record_id = source_record_id(system or None, value, pointer, errors)
+    if errors.found:
+        raise BadRequest("identifier must be system|value", errors=errors.found)
+    return record_id
 
 
 class _Entry:

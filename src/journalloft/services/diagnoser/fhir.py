@@ -81,7 +81,7 @@ def condition(diagnosis: Mapping[str, Any], *, patient: str, kommunenummer: str)
         "id": fhir.resource_id(kommunenummer, patient, diagnosis["id"]),
         "meta": {"lastUpdated": fhir.instant(diagnosis["updated"])},
         "contained": [role],
-        "identifier": [{"system": fhir.RECORD_ID_SYSTEM, "value": diagnosis["id"]}],
+        "identifier": [fhir.source_identifier(diagnosis["id"])],
     }
     if diagnosis.get("clinical_status") is not None:
         resource["clinicalStatus"] = _status(CLINICAL, diagnosis["clinical_status"])
@@ -159,7 +159,7 @@ def record_of(
     record_id: str | None = None,
 ) -> dict[str, Any]:
     """The native record of a Condition (errors at their FHIR element)."""
-    record_id = fhir.record_id_of(resource, record_id)
+    record_id = fhir.record_id_of(resource, record_id, errors)
     if not record_id:
         errors.add("/identifier", "is required: the journal system's own id of the diagnosis")
     patient = fhir.person_of(resource.get("subject"), "/subject", errors)

@@ -92,7 +92,7 @@ def observation(
         "resourceType": "Observation",
         "id": fhir.resource_id(kommunenummer, patient, assessment["id"]),
         "meta": {"lastUpdated": _as_instant(assessment["updated"])},
-        "identifier": [{"system": fhir.RECORD_ID_SYSTEM, "value": assessment["id"]}],
+        "identifier": [fhir.source_identifier(assessment["id"])],
         "status": "final",
         "category": [{"coding": [_coding(CATEGORY, "survey")]}],
         "code": {"coding": codings, "text": f"{instrument['title']} ({instrument['version']})"},
@@ -157,7 +157,7 @@ def record_of(
 ) -> dict[str, Any]:
     """The native record of an assessment Observation (errors at their FHIR elements); the
     service's rules then check it as any native record."""
-    record_id = fhir.record_id_of(resource, record_id)
+    record_id = fhir.record_id_of(resource, record_id, errors)
     if not record_id:
         errors.add("/identifier", "is required: the journal system's own id of the assessment")
     instrument = instrument_of(resource)

@@ -139,7 +139,7 @@ def episode_of_care(
     if extensions:
         resource["extension"] = extensions
     resource |= {
-        "identifier": [{"system": fhir.RECORD_ID_SYSTEM, "value": entry["id"]}],
+        "identifier": [fhir.source_identifier(entry["id"])],
         "status": STATUS_OF[entry["status"]],
         "type": types,
         "patient": fhir.person_reference(patient),
@@ -264,7 +264,7 @@ def record_of(
     unit: Mapping[str, Any] | None = None,
 ) -> dict[str, Any]:
     """The native record of an OktEpisodeOfCare (errors at their FHIR element)."""
-    record_id = fhir.record_id_of(resource, record_id)
+    record_id = fhir.record_id_of(resource, record_id, errors)
     if not record_id:
         errors.add("/identifier", "is required: the journal system's own id of this service")
     patient = fhir.person_of(resource.get("patient"), "/patient", errors)

@@ -23,9 +23,17 @@ references the raw vital signs, each its own Observation (LOINC).
 | supplemental_oxygen        | component news2-input#supplemental-oxygen (valueBoolean)        |
 | consciousness (ACVPU)      | component news2-input#acvpu (valueString A, C, V, P or U)       |
 | total_score                | valueQuantity.value (must equal the platform's total)           |
-| recorded_by {name, hpr}    | performer[0] (display, identifier of the HPR system)            |
+| recorded_by {name, hpr,    | the author performer(s): display, identifier of the HPR system, |
+|   national_id}             | or of the FNR/DNR system (as VKP names the author)              |
+| data_controller {orgnr |   | the organisation performer (VKP's performer[organization]):     |
+|   resh, name}              | identifier of the ENH or RESH system, display                   |
+| source_system              | meta.source                                                     |
+| interpretations            | the sub-score components' interpretation[0].text                |
 | location                   | note[0].text                                                    |
 | score.total, risk, parts   | valueQuantity, interpretation, components (SNOMED sub-scores)   |
+
+Every NEWS2 Observation answered claims VKP's NEWS2 profile (``meta.profile``); the identifier
+is the source's own ``system|value`` (``fhir.source_identifier``).
 """
 
 from __future__ import annotations
@@ -42,6 +50,16 @@ SNOMED: Final = "http://snomed.info/sct"
 LOINC: Final = "http://loinc.org"
 UCUM: Final = "http://unitsofmeasure.org"
 HPR_SYSTEM: Final = "urn:oid:2.16.578.1.12.4.1.4.4"
+ENH_SYSTEM: Final = "urn:oid:2.16.578.1.12.4.1.4.101"
+"""Enhetsregisteret's organisasjonsnummer: VKP's performer[organization], the data controller."""
+RESH_SYSTEM: Final = "urn:oid:2.16.578.1.12.4.1.4.102"
+ORGANISATION_SYSTEMS: Final = {ENH_SYSTEM: "orgnr", RESH_SYSTEM: "resh"}
+VKP_PROFILE: Final = (
+    "http://hl7.no/fhir/vkpobservation/StructureDefinition/vkp-Observation-NEWS2score"
+)
+"""HL7 Norway's VKP NEWS2 profile, which every NEWS2 Observation answered follows (its code,
+its subject by FNR/DNR/FH-nummer, its performer slices)."""
+NEWS2_DISPLAY: Final = "NEWS2 (National Early Warning Score 2) total score"
 INPUT_SYSTEM: Final = "https://journalloft.no/fhir/CodeSystem/news2-input"
 CATEGORY: Final = "http://terminology.hl7.org/CodeSystem/observation-category"
 ABSENT: Final = "http://terminology.hl7.org/CodeSystem/data-absent-reason"
@@ -56,6 +74,20 @@ SUB_SCORES: Final = {
     "consciousness": "1104361000000100",
     "temperature": "1104371000000107",
 }
+SUB_SCORE_DISPLAYS: Final = {
+    code: f"NEWS2 (National Early Warning Score 2) - {what} score"
+    for code, what in (
+        ("1104301000000104", "respiration rate"),
+        ("1104311000000102", "oxygen saturation scale 1"),
+        ("1104321000000108", "oxygen saturation scale 2"),
+        ("1104331000000105", "air or oxygen"),
+        ("1104341000000101", "systolic blood pressure"),
+        ("1104351000000103", "pulse"),
+        ("1104361000000100", "consciousness"),
+        ("1104371000000107", "temperature"),
+    )
+}
+"""The sub-scores' displays, as HL7 Norway's VKP example writes them."""
 VITALS: Final = {
     # field: (LOINC, display, UCUM code, unit)
     "respiration_rate": ("9279-1", "Respiratory rate", "/min", "/min"),
@@ -89,6 +121,9 @@ FIELD_PATHS: Final = {
     "pulse": "/hasMember",
     "temperature": "/hasMember",
     "recorded_by": "/performer",
+    "data_controller": "/performer",
+    "source_system": "/meta/source",
+    "interpretations": "/component",
     "location": "/note",
 }
 
@@ -110,6 +145,85 @@ def _vital_code(field: str, loinc: str, display: str) -> dict[str, Any]:
 
 def _score_quantity(value: int) -> dict[str, Any]:
     return {"value": value, "unit": "score", "system": UCUM, "code": "{score}"}
+
+
+def _sub_score_components(measurement: Mapping[str, Any]) -> list[dict[str, Any]]:
+    """The SNOMED CT sub-score components, with the source's interpretation text of each."""
+    score = measurement["score"]
+    texts: Mapping[str, str] = measurement.get("interpretations") or {}
+    components: list[dict[str, Any]] = []
+    for name, sub in score["parameters"].items():
+        code = SUB_SCORES[f"spo2_scale_{measurement['spo2_scale']}" if name == "spo2" else name]
+        component: dict[str, Any] = {"code": _concept(SNOMED, code, SUB_SCORE_DISPLAYS[code])}
+        if sub is None:
+            component["dataAbsentReason"] = _concept(ABSENT, "not-performed", "Not Performed")
+        else:
+            component["valueQuantity"] = _score_quantity(sub)
+        if name in texts:
+            component["interpretation"] = [{"text": texts[name]}]
+        components.append(component)
+    return components
+
+
+def _input_components(measurement: Mapping[str, Any]) -> list[dict[str, Any]]:
+    """The inputs of the chart that are no vital sign: SpO2 scale, oxygen, ACVPU."""
+    components: list[dict[str, Any]] = [
+        {"code": _concept(INPUT_SYSTEM, "spo2-scale"), "valueInteger": measurement["spo2_scale"]}
+    ]
+    if measurement.get("supplemental_oxygen") is not None:
+        components.append(
+            {
+                "code": _concept(INPUT_SYSTEM, "supplemental-oxygen"),
+                "valueBoolean": measurement["supplemental_oxygen"],
+            }
+        )
+    if measurement.get("consciousness") is not None:
+        components.append(
+            {"code": _concept(INPUT_SYSTEM, "acvpu"), "valueString": measurement["consciousness"]}
+        )
+    return components
+
+
+def _interpretation(score: Mapping[str, Any]) -> str:
+    text = f"risk {score['risk']}" if score["risk"] is not None else "risk cannot be decided"
+    if not score["complete"]:
+        text += "; incomplete set: the total is a lower bound"
+    if score.get("scored_by") == "source":
+        text = "scored by the source, not by the platform; " + text
+    return text
+
+
+def _performers(measurement: Mapping[str, Any]) -> list[dict[str, Any]]:
+    """Who measured (by FNR/DNR as VKP names the author, and by HPR), then the organisation
+    responsible (ENH or RESH), as VKP's performer slices."""
+    performers: list[dict[str, Any]] = []
+    recorded_by = measurement.get("recorded_by") or {}
+    name = recorded_by.get("name")
+    shown = {"display": name} if name else {}
+    if recorded_by.get("national_id"):
+        national_id = recorded_by["national_id"]
+        performers.append(
+            {"identifier": {"system": fhir.person_system(national_id), "value": national_id}}
+            | shown
+        )
+    if recorded_by.get("hpr"):
+        performers.append(
+            {"identifier": {"system": HPR_SYSTEM, "value": recorded_by["hpr"]}} | shown
+        )
+    if name and not performers:
+        performers.append(shown)
+    controller = measurement.get("data_controller")
+    if controller:
+        system, value = (
+            (ENH_SYSTEM, controller["orgnr"])
+            if "orgnr" in controller
+            else (RESH_SYSTEM, controller["resh"])
+        )
+        organisation: dict[str, Any] = {"identifier": {"system": system, "value": value}}
+        if controller.get("name"):
+            organisation["display"] = controller["name"]
+        performers.append(organisation)
+    return performers
 
 
 def observations(
@@ -139,70 +253,31 @@ def observations(
             }
         )
     score = measurement["score"]
-    parts: Mapping[str, int | None] = score["parameters"]
-    components: list[dict[str, Any]] = []
-    for name, sub in parts.items():
-        code = SUB_SCORES[f"spo2_scale_{measurement['spo2_scale']}" if name == "spo2" else name]
-        component: dict[str, Any] = {"code": _concept(SNOMED, code)}
-        if sub is None:
-            component["dataAbsentReason"] = _concept(ABSENT, "not-performed", "Not Performed")
-        else:
-            component["valueQuantity"] = _score_quantity(sub)
-        components.append(component)
-    components.append(
-        {
-            "code": _concept(INPUT_SYSTEM, "spo2-scale"),
-            "valueInteger": measurement["spo2_scale"],
-        }
-    )
-    if measurement.get("supplemental_oxygen") is not None:
-        components.append(
-            {
-                "code": _concept(INPUT_SYSTEM, "supplemental-oxygen"),
-                "valueBoolean": measurement["supplemental_oxygen"],
-            }
-        )
-    if measurement.get("consciousness") is not None:
-        components.append(
-            {
-                "code": _concept(INPUT_SYSTEM, "acvpu"),
-                "valueString": measurement["consciousness"],
-            }
-        )
-    interpretation = (
-        f"risk {score['risk']}" if score["risk"] is not None else "risk cannot be decided"
-    )
-    if not score["complete"]:
-        interpretation += "; incomplete set: the total is a lower bound"
-    if score.get("scored_by") == "source":
-        interpretation = "scored by the source, not by the platform; " + interpretation
+    meta: dict[str, Any] = {"lastUpdated": updated, "profile": [VKP_PROFILE]}
+    if measurement.get("source_system"):
+        meta["source"] = measurement["source_system"]
     resource: dict[str, Any] = {
         "resourceType": "Observation",
         "id": key,
-        "meta": {"lastUpdated": updated},
+        "meta": meta,
         **(
             {"extension": [{"url": SCORED_BY, "valueCode": "source"}]}
             if score.get("scored_by") == "source"
             else {}
         ),
-        "identifier": [{"system": fhir.RECORD_ID_SYSTEM, "value": measurement["id"]}],
+        "identifier": [fhir.source_identifier(measurement["id"])],
         "status": "final",
         "category": [_concept(CATEGORY, "survey", "Survey")],
-        "code": _concept(SNOMED, NEWS2_TOTAL, "Royal College of Physicians NEWS2 total score"),
+        "code": _concept(SNOMED, NEWS2_TOTAL, NEWS2_DISPLAY),
         "subject": subject,
         "effectiveDateTime": effective,
         "valueQuantity": _score_quantity(score["total"]),
-        "interpretation": [{"text": interpretation}],
-        "component": components,
+        "interpretation": [{"text": _interpretation(score)}],
+        "component": _sub_score_components(measurement) + _input_components(measurement),
     }
-    recorded_by = measurement.get("recorded_by")
-    if recorded_by:
-        performer: dict[str, Any] = {}
-        if recorded_by.get("hpr"):
-            performer["identifier"] = {"system": HPR_SYSTEM, "value": recorded_by["hpr"]}
-        if recorded_by.get("name"):
-            performer["display"] = recorded_by["name"]
-        resource["performer"] = [performer]
+    performers = _performers(measurement)
+    if performers:
+        resource["performer"] = performers
     if measurement.get("location"):
         resource["note"] = [{"text": measurement["location"]}]
     if members:
@@ -245,35 +320,35 @@ def _vital(member: Mapping[str, Any], errors: fhir.Errors) -> dict[str, Any]:
     return {field: value if field == "temperature" else round(value)}
 
 
-def record_of(
-    resource: Mapping[str, Any],
-    errors: fhir.Errors,
-    *,
-    members: fhir.Members,
-    record_id: str | None = None,
-) -> dict[str, Any]:
-    """The native record of a NEWS2 Observation and its vital signs (``members``, as
-    the face finds them). A vital sign names no other subject than the NEWS2
-    Observation's (without one it is the NEWS2 Observation's)."""
-    record_id = fhir.record_id_of(resource, record_id)
-    if not record_id:
-        errors.add("/identifier", "is required: the journal system's own id of the measurement")
-    patient = fhir.person_of(resource.get("subject"), "/subject", errors)
-    fhir.codes_at(resource, "code", "", errors)
+def _effective_of(resource: Mapping[str, Any], errors: fhir.Errors) -> Any:
+    """``effectiveDateTime``: an instant with its offset, or a day (as the VKP example), which
+    is midnight in Norway."""
     effective = resource.get("effectiveDateTime")
     if isinstance(effective, str) and _DAY.fullmatch(effective):
-        # a day only (as the VKP profile's example): midnight in Norway
-        effective = datetime.combine(date.fromisoformat(effective), time(), OSLO).isoformat()
-    elif not isinstance(effective, str) or "T" not in effective:
+        return datetime.combine(date.fromisoformat(effective), time(), OSLO).isoformat()
+    if not isinstance(effective, str) or "T" not in effective:
         errors.add(
             "/effectiveDateTime", "must be the instant measured with its offset (or the day)"
         )
-    record: dict[str, Any] = {"id": record_id, "patient": patient, "effective": effective}
-    record["updated"] = (
-        fhir.object_at(resource, "meta", "", errors).get("lastUpdated")
-        or resource.get("issued")
-        or effective
-    )
+    return effective
+
+
+def _provenance_of(resource: Mapping[str, Any], errors: fhir.Errors) -> dict[str, Any]:
+    """``meta``: the source's last change (``lastUpdated``) and where the source says the
+    measurement comes from (``source``, kept as sent). ``profile`` is the platform's own in
+    answers (``VKP_PROFILE``), so it is not kept."""
+    meta = fhir.object_at(resource, "meta", "", errors)
+    found: dict[str, Any] = {"updated": meta.get("lastUpdated") or resource.get("issued")}
+    source = meta.get("source")
+    if source is not None:
+        if not isinstance(source, str):
+            errors.add("/meta/source", "must be a URI (a string)")
+        found["source_system"] = source
+    return found
+
+
+def _vitals_of(members: fhir.Members, patient: str | None, errors: fhir.Errors) -> dict[str, Any]:
+    """The vital signs of the member Observations, each of the NEWS2 Observation's person."""
     vitals: dict[str, Any] = {}
     for pointer, member, place in members:
         if member is None:
@@ -294,66 +369,183 @@ def record_of(
             if field in vitals:
                 errors.add(pointer, f"a second {field} for one measurement")
             vitals[field] = value
-    record |= vitals
-    sent_scales: set[int] = set()
-    sub_scores: dict[str, int | None] = {}
-    for at, component in fhir.objects_at(resource, "component", "", errors):
-        codes = fhir.codes_at(component, "code", at, errors)
+    return vitals
+
+
+class _Components:
+    """What a NEWS2 Observation's components say: the chart's inputs (into ``record``), the
+    source's sub-scores, the SpO2 scales they name, and the source's text of each."""
+
+    def __init__(self) -> None:
+        self.record: dict[str, Any] = {}
+        self.sub_scores: dict[str, int | None] = {}
+        self.scales: set[int] = set()
+        self.texts: dict[str, str] = {}
+
+    def read(self, resource: Mapping[str, Any], errors: fhir.Errors) -> None:
+        for at, component in fhir.objects_at(resource, "component", "", errors):
+            codes = fhir.codes_at(component, "code", at, errors)
+            if not self._input(component, codes, at, errors):
+                self._sub_score(component, codes, at, errors)
+
+    def _input(
+        self,
+        component: Mapping[str, Any],
+        codes: set[tuple[str, str]],
+        at: str,
+        errors: fhir.Errors,
+    ) -> bool:
         if (INPUT_SYSTEM, "spo2-scale") in codes:
             scale = component.get("valueInteger")
             if scale not in (1, 2):
                 errors.add(at + "/valueInteger", "must be 1 or 2")
-            record["spo2_scale"] = scale
+            self.record["spo2_scale"] = scale
         elif (INPUT_SYSTEM, "supplemental-oxygen") in codes:
             oxygen = component.get("valueBoolean")
             if not isinstance(oxygen, bool):
                 errors.add(at + "/valueBoolean", "must be true (oxygen) or false (air)")
-            record["supplemental_oxygen"] = oxygen
+            self.record["supplemental_oxygen"] = oxygen
         elif (INPUT_SYSTEM, "acvpu") in codes:
-            record["consciousness"] = component.get("valueString")
+            self.record["consciousness"] = component.get("valueString")
         else:
-            for name, code in SUB_SCORES.items():
-                if (SNOMED, code) not in codes:
-                    continue
-                if name.startswith("spo2_scale_"):
-                    sent_scales.add(int(name[-1]))
-                    name = "spo2"
-                value = _number(fhir.object_at(component, "valueQuantity", at, errors))
-                if value is None and component.get("dataAbsentReason") is None:
-                    errors.add(at + "/valueQuantity/value", "must be the sub-score")
-                elif value is not None:
-                    if name in sub_scores:
-                        errors.add(at, f"a second {name} sub-score")
-                    sub_scores[name] = round(value)
-    if "spo2_scale" not in record:
-        if len(sent_scales) == 1:
-            record["spo2_scale"] = sent_scales.pop()
+            return False
+        return True
+
+    def _sub_score(
+        self,
+        component: Mapping[str, Any],
+        codes: set[tuple[str, str]],
+        at: str,
+        errors: fhir.Errors,
+    ) -> None:
+        for name, code in SUB_SCORES.items():
+            if (SNOMED, code) not in codes:
+                continue
+            if name.startswith("spo2_scale_"):
+                self.scales.add(int(name[-1]))
+                name = "spo2"
+            value = _number(fhir.object_at(component, "valueQuantity", at, errors))
+            if value is None and component.get("dataAbsentReason") is None:
+                errors.add(at + "/valueQuantity/value", "must be the sub-score")
+            elif value is not None:
+                if name in self.sub_scores:
+                    errors.add(at, f"a second {name} sub-score")
+                self.sub_scores[name] = round(value)
+            interpretations = fhir.objects_at(component, "interpretation", at, errors)
+            if interpretations:
+                text = interpretations[0][1].get("text")
+                if text is not None:
+                    if not isinstance(text, str):
+                        errors.add(interpretations[0][0] + "/text", "must be a string")
+                    self.texts[name] = text
+
+    def scale(self, errors: fhir.Errors) -> Any:
+        """The SpO2 scale: the input component's, else the one scale the sub-scores name."""
+        if "spo2_scale" in self.record:
+            return self.record["spo2_scale"]
+        if len(self.scales) == 1:
+            return next(iter(self.scales))
+        errors.add(
+            "/component",
+            f"must say the SpO2 scale: a component {INPUT_SYSTEM}#spo2-scale "
+            "(valueInteger 1 or 2), or the SNOMED CT sub-score of scale 1 or 2",
+        )
+        return None
+
+
+def _performers_of(resource: Mapping[str, Any], errors: fhir.Errors) -> dict[str, Any]:
+    """VKP's performer slices: the author (by FNR or DNR, as VKP; or by HPR; or a display
+    only) and the organisation responsible (ENH or RESH). Any other identifier system is
+    refused, never dropped."""
+    author: dict[str, Any] = {}
+    controller: dict[str, Any] = {}
+    for at, performer in fhir.objects_at(resource, "performer", "", errors):
+        identifier = fhir.object_at(performer, "identifier", at, errors)
+        display = fhir.text_of(performer.get("display"))
+        system, value = identifier.get("system"), identifier.get("value")
+        if not identifier:
+            if not display:
+                errors.add(at, "must name who measured by identifier (FNR, DNR or HPR) or display")
+            elif author.get("name") not in (None, display):
+                errors.add(at + "/display", "a second author")
+            else:
+                author["name"] = display
+            continue
+        if not isinstance(value, str):
+            errors.add(at + "/identifier/value", "must be a string")
+            continue
+        if not isinstance(system, str):
+            errors.add(at + "/identifier/system", "must be a string (a URI)")
+            continue
+        if system in ORGANISATION_SYSTEMS:
+            if controller:
+                errors.add(at, "a second organisation responsible (performer[organization])")
+            controller = {ORGANISATION_SYSTEMS[system]: value, "name": display}
+            continue
+        if system in fhir.PERSON_SYSTEMS:
+            key = "national_id"
+            if fhir.person_of(performer, at, errors) is None:
+                continue
+        elif system == HPR_SYSTEM:
+            key = "hpr"
         else:
-            errors.add(
-                "/component",
-                f"must say the SpO2 scale: a component {INPUT_SYSTEM}#spo2-scale "
-                "(valueInteger 1 or 2), or the SNOMED CT sub-score of scale 1 or 2",
-            )
-    if not vitals and sub_scores:
+            known = ", ".join([HPR_SYSTEM, *fhir.PERSON_SYSTEMS, *ORGANISATION_SYSTEMS])
+            errors.add(at + "/identifier/system", f"must be one of {known}")
+            continue
+        if key in author or author.get("name") not in (None, display):
+            errors.add(at, "a second author: one practitioner measured")
+        author[key] = value
+        if display:
+            author["name"] = display
+    found: dict[str, Any] = {}
+    if author:
+        found["recorded_by"] = {"name": None, "hpr": None} | author
+    if controller:
+        found["data_controller"] = controller
+    return found
+
+
+def record_of(
+    resource: Mapping[str, Any],
+    errors: fhir.Errors,
+    *,
+    members: fhir.Members,
+    record_id: str | None = None,
+) -> dict[str, Any]:
+    """The native record of a NEWS2 Observation and its vital signs (``members``, as
+    the face finds them). A vital sign names no other subject than the NEWS2
+    Observation's (without one it is the NEWS2 Observation's)."""
+    record_id = fhir.record_id_of(resource, record_id, errors)
+    if not record_id:
+        errors.add("/identifier", "is required: the journal system's own id of the measurement")
+    patient = fhir.person_of(resource.get("subject"), "/subject", errors)
+    fhir.codes_at(resource, "code", "", errors)
+    effective = _effective_of(resource, errors)
+    record: dict[str, Any] = {"id": record_id, "patient": patient, "effective": effective}
+    record |= _provenance_of(resource, errors)
+    record["updated"] = record["updated"] or effective
+    vitals = _vitals_of(members, patient, errors)
+    record |= vitals
+    components = _Components()
+    components.read(resource, errors)
+    record |= components.record
+    record["spo2_scale"] = components.scale(errors)
+    if not vitals and components.sub_scores:
         # scored by the source, sent without the vital signs (as the VKP profile's example):
         # the platform checks each sub-score and their sum, and marks it as the source's
-        record["source_scores"] = {name: sub_scores.get(name) for name in PARAMETERS}
+        record["source_scores"] = {name: components.sub_scores.get(name) for name in PARAMETERS}
     elif not vitals:
         errors.add(
             "/hasMember",
             "must reference the vital signs measured (the platform scores them), or the "
             "components must carry the source's sub-scores (SNOMED CT)",
         )
+    if components.texts:
+        record["interpretations"] = components.texts
     total = _number(fhir.object_at(resource, "valueQuantity", "", errors))
     if total is not None:
         record["total_score"] = round(total)
-    performers = fhir.objects_at(resource, "performer", "", errors)
-    for at, performer in performers[:1]:
-        identifier = fhir.object_at(performer, "identifier", at, errors)
-        hpr = identifier.get("value") if identifier.get("system") == HPR_SYSTEM else None
-        display = fhir.text_of(performer.get("display"))
-        if hpr or display:
-            record["recorded_by"] = {"name": display, "hpr": hpr}
+    record |= _performers_of(resource, errors)
     notes = fhir.objects_at(resource, "note", "", errors)
     if notes:
         record["location"] = fhir.text_of(notes[0][1].get("text"))
@@ -365,6 +557,7 @@ class Observations(fhir.Provider):
 
     resource_type = "Observation"
     service = "news2"
+    profile: str | None = VKP_PROFILE
     search_parameters: Mapping[str, fhir.SearchParameter] = {
         "code": fhir.SearchParameter(
             "code",

@@ -7,8 +7,9 @@ scoring applies to every stored measurement.
 from __future__ import annotations
 
 from datetime import datetime
+from typing import Any
 
-from sqlalchemy import Double, Index, SmallInteger
+from sqlalchemy import JSON, Double, Index, SmallInteger
 from sqlmodel import Field
 
 from journalloft.plugin import TENANT, SharedRecord, utc_field
@@ -39,3 +40,16 @@ class Measurement(SharedRecord, table=True):
     """The sub-scores of a NEWS2 score the source computed and sent without the vital signs
     (``scoring.PARAMETERS`` order, comma-separated, ``-`` for a parameter not scored); NULL
     when the platform scores the vital signs itself."""
+    recorded_by_national_id: str | None = Field(default=None, max_length=11)
+    """The practitioner's fødselsnummer or D-nummer, as VKP names the author."""
+    data_controller_orgnr: str | None = Field(default=None, max_length=9)
+    """The organisation responsible for the measurement (VKP's performer[organization], the
+    original data controller): its organisasjonsnummer (ENH) ..."""
+    data_controller_resh: str | None = Field(default=None, max_length=9)
+    """... or its RESH id (one of the two)."""
+    data_controller_name: str | None = Field(default=None, max_length=200)
+    source_system: str | None = Field(default=None, max_length=255)
+    """Where the source says the measurement comes from (FHIR ``meta.source``)."""
+    interpretations: dict[str, Any] | None = Field(default=None, sa_type=JSON)
+    """The source's text for a sub-score (``{"pulse": "≤40"}``: FHIR component
+    interpretation text), by ``scoring.PARAMETERS`` name."""

@@ -199,6 +199,7 @@ def prepare_measurement(record: Mapping[str, Any], *, now: datetime) -> dict[str
     if errors:
         raise RecordRejected(errors)
     recorded_by = record.get("recorded_by") or {}
+    controller = record.get("data_controller") or {}
     return {
         "effective": effective,
         "spo2_scale": vitals.spo2_scale,
@@ -207,6 +208,12 @@ def prepare_measurement(record: Mapping[str, Any], *, now: datetime) -> dict[str
         "recorded_by_hpr": recorded_by.get("hpr"),
         "location": record.get("location"),
         "source_scores": None if sent_scores is None else encode_source_scores(sent_scores),
+        "recorded_by_national_id": recorded_by.get("national_id"),
+        "data_controller_orgnr": controller.get("orgnr"),
+        "data_controller_resh": controller.get("resh"),
+        "data_controller_name": controller.get("name"),
+        "source_system": record.get("source_system"),
+        "interpretations": record.get("interpretations") or None,
     }
 
 
@@ -241,6 +248,12 @@ _REST = itemgetter(
             "recorded_by_hpr",
             "location",
             "source_scores",
+            "recorded_by_national_id",
+            "data_controller_orgnr",
+            "data_controller_resh",
+            "data_controller_name",
+            "source_system",
+            "interpretations",
         )
     )
 )
@@ -255,7 +268,22 @@ def measurement_out(row: tuple[Any, ...]) -> MeasurementOut:
     per second. The fields are taken by position from the list (``VITAL_SIGNS``,
     ``MeasurementRow``), so that a vital sign added there is here too.
     """
-    record_id, effective, updated, spo2_scale, name, hpr, location, source_scores = _REST(row)
+    (
+        record_id,
+        effective,
+        updated,
+        spo2_scale,
+        name,
+        hpr,
+        location,
+        source_scores,
+        national_id,
+        orgnr,
+        resh,
+        controller_name,
+        source_system,
+        interpretations,
+    ) = _REST(row)
     score: ScoreOut
     if source_scores is not None:
         # scored by the source, which sent the sub-scores without the vital signs
@@ -281,10 +309,27 @@ def measurement_out(row: tuple[Any, ...]) -> MeasurementOut:
         "updated": _in_utc(updated),
     }
     out.update(zip(_BOARD_VITALS, _SHOWN(row), strict=True))
-    out["recorded_by"] = None if name is None and hpr is None else {"name": name, "hpr": hpr}
+    if name is None and hpr is None and national_id is None:
+        out["recorded_by"] = None
+    else:
+        out["recorded_by"] = {"name": name, "hpr": hpr}
+        if national_id is not None:
+            out["recorded_by"]["national_id"] = national_id
     out["location"] = location
     out["score"] = score
+    if orgnr is not None or resh is not None:
+        out["data_controller"] = _controller(orgnr, resh, controller_name)
+    if source_system is not None:
+        out["source_system"] = source_system
+    if interpretations:
+        out["interpretations"] = interpretations
     return cast(MeasurementOut, out)
+
+
+def _controller(orgnr: str | None, resh: str | None, name: str | None) -> dict[str, Any]:
+    found: dict[str, Any] = {"orgnr": orgnr} if orgnr is not None else {"resh": resh}
+    found["name"] = name
+    return found
 
 
 def trend_of(measurements: Sequence[MeasurementOut]) -> Trend | None:

@@ -17,6 +17,13 @@ Change = Literal["rising", "falling", "stable"]
 class RecordedBy(TypedDict, total=False):
     name: str | None
     hpr: str | None
+    national_id: str | None
+
+
+class DataController(TypedDict, total=False):
+    orgnr: str
+    resh: str
+    name: str | None
 
 
 class News2Record(TypedDict):
@@ -38,6 +45,9 @@ class News2Record(TypedDict):
     recorded_by: NotRequired[RecordedBy | None]
     location: NotRequired[str | None]
     source_scores: NotRequired[dict[str, int | None] | None]
+    data_controller: NotRequired[DataController | None]
+    source_system: NotRequired[str | None]
+    interpretations: NotRequired[dict[str, str] | None]
 
 
 class MeasurementRow(NamedTuple):
@@ -62,6 +72,12 @@ class MeasurementRow(NamedTuple):
     recorded_by_hpr: str | None
     location: str | None
     source_scores: str | None
+    recorded_by_national_id: str | None
+    data_controller_orgnr: str | None
+    data_controller_resh: str | None
+    data_controller_name: str | None
+    source_system: str | None
+    interpretations: dict[str, str] | None
 
 
 class ScoreOut(TypedDict):
@@ -75,6 +91,7 @@ class ScoreOut(TypedDict):
 class RecordedByOut(TypedDict):
     name: str | None
     hpr: str | None
+    national_id: NotRequired[str]
 
 
 class MeasurementOut(TypedDict):
@@ -95,6 +112,9 @@ class MeasurementOut(TypedDict):
     recorded_by: RecordedByOut | None
     location: str | None
     score: ScoreOut
+    data_controller: NotRequired[DataController]
+    source_system: NotRequired[str]
+    interpretations: NotRequired[dict[str, str]]
 
 
 class Trend(TypedDict):

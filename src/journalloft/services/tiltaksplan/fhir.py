@@ -122,7 +122,7 @@ def care_plan(measure: Mapping[str, Any], *, patient: str, kommunenummer: str) -
         "id": fhir.resource_id(kommunenummer, patient, measure["id"]),
         "meta": {"lastUpdated": fhir.instant(measure["updated"])},
         "contained": contained,
-        "identifier": [{"system": fhir.RECORD_ID_SYSTEM, "value": measure["id"]}],
+        "identifier": [fhir.source_identifier(measure["id"])],
         "status": PLAN_STATUS[measure["status"]],
         "intent": "plan",
         "category": [
@@ -215,7 +215,7 @@ def record_of(
     record_id: str | None = None,
 ) -> dict[str, Any]:
     """The native record of a CarePlan (errors at their FHIR element)."""
-    record_id = fhir.record_id_of(resource, record_id)
+    record_id = fhir.record_id_of(resource, record_id, errors)
     if not record_id:
         errors.add("/identifier", "is required: the journal system's own id of the measure")
     patient = fhir.person_of(resource.get("subject"), "/subject", errors)
