@@ -17,7 +17,10 @@ import pytest
 
 from journalloft.cli import main
 from journalloft.platform.audit.log import FEED_DELAY_SECONDS
+from journalloft.platform.caller import Caller
 from journalloft.platform.core.settings import get_settings
+from journalloft.platform.operations.access import RestrictionAccess
+from journalloft.platform.operations.restricting import change_restrictions, restricted_people
 from support import SERVICES, people, sample_record, tenant_document, token_form
 from support.platform import Backend, TestPlatform, start_platform
 from support.security import (
@@ -350,3 +353,36 @@ def test_every_service_withholds_a_restricted_person_unless_the_glass_is_broken(
         if e["action"] == "read" and e["service"] == service
     ]
     assert reads == [("restricted", False, 0), ("ok", True, 1)]
+
+
+def test_the_listing_is_oldest_first_then_by_person_and_says_who_marked_whom(
+    platform: TestPlatform,
+) -> None:
+    """The command line's listing (:func:`restricted_people`): by when each was marked, and by
+    the person id between those marked at the same instant; whoever marked them; one
+    ``restrictions-list`` event that counts them."""
+    tenant = platform.runtime.tenants.get("3201")
+    assert tenant is not None
+    first, second, third = (
+        datetime(2026, 3, 1, 8, tzinfo=UTC) + timedelta(hours=h) for h in range(3)
+    )
+    a, b, c, d = sorted(people(4, seed="restriction-order"))
+
+    def mark(at: datetime, *patients: str) -> None:
+        caller = Caller.command_line(now=at)
+        access = RestrictionAccess.command_line(caller, tenant)
+        change_restrictions(platform.runtime, access, list(patients), restricted=True)
+
+    mark(third, a)
+    mark(second, d, b)  # the same instant: by person id, not the order they were marked in
+    mark(first, c)
+    listing = RestrictionAccess.command_line(Caller.command_line(now=third), tenant)
+    rows = [r for r in restricted_people(platform.runtime, listing) if r["patient"] in (a, b, c, d)]
+    assert [(r["patient"], r["restricted_at"]) for r in rows] == [
+        (c, first),
+        (b, second),
+        (d, second),
+        (a, third),
+    ]
+    assert {r["restricted_by"] for r in rows} == {f"cli:{getpass.getuser()}"}
+    change_restrictions(platform.runtime, listing, [a, b, c, d], restricted=False)

@@ -8,7 +8,6 @@ and that access is flagged in the audit log. Every mark and lift is an audit eve
 
 from __future__ import annotations
 
-from collections.abc import Iterable
 from datetime import datetime
 from typing import Any
 
@@ -19,19 +18,11 @@ from sqlalchemy.dialects.sqlite import insert as sqlite_insert
 from journalloft.platform.auth.attestation import Attestation
 from journalloft.platform.core.tenancy import Tenant
 from journalloft.platform.storage.models import Restriction
-from journalloft.platform.storage.statements import PATIENTS, among_people
+from journalloft.platform.storage.statements import among_people
 
 RESTRICTION = Restriction.__table__  # type: ignore[attr-defined]
 RESTRICTED_AMONG = select(RESTRICTION.c.patient).where(among_people(RESTRICTION.c.patient))
 """Which of the people bound as ``patients`` are restricted in this tenant."""
-
-
-def restricted_among(connection: Connection, patients: Iterable[str]) -> set[str]:
-    """Which of these people are restricted in this tenant."""
-    wanted = list(patients)
-    if not wanted:
-        return set()
-    return set(connection.execute(RESTRICTED_AMONG, {PATIENTS: wanted}).scalars())
 
 
 def set_restriction(
