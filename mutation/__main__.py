@@ -81,6 +81,7 @@ CORE = (
         "issuer",
         "src/journalloft/platform/auth/issuer.py",
         (
+            "tests/platform/test_issuer_rules.py",
             "tests/platform/test_windows_auth.py",
             "tests/platform/test_clients.py",
             "tests/platform/test_security_attestation.py",
