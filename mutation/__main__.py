@@ -99,7 +99,6 @@ CORE = (
             "tests/platform/test_access_rules.py",
             "tests/platform/test_security_grants.py",
             "tests/platform/test_security_policy_scope.py",
-            "tests/platform/test_tenancy.py",
         ),
     ),
     Module(
