@@ -114,7 +114,11 @@ CORE = (
     Module(
         "audit",
         "src/journalloft/platform/audit/log.py",
-        ("tests/platform/test_audit.py", "tests/platform/test_windows_retention.py"),
+        (
+            "tests/platform/test_audit_rules.py",
+            "tests/platform/test_audit.py",
+            "tests/platform/test_windows_retention.py",
+        ),
     ),
     Module(
         "audit-before-data",
