@@ -23,10 +23,12 @@ import os
 import stat
 import uuid
 from collections.abc import Iterator
+from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
 import pytest
+import yaml
 from joserfc import jwt
 from joserfc.jwk import ECKey, KeySet, RSAKey
 
@@ -47,9 +49,12 @@ from journalloft.platform.auth.tokens import (
     TokenVerifier,
 )
 from journalloft.platform.core.errors import OAuthError, Unauthorized
+from journalloft.platform.operations.onboarding import onboard
+from journalloft.platform.runtime import Runtime, build_runtime
 from journalloft.platform.storage.kv import MemoryKeyValue
+from journalloft.platform.storage.migrations import migrate_platform
 from support import SERVICES, dpop_proof, tenant_document
-from support.platform import Backend, TestPlatform, make_settings, start_platform
+from support.platform import Backend, make_settings
 from support.security import attestation_details
 
 T = 1_900_000_000
@@ -70,22 +75,48 @@ class Clock:
         return self.now
 
 
+@dataclass
+class Issuing:
+    """The platform's runtime without its app (the issuer is called directly), and the clients'
+    keys: quick to start, as mutation testing starts it once per mutant."""
+
+    runtime: Runtime
+    keys: dict[str, ECKey]
+
+    def key(self, client_id: str) -> ECKey:
+        return self.keys[client_id]
+
+
 @pytest.fixture(scope="module")
-def platform(tmp_path_factory: pytest.TempPathFactory) -> Iterator[TestPlatform]:
-    backend = Backend("sqlite", None, None)
-    for platform in start_platform(backend, tmp_path_factory.mktemp("issuer")):
-        with platform.runtime.stores.platform_engine.begin() as connection:
-            register_client(connection, client_id=OMNI, name="Omni", admin=True)
-            register_client(connection, client_id=KEYLESS, name="No keys", admin=False)
-            omni_key = ECKey.generate_key("P-256", auto_kid=True)
-            platform.keys[OMNI] = omni_key
-            add_key(connection, client_id=OMNI, jwk=omni_key.as_dict(private=False))
+def platform(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Issuing]:
+    tmp = tmp_path_factory.mktemp("issuer")
+    runtime = build_runtime(make_settings(Backend("sqlite", None, None), tmp / "var"))
+    try:
+        migrate_platform(runtime.stores)
+        keys = {client: ECKey.generate_key("P-256", auto_kid=True) for client in (OMNI,)}
         document = tenant_document("1804")
         document["sources"].append({"client_id": OMNI, "name": "Omni", "services": ["news2"]})
         document["consumers"].append({"client_id": OMNI, "name": "Omni", "services": ["news2"]})
         document["operators"].append({"client_id": OMNI, "name": "Omni"})
-        platform.onboard(document)
-        yield platform
+        with runtime.stores.platform_engine.begin() as connection:
+            register_client(connection, client_id=OMNI, name="Omni", admin=True)
+            register_client(connection, client_id=KEYLESS, name="No keys", admin=False)
+            add_key(connection, client_id=OMNI, jwk=keys[OMNI].as_dict(private=False))
+        path = tmp / "tenant-1804.yaml"
+        path.write_text(yaml.safe_dump(document, allow_unicode=True), encoding="utf-8")
+        report = onboard(
+            path, stores=runtime.stores, schemas=runtime.schemas, services=runtime.services
+        )
+        with runtime.stores.platform_engine.begin() as connection:
+            for grant in report.tenant.clients():
+                if grant.client_id not in keys:
+                    keys[grant.client_id] = ECKey.generate_key("P-256", auto_kid=True)
+                    jwk = keys[grant.client_id].as_dict(private=False)
+                    add_key(connection, client_id=grant.client_id, jwk=jwk)
+        runtime.tenants.reload()
+        yield Issuing(runtime, keys)
+    finally:
+        runtime.close()
 
 
 @pytest.fixture
@@ -94,7 +125,7 @@ def signing_key() -> ECKey:
 
 
 @pytest.fixture
-def issuer(platform: TestPlatform, signing_key: ECKey) -> BuiltinIssuer:
+def issuer(platform: Issuing, signing_key: ECKey) -> BuiltinIssuer:
     runtime = platform.runtime
     return BuiltinIssuer(
         settings=runtime.settings,
@@ -106,7 +137,7 @@ def issuer(platform: TestPlatform, signing_key: ECKey) -> BuiltinIssuer:
 
 
 def assertion(
-    platform: TestPlatform,
+    platform: Issuing,
     client: str = CLIENT,
     *,
     key: ECKey | None = None,
@@ -138,7 +169,7 @@ def unsigned(**header: Any) -> str:
     return f"{part(header)}.{part({'iss': CLIENT, 'sub': CLIENT})}.c2lnbmF0dXJl"
 
 
-def form(platform: TestPlatform, client: str = CLIENT, /, **fields: str | None) -> dict[str, str]:
+def form(platform: Issuing, client: str = CLIENT, /, **fields: str | None) -> dict[str, str]:
     request: dict[str, str | None] = {
         "grant_type": "client_credentials",
         "client_assertion_type": CLIENT_ASSERTION_TYPE,
@@ -211,7 +242,7 @@ def assert_refused(refused: OAuthError, error: str, status: int, words: str) -> 
     ],
 )
 def test_each_refusal_of_the_form_has_its_error_status_and_words(
-    platform: TestPlatform,
+    platform: Issuing,
     issuer: BuiltinIssuer,
     fields: dict[str, str | None],
     error: str,
@@ -222,14 +253,14 @@ def test_each_refusal_of_the_form_has_its_error_status_and_words(
 
 
 def test_a_client_id_in_the_form_must_be_the_assertions(
-    platform: TestPlatform, issuer: BuiltinIssuer
+    platform: Issuing, issuer: BuiltinIssuer
 ) -> None:
     assert issuer.token(form(platform, client_id=CLIENT), dpop=None, now=T)["access_token"]
     assert issuer.token(form(platform), dpop=None, now=T)["access_token"]
 
 
 def test_a_client_without_any_grant_is_refused_every_scope(
-    platform: TestPlatform, issuer: BuiltinIssuer, monkeypatch: pytest.MonkeyPatch
+    platform: Issuing, issuer: BuiltinIssuer, monkeypatch: pytest.MonkeyPatch
 ) -> None:
     monkeypatch.setattr(issuer, "allowed_scopes", lambda client_id, *, admin: set())
     assert_refused(
@@ -241,7 +272,7 @@ def test_a_client_without_any_grant_is_refused_every_scope(
 
 
 def test_a_bad_attestation_is_refused_with_its_reason(
-    platform: TestPlatform, issuer: BuiltinIssuer
+    platform: Issuing, issuer: BuiltinIssuer
 ) -> None:
     details = json.dumps([attestation_details(purpose="NOT-A-PURPOSE")])
     refused = refusal(issuer, form(platform, authorization_details=details))
@@ -250,7 +281,7 @@ def test_a_bad_attestation_is_refused_with_its_reason(
 
 
 def test_a_bad_dpop_proof_is_refused_with_the_proofs_reason(
-    platform: TestPlatform, issuer: BuiltinIssuer
+    platform: Issuing, issuer: BuiltinIssuer
 ) -> None:
     key = ECKey.generate_key("P-256")
     wrong_url = dpop_proof(key, method="POST", url="https://elsewhere.example/token", iat=T)
@@ -271,7 +302,7 @@ def test_a_bad_dpop_proof_is_refused_with_the_proofs_reason(
 
 
 def test_each_refusal_of_the_assertion_is_invalid_client_401_with_its_words(
-    platform: TestPlatform, issuer: BuiltinIssuer
+    platform: Issuing, issuer: BuiltinIssuer
 ) -> None:
     other_key = ECKey.generate_key("P-256", auto_kid=True)
     url = platform.runtime.settings.issuer_url
@@ -316,9 +347,26 @@ def test_each_refusal_of_the_assertion_is_invalid_client_401_with_its_words(
         assert_refused(refused, "invalid_client", 401, words)
 
 
+@pytest.mark.parametrize(
+    "claims",
+    [
+        {"iat": None, "exp": T + 90},  # exp 60 s ahead and 30 s of skew
+        {"iat": None, "exp": T - 30},  # expired 30 s ago: within the skew
+        {"iat": T, "exp": T + 60},  # 60 s from iat
+        {"iat": T - 30, "exp": T + 30},
+    ],
+    ids=["exp 90 s ahead", "exp 30 s ago", "60 s from iat", "iat 30 s ago"],
+)
+def test_an_assertion_on_the_edge_of_each_window_is_accepted(
+    platform: Issuing, issuer: BuiltinIssuer, claims: dict[str, Any]
+) -> None:
+    token = assertion(platform, **claims)
+    assert issuer.token(form(platform, client_assertion=token), dpop=None, now=T)["access_token"]
+
+
 @pytest.mark.parametrize("typ", [None, "JWT", "client-authentication+jwt"])
 def test_an_assertion_of_each_accepted_typ_is_accepted(
-    platform: TestPlatform, issuer: BuiltinIssuer, typ: str | None
+    platform: Issuing, issuer: BuiltinIssuer, typ: str | None
 ) -> None:
     token = assertion(platform, header={} if typ is None else {"typ": typ})
     assert issuer.token(form(platform, client_assertion=token), dpop=None, now=T)["access_token"]
@@ -326,7 +374,7 @@ def test_an_assertion_of_each_accepted_typ_is_accepted(
 
 @pytest.mark.parametrize("audience", ["issuer", "token endpoint", "list"])
 def test_an_assertion_may_name_the_issuer_or_its_token_endpoint(
-    platform: TestPlatform, issuer: BuiltinIssuer, audience: str
+    platform: Issuing, issuer: BuiltinIssuer, audience: str
 ) -> None:
     aud: Any = {
         "issuer": issuer.url,
@@ -351,7 +399,7 @@ def test_an_assertion_may_name_the_issuer_or_its_token_endpoint(
     ],
 )
 def test_an_assertion_is_valid_from_its_nbf_or_iat_with_30_s_of_skew(
-    platform: TestPlatform, issuer: BuiltinIssuer, claims: dict[str, Any], accepted: bool
+    platform: Issuing, issuer: BuiltinIssuer, claims: dict[str, Any], accepted: bool
 ) -> None:
     request = form(platform, client_assertion=assertion(platform, **claims))
     if accepted:
@@ -363,7 +411,7 @@ def test_an_assertion_is_valid_from_its_nbf_or_iat_with_30_s_of_skew(
 
 
 def test_an_unknown_clients_assertion_is_refused_even_if_it_verifies_against_the_decoy(
-    platform: TestPlatform, issuer: BuiltinIssuer, monkeypatch: pytest.MonkeyPatch
+    platform: Issuing, issuer: BuiltinIssuer, monkeypatch: pytest.MonkeyPatch
 ) -> None:
     """The decoy key only makes an unknown client's refusal cost what a known one's does; a
     client without keys is never authenticated, whatever its assertion is signed with."""
@@ -378,7 +426,7 @@ def test_an_unknown_clients_assertion_is_refused_even_if_it_verifies_against_the
 
 
 def test_an_assertions_jti_is_remembered_150_s_and_no_longer(
-    platform: TestPlatform, signing_key: ECKey
+    platform: Issuing, signing_key: ECKey
 ) -> None:
     """60 s of lifetime and three times the skew: the cache covers the 120 s an assertion can be
     accepted, and is bounded."""
@@ -410,7 +458,7 @@ def issued_claims(issuer: BuiltinIssuer, token: str) -> tuple[dict[str, Any], di
 
 
 def test_an_issued_token_says_who_for_whom_what_and_when(
-    platform: TestPlatform, issuer: BuiltinIssuer, signing_key: ECKey
+    platform: Issuing, issuer: BuiltinIssuer, signing_key: ECKey
 ) -> None:
     settings = platform.runtime.settings
     answer = issuer.token(form(platform, scope="news2:read"), dpop=None, now=T + 0.75)
@@ -441,7 +489,7 @@ def test_an_issued_token_says_who_for_whom_what_and_when(
 
 
 def test_a_dpop_bound_token_is_of_type_dpop_and_names_the_key(
-    platform: TestPlatform, issuer: BuiltinIssuer
+    platform: Issuing, issuer: BuiltinIssuer
 ) -> None:
     key = ECKey.generate_key("P-256")
     proof = dpop_proof(key, method="POST", url=issuer.token_endpoint, iat=T)
@@ -451,7 +499,7 @@ def test_a_dpop_bound_token_is_of_type_dpop_and_names_the_key(
 
 
 def test_a_token_asked_with_an_attestation_carries_it_without_national_ids(
-    platform: TestPlatform, issuer: BuiltinIssuer
+    platform: Issuing, issuer: BuiltinIssuer
 ) -> None:
     details = json.dumps([attestation_details()])
     answer = issuer.token(form(platform, authorization_details=details), dpop=None, now=T)
@@ -472,7 +520,7 @@ def test_a_token_asked_with_an_attestation_carries_it_without_national_ids(
     ],
 )
 def test_an_issued_token_is_valid_from_nbf_to_exp_with_30_s_of_skew(
-    platform: TestPlatform,
+    platform: Issuing,
     issuer: BuiltinIssuer,
     edge: str,
     delta: int,
@@ -528,7 +576,7 @@ def test_the_scopes_a_client_may_get_follow_its_roles(issuer: BuiltinIssuer) -> 
 
 
 def test_an_admin_client_gets_admin_and_an_operators_token_names_no_organisation(
-    platform: TestPlatform, issuer: BuiltinIssuer
+    platform: Issuing, issuer: BuiltinIssuer
 ) -> None:
     answer = issuer.token(form(platform, OMNI, scope="admin"), dpop=None, now=T)
     claims = issued_claims(issuer, answer["access_token"])[1]
