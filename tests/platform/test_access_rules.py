@@ -23,7 +23,7 @@ from journalloft.platform.core.tenancy import Tenant
 from journalloft.platform.operations import access as rules
 from journalloft.platform.storage.kv import MemoryKeyValue
 from support import tenant_document
-from support.platform import Backend, TestPlatform, start_platform
+from support.platform import Backend, TestRuntime, start_runtime
 from support.security import attestation_details
 
 MINUTE = datetime(2026, 3, 2, 8, 0, tzinfo=UTC)
@@ -32,10 +32,10 @@ assert MINUTE.timestamp() % 60 == 0
 
 
 @pytest.fixture(scope="module")
-def platform(tmp_path_factory: pytest.TempPathFactory) -> Iterator[TestPlatform]:
+def platform(tmp_path_factory: pytest.TempPathFactory) -> Iterator[TestRuntime]:
     """Bodø: every service, a lenient policy, at most 3 requests a minute. Bærum: news2 only,
     DPoP and attestation demanded, at most 2 requests a minute."""
-    for platform in start_platform(Backend("sqlite", None, None), tmp_path_factory.mktemp("a")):
+    for platform in start_runtime(Backend("sqlite", None, None), tmp_path_factory.mktemp("a")):
         platform.onboard(tenant_document("1804", policy={"rate_limit_per_minute": 3}))
         platform.onboard(
             tenant_document(
@@ -54,7 +54,7 @@ def platform(tmp_path_factory: pytest.TempPathFactory) -> Iterator[TestPlatform]
 class Minute:
     """The platform's clock and a rate counter on the same time, moved by the test."""
 
-    def __init__(self, platform: TestPlatform, monkeypatch: pytest.MonkeyPatch) -> None:
+    def __init__(self, platform: TestRuntime, monkeypatch: pytest.MonkeyPatch) -> None:
         self.now = MINUTE
         runtime = platform.runtime
         monkeypatch.setattr(runtime, "clock", lambda: self.now)
@@ -65,11 +65,11 @@ class Minute:
 
 
 @pytest.fixture
-def minute(platform: TestPlatform, monkeypatch: pytest.MonkeyPatch) -> Minute:
+def minute(platform: TestRuntime, monkeypatch: pytest.MonkeyPatch) -> Minute:
     return Minute(platform, monkeypatch)
 
 
-def tenant(platform: TestPlatform, kommunenummer: str) -> Tenant:
+def tenant(platform: TestRuntime, kommunenummer: str) -> Tenant:
     found = platform.runtime.tenants.get(kommunenummer)
     assert found is not None
     return found
@@ -104,7 +104,7 @@ def refused(problem: Problem, kind: type[Problem], status: int, title: str, word
 
 
 def test_a_source_needs_the_write_scope_the_service_and_the_grant(
-    platform: TestPlatform, minute: Minute
+    platform: TestRuntime, minute: Minute
 ) -> None:
     news2 = platform.runtime.services["news2"]
     diagnoser = platform.runtime.services["diagnoser"]
@@ -144,7 +144,7 @@ def test_a_source_needs_the_write_scope_the_service_and_the_grant(
 
 
 def test_an_operator_needs_the_audit_scope_and_to_be_the_municipalitys_own(
-    platform: TestPlatform, minute: Minute
+    platform: TestRuntime, minute: Minute
 ) -> None:
     bodo = tenant(platform, "1804")
     access = rules.operator_access(platform.runtime, caller("bodo-drift", AUDIT_READ_SCOPE), bodo)
@@ -171,7 +171,7 @@ def test_an_operator_needs_the_audit_scope_and_to_be_the_municipalitys_own(
 
 @pytest.mark.parametrize("client_id", ["bodo-epj", "bodo-drift"])
 def test_the_municipalitys_own_sources_and_operators_may_restrict(
-    platform: TestPlatform, minute: Minute, client_id: str
+    platform: TestRuntime, minute: Minute, client_id: str
 ) -> None:
     bodo = tenant(platform, "1804")
     access = rules.restriction_access(platform.runtime, caller(client_id, RESTRICTIONS_SCOPE), bodo)
@@ -202,7 +202,7 @@ def test_the_municipalitys_own_sources_and_operators_may_restrict(
     ],
 )
 def test_no_one_else_may_restrict(
-    platform: TestPlatform, minute: Minute, client_id: str, scope: str, title: str, words: str
+    platform: TestRuntime, minute: Minute, client_id: str, scope: str, title: str, words: str
 ) -> None:
     with pytest.raises(Forbidden) as refusal:
         rules.restriction_access(
@@ -211,7 +211,7 @@ def test_no_one_else_may_restrict(
     refused(refusal.value, Forbidden, 403, title, words)
 
 
-def test_a_reader_needs_the_read_scope(platform: TestPlatform) -> None:
+def test_a_reader_needs_the_read_scope(platform: TestRuntime) -> None:
     news2 = platform.runtime.services["news2"]
     access = rules.reader_access(caller("bodo-legevakt", "news2:read"), news2)
     assert (access.caller.client_id, access.service) == ("bodo-legevakt", news2)
@@ -230,7 +230,7 @@ def test_a_reader_needs_the_read_scope(platform: TestPlatform) -> None:
 
 
 def test_a_lookup_asks_every_granting_municipality_or_those_it_names_in_order(
-    platform: TestPlatform,
+    platform: TestRuntime,
 ) -> None:
     runtime = platform.runtime
     news2, diagnoser = runtime.services["news2"], runtime.services["diagnoser"]
@@ -285,7 +285,7 @@ def test_a_lookup_asks_every_granting_municipality_or_those_it_names_in_order(
 
 
 def test_dpop_is_demanded_only_where_the_policy_demands_it(
-    platform: TestPlatform, minute: Minute
+    platform: TestRuntime, minute: Minute
 ) -> None:
     baerum, bodo = tenant(platform, "3201"), tenant(platform, "1804")
     rules.admit(platform.runtime, baerum, caller("baerum-legevakt", dpop=True))
@@ -305,7 +305,7 @@ def test_dpop_is_demanded_only_where_the_policy_demands_it(
 
 
 def test_an_attestation_is_demanded_only_where_the_policy_demands_it(
-    platform: TestPlatform,
+    platform: TestRuntime,
 ) -> None:
     baerum, bodo = tenant(platform, "3201"), tenant(platform, "1804")
     rules.require_attestation(baerum, caller("baerum-legevakt", attested=True))
@@ -323,7 +323,7 @@ def test_an_attestation_is_demanded_only_where_the_policy_demands_it(
 
 @pytest.mark.parametrize("on_the_loop", [False, True], ids=["admit", "admit_async"])
 def test_the_rate_limit_admits_the_limit_a_minute_and_refuses_one_more(
-    platform: TestPlatform, minute: Minute, on_the_loop: bool
+    platform: TestRuntime, minute: Minute, on_the_loop: bool
 ) -> None:
     """Bodø's limit is 3: the 3rd request of a minute is admitted, the 4th refused with the
     seconds left in the minute; another client and another municipality count apart; the next
@@ -364,7 +364,7 @@ def test_the_rate_limit_admits_the_limit_a_minute_and_refuses_one_more(
     assert at_once.value.headers == {"Retry-After": "60"}
 
 
-def test_the_rate_window_is_the_clock_minute_for_every_process(platform: TestPlatform) -> None:
+def test_the_rate_window_is_the_clock_minute_for_every_process(platform: TestRuntime) -> None:
     """The key names the municipality, the client and the minute since the epoch: every process
     counts the same minute in the same key (Redis), whenever it started."""
     bodo = tenant(platform, "1804")
@@ -377,7 +377,7 @@ def test_the_rate_window_is_the_clock_minute_for_every_process(platform: TestPla
     assert rules._rate_key(bodo, legevakt, start + 60) != key
 
 
-def test_the_command_lines_accesses_carry_the_operator_as_they_are(platform: TestPlatform) -> None:
+def test_the_command_lines_accesses_carry_the_operator_as_they_are(platform: TestRuntime) -> None:
     bodo = tenant(platform, "1804")
     operator = Caller.command_line(now=MINUTE)
     assert rules.OperatorAccess.command_line(operator, bodo) == rules.OperatorAccess(operator, bodo)

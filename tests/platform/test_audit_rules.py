@@ -37,7 +37,7 @@ from journalloft.platform.auth.attestation import attestation_from_details
 from journalloft.platform.auth.tokens import Principal
 from journalloft.platform.caller import Caller
 from support import people, tenant_document
-from support.platform import Backend, TestPlatform, start_platform
+from support.platform import Backend, TestRuntime, start_runtime
 from support.security import attestation_details
 
 T0 = datetime(2026, 5, 4, 10, 0, tzinfo=UTC)
@@ -45,14 +45,14 @@ KOMMUNE = "1804"
 
 
 @pytest.fixture(scope="module")
-def platform(tmp_path_factory: pytest.TempPathFactory) -> Iterator[TestPlatform]:
-    for platform in start_platform(Backend("sqlite", None, None), tmp_path_factory.mktemp("au")):
+def platform(tmp_path_factory: pytest.TempPathFactory) -> Iterator[TestRuntime]:
+    for platform in start_runtime(Backend("sqlite", None, None), tmp_path_factory.mktemp("au")):
         platform.onboard(tenant_document(KOMMUNE))
         yield platform
 
 
 @pytest.fixture
-def fresh(platform: TestPlatform) -> None:
+def fresh(platform: TestRuntime) -> None:
     """An empty audit log for each test."""
     with platform.runtime.stores.tenant_engine(KOMMUNE).begin() as connection:
         connection.execute(AUDIT_EVENT.delete())
@@ -93,7 +93,7 @@ def counted(name: str, **labels: str) -> float:
 
 
 def write(
-    platform: TestPlatform, at: datetime, patients: list[tuple[str | None, int]], **options: Any
+    platform: TestRuntime, at: datetime, patients: list[tuple[str | None, int]], **options: Any
 ) -> None:
     with platform.runtime.stores.tenant_engine(KOMMUNE).begin() as connection:
         record_access(
@@ -177,7 +177,7 @@ def test_an_event_without_attestation_or_ages_leaves_those_empty() -> None:
 
 
 def test_record_access_writes_every_event_and_counts_them_on_the_connection(
-    platform: TestPlatform, fresh: None
+    platform: TestRuntime, fresh: None
 ) -> None:
     alice, bob = people(2, seed="audit-record")
     with platform.runtime.stores.tenant_engine(KOMMUNE).begin() as connection:
@@ -204,7 +204,7 @@ def test_record_access_writes_every_event_and_counts_them_on_the_connection(
 
 
 def test_a_refused_audit_write_is_a_503_counted_and_logged_without_the_person(
-    platform: TestPlatform, fresh: None, caplog: pytest.LogCaptureFixture
+    platform: TestRuntime, fresh: None, caplog: pytest.LogCaptureFixture
 ) -> None:
     (alice,) = people(1, seed="audit-refused")
     failures = counted("journalloft_audit_write_failures_total")
@@ -239,7 +239,7 @@ def test_a_refused_audit_write_is_a_503_counted_and_logged_without_the_person(
 
 
 def test_record_reads_commits_the_events_before_it_returns_and_counts_them_by_action(
-    platform: TestPlatform, fresh: None
+    platform: TestRuntime, fresh: None
 ) -> None:
     alice, bob = people(2, seed="audit-reads")
     reads = counted("journalloft_audit_events_written_total", action="read")
@@ -253,7 +253,7 @@ def test_record_reads_commits_the_events_before_it_returns_and_counts_them_by_ac
     assert counted("journalloft_audit_events_written_total", action="audit-feed") == feeds + 1
 
 
-def test_record_reads_refused_is_a_503_and_counted(platform: TestPlatform, fresh: None) -> None:
+def test_record_reads_refused_is_a_503_and_counted(platform: TestRuntime, fresh: None) -> None:
     (alice,) = people(1, seed="audit-reads-refused")
     failures = counted("journalloft_audit_write_failures_total")
     rows = audit_rows(caller(T0), action="read", service="news2", patients=[(alice + "\x00", 1)])
@@ -266,7 +266,7 @@ def test_record_reads_refused_is_a_503_and_counted(platform: TestPlatform, fresh
 
 
 def test_the_citizens_log_is_newest_first_then_by_last_written(
-    platform: TestPlatform, fresh: None
+    platform: TestRuntime, fresh: None
 ) -> None:
     alice, bob = people(2, seed="audit-citizen")
     write(platform, T0, [(alice, 1)])
@@ -281,14 +281,14 @@ def test_the_citizens_log_is_newest_first_then_by_last_written(
 
 
 def page(
-    platform: TestPlatform, after: FeedPosition, until: datetime, limit: int, **options: Any
+    platform: TestRuntime, after: FeedPosition, until: datetime, limit: int, **options: Any
 ) -> Any:
     with platform.runtime.stores.tenant_engine(KOMMUNE).connect() as connection:
         return events_page(connection, after=after, until=until, limit=limit, **options)
 
 
 def test_the_feed_is_in_time_then_id_order_after_its_position_and_up_to_until(
-    platform: TestPlatform, fresh: None
+    platform: TestRuntime, fresh: None
 ) -> None:
     """Events strictly after the position (at its instant, only those with a greater id), at or
     before ``until``; at most ``limit``, ``more`` when there are others; the next position is
@@ -320,7 +320,7 @@ def test_the_feed_is_in_time_then_id_order_after_its_position_and_up_to_until(
 
 
 def test_the_break_the_glass_report_shows_only_those_events(
-    platform: TestPlatform, fresh: None
+    platform: TestRuntime, fresh: None
 ) -> None:
     (alice,) = people(1, seed="audit-feed-btg")
     write(platform, T0, [(alice, 1)])
@@ -387,7 +387,7 @@ def test_anything_the_feed_did_not_make_is_not_a_cursor(cursor: str) -> None:
 
 
 def test_purging_drops_the_events_before_the_cutoff_and_keeps_the_cutoff(
-    platform: TestPlatform, fresh: None
+    platform: TestRuntime, fresh: None
 ) -> None:
     (alice,) = people(1, seed="audit-purge")
     now = datetime(2031, 5, 4, 10, 0, tzinfo=UTC)

@@ -23,12 +23,10 @@ import os
 import stat
 import uuid
 from collections.abc import Iterator
-from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
 import pytest
-import yaml
 from joserfc import jwt
 from joserfc.jwk import ECKey, KeySet, RSAKey
 
@@ -49,12 +47,9 @@ from journalloft.platform.auth.tokens import (
     TokenVerifier,
 )
 from journalloft.platform.core.errors import OAuthError, Unauthorized
-from journalloft.platform.operations.onboarding import onboard
-from journalloft.platform.runtime import Runtime, build_runtime
 from journalloft.platform.storage.kv import MemoryKeyValue
-from journalloft.platform.storage.migrations import migrate_platform
 from support import SERVICES, dpop_proof, tenant_document
-from support.platform import Backend, make_settings
+from support.platform import Backend, TestRuntime, make_settings, start_runtime
 from support.security import attestation_details
 
 T = 1_900_000_000
@@ -75,48 +70,22 @@ class Clock:
         return self.now
 
 
-@dataclass
-class Issuing:
-    """The platform's runtime without its app (the issuer is called directly), and the clients'
-    keys: quick to start, as mutation testing starts it once per mutant."""
-
-    runtime: Runtime
-    keys: dict[str, ECKey]
-
-    def key(self, client_id: str) -> ECKey:
-        return self.keys[client_id]
-
-
 @pytest.fixture(scope="module")
-def platform(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Issuing]:
-    tmp = tmp_path_factory.mktemp("issuer")
-    runtime = build_runtime(make_settings(Backend("sqlite", None, None), tmp / "var"))
-    try:
-        migrate_platform(runtime.stores)
-        keys = {client: ECKey.generate_key("P-256", auto_kid=True) for client in (OMNI,)}
+def platform(tmp_path_factory: pytest.TempPathFactory) -> Iterator[TestRuntime]:
+    """Bodø, and OMNI registered by the platform operator as an admin before Bodø names it."""
+    backend = Backend("sqlite", None, None)
+    for platform in start_runtime(backend, tmp_path_factory.mktemp("issuer")):
+        omni_key = platform.keys.setdefault(OMNI, ECKey.generate_key("P-256", auto_kid=True))
+        with platform.runtime.stores.platform_engine.begin() as connection:
+            register_client(connection, client_id=OMNI, name="Omni", admin=True)
+            register_client(connection, client_id=KEYLESS, name="No keys", admin=False)
+            add_key(connection, client_id=OMNI, jwk=omni_key.as_dict(private=False))
         document = tenant_document("1804")
         document["sources"].append({"client_id": OMNI, "name": "Omni", "services": ["news2"]})
         document["consumers"].append({"client_id": OMNI, "name": "Omni", "services": ["news2"]})
         document["operators"].append({"client_id": OMNI, "name": "Omni"})
-        with runtime.stores.platform_engine.begin() as connection:
-            register_client(connection, client_id=OMNI, name="Omni", admin=True)
-            register_client(connection, client_id=KEYLESS, name="No keys", admin=False)
-            add_key(connection, client_id=OMNI, jwk=keys[OMNI].as_dict(private=False))
-        path = tmp / "tenant-1804.yaml"
-        path.write_text(yaml.safe_dump(document, allow_unicode=True), encoding="utf-8")
-        report = onboard(
-            path, stores=runtime.stores, schemas=runtime.schemas, services=runtime.services
-        )
-        with runtime.stores.platform_engine.begin() as connection:
-            for grant in report.tenant.clients():
-                if grant.client_id not in keys:
-                    keys[grant.client_id] = ECKey.generate_key("P-256", auto_kid=True)
-                    jwk = keys[grant.client_id].as_dict(private=False)
-                    add_key(connection, client_id=grant.client_id, jwk=jwk)
-        runtime.tenants.reload()
-        yield Issuing(runtime, keys)
-    finally:
-        runtime.close()
+        platform.onboard(document)
+        yield platform
 
 
 @pytest.fixture
@@ -125,7 +94,7 @@ def signing_key() -> ECKey:
 
 
 @pytest.fixture
-def issuer(platform: Issuing, signing_key: ECKey) -> BuiltinIssuer:
+def issuer(platform: TestRuntime, signing_key: ECKey) -> BuiltinIssuer:
     runtime = platform.runtime
     return BuiltinIssuer(
         settings=runtime.settings,
@@ -137,7 +106,7 @@ def issuer(platform: Issuing, signing_key: ECKey) -> BuiltinIssuer:
 
 
 def assertion(
-    platform: Issuing,
+    platform: TestRuntime,
     client: str = CLIENT,
     *,
     key: ECKey | None = None,
@@ -169,7 +138,7 @@ def unsigned(**header: Any) -> str:
     return f"{part(header)}.{part({'iss': CLIENT, 'sub': CLIENT})}.c2lnbmF0dXJl"
 
 
-def form(platform: Issuing, client: str = CLIENT, /, **fields: str | None) -> dict[str, str]:
+def form(platform: TestRuntime, client: str = CLIENT, /, **fields: str | None) -> dict[str, str]:
     request: dict[str, str | None] = {
         "grant_type": "client_credentials",
         "client_assertion_type": CLIENT_ASSERTION_TYPE,
@@ -242,7 +211,7 @@ def assert_refused(refused: OAuthError, error: str, status: int, words: str) -> 
     ],
 )
 def test_each_refusal_of_the_form_has_its_error_status_and_words(
-    platform: Issuing,
+    platform: TestRuntime,
     issuer: BuiltinIssuer,
     fields: dict[str, str | None],
     error: str,
@@ -253,14 +222,14 @@ def test_each_refusal_of_the_form_has_its_error_status_and_words(
 
 
 def test_a_client_id_in_the_form_must_be_the_assertions(
-    platform: Issuing, issuer: BuiltinIssuer
+    platform: TestRuntime, issuer: BuiltinIssuer
 ) -> None:
     assert issuer.token(form(platform, client_id=CLIENT), dpop=None, now=T)["access_token"]
     assert issuer.token(form(platform), dpop=None, now=T)["access_token"]
 
 
 def test_a_client_without_any_grant_is_refused_every_scope(
-    platform: Issuing, issuer: BuiltinIssuer, monkeypatch: pytest.MonkeyPatch
+    platform: TestRuntime, issuer: BuiltinIssuer, monkeypatch: pytest.MonkeyPatch
 ) -> None:
     monkeypatch.setattr(issuer, "allowed_scopes", lambda client_id, *, admin: set())
     assert_refused(
@@ -272,7 +241,7 @@ def test_a_client_without_any_grant_is_refused_every_scope(
 
 
 def test_a_bad_attestation_is_refused_with_its_reason(
-    platform: Issuing, issuer: BuiltinIssuer
+    platform: TestRuntime, issuer: BuiltinIssuer
 ) -> None:
     details = json.dumps([attestation_details(purpose="NOT-A-PURPOSE")])
     refused = refusal(issuer, form(platform, authorization_details=details))
@@ -281,7 +250,7 @@ def test_a_bad_attestation_is_refused_with_its_reason(
 
 
 def test_a_bad_dpop_proof_is_refused_with_the_proofs_reason(
-    platform: Issuing, issuer: BuiltinIssuer
+    platform: TestRuntime, issuer: BuiltinIssuer
 ) -> None:
     key = ECKey.generate_key("P-256")
     wrong_url = dpop_proof(key, method="POST", url="https://elsewhere.example/token", iat=T)
@@ -302,7 +271,7 @@ def test_a_bad_dpop_proof_is_refused_with_the_proofs_reason(
 
 
 def test_each_refusal_of_the_assertion_is_invalid_client_401_with_its_words(
-    platform: Issuing, issuer: BuiltinIssuer
+    platform: TestRuntime, issuer: BuiltinIssuer
 ) -> None:
     other_key = ECKey.generate_key("P-256", auto_kid=True)
     url = platform.runtime.settings.issuer_url
@@ -358,7 +327,7 @@ def test_each_refusal_of_the_assertion_is_invalid_client_401_with_its_words(
     ids=["exp 90 s ahead", "exp 30 s ago", "60 s from iat", "iat 30 s ago"],
 )
 def test_an_assertion_on_the_edge_of_each_window_is_accepted(
-    platform: Issuing, issuer: BuiltinIssuer, claims: dict[str, Any]
+    platform: TestRuntime, issuer: BuiltinIssuer, claims: dict[str, Any]
 ) -> None:
     token = assertion(platform, **claims)
     assert issuer.token(form(platform, client_assertion=token), dpop=None, now=T)["access_token"]
@@ -366,7 +335,7 @@ def test_an_assertion_on_the_edge_of_each_window_is_accepted(
 
 @pytest.mark.parametrize("typ", [None, "JWT", "client-authentication+jwt"])
 def test_an_assertion_of_each_accepted_typ_is_accepted(
-    platform: Issuing, issuer: BuiltinIssuer, typ: str | None
+    platform: TestRuntime, issuer: BuiltinIssuer, typ: str | None
 ) -> None:
     token = assertion(platform, header={} if typ is None else {"typ": typ})
     assert issuer.token(form(platform, client_assertion=token), dpop=None, now=T)["access_token"]
@@ -374,7 +343,7 @@ def test_an_assertion_of_each_accepted_typ_is_accepted(
 
 @pytest.mark.parametrize("audience", ["issuer", "token endpoint", "list"])
 def test_an_assertion_may_name_the_issuer_or_its_token_endpoint(
-    platform: Issuing, issuer: BuiltinIssuer, audience: str
+    platform: TestRuntime, issuer: BuiltinIssuer, audience: str
 ) -> None:
     aud: Any = {
         "issuer": issuer.url,
@@ -399,7 +368,7 @@ def test_an_assertion_may_name_the_issuer_or_its_token_endpoint(
     ],
 )
 def test_an_assertion_is_valid_from_its_nbf_or_iat_with_30_s_of_skew(
-    platform: Issuing, issuer: BuiltinIssuer, claims: dict[str, Any], accepted: bool
+    platform: TestRuntime, issuer: BuiltinIssuer, claims: dict[str, Any], accepted: bool
 ) -> None:
     request = form(platform, client_assertion=assertion(platform, **claims))
     if accepted:
@@ -411,7 +380,7 @@ def test_an_assertion_is_valid_from_its_nbf_or_iat_with_30_s_of_skew(
 
 
 def test_an_unknown_clients_assertion_is_refused_even_if_it_verifies_against_the_decoy(
-    platform: Issuing, issuer: BuiltinIssuer, monkeypatch: pytest.MonkeyPatch
+    platform: TestRuntime, issuer: BuiltinIssuer, monkeypatch: pytest.MonkeyPatch
 ) -> None:
     """The decoy key only makes an unknown client's refusal cost what a known one's does; a
     client without keys is never authenticated, whatever its assertion is signed with."""
@@ -426,7 +395,7 @@ def test_an_unknown_clients_assertion_is_refused_even_if_it_verifies_against_the
 
 
 def test_an_assertions_jti_is_remembered_150_s_and_no_longer(
-    platform: Issuing, signing_key: ECKey
+    platform: TestRuntime, signing_key: ECKey
 ) -> None:
     """60 s of lifetime and three times the skew: the cache covers the 120 s an assertion can be
     accepted, and is bounded."""
@@ -458,7 +427,7 @@ def issued_claims(issuer: BuiltinIssuer, token: str) -> tuple[dict[str, Any], di
 
 
 def test_an_issued_token_says_who_for_whom_what_and_when(
-    platform: Issuing, issuer: BuiltinIssuer, signing_key: ECKey
+    platform: TestRuntime, issuer: BuiltinIssuer, signing_key: ECKey
 ) -> None:
     settings = platform.runtime.settings
     answer = issuer.token(form(platform, scope="news2:read"), dpop=None, now=T + 0.75)
@@ -489,7 +458,7 @@ def test_an_issued_token_says_who_for_whom_what_and_when(
 
 
 def test_a_dpop_bound_token_is_of_type_dpop_and_names_the_key(
-    platform: Issuing, issuer: BuiltinIssuer
+    platform: TestRuntime, issuer: BuiltinIssuer
 ) -> None:
     key = ECKey.generate_key("P-256")
     proof = dpop_proof(key, method="POST", url=issuer.token_endpoint, iat=T)
@@ -499,7 +468,7 @@ def test_a_dpop_bound_token_is_of_type_dpop_and_names_the_key(
 
 
 def test_a_token_asked_with_an_attestation_carries_it_without_national_ids(
-    platform: Issuing, issuer: BuiltinIssuer
+    platform: TestRuntime, issuer: BuiltinIssuer
 ) -> None:
     details = json.dumps([attestation_details()])
     answer = issuer.token(form(platform, authorization_details=details), dpop=None, now=T)
@@ -520,7 +489,7 @@ def test_a_token_asked_with_an_attestation_carries_it_without_national_ids(
     ],
 )
 def test_an_issued_token_is_valid_from_nbf_to_exp_with_30_s_of_skew(
-    platform: Issuing,
+    platform: TestRuntime,
     issuer: BuiltinIssuer,
     edge: str,
     delta: int,
@@ -576,7 +545,7 @@ def test_the_scopes_a_client_may_get_follow_its_roles(issuer: BuiltinIssuer) -> 
 
 
 def test_an_admin_client_gets_admin_and_an_operators_token_names_no_organisation(
-    platform: Issuing, issuer: BuiltinIssuer
+    platform: TestRuntime, issuer: BuiltinIssuer
 ) -> None:
     answer = issuer.token(form(platform, OMNI, scope="admin"), dpop=None, now=T)
     claims = issued_claims(issuer, answer["access_token"])[1]
