@@ -125,6 +125,7 @@ CORE = (
         (
             "tests/platform/test_lookup_rules.py",
             "tests/platform/test_live_reads_failures.py",
+            "tests/platform/test_answer_bounds.py",
             "tests/platform/test_audit.py",
         ),
         # the lookup's restriction filter and its audit events, committed before any answer is
