@@ -21,6 +21,7 @@ import base64
 import json
 import os
 import stat
+import time
 import uuid
 from collections.abc import Iterator
 from pathlib import Path
@@ -455,6 +456,16 @@ def test_an_issued_token_says_who_for_whom_what_and_when(
     }
     again = issuer.token(form(platform, scope="news2:read"), dpop=None, now=T)
     assert issued_claims(issuer, again["access_token"])[1]["jti"] != jti
+
+
+def test_without_now_the_issuer_reads_the_clock(
+    platform: TestRuntime, issuer: BuiltinIssuer
+) -> None:
+    before = int(time.time())
+    token = assertion(platform, iat=before, exp=before + 30)
+    answer = issuer.token(form(platform, client_assertion=token), dpop=None)
+    after = int(time.time())
+    assert before <= issued_claims(issuer, answer["access_token"])[1]["iat"] <= after
 
 
 def test_a_dpop_bound_token_is_of_type_dpop_and_names_the_key(
