@@ -231,6 +231,13 @@ _RESULT = re.compile(r"^\s*(\S+): (\w[\w ]*)$")
 
 def run(module: Module, *, confirm: bool) -> dict[str, object]:
     started = time.monotonic()
+    commit = subprocess.run(
+        ["git", "rev-parse", "--short", "HEAD"],
+        cwd=ROOT,
+        capture_output=True,
+        text=True,
+        check=False,
+    ).stdout.strip()  # the tree the run copies, not the one it ends on
     scratch = _prepare(module)
     ran = _mutmut(scratch, "run", "--max-children", "1", *module.patterns)
     statuses = {
@@ -268,13 +275,7 @@ def run(module: Module, *, confirm: bool) -> dict[str, object]:
         "timeouts": sum(status == "timeout" for status in statuses.values()),
         "survived": diffs,
         "seconds": round(time.monotonic() - started),
-        "commit": subprocess.run(
-            ["git", "rev-parse", "--short", "HEAD"],
-            cwd=ROOT,
-            capture_output=True,
-            text=True,
-            check=False,
-        ).stdout.strip(),
+        "commit": commit,
         "when": time.strftime("%Y-%m-%d %H:%M UTC", time.gmtime()),
     }
 

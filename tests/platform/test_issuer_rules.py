@@ -458,6 +458,17 @@ def test_an_issued_token_says_who_for_whom_what_and_when(
     assert issued_claims(issuer, again["access_token"])[1]["jti"] != jti
 
 
+def test_the_scopes_granted_are_named_once_each_sorted_and_space_separated(
+    platform: TestRuntime, issuer: BuiltinIssuer
+) -> None:
+    request = form(platform, scope="news2:read  diagnoser:read news2:read")
+    answer = issuer.token(request, dpop=None, now=T)
+    assert answer["scope"] == "diagnoser:read news2:read"
+    assert issued_claims(issuer, answer["access_token"])[1]["scope"] == answer["scope"]
+    everything = issuer.token(form(platform), dpop=None, now=T)["scope"]
+    assert everything == " ".join(sorted(issuer.allowed_scopes(CLIENT, admin=False)))
+
+
 def test_without_now_the_issuer_reads_the_clock(
     platform: TestRuntime, issuer: BuiltinIssuer
 ) -> None:
