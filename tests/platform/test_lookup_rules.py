@@ -27,6 +27,7 @@ from journalloft.platform.audit.log import AUDIT_EVENT, AuditUnavailable
 from journalloft.platform.auth.attestation import attestation_from_details
 from journalloft.platform.auth.tokens import Principal
 from journalloft.platform.caller import Caller
+from journalloft.platform.core.errors import NotFound, ServiceUnavailable
 from journalloft.platform.core.tenancy import Tenant
 from journalloft.platform.operations.access import (
     ReaderAccess,
@@ -36,11 +37,13 @@ from journalloft.platform.operations.access import (
 )
 from journalloft.platform.operations.restricting import change_restrictions
 from journalloft.platform.operations.sharing import (
+    _look_up_or_unavailable,
     entry_digest,
     ingest,
     look_up_in_together,
     withdraw,
 )
+from journalloft.platform.storage.query_path import StoreUnavailable
 from support import people, tenant_document
 from support.platform import Backend, TestRuntime, start_runtime
 from support.security import attestation_details
@@ -56,6 +59,10 @@ def platform(tmp_path_factory: pytest.TempPathFactory) -> Iterator[TestRuntime]:
     """Bodø allows break the glass; its source pushed for OPEN and SHUT, and SHUT is restricted."""
     for platform in start_runtime(Backend("sqlite", None, None), tmp_path_factory.mktemp("lu")):
         platform.onboard(tenant_document("1804", policy={"allow_break_the_glass": True}))
+        baerum = tenant_document("3201", services={"news2": {}, "kommunale-tjenester": {}})
+        baerum["services"]["kommunale-tjenester"] = {"ended_window_days": 5}
+        baerum["sources"][0]["client_id"] = "bodo-epj"  # one system writing for both
+        platform.onboard(baerum)
         push(platform, OPEN, "o-1")
         push(platform, SHUT, "s-1")
         operator = Caller.command_line(now=NOW)
@@ -248,3 +255,85 @@ def test_a_stream_gets_and_audits_only_what_changed_since_it_last_sent(
     [glass] = read(platform, (reader(platform, "stream-4", btg=True), [SHUT]), sent=[digests])
     assert glass[SHUT]["latest"]["pulse"] == 70  # what it last sent was "restricted"
     assert logged(platform, "stream-4") == [(SHUT, 1, "ok", True)]
+
+
+def test_a_municipality_whose_store_is_down_answers_503_with_nothing_of_it(
+    platform: TestRuntime, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    async def down(*_: Any, **__: Any) -> Any:
+        raise StoreUnavailable("refused")
+
+    monkeypatch.setattr(platform.runtime.query_path, "fetch", down)
+    answer = asyncio.run(
+        _look_up_or_unavailable(
+            platform.runtime, reader(platform, "down"), bodo(platform), patients=[OPEN], options={}
+        )
+    )
+    assert type(answer) is ServiceUnavailable
+    assert answer.detail == "municipality 1804: its database is unavailable"
+    assert logged(platform, "down") == []
+
+
+@pytest.mark.parametrize("offboarded", [False, True])
+def test_an_audit_that_cannot_be_written_is_a_503_or_an_unknown_municipality_if_it_left(
+    platform: TestRuntime, monkeypatch: pytest.MonkeyPatch, offboarded: bool
+) -> None:
+    """Events that cannot be written mean nothing of the municipality leaves: 503; or, when the
+    municipality was offboarded meanwhile (its store gone), 404 as if it had not been asked."""
+    monkeypatch.setattr(platform.runtime.tenants, "offboarded", lambda _: offboarded)
+    engine = platform.runtime.stores.tenant_engine("1804")
+    with engine.begin() as connection:
+        connection.exec_driver_sql("ALTER TABLE audit_event RENAME TO audit_event_offline")
+    try:
+        answer = asyncio.run(
+            _look_up_or_unavailable(
+                platform.runtime,
+                reader(platform, "gone"),
+                bodo(platform),
+                patients=[OPEN],
+                options={},
+            )
+        )
+    finally:
+        with engine.begin() as connection:
+            connection.exec_driver_sql("ALTER TABLE audit_event_offline RENAME TO audit_event")
+    if offboarded:
+        assert type(answer) is NotFound
+        assert (answer.detail, answer.instance_title) == (
+            "no municipality 1804 on this platform",
+            "Unknown tenant",
+        )
+    else:
+        assert type(answer) is AuditUnavailable
+
+
+def test_the_municipalitys_own_settings_for_the_service_shape_its_answer(
+    platform: TestRuntime,
+) -> None:
+    """Bærum shows ended services for 5 days, Bodø for 90 (the default): a service ended 10 days
+    ago is shown by Bodø only."""
+    (person,) = people(1, seed="lookup-rules-settings")
+    service = platform.runtime.services["kommunale-tjenester"]
+    ended = (NOW - timedelta(days=10)).date().isoformat()
+    found = {}
+    for kommunenummer in ("1804", "3201"):
+        tenant = platform.runtime.tenants.get(kommunenummer)
+        assert tenant is not None
+        principal = Principal(client_id="bodo-epj", scopes=frozenset(), issuer="test")
+        record = {
+            "id": f"kt-{kommunenummer}",
+            "patient": person,
+            "updated": AT.isoformat(),
+            "service_code": "6",
+            "start": "2026-01-05",
+            "end": ended,
+        }
+        writer = SourceAccess(Caller(principal, "push", None, NOW), tenant, service)
+        ingest(platform.runtime, writer, {"records": [record]})
+        asker = Principal(client_id="bodo-legevakt", scopes=frozenset(), issuer="test")
+        access = ReaderAccess(Caller(asker, f"settings-{kommunenummer}", None, NOW), service)
+        [answer] = asyncio.run(
+            look_up_in_together(platform.runtime, tenant, [(access, [person])], options={})
+        )
+        found[kommunenummer] = person in answer
+    assert found == {"1804": True, "3201": False}
