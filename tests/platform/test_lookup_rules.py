@@ -50,8 +50,9 @@ from support.security import attestation_details
 
 NOW = datetime.now(UTC).replace(microsecond=0)
 AT = NOW - timedelta(hours=1)
-OPEN, SHUT, NONE = people(3, seed="lookup-rules")
-"""Someone with data; someone restricted, with data; someone with none."""
+OPEN, SHUT, NONE, GHOST = people(4, seed="lookup-rules")
+"""Someone with data; someone restricted, with data; someone with none; someone restricted with
+none."""
 
 
 @pytest.fixture(scope="module")
@@ -67,7 +68,10 @@ def platform(tmp_path_factory: pytest.TempPathFactory) -> Iterator[TestRuntime]:
         push(platform, SHUT, "s-1")
         operator = Caller.command_line(now=NOW)
         change_restrictions(
-            platform.runtime, RestrictionAccess(operator, bodo(platform)), [SHUT], restricted=True
+            platform.runtime,
+            RestrictionAccess(operator, bodo(platform)),
+            [SHUT, GHOST],
+            restricted=True,
         )
         yield platform
 
@@ -150,6 +154,7 @@ def ages(platform: TestRuntime, correlation: str) -> dict[str, Any]:
 
 def test_a_restricted_person_is_answered_restricted_and_audited_so(platform: TestRuntime) -> None:
     [answer] = read(platform, (reader(platform, "plain"), [OPEN, SHUT, NONE]))
+    assert {(e["action"], e["service"]) for e in events(platform, "plain")} == {("read", "news2")}
     assert list(answer) == [SHUT, OPEN]
     assert answer[SHUT] == {"restricted": True}
     assert answer[OPEN]["latest"]["pulse"] == 70
@@ -162,14 +167,20 @@ def test_a_restricted_person_is_answered_restricted_and_audited_so(platform: Tes
 def test_breaking_the_glass_opens_the_restricted_person_and_flags_only_them(
     platform: TestRuntime,
 ) -> None:
-    [answer] = read(platform, (reader(platform, "glass", btg=True), [OPEN, SHUT, NONE]))
+    [answer] = read(platform, (reader(platform, "glass", btg=True), [OPEN, SHUT, NONE, GHOST]))
     assert sorted(answer) == sorted([OPEN, SHUT])
     assert answer[SHUT]["latest"]["pulse"] == 70
     assert "restricted" not in answer[SHUT]
     assert logged(platform, "glass") == sorted(
-        [(OPEN, 1, "ok", False), (NONE, 0, "ok", False), (SHUT, 1, "ok", True)]
+        [
+            (OPEN, 1, "ok", False),
+            (NONE, 0, "ok", False),
+            (SHUT, 1, "ok", True),
+            (GHOST, 0, "ok", True),
+        ]
     )
-    assert ages(platform, "glass") == {OPEN: 3600, NONE: None, SHUT: 3600}
+    assert ages(platform, "glass") == {OPEN: 3600, NONE: None, SHUT: 3600, GHOST: None}
+    assert {(e["action"], e["service"]) for e in events(platform, "glass")} == {("read", "news2")}
 
 
 def test_break_the_glass_without_a_named_practitioner_opens_nothing(
