@@ -14,6 +14,7 @@ from collections.abc import Iterator
 from datetime import UTC, datetime, timedelta
 
 import pytest
+from prometheus_client import REGISTRY
 
 from journalloft.platform.auth.attestation import attestation_from_details
 from journalloft.platform.auth.tokens import AUDIT_READ_SCOPE, RESTRICTIONS_SCOPE, Principal
@@ -26,6 +27,7 @@ from support import tenant_document
 from support.platform import Backend, TestRuntime, start_runtime
 from support.security import attestation_details
 
+RATE_LIMITED_BODO = ("journalloft_rate_limit_refusals_total", {"kommunenummer": "1804"})
 MINUTE = datetime(2026, 3, 2, 8, 0, tzinfo=UTC)
 """The first instant of a minute (a multiple of 60 s since the epoch)."""
 assert MINUTE.timestamp() % 60 == 0
@@ -340,8 +342,10 @@ def test_the_rate_limit_admits_the_limit_a_minute_and_refuses_one_more(
     minute.move(10)
     for _ in range(3):
         admit(bodo, legevakt)
+    refusals = REGISTRY.get_sample_value(*RATE_LIMITED_BODO) or 0.0
     with pytest.raises(RateLimited) as limited:
         admit(bodo, legevakt)
+    assert REGISTRY.get_sample_value(*RATE_LIMITED_BODO) == refusals + 1
     refused(
         limited.value,
         RateLimited,
