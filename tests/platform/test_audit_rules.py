@@ -12,12 +12,14 @@ import asyncio
 import base64
 import json
 import logging
+import time
 from collections.abc import Iterator
 from datetime import UTC, datetime, timedelta, timezone
 from typing import Any
 
 import pytest
 from prometheus_client import REGISTRY
+from sqlalchemy import event
 
 from journalloft.platform.audit.log import (
     AUDIT_COLUMNS,
@@ -194,7 +196,10 @@ def test_record_access_writes_every_event_and_counts_them_on_the_connection(
         record_access(
             connection, context=caller(T0), action="write", service="news2", patients=[(alice, 1)]
         )
-        assert connection.info["journalloft.audited"] == {"read": 2, "write": 1}
+        record_access(
+            connection, context=caller(T0), action="read", service="news2", patients=[(bob, 1)]
+        )
+        assert connection.info["journalloft.audited"] == {"read": 3, "write": 1}
     with platform.runtime.stores.tenant_engine(KOMMUNE).connect() as connection:
         found = events_for_patient(connection, patient=alice)
     assert [(e["action"], e["break_the_glass"], e["outcome"]) for e in found] == [
@@ -233,8 +238,7 @@ def test_a_refused_audit_write_is_a_503_counted_and_logged_without_the_person(
     )
     assert counted("journalloft_audit_write_failures_total") == failures + 1
     [line] = [r.getMessage() for r in caplog.records if r.name == "journalloft.audit"]
-    assert line.startswith("audit write failed: ")
-    assert line.endswith(" correlation-id=corr-1")
+    assert line == "audit write failed: OperationalError correlation-id=corr-1"
     assert alice not in line
 
 
@@ -253,13 +257,20 @@ def test_record_reads_commits_the_events_before_it_returns_and_counts_them_by_ac
     assert counted("journalloft_audit_events_written_total", action="audit-feed") == feeds + 1
 
 
-def test_record_reads_refused_is_a_503_and_counted(platform: TestRuntime, fresh: None) -> None:
+def test_record_reads_refused_is_a_503_counted_and_logged(
+    platform: TestRuntime, fresh: None, caplog: pytest.LogCaptureFixture
+) -> None:
     (alice,) = people(1, seed="audit-reads-refused")
     failures = counted("journalloft_audit_write_failures_total")
     rows = audit_rows(caller(T0), action="read", service="news2", patients=[(alice + "\x00", 1)])
-    with pytest.raises(AuditUnavailable):
+    with (
+        caplog.at_level(logging.ERROR, logger="journalloft.audit"),
+        pytest.raises(AuditUnavailable),
+    ):
         asyncio.run(record_reads(platform.runtime.query_path, KOMMUNE, caller(T0), rows))
     assert counted("journalloft_audit_write_failures_total") == failures + 1
+    [line] = [r.getMessage() for r in caplog.records if r.name == "journalloft.audit"]
+    assert line == "audit write failed: WriteRefused correlation-id=corr-1"
 
 
 # --- reading them -------------------------------------------------------------------------------
@@ -283,8 +294,24 @@ def test_the_citizens_log_is_newest_first_then_by_last_written(
 def page(
     platform: TestRuntime, after: FeedPosition, until: datetime, limit: int, **options: Any
 ) -> Any:
-    with platform.runtime.stores.tenant_engine(KOMMUNE).connect() as connection:
-        return events_page(connection, after=after, until=until, limit=limit, **options)
+    """A page of the feed; the store is asked for ``limit`` + 1 events and no more (bounded work:
+    the one beyond the page says whether there are more)."""
+    engine = platform.runtime.stores.tenant_engine(KOMMUNE)
+    asked: list[Any] = []
+
+    def capture(conn: Any, cursor: Any, statement: str, parameters: Any, *_: Any) -> None:
+        asked.append((statement, parameters))
+
+    event.listen(engine, "before_cursor_execute", capture)
+    try:
+        with engine.connect() as connection:
+            found = events_page(connection, after=after, until=until, limit=limit, **options)
+    finally:
+        event.remove(engine, "before_cursor_execute", capture)
+    [(statement, parameters)] = [(s, p) for s, p in asked if s.startswith("SELECT")]
+    assert " LIMIT " in statement
+    assert parameters[-2:] == (limit + 1, 0)
+    return found
 
 
 def test_the_feed_is_in_time_then_id_order_after_its_position_and_up_to_until(
@@ -345,18 +372,30 @@ def encoded(document: Any) -> str:
     return base64.urlsafe_b64encode(raw).rstrip(b"=").decode()
 
 
-def test_a_cursor_names_an_instant_and_an_id_and_reads_back() -> None:
+@pytest.fixture
+def oslo_local_time(monkeypatch: pytest.MonkeyPatch) -> Iterator[None]:
+    """The process's local time zone Europe/Oslo, so that local time and UTC differ."""
+    monkeypatch.setenv("TZ", "Europe/Oslo")
+    time.tzset()
+    yield
+    monkeypatch.undo()
+    time.tzset()
+
+
+def test_a_cursor_names_an_instant_in_utc_and_an_id_and_reads_back(oslo_local_time: None) -> None:
     oslo = timezone(timedelta(hours=2))
     position = FeedPosition(datetime(2026, 5, 4, 12, 0, tzinfo=oslo), 41)
     cursor = position.cursor()
     assert "=" not in cursor
-    document = json.loads(base64.urlsafe_b64decode(cursor + "=" * (-len(cursor) % 4)))
-    assert document == {"t": "2026-05-04T10:00:00+00:00", "i": 41}
+    raw = base64.urlsafe_b64decode(cursor + "=" * (-len(cursor) % 4))
+    assert raw == b'{"t":"2026-05-04T10:00:00+00:00","i":41}'
     back = FeedPosition.from_cursor(cursor)
     assert back == position
-    assert back.occurred_at.tzinfo == UTC
+    assert back.occurred_at.utcoffset() == timedelta(0)
     assert FeedPosition.from_cursor(encoded({"t": "2026-05-04T10:00:00+00:00", "i": 2**63 - 1}))
-    assert FeedPosition.from_cursor(encoded({"t": "2026-05-04T10:00:00+00:00", "i": 0}))
+    assert FeedPosition.from_cursor(encoded({"t": "2026-05-04T12:00:00+02:00", "i": 0})) == (
+        FeedPosition(datetime(2026, 5, 4, 10, 0, tzinfo=UTC), 0)
+    )
 
 
 @pytest.mark.parametrize(
