@@ -14,10 +14,15 @@ from typing import Any
 
 import httpx2 as httpx  # what the test client answers with
 import pytest
+from sqlalchemy import select
 
 from journalloft.cli import main
-from journalloft.platform.audit.log import FEED_DELAY_SECONDS
+from journalloft.platform.audit.log import AUDIT_EVENT, FEED_DELAY_SECONDS
+from journalloft.platform.caller import Caller
 from journalloft.platform.core.settings import get_settings
+from journalloft.platform.live.changes import Change, data_change
+from journalloft.platform.operations.access import RestrictionAccess
+from journalloft.platform.operations.restricting import change_restrictions, restricted_people
 from support import SERVICES, people, sample_record, tenant_document, token_form
 from support.platform import Backend, TestPlatform, start_platform
 from support.security import (
@@ -350,3 +355,92 @@ def test_every_service_withholds_a_restricted_person_unless_the_glass_is_broken(
         if e["action"] == "read" and e["service"] == service
     ]
     assert reads == [("restricted", False, 0), ("ok", True, 1)]
+
+
+def test_the_listing_is_oldest_first_then_by_person_and_says_who_marked_whom(
+    platform: TestPlatform,
+) -> None:
+    """The command line's listing (:func:`restricted_people`): by when each was marked, and by
+    the person id between those marked at the same instant; whoever marked them; one
+    ``restrictions-list`` event that counts them."""
+    tenant = platform.runtime.tenants.get("3201")
+    assert tenant is not None
+    first, second, third = (
+        datetime(2026, 3, 1, 8, tzinfo=UTC) + timedelta(hours=h) for h in range(3)
+    )
+    a, b, c, d = sorted(people(4, seed="restriction-order"))
+
+    def mark(at: datetime, *patients: str) -> None:
+        caller = Caller.command_line(now=at)
+        access = RestrictionAccess.command_line(caller, tenant)
+        change_restrictions(platform.runtime, access, list(patients), restricted=True)
+
+    mark(third, a)
+    mark(second, d, b)  # the same instant: by person id, not the order they were marked in
+    mark(first, c)
+    listing = RestrictionAccess.command_line(Caller.command_line(now=third), tenant)
+    rows = [r for r in restricted_people(platform.runtime, listing) if r["patient"] in (a, b, c, d)]
+    assert [(r["patient"], r["restricted_at"]) for r in rows] == [
+        (c, first),
+        (b, second),
+        (d, second),
+        (a, third),
+    ]
+    assert {r["restricted_by"] for r in rows} == {f"cli:{getpass.getuser()}"}
+    query = select(AUDIT_EVENT).where(AUDIT_EVENT.c.correlation_id == listing.caller.correlation_id)
+    with platform.runtime.stores.tenant_engine("3201").connect() as connection:
+        [event] = connection.execute(query).mappings()
+    assert (event["action"], event["patient"], event["service"]) == (
+        "restrictions-list",
+        None,
+        None,
+    )
+    assert event["result_count"] == len(restricted_people(platform.runtime, listing))
+    change_restrictions(platform.runtime, listing, [a, b, c, d], restricted=False)
+
+
+def test_a_mark_or_lift_that_changed_something_is_told_to_the_live_streams(
+    platform: TestPlatform, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """A stream that sent a person's data must learn at once that they are now restricted (and
+    when it is lifted): each change is handed on after its commit, for its municipality and
+    person, any service; a mark that changed nothing is not."""
+    eva, bob = people(2, seed="restriction-changes")
+    told: list[tuple[str, list[Change]]] = []
+    committed = platform.runtime.committed
+
+    def spy(kommunenummer: str, outbox_id: int | None, changes: Any) -> None:
+        told.append((kommunenummer, list(changes)))
+        committed(kommunenummer, outbox_id, changes)
+
+    monkeypatch.setattr(platform.runtime, "committed", spy)
+    tenant = platform.runtime.tenants.get("3201")
+    assert tenant is not None
+    access = RestrictionAccess.command_line(Caller.command_line(now=datetime.now(UTC)), tenant)
+    change_restrictions(platform.runtime, access, [bob], restricted=True)
+    told.clear()
+    change_restrictions(platform.runtime, access, [eva, bob], restricted=True)
+    assert told == [("3201", [data_change("3201", None, eva)])]
+    told.clear()
+    change_restrictions(platform.runtime, access, [eva, bob], restricted=False)
+    assert told == [("3201", [data_change("3201", None, eva), data_change("3201", None, bob)])]
+
+
+@pytest.mark.parametrize(
+    ("body", "pointers"),
+    [
+        ([], [""]),
+        ({"patient": "123", "restricted": True}, ["/patient"]),
+        ({"patient": 123, "restricted": True}, ["/patient"]),
+    ],
+    ids=["not an object", "a bad id", "not a string"],
+)
+def test_a_bad_restriction_is_422_with_one_error_per_field(
+    platform: TestPlatform, body: Any, pointers: list[str]
+) -> None:
+    refused = platform.client.put(
+        "/v1/tenants/1804/restrictions", json=body, headers=platform.headers("bodo-drift")
+    )
+    assert refused.status_code == 422, refused.text
+    assert refused.json()["detail"] == "the restriction is not valid"
+    assert [e["pointer"] for e in refused.json()["errors"]] == pointers

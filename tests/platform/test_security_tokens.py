@@ -9,6 +9,7 @@ import time
 import uuid
 from collections.abc import Callable, Iterator
 from pathlib import Path
+from types import SimpleNamespace
 from typing import Any
 
 import httpx
@@ -16,6 +17,7 @@ import httpx2
 import pytest
 from joserfc.jwk import ECKey, RSAKey
 
+import journalloft.platform.auth.tokens as tokens_module
 from journalloft.platform.auth.tokens import (
     IssuerKeys,
     Principal,
@@ -283,11 +285,14 @@ class HelseIDServer:
         self.down = False
         self.gate: threading.Event | None = None
         """When set, each request waits for the gate to open (a slow HelseID)."""
+        self.arrived = threading.Event()
+        """Set once a request has arrived."""
         self._lock = threading.Lock()
 
     def handle(self, request: httpx.Request) -> httpx.Response:
         with self._lock:
             self.requests += 1
+        self.arrived.set()
         if self.gate is not None:
             self.gate.wait(10)
         if self.down:
@@ -469,8 +474,21 @@ def test_after_a_failed_fetch_the_jwks_is_not_fetched_again_until_the_backoff_pa
 
 
 def test_a_request_waits_for_a_slow_fetch_no_longer_than_its_timeout(
-    helseid: FakeHelseID,
+    helseid: FakeHelseID, monkeypatch: pytest.MonkeyPatch
 ) -> None:
+    """A request that finds another's fetch under way waits for it at most the fetch's timeout
+    + 1 s, then is refused 503 while the fetch still hangs; the wait's clock is the test's (each
+    wait runs out at once and says how long it would have waited), so nothing here is timed."""
+    waits: list[float | None] = []
+
+    class Flight(threading.Event):
+        def wait(self, timeout: float | None = None) -> bool:
+            waits.append(timeout)
+            return self.is_set()  # as when the wait has run out
+
+    monkeypatch.setattr(
+        tokens_module, "threading", SimpleNamespace(Event=Flight, Lock=threading.Lock)
+    )
     server = HelseIDServer(helseid)
     server.gate = threading.Event()
     keys = IssuerKeys(
@@ -483,29 +501,43 @@ def test_a_request_waits_for_a_slow_fetch_no_longer_than_its_timeout(
     verifier = TokenVerifier([keys])
     leader = threading.Thread(target=lambda: keys.key_set(None))
     leader.start()
-    deadline = time.monotonic() + 5
-    while server.requests == 0 and time.monotonic() < deadline:
-        time.sleep(0.01)
-    started = time.monotonic()
+    assert server.arrived.wait(10)
     with pytest.raises(ServiceUnavailable):
         verifier.verify(helseid.token(HELSEID_CLIENT))
-    assert time.monotonic() - started < 2
+    assert waits == [0.2 + 1.0]
+    assert leader.is_alive(), "refused only once the slow fetch had ended"
     assert server.requests == 1
     server.gate.set()
     leader.join(10)
+    # the fetch has ended: the next request shares its keys, fetching nothing, waiting for none
+    assert verifier.verify(helseid.token(HELSEID_CLIENT))[1] == HELSEID
+    assert server.requests == 1
+    assert waits == [0.2 + 1.0]
 
 
 def test_a_jwks_that_trickles_in_is_cut_off_at_the_timeout() -> None:
-    def trickle() -> Iterator[bytes]:
-        yield b'{"keys": ['
-        time.sleep(0.3)
-        yield b"]}"
+    """The timeout bounds the whole answer, on the clock the test moves while the server
+    "trickles": the rest arriving exactly at the timeout is taken, a moment later is not."""
+    clock = [0.0]
 
-    def handler(request: httpx.Request) -> httpx.Response:
-        return httpx.Response(200, stream=Trickle(trickle()))
+    def trickling(pause: float) -> httpx.MockTransport:
+        def chunks() -> Iterator[bytes]:
+            yield b'{"keys": ['
+            clock[0] += pause  # the server takes this long to send the rest
+            yield b"]}"
 
+        def handler(request: httpx.Request) -> httpx.Response:
+            return httpx.Response(200, stream=Trickle(chunks()))
+
+        return httpx.MockTransport(handler)
+
+    def fetch(pause: float) -> Any:
+        clock[0] = 0.0
+        return fetch_jwks(JWKS_URI, transport=trickling(pause), timeout=5.0, clock=lambda: clock[0])
+
+    assert fetch(5.0) == {"keys": []}
     with pytest.raises(httpx.TimeoutException):
-        fetch_jwks(JWKS_URI, transport=httpx.MockTransport(handler), timeout=0.1)
+        fetch(5.001)
     big = httpx.MockTransport(lambda _: httpx.Response(200, content=b" " * 300_000))
     with pytest.raises(ValueError, match="larger"):
         fetch_jwks(JWKS_URI, transport=big)

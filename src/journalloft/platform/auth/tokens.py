@@ -285,11 +285,16 @@ class IssuerKeys:
 
 
 def fetch_jwks(
-    url: str, *, transport: httpx.BaseTransport | None = None, timeout: float = 5.0
+    url: str,
+    *,
+    transport: httpx.BaseTransport | None = None,
+    timeout: float = 5.0,
+    clock: Callable[[], float] = time.monotonic,
 ) -> Mapping[str, Any]:
     """GET a JWKS document: no redirects, at most ``timeout`` seconds in all (not per read, so a
-    server that trickles its answer is cut off too) and at most 256 kB."""
-    deadline = time.monotonic() + timeout
+    server that trickles its answer is cut off too; ``clock`` measures them) and at most
+    256 kB."""
+    deadline = clock() + timeout
     body = bytearray()
     with (
         httpx.Client(transport=transport, timeout=timeout, follow_redirects=False) as client,
@@ -300,7 +305,7 @@ def fetch_jwks(
             body += chunk
             if len(body) > JWKS_MAX_BYTES:
                 raise ValueError("the JWKS is larger than 256 kB")
-            if time.monotonic() > deadline:
+            if clock() > deadline:
                 raise httpx.ReadTimeout(f"the JWKS took more than {timeout} s", request=None)
     document = json.loads(body)
     if not isinstance(document, dict):

@@ -13,7 +13,7 @@ the same transaction.
 
 from __future__ import annotations
 
-from collections.abc import Iterable, Sequence
+from collections.abc import Sequence
 from datetime import datetime
 from typing import Any, TypedDict
 
@@ -32,21 +32,13 @@ from journalloft.platform.operations.access import RestrictionAccess
 from journalloft.platform.operations.units import in_unit_of_work
 from journalloft.platform.runtime import Runtime
 from journalloft.platform.storage.models import Restriction
-from journalloft.platform.storage.statements import PATIENTS, among_people
+from journalloft.platform.storage.statements import among_people
 
 # The restriction table and the break-the-glass rule, as the lookup and the operations read them.
 
 RESTRICTION = Restriction.__table__  # type: ignore[attr-defined]
 RESTRICTED_AMONG = select(RESTRICTION.c.patient).where(among_people(RESTRICTION.c.patient))
 """Which of the people bound as ``patients`` are restricted in this tenant."""
-
-
-def restricted_among(connection: Connection, patients: Iterable[str]) -> set[str]:
-    """Which of these people are restricted in this tenant."""
-    wanted = list(patients)
-    if not wanted:
-        return set()
-    return set(connection.execute(RESTRICTED_AMONG, {PATIENTS: wanted}).scalars())
 
 
 def set_restriction(
