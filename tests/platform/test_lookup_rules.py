@@ -35,7 +35,7 @@ from journalloft.platform.operations.access import (
     SourceAccess,
     reader_access,
 )
-from journalloft.platform.operations.restricting import change_restrictions
+from journalloft.platform.operations.restrictions import change_restrictions
 from journalloft.platform.operations.sharing import (
     _look_up_or_unavailable,
     entry_digest,

@@ -22,7 +22,7 @@ from journalloft.platform.caller import Caller
 from journalloft.platform.core.settings import get_settings
 from journalloft.platform.live.changes import Change, data_change
 from journalloft.platform.operations.access import RestrictionAccess
-from journalloft.platform.operations.restricting import change_restrictions, restricted_people
+from journalloft.platform.operations.restrictions import change_restrictions, restricted_people
 from support import SERVICES, people, sample_record, tenant_document, token_form
 from support.platform import Backend, TestPlatform, start_platform
 from support.security import (
