@@ -132,10 +132,11 @@ def test_a_transaction_stores_each_observation_in_its_own_service(
 ) -> None:
     platform, eva = both
     [news2] = native(platform, "news2", eva)
-    assert [m["id"] for m in news2["measurements"]] == ["m-1"]
+    # a record written through FHIR is its source's identifier, system and value (issue 23)
+    assert [m["id"] for m in news2["measurements"]] == ["urn:test:gerica|m-1"]
     [assessments] = native(platform, "kartlegginger", eva)
     [braden_found] = assessments["instruments"]
-    assert (braden_found["instrument"], braden_found["latest"]["id"]) == ("braden", "K-1")
+    assert (braden_found["instrument"], braden_found["latest"]["id"]) == ("braden", "urn:epj|K-1")
     assert braden_found["latest"]["band"] == "moderate"
 
 
@@ -255,7 +256,7 @@ def test_a_resource_no_service_or_two_claim_is_refused_by_name(platform: TestPla
     stored = platform.client.put(url, json=braden(eva, "ignored"), headers=headers)
     assert stored.status_code == 201, stored.text
     [assessments] = native(platform, "kartlegginger", eva)
-    assert assessments["instruments"][0]["latest"]["id"] == "K-put"
+    assert assessments["instruments"][0]["latest"]["id"] == "urn:epj|K-put"
     assert native(platform, "news2", eva) == []
 
 
@@ -274,17 +275,20 @@ def test_a_conditional_delete_withdraws_from_the_one_service_holding_the_record(
     assert write(platform, transaction(braden(eva, "K-del"))).status_code == 200
     headers = platform.headers("bodo-epj", **FHIR_JSON)
 
-    both = platform.client.delete("/fhir/1804/Observation?identifier=x|same-id", headers=headers)
+    # pushed natively, the records' ids are the value alone: the condition names no system
+    both = platform.client.delete("/fhir/1804/Observation?identifier=same-id", headers=headers)
     assert both.status_code == 422, both.text
     assert "kartlegginger and news2" in both.json()["issue"][1]["diagnostics"]
     assert both.json()["issue"][1]["expression"] == ["identifier"]
     assert len(native(platform, "news2", eva)[0]["measurements"]) == 1  # nothing withdrawn
 
-    one = platform.client.delete("/fhir/1804/Observation?identifier=x|K-del", headers=headers)
+    one = platform.client.delete("/fhir/1804/Observation?identifier=urn:epj|K-del", headers=headers)
     assert one.status_code == 204, one.text
     [entry] = native(platform, "kartlegginger", eva)
     assert {i["latest"]["id"] for i in entry["instruments"]} == {"same-id"}
-    gone = platform.client.delete("/fhir/1804/Observation?identifier=x|K-del", headers=headers)
+    gone = platform.client.delete(
+        "/fhir/1804/Observation?identifier=urn:epj|K-del", headers=headers
+    )
     assert gone.status_code == 404
 
 
