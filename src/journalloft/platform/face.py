@@ -13,6 +13,7 @@ part) it finds on the service's spec with :func:`parts_of`, under the face's own
 
 from __future__ import annotations
 
+from journalloft.platform.audit.seal import derived_key
 from journalloft.platform.caller import Caller
 from journalloft.platform.core.errors import (
     BadRequest,
@@ -64,6 +65,7 @@ __all__ = [
     "Tenant",
     "TenantDep",
     "UnsupportedMediaType",
+    "derived_key",
     "form_pairs",
     "parse_json",
     "parts_of",

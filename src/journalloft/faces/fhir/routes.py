@@ -6,17 +6,28 @@ from __future__ import annotations
 
 import re
 from collections.abc import Mapping
+from datetime import UTC, datetime
 from functools import partial
 from typing import Annotated, Any, Final
+from urllib.parse import urlencode
 
 from fastapi import APIRouter, Path, Query, Request
 from starlette.concurrency import run_in_threadpool
+from starlette.convertors import StringConvertor, register_url_convertor
 from starlette.responses import Response
 
 from journalloft.faces.fhir.capability import capability_statement
 from journalloft.faces.fhir.common import FHIR_JSON, Errors, FhirResponse, outcome_response
+from journalloft.faces.fhir.ids import Publisher, keys_of
 from journalloft.faces.fhir.resources import Served
-from journalloft.faces.fhir.search import accepts_json, parse_search, read_parameters
+from journalloft.faces.fhir.search import (
+    PERSON_PARAMETERS,
+    Search,
+    accepts_json,
+    parse_search,
+    read_parameters,
+    read_query,
+)
 from journalloft.faces.fhir.searchset import searchset
 from journalloft.faces.fhir.transaction import store_bundle, store_one, withdraw_one
 from journalloft.platform.face import (
@@ -38,8 +49,39 @@ from journalloft.platform.face import (
 PREFIX: Final = "/fhir"
 _PERSON_ID: Final = re.compile(r"(?<![0-9])[0-9]{11}(?![0-9])")
 
+PAGE: Final = "_page"
+"""The query parameter of a page link (``next``/``previous``): a sealed token, no person id."""
+READ_REACH: Final = Search(
+    dates=[("ge", datetime.min.replace(tzinfo=UTC), datetime.min.replace(tzinfo=UTC))],
+    statuses=["finished", "cancelled", "inactive", "remission", "resolved", "completed", "revoked"],
+)
+"""What a read asks the provider's options for: the widest reach a search may ask (the oldest
+dates, the ended statuses of R4's EpisodeOfCare, Condition and CarePlan), so that every
+searchset's ``fullUrl`` reads."""
+_LOGICAL_ID: Final = re.compile(r"[A-Za-z0-9.-]{1,64}")
+
+
+class _KommuneSegment(StringConvertor):
+    regex = "[0-9]{4}"
+
+
+class _TypeSegment(StringConvertor):
+    regex = "[A-Z][A-Za-z]{1,63}"
+
+
+class _IdSegment(StringConvertor):
+    regex = "[A-Za-z0-9.-]{1,64}"
+
+
+register_url_convertor("fhir_kommune", _KommuneSegment())
+register_url_convertor("fhir_type", _TypeSegment())
+register_url_convertor("fhir_id", _IdSegment())
+"""Path segments told apart by their grammar (``/fhir/1804/EpisodeOfCare`` is a search at a
+base, ``/fhir/EpisodeOfCare/<id>`` a read), not by the order of the routes."""
+
 Kommunenummer = Annotated[str, Path(pattern=r"^[0-9]{4}$")]
 ResourceType = Annotated[str, Path(pattern=r"^[A-Z][A-Za-z]{1,63}$")]
+LogicalId = Annotated[str, Path(pattern=r"^[A-Za-z0-9.-]{1,64}$")]
 IdentifierQuery = Annotated[str, Query(alias="identifier", min_length=1, max_length=300)]
 
 
@@ -103,14 +145,14 @@ def fhir_router(services: Mapping[str, SharingService]) -> APIRouter:
         caller: CallerDep,
         resource_type: str,
         kommunenummer: str | None,
+        pairs: list[tuple[str, str]],
+        offset: int = 0,
     ) -> Response:
-        accepts_json(request.query_params.get("_format"), request.headers.get("accept"))
+        """One search, however it was asked (GET, POST _search, a page link): parsed once, the
+        native lookup, the searchset."""
         provider, service = served.provider(resource_type)
         access = reader_access(caller, service)
-        media_type = request.headers.get("content-type", "").split(";")[0].strip().lower()
-        found = parse_search(
-            read_parameters(await request.body(), media_type), provider.search_parameters
-        )
+        found = parse_search(pairs, provider.search_parameters)
         body: dict[str, Any] = {"patients": found.patients, **provider.options(found, caller.now)}
         if kommunenummer is not None:
             body["kommuner"] = [kommunenummer]
@@ -119,21 +161,191 @@ def fhir_router(services: Mapping[str, SharingService]) -> APIRouter:
         except Problem as problem:
             raise _pointing_at_search(problem) from None
         base = base_url(request, runtime)
+        keys = keys_of(runtime.settings)
+        where = (
+            f"{base}/{kommunenummer}/{resource_type}"
+            if kommunenummer
+            else f"{base}/{resource_type}"
+        )
+        shown = [(n, v) for n, v in pairs if n not in PERSON_PARAMETERS]
+        expires = int(caller.now.timestamp()) + runtime.settings.fhir_page_seconds
+
+        def page_url(at: int) -> str:
+            page = {"t": resource_type, "k": kommunenummer, "q": pairs, "o": at, "x": expires}
+            return f"{where}?{PAGE}={keys.page_token(page, caller.client_id)}"
+
         bundle = await run_in_threadpool(
-            searchset,
+            partial(
+                searchset,
+                base=base,
+                self_url=f"{where}?{urlencode(shown)}" if shown else where,
+                publisher=Publisher(keys),
+                offset=offset,
+                page_url=page_url,
+            ),
             provider,
             found,
             answer,
-            base=base,
-            self_url=f"{base}{request.url.path[len(PREFIX) :]}",
         )
         return FhirResponse(bundle)
+
+    async def posted_search(
+        request: Request,
+        runtime: RuntimeDep,
+        caller: CallerDep,
+        resource_type: str,
+        kommunenummer: str | None,
+    ) -> Response:
+        accepts_json(request.query_params.get("_format"), request.headers.get("accept"))
+        served.provider(resource_type)
+        media_type = request.headers.get("content-type", "").split(";")[0].strip().lower()
+        pairs = read_parameters(await request.body(), media_type)
+        return await search(request, runtime, caller, resource_type, kommunenummer, pairs)
+
+    async def get_search(
+        request: Request,
+        runtime: RuntimeDep,
+        caller: CallerDep,
+        resource_type: str,
+        kommunenummer: str | None,
+    ) -> Response:
+        """GET search, as stock clients make it: the same parameters, limits and answers as
+        POST _search; or a page of one (``_page``, from a ``next``/``previous`` link)."""
+        accepts_json(request.query_params.get("_format"), request.headers.get("accept"))
+        served.provider(resource_type)
+        pairs = read_query(request.url.query)
+        names = {name for name, _value in pairs}
+        if PAGE in names:
+            return await _page(request, runtime, caller, resource_type, kommunenummer, pairs)
+        if runtime.settings.fhir_person_ids_in_urls == "refuse" and names & set(PERSON_PARAMETERS):
+            raise _person_in_url()
+        return await search(request, runtime, caller, resource_type, kommunenummer, pairs)
+
+    async def _page(
+        request: Request,
+        runtime: RuntimeDep,
+        caller: CallerDep,
+        resource_type: str,
+        kommunenummer: str | None,
+        pairs: list[tuple[str, str]],
+    ) -> Response:
+        extra = sorted({name for name, _v in pairs} - {PAGE, "_format"})
+        if extra or [name for name, _v in pairs].count(PAGE) > 1:
+            raise BadRequest(
+                f"a page link is {PAGE}=<token> alone (and _format): the search is in the token",
+                errors=[FieldError("/" + name, "is not taken with _page") for name in extra],
+            )
+        token = dict(pairs)[PAGE]
+        page = keys_of(runtime.settings).open_page(token, caller.client_id)
+        valid = (
+            page is not None
+            and page.get("t") == resource_type
+            and page.get("k") == kommunenummer
+            and isinstance(page.get("o"), int)
+            and isinstance(page.get("x"), int)
+            and isinstance(page.get("q"), list)
+        )
+        if not valid or page is None:
+            raise BadRequest(
+                "this page link is not one this server gave this client for this search "
+                "(altered, of another client, or of another server key): run the search again",
+                errors=[FieldError("/" + PAGE, "is not a valid page token")],
+            )
+        if caller.now.timestamp() > page["x"]:
+            raise PageExpired(
+                f"page links work for {runtime.settings.fhir_page_seconds} s: run the search again"
+            )
+        asked = [(str(n), str(v)) for n, v in page["q"]]
+        return await search(
+            request, runtime, caller, resource_type, kommunenummer, asked, page["o"]
+        )
+
+    async def read(
+        request: Request,
+        runtime: RuntimeDep,
+        caller: CallerDep,
+        resource_type: str,
+        logical_id: str,
+        base: str | None,
+    ) -> Response:
+        """Read by logical id: the id names its person and municipality (sealed, see
+        :mod:`~journalloft.faces.fhir.ids`); the read is that person's ordinary lookup (the
+        same access check, audit and restrictions) and answers the resource of that id. Any
+        id it cannot resolve is 404."""
+        accepts_json(request.query_params.get("_format"), request.headers.get("accept"))
+        keys = keys_of(runtime.settings)
+        owner = keys.owner_of(logical_id) if _LOGICAL_ID.fullmatch(logical_id) else None
+        refusing = runtime.settings.fhir_person_ids_in_urls == "refuse"
+        if refusing and owner is None and _PERSON_ID.search(logical_id):
+            raise _person_in_url()
+        provider, service = served.provider(resource_type)
+        access = reader_access(caller, service)
+        missing = NotFound(f"no {resource_type} with this id here", title="Unknown resource")
+        if owner is None or (base is not None and owner[0] != base):
+            raise missing
+        kommunenummer, person = owner
+        if runtime.tenants.get(kommunenummer) is None:
+            raise missing
+        reach = provider.options(READ_REACH, caller.now)
+        body = {"patients": [person], "kommuner": [kommunenummer], **reach}
+        answer = await sharing.look_up(runtime, access, body)
+        publisher = Publisher(keys)
+        for result in answer["results"]:
+            if result.get("restricted"):
+                raise missing
+            for main, included in provider.resources(
+                result, patient=person, kommunenummer=kommunenummer
+            ):
+                publisher.group(main, included, kommunenummer=kommunenummer, person=person)
+                for resource in (main, *included):
+                    if resource["id"] == logical_id and resource["resourceType"] == resource_type:
+                        return FhirResponse(resource)
+        raise missing
+
+    @router.get(PREFIX + "/{resource_type:fhir_type}")
+    async def get_search_everywhere(
+        request: Request, runtime: RuntimeDep, caller: CallerDep, resource_type: ResourceType
+    ) -> Response:
+        return await get_search(request, runtime, caller, resource_type, None)
+
+    @router.get(PREFIX + "/{kommunenummer:fhir_kommune}/{resource_type:fhir_type}")
+    async def get_search_one(
+        request: Request,
+        runtime: RuntimeDep,
+        caller: CallerDep,
+        tenant: TenantDep,
+        resource_type: ResourceType,
+    ) -> Response:
+        return await get_search(request, runtime, caller, resource_type, tenant.kommunenummer)
+
+    @router.get(PREFIX + "/{resource_type:fhir_type}/{logical_id:fhir_id}")
+    async def read_everywhere(
+        request: Request,
+        runtime: RuntimeDep,
+        caller: CallerDep,
+        resource_type: ResourceType,
+        logical_id: LogicalId,
+    ) -> Response:
+        return await read(request, runtime, caller, resource_type, logical_id, None)
+
+    @router.get(
+        PREFIX + "/{kommunenummer:fhir_kommune}/{resource_type:fhir_type}/{logical_id:fhir_id}"
+    )
+    async def read_at_a_base(
+        request: Request,
+        runtime: RuntimeDep,
+        caller: CallerDep,
+        tenant: TenantDep,
+        resource_type: ResourceType,
+        logical_id: LogicalId,
+    ) -> Response:
+        return await read(request, runtime, caller, resource_type, logical_id, tenant.kommunenummer)
 
     @router.post(PREFIX + "/{resource_type}/_search")
     async def search_everywhere(
         request: Request, runtime: RuntimeDep, caller: CallerDep, resource_type: ResourceType
     ) -> Response:
-        return await search(request, runtime, caller, resource_type, None)
+        return await posted_search(request, runtime, caller, resource_type, None)
 
     @router.post(PREFIX + "/{kommunenummer}/{resource_type}/_search")
     async def search_one(
@@ -143,7 +355,7 @@ def fhir_router(services: Mapping[str, SharingService]) -> APIRouter:
         tenant: TenantDep,
         resource_type: ResourceType,
     ) -> Response:
-        return await search(request, runtime, caller, resource_type, tenant.kommunenummer)
+        return await posted_search(request, runtime, caller, resource_type, tenant.kommunenummer)
 
     @router.post(PREFIX + "/{kommunenummer}")
     @router.post(PREFIX + "/{kommunenummer}/")  # the base URL as client libraries write it
@@ -194,22 +406,13 @@ def fhir_router(services: Mapping[str, SharingService]) -> APIRouter:
         return Response(status_code=204)
 
     @router.api_route(PREFIX + "/{rest:path}", methods=["GET", "POST", "PUT", "DELETE", "PATCH"])
-    async def elsewhere(request: Request, rest: str) -> Response:
-        """No other interaction; a person's id in a URL is refused by name (it would be in the
-        logs of every proxy on the way): searches are POST _search."""
-        if _PERSON_ID.search(request.url.path) or _PERSON_ID.search(request.url.query):
-            raise BadRequest(
-                "a person's id never goes in a URL: search with POST "
-                f"{PREFIX}/<type>/_search and the person in the form body "
-                "(patient:identifier=urn:oid:2.16.578.1.12.4.1.4.1|<id>)",
-                title="Person id in the URL",
-            )
-        if request.method == "GET":
-            raise BadRequest(
-                f"searches are POST {PREFIX}/<type>/_search (form-encoded); "
-                f"see {PREFIX}/metadata for what this server supports",
-                title="Search with POST _search",
-            )
+    async def elsewhere(request: Request, runtime: RuntimeDep, rest: str) -> Response:
+        """No other interaction. Where the deployment refuses person ids in URLs (its proxies
+        log them), a URL with one is refused by name."""
+        if runtime.settings.fhir_person_ids_in_urls == "refuse" and (
+            _PERSON_ID.search(request.url.path) or _PERSON_ID.search(request.url.query)
+        ):
+            raise _person_in_url()
         on_type = _ON_TYPE.match(rest)
         if on_type and on_type.group("type") in served:
             conditional = on_type.group("kommune") and not on_type.group("id")
@@ -222,6 +425,23 @@ def fhir_router(services: Mapping[str, SharingService]) -> APIRouter:
         raise NotFound(f"no such FHIR interaction; see {PREFIX}/metadata")
 
     return router
+
+
+def _person_in_url() -> BadRequest:
+    return BadRequest(
+        "a person's id never goes in a URL on this server (its proxies log URLs): search with "
+        f"POST {PREFIX}/<type>/_search and the person in the form body "
+        "(patient:identifier=urn:oid:2.16.578.1.12.4.1.4.1|<id>)",
+        title="Person id in the URL",
+    )
+
+
+class PageExpired(Problem):
+    """410: a page link older than ``JOURNALLOFT_FHIR_PAGE_SECONDS``."""
+
+    status = 410
+    title = "Page link expired"
+    slug = "page-expired"
 
 
 def _one_condition(request: Request) -> None:

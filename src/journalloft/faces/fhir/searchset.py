@@ -4,11 +4,12 @@ each restricted person and each municipality not asked."""
 
 from __future__ import annotations
 
-from collections.abc import Mapping
+from collections.abc import Callable, Mapping
 from typing import Any
 
 from journalloft.faces.fhir.common import information
-from journalloft.faces.fhir.kit import Found, ResourceProvider
+from journalloft.faces.fhir.ids import Publisher
+from journalloft.faces.fhir.kit import ResourceProvider
 from journalloft.faces.fhir.resources import matches
 from journalloft.faces.fhir.search import Search
 
@@ -20,9 +21,15 @@ def searchset(
     *,
     base: str,
     self_url: str,
+    publisher: Publisher,
+    offset: int = 0,
+    page_url: Callable[[int], str] | None = None,
 ) -> dict[str, Any]:
-    """The Bundle for a lookup's ``answer`` (``base``: the face's URL, for ``fullUrl``)."""
-    found: list[Found] = []
+    """The Bundle for a lookup's ``answer`` (``base``: the face's URL, for ``fullUrl``): the
+    matches from ``offset`` on, ``search.count`` of them when it is given, with ``next`` and
+    ``previous`` links made by ``page_url(offset)``. Only the resources shown get their logical
+    ids (:class:`~journalloft.faces.fhir.ids.Publisher`)."""
+    found: list[tuple[dict[str, Any], list[dict[str, Any]], str, str]] = []
     outcomes: list[dict[str, Any]] = []
     for result in answer["results"]:
         if result.get("restricted"):
@@ -35,14 +42,15 @@ def searchset(
                 )
             )
             continue
+        person, kommunenummer = result["patient"], result["kommunenummer"]
         for main, included in provider.resources(
-            result, patient=result["patient"], kommunenummer=result["kommunenummer"]
+            result, patient=person, kommunenummer=kommunenummer
         ):
             if matches(provider, main, search):
-                found.append((main, included))
+                found.append((main, included, kommunenummer, person))
             for member in included:
                 if search.codes and matches(provider, member, search):
-                    found.append((member, []))
+                    found.append((member, [], kommunenummer, person))
     for refusal in answer.get("refused", []):
         outcomes.append(
             {
@@ -59,18 +67,27 @@ def searchset(
         )
     if search.descending is not None:
         found.sort(key=lambda m: provider.sort_key(m[0]), reverse=search.descending)
+    links = [{"relation": "self", "url": self_url}]
+    entries: list[dict[str, Any]] = []
+    if not search.summary_count and search.count != 0:
+        end = len(found) if search.count is None else offset + search.count
+        if page_url is not None and search.count is not None:
+            if end < len(found):
+                links.append({"relation": "next", "url": page_url(end)})
+            if offset > 0:
+                links.append(
+                    {"relation": "previous", "url": page_url(max(0, offset - search.count))}
+                )
+        for main, included, kommunenummer, person in found[offset:end]:
+            publisher.group(main, included, kommunenummer=kommunenummer, person=person)
+            entries.append(_entry(base, main, "match"))
+            entries += [_entry(base, r, "include") for r in included]
     bundle: dict[str, Any] = {
         "resourceType": "Bundle",
         "type": "searchset",
         "total": len(found),
-        "link": [{"relation": "self", "url": self_url}],
+        "link": links,
     }
-    entries: list[dict[str, Any]] = []
-    if not search.summary_count:
-        shown = found if search.count is None else found[: search.count]
-        for main, included in shown:
-            entries.append(_entry(base, main, "match"))
-            entries += [_entry(base, r, "include") for r in included]
     entries += [{"resource": o, "search": {"mode": "outcome"}} for o in outcomes]
     if entries:
         bundle["entry"] = entries
