@@ -5,11 +5,14 @@ paging with sealed links; conditional update's Location and ETag."""
 from __future__ import annotations
 
 import logging
+import re
 from collections.abc import Iterator
 from typing import Any
 
 import pytest
 
+from journalloft.faces.fhir.common import resource_id
+from journalloft.faces.fhir.ids import Keys, keys_of
 from journalloft.faces.fhir.search import MAX_FORM_BYTES, read_query
 from journalloft.platform.face import PayloadTooLarge
 from support import people
@@ -209,3 +212,130 @@ def test_the_access_log_writes_route_templates_never_a_query_string(
         assert "?" not in record.getMessage()
         assert eva not in str(record.__dict__)
     assert matches(found)[0]["resource"]["id"] not in caplog.text
+
+
+def read(platform: TestPlatform, url: str, client: str = "bodo-legevakt") -> Any:
+    return platform.client.get(url, headers=platform.headers(client))
+
+
+def test_every_full_url_of_a_searchset_reads_as_its_entry(platform: TestPlatform) -> None:
+    eva, bob = people(2, seed="rest-read")
+    write(platform, news2_bundle(eva, "m-read"))
+    write(platform, transaction(okt_episode(bob, period={"start": "2025-01-01"})))
+    bundle = get(platform, "/fhir/Observation", **{"patient:identifier": f"{FNR}|{eva}"}).json()
+    entries = [e for e in bundle["entry"] if e["search"]["mode"] != "outcome"]
+    assert len(entries) == 6  # the NEWS2 Observation and its five vital signs
+    for entry in entries:
+        answer = read(platform, entry["fullUrl"])
+        assert answer.status_code == 200, answer.text
+        assert answer.json() == entry["resource"]
+    # the NEWS2 Observation's members are named by the ids they are read by
+    main = matches(bundle)[0]["resource"]
+    members = {f"Observation/{e['resource']['id']}" for e in entries[1:]}
+    assert {m["reference"] for m in main["hasMember"]} == members
+    # at the municipality's base too, and as the id's type only
+    at_base = read(platform, f"/fhir/1804/Observation/{main['id']}")
+    assert at_base.status_code == 200
+    assert at_base.json() == main
+    assert read(platform, f"/fhir/3201/Observation/{main['id']}").status_code == 404
+    assert read(platform, f"/fhir/EpisodeOfCare/{main['id']}").status_code == 404
+    episode = matches(
+        get(platform, "/fhir/EpisodeOfCare", **{"patient:identifier": f"{FNR}|{bob}"}).json()
+    )[0]
+    assert read(platform, episode["fullUrl"]).json() == episode["resource"]
+
+
+def test_a_read_is_the_persons_audited_lookup_and_keeps_restrictions(
+    platform: TestPlatform,
+) -> None:
+    (eva,) = people(1, seed="rest-read-audit")
+    write(platform, news2_bundle(eva, "m-ra"))
+    (entry,) = matches(
+        post(platform, "/fhir/Observation/_search", **{"patient:identifier": f"{FNR}|{eva}"}).json()
+    )
+
+    def reads() -> int:
+        log = platform.client.post(
+            "/v1/tenants/1804/audit/query",
+            json={"patient": eva},
+            headers=platform.headers("bodo-drift"),
+        ).json()["events"]
+        return sum(1 for e in log if (e["action"], e["client_id"]) == ("read", "bodo-legevakt"))
+
+    before = reads()
+    assert read(platform, entry["fullUrl"]).status_code == 200
+    assert reads() == before + 1
+    # a source may not read, as natively
+    assert read(platform, entry["fullUrl"], "bodo-epj").status_code == 403
+    # a client another municipality granted is not let into this one by an id
+    # a client only another municipality granted learns nothing from an id: 404, as for any
+    # unknown id (not 403 "Bodø has not granted you", which would name the id's municipality)
+    other = read(platform, entry["fullUrl"], "baerum-legevakt")
+    assert other.status_code == 404, other.text
+    marked = platform.client.put(
+        "/v1/tenants/1804/restrictions",
+        json={"patient": eva, "restricted": True},
+        headers=platform.headers("bodo-epj"),
+    )
+    assert marked.status_code == 200
+    hidden = read(platform, entry["fullUrl"])
+    assert hidden.status_code == 404
+    assert hidden.json()["issue"][0]["code"] == "not-found"
+
+
+def test_a_logical_id_reveals_no_person_and_only_its_own_deployment_reads_it(
+    platform: TestPlatform, tmp_path: Any
+) -> None:
+    eva, bob = people(2, seed="rest-ids")
+    write(platform, news2_bundle(eva, "m-1"))
+    write(platform, news2_bundle(eva, "m-2", hours_ago=3))
+    write(platform, news2_bundle(bob, "m-3"))
+    ids = {
+        person: [
+            e["resource"]["id"]
+            for e in get(
+                platform, "/fhir/Observation", **{"patient:identifier": f"{FNR}|{person}"}
+            ).json()["entry"]
+            if e["search"]["mode"] != "outcome"
+        ]
+        for person in (eva, bob)
+    }
+    every = ids[eva] + ids[bob]
+    assert len(set(every)) == len(every) == 18
+    for logical in every:
+        assert re.fullmatch(r"[A-Za-z0-9.-]{1,64}", logical)
+        assert eva not in logical
+        assert bob not in logical
+        # not the unsalted hash of kommunenummer, person and record id it used to be
+        for person in (eva, bob):
+            for record in ("m-1", "m-2", "m-3"):
+                assert logical != resource_id("1804", person, record)
+    # one person's ids share nothing that links them (no common prefix from the person)
+    assert len({logical[:8] for logical in every}) == len(every)
+    keys = keys_of(platform.runtime.settings)
+    assert keys.owner_of(ids[eva][0]) == ("1804", eva)
+    # altered, truncated, of another key or made up: 404, never 5xx
+    main = ids[eva][0]
+    flipped = main[:20] + ("A" if main[20] != "A" else "B") + main[21:]
+    key_file = tmp_path / "other.key"
+    key_file.write_bytes(bytes(range(64)))
+    other = Keys(platform.runtime.settings.model_copy(update={"fhir_key_file": key_file}))
+    foreign = other.public_id("1804", eva, resource_id("1804", eva, "m-1"))
+    assert other.owner_of(foreign) == ("1804", eva)
+    for wrong in (flipped, main[:-1], main + "A", foreign, "x", "0" * 47, "." * 64):
+        answer = read(platform, f"/fhir/Observation/{wrong}")
+        assert answer.status_code == 404, wrong
+    assert read(platform, f"/fhir/Observation/{'A' * 65}").status_code == 404
+    assert read(platform, "/fhir/Observation/a_b").status_code in (404, 405)
+
+
+def test_writes_answer_the_ids_reads_take(platform: TestPlatform) -> None:
+    (eva,) = people(1, seed="rest-write-ids")
+    headers = platform.headers("bodo-epj", **{"Content-Type": "application/fhir+json"})
+    answer = platform.client.post(
+        "/fhir/1804", json=news2_bundle(eva, "m-loc"), headers=headers
+    ).json()
+    location = answer["entry"][0]["response"]["location"]
+    main = read(platform, f"/fhir/{location}")
+    assert main.status_code == 200, main.text
+    assert main.json()["identifier"][0]["value"] == "m-loc"

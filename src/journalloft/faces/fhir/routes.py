@@ -284,8 +284,9 @@ def fhir_router(services: Mapping[str, SharingService]) -> APIRouter:
         if owner is None or (base is not None and owner[0] != base):
             raise missing
         kommunenummer, person = owner
-        if runtime.tenants.get(kommunenummer) is None:
-            raise missing
+        tenant = runtime.tenants.get(kommunenummer)
+        if tenant is None or not tenant.may_read(caller.client_id, service.name):
+            raise missing  # an id does not tell a client without the grant whose it is
         reach = provider.options(READ_REACH, caller.now)
         body = {"patients": [person], "kommuner": [kommunenummer], **reach}
         answer = await sharing.look_up(runtime, access, body)

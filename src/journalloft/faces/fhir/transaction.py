@@ -9,6 +9,7 @@ from collections.abc import Mapping
 from typing import Any, Final
 
 from journalloft.faces.fhir.common import Errors, information, objects_at, resource_id
+from journalloft.faces.fhir.ids import keys_of
 from journalloft.faces.fhir.kit import Member, ResourceProvider
 from journalloft.faces.fhir.resources import Served
 from journalloft.platform.face import (
@@ -207,6 +208,15 @@ def _translated(problem: InvalidContent, entries: list[_Entry], provider: Resour
     problem.errors = translated
 
 
+def logical_id(runtime: Runtime, tenant: Tenant, record: Mapping[str, Any]) -> str:
+    """The logical id a read and a search give the resource of a stored ``record``."""
+    return keys_of(runtime.settings).public_id(
+        tenant.kommunenummer,
+        record["patient"],
+        resource_id(tenant.kommunenummer, record["patient"], record["id"]),
+    )
+
+
 def store_bundle(
     runtime: Runtime, caller: Caller, tenant: Tenant, served: Served, document: Any
 ) -> dict[str, Any]:
@@ -240,10 +250,7 @@ def store_bundle(
             )
             continue
         if entry is owner:
-            response["location"] = (
-                f"{provider.resource_type}/"
-                f"{resource_id(tenant.kommunenummer, record['patient'], record['id'])}"
-            )
+            response["location"] = f"{provider.resource_type}/{logical_id(runtime, tenant, record)}"
         response["outcome"] = information(SAID[outcome])
         answers.append({"response": response})
     return {"resourceType": "Bundle", "type": "transaction-response", "entry": answers}
@@ -291,7 +298,7 @@ def store_one(
     if prefer_outcome:
         return status, information(SAID[outcome])
     stored = dict(document)
-    stored["id"] = resource_id(tenant.kommunenummer, record["patient"], record["id"])
+    stored["id"] = logical_id(runtime, tenant, record)
     return status, stored
 
 
