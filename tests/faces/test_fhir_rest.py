@@ -7,7 +7,9 @@ from __future__ import annotations
 import logging
 import re
 from collections.abc import Iterator
+from datetime import UTC, datetime, timedelta
 from typing import Any
+from urllib.parse import parse_qs, urlsplit
 
 import pytest
 
@@ -339,3 +341,101 @@ def test_writes_answer_the_ids_reads_take(platform: TestPlatform) -> None:
     main = read(platform, f"/fhir/{location}")
     assert main.status_code == 200, main.text
     assert main.json()["identifier"][0]["value"] == "m-loc"
+
+
+def link(bundle: dict[str, Any], relation: str) -> str | None:
+    return next((x["url"] for x in bundle["link"] if x["relation"] == relation), None)
+
+
+def test_paging_with_next_and_previous_links_that_carry_no_person(platform: TestPlatform) -> None:
+    (eva,) = people(1, seed="rest-pages")
+    for i in range(5):
+        write(platform, news2_bundle(eva, f"m-{i}", hours_ago=i + 1))
+    person = {"patient:identifier": f"{FNR}|{eva}"}
+    first = get(platform, "/fhir/1804/Observation", **person, _sort="-date", _count="2").json()
+    assert first["total"] == 5
+    assert source_ids(first) == ["m-0", "m-1"]
+    assert link(first, "previous") is None
+    self_link = urlsplit(link(first, "self") or "")
+    assert self_link.path == "/fhir/1804/Observation"
+    assert parse_qs(self_link.query) == {"_sort": ["-date"], "_count": ["2"]}
+    seen, page, pages = [], first, 0
+    while True:
+        seen += source_ids(page)
+        for relation in ("self", "next", "previous"):
+            url = link(page, relation) or ""
+            assert eva not in url
+            assert "identifier" not in url
+        pages += 1
+        following = link(page, "next")
+        if following is None:
+            break
+        assert set(parse_qs(urlsplit(following).query)) == {"_page"}
+        answer = read(platform, following)
+        assert answer.status_code == 200, answer.text
+        page = answer.json()
+        assert page["total"] == 5
+    assert pages == 3
+    assert seen == [f"m-{i}" for i in range(5)]
+    back = read(platform, link(page, "previous") or "")
+    assert source_ids(back.json()) == ["m-2", "m-3"]
+    # POST _search pages alike; its links are GETs of the same search
+    posted = post(platform, "/fhir/Observation/_search", **person, _sort="date", _count="4")
+    following = link(posted.json(), "next") or ""
+    assert urlsplit(following).path == "/fhir/Observation"
+    assert source_ids(read(platform, following).json()) == ["m-0"]
+    # no _count: every match on one page, no links to follow
+    whole = get(platform, "/fhir/Observation", **person).json()
+    assert len(matches(whole)) == 5
+    assert [x["relation"] for x in whole["link"]] == ["self"]
+
+
+def test_a_page_link_works_only_for_its_client_search_and_time(platform: TestPlatform) -> None:
+    (eva,) = people(1, seed="rest-page-bounds")
+    for i in range(3):
+        write(platform, news2_bundle(eva, f"m-{i}", hours_ago=i + 1))
+    start = datetime.now(UTC).replace(microsecond=0)
+    platform.set_now(start)
+    lifetime = platform.runtime.settings.fhir_page_seconds
+    person = {"patient:identifier": f"{FNR}|{eva}"}
+    first = get(platform, "/fhir/Observation", **person, _count="1").json()
+    following = link(first, "next") or ""
+    token = parse_qs(urlsplit(following).query)["_page"][0]
+    # another client may not use it: the token is bound to its client (400 before any grant
+    # is looked at; without the binding this client would get the lookup's 403)
+    stranger = read(platform, following, "baerum-legevakt")
+    assert stranger.status_code == 400, stranger.text
+    # altered anywhere: refused
+    for altered in (token[:-2] + ("AA" if token[-2:] != "AA" else "BB"), token[:40], "x"):
+        answer = read(platform, f"/fhir/Observation?_page={altered}")
+        assert answer.status_code == 400, altered
+        assert answer.json()["issue"][1]["expression"] == ["_page"]
+    # another type or base than the search's
+    assert read(platform, f"/fhir/EpisodeOfCare?_page={token}").status_code == 400
+    assert read(platform, f"/fhir/1804/Observation?_page={token}").status_code == 400
+    # the token is the whole search: nothing beside it but _format
+    assert read(platform, following + "&_count=5").status_code == 400
+    assert read(platform, following + "&_format=json").status_code == 200
+    # still valid at its last second, expired after it
+    platform.set_now(start + timedelta(seconds=lifetime))
+    assert read(platform, following).status_code == 200
+    platform.set_now(start + timedelta(seconds=lifetime + 1))
+    expired = read(platform, following)
+    assert expired.status_code == 410
+    assert expired.json()["issue"][0]["code"] == "expired"
+
+
+def test_count_bounds_and_count_zero(platform: TestPlatform) -> None:
+    (eva,) = people(1, seed="rest-count")
+    write(platform, news2_bundle(eva, "m-c"))
+    person = {"patient:identifier": f"{FNR}|{eva}"}
+    most = get(platform, "/fhir/Observation", **person, _count="10000")
+    assert most.status_code == 200
+    assert link(most.json(), "next") is None
+    over = get(platform, "/fhir/Observation", **person, _count="10001")
+    assert over.status_code == 400
+    assert ["_count"] in [i.get("expression") for i in over.json()["issue"]]
+    zero = get(platform, "/fhir/Observation", **person, _count="0").json()
+    assert zero["total"] == 1
+    assert "entry" not in zero
+    assert [x["relation"] for x in zero["link"]] == ["self"]
