@@ -439,3 +439,52 @@ def test_count_bounds_and_count_zero(platform: TestPlatform) -> None:
     assert zero["total"] == 1
     assert "entry" not in zero
     assert [x["relation"] for x in zero["link"]] == ["self"]
+
+
+def test_conditional_update_answers_location_etag_and_prefer(platform: TestPlatform) -> None:
+    (eva,) = people(1, seed="rest-put")
+    url = "/fhir/1804/EpisodeOfCare?identifier=urn:test:gerica|GER-42"
+    headers = platform.headers("bodo-epj", **{"Content-Type": "application/fhir+json"})
+
+    def episode(updated: str) -> dict[str, Any]:
+        return okt_episode(eva, period={"start": "2025-01-01"}, meta={"lastUpdated": updated})
+
+    created = platform.client.put(url, json=episode("2026-11-20T10:00:00Z"), headers=headers)
+    assert created.status_code == 201, created.text
+    location = created.headers["location"]
+    assert location.startswith("http://testserver/fhir/1804/EpisodeOfCare/")
+    assert created.json()["id"] == location.rsplit("/", 1)[1]
+    first_tag = created.headers["etag"]
+    assert re.fullmatch(r'W/"[0-9]+"', first_tag)
+    # the Location reads (by a reader) as the resource the searches find
+    found = read(platform, location)
+    assert found.status_code == 200, found.text
+    assert found.json()["identifier"][0]["value"] == "GER-42"
+    # the same version again: unchanged, the same ETag; a newer one: another ETag
+    same = platform.client.put(url, json=episode("2026-11-20T10:00:00Z"), headers=headers)
+    assert same.status_code == 200
+    assert same.headers["etag"] == first_tag
+    assert same.headers["location"] == location
+    newer = platform.client.put(
+        url,
+        json=episode("2026-11-21T10:00:00Z"),
+        headers={**headers, "Prefer": "return=OperationOutcome"},
+    )
+    assert newer.status_code == 200
+    assert newer.json()["issue"][0]["diagnostics"].startswith("updated")
+    assert newer.headers["etag"] not in (first_tag, None)
+    # an older version is stale: its version is not what is stored, so no ETag
+    stale = platform.client.put(
+        url, json=episode("2026-11-19T10:00:00Z"), headers={**headers, "Prefer": "return=minimal"}
+    )
+    assert stale.status_code == 200
+    assert stale.content == b""
+    assert "etag" not in stale.headers
+    assert stale.headers["location"] == location
+    shown = platform.client.put(
+        url,
+        json=episode("2026-11-21T10:00:00Z"),
+        headers={**headers, "Prefer": "return=representation"},
+    )
+    assert shown.json()["resourceType"] == "EpisodeOfCare"
+    assert shown.json()["id"] == location.rsplit("/", 1)[1]

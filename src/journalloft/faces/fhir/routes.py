@@ -17,7 +17,13 @@ from starlette.convertors import StringConvertor, register_url_convertor
 from starlette.responses import Response
 
 from journalloft.faces.fhir.capability import capability_statement
-from journalloft.faces.fhir.common import FHIR_JSON, Errors, FhirResponse, outcome_response
+from journalloft.faces.fhir.common import (
+    FHIR_JSON,
+    Errors,
+    FhirResponse,
+    information,
+    outcome_response,
+)
 from journalloft.faces.fhir.ids import Publisher, keys_of
 from journalloft.faces.fhir.resources import Served
 from journalloft.faces.fhir.search import (
@@ -29,7 +35,7 @@ from journalloft.faces.fhir.search import (
     read_query,
 )
 from journalloft.faces.fhir.searchset import searchset
-from journalloft.faces.fhir.transaction import store_bundle, store_one, withdraw_one
+from journalloft.faces.fhir.transaction import SAID, store_bundle, store_one, withdraw_one
 from journalloft.platform.face import (
     BadRequest,
     CallerDep,
@@ -379,18 +385,21 @@ def fhir_router(services: Mapping[str, SharingService]) -> APIRouter:
         provider, service = served.provider(resource_type)
         _one_condition(request)
         document = await read_json(request)
-        prefer = request.headers.get("prefer", "").replace(" ", "").lower()
-        status, outcome = await run_in_threadpool(
-            partial(store_one, prefer_outcome="return=operationoutcome" in prefer),
-            runtime,
-            caller,
-            tenant,
-            provider,
-            service,
-            document,
-            identifier,
+        stored = await run_in_threadpool(
+            store_one, runtime, caller, tenant, provider, service, document, identifier
         )
-        return FhirResponse(outcome, status_code=status)
+        where = f"{base_url(request, runtime)}/{tenant.kommunenummer}/{resource_type}"
+        headers = {"Location": f"{where}/{stored.logical_id}"}
+        if stored.version is not None:
+            headers["ETag"] = f'W/"{stored.version}"'
+        prefer = _prefer_return(request.headers.get("prefer"))
+        if prefer == "minimal":
+            return Response(status_code=stored.status, headers=headers)
+        if prefer == "operationoutcome":
+            return FhirResponse(
+                information(SAID[stored.outcome]), status_code=stored.status, headers=headers
+            )
+        return FhirResponse(stored.resource, status_code=stored.status, headers=headers)
 
     @router.delete(PREFIX + "/{kommunenummer}/{resource_type}")
     def conditional_delete(
@@ -426,6 +435,17 @@ def fhir_router(services: Mapping[str, SharingService]) -> APIRouter:
         raise NotFound(f"no such FHIR interaction; see {PREFIX}/metadata")
 
     return router
+
+
+def _prefer_return(prefer: str | None) -> str:
+    """``Prefer: return=…`` (R4 http.html): minimal, representation (the default) or
+    OperationOutcome; any other preference is ignored, as RFC 7240 says."""
+    for part in (prefer or "").replace(" ", "").lower().split(","):
+        for token in part.split(";"):
+            name, _eq, value = token.partition("=")
+            if name == "return" and value.strip('"') in ("minimal", "operationoutcome"):
+                return value.strip('"')
+    return "representation"
 
 
 def _person_in_url() -> BadRequest:

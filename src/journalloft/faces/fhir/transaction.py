@@ -6,6 +6,8 @@ as their members (``member_references``, ``member_types``)."""
 from __future__ import annotations
 
 from collections.abc import Mapping
+from dataclasses import dataclass
+from datetime import datetime
 from typing import Any, Final
 
 from journalloft.faces.fhir.common import Errors, information, objects_at, resource_id
@@ -256,6 +258,19 @@ def store_bundle(
     return {"resourceType": "Bundle", "type": "transaction-response", "entry": answers}
 
 
+@dataclass(frozen=True)
+class Stored:
+    """What became of a conditional update: its status, outcome, logical id and version."""
+
+    status: int
+    outcome: str
+    logical_id: str
+    version: str | None
+    """The version stored (the native ``updated`` as microseconds since 1970): None when this
+    one was stale (a newer version, unknown here, is stored)."""
+    resource: dict[str, Any]
+
+
 def store_one(
     runtime: Runtime,
     caller: Caller,
@@ -264,13 +279,9 @@ def store_one(
     service: SharingService,
     document: Any,
     identifier: str,
-    *,
-    prefer_outcome: bool = False,
-) -> tuple[int, dict[str, Any]]:
+) -> Stored:
     """A conditional PUT ``{type}?identifier=system|value``: the resource stored as the
-    source's record ``value`` (201 created, 200 otherwise), with the members it contains. The
-    answer is the resource with its logical id, or (``Prefer: return=OperationOutcome``) what
-    became of it: created, updated, unchanged or stale."""
+    source's record ``value`` (201 created, 200 otherwise), with the members it contains."""
     value = identifier_value(identifier, "/identifier")
     errors = Errors()
     if not isinstance(document, Mapping) or document.get("resourceType") != provider.resource_type:
@@ -294,12 +305,27 @@ def store_one(
         ]
         raise
     outcome = counts.outcomes[0]
-    status = 201 if outcome == "created" else 200
-    if prefer_outcome:
-        return status, information(SAID[outcome])
     stored = dict(document)
     stored["id"] = logical_id(runtime, tenant, record)
-    return status, stored
+    return Stored(
+        status=201 if outcome == "created" else 200,
+        outcome=outcome,
+        logical_id=stored["id"],
+        version=None if outcome == "stale" else _version(record.get("updated")),
+        resource=stored,
+    )
+
+
+def _version(updated: Any) -> str | None:
+    try:
+        moment = (
+            updated
+            if isinstance(updated, datetime)
+            else datetime.fromisoformat(str(updated).replace("Z", "+00:00"))
+        )
+        return str(int(moment.timestamp() * 1_000_000))
+    except (ValueError, OverflowError):
+        return None
 
 
 def withdraw_one(
