@@ -488,3 +488,19 @@ def test_conditional_update_answers_location_etag_and_prefer(platform: TestPlatf
     )
     assert shown.json()["resourceType"] == "EpisodeOfCare"
     assert shown.json()["id"] == location.rsplit("/", 1)[1]
+
+
+def test_the_capability_statement_declares_read_search_and_paging(platform: TestPlatform) -> None:
+    statement = platform.client.get("/fhir/metadata").json()
+    validate(statement)
+    for resource in statement["rest"][0]["resource"]:
+        codes = [i["code"] for i in resource["interaction"]]
+        assert codes == ["read", "search-type", "update", "delete"]
+        search_type = next(i for i in resource["interaction"] if i["code"] == "search-type")
+        assert "GET" in search_type["documentation"]
+        assert "POST" in search_type["documentation"]
+        assert resource["conditionalUpdate"] is True
+    common = {p["name"]: p for p in statement["rest"][0]["searchParam"]}
+    assert common["_count"]["type"] == "number"
+    assert "next" in common["_count"]["documentation"]
+    assert common["_summary"]["type"] == "token"
