@@ -56,13 +56,13 @@ def test_fhirpy_searches_with_get_reads_and_pages(server: tuple[TestPlatform, st
     )
     # the default search: one GET, the first page
     # (fhirpy gives the included vital signs with the matches: the NEWS2 ones have identifiers)
-    first = [o for o in search.sort("-date").limit(2).fetch() if o.get("identifier")]
+    first = [o for o in search.sort("-date").limit(2).fetch() if "identifier" in o]
     assert [o["identifier"][0]["value"] for o in first] == ["m-0", "m-1"]
     # read a result by its id
     again = reader.reference("Observation", first[0]["id"]).to_resource()
-    assert again.serialize() == first[0].serialize()
+    assert dict(again) == dict(first[0])
     # every page through the next links
-    every = [o for o in search.sort("-date").limit(2).fetch_all() if o.get("identifier")]
+    every = [o for o in search.sort("-date").limit(2).fetch_all() if "identifier" in o]
     assert [o["identifier"][0]["value"] for o in every] == [f"m-{i}" for i in range(MEASUREMENTS)]
     assert len({o["id"] for o in every}) == MEASUREMENTS
     # the OKT IG's count
