@@ -6,7 +6,11 @@ fhirclient also parses every resource into its own strict R4 models."""
 
 from __future__ import annotations
 
+import json
+import shutil
+import subprocess
 from collections.abc import Iterator
+from pathlib import Path
 from typing import Any
 
 import pytest
@@ -19,7 +23,7 @@ from fhirpy import SyncFHIRClient
 
 from support import people
 from support.fhir import FNR, news2_bundle, okt_episode, served, served_token, transaction
-from support.platform import TestPlatform
+from support.platform import TestPlatform, unavailable
 
 pytestmark = pytest.mark.usefixtures("fhir_answers_checked")
 
@@ -140,3 +144,47 @@ def test_fhirclient_writes_as_a_journal_system(server: tuple[TestPlatform, str, 
     reader = fhirclient_for(f"{url}/fhir", served_token(platform, url, "bodo-legevakt"))
     read = EpisodeOfCare.read_from(location, reader.server)
     assert read.identifier[0].value == "GER-smart"
+
+
+JS = Path(__file__).parents[1] / "js"
+
+
+def test_fhir_kit_client_searches_with_get_reads_pages_and_writes(
+    server: tuple[TestPlatform, str, str],
+) -> None:
+    """npm's fhir-kit-client (installed from tests/js/package-lock.json by ``make``), run by
+    node with its defaults: GET search, read, next pages, a transaction and a conditional
+    update read back."""
+    if shutil.which("node") is None or not (JS / "node_modules" / "fhir-kit-client").is_dir():
+        unavailable("node and tests/js/node_modules (make installs them with npm ci)")
+    platform, url, eva = server
+    (bob,) = people(1, seed="stock-fhir-kit-client")
+    given = {
+        "base": url,
+        "reader": served_token(platform, url, "bodo-legevakt"),
+        "source": served_token(platform, url, "bodo-epj"),
+        "search": {
+            "patient:identifier": f"{FNR}|{eva}",
+            "code": "http://snomed.info/sct|1104051000000101",
+            "_sort": "-date",
+            "_count": "2",
+        },
+        "transaction": transaction(okt_episode(bob)),
+        "identifier": "urn:gerica|GER-fkc",
+        "episode": okt_episode(bob, period={"start": "2025-01-01"}),
+    }
+    ran = subprocess.run(
+        ["node", str(JS / "fhir_kit_client.mjs")],
+        input=json.dumps(given).encode(),
+        capture_output=True,
+        timeout=60,
+        check=False,
+    )
+    assert ran.returncode == 0, ran.stderr.decode()
+    seen = json.loads(ran.stdout)
+    assert seen["firstPage"] == ["m-0", "m-1"]
+    assert seen["readIsTheEntry"] is True
+    assert seen["pages"] == 3
+    assert seen["all"] == [f"m-{i}" for i in range(MEASUREMENTS)]
+    assert seen["transaction"] == ["201 Created"]
+    assert seen["readBack"] == "GER-fkc"
