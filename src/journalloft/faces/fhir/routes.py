@@ -55,6 +55,86 @@ from journalloft.platform.face import (
 PREFIX: Final = "/fhir"
 _PERSON_ID: Final = re.compile(r"(?<![0-9])[0-9]{11}(?![0-9])")
 
+_PARAMETERS: Final = {
+    "patient:identifier": "urn:oid:2.16.578.1.12.4.1.4.1|<fnr> (or DNR, FH-nummer), "
+    "comma-separated, 1-200 people; required",
+    "subject:identifier": "as patient:identifier",
+    "code": "system|code or code, comma-separated (at most 100)",
+    "date": "[eq|ne|gt|lt|ge|le]YYYY[-MM[-DD[Thh:mm[:ss[.s]]±hh:mm]]] (at most 8)",
+    "status": "the type's status codes, comma-separated",
+    "clinical-status": "Condition: its clinical status",
+    "onset-date": "Condition: as date",
+    "category": "CarePlan: its category",
+    "_sort": "date or -date (the type's date parameter)",
+    "_count": "0-10000: a page of at most this many matches, with next/previous links",
+    "_summary": "count: total only",
+    "_format": "json (FHIR JSON only; any other is 406)",
+    "_page": "a next/previous link's token (alone, or with _format)",
+}
+SEARCH_QUERY: Final[dict[str, Any]] = {
+    "parameters": [
+        {"name": name, "in": "query", "required": False, "schema": {"type": "string"}}
+        | {"description": text}
+        for name, text in _PARAMETERS.items()
+    ]
+}
+"""A GET search's parameters (read from the query string by :func:`read_query`), for the
+OpenAPI document and the tools that generate requests from it."""
+SEARCH_BODY: Final[dict[str, Any]] = {
+    "requestBody": {
+        "required": True,
+        "content": {
+            "application/x-www-form-urlencoded": {
+                "schema": {
+                    "type": "object",
+                    "properties": {
+                        name: {"type": "string", "description": text}
+                        for name, text in _PARAMETERS.items()
+                        if name != "_page"
+                    },
+                }
+            },
+            FHIR_JSON: {
+                "schema": {
+                    "type": "object",
+                    "required": ["resourceType"],
+                    "properties": {
+                        "resourceType": {"type": "string", "enum": ["Parameters"]},
+                        "parameter": {
+                            "type": "array",
+                            "items": {
+                                "type": "object",
+                                "properties": {
+                                    "name": {"type": "string"},
+                                    "valueString": {"type": "string"},
+                                    "valueInteger": {"type": "integer"},
+                                },
+                            },
+                        },
+                    },
+                }
+            },
+        },
+    }
+}
+"""POST _search's body: the same parameters as a form, or a Parameters resource."""
+RESOURCE_BODY: Final[dict[str, Any]] = {
+    "requestBody": {
+        "required": True,
+        "content": {
+            FHIR_JSON: {
+                "schema": {
+                    "type": "object",
+                    "required": ["resourceType"],
+                    "properties": {"resourceType": {"type": "string"}},
+                    "description": "A FHIR R4 resource (a transaction Bundle at a base, the "
+                    "type's resource on a conditional update); see /fhir/metadata",
+                }
+            }
+        },
+    }
+}
+
 PAGE: Final = "_page"
 """The query parameter of a page link (``next``/``previous``): a sealed token, no person id."""
 READ_REACH: Final = Search(
@@ -117,7 +197,7 @@ def base_url(request: Request, runtime: RuntimeDep) -> str:
 def fhir_router(services: Mapping[str, SharingService]) -> APIRouter:
     """The face for the registered services' FHIR resources (their providers)."""
     served = Served(services)
-    router = APIRouter(tags=["FHIR R4"], include_in_schema=False)
+    router = APIRouter(tags=["FHIR R4"])
 
     @router.get(PREFIX + "/metadata")
     async def metadata(request: Request, runtime: RuntimeDep) -> Response:
@@ -309,13 +389,16 @@ def fhir_router(services: Mapping[str, SharingService]) -> APIRouter:
                         return FhirResponse(resource)
         raise missing
 
-    @router.get(PREFIX + "/{resource_type:fhir_type}")
+    @router.get(PREFIX + "/{resource_type:fhir_type}", openapi_extra=SEARCH_QUERY)
     async def get_search_everywhere(
         request: Request, runtime: RuntimeDep, caller: CallerDep, resource_type: ResourceType
     ) -> Response:
         return await get_search(request, runtime, caller, resource_type, None)
 
-    @router.get(PREFIX + "/{kommunenummer:fhir_kommune}/{resource_type:fhir_type}")
+    @router.get(
+        PREFIX + "/{kommunenummer:fhir_kommune}/{resource_type:fhir_type}",
+        openapi_extra=SEARCH_QUERY,
+    )
     async def get_search_one(
         request: Request,
         runtime: RuntimeDep,
@@ -348,13 +431,13 @@ def fhir_router(services: Mapping[str, SharingService]) -> APIRouter:
     ) -> Response:
         return await read(request, runtime, caller, resource_type, logical_id, tenant.kommunenummer)
 
-    @router.post(PREFIX + "/{resource_type}/_search")
+    @router.post(PREFIX + "/{resource_type}/_search", openapi_extra=SEARCH_BODY)
     async def search_everywhere(
         request: Request, runtime: RuntimeDep, caller: CallerDep, resource_type: ResourceType
     ) -> Response:
         return await posted_search(request, runtime, caller, resource_type, None)
 
-    @router.post(PREFIX + "/{kommunenummer}/{resource_type}/_search")
+    @router.post(PREFIX + "/{kommunenummer}/{resource_type}/_search", openapi_extra=SEARCH_BODY)
     async def search_one(
         request: Request,
         runtime: RuntimeDep,
@@ -364,8 +447,10 @@ def fhir_router(services: Mapping[str, SharingService]) -> APIRouter:
     ) -> Response:
         return await posted_search(request, runtime, caller, resource_type, tenant.kommunenummer)
 
-    @router.post(PREFIX + "/{kommunenummer}")
-    @router.post(PREFIX + "/{kommunenummer}/")  # the base URL as client libraries write it
+    @router.post(PREFIX + "/{kommunenummer}", openapi_extra=RESOURCE_BODY)
+    @router.post(  # the base URL as client libraries write it
+        PREFIX + "/{kommunenummer}/", openapi_extra=RESOURCE_BODY, include_in_schema=False
+    )
     async def transaction(
         request: Request, runtime: RuntimeDep, caller: CallerDep, tenant: TenantDep
     ) -> Response:
@@ -373,7 +458,7 @@ def fhir_router(services: Mapping[str, SharingService]) -> APIRouter:
         answer = await run_in_threadpool(store_bundle, runtime, caller, tenant, served, document)
         return FhirResponse(answer)
 
-    @router.put(PREFIX + "/{kommunenummer}/{resource_type}")
+    @router.put(PREFIX + "/{kommunenummer}/{resource_type}", openapi_extra=RESOURCE_BODY)
     async def conditional_put(
         request: Request,
         runtime: RuntimeDep,
@@ -415,7 +500,11 @@ def fhir_router(services: Mapping[str, SharingService]) -> APIRouter:
         withdraw_one(runtime, caller, tenant, service, identifier)
         return Response(status_code=204)
 
-    @router.api_route(PREFIX + "/{rest:path}", methods=["GET", "POST", "PUT", "DELETE", "PATCH"])
+    @router.api_route(
+        PREFIX + "/{rest:path}",
+        methods=["GET", "POST", "PUT", "DELETE", "PATCH"],
+        include_in_schema=False,
+    )
     async def elsewhere(request: Request, runtime: RuntimeDep, rest: str) -> Response:
         """No other interaction. Where the deployment refuses person ids in URLs (its proxies
         log them), a URL with one is refused by name."""
