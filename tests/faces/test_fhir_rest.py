@@ -173,9 +173,16 @@ def test_person_ids_in_urls_can_be_refused(refusing: TestPlatform) -> None:
         assert refused.status_code == 400, path
         validate(refused.json())
         assert "POST" in refused.json()["issue"][0]["diagnostics"]
-    # POST _search goes on working
-    posted = post(refusing, "/fhir/Observation/_search", **{"patient:identifier": f"{FNR}|{eva}"})
+    # POST _search goes on working, and so do its page links and reads (no person id in them)
+    for i in range(2):
+        write(refusing, news2_bundle(eva, f"m-r{i}", hours_ago=i + 1))
+    posted = post(
+        refusing, "/fhir/Observation/_search", **{"patient:identifier": f"{FNR}|{eva}"}, _count="1"
+    )
     assert posted.status_code == 200
+    following = link(posted.json(), "next") or ""
+    assert read(refusing, following).status_code == 200
+    assert read(refusing, matches(posted.json())[0]["fullUrl"]).status_code == 200
 
 
 def test_person_ids_in_urls_are_allowed_by_default(platform: TestPlatform) -> None:
@@ -236,6 +243,12 @@ def test_every_full_url_of_a_searchset_reads_as_its_entry(platform: TestPlatform
     members = {f"Observation/{e['resource']['id']}" for e in entries[1:]}
     assert {m["reference"] for m in main["hasMember"]} == members
     # at the municipality's base too, and as the id's type only
+    # a read takes _format, and refuses what it would otherwise ignore
+    assert read(platform, entry["fullUrl"] + "?_format=json").status_code == 200
+    assert read(platform, entry["fullUrl"] + "?_format=xml").status_code == 406
+    elements = read(platform, entry["fullUrl"] + "?_elements=id")
+    assert elements.status_code == 400
+    assert elements.json()["issue"][1]["expression"] == ["_elements"]
     at_base = read(platform, f"/fhir/1804/Observation/{main['id']}")
     assert at_base.status_code == 200
     assert at_base.json() == main

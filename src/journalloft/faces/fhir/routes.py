@@ -359,6 +359,12 @@ def fhir_router(services: Mapping[str, SharingService]) -> APIRouter:
         same access check, audit and restrictions) and answers the resource of that id. Any
         id it cannot resolve is 404."""
         accepts_json(request.query_params.get("_format"), request.headers.get("accept"))
+        other = sorted({name for name, _v in request.query_params.multi_items()} - {"_format"})
+        if other:
+            raise BadRequest(
+                "a read takes no parameter but _format",
+                errors=[FieldError("/" + name, "is not supported on a read") for name in other],
+            )
         keys = keys_of(runtime.settings)
         owner = keys.owner_of(logical_id) if _LOGICAL_ID.fullmatch(logical_id) else None
         refusing = runtime.settings.fhir_person_ids_in_urls == "refuse"
