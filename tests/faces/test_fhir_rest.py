@@ -5,7 +5,9 @@ paging with sealed links; conditional update's Location and ETag."""
 from __future__ import annotations
 
 import logging
+import random
 import re
+import string
 from collections.abc import Iterator
 from datetime import UTC, datetime, timedelta
 from typing import Any
@@ -517,3 +519,25 @@ def test_the_capability_statement_declares_read_search_and_paging(platform: Test
     assert common["_count"]["type"] == "number"
     assert "next" in common["_count"]["documentation"]
     assert common["_summary"]["type"] == "token"
+
+
+def test_a_search_too_large_for_a_page_link_says_so(platform: TestPlatform) -> None:
+    (eva,) = people(1, seed="rest-huge")
+    for i in range(2):
+        write(platform, news2_bundle(eva, f"m-{i}", hours_ago=i + 1))
+    rng = random.Random(23)
+    unreserved = string.ascii_letters + string.digits + "-._~"
+    # 99 codes that match nothing and compress badly, and the NEWS2 code: just under the limits
+    codes = ["".join(rng.choice(unreserved) for _ in range(640)) for _ in range(99)]
+    codes.append("http://snomed.info/sct|1104051000000101")
+    person = {"patient:identifier": f"{FNR}|{eva}"}
+    small = post(platform, "/fhir/Observation/_search", **person, code=codes[-1], _count="1")
+    assert link(small.json(), "next") is not None
+    huge = post(platform, "/fhir/Observation/_search", **person, code=",".join(codes), _count="1")
+    assert huge.status_code == 200, huge.text
+    bundle = huge.json()
+    assert source_ids(bundle) == ["m-0"]
+    assert link(bundle, "next") is None
+    outcomes = [e["resource"] for e in bundle["entry"] if e["search"]["mode"] == "outcome"]
+    assert [o["issue"][0]["code"] for o in outcomes] == ["too-costly"]
+    assert "no next link" in outcomes[0]["issue"][0]["diagnostics"]

@@ -7,7 +7,8 @@ resource under a logical id made with the deployment's keys, statelessly:
 
 ``id = b64(mac ‖ AES-SIV(person ‖ kommunenummer; associated data: mac))``
 
-``mac`` is a truncated HMAC-SHA256 of the internal key (it picks the record among the person's),
+``mac`` is a keyed BLAKE2b (RFC 7693's keyed mode, a MAC like HMAC and about three times as fast
+here) of the internal key, 12 bytes (it picks the record among the person's),
 and the person and municipality are encrypted with AES-SIV (RFC 5297, ``cryptography``'s
 ``AESSIV``), authenticated with ``mac`` as associated data: the same record always has the same
 id (a deterministic cipher), two records of one person have unrelated ids (the ``mac`` differs),
@@ -26,7 +27,6 @@ from __future__ import annotations
 
 import base64
 import hashlib
-import hmac
 import zlib
 from collections.abc import Mapping
 from typing import Any, Final
@@ -40,10 +40,11 @@ from journalloft.platform.face import Settings, derived_key
 _MAC_BYTES: Final = 12
 _PLAIN_BYTES: Final = 7  # 5 bytes of an 11-digit person id, 2 of a 4-digit kommunenummer
 _ID_BYTES: Final = _MAC_BYTES + 16 + _PLAIN_BYTES
-_ID_AD: Final = b"journalloft fhir logical id v1"
 _PAGE_AD: Final = b"journalloft fhir page v1"
-MAX_PAGE_TOKEN: Final = 16_384
-"""The longest page token taken (characters): a longer one is refused before it is opened."""
+MAX_PAGE_TOKEN: Final = 60_000
+"""The longest page token made or taken (characters; a URL's query string is at most 64 KiB): a
+longer one is refused before it is opened, and a search whose token would be longer gets no
+page links (a warning says so)."""
 
 
 def _encode(raw: bytes) -> str:
@@ -71,9 +72,9 @@ class Keys:
 
     def public_id(self, kommunenummer: str, person: str, internal: str) -> str:
         """The logical id of the resource a provider keyed ``internal``."""
-        mac = hmac.new(self._mac, internal.encode(), hashlib.sha256).digest()[:_MAC_BYTES]
+        mac = hashlib.blake2b(internal.encode(), key=self._mac, digest_size=_MAC_BYTES).digest()
         plain = int(person).to_bytes(5, "big") + int(kommunenummer).to_bytes(2, "big")
-        return _encode(mac + self._ids.encrypt(plain, [_ID_AD, mac]))
+        return _encode(mac + self._ids.encrypt(plain, [mac]))
 
     def owner_of(self, logical_id: str) -> tuple[str, str] | None:
         """(kommunenummer, person) of a logical id this deployment made; None for any other."""
@@ -82,17 +83,19 @@ class Keys:
             return None
         mac, sealed = raw[:_MAC_BYTES], raw[_MAC_BYTES:]
         try:
-            plain = self._ids.decrypt(sealed, [_ID_AD, mac])
+            plain = self._ids.decrypt(sealed, [mac])
         except InvalidTag:
             return None
         person = int.from_bytes(plain[:5], "big")
         kommunenummer = int.from_bytes(plain[5:], "big")
         return f"{kommunenummer:04d}", f"{person:011d}"
 
-    def page_token(self, page: Mapping[str, Any], client: str) -> str:
-        """``page`` sealed for ``client``."""
+    def page_token(self, page: Mapping[str, Any], client: str) -> str | None:
+        """``page`` sealed for ``client``; None if it would be longer than
+        :data:`MAX_PAGE_TOKEN`."""
         packed = zlib.compress(orjson.dumps(page), 9)
-        return _encode(self._pages.encrypt(packed, [_PAGE_AD, client.encode()]))
+        token = _encode(self._pages.encrypt(packed, [_PAGE_AD, client.encode()]))
+        return token if len(token) <= MAX_PAGE_TOKEN else None
 
     def open_page(self, token: str, client: str) -> dict[str, Any] | None:
         """The page a token sealed for ``client``; None if it is not one (altered, made by another

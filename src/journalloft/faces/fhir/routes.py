@@ -256,9 +256,10 @@ def fhir_router(services: Mapping[str, SharingService]) -> APIRouter:
         shown = [(n, v) for n, v in pairs if n not in PERSON_PARAMETERS]
         expires = int(caller.now.timestamp()) + runtime.settings.fhir_page_seconds
 
-        def page_url(at: int) -> str:
+        def page_url(at: int) -> str | None:
             page = {"t": resource_type, "k": kommunenummer, "q": pairs, "o": at, "x": expires}
-            return f"{where}?{PAGE}={keys.page_token(page, caller.client_id)}"
+            token = keys.page_token(page, caller.client_id)
+            return None if token is None else f"{where}?{PAGE}={token}"
 
         bundle = await run_in_threadpool(
             partial(

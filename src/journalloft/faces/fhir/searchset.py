@@ -23,7 +23,7 @@ def searchset(
     self_url: str,
     publisher: Publisher,
     offset: int = 0,
-    page_url: Callable[[int], str] | None = None,
+    page_url: Callable[[int], str | None] | None = None,
 ) -> dict[str, Any]:
     """The Bundle for a lookup's ``answer`` (``base``: the face's URL, for ``fullUrl``): the
     matches from ``offset`` on, ``search.count`` of them when it is given, with ``next`` and
@@ -72,12 +72,20 @@ def searchset(
     if not search.summary_count and search.count != 0:
         end = len(found) if search.count is None else offset + search.count
         if page_url is not None and search.count is not None:
-            if end < len(found):
-                links.append({"relation": "next", "url": page_url(end)})
-            if offset > 0:
-                links.append(
-                    {"relation": "previous", "url": page_url(max(0, offset - search.count))}
-                )
+            pages = {"next": end if end < len(found) else None}
+            pages["previous"] = max(0, offset - search.count) if offset > 0 else None
+            for relation, at in pages.items():
+                url = None if at is None else page_url(at)
+                if url is not None:
+                    links.append({"relation": relation, "url": url})
+                elif at is not None:
+                    outcomes.append(
+                        information(
+                            f"no {relation} link: this search is too large to carry in one; "
+                            "search again with a larger _count or fewer parameters",
+                            code="too-costly",
+                        )
+                    )
         for main, included, kommunenummer, person in found[offset:end]:
             publisher.group(main, included, kommunenummer=kommunenummer, person=person)
             entries.append(_entry(base, main, "match"))
