@@ -541,3 +541,26 @@ def test_a_search_too_large_for_a_page_link_says_so(platform: TestPlatform) -> N
     outcomes = [e["resource"] for e in bundle["entry"] if e["search"]["mode"] == "outcome"]
     assert [o["issue"][0]["code"] for o in outcomes] == ["too-costly"]
     assert "no next link" in outcomes[0]["issue"][0]["diagnostics"]
+
+
+@pytest.mark.parametrize(
+    ("method", "path", "allow"),
+    [
+        ("POST", "/fhir/1804/EpisodeOfCare", "GET, PUT, DELETE"),  # create
+        ("PATCH", "/fhir/1804/EpisodeOfCare", "GET, PUT, DELETE"),
+        ("POST", "/fhir/EpisodeOfCare", "GET"),
+        ("PUT", "/fhir/1804/EpisodeOfCare/abc-1", "GET"),  # update by id
+        ("DELETE", "/fhir/Observation/abc-1", "GET"),  # delete by id
+    ],
+)
+def test_405_names_what_the_url_supports_now_that_get_does(
+    platform: TestPlatform, method: str, path: str, allow: str
+) -> None:
+    answer = platform.client.request(
+        method,
+        path,
+        json={"resourceType": "EpisodeOfCare"},
+        headers=platform.headers("bodo-epj", **{"Content-Type": "application/fhir+json"}),
+    )
+    assert answer.status_code == 405, answer.text
+    assert answer.headers["allow"] == allow

@@ -208,7 +208,7 @@ def fhir_router(services: Mapping[str, SharingService]) -> APIRouter:
             )
         )
 
-    @router.get(PREFIX + "/{kommunenummer}/metadata")
+    @router.get(PREFIX + "/{kommunenummer:fhir_kommune}/metadata")
     async def metadata_of_a_base(
         request: Request, runtime: RuntimeDep, kommunenummer: Kommunenummer
     ) -> Response:
@@ -438,13 +438,16 @@ def fhir_router(services: Mapping[str, SharingService]) -> APIRouter:
     ) -> Response:
         return await read(request, runtime, caller, resource_type, logical_id, tenant.kommunenummer)
 
-    @router.post(PREFIX + "/{resource_type}/_search", openapi_extra=SEARCH_BODY)
+    @router.post(PREFIX + "/{resource_type:fhir_type}/_search", openapi_extra=SEARCH_BODY)
     async def search_everywhere(
         request: Request, runtime: RuntimeDep, caller: CallerDep, resource_type: ResourceType
     ) -> Response:
         return await posted_search(request, runtime, caller, resource_type, None)
 
-    @router.post(PREFIX + "/{kommunenummer}/{resource_type}/_search", openapi_extra=SEARCH_BODY)
+    @router.post(
+        PREFIX + "/{kommunenummer:fhir_kommune}/{resource_type:fhir_type}/_search",
+        openapi_extra=SEARCH_BODY,
+    )
     async def search_one(
         request: Request,
         runtime: RuntimeDep,
@@ -454,9 +457,11 @@ def fhir_router(services: Mapping[str, SharingService]) -> APIRouter:
     ) -> Response:
         return await posted_search(request, runtime, caller, resource_type, tenant.kommunenummer)
 
-    @router.post(PREFIX + "/{kommunenummer}", openapi_extra=RESOURCE_BODY)
+    @router.post(PREFIX + "/{kommunenummer:fhir_kommune}", openapi_extra=RESOURCE_BODY)
     @router.post(  # the base URL as client libraries write it
-        PREFIX + "/{kommunenummer}/", openapi_extra=RESOURCE_BODY, include_in_schema=False
+        PREFIX + "/{kommunenummer:fhir_kommune}/",
+        openapi_extra=RESOURCE_BODY,
+        include_in_schema=False,
     )
     async def transaction(
         request: Request, runtime: RuntimeDep, caller: CallerDep, tenant: TenantDep
@@ -465,7 +470,10 @@ def fhir_router(services: Mapping[str, SharingService]) -> APIRouter:
         answer = await run_in_threadpool(store_bundle, runtime, caller, tenant, served, document)
         return FhirResponse(answer)
 
-    @router.put(PREFIX + "/{kommunenummer}/{resource_type}", openapi_extra=RESOURCE_BODY)
+    @router.put(
+        PREFIX + "/{kommunenummer:fhir_kommune}/{resource_type:fhir_type}",
+        openapi_extra=RESOURCE_BODY,
+    )
     async def conditional_put(
         request: Request,
         runtime: RuntimeDep,
@@ -493,7 +501,7 @@ def fhir_router(services: Mapping[str, SharingService]) -> APIRouter:
             )
         return FhirResponse(stored.resource, status_code=stored.status, headers=headers)
 
-    @router.delete(PREFIX + "/{kommunenummer}/{resource_type}")
+    @router.delete(PREFIX + "/{kommunenummer:fhir_kommune}/{resource_type:fhir_type}")
     def conditional_delete(
         request: Request,
         runtime: RuntimeDep,
@@ -526,7 +534,8 @@ def fhir_router(services: Mapping[str, SharingService]) -> APIRouter:
                 f"{request.method} is not an interaction this server supports on "
                 f"{on_type.group('type')} (create, update by id, patch and delete by id are not; "
                 f"writes are transactions and conditional updates); see {PREFIX}/metadata",
-                headers={"Allow": "PUT, DELETE" if conditional else ""},
+                # search (and, at a base, the conditional ones) on a type; read on a resource
+                headers={"Allow": "GET, PUT, DELETE" if conditional else "GET"},
             )
         raise NotFound(f"no such FHIR interaction; see {PREFIX}/metadata")
 
