@@ -398,7 +398,7 @@ def test_fhirclient_backend_services_token_flow(platform: TestPlatform) -> None:
     ``launch/patient``, which is refused with the reason; told it wants no patient, it gets a
     token for its system scope and writes a transaction with it."""
     key = platform.key("bodo-epj")
-    with served(platform, own_url=True) as url:
+    with served(platform) as url:
         settings: dict[str, Any] = {
             "app_id": "bodo-epj",
             "api_base": f"{url}/fhir/1804/",
