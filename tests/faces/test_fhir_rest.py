@@ -337,7 +337,7 @@ def test_a_logical_id_reveals_no_person_and_only_its_own_deployment_reads_it(
     key_file = tmp_path / "other.key"
     key_file.write_bytes(bytes(range(64)))
     other = Keys(platform.runtime.settings.model_copy(update={"fhir_key_file": key_file}))
-    foreign = other.public_id("1804", eva, resource_id("1804", eva, "m-1"))
+    foreign = other.public_id("1804", eva, resource_id("1804", eva, "m-1"), service="news2")
     assert other.owner_of(foreign) == ("1804", eva)
     for wrong in (flipped, main[:-1], main + "A", foreign, "x", "0" * 47, "." * 64):
         answer = read(platform, f"/fhir/Observation/{wrong}")

@@ -25,7 +25,7 @@ from journalloft.faces.fhir.common import (
     information,
     outcome_response,
 )
-from journalloft.faces.fhir.ids import Publisher, keys_of
+from journalloft.faces.fhir.ids import Publisher, keys_of, service_tag
 from journalloft.faces.fhir.kit import ResourceProvider
 from journalloft.faces.fhir.resources import Served
 from journalloft.faces.fhir.search import (
@@ -356,11 +356,11 @@ def fhir_router(services: Mapping[str, SharingService]) -> APIRouter:
         logical_id: str,
         base: str | None,
     ) -> Response:
-        """Read by logical id: the id names its person and municipality (sealed, see
-        :mod:`~journalloft.faces.fhir.ids`), not the service: the read is that person's ordinary
-        lookup (the same access check, audit and restrictions) in each service of the type the
-        caller may read and that municipality has granted it, in one platform call as a search
-        of the type, and answers the resource of that id. Any id it cannot resolve is 404."""
+        """Read by logical id: the id names its person, municipality and service (sealed, see
+        :mod:`~journalloft.faces.fhir.ids`); the read is that person's ordinary lookup (the same
+        access check, audit and restrictions) in that service, among the type's, if the caller
+        may read it and that municipality has granted it, and answers the resource of that id.
+        Any id it cannot resolve is 404."""
         accepts_json(request.query_params.get("_format"), request.headers.get("accept"))
         other = sorted({name for name, _v in request.query_params.multi_items()} - {"_format"})
         if other:
@@ -369,7 +369,7 @@ def fhir_router(services: Mapping[str, SharingService]) -> APIRouter:
                 errors=[FieldError("/" + name, "is not supported on a read") for name in other],
             )
         keys = keys_of(runtime.settings)
-        owner = keys.owner_of(logical_id) if _LOGICAL_ID.fullmatch(logical_id) else None
+        owner = keys.opened(logical_id) if _LOGICAL_ID.fullmatch(logical_id) else None
         refusing = runtime.settings.fhir_person_ids_in_urls == "refuse"
         if refusing and owner is None and _PERSON_ID.search(logical_id):
             raise _person_in_url()
@@ -377,12 +377,13 @@ def fhir_router(services: Mapping[str, SharingService]) -> APIRouter:
         missing = NotFound(f"no {resource_type} with this id here", title="Unknown resource")
         if owner is None or (base is not None and owner[0] != base):
             raise missing
-        kommunenummer, person = owner
+        kommunenummer, person, tag = owner
         tenant = runtime.tenants.get(kommunenummer)
         granted = [
             (provider, access)
             for provider, access in readers
-            if tenant is not None
+            if service_tag(provider.service) == tag
+            and tenant is not None
             and tenant.may_read(caller.client_id, served.services[provider.service].name)
         ]
         if not granted:
@@ -407,7 +408,13 @@ def fhir_router(services: Mapping[str, SharingService]) -> APIRouter:
                 for main, included in provider.resources(
                     result, patient=person, kommunenummer=kommunenummer
                 ):
-                    publisher.group(main, included, kommunenummer=kommunenummer, person=person)
+                    publisher.group(
+                        main,
+                        included,
+                        kommunenummer=kommunenummer,
+                        person=person,
+                        service=provider.service,
+                    )
                     for resource in (main, *included):
                         if (
                             resource["id"] == logical_id

@@ -117,8 +117,14 @@ def searchset(
                         "search again with a larger _count or fewer parameters"
                     )
                     outcomes.setdefault(text, information(text, code="too-costly"))
-        for _provider, main, included, kommunenummer, person in found[offset:end]:
-            publisher.group(main, included, kommunenummer=kommunenummer, person=person)
+        for provider, main, included, kommunenummer, person in found[offset:end]:
+            publisher.group(
+                main,
+                included,
+                kommunenummer=kommunenummer,
+                person=person,
+                service=provider.service,
+            )
             entries.append(_entry(base, main, "match"))
             entries += [_entry(base, r, "include") for r in included]
     bundle: dict[str, Any] = {

@@ -254,12 +254,16 @@ def _translated(problem: InvalidContent, entries: list[_Entry], services: list[s
     problem.errors = translated
 
 
-def logical_id(runtime: Runtime, tenant: Tenant, record: Mapping[str, Any]) -> str:
-    """The logical id a read and a search give the resource of a stored ``record``."""
+def logical_id(
+    runtime: Runtime, tenant: Tenant, provider: ResourceProvider, record: Mapping[str, Any]
+) -> str:
+    """The logical id a read and a search give the resource of ``provider``'s stored
+    ``record``."""
     return keys_of(runtime.settings).public_id(
         tenant.kommunenummer,
         record["patient"],
         resource_id(tenant.kommunenummer, record["patient"], record["id"]),
+        service=provider.service,
     )
 
 
@@ -312,7 +316,9 @@ def store_bundle(
             )
             continue
         if entry is owner:
-            response["location"] = f"{provider.resource_type}/{logical_id(runtime, tenant, record)}"
+            response["location"] = (
+                f"{provider.resource_type}/{logical_id(runtime, tenant, provider, record)}"
+            )
         response["outcome"] = information(SAID[outcome])
         answers.append({"response": response})
     return {"resourceType": "Bundle", "type": "transaction-response", "entry": answers}
@@ -375,7 +381,7 @@ def store_one(
         raise
     outcome = counts.outcomes[0]
     stored = dict(document)
-    stored["id"] = logical_id(runtime, tenant, record)
+    stored["id"] = logical_id(runtime, tenant, provider, record)
     return Stored(
         status=201 if outcome == "created" else 200,
         outcome=outcome,
