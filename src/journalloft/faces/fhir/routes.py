@@ -66,7 +66,7 @@ _PARAMETERS: Final = {
     "status": "the type's status codes, comma-separated",
     "clinical-status": "Condition: its clinical status",
     "onset-date": "Condition: as date",
-    "category": "CarePlan: its category",
+    "category": "Observation: survey or vital-signs (system|code or code); CarePlan: its category",
     "_sort": "date or -date (the type's date parameter)",
     "_count": "0-10000: a page of at most this many matches, with next/previous links",
     "_summary": "count: total only",
