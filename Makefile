@@ -17,7 +17,14 @@ $(STAMP): pyproject.toml
 	$(BIN)/python -m pip install --quiet -e '.[dev]'
 	touch $(STAMP)
 
-install: $(STAMP)
+# the stock JavaScript FHIR client the tests drive (fhir-kit-client), from tests/js's lock file
+JS_STAMP := tests/js/node_modules/.installed
+$(JS_STAMP): tests/js/package-lock.json
+	@if command -v npm >/dev/null; then \
+	  cd tests/js && npm ci --ignore-scripts --no-audit --no-fund --silent && touch node_modules/.installed; \
+	else echo "npm not found: the fhir-kit-client test will be skipped"; fi
+
+install: $(STAMP) $(JS_STAMP)
 
 run: $(STAMP)
 	$(BIN)/journalloft tenants onboard tenants/*.yaml
@@ -36,7 +43,7 @@ run: $(STAMP)
 
 test: check
 
-check: $(STAMP) lint typecheck
+check: $(STAMP) $(JS_STAMP) lint typecheck
 	$(BIN)/python -m pytest -n $(TEST_PROCESSES) --dist loadfile --cov=journalloft --cov-report=term:skip-covered --cov-fail-under=$(COVERAGE_FLOOR) -q
 
 LINTED := src tests migrations mutation $(wildcard bench)

@@ -11,6 +11,7 @@ client's bytes would be (and an event stream can be opened).
 
 from __future__ import annotations
 
+import base64
 import copy
 import json
 from collections.abc import Iterator
@@ -95,6 +96,10 @@ BAD_BYTES = st.sampled_from([b"\xff", b"\xc3", b"\xed\xa0\x80", b"\xb2", b"%ff",
 def encoded(text: str) -> bytes:
     """``text`` percent-encoded as UTF-8 (a lone surrogate as its invalid encoding)."""
     return quote_from_bytes(raw(text), safe="").encode()
+
+
+def encoded_bytes(value: bytes) -> bytes:
+    return quote_from_bytes(value, safe="").encode()
 
 
 @st.composite
@@ -260,6 +265,17 @@ def search_requests(draw: st.DrawFn, resources: dict[str, dict[str, Any]]) -> di
     for name in chosen:
         pairs.append((name, draw(search_value(name))))
     where = draw(st.sampled_from(["", "", "", "/1804", "/1804", "/3201", "/9999"]))
+    client = "bodo-legevakt" if draw(MOSTLY) else draw(st.sampled_from(OTHERS))
+    if draw(st.integers(0, 2)) == 0:  # GET search: the same parameters in the query string
+        query = b"&".join(encoded(n) + b"=" + encoded(v) for n, v in pairs)
+        if draw(st.integers(0, 4)) == 0:  # a page link's token, made up or spliced
+            query = b"_page=" + draw(TEXT.map(encoded) | st.binary(max_size=60).map(encoded_bytes))
+        return {
+            "method": "GET",
+            "url": f"/fhir{where}/{kind}?".encode() + draw(spliced(query)),
+            "client": client,
+            "headers": {},
+        }
     media = draw(
         st.just("application/x-www-form-urlencoded")
         if draw(MOSTLY)
@@ -281,7 +297,7 @@ def search_requests(draw: st.DrawFn, resources: dict[str, dict[str, Any]]) -> di
     return {
         "method": "POST",
         "url": f"/fhir{where}/{kind}/_search",
-        "client": "bodo-legevakt" if draw(MOSTLY) else draw(st.sampled_from(OTHERS)),
+        "client": client,
         "content": content,
         "headers": {"content-type": media},
     }
@@ -366,11 +382,32 @@ def write_requests(draw: st.DrawFn, resources: dict[str, dict[str, Any]]) -> dic
     return {"method": "PUT", "url": url, "client": client, "content": body, "headers": headers}
 
 
-@pytest.mark.parametrize("requests", ["search", "write"])
+@st.composite
+def read_requests(draw: st.DrawFn, resources: dict[str, dict[str, Any]]) -> dict[str, Any]:
+    """A read by logical id: an id of the face's grammar, its length (35 bytes), or anything."""
+    kind = draw(st.sampled_from(sorted(resources)) if draw(MOSTLY) else st.sampled_from(["X"]))
+    logical = draw(
+        st.from_regex(r"[A-Za-z0-9.-]{1,64}", fullmatch=True)
+        | st.binary(min_size=35, max_size=35).map(
+            lambda b: base64.urlsafe_b64encode(b).rstrip(b"=").decode().replace("_", ".")
+        )
+        | TEXT
+    )
+    where = draw(st.sampled_from(["", "", "/1804", "/3201", "/9999"]))
+    url = f"/fhir{where}/{kind}/".encode() + encoded(logical)
+    client = "bodo-legevakt" if draw(MOSTLY) else draw(st.sampled_from(OTHERS))
+    return {"method": "GET", "url": url, "client": client, "headers": {}}
+
+
+@pytest.mark.parametrize("requests", ["search", "read", "write"])
 def test_the_fhir_face_answers_no_server_error(platform: TestPlatform, requests: str) -> None:
     resources = capability(platform)
     assert {"EpisodeOfCare", "Observation"} <= set(resources)
-    strategy = search_requests(resources) if requests == "search" else write_requests(resources)
+    strategy = {
+        "search": search_requests,
+        "read": read_requests,
+        "write": write_requests,
+    }[requests](resources)
 
     @EXAMPLES
     @given(strategy)

@@ -301,19 +301,6 @@ def test_the_same_rules_as_the_native_api(platform: TestPlatform) -> None:
     }
 
 
-@pytest.mark.parametrize(
-    "path",
-    ["/fhir/Observation?patient:identifier=urn:oid:2.16.578.1.12.4.1.4.1|{p}", "/fhir/Patient/{p}"],
-)
-def test_a_person_id_in_a_url_is_refused(platform: TestPlatform, path: str) -> None:
-    (eva,) = people(1, seed="fhir-url")
-    refused = platform.client.get(path.format(p=eva), headers=platform.headers("bodo-legevakt"))
-    assert refused.status_code == 400
-    outcome = refused.json()
-    validate(outcome)
-    assert "POST" in outcome["issue"][0]["diagnostics"]
-
-
 def test_bad_searches_get_a_clear_outcome(platform: TestPlatform) -> None:
     unknown = search(platform, "/Observation/_search", **{"name": "x"})
     assert unknown.status_code == 400

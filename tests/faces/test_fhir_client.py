@@ -9,7 +9,15 @@ import pytest
 from fhirpy import SyncFHIRClient
 
 from support import people
-from support.fhir import FNR, news2_bundle, okt_episode, served, transaction, validate
+from support.fhir import (
+    FNR,
+    news2_bundle,
+    okt_episode,
+    served,
+    served_token,
+    transaction,
+    validate,
+)
 from support.platform import TestPlatform
 
 pytestmark = pytest.mark.usefixtures("fhir_answers_checked")
@@ -24,9 +32,9 @@ def parameters(**values: str) -> dict[str, Any]:
 
 def test_fhirpy_writes_and_searches_both_services(platform: TestPlatform) -> None:
     eva, bob = people(2, seed="fhirpy")
-    source = f"Bearer {platform.token('bodo-epj')}"
-    reader = f"Bearer {platform.token('bodo-legevakt')}"
     with served(platform) as url:
+        source = f"Bearer {served_token(platform, url, 'bodo-epj')}"
+        reader = f"Bearer {served_token(platform, url, 'bodo-legevakt')}"
         writer = SyncFHIRClient(f"{url}/fhir/1804", authorization=source)
         board = SyncFHIRClient(f"{url}/fhir", authorization=reader)
 

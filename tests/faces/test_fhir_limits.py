@@ -21,7 +21,7 @@ from journalloft.faces.fhir.search import (
     MAX_VALUES,
 )
 from support import people, sample_record
-from support.fhir import FNR, served, validate
+from support.fhir import FNR, served, served_token, validate
 from support.platform import TestPlatform
 
 pytestmark = pytest.mark.usefixtures("fhir_answers_checked")
@@ -199,13 +199,14 @@ def test_healthz_answers_while_the_biggest_allowed_search_runs(platform: TestPla
     )
     assert stored.status_code == 200, stored.text
     form = biggest_allowed_search(persons)
-    headers = {**platform.headers("bodo-legevakt"), "Content-Type": FORM}
     searching: list[tuple[float, float, int]] = []
     polls: list[tuple[float, float]] = []
     stop = threading.Event()
     failed: list[BaseException] = []
 
     with served(platform) as url:
+        token = served_token(platform, url, "bodo-legevakt")
+        headers = {"Authorization": f"Bearer {token}", "Content-Type": FORM}
 
         def search_again_and_again() -> None:
             try:

@@ -357,3 +357,67 @@ def test_the_day_an_assessment_is_dated_is_what_date_searches(
     assert [kind(r) for r in matched(on)] == ["braden"]
     after = search(platform, eva, date=f"gt{day.isoformat()}").json()
     assert [kind(r) for r in matched(after)] == ["news2"]
+
+
+def read(
+    platform: TestPlatform, url: str, client: str = "bodo-legevakt", scope: str | None = None
+) -> Any:
+    return platform.client.get(url, headers=platform.headers(client, scope))
+
+
+def test_a_read_asks_only_the_service_its_id_names(both: tuple[TestPlatform, str]) -> None:
+    platform, eva = both
+    found = search(platform, eva).json()
+    urls = {
+        kind(e["resource"]): (e["fullUrl"], e["resource"])
+        for e in found["entry"]
+        if e["search"]["mode"] == "match"
+    }
+    assert reads(platform, eva) == ["kartlegginger", "news2"]
+    for name, service in (("braden", "kartlegginger"), ("news2", "news2")):
+        url, resource = urls[name]
+        before = reads(platform, eva)
+        answer = read(platform, url)
+        assert answer.status_code == 200, answer.text
+        assert answer.json() == resource
+        # one audited lookup, of the service that holds it (not the other serving Observation)
+        assert reads(platform, eva) == sorted([*before, service])
+    # a caller that may read news2 only: NEWS2's Observation reads, the assessment is unknown
+    braden_url, _ = urls["braden"]
+    news2_url, _ = urls["news2"]
+    assert read(platform, news2_url, scope="news2:read").status_code == 200
+    before = reads(platform, eva)
+    hidden = read(platform, braden_url, scope="news2:read")
+    assert hidden.status_code == 404, hidden.text
+    assert reads(platform, eva) == before  # nothing looked up
+    # the scope of neither service: 403 as for a search
+    assert read(platform, braden_url, scope="kommunale-tjenester:read").status_code == 403
+    # a municipality's grant of news2 only: the same
+    platform.onboard(
+        tenant_document(
+            "1804",
+            extra_consumers=[
+                {"client_id": "ambulanse", "name": "Ambulanse", "services": ["news2"]}
+            ],
+        )
+    )
+    assert read(platform, news2_url, "ambulanse").status_code == 200
+    assert read(platform, braden_url, "ambulanse").status_code == 404
+
+
+def test_pages_run_through_both_services_matches(both: tuple[TestPlatform, str]) -> None:
+    platform, eva = both
+    first = platform.client.get(
+        "/fhir/Observation",
+        params={"patient:identifier": f"{FNR}|{eva}", "_count": "1"},
+        headers=platform.headers("bodo-legevakt"),
+    ).json()
+    assert (first["total"], [kind(r) for r in matched(first)]) == (2, ["braden"])
+    [next_url] = [link["url"] for link in first["link"] if link["relation"] == "next"]
+    assert eva not in next_url
+    second = platform.client.get(next_url, headers=platform.headers("bodo-legevakt")).json()
+    assert (second["total"], [kind(r) for r in matched(second)]) == (2, ["news2"])
+    assert not [link for link in second["link"] if link["relation"] == "next"]
+    [previous] = [link["url"] for link in second["link"] if link["relation"] == "previous"]
+    again = platform.client.get(previous, headers=platform.headers("bodo-legevakt")).json()
+    assert matched(again) == matched(first)

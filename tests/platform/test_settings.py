@@ -66,7 +66,22 @@ def test_production_refuses_the_development_key_of_the_built_in_issuer() -> None
 def test_production_refuses_the_development_key_of_the_audit_seal() -> None:
     with pytest.raises(ValidationError, match="AUDIT_SEAL_KEY_FILE"):
         production(audit_seal_key_file=None)
-    assert production(audit_seal_key_file=None, audit_seal_interval_seconds=0)
+    assert production(
+        audit_seal_key_file=None,
+        audit_seal_interval_seconds=0,
+        fhir_key_file=Path("/etc/journalloft/fhir.key"),
+    )
+
+
+def test_production_needs_one_fhir_key_for_every_server() -> None:
+    """The FHIR face's logical ids and page links are derived from FHIR_KEY_FILE, else from the
+    audit seal key: with neither, each server would make ids the others cannot read."""
+    with pytest.raises(ValidationError, match="FHIR_KEY_FILE"):
+        production(audit_seal_key_file=None, audit_seal_interval_seconds=0)
+    assert production(fhir_key_file=None)  # derived from the audit seal key
+    assert production(
+        audit_seal_key_file=None, audit_seal_interval_seconds=0, fhir_key_file=Path("/k")
+    )
 
 
 def test_production_needs_a_database_redis_and_an_issuer() -> None:

@@ -21,7 +21,7 @@ import uvicorn
 
 from journalloft.app import create_app
 from journalloft.platform.runtime import build_runtime
-from support import free_port
+from support import free_port, token_form
 from support import people as _people
 from support.platform import TestPlatform
 
@@ -280,15 +280,16 @@ def fhir_checked(client: httpx2.Client) -> Iterator[None]:
 
 
 @contextlib.contextmanager
-def served(platform: TestPlatform, *, own_url: bool = False) -> Iterator[str]:
-    """The app served by uvicorn on a free loopback port, over the same stores as ``platform``
-    (its own runtime, opened on the server's event loop): for real FHIR client libraries.
-    ``own_url``: its public URL (the built-in issuer's, its token endpoint's) is the served
-    address, for a client that gets its token where the app says."""
+def served(platform: TestPlatform) -> Iterator[str]:
+    """The app served by uvicorn on a free loopback port, over the same stores and keys as
+    ``platform`` (its own runtime, opened on the server's event loop, its public URL the served
+    one): for real FHIR client libraries."""
     port = free_port()
-    settings = platform.runtime.settings
-    if own_url:
-        settings = settings.model_copy(update={"public_url": f"http://127.0.0.1:{port}"})
+    # its own public URL, as a deployment sets it: the links it answers (a searchset's next, a
+    # Location) name where it is served, and clients refuse to follow them elsewhere
+    settings = platform.runtime.settings.model_copy(
+        update={"public_url": f"http://127.0.0.1:{port}"}
+    )
     runtime = build_runtime(settings)
     app = create_app(settings, runtime=runtime)
     server = uvicorn.Server(
@@ -307,6 +308,19 @@ def served(platform: TestPlatform, *, own_url: bool = False) -> Iterator[str]:
         server.should_exit = True
         thread.join(timeout=10)
         runtime.close()
+
+
+def served_token(platform: TestPlatform, url: str, client_id: str) -> str:
+    """A bearer token from the built-in issuer of the app :func:`served` at ``url`` (its issuer
+    is its own public URL), as the client would get it."""
+    response = httpx2.post(
+        f"{url}/oauth/token",
+        data=token_form(client_id, platform.keys[client_id], audience=url),
+        timeout=10,
+    )
+    assert response.status_code == 200, response.text
+    token: str = response.json()["access_token"]
+    return token
 
 
 EXAMPLES = Path(__file__).parent.parent / "faces" / "examples"

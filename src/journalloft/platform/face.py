@@ -16,6 +16,7 @@ part) it finds on the service's spec with :func:`parts_of`, under the face's own
 
 from __future__ import annotations
 
+from journalloft.platform.audit.seal import derived_key
 from journalloft.platform.auth.attestation import TILLITSRAMMEVERK
 from journalloft.platform.auth.keys import ASYMMETRIC_ALGORITHMS
 from journalloft.platform.auth.scopes import ScopeVocabulary
@@ -82,6 +83,7 @@ __all__ = [
     "Tenant",
     "TenantDep",
     "UnsupportedMediaType",
+    "derived_key",
     "form_pairs",
     "parse_json",
     "parts_of",

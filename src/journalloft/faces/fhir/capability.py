@@ -19,13 +19,18 @@ _PERSON: Final = {
     "subject:identifier": ("subject", "As patient (subject:identifier=system|value)"),
 }
 _COMMON: Final = [
-    {"name": "_count", "type": "number", "documentation": "Entries per page, 0-10000"},
+    {
+        "name": "_count",
+        "type": "number",
+        "documentation": "Matches per page, 0-10000 (0: total only); the searchset links next "
+        "and previous pages (GET ?_page=<token>: no person id, bound to the client, expiring)",
+    },
     {
         "name": "_sort",
         "type": "string",
         "documentation": "date or -date (the type's date parameter)",
     },
-    {"name": "_summary", "type": "token", "documentation": "count only"},
+    {"name": "_summary", "type": "token", "documentation": "count only: total, no entries"},
     {"name": "_format", "type": "token", "documentation": "json (FHIR JSON only)"},
 ]
 """The parameters every type takes (R4 search.html's result parameters)."""
@@ -47,9 +52,24 @@ def capability_statement(served: Served, *, base: str, settings: Settings) -> di
         resource: dict[str, Any] = {
             "type": resource_type,
             "interaction": [
-                {"code": "update", "documentation": "conditional: ?identifier=system|value"},
+                {
+                    "code": "read",
+                    "documentation": "GET [base]/{type}/{id}: the id names no person; an id "
+                    "this server did not give, or of a restricted person, is 404",
+                },
+                {
+                    "code": "search-type",
+                    "documentation": "GET [base]/{type}?... or POST [base]/{type}/_search "
+                    "(form-encoded, or a Parameters resource): the same search; paged with "
+                    "_count and the Bundle's next/previous links",
+                },
+                {
+                    "code": "update",
+                    "documentation": "conditional: PUT [base]/{kommunenummer}/{type}?identifier="
+                    "system|value; Location and ETag; Prefer return=minimal|representation|"
+                    "OperationOutcome",
+                },
                 {"code": "delete", "documentation": "conditional: withdraws the record"},
-                {"code": "search-type", "documentation": "POST _search only, form-encoded"},
             ],
             "versioning": "no-version",
             "conditionalCreate": False,
@@ -79,9 +99,10 @@ def capability_statement(served: Served, *, base: str, settings: Settings) -> di
         "rest": [
             {
                 "mode": "server",
-                "documentation": "Writes under /fhir/{kommunenummer}; searches across every "
-                "municipality that granted the client, or one: /fhir/{kommunenummer}/{type}/"
-                "_search. _sort (date, -date), _count and _summary=count are supported.",
+                "documentation": "Writes under /fhir/{kommunenummer}; searches (GET or POST "
+                "_search) and reads across every municipality that granted the client at /fhir, "
+                "or one at /fhir/{kommunenummer}. _sort (date, -date), _count with next/"
+                "previous page links, and _summary=count are supported.",
                 "security": {
                     "cors": False,
                     "service": [

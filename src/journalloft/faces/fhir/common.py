@@ -122,6 +122,7 @@ _ISSUE_CODES: Final = {
     405: "not-supported",
     406: "not-supported",
     409: "conflict",
+    410: "expired",
     412: "multiple-matches",
     413: "too-costly",
     415: "not-supported",

@@ -269,6 +269,18 @@ def read_parameters(body: bytes, media_type: str) -> list[tuple[str, str]]:
     )
 
 
+def read_query(query: str) -> list[tuple[str, str]]:
+    """A GET search's query string: the same limits as a POST body (:data:`MAX_FORM_BYTES`,
+    :data:`MAX_PARAMETERS`) and the platform's one decoder (no control characters)."""
+    if len(query) > MAX_FORM_BYTES:
+        raise PayloadTooLarge(
+            f"a search's query string is at most {MAX_FORM_BYTES} bytes; this one has {len(query)}"
+        )
+    if query.count("&") >= MAX_PARAMETERS:
+        raise _too_many_parameters()
+    return form_pairs(query, prefix="")
+
+
 def _too_many_parameters() -> BadRequest:
     return BadRequest(
         f"a search has at most {MAX_PARAMETERS} parameters",

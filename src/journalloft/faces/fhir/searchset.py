@@ -14,7 +14,8 @@ from datetime import datetime
 from typing import Any
 
 from journalloft.faces.fhir.common import holder_extension, information
-from journalloft.faces.fhir.kit import Found, ResourceProvider
+from journalloft.faces.fhir.ids import Publisher
+from journalloft.faces.fhir.kit import ResourceProvider
 from journalloft.faces.fhir.resources import matches, may_match
 from journalloft.faces.fhir.search import Search
 from journalloft.platform.face import ReaderAccess, Runtime, Tenant, sharing
@@ -59,12 +60,18 @@ def searchset(
     *,
     base: str,
     self_url: str,
+    publisher: Publisher,
     tenants: Callable[[str], Tenant | None],
+    offset: int = 0,
+    page_url: Callable[[int], str | None] | None = None,
 ) -> dict[str, Any]:
-    """The Bundle for the lookups' answers (``base``: the face's URL, for ``fullUrl``). Every
-    resource says which municipality holds it (``tenants``: the municipality of a
-    kommunenummer), whatever its provider."""
-    found: list[tuple[ResourceProvider, Found]] = []
+    """The Bundle for the lookups' answers (``base``: the face's URL, for ``fullUrl``): the
+    matches from ``offset`` on, ``search.count`` of them when it is given, with ``next`` and
+    ``previous`` links made by ``page_url(offset)``. Only the resources shown get their logical
+    ids (:class:`~journalloft.faces.fhir.ids.Publisher`). Every resource says which
+    municipality holds it (``tenants``: the municipality of a kommunenummer), whatever its
+    provider."""
+    found: list[tuple[ResourceProvider, dict[str, Any], list[dict[str, Any]], str, str]] = []
     outcomes: dict[str, dict[str, Any]] = {}
     holders: dict[str, dict[str, Any]] = {}
     for provider, answer in answered:
@@ -77,18 +84,18 @@ def searchset(
                 )
                 outcomes.setdefault(text, information(text, code="suppressed"))
                 continue
-            kommunenummer = result["kommunenummer"]
+            person, kommunenummer = result["patient"], result["kommunenummer"]
             if kommunenummer not in holders:
                 holders[kommunenummer] = _holder(kommunenummer, tenants(kommunenummer))
             for main, included in provider.resources(
-                result, patient=result["patient"], kommunenummer=kommunenummer
+                result, patient=person, kommunenummer=kommunenummer
             ):
                 held_by(holders[kommunenummer], main, *included)
                 if matches(provider, main, search):
-                    found.append((provider, (main, included)))
+                    found.append((provider, main, included, kommunenummer, person))
                 for member in included:
                     if (search.codes or search.categories) and matches(provider, member, search):
-                        found.append((provider, (member, [])))
+                        found.append((provider, member, [], kommunenummer, person))
         for refusal in answer.get("refused", []):
             text = f"{refusal['kommunenummer']} was not asked: {refusal['reason']}"
             outcomes.setdefault(
@@ -99,19 +106,40 @@ def searchset(
                 },
             )
     if search.descending is not None:
-        found.sort(key=lambda m: m[0].sort_key(m[1][0]), reverse=search.descending)
+        found.sort(key=lambda m: m[0].sort_key(m[1]), reverse=search.descending)
+    links = [{"relation": "self", "url": self_url}]
+    entries: list[dict[str, Any]] = []
+    if not search.summary_count and search.count != 0:
+        end = len(found) if search.count is None else offset + search.count
+        if page_url is not None and search.count is not None:
+            pages = {"next": end if end < len(found) else None}
+            pages["previous"] = max(0, offset - search.count) if offset > 0 else None
+            for relation, at in pages.items():
+                url = None if at is None else page_url(at)
+                if url is not None:
+                    links.append({"relation": relation, "url": url})
+                elif at is not None:
+                    text = (
+                        f"no {relation} link: this search is too large to carry in one; "
+                        "search again with a larger _count or fewer parameters"
+                    )
+                    outcomes.setdefault(text, information(text, code="too-costly"))
+        for provider, main, included, kommunenummer, person in found[offset:end]:
+            publisher.group(
+                main,
+                included,
+                kommunenummer=kommunenummer,
+                person=person,
+                service=provider.service,
+            )
+            entries.append(_entry(base, main, "match"))
+            entries += [_entry(base, r, "include") for r in included]
     bundle: dict[str, Any] = {
         "resourceType": "Bundle",
         "type": "searchset",
         "total": len(found),
-        "link": [{"relation": "self", "url": self_url}],
+        "link": links,
     }
-    entries: list[dict[str, Any]] = []
-    if not search.summary_count:
-        shown = found if search.count is None else found[: search.count]
-        for _provider, (main, included) in shown:
-            entries.append(_entry(base, main, "match"))
-            entries += [_entry(base, r, "include") for r in included]
     entries += [{"resource": o, "search": {"mode": "outcome"}} for o in outcomes.values()]
     if entries:
         bundle["entry"] = entries

@@ -6,6 +6,8 @@ as their members (``member_references``, ``member_types``)."""
 from __future__ import annotations
 
 from collections.abc import Mapping
+from dataclasses import dataclass
+from datetime import datetime
 from typing import Any, Final
 
 from journalloft.faces.fhir.common import (
@@ -16,6 +18,7 @@ from journalloft.faces.fhir.common import (
     resource_id,
     source_record_id,
 )
+from journalloft.faces.fhir.ids import keys_of
 from journalloft.faces.fhir.kit import Member, ResourceProvider
 from journalloft.faces.fhir.resources import Served
 from journalloft.platform.face import (
@@ -258,6 +261,19 @@ def _translated(problem: InvalidContent, entries: list[_Entry], services: list[s
     problem.errors = translated
 
 
+def logical_id(
+    runtime: Runtime, tenant: Tenant, provider: ResourceProvider, record: Mapping[str, Any]
+) -> str:
+    """The logical id a read and a search give the resource of ``provider``'s stored
+    ``record``."""
+    return keys_of(runtime.settings).public_id(
+        tenant.kommunenummer,
+        record["patient"],
+        resource_id(tenant.kommunenummer, record["patient"], record["id"]),
+        service=provider.service,
+    )
+
+
 def store_bundle(
     runtime: Runtime, caller: Caller, tenant: Tenant, served: Served, document: Any
 ) -> dict[str, Any]:
@@ -308,12 +324,24 @@ def store_bundle(
             continue
         if entry is owner:
             response["location"] = (
-                f"{provider.resource_type}/"
-                f"{resource_id(tenant.kommunenummer, record['patient'], record['id'])}"
+                f"{provider.resource_type}/{logical_id(runtime, tenant, provider, record)}"
             )
         response["outcome"] = information(SAID[outcome])
         answers.append({"response": response})
     return {"resourceType": "Bundle", "type": "transaction-response", "entry": answers}
+
+
+@dataclass(frozen=True)
+class Stored:
+    """What became of a conditional update: its status, outcome, logical id and version."""
+
+    status: int
+    outcome: str
+    logical_id: str
+    version: str | None
+    """The version stored (the native ``updated`` as microseconds since 1970): None when this
+    one was stale (a newer version, unknown here, is stored)."""
+    resource: dict[str, Any]
 
 
 def store_one(
@@ -324,14 +352,10 @@ def store_one(
     resource_type: str,
     document: Any,
     identifier: str,
-    *,
-    prefer_outcome: bool = False,
-) -> tuple[int, dict[str, Any]]:
+) -> Stored:
     """A conditional PUT ``{type}?identifier=system|value``: the resource stored as the
     source's record ``value`` (201 created, 200 otherwise), with the members it contains, in the
-    service of the one provider that claims it. The answer is the resource with its logical id,
-    or (``Prefer: return=OperationOutcome``) what became of it: created, updated, unchanged or
-    stale."""
+    service of the one provider that claims it."""
     value = identifier_value(identifier, "/identifier")
     errors = Errors()
     if not isinstance(document, Mapping) or document.get("resourceType") != resource_type:
@@ -363,12 +387,27 @@ def store_one(
         ]
         raise
     outcome = counts.outcomes[0]
-    status = 201 if outcome == "created" else 200
-    if prefer_outcome:
-        return status, information(SAID[outcome])
     stored = dict(document)
-    stored["id"] = resource_id(tenant.kommunenummer, record["patient"], record["id"])
-    return status, stored
+    stored["id"] = logical_id(runtime, tenant, provider, record)
+    return Stored(
+        status=201 if outcome == "created" else 200,
+        outcome=outcome,
+        logical_id=stored["id"],
+        version=None if outcome == "stale" else _version(record.get("updated")),
+        resource=stored,
+    )
+
+
+def _version(updated: Any) -> str | None:
+    try:
+        moment = (
+            updated
+            if isinstance(updated, datetime)
+            else datetime.fromisoformat(str(updated).replace("Z", "+00:00"))
+        )
+        return str(int(moment.timestamp() * 1_000_000))
+    except (ValueError, OverflowError):
+        return None
 
 
 def withdraw_one(

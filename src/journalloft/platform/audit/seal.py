@@ -45,8 +45,9 @@ from pathlib import Path
 from typing import Any
 
 from cryptography.exceptions import InvalidSignature
-from cryptography.hazmat.primitives import serialization
+from cryptography.hazmat.primitives import hashes, serialization
 from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PrivateKey, Ed25519PublicKey
+from cryptography.hazmat.primitives.kdf.hkdf import HKDF
 from sqlalchemy import Connection, and_, delete, insert, or_, select, text, update
 from sqlalchemy.exc import IntegrityError
 
@@ -97,6 +98,21 @@ def load_seal_key(settings: Settings) -> Ed25519PrivateKey:
         configured=settings.audit_seal_key_file,
         development=settings.data_path / "audit-seal-dev-key.pem",
         setting="JOURNALLOFT_AUDIT_SEAL_KEY_FILE",
+    )
+
+
+def derived_key(settings: Settings, purpose: str, length: int = 64) -> bytes:
+    """A key for ``purpose`` (HKDF-SHA256): from ``JOURNALLOFT_FHIR_KEY_FILE``'s bytes when set,
+    else from the audit seal key (the same on every server in production). One secret to keep,
+    independent keys for each purpose."""
+    if settings.fhir_key_file is not None:
+        secret = settings.fhir_key_file.read_bytes()
+        if len(secret) < 32:
+            raise ValueError("JOURNALLOFT_FHIR_KEY_FILE must hold at least 32 random bytes")
+    else:
+        secret = load_seal_key(settings).private_bytes_raw()
+    return HKDF(algorithm=hashes.SHA256(), length=length, salt=None, info=purpose.encode()).derive(
+        secret
     )
 
 

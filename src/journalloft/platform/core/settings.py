@@ -113,6 +113,17 @@ class Settings(BaseSettings):
     okt_person_in_path: bool = True
     """NHN's OKT prototype puts the person's id in the path (``/okt/okt-events/{pid}``); the
     same calls take it in a ``person-id`` header. Production can turn the path form off."""
+    fhir_person_ids_in_urls: Literal["allow", "refuse"] = "allow"
+    """``refuse``: the FHIR face refuses (400) a person's id in a URL (a GET search's
+    ``patient:identifier``), for a deployment whose proxies log URLs; searches are then POST
+    ``_search`` with the person in the body. ``allow`` (the default) lets stock FHIR clients
+    search with GET; the platform's own access log writes route templates only either way."""
+    fhir_key_file: Path | None = None
+    """A file of at least 32 random bytes from which the FHIR face derives its keys: logical ids
+    (which hide the person) and page tokens. Without it they are derived from the audit seal key.
+    Replacing it makes every logical id and ``next`` link given out before stop resolving."""
+    fhir_page_seconds: int = Field(default=900, ge=10, le=86_400)
+    """How long a FHIR searchset's ``next``/``previous`` links work."""
     allow_insecure_issuer_urls: bool = False
     """Production only: accept a ``PUBLIC_URL`` and trusted issuers' ``jwks_uri`` that are not
     https, and a JWKS host that is a loopback or link-local address, for a closed network that
@@ -205,6 +216,11 @@ class Settings(BaseSettings):
                 raise ValueError(
                     "production refuses the audit seal's development key (each server would "
                     "make its own): set JOURNALLOFT_AUDIT_SEAL_KEY_FILE, the same on every server"
+                )
+            if self.fhir_key_file is None and self.audit_seal_key_file is None:
+                raise ValueError(
+                    "production needs JOURNALLOFT_FHIR_KEY_FILE (or the audit seal key file the "
+                    "FHIR keys are then derived from), the same on every server"
                 )
             if self.database_url is None:
                 raise ValueError("production needs JOURNALLOFT_DATABASE_URL (PostgreSQL)")
