@@ -336,7 +336,9 @@ def test_a_transaction_entry_url_is_decoded_as_a_conditional_put_is(
     assert stored.status_code == 200, stored.text
     again = put(platform, "urn:test:gerica|GER%2077", person)
     assert again.status_code == 200, again.text  # the same record, not a new one (201)
-    assert episodes(platform, person) == ["GER 77"]
+    assert episodes(platform, person) == [
+        "urn:test:gerica|GER 77"
+    ]  # the source's system|value (issue 23)
 
 
 @pytest.mark.parametrize(
