@@ -36,7 +36,7 @@ from journalloft.faces.fhir.search import (
     read_parameters,
     read_query,
 )
-from journalloft.faces.fhir.searchset import look_up_providers, searchset
+from journalloft.faces.fhir.searchset import held_by, holder_of, look_up_providers, searchset
 from journalloft.faces.fhir.transaction import SAID, store_bundle, store_one, withdraw_one
 from journalloft.platform.face import (
     BadRequest,
@@ -421,6 +421,8 @@ def fhir_router(services: Mapping[str, SharingService]) -> APIRouter:
                             resource["id"] == logical_id
                             and resource["resourceType"] == resource_type
                         ):
+                            # who holds it, as a search's entry says (issue 23 item 5)
+                            held_by(holder_of(kommunenummer, tenant), resource)
                             return FhirResponse(resource)
         raise missing
 

@@ -86,7 +86,7 @@ def searchset(
                 continue
             person, kommunenummer = result["patient"], result["kommunenummer"]
             if kommunenummer not in holders:
-                holders[kommunenummer] = _holder(kommunenummer, tenants(kommunenummer))
+                holders[kommunenummer] = holder_of(kommunenummer, tenants(kommunenummer))
             for main, included in provider.resources(
                 result, patient=person, kommunenummer=kommunenummer
             ):
@@ -154,7 +154,7 @@ def _entry(base: str, resource: dict[str, Any], mode: str) -> dict[str, Any]:
     }
 
 
-def _holder(kommunenummer: str, tenant: Tenant | None) -> dict[str, Any]:
+def holder_of(kommunenummer: str, tenant: Tenant | None) -> dict[str, Any]:
     # a lookup answers for municipalities on the platform; one offboarded since is named by
     # its kommunenummer only
     if tenant is None:
