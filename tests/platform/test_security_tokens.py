@@ -3,6 +3,7 @@ refreshed on an unknown kid), HelseID's claims, and production without the built
 
 from __future__ import annotations
 
+import os
 import sys
 import threading
 import time
@@ -601,6 +602,9 @@ def production(
         strict["environment"] = "production"
         strict["allow_synthetic_ids"] = True  # the test people are synthetic
         strict["allow_insecure_issuer_urls"] = True  # the test client's URL is http://testserver
+        fhir_key = tmp_path / "fhir.key"  # production keys its FHIR ids with the deployment's key
+        fhir_key.write_bytes(os.urandom(64))
+        strict["fhir_key_file"] = fhir_key
     else:
         strict |= {"builtin_issuer": False, "allow_bearer": False}
     for platform in start_platform(backend, tmp_path, **strict):

@@ -25,7 +25,7 @@ from journalloft.platform.operations.access import (
     reader_access,
     require_scope,
     restriction_access,
-    source_access_async,
+    source_access,
 )
 from journalloft.platform.plugins.service_protocol import SharingService
 
@@ -53,12 +53,14 @@ PlatformAdmin = Annotated[Caller, Depends(_platform_admin)]
 """A client with the scope ``admin``: the platform's operator."""
 
 
-def source_of(service: SharingService) -> Callable[..., Awaitable[SourceAccess]]:
+def source_of(service: SharingService) -> Callable[..., SourceAccess]:
     """The guard of ``Annotated[SourceAccess, Depends(source_of(service))]``: a journal system
     the municipality granted to write ``service``, admitted by its policy."""
 
-    async def guard(tenant: TenantDep, caller: CallerDep, runtime: RuntimeDep) -> SourceAccess:
-        return await source_access_async(runtime, caller, tenant, service)
+    def guard(tenant: TenantDep, caller: CallerDep, runtime: RuntimeDep) -> SourceAccess:
+        # on a worker thread: a write's rate count is exact across processes (one INCR a
+        # request), not batched as the event loop's lookups count (RedisKeyValue.count_async)
+        return source_access(runtime, caller, tenant, service)
 
     return guard
 

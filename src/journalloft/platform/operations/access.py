@@ -114,16 +114,6 @@ def source_access(
     return SourceAccess(caller, tenant, service)
 
 
-async def source_access_async(
-    runtime: Runtime, caller: Caller, tenant: Tenant, service: SharingService
-) -> SourceAccess:
-    """:func:`source_access` on the event loop (its rate count through the async client), so
-    that a push costs one hop to a worker thread (its unit of work), not two."""
-    require_source_grant(caller, tenant, service)
-    await admit_async(runtime, tenant, caller)
-    return SourceAccess(caller, tenant, service)
-
-
 def source_accesses(
     runtime: Runtime, caller: Caller, tenant: Tenant, services: Sequence[SharingService]
 ) -> list[SourceAccess]:
