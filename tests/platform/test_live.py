@@ -645,9 +645,9 @@ def test_one_change_for_two_boards_is_one_read_audited_for_each_board(
     fetched: list[int] = []
     fetch = query_path.fetch
 
-    async def counted(kommunenummer: str, *queries: Any) -> Any:
-        fetched.append(len(queries[-1][1]["patients"]))
-        return await fetch(kommunenummer, *queries)
+    async def counted(kommunenummer: str, statement: Any, values: Any) -> Any:
+        fetched.append(len(values["patients"]))
+        return await fetch(kommunenummer, statement, values)
 
     ids = [str(uuid.uuid4()), str(uuid.uuid4())]
     headers = gathered.headers(LEGEVAKT)

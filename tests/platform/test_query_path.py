@@ -201,7 +201,7 @@ def test_an_embedded_lookup_sees_what_was_committed_since_and_never_creates_a_st
     (person,) = people(1, seed="reader")
 
     async def restricted(reads: Any, kommunenummer: str) -> list[Any]:
-        [rows] = await reads.fetch(kommunenummer, (RESTRICTED_AMONG, {STATEMENT_PEOPLE: [person]}))
+        rows = await reads.fetch(kommunenummer, RESTRICTED_AMONG, {STATEMENT_PEOPLE: [person]})
         return list(rows)
 
     async def run() -> tuple[list[Any], list[Any]]:

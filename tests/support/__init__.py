@@ -189,7 +189,7 @@ def fetch_rows(
         reads = connect_query_path(stores, pool_size=1)
         await reads.open()
         try:
-            [rows] = await reads.fetch(kommunenummer, (statement, values))
+            rows = await reads.fetch(kommunenummer, statement, values)
             return rows
         finally:
             await reads.close()

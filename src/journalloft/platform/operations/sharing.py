@@ -720,17 +720,15 @@ async def look_up_in_together(
     wanted = list(dict.fromkeys(p for _, patients in reads for p in patients))
     settings = runtime.settings
     # the restrictions among these people and the service's rows: one statement, one round trip
-    [marked_rows] = await runtime.query_path.fetch(
+    marked_rows = await runtime.query_path.fetch(
         tenant.kommunenummer,
-        (
-            bounded_lookup_marking(lookup.statement, service.table, RESTRICTED_AMONG),
-            {
-                **lookup.parameters,
-                PATIENTS: wanted,
-                PER_PERSON: settings.lookup_records_per_person,
-                PER_ANSWER: settings.lookup_records_per_answer,
-            },
-        ),
+        bounded_lookup_marking(lookup.statement, service.table, RESTRICTED_AMONG),
+        {
+            **lookup.parameters,
+            PATIENTS: wanted,
+            PER_PERSON: settings.lookup_records_per_person,
+            PER_ANSWER: settings.lookup_records_per_answer,
+        },
     )
     restricted = {row[-1] for row in marked_rows if row[-1] is not None}
     bounded_rows = [row[:-2] for row in marked_rows if row[-1] is None]

@@ -1,11 +1,11 @@
 """The query path's access to tenant stores: reads through the driver, writes group-committed.
 
 - PostgreSQL: psycopg 3's async pool on the event loop (no worker thread), one pool per server
-  for every tenant on it. A lookup is one statement; several statements go to the server
-  together, in one round trip (pipeline mode). Sessions run in UTC, so psycopg reads instants
-  as UTC ``datetime`` values already, and statements are prepared and planned once per
-  connection (a generic plan: every query-path statement is an index lookup by person), so
-  hundreds of tenants, whose statements differ by their schema, do not cost a plan per request.
+  for every tenant on it. A lookup is one statement, in one round trip. Sessions run in UTC,
+  so psycopg reads instants as UTC ``datetime`` values already, and statements are prepared and
+  planned once per connection (a generic plan: every query-path statement is an index lookup
+  by person), so hundreds of tenants, whose statements differ by their schema, do not cost a
+  plan per request.
 - SQLite (embedded default): reads on two threads of their own, each with a read-only
   connection per tenant file (in WAL mode a reader never waits for a writer), handed over with
   asyncio's executor rather than the shared worker threads; writes through the file's pooled
@@ -60,7 +60,6 @@ from journalloft.platform.storage.statements import (
 sql_log = logging.getLogger("journalloft.sql")
 """Every statement of the query path at DEBUG (the SQL only, never its parameters)."""
 
-Query = tuple[ClauseElement, Mapping[str, Any]]
 Rows = list[tuple[Any, ...]]
 Row = Mapping[str, Any]
 
@@ -154,15 +153,18 @@ class QueryPath:
         while self._flushing:
             await asyncio.gather(*self._flushing.values(), return_exceptions=True)
 
-    async def fetch(self, kommunenummer: str, *queries: Query) -> list[Rows]:
-        """Run the queries in this tenant's store; return their rows.
+    async def fetch(
+        self, kommunenummer: str, statement: ClauseElement, values: Mapping[str, Any]
+    ) -> Rows:
+        """Run one statement in this tenant's store; return its rows (a lookup is one statement:
+        the service's rows and the restrictions among the people asked together).
 
         Raises :class:`StoreUnavailable` when the store cannot be reached."""
-        compiled = [(self._compile(statement), values) for statement, values in queries]
+        compiled = self._compile(statement)
         try:
-            with tracing.span("query_path fetch", **{"db.statements": len(compiled)}):
+            with tracing.span("query_path fetch"):
                 async with self._answered():
-                    return await self._fetch(kommunenummer, compiled)
+                    return await self._fetch(kommunenummer, compiled, values)
         except (
             psycopg.OperationalError,
             PoolTimeout,
@@ -260,8 +262,8 @@ class QueryPath:
         raise NotImplementedError
 
     async def _fetch(
-        self, kommunenummer: str, queries: Sequence[tuple[CompiledStatement, Mapping[str, Any]]]
-    ) -> list[Rows]:
+        self, kommunenummer: str, compiled: CompiledStatement, values: Mapping[str, Any]
+    ) -> Rows:
         raise NotImplementedError
 
     async def _write(self, group: str, parts: Sequence[_Part]) -> None:
@@ -375,29 +377,15 @@ class PostgresQueryPath(QueryPath):
         return usage
 
     async def _fetch(
-        self, kommunenummer: str, queries: Sequence[tuple[CompiledStatement, Mapping[str, Any]]]
-    ) -> list[Rows]:
+        self, kommunenummer: str, compiled: CompiledStatement, values: Mapping[str, Any]
+    ) -> Rows:
         pool = await self._pool(self._server_url(kommunenummer))
         async with pool.connection() as connection:
-            if len(queries) == 1:  # one statement needs no pipeline (and its extra syscalls)
-                [(compiled, values)] = queries
-                text = compiled.text_for(kommunenummer)
-                sql_log.debug("%s", text)
-                cursor = connection.cursor(binary=True)
-                await cursor.execute(text, compiled.parameters(values))
-                return [compiled.rows(await cursor.fetchall())]
-            cursors = []
-            async with connection.pipeline():
-                for compiled, values in queries:
-                    text = compiled.text_for(kommunenummer)
-                    sql_log.debug("%s", text)
-                    cursor = connection.cursor(binary=True)  # no text to parse back
-                    await cursor.execute(text, compiled.parameters(values))
-                    cursors.append(cursor)
-            return [
-                compiled.rows(await cursor.fetchall())
-                for (compiled, _), cursor in zip(queries, cursors, strict=True)
-            ]
+            text = compiled.text_for(kommunenummer)
+            sql_log.debug("%s", text)
+            cursor = connection.cursor(binary=True)  # no text to parse back
+            await cursor.execute(text, compiled.parameters(values))
+            return compiled.rows(await cursor.fetchall())
 
     def _many(self, statement: Insert, columns: Sequence[str]) -> CompiledStatement:
         many = self._inserts.get(id(statement))
@@ -477,23 +465,22 @@ class SqliteQueryPath(QueryPath):
         return reader
 
     def _fetch_now(
-        self, kommunenummer: str, queries: Sequence[tuple[CompiledStatement, Mapping[str, Any]]]
-    ) -> list[Rows]:
+        self, kommunenummer: str, compiled: CompiledStatement, values: Mapping[str, Any]
+    ) -> Rows:
         reader = self._reader(kommunenummer)
-        found = []
-        for compiled, values in queries:
-            sql_log.debug("%s", compiled.sql)
-            cursor = reader.execute(compiled.sql, compiled.parameters(values))
-            found.append(compiled.rows(cursor.fetchall()))
-        return found
+        sql_log.debug("%s", compiled.sql)
+        cursor = reader.execute(compiled.sql, compiled.parameters(values))
+        return compiled.rows(cursor.fetchall())
 
     async def _fetch(
-        self, kommunenummer: str, queries: Sequence[tuple[CompiledStatement, Mapping[str, Any]]]
-    ) -> list[Rows]:
+        self, kommunenummer: str, compiled: CompiledStatement, values: Mapping[str, Any]
+    ) -> Rows:
         if self._threads is None:
             self._threads = ThreadPoolExecutor(self.READ_THREADS, thread_name_prefix="sqlite-reads")
         loop = asyncio.get_running_loop()
-        return await loop.run_in_executor(self._threads, self._fetch_now, kommunenummer, queries)
+        return await loop.run_in_executor(
+            self._threads, self._fetch_now, kommunenummer, compiled, values
+        )
 
     async def close(self) -> None:
         await super().close()

@@ -242,5 +242,5 @@ def _insert(connection: Connection, table: Table, rows: list[dict[str, Any]]) ->
     for row in rows:
         for name, process in processors:
             row[name] = process(row[name])
-    payload = orjson.dumps(rows, option=orjson.OPT_UTC_Z | orjson.OPT_NON_STR_KEYS).decode()
+    payload = orjson.dumps(rows, option=orjson.OPT_UTC_Z).decode()
     connection.execute(known[1], {ROWS: payload})

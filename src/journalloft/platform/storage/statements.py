@@ -259,31 +259,7 @@ RANK = "journalloft_rank"
 AVAILABLE = "journalloft_available"
 PER_PERSON = "journalloft_per_person"
 PER_ANSWER = "journalloft_per_answer"
-_bounded: dict[int, tuple[Select[Any], Select[Any]]] = {}
-_bounded_lock = threading.Lock()
-
-
-def bounded_lookup(statement: Select[Any], table: Table) -> Select[Any]:
-    """A service's lookup ``statement`` (rows of ``table``, each with its ``patient``) bounded
-    in what it returns: each person's first :data:`PER_PERSON` rows in the statement's own
-    order (else the most recently updated), and at most :data:`PER_ANSWER` rows in all, taken
-    rank by rank (every person's first row, then every person's second, ...) so that the people
-    asked share the bound. Each row gets one more column last: how many rows the person has
-    in all, so that the caller can tell who was cut short. Built once per statement (the query
-    path compiles each statement once)."""
-    known = _bounded.get(id(statement))
-    if known is not None and known[0] is statement:
-        return known[1]
-    inner, names = _ranked(statement, table)
-    bounded = (
-        select(*(inner.c[name] for name in names), inner.c[AVAILABLE])
-        .where(inner.c[RANK] <= bindparam(PER_PERSON, type_=Integer))
-        .order_by(inner.c[RANK], inner.c.patient)
-        .limit(bindparam(PER_ANSWER, type_=Integer))
-    )
-    with _bounded_lock:
-        _bounded[id(statement)] = (statement, bounded)
-    return bounded
+_marked_lock = threading.Lock()
 
 
 def _ranked(statement: Select[Any], table: Table) -> tuple[Subquery, list[str]]:
@@ -311,12 +287,17 @@ _marked: dict[int, tuple[Select[Any], Select[Any], CompoundSelect[Any]]] = {}
 def bounded_lookup_marking(
     statement: Select[Any], table: Table, marked: Select[Any]
 ) -> CompoundSelect[Any]:
-    """:func:`bounded_lookup` and ``marked`` (one column: people among those asked) in one
-    statement, so that a lookup is one statement and one round trip, not a pipeline of two.
+    """A service's lookup ``statement`` (rows of ``table``, each with its ``patient``), bounded,
+    and ``marked`` (one column: people among those asked, e.g. the restricted ones), in one
+    statement: a lookup is one statement and one round trip.
 
-    Its rows are the bounded lookup's rows, in its order, each with two more columns last (its
-    rank, and NULL), then one row per person ``marked`` gives, whose last column is that person
-    and every other column NULL. Built once per pair of statements."""
+    Bounded: each person's first :data:`PER_PERSON` rows in the statement's own order (else the
+    most recently updated), and at most :data:`PER_ANSWER` rows in all, taken rank by rank (every
+    person's first row, then every person's second, ...) so that the people asked share the
+    bound. Each such row has three more columns last: how many rows the person has in all (so
+    that the caller can tell who was cut short), its rank, and NULL. Then one row per person
+    ``marked`` gives, whose last column is that person and every other column NULL. Built once
+    per pair of statements."""
     known = _marked.get(id(statement))
     if known is not None and known[0] is statement and known[1] is marked:
         return known[2]
@@ -337,6 +318,6 @@ def bounded_lookup_marking(
     combined: CompoundSelect[Any] = union_all(rows, marks).order_by(  # type: ignore[assignment]
         column(RANK).asc().nulls_last(), column("patient").asc().nulls_last()
     )
-    with _bounded_lock:
+    with _marked_lock:
         _marked[id(statement)] = (statement, marked, combined)
     return combined

@@ -134,7 +134,7 @@ def service_router(service: SharingService) -> APIRouter:
         """Return what the granting municipalities hold on these people."""
         # The legevakt's hot path: the same steps as the dependencies ``reader`` and
         # ``JsonBody`` (the caller authenticated first, then the body read), called directly
-        # rather than solved by FastAPI per request, which cost about a tenth of a lookup.
+        # rather than solved by FastAPI per request (about 5 % of a lookup's CPU in a profile).
         runtime = await get_runtime(request)
         access = await reader_guard(
             await get_caller(request, await get_principal(request, runtime), runtime)
